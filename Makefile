@@ -1,0 +1,123 @@
+# airouter: plain Makefile (model: redis src/Makefile).
+#   make            build/airouter            make test       unit + end-to-end tests
+#   make run        quickstart server         make test-asan  the same under ASan+UBSan
+#   make bench      wrk: airouter vs nginx    make check      include rules + format
+# Missing Debian packages are installed by scripts/deps.sh (idempotent) on first use.
+
+CC       := gcc
+BUILD    ?= build
+SAN      ?= 0
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+LLHTTP_SRC_DIR := /usr/share/llhttp
+LLHTTP_INC_DIR := /usr/share/include/llhttp
+PG_INC   := /usr/include/postgresql
+
+CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Isrc -I$(LLHTTP_INC_DIR) -I$(PG_INC) -pthread
+LDFLAGS  :=
+LDLIBS   := -luv -lcurl -ljansson -lyaml -lssl -lcrypto -lsqlite3 -lpq -lhiredis -lm -pthread
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS   += $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+endif
+
+SRC        := $(shell find src -name '*.c' ! -path 'src/cli/main.c' | sort)
+LIB_OBJ    := $(SRC:%.c=$(BUILD)/obj/%.o)
+TLIB_OBJ   := $(SRC:%.c=$(BUILD)/tobj/%.o)
+LLHTTP_OBJ := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
+MAIN_OBJ   := $(BUILD)/obj/src/cli/main.o
+UNIT_SRC   := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+MOCK_SRC   := $(shell find tests/mock_upstream -name '*.c' 2>/dev/null | sort)
+MOCK_OBJ   := $(MOCK_SRC:%.c=$(BUILD)/obj/%.o)
+DEPS_STAMP := $(BUILD)/.deps-build
+
+V ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
+MASTER_KEY ?= sk-airouter-quickstart-key
+export MASTER_KEY
+
+.PHONY: all test test-unit test-e2e test-asan run bench check clean deps-test deps-bench
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/airouter
+
+$(DEPS_STAMP): scripts/deps.sh
+	@scripts/deps.sh build
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The unit-test variant routes ar_xmalloc through cmocka's checked allocator.
+$(BUILD)/tobj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC    $< (unit)"
+	$(Q)$(CC) $(CFLAGS) -DUNIT_TESTING -c $< -o $@
+
+# llhttp is compiled from Debian's node-llhttp sources, never copied into the tree.
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC    $<"
+	$(Q)$(CC) -std=c11 $(OPT) -w -I$(LLHTTP_INC_DIR) $(if $(filter 1,$(SAN)),$(SANFLAGS)) -c $< -o $@
+
+$(BUILD)/libairouter.a: $(LIB_OBJ) $(LLHTTP_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/libairouter-test.a: $(TLIB_OBJ) $(LLHTTP_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/airouter: $(MAIN_OBJ) $(BUILD)/libairouter.a
+	@echo "  LINK  $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mock_upstream: $(MOCK_OBJ) $(LLHTTP_OBJ)
+	@echo "  LINK  $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libairouter-test.a
+	@mkdir -p $(@D)
+	@echo "  TEST  $@"
+	$(Q)$(CC) $(CFLAGS) -DUNIT_TESTING -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libairouter-test.a $(LDLIBS) -lcmocka
+
+deps-test:
+	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
+
+test-unit: deps-test $(UNIT_BIN)
+	@tests/run-unit.sh $(BUILD) $(UNIT_BIN)
+
+test-e2e: deps-test $(BUILD)/airouter $(BUILD)/mock_upstream
+	@AIROUTER_BUILD=$(BUILD) tests/run-e2e.sh
+
+test: test-unit test-e2e
+
+test-asan:
+	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" test
+
+run: $(BUILD)/airouter
+	$(BUILD)/airouter -config examples/config.yaml
+
+bench: deps-bench $(BUILD)/airouter $(BUILD)/mock_upstream
+	@bench/run.sh $(BUILD)
+
+check:
+	@scripts/check-includes.sh
+	@clang-format --dry-run --Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(MOCK_OBJ:.o=.d) $(UNIT_BIN:=.d)

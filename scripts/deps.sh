@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs what airouter needs to build, test and benchmark on Debian 12.
+# Idempotent: it asks dpkg first and only calls apt-get for what is missing.
+# Usage: scripts/deps.sh [build|test|bench|all]   (default: build)
+set -eu
+
+BUILD_PKGS="gcc make pkg-config node-llhttp libuv1-dev libcurl4-openssl-dev libjansson-dev
+ libyaml-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev"
+TEST_PKGS="libcmocka-dev curl postgresql redis-server prometheus valgrind"
+BENCH_PKGS="wrk nginx"
+
+what=${1:-build}
+case "$what" in
+    build) want="$BUILD_PKGS" ;;
+    test)  want="$BUILD_PKGS $TEST_PKGS" ;;
+    bench) want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
+    all)   want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
+    *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+command -v node >/dev/null 2>&1 || { [ "$what" = build ] || missing="$missing nodejs npm"; }
+
+if [ -n "$missing" ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "deps: installing:$missing"
+    $sudo apt-get update -qq
+    # Service packages must not start their daemons: tests start their own on 127.0.0.1.
+    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if [ "$what" != build ]; then
+    here=$(cd "$(dirname "$0")/.." && pwd)
+    if [ ! -d "$here/tests/e2e/node_modules" ] || [ "$here/tests/e2e/package-lock.json" -nt "$here/tests/e2e/node_modules/.stamp" ]; then
+        echo "deps: npm ci in tests/e2e"
+        (cd "$here/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+    fi
+fi

@@ -1,0 +1,28 @@
+/*
+ * cli.h: the subcommands of the airouter binary, one function each, and the argument
+ * parser they share. Each returns the process exit code.
+ */
+#ifndef AR_CLI_CLI_H
+#define AR_CLI_CLI_H
+
+typedef enum ar_cli_cmd {
+    AR_CMD_SERVE = 0,
+    AR_CMD_CONFIG_CHECK,
+    AR_CMD_HELP,
+    AR_CMD_VERSION,
+} ar_cli_cmd_t;
+
+typedef struct ar_cli_args {
+    ar_cli_cmd_t command;
+    const char *config_path; /* "config.yaml" when not given */
+    char error[160];         /* set when parsing fails */
+} ar_cli_args_t;
+
+/** Parses argv. @return 0, or -1 with out->error set. */
+int ar_cli_parse(int argc, char **argv, ar_cli_args_t *out);
+/** `airouter [serve] -config FILE`. */
+int ar_cli_serve(const char *config_path);
+/** `airouter config check -config FILE`: 0 when valid, 1 with problems on stderr. */
+int ar_cli_config_check(const char *config_path);
+
+#endif

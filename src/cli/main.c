@@ -1,0 +1,44 @@
+/*
+ * main.c: the command line (SPEC section 1). It parses the command and its flags and
+ * calls the module that does the work; it holds no logic of its own. Exit codes: 0 ok,
+ * 1 runtime error, 2 bad usage or invalid config (`config check` exits 1 on problems).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+
+#ifndef AR_VERSION
+#define AR_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "airouter %s: an LLM API gateway\n"
+            "\n"
+            "usage:\n"
+            "  airouter [serve] -config FILE      serve (also --config FILE)\n"
+            "  airouter config check -config FILE validate a config, print problems\n"
+            "  airouter --version | --help\n",
+            AR_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    ar_cli_args_t a;
+    int rc = ar_cli_parse(argc, argv, &a);
+    if (rc != 0) {
+        fprintf(stderr, "airouter: %s\n\n", a.error);
+        usage(stderr);
+        return 2;
+    }
+    switch (a.command) {
+    case AR_CMD_HELP: usage(stdout); return 0;
+    case AR_CMD_VERSION: printf("airouter %s\n", AR_VERSION); return 0;
+    case AR_CMD_CONFIG_CHECK: return ar_cli_config_check(a.config_path);
+    case AR_CMD_SERVE:
+    default: return ar_cli_serve(a.config_path);
+    }
+}

@@ -1,0 +1,34 @@
+/*
+ * serve.c: `airouter serve` and `airouter config check`.
+ */
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "gateway/gateway.h"
+
+int ar_cli_serve(const char *config_path)
+{
+    ar_log_init(true);
+    int rc = ar_gateway_run(config_path);
+    ar_log_shutdown();
+    return rc;
+}
+
+int ar_cli_config_check(const char *config_path)
+{
+    ar_config_t *cfg = NULL;
+    ar_strlist_t errors = {0};
+    if (ar_config_load(config_path, &cfg, &errors) != 0) {
+        for (size_t i = 0; i < errors.cnt; i++)
+            fprintf(stderr, "%s\n", errors.items[i]);
+        fprintf(stderr, "%s: %zu problem%s\n", config_path, errors.cnt, errors.cnt == 1 ? "" : "s");
+        ar_strlist_dispose(&errors);
+        return 1;
+    }
+    printf("%s: configuration OK (%zu credentials, %zu models)\n", config_path,
+           cfg->credentials_cnt, cfg->models_cnt);
+    ar_config_unref(cfg);
+    return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * json.h: JSON in two speeds. The jansson half (json_t trees) is for request bodies that
+ * must be edited and for translations; this is the only header that includes jansson.
+ * The scanner half reads values out of raw JSON text without allocating, for the hot path
+ * (usage in a response, a field of an SSE chunk): it never builds a tree.
+ */
+#ifndef AR_CORE_JSON_H
+#define AR_CORE_JSON_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/span.h"
+
+/* ---- jansson helpers ---- */
+
+/**
+ * Parses a whole JSON text. On failure returns NULL and writes a message naming the
+ * problem and its position ("unexpected token near 'x' at line 1 column 5") into err.
+ * @return a new reference, released with json_decref.
+ */
+json_t *ar_json_parse(ar_span_t text, char *err, size_t errlen);
+/** Appends the compact serialisation of v to out. @return 0 or AR_ETOOBIG. */
+int ar_json_dump(const json_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/** The string value of obj[key], or NULL when absent or not a string. Borrowed. */
+const char *ar_json_str(const json_t *obj, const char *key);
+/** obj[key] as a span over its string, or the empty span. Borrowed. */
+ar_span_t ar_json_span(const json_t *obj, const char *key);
+
+/* ---- the scanner ---- */
+
+/**
+ * Skips one JSON value starting at p (leading whitespace allowed).
+ * @return the first byte after the value, or NULL when the text is malformed or ends early.
+ */
+const char *ar_jscan_skip(const char *p, const char *end);
+/**
+ * Finds key among the top-level members of the object in obj.
+ * @param val receives the raw text of the value (a string keeps its quotes).
+ * @return 0, AR_ENOTFOUND, or AR_EPARSE when obj is not a well-formed object.
+ */
+int ar_jscan_get(ar_span_t obj, ar_span_t key, ar_span_t *val);
+/** Like ar_jscan_get, for an integer member. @return 0, AR_ENOTFOUND or AR_EPARSE. */
+int ar_jscan_get_int(ar_span_t obj, ar_span_t key, int64_t *out);
+/** True when the raw value is JSON null. */
+bool ar_jscan_is_null(ar_span_t val);
+/**
+ * The contents of a raw JSON string value (without quotes, escapes left as they are).
+ * @return 0 or AR_EPARSE when val is not a string.
+ */
+int ar_jscan_string(ar_span_t val, ar_span_t *out);
+
+
+/* ---- strict validation and iteration (json_check.c) ---- */
+
+/**
+ * Checks that text is exactly one well-formed JSON value (RFC 8259; nesting at most 256
+ * deep), without allocating. On failure writes "unexpected 'x' at line L column C" (or
+ * similar) into err. @return 0 or AR_EPARSE.
+ */
+int ar_json_validate(ar_span_t text, char *err, size_t errlen);
+
+/** Iterates the elements of a raw JSON array (text already validated). */
+typedef struct ar_jscan_iter {
+    const char *p, *end;
+    bool first;
+} ar_jscan_iter_t;
+
+/** @return 0 when arr is an array (iteration may start), else AR_EPARSE. */
+int ar_jscan_array_begin(ar_span_t arr, ar_jscan_iter_t *it);
+/** @return true and the next element's raw text, or false at the end. */
+bool ar_jscan_array_next(ar_jscan_iter_t *it, ar_span_t *elem);
+/** Iterates the members of a raw JSON object (text already validated). */
+int ar_jscan_object_begin(ar_span_t obj, ar_jscan_iter_t *it);
+/** @return true with the next member's key (inside the quotes, escapes as they are) and value. */
+bool ar_jscan_object_next(ar_jscan_iter_t *it, ar_span_t *key, ar_span_t *val);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * json_check.c: a strict JSON validator and array/object iterators over raw text. The
+ * gateway validates every client body with this (so malformed JSON is a precise 400)
+ * and reads the few fields it routes on, without building a jansson tree; a tree is
+ * built only when a provider has to translate the body.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/json.h"
+
+#define MAX_DEPTH 256
+
+typedef struct vstate {
+    const char *start, *p, *end;
+    const char *problem;
+} vstate_t;
+
+static void skip_ws(vstate_t *v)
+{
+    while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
+        v->p++;
+}
+
+static int bad(vstate_t *v, const char *problem)
+{
+    if (!v->problem)
+        v->problem = problem;
+    return -1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int check_string(vstate_t *v)
+{
+    v->p++; /* opening quote */
+    while (v->p < v->end) {
+        unsigned char c = (unsigned char)*v->p;
+        if (c == '"') {
+            v->p++;
+            return 0;
+        }
+        if (c < 0x20)
+            return bad(v, "control character in string");
+        if (c == '\\') {
+            if (v->p + 1 >= v->end)
+                return bad(v, "unterminated string");
+            char e = v->p[1];
+            if (e == 'u') {
+                if (v->end - v->p < 6)
+                    return bad(v, "truncated \\u escape");
+                for (int i = 2; i < 6; i++) {
+                    if (hexval(v->p[i]) < 0)
+                        return bad(v, "invalid \\u escape");
+                }
+                v->p += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == '\0')
+                return bad(v, "invalid escape in string");
+            v->p += 2;
+            continue;
+        }
+        v->p++;
+    }
+    return bad(v, "unterminated string");
+}
+
+static bool digit(const vstate_t *v)
+{
+    return v->p < v->end && *v->p >= '0' && *v->p <= '9';
+}
+
+static int check_number(vstate_t *v)
+{
+    if (*v->p == '-')
+        v->p++;
+    if (!digit(v))
+        return bad(v, "invalid number");
+    if (*v->p == '0') {
+        v->p++;
+    } else {
+        while (digit(v))
+            v->p++;
+    }
+    if (v->p < v->end && *v->p == '.') {
+        v->p++;
+        if (!digit(v))
+            return bad(v, "invalid number");
+        while (digit(v))
+            v->p++;
+    }
+    if (v->p < v->end && (*v->p == 'e' || *v->p == 'E')) {
+        v->p++;
+        if (v->p < v->end && (*v->p == '+' || *v->p == '-'))
+            v->p++;
+        if (!digit(v))
+            return bad(v, "invalid number");
+        while (digit(v))
+            v->p++;
+    }
+    return 0;
+}
+
+static int check_literal(vstate_t *v, const char *lit, size_t n)
+{
+    if ((size_t)(v->end - v->p) < n || memcmp(v->p, lit, n) != 0)
+        return bad(v, "unexpected token");
+    v->p += n;
+    return 0;
+}
+
+static int check_value(vstate_t *v, int depth);
+
+static int check_container(vstate_t *v, int depth, bool object)
+{
+    if (depth >= MAX_DEPTH)
+        return bad(v, "nesting too deep");
+    char close = object ? '}' : ']';
+    v->p++;
+    skip_ws(v);
+    if (v->p < v->end && *v->p == close) {
+        v->p++;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(v);
+        if (object) {
+            if (v->p >= v->end || *v->p != '"')
+                return bad(v, v->p >= v->end ? "unexpected end of input" : "expected a string key");
+            if (check_string(v))
+                return -1;
+            skip_ws(v);
+            if (v->p >= v->end || *v->p != ':')
+                return bad(v, v->p >= v->end ? "unexpected end of input" : "expected ':'");
+            v->p++;
+        }
+        if (check_value(v, depth + 1))
+            return -1;
+        skip_ws(v);
+        if (v->p >= v->end)
+            return bad(v, "unexpected end of input");
+        if (*v->p == ',') {
+            v->p++;
+            continue;
+        }
+        if (*v->p == close) {
+            v->p++;
+            return 0;
+        }
+        return bad(v, object ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+}
+
+static int check_value(vstate_t *v, int depth)
+{
+    skip_ws(v);
+    if (v->p >= v->end)
+        return bad(v, "unexpected end of input");
+    switch (*v->p) {
+    case '{': return check_container(v, depth, true);
+    case '[': return check_container(v, depth, false);
+    case '"': return check_string(v);
+    case 't': return check_literal(v, "true", 4);
+    case 'f': return check_literal(v, "false", 5);
+    case 'n': return check_literal(v, "null", 4);
+    default:
+        if (*v->p == '-' || (*v->p >= '0' && *v->p <= '9'))
+            return check_number(v);
+        return bad(v, "unexpected token");
+    }
+}
+
+int ar_json_validate(ar_span_t text, char *err, size_t errlen)
+{
+    vstate_t v = {text.ptr, text.ptr, text.ptr + text.len, NULL};
+    int rc = check_value(&v, 0);
+    if (rc == 0) {
+        skip_ws(&v);
+        if (v.p < v.end)
+            rc = bad(&v, "unexpected data after the JSON value");
+    }
+    if (rc == 0)
+        return 0;
+    if (err && errlen) {
+        int line = 1, col = 1;
+        for (const char *q = v.start; q < v.p && q < v.end; q++) {
+            if (*q == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+        }
+        if (v.p < v.end && (unsigned char)*v.p >= 0x20 && (unsigned char)*v.p < 0x7f)
+            snprintf(err, errlen, "%s near '%c' at line %d column %d", v.problem, *v.p, line, col);
+        else
+            snprintf(err, errlen, "%s at line %d column %d", v.problem, line, col);
+    }
+    return AR_EPARSE;
+}
+
+static const char *ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static int begin(ar_span_t s, char open, ar_jscan_iter_t *it)
+{
+    const char *end = s.ptr + s.len;
+    const char *p = ws(s.ptr, end);
+    if (p >= end || *p != open)
+        return AR_EPARSE;
+    it->p = p + 1;
+    it->end = end;
+    it->first = true;
+    return 0;
+}
+
+int ar_jscan_array_begin(ar_span_t arr, ar_jscan_iter_t *it)
+{
+    return begin(arr, '[', it);
+}
+
+int ar_jscan_object_begin(ar_span_t obj, ar_jscan_iter_t *it)
+{
+    return begin(obj, '{', it);
+}
+
+/* Moves past the separator before the next member; false at the closing bracket. */
+static bool step(ar_jscan_iter_t *it, char close)
+{
+    it->p = ws(it->p, it->end);
+    if (it->p >= it->end || *it->p == close)
+        return false;
+    if (!it->first) {
+        if (*it->p != ',')
+            return false;
+        it->p = ws(it->p + 1, it->end);
+    }
+    it->first = false;
+    return it->p < it->end;
+}
+
+bool ar_jscan_array_next(ar_jscan_iter_t *it, ar_span_t *elem)
+{
+    if (!step(it, ']'))
+        return false;
+    const char *e = ar_jscan_skip(it->p, it->end);
+    if (!e)
+        return false;
+    *elem = ar_span(it->p, (size_t)(e - it->p));
+    it->p = e;
+    return true;
+}
+
+bool ar_jscan_object_next(ar_jscan_iter_t *it, ar_span_t *key, ar_span_t *val)
+{
+    if (!step(it, '}') || *it->p != '"')
+        return false;
+    const char *kend = ar_jscan_skip(it->p, it->end);
+    if (!kend)
+        return false;
+    *key = ar_span(it->p + 1, (size_t)(kend - it->p - 2));
+    const char *p = ws(kend, it->end);
+    if (p >= it->end || *p != ':')
+        return false;
+    p = ws(p + 1, it->end);
+    const char *vend = ar_jscan_skip(p, it->end);
+    if (!vend)
+        return false;
+    *val = ar_span(p, (size_t)(vend - p));
+    it->p = vend;
+    return true;
+}

@@ -1,0 +1,309 @@
+/*
+ * gateway.c: the service's lifecycle on the main thread: load the config, build the
+ * runtime, start the workers (each with its own upstream client), then wait for signals:
+ * SIGTERM/SIGINT drain and stop (SPEC section 9), SIGHUP reloads (a new runtime is built
+ * beside the old one and swapped in; requests keep the one they started with).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "gateway/gateway_int.h"
+
+#define DRAIN_POLL_MS 20
+#define CANCEL_GRACE_MS 2000
+
+static void apply_logging(const ar_config_t *cfg)
+{
+    ar_log_set_level((ar_log_level_t)cfg->server.logging_level);
+    ar_log_set_format((ar_log_format_t)cfg->server.log_format);
+    /* every secret in the config is masked in every line */
+    size_t n = 0;
+    const char **secrets = ar_xcalloc(cfg->credentials_cnt * 2 + 4, sizeof(char *));
+    secrets[n++] = cfg->server.master_key;
+    secrets[n++] = cfg->storage.secret_key;
+    for (size_t i = 0; i < cfg->credentials_cnt; i++) {
+        secrets[n++] = cfg->credentials[i].api_key;
+        secrets[n++] = cfg->credentials[i].credentials_json;
+    }
+    ar_log_set_secrets(secrets, n);
+    ar_free(secrets);
+    if (cfg->monitoring.log_errors && cfg->monitoring.errors_log_path) {
+        if (ar_log_set_error_file(cfg->monitoring.errors_log_path) != 0)
+            AR_LOG(AR_LOG_ERROR, NULL, "cannot open errors log %s",
+                   cfg->monitoring.errors_log_path);
+    } else {
+        (void)ar_log_set_error_file(NULL);
+    }
+}
+
+static int worker_init(ar_worker_t *w, void *ud)
+{
+    ar_gateway_t *gw = ud;
+    ar_runtime_t *rt = ar_runtime_acquire(gw);
+    const ar_server_conf_t *sc = &rt->cfg->server;
+    int workers = ar_server_worker_cnt(gw->server);
+    int64_t idle = sc->max_idle_conns > 0 ? sc->max_idle_conns : 200;
+    int64_t per_host = sc->max_idle_conns_per_host > 0 ? sc->max_idle_conns_per_host : idle;
+    /* curl keeps one connection cache per worker: split the process-wide budget */
+    int64_t cache = (idle < per_host * 8 ? idle : per_host * 8) / workers;
+    ar_upstream_opts_t uo = {
+        .max_idle_conns = cache > 4 ? cache : 4,
+        .idle_conn_timeout_ms = sc->idle_conn_timeout_ms,
+    };
+    ar_runtime_release(rt);
+    ar_gw_worker_t *gwk = ar_xcalloc(1, sizeof(*gwk));
+    gwk->gw = gw;
+    gwk->worker = w;
+    gwk->up = ar_upstream_create(w->loop, &uo);
+    if (!gwk->up) {
+        ar_free(gwk);
+        return AR_ENOMEM;
+    }
+    w->data = gwk;
+    return 0;
+}
+
+static void worker_dispose(ar_worker_t *w, void *ud)
+{
+    (void)ud;
+    ar_gw_worker_t *gwk = w->data;
+    if (!gwk)
+        return;
+    ar_upstream_close(gwk->up);
+    ar_free(gwk);
+    w->data = NULL;
+}
+
+/* ---- shutdown ---- */
+
+static void on_closed_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void stop_now(ar_gateway_t *gw)
+{
+    uv_timer_stop(&gw->drain_timer);
+    uv_close((uv_handle_t *)&gw->drain_timer, on_closed_noop);
+    uv_close((uv_handle_t *)&gw->sig_term, on_closed_noop);
+    uv_close((uv_handle_t *)&gw->sig_int, on_closed_noop);
+    uv_close((uv_handle_t *)&gw->sig_hup, on_closed_noop);
+    ar_server_stop(gw->server);
+    AR_LOG(AR_LOG_INFO, NULL, "stopped");
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    ar_gateway_t *gw = t->data;
+    ar_runtime_t *rt = atomic_load(&gw->rt);
+    long in_flight = ar_server_in_flight(gw->server);
+    uint64_t elapsed = ar_now_ms() - gw->drain_started_ms;
+    int64_t limit = rt->cfg->server.shutdown_timeout_ms;
+    if (in_flight == 0) {
+        stop_now(gw);
+        return;
+    }
+    if (!gw->cancelled && limit >= 0 && elapsed >= (uint64_t)limit) {
+        AR_LOG(AR_LOG_INFO, NULL, "shutdown timeout: cancelling %ld running requests", in_flight);
+        gw->cancelled = true;
+        ar_server_cancel_all(gw->server);
+        return;
+    }
+    if (gw->cancelled && limit >= 0 && elapsed >= (uint64_t)limit + CANCEL_GRACE_MS)
+        stop_now(gw); /* whatever is left could not even be cancelled in time */
+}
+
+static void begin_shutdown(ar_gateway_t *gw, const char *why)
+{
+    if (gw->draining) {
+        if (!gw->cancelled) {
+            AR_LOG(AR_LOG_INFO, NULL, "%s again: cancelling running requests now", why);
+            gw->cancelled = true;
+            ar_server_cancel_all(gw->server);
+        }
+        return;
+    }
+    AR_LOG(AR_LOG_INFO, NULL, "%s: draining (%ld requests running)", why,
+           ar_server_in_flight(gw->server));
+    gw->draining = true;
+    gw->drain_started_ms = ar_now_ms();
+    ar_server_drain(gw->server);
+    uv_timer_start(&gw->drain_timer, on_drain_tick, DRAIN_POLL_MS, DRAIN_POLL_MS);
+}
+
+/* ---- reload ---- */
+
+typedef struct swap {
+    ar_gateway_t *gw;
+    ar_runtime_t *old;
+    _Atomic int pending;
+    uv_async_t done;
+} swap_t;
+
+static void on_swap_closed(uv_handle_t *h)
+{
+    swap_t *s = h->data;
+    ar_runtime_release(s->old); /* the gateway's reference; requests may still hold theirs */
+    ar_free(s);
+}
+
+static void on_swap_done(uv_async_t *a)
+{
+    uv_close((uv_handle_t *)a, on_swap_closed);
+}
+
+static void worker_passed(ar_worker_t *w, void *arg)
+{
+    (void)w;
+    swap_t *s = arg;
+    if (atomic_fetch_sub(&s->pending, 1) == 1)
+        uv_async_send(&s->done);
+}
+
+static void reload(ar_gateway_t *gw)
+{
+    ar_config_t *cfg = NULL;
+    ar_strlist_t errors = {0};
+    if (ar_config_load(gw->config_path, &cfg, &errors) != 0) {
+        for (size_t i = 0; i < errors.cnt; i++)
+            AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: %s", errors.items[i]);
+        ar_strlist_dispose(&errors);
+        AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: keeping the running configuration");
+        return;
+    }
+    char err[256] = "";
+    ar_runtime_t *rt = ar_runtime_build(cfg, gw->state, err, sizeof(err));
+    ar_config_unref(cfg);
+    if (!rt) {
+        AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: %s", err);
+        return;
+    }
+    ar_runtime_discover(rt);
+    if (ar_gw_models_build(rt) != 0) {
+        ar_runtime_release(rt);
+        AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: out of memory");
+        return;
+    }
+    ar_runtime_t *cur = atomic_load(&gw->rt);
+    const ar_server_conf_t *a = &cur->cfg->server, *b = &rt->cfg->server;
+    if (a->port != b->port || strcmp(a->host, b->host) != 0 || a->workers != b->workers)
+        AR_LOG(AR_LOG_WARN, NULL, "reload: host, port and workers change only on restart");
+    apply_logging(rt->cfg);
+    ar_server_set_limits(gw->server, (uint64_t)b->max_body_size_mb << 20, b->idle_timeout_ms,
+                         b->write_timeout_ms);
+    /* Swap, then free the old runtime only after every worker passed a quiescent point:
+     * a worker that loaded the old pointer has taken its reference by then. */
+    swap_t *s = ar_xcalloc(1, sizeof(*s));
+    s->gw = gw;
+    s->old = atomic_exchange(&gw->rt, rt);
+    int n = ar_server_worker_cnt(gw->server);
+    atomic_init(&s->pending, n);
+    uv_async_init(gw->main_loop, &s->done, on_swap_done);
+    s->done.data = s;
+    for (int i = 0; i < n; i++)
+        ar_worker_post(ar_server_worker(gw->server, i), worker_passed, s);
+    AR_LOG(AR_LOG_INFO, NULL, "configuration reloaded from %s", gw->config_path);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    ar_gateway_t *gw = h->data;
+    if (signum == SIGHUP) {
+        if (!gw->draining)
+            reload(gw);
+        return;
+    }
+    begin_shutdown(gw, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+int ar_gateway_run(const char *config_path)
+{
+    ar_config_t *cfg = NULL;
+    ar_strlist_t errors = {0};
+    int rc = ar_config_load(config_path, &cfg, &errors);
+    if (rc != 0) {
+        for (size_t i = 0; i < errors.cnt; i++)
+            fprintf(stderr, "%s\n", errors.items[i]);
+        ar_strlist_dispose(&errors);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    apply_logging(cfg);
+
+    ar_gateway_t *gw = ar_xcalloc(1, sizeof(*gw));
+    gw->config_path = ar_xstrdup(config_path);
+    gw->state = ar_router_state_create();
+    char err[256] = "";
+    ar_runtime_t *rt = ar_runtime_build(cfg, gw->state, err, sizeof(err));
+    ar_config_unref(cfg);
+    int exit_code = 0;
+    if (!rt) {
+        fprintf(stderr, "%s: %s\n", config_path, err);
+        exit_code = 2;
+        goto out;
+    }
+    ar_runtime_discover(rt);
+    if (ar_gw_models_build(rt) != 0) {
+        ar_runtime_release(rt);
+        exit_code = 1;
+        goto out;
+    }
+    atomic_store(&gw->rt, rt);
+
+    const ar_server_conf_t *sc = &rt->cfg->server;
+    ar_server_opts_t opts = {
+        .host = sc->host,
+        .port = sc->port,
+        .workers = sc->workers,
+        .max_body_bytes = (uint64_t)sc->max_body_size_mb << 20,
+        .max_header_bytes = 64u * 1024u,
+        .idle_timeout_ms = sc->idle_timeout_ms,
+        .write_timeout_ms = sc->write_timeout_ms,
+    };
+    ar_server_cbs_t cbs = {
+        .on_request = ar_gw_on_request,
+        .worker_init = worker_init,
+        .worker_dispose = worker_dispose,
+        .ud = gw,
+    };
+    gw->server = ar_server_create(&opts, &cbs);
+    if (ar_server_start(gw->server, err, sizeof(err)) != 0) {
+        AR_LOG(AR_LOG_ERROR, NULL, "%s", err);
+        ar_server_stop(gw->server);
+        exit_code = 1;
+        goto out;
+    }
+    AR_LOG(AR_LOG_INFO, NULL, "airouter listening on %s:%d (%d workers, %zu credentials, %zu models)",
+           sc->host, ar_server_port(gw->server), ar_server_worker_cnt(gw->server),
+           rt->cfg->credentials_cnt, rt->cfg->models_cnt);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw->main_loop = &loop;
+    uv_timer_init(&loop, &gw->drain_timer);
+    gw->drain_timer.data = gw;
+    uv_signal_t *sigs[] = {&gw->sig_term, &gw->sig_int, &gw->sig_hup};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&loop, sigs[i]);
+        sigs[i]->data = gw;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    exit_code = gw->exit_code;
+
+out:
+    if (gw->server)
+        ar_server_destroy(gw->server);
+    ar_runtime_release(atomic_load(&gw->rt));
+    ar_router_state_destroy(gw->state);
+    ar_free(gw->config_path);
+    ar_free(gw);
+    return exit_code;
+}

@@ -1,0 +1,144 @@
+/*
+ * gateway_int.h: what the files of src/gateway share: the runtime (one config
+ * generation with its router and providers), the per-worker state, and the state of one
+ * client request as it moves through auth, routing and attempts.
+ */
+#ifndef AR_GATEWAY_GATEWAY_INT_H
+#define AR_GATEWAY_GATEWAY_INT_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "core/conf.h"
+#include "core/json.h"
+#include "core/sse.h"
+#include "gateway/gateway.h"
+#include "providers/provider.h"
+#include "router/outcome.h"
+#include "router/router.h"
+#include "server/server.h"
+#include "upstream/upstream.h"
+
+/** One config generation: immutable once built, shared by all workers, refcounted. */
+typedef struct ar_runtime {
+    _Atomic long refs;
+    ar_config_t *cfg;
+    ar_router_t *router;
+    ar_provider_t **providers; /* by credential index */
+    ar_span_t models_json;     /* the /v1/models answer, built once */
+    char *models_json_mem;
+    uint64_t max_response_bytes;
+} ar_runtime_t;
+
+struct ar_gateway {
+    ar_server_t *server;
+    ar_router_state_t *state; /* outlives runtimes */
+    _Atomic(ar_runtime_t *) rt;
+    char *config_path;
+    uv_loop_t *main_loop;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_timer;
+    uint64_t drain_started_ms;
+    bool draining;
+    bool cancelled;
+    int exit_code;
+};
+
+/** Per worker thread. */
+typedef struct ar_gw_worker {
+    ar_gateway_t *gw;
+    ar_worker_t *worker;
+    ar_upstream_t *up;
+} ar_gw_worker_t;
+
+/** One error of one attempt, for `_router.errors`. */
+typedef struct ar_attempt_err {
+    const char *credential;
+    const char *model;
+    int status;
+    const char *message;
+} ar_attempt_err_t;
+
+#define AR_MAX_ATTEMPT_ERRS 16
+
+/** What every request's req->data starts with: the runtime it holds. */
+typedef struct ar_gw_ctx {
+    ar_runtime_t *rt;
+} ar_gw_ctx_t;
+
+static inline ar_runtime_t *ar_gw_rt(const ar_http_request_t *req)
+{
+    return req->data ? ((const ar_gw_ctx_t *)req->data)->rt : NULL;
+}
+
+/** A client request for an LLM endpoint, from parse to the last byte. In its pool. */
+typedef struct ar_gw_req {
+    ar_gw_ctx_t ctx; /* first: req->data points here */
+    ar_http_request_t *http;
+    ar_gw_worker_t *gw;
+    ar_runtime_t *rt;
+    ar_endpoint_t endpoint;
+    ar_call_t call;
+    ar_candidates_t cands;
+    size_t next_cand;
+    int attempts;
+    int same_retries;
+    const ar_deployment_t *dep; /* current attempt */
+    ar_provider_t *prov;
+    ar_transfer_t *xfer;
+    ar_http_req_t up_req;
+    int up_status;
+    bool up_stream; /* the current answer is an SSE stream */
+    bool attempt_open; /* router accounting begun for dep */
+    ar_buf_t up_body;  /* a whole answer (or an error body) */
+    ar_sse_parser_t sse;
+    ar_buf_t ev_out;
+    bool paused;
+    uv_timer_t timer;
+    bool timer_init;
+    ar_inproc_answer_t inproc;
+    bool inproc_init;
+    ar_attempt_err_t errs[AR_MAX_ATTEMPT_ERRS];
+    size_t errs_cnt;
+    int final_status;
+    bool finished;
+    const char *served_cred;
+    const char *served_model;
+} ar_gw_req_t;
+
+/* runtime.c */
+ar_runtime_t *ar_runtime_build(ar_config_t *cfg, ar_router_state_t *st, char *err,
+                               size_t errlen);
+/** Asks upstreams for their models (replace_v1_models) and restricts open credentials. */
+void ar_runtime_discover(ar_runtime_t *rt);
+ar_runtime_t *ar_runtime_acquire(ar_gateway_t *gw);
+void ar_runtime_release(ar_runtime_t *rt);
+
+/* routes.c */
+void ar_gw_on_request(ar_http_request_t *req);
+
+/* auth.c */
+/** Checks the caller's key. @return 0, or responds 401 itself and returns AR_EAUTH. */
+int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt);
+
+/* reply.c */
+void ar_gw_error(ar_http_request_t *req, int status, const char *type, const char *code,
+                 const char *message);
+/** Headers common to every answer (CORS); fills out, returns the count. */
+size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_http_header_t *out,
+                            size_t max);
+
+/* llm.c */
+void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep);
+
+/* attempt.c */
+void ar_gw_attempt_next(ar_gw_req_t *g);
+void ar_gw_req_abort(ar_http_request_t *http, int reason);
+void ar_gw_req_finish(ar_gw_req_t *g);
+
+/* models.c */
+void ar_gw_models(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t id);
+int ar_gw_models_build(ar_runtime_t *rt);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * llm.c: the LLM endpoints (chat, completions, embeddings): parse and validate the body
+ * once (SPEC section 10: every malformed request gets a precise 400), strip airouter's
+ * request extensions, resolve the model to candidates, and hand over to attempt.c.
+ */
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "gateway/gateway_int.h"
+
+static void bad_request(ar_http_request_t *req, const char *code, const char *msg)
+{
+    ar_gw_error(req, 400, "invalid_request_error", code, msg);
+}
+
+static void free_req_bufs(void *arg)
+{
+    ar_gw_req_t *g = arg;
+    ar_buf_dispose(&g->up_body);
+    ar_buf_dispose(&g->ev_out);
+    ar_sse_parser_dispose(&g->sse);
+    if (g->inproc_init)
+        ar_buf_dispose(&g->inproc.body);
+}
+
+/* The top-level members the gateway routes on, found in one pass over the raw body. */
+typedef struct fields {
+    ar_span_t model, messages, prompt, input, stream, stream_options;
+    bool has_extension;
+} fields_t;
+
+static bool is_extension(ar_span_t key)
+{
+    for (size_t i = 0; i < ar_request_extensions_cnt; i++) {
+        if (ar_span_eq(key, ar_span_cstr(ar_request_extensions[i])))
+            return true;
+    }
+    return false;
+}
+
+static void scan_fields(ar_span_t body, fields_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    ar_jscan_iter_t it;
+    ar_span_t k, v;
+    if (ar_jscan_object_begin(body, &it) != 0)
+        return;
+    while (ar_jscan_object_next(&it, &k, &v)) {
+        if (ar_span_eq(k, AR_LIT("model")))
+            f->model = v;
+        else if (ar_span_eq(k, AR_LIT("messages")))
+            f->messages = v;
+        else if (ar_span_eq(k, AR_LIT("prompt")))
+            f->prompt = v;
+        else if (ar_span_eq(k, AR_LIT("input")))
+            f->input = v;
+        else if (ar_span_eq(k, AR_LIT("stream")))
+            f->stream = v;
+        else if (ar_span_eq(k, AR_LIT("stream_options")))
+            f->stream_options = v;
+        else if (is_extension(k))
+            f->has_extension = true;
+    }
+}
+
+static char first_char(ar_span_t v)
+{
+    return v.len ? v.ptr[0] : '\0';
+}
+
+static bool is_lit(ar_span_t v, const char *lit)
+{
+    return ar_span_eq(v, ar_span_cstr(lit));
+}
+
+/* Checks the endpoint's required fields. @return NULL when fine, else the message. */
+static const char *validate(ar_http_request_t *req, ar_endpoint_t ep, const fields_t *f,
+                            const char **code)
+{
+    *code = "invalid_request_error";
+    if (f->stream.len && !is_lit(f->stream, "true") && !is_lit(f->stream, "false") &&
+        !is_lit(f->stream, "null"))
+        return "'stream' must be a boolean";
+    if (f->model.len && first_char(f->model) != '"' && !is_lit(f->model, "null")) {
+        bool ok = first_char(f->model) == '[';
+        ar_jscan_iter_t it;
+        ar_span_t m;
+        if (ok && ar_jscan_array_begin(f->model, &it) == 0) {
+            while (ar_jscan_array_next(&it, &m))
+                ok = ok && first_char(m) == '"';
+        }
+        if (!ok)
+            return "'model' must be a string or an array of strings";
+    }
+    if (ep == AR_EP_CHAT) {
+        if (!f->messages.len) {
+            *code = "missing_required_parameter";
+            return "Missing required parameter: 'messages'";
+        }
+        ar_jscan_iter_t it;
+        ar_span_t m;
+        if (ar_jscan_array_begin(f->messages, &it) != 0)
+            return "'messages' must be a non-empty array";
+        size_t i = 0;
+        for (; ar_jscan_array_next(&it, &m); i++) {
+            ar_span_t role;
+            if (first_char(m) != '{' || ar_jscan_get(m, AR_LIT("role"), &role) != 0 ||
+                first_char(role) != '"')
+                return ar_pool_printf(req->pool,
+                                      "'messages[%zu]' must be an object with a string 'role'", i);
+        }
+        if (i == 0)
+            return "'messages' must be a non-empty array";
+    } else if (ep == AR_EP_COMPLETIONS) {
+        if (!f->prompt.len) {
+            *code = "missing_required_parameter";
+            return "Missing required parameter: 'prompt'";
+        }
+    } else if (ep == AR_EP_EMBEDDINGS) {
+        if (!f->input.len) {
+            *code = "missing_required_parameter";
+            return "Missing required parameter: 'input'";
+        }
+        if (first_char(f->input) != '"' && first_char(f->input) != '[')
+            return "'input' must be a string or an array";
+    }
+    return NULL;
+}
+
+/* The text of a raw JSON string, unescaped into the pool. */
+static ar_span_t string_value(ar_pool_t *pool, ar_span_t raw)
+{
+    ar_span_t inner;
+    if (ar_jscan_string(raw, &inner) != 0)
+        return AR_SPAN_NULL;
+    if (!memchr(inner.ptr, '\\', inner.len))
+        return inner;
+    json_t *v = json_loadb(raw.ptr, raw.len, JSON_DECODE_ANY, NULL); /* rare: escapes */
+    if (!json_is_string(v)) {
+        json_decref(v);
+        return AR_SPAN_NULL;
+    }
+    char *s = ar_pool_strndup(pool, json_string_value(v), json_string_length(v));
+    ar_span_t out = ar_span(s, json_string_length(v));
+    json_decref(v);
+    return out;
+}
+
+void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
+{
+    if (req->body.len == 0) {
+        bad_request(req, "invalid_json", "Request body is empty: expected a JSON object");
+        return;
+    }
+    char perr[160];
+    if (ar_json_validate(req->body, perr, sizeof(perr)) != 0) {
+        bad_request(req, "invalid_json",
+                    ar_pool_printf(req->pool, "Malformed JSON in request body: %s", perr));
+        return;
+    }
+    fields_t f;
+    ar_span_t trimmed = ar_span_trim(req->body);
+    while (trimmed.len && (trimmed.ptr[0] == '\n' || trimmed.ptr[0] == '\r'))
+        trimmed = ar_span_skip(trimmed, 1);
+    if (first_char(trimmed) != '{') {
+        bad_request(req, "invalid_json", "Request body must be a JSON object");
+        return;
+    }
+    scan_fields(req->body, &f);
+    const char *code;
+    const char *problem = validate(req, ep, &f, &code);
+    if (problem) {
+        bad_request(req, code, problem);
+        return;
+    }
+
+    ar_gw_req_t *g = ar_pool_calloc(req->pool, sizeof(*g));
+    g->ctx.rt = rt;
+    g->http = req;
+    g->gw = req->worker->data;
+    g->rt = rt;
+    g->endpoint = ep;
+    ar_buf_init(&g->up_body, rt->max_response_bytes);
+    ar_buf_init(&g->ev_out, 1u << 26);
+    ar_sse_parser_init(&g->sse, 16u << 20);
+    ar_pool_cleanup_add(req->pool, free_req_bufs, g);
+
+    /* The model spec: a name, a priority list, "auto", or nothing (= auto). */
+    ar_span_t *names = NULL;
+    size_t names_cnt = 0;
+    if (first_char(f.model) == '"') {
+        names = ar_pool_alloc(req->pool, sizeof(*names));
+        names[0] = string_value(req->pool, f.model);
+        names_cnt = 1;
+    } else if (first_char(f.model) == '[') {
+        ar_jscan_iter_t it;
+        ar_span_t m;
+        size_t cap = 0;
+        (void)ar_jscan_array_begin(f.model, &it);
+        while (ar_jscan_array_next(&it, &m))
+            cap++;
+        names = ar_pool_alloc(req->pool, sizeof(*names) * (cap ? cap : 1));
+        (void)ar_jscan_array_begin(f.model, &it);
+        while (ar_jscan_array_next(&it, &m))
+            names[names_cnt++] = string_value(req->pool, m);
+    }
+    g->call.public_model = names_cnt ? ar_pool_strdup_span(req->pool, names[0]) : "auto";
+
+    g->call.pool = req->pool;
+    g->call.endpoint = ep;
+    g->call.raw = req->body;
+    g->call.raw_model = f.model;
+    g->call.raw_stream_options = f.stream_options;
+    g->call.raw_has_extensions = f.has_extension;
+    g->call.stream = ep != AR_EP_EMBEDDINGS && is_lit(f.stream, "true");
+    ar_span_t usage;
+    g->call.client_wants_usage = f.stream_options.len &&
+                                 ar_jscan_get(f.stream_options, AR_LIT("include_usage"), &usage) == 0 &&
+                                 is_lit(usage, "true");
+
+    ar_route_query_t q = {names, names_cnt};
+    ar_router_candidates(rt->router, req->pool, &q, &g->cands);
+    if (g->cands.cnt == 0) {
+        if (g->cands.empty_reason == AR_ENOTFOUND) {
+            const char *m = g->cands.unknown_model ? g->cands.unknown_model : "auto";
+            ar_gw_error(req, 404, "not_found_error", "model_not_found",
+                        ar_pool_printf(req->pool,
+                                       "The model '%s' does not exist or no credential serves it",
+                                       m));
+        } else {
+            ar_gw_error(req, 503, "service_unavailable_error", "no_available_deployment",
+                        ar_pool_printf(req->pool, "No available deployment for model '%s'",
+                                       g->call.public_model));
+        }
+        return;
+    }
+    ar_http_ref(req); /* released by ar_gw_req_finish */
+    req->on_abort = ar_gw_req_abort;
+    req->data = g;
+    ar_gw_attempt_next(g);
+}

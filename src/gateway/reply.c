@@ -1,0 +1,48 @@
+/*
+ * reply.c: answers the gateway sends itself: JSON errors in the OpenAI shape and the
+ * headers every answer carries (CORS). Upstream answers are relayed by attempt.c.
+ */
+#include <string.h>
+
+#include "gateway/gateway_int.h"
+
+static bool origin_allowed(const ar_config_t *cfg, ar_span_t origin, bool *any)
+{
+    *any = false;
+    const ar_strlist_t *l = &cfg->server.cors_origins;
+    for (size_t i = 0; i < l->cnt; i++) {
+        if (strcmp(l->items[i], "*") == 0) {
+            *any = true;
+            return true;
+        }
+        if (ar_span_eq(ar_span_cstr(l->items[i]), origin))
+            return true;
+    }
+    return false;
+}
+
+size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_http_header_t *out,
+                            size_t max)
+{
+    size_t n = 0;
+    if (!rt || rt->cfg->server.cors_origins.cnt == 0 || max < 2)
+        return 0;
+    ar_span_t origin = ar_http_header(req, AR_LIT("origin"));
+    bool any;
+    if (!origin.len || !origin_allowed(rt->cfg, origin, &any))
+        return 0;
+    out[n++] = (ar_http_header_t){AR_LIT("Access-Control-Allow-Origin"),
+                                  any ? AR_LIT("*") : origin};
+    if (!any)
+        out[n++] = (ar_http_header_t){AR_LIT("Vary"), AR_LIT("Origin")};
+    return n;
+}
+
+void ar_gw_error(ar_http_request_t *req, int status, const char *type, const char *code,
+                 const char *message)
+{
+    ar_span_t body = ar_http_error_body(req, message, type, code);
+    ar_http_header_t hs[4];
+    size_t n = ar_gw_common_headers(req, ar_gw_rt(req), hs, 3);
+    ar_http_respond_json(req, status, hs, n, body);
+}

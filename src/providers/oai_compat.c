@@ -1,0 +1,285 @@
+/*
+ * oai_compat.c: the OpenAI wire format (see oai_compat.h). Everything on the stream path
+ * reads JSON with the allocation-free scanner; only request building uses jansson, once
+ * per attempt.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "providers/oai_compat.h"
+
+char *ar_oai_join_url(const char *base, const char *path)
+{
+    size_t bl = strlen(base);
+    if (bl >= 3 && strcmp(base + bl - 3, "/v1") == 0 && strncmp(path, "/v1/", 4) == 0)
+        path += 3;
+    size_t pl = strlen(path);
+    char *u = ar_xmalloc(bl + pl + 1);
+    memcpy(u, base, bl);
+    memcpy(u + bl, path, pl + 1);
+    return u;
+}
+
+int ar_oai_init(ar_oai_t *o, const ar_cred_conf_t *conf, const char *auth_name,
+                const char *auth_prefix, const char *const paths[AR_EP_CNT],
+                const char *models_path, char *err, size_t errlen)
+{
+    if (!conf->base_url || !conf->base_url[0]) {
+        snprintf(err, errlen, "credential %s: base_url is required", conf->name);
+        return AR_EINVAL;
+    }
+    o->model_in_body = true;
+    if (conf->api_key && conf->api_key[0]) {
+        size_t n = strlen(auth_name) + strlen(auth_prefix) + strlen(conf->api_key) + 3;
+        o->auth_line = ar_xmalloc(n);
+        snprintf(o->auth_line, n, "%s: %s%s", auth_name, auth_prefix, conf->api_key);
+    }
+    if (conf->headers_cnt) {
+        o->extra_lines = ar_xcalloc(conf->headers_cnt, sizeof(char *));
+        for (size_t i = 0; i < conf->headers_cnt; i++) {
+            size_t n = strlen(conf->headers[i].key) + strlen(conf->headers[i].value) + 3;
+            o->extra_lines[i] = ar_xmalloc(n);
+            snprintf(o->extra_lines[i], n, "%s: %s", conf->headers[i].key,
+                     conf->headers[i].value);
+        }
+        o->extra_cnt = conf->headers_cnt;
+    }
+    for (int i = 0; i < AR_EP_CNT; i++)
+        o->urls[i] = paths[i] ? ar_oai_join_url(conf->base_url, paths[i]) : NULL;
+    o->models_url = models_path ? ar_oai_join_url(conf->base_url, models_path) : NULL;
+    return 0;
+}
+
+void ar_oai_dispose(ar_oai_t *o)
+{
+    ar_free(o->auth_line);
+    for (size_t i = 0; i < o->extra_cnt; i++)
+        ar_free(o->extra_lines[i]);
+    ar_free(o->extra_lines);
+    for (int i = 0; i < AR_EP_CNT; i++)
+        ar_free(o->urls[i]);
+    ar_free(o->models_url);
+}
+
+static int add_common_headers(ar_oai_t *o, ar_http_req_t *out)
+{
+    int rc = 0;
+    if (o->auth_line)
+        rc = ar_http_req_add_header(out, o->auth_line);
+    for (size_t i = 0; i < o->extra_cnt && !rc; i++)
+        rc = ar_http_req_add_header(out, o->extra_lines[i]);
+    return rc;
+}
+
+/*
+ * The pass-through body, spliced: the raw client body with the model value replaced and,
+ * for streams, stream_options added. No tree is built and nothing is re-serialised.
+ * @return 0, or AR_EAGAIN when the body needs a real edit (the tree path does it).
+ */
+static int splice_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
+{
+    bool stream = call->stream && call->endpoint != AR_EP_EMBEDDINGS;
+    if (!call->raw.len || call->raw_has_extensions || !o->model_in_body)
+        return AR_EAGAIN;
+    if (stream && call->raw_stream_options.len && !call->client_wants_usage)
+        return AR_EAGAIN; /* include_usage must be switched on inside the client's object */
+    ar_span_t raw = call->raw;
+    size_t close = raw.len;
+    while (close > 0 && raw.ptr[close - 1] != '}')
+        close--;
+    if (close == 0)
+        return AR_EAGAIN;
+    close--; /* index of the final '}' */
+    static const char so[] = ",\"stream_options\":{\"include_usage\":true}";
+    bool add_so = stream && !call->raw_stream_options.len;
+    ar_buf_t model;
+    ar_buf_init(&model, 4096);
+    int rc = ar_buf_append(&model, "\"", 1);
+    rc = rc ? rc : ar_buf_append_json_escaped(&model, ar_span_cstr(call->model));
+    rc = rc ? rc : ar_buf_append(&model, "\"", 1);
+    if (rc) {
+        ar_buf_dispose(&model);
+        return AR_EAGAIN;
+    }
+    size_t cap = raw.len + model.len + sizeof(so) + 16;
+    char *b = ar_pool_alloc(call->pool, cap);
+    size_t n = 0;
+    if (call->raw_model.len) {
+        size_t at = (size_t)(call->raw_model.ptr - raw.ptr);
+        memcpy(b, raw.ptr, at);
+        n = at;
+        memcpy(b + n, model.ptr, model.len);
+        n += model.len;
+        size_t after = at + call->raw_model.len;
+        memcpy(b + n, raw.ptr + after, close - after);
+        n += close - after;
+    } else {
+        size_t open = 0;
+        while (raw.ptr[open] != '{')
+            open++;
+        memcpy(b, raw.ptr, open + 1);
+        n = open + 1;
+        memcpy(b + n, "\"model\":", 8);
+        n += 8;
+        memcpy(b + n, model.ptr, model.len);
+        n += model.len;
+        b[n++] = ',';
+        memcpy(b + n, raw.ptr + open + 1, close - open - 1);
+        n += close - open - 1;
+    }
+    if (add_so) {
+        memcpy(b + n, so, sizeof(so) - 1);
+        n += sizeof(so) - 1;
+    }
+    b[n++] = '}';
+    ar_buf_dispose(&model);
+    *out = ar_span(b, n);
+    return 0;
+}
+
+/* The tree path: for bodies that need edits the splice cannot do. */
+static int tree_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
+{
+    json_t *body = ar_call_json(call);
+    if (!body)
+        return AR_EPARSE;
+    if (o->model_in_body)
+        json_object_set_new(body, "model", json_string(call->model));
+    else
+        json_object_del(body, "model");
+    if (call->stream && call->endpoint != AR_EP_EMBEDDINGS) {
+        /* Always ask for usage: TPM accounting needs it (dropped again if unasked). */
+        json_t *so = json_object_get(body, "stream_options");
+        if (!json_is_object(so)) {
+            so = json_object();
+            json_object_set_new(body, "stream_options", so);
+        }
+        json_object_set_new(so, "include_usage", json_true());
+    }
+    return ar_provider_dump_body(call, body, out);
+}
+
+int ar_oai_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
+{
+    ar_oai_t *o = (ar_oai_t *)p;
+    const char *url = o->urls[call->endpoint];
+    if (!url)
+        return AR_ENOTFOUND;
+    int rc = call->body ? AR_EAGAIN : splice_body(o, call, &out->body);
+    if (rc == AR_EAGAIN)
+        rc = tree_body(o, call, &out->body);
+    if (rc)
+        return rc;
+    out->method = "POST";
+    out->url = url;
+    rc = ar_http_req_add_header(out, "Content-Type: application/json");
+    if (!rc && call->stream)
+        rc = ar_http_req_add_header(out, "Accept: text/event-stream");
+    if (!rc)
+        rc = add_common_headers(o, out);
+    return rc;
+}
+
+int ar_oai_parse_response(ar_provider_t *p, ar_call_t *call, ar_span_t body, ar_buf_t *out)
+{
+    (void)p;
+    (void)out;
+    ar_span_t usage;
+    if (ar_jscan_get(body, AR_LIT("usage"), &usage) == 0 && !ar_jscan_is_null(usage))
+        ar_provider_usage_from_openai(usage, &call->usage);
+    return 0; /* pass the body through untouched */
+}
+
+static bool is_empty_array(ar_span_t v)
+{
+    if (v.len < 2 || v.ptr[0] != '[')
+        return false;
+    for (size_t i = 1; i < v.len - 1; i++) {
+        if (v.ptr[i] != ' ' && v.ptr[i] != '\n' && v.ptr[i] != '\t' && v.ptr[i] != '\r')
+            return false;
+    }
+    return v.ptr[v.len - 1] == ']';
+}
+
+int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev,
+                       ar_buf_t *out)
+{
+    (void)p;
+    (void)out;
+    ar_span_t data = ar_span_trim(ev->data);
+    if (ar_span_eq(data, AR_LIT("[DONE]"))) {
+        call->stream_done = true;
+        return AR_PROV_PASS;
+    }
+    ar_span_t usage;
+    if (ar_jscan_get(data, AR_LIT("usage"), &usage) != 0 || ar_jscan_is_null(usage))
+        return AR_PROV_PASS;
+    ar_provider_usage_from_openai(usage, &call->usage);
+    if (call->client_wants_usage)
+        return AR_PROV_PASS;
+    ar_span_t choices;
+    if (ar_jscan_get(data, AR_LIT("choices"), &choices) == 0 && is_empty_array(choices))
+        return 0; /* the usage-only chunk the client did not ask for */
+    return AR_PROV_PASS;
+}
+
+int ar_oai_build_models_request(ar_provider_t *p, ar_pool_t *pool, ar_http_req_t *out)
+{
+    (void)pool;
+    ar_oai_t *o = (ar_oai_t *)p;
+    if (!o->models_url)
+        return AR_ENOTFOUND;
+    out->method = "GET";
+    out->url = o->models_url;
+    out->body = AR_SPAN_NULL;
+    return add_common_headers(o, out);
+}
+
+int ar_oai_parse_models(ar_provider_t *p, ar_span_t body, ar_strlist_t *ids)
+{
+    (void)p;
+    json_t *root = ar_json_parse(body, NULL, 0);
+    if (!root)
+        return AR_EPARSE;
+    json_t *data = json_object_get(root, "data");
+    if (!json_is_array(data)) {
+        json_decref(root);
+        return AR_EPARSE;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m)
+    {
+        const char *id = ar_json_str(m, "id");
+        if (!id)
+            continue;
+        ids->items = ar_xrealloc(ids->items, (ids->cnt + 1) * sizeof(char *));
+        ids->items[ids->cnt++] = ar_xstrdup(id);
+    }
+    json_decref(root);
+    return 0;
+}
+
+static const char *const v1_paths[AR_EP_CNT] = {
+    [AR_EP_CHAT] = "/v1/chat/completions",
+    [AR_EP_COMPLETIONS] = "/v1/completions",
+    [AR_EP_EMBEDDINGS] = "/v1/embeddings",
+};
+
+ar_provider_t *ar_oai_create_bearer(const ar_cred_conf_t *conf, char *err, size_t errlen)
+{
+    ar_oai_t *o = ar_xcalloc(1, sizeof(*o));
+    if (ar_oai_init(o, conf, "Authorization", "Bearer ", v1_paths, "/v1/models", err, errlen)) {
+        ar_oai_destroy(&o->super);
+        return NULL;
+    }
+    return &o->super;
+}
+
+void ar_oai_destroy(ar_provider_t *p)
+{
+    ar_oai_t *o = (ar_oai_t *)p;
+    ar_oai_dispose(o);
+    ar_free(o);
+}

@@ -1,0 +1,268 @@
+/*
+ * provider.c: the registry of provider types and the default hooks (curl's
+ * Curl_cf_def_* idea): a provider leaves a hook NULL and gets the default here, so no
+ * caller ever checks a hook for NULL. Also the small helpers provider files share.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "providers/provider.h"
+
+extern const ar_provider_ops_t ar_openai_ops;
+extern const ar_provider_ops_t ar_proxy_ops;
+extern const ar_provider_ops_t ar_mock_ops;
+
+static const ar_provider_ops_t *registry[AR_CRED_TYPE_CNT] = {
+    [AR_CRED_OPENAI] = &ar_openai_ops,
+    [AR_CRED_PROXY] = &ar_proxy_ops,
+    [AR_CRED_MOCK] = &ar_mock_ops,
+};
+
+static int def_parse_response(ar_provider_t *p, ar_call_t *call, ar_span_t body, ar_buf_t *out)
+{
+    (void)p;
+    (void)call;
+    (void)body;
+    (void)out;
+    return 0;
+}
+
+static int def_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev,
+                           ar_buf_t *out)
+{
+    (void)p;
+    (void)call;
+    (void)ev;
+    (void)out;
+    return AR_PROV_PASS;
+}
+
+/* The decoded text of a raw JSON string value, in the pool; NULL when val is not a string.
+ * The scanner leaves escapes as they are, and a message handed on with them would be
+ * escaped twice in the client's error body; error bodies are rare and small, so jansson
+ * decodes them. */
+static const char *pool_json_string(ar_pool_t *pool, ar_span_t val)
+{
+    ar_span_t raw;
+    if (ar_jscan_string(val, &raw) != 0)
+        return NULL;
+    json_t *v = json_loadb(val.ptr, val.len, JSON_DECODE_ANY, NULL);
+    const char *r = json_is_string(v)
+                        ? ar_pool_strndup(pool, json_string_value(v), json_string_length(v))
+                        : NULL;
+    json_decref(v);
+    return r;
+}
+
+static void def_parse_error(ar_provider_t *p, ar_call_t *call, int status, ar_span_t body,
+                            ar_upstream_err_t *out)
+{
+    (void)p;
+    out->status = status;
+    out->type = NULL;
+    out->code = NULL;
+    out->message = NULL;
+    /* Most providers wrap errors as {"error": {"message": ...}} or {"error": "text"}. */
+    ar_span_t err, v;
+    if (ar_jscan_get(body, AR_LIT("error"), &err) == 0) {
+        out->message = pool_json_string(call->pool, err);
+        if (!out->message) {
+            if (ar_jscan_get(err, AR_LIT("message"), &v) == 0)
+                out->message = pool_json_string(call->pool, v);
+            if (ar_jscan_get(err, AR_LIT("type"), &v) == 0)
+                out->type = pool_json_string(call->pool, v);
+            if (ar_jscan_get(err, AR_LIT("code"), &v) == 0)
+                out->code = pool_json_string(call->pool, v);
+        }
+    } else if (ar_jscan_get(body, AR_LIT("message"), &v) == 0) {
+        out->message = pool_json_string(call->pool, v);
+    }
+    if (!out->message) {
+        /* Not JSON: keep a printable prefix of the text, enough to diagnose. */
+        size_t n = body.len < 200 ? body.len : 200;
+        char *m = ar_pool_strndup(call->pool, body.ptr, n);
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned char)m[i] < 0x20)
+                m[i] = ' ';
+        }
+        out->message = n ? m : ar_pool_printf(call->pool, "upstream answered %d", status);
+    }
+}
+
+static int def_build_models(ar_provider_t *p, ar_pool_t *pool, ar_http_req_t *out)
+{
+    (void)p;
+    (void)pool;
+    (void)out;
+    return AR_ENOTFOUND;
+}
+
+static int def_parse_models(ar_provider_t *p, ar_span_t body, ar_strlist_t *ids)
+{
+    (void)p;
+    (void)body;
+    (void)ids;
+    return AR_ENOTFOUND;
+}
+
+static int def_answer(ar_provider_t *p, ar_call_t *call, ar_inproc_answer_t *out)
+{
+    (void)p;
+    (void)call;
+    (void)out;
+    return AR_EINVAL;
+}
+
+static int def_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
+{
+    (void)p;
+    (void)call;
+    (void)out;
+    return AR_EINVAL;
+}
+
+/* A registered table with every NULL hook replaced by its default. */
+static ar_provider_ops_t filled[AR_CRED_TYPE_CNT];
+static pthread_once_t filled_once = PTHREAD_ONCE_INIT;
+
+static void fill_defaults(void)
+{
+    for (size_t i = 0; i < AR_CRED_TYPE_CNT; i++) {
+        if (!registry[i])
+            continue;
+        ar_provider_ops_t o = *registry[i];
+        if (!o.build_request)
+            o.build_request = def_build_request;
+        if (!o.parse_response)
+            o.parse_response = def_parse_response;
+        if (!o.parse_event)
+            o.parse_event = def_parse_event;
+        if (!o.parse_error)
+            o.parse_error = def_parse_error;
+        if (!o.build_models_request)
+            o.build_models_request = def_build_models;
+        if (!o.parse_models)
+            o.parse_models = def_parse_models;
+        if (!o.answer)
+            o.answer = def_answer;
+        filled[i] = o;
+    }
+}
+
+const ar_provider_ops_t *ar_provider_ops_of(ar_cred_type_t type)
+{
+    pthread_once(&filled_once, fill_defaults);
+    if ((unsigned)type >= AR_CRED_TYPE_CNT || !registry[type])
+        return NULL;
+    return &filled[type];
+}
+
+ar_provider_t *ar_provider_create(const ar_cred_conf_t *conf, char *err, size_t errlen)
+{
+    const ar_provider_ops_t *ops = ar_provider_ops_of(conf->type);
+    if (!ops) {
+        snprintf(err, errlen, "credential %s: provider type '%s' is not available in this build",
+                 conf->name, conf->type_name ? conf->type_name : "?");
+        return NULL;
+    }
+    ar_provider_t *p = ops->create(conf, err, errlen);
+    if (!p)
+        return NULL;
+    p->ops = ops;
+    p->conf = conf;
+    return p;
+}
+
+void ar_provider_destroy(ar_provider_t *p)
+{
+    if (p)
+        p->ops->destroy(p);
+}
+
+static bool int_value(ar_span_t v, int64_t *out)
+{
+    int64_t n = 0;
+    if (v.len == 0 || v.len > 18)
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.ptr[i] < '0' || v.ptr[i] > '9')
+            return false;
+        n = n * 10 + (v.ptr[i] - '0');
+    }
+    *out = n;
+    return true;
+}
+
+void ar_provider_usage_from_openai(ar_span_t usage, ar_usage_t *u)
+{
+    /* one pass over the members: this runs for every answer */
+    ar_jscan_iter_t it;
+    ar_span_t k, v;
+    bool total = false;
+    if (ar_jscan_object_begin(usage, &it) != 0)
+        return;
+    while (ar_jscan_object_next(&it, &k, &v)) {
+        if (ar_span_eq(k, AR_LIT("prompt_tokens"))) {
+            int_value(v, &u->prompt_tokens);
+        } else if (ar_span_eq(k, AR_LIT("completion_tokens"))) {
+            int_value(v, &u->completion_tokens);
+        } else if (ar_span_eq(k, AR_LIT("total_tokens"))) {
+            total = int_value(v, &u->total_tokens);
+        } else if (ar_span_eq(k, AR_LIT("prompt_tokens_details"))) {
+            ar_span_t c;
+            if (ar_jscan_get(v, AR_LIT("cached_tokens"), &c) == 0)
+                int_value(c, &u->cached_tokens);
+        }
+    }
+    if (!total)
+        u->total_tokens = u->prompt_tokens + u->completion_tokens;
+    u->seen = true;
+}
+
+static void free_buf(void *arg)
+{
+    ar_buf_dispose(arg);
+}
+
+int ar_provider_dump_body(ar_call_t *call, const json_t *v, ar_span_t *out)
+{
+    ar_buf_t *b = ar_pool_alloc(call->pool, sizeof(*b));
+    ar_buf_init(b, (size_t)1 << 30);
+    ar_pool_cleanup_add(call->pool, free_buf, b);
+    int rc = ar_json_dump(v, b);
+    if (rc)
+        return rc;
+    *out = ar_buf_span(b);
+    return 0;
+}
+
+const char *ar_provider_header_line(ar_pool_t *pool, const char *name, const char *value)
+{
+    return ar_pool_printf(pool, "%s: %s", name, value);
+}
+
+const char *const ar_request_extensions[] = {"tags",          "type",        "min_context_size",
+                                             "json_response", "prefer_fast", "min_success_rate"};
+const size_t ar_request_extensions_cnt =
+    sizeof(ar_request_extensions) / sizeof(ar_request_extensions[0]);
+
+static void decref(void *arg)
+{
+    json_decref(arg);
+}
+
+json_t *ar_call_json(ar_call_t *call)
+{
+    if (call->body)
+        return call->body;
+    json_t *v = ar_json_parse(call->raw, NULL, 0);
+    if (!v)
+        return NULL;
+    ar_pool_cleanup_add(call->pool, decref, v);
+    for (size_t i = 0; i < ar_request_extensions_cnt; i++)
+        json_object_del(v, ar_request_extensions[i]);
+    call->body = v;
+    return v;
+}

@@ -1,0 +1,199 @@
+/*
+ * provider.h: the one interface every upstream type implements (openai, azure,
+ * anthropic, gemini, vertex-ai, proxy, mock). The router speaks OpenAI chat internally;
+ * a provider turns an OpenAI-shaped call into its wire request (URL, auth, body) and
+ * turns its answers (whole bodies, SSE events, error bodies) back into OpenAI form,
+ * recording usage on the call as it goes. Providers do no I/O and never see libuv or
+ * curl (nginx's create_request / process_header split), so fixtures can test them.
+ *
+ * Callers use the inline wrappers below, never p->ops directly; hooks a provider leaves
+ * NULL get the defaults of provider.c at registration.
+ */
+#ifndef AR_PROVIDERS_PROVIDER_H
+#define AR_PROVIDERS_PROVIDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/conf.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/pool.h"
+#include "core/sse.h"
+#include "upstream/http_req.h"
+
+typedef enum ar_endpoint {
+    AR_EP_CHAT = 0,    /* /v1/chat/completions */
+    AR_EP_COMPLETIONS, /* /v1/completions */
+    AR_EP_EMBEDDINGS,  /* /v1/embeddings */
+    AR_EP_CNT
+} ar_endpoint_t;
+
+/* capabilities */
+#define AR_PROV_STREAM (1u << 0)
+#define AR_PROV_EMBED (1u << 1)
+#define AR_PROV_COMPLETIONS (1u << 2)
+#define AR_PROV_TOOLS (1u << 3)
+#define AR_PROV_MODELS (1u << 4)    /* can list models (discovery) */
+#define AR_PROV_INPROCESS (1u << 5) /* answers without I/O (mock) */
+
+typedef struct ar_usage {
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    int64_t total_tokens;
+    int64_t cached_tokens;
+    bool seen; /* the upstream reported usage */
+} ar_usage_t;
+
+/** One attempt of one client request, as a provider sees it. */
+typedef struct ar_call {
+    ar_pool_t *pool;
+    ar_endpoint_t endpoint;
+    /* The client's request, OpenAI shape. raw is the body as received (validated JSON);
+     * body is its jansson tree with airouter's extensions removed, built on first use by
+     * ar_call_json (providers that only pass the body through never need it). */
+    ar_span_t raw;
+    ar_span_t raw_model;          /* the raw "model" value, empty when absent */
+    ar_span_t raw_stream_options; /* the raw "stream_options" value, empty when absent */
+    bool raw_has_extensions;      /* raw holds airouter-only fields to strip */
+    json_t *body;
+    bool stream;                /* the client asked for a stream */
+    bool client_wants_usage;    /* ...and for stream usage (stream_options.include_usage) */
+    const char *model;          /* the upstream model name for this attempt */
+    const char *public_model;   /* the name the client used */
+    int64_t max_output_tokens;  /* the deployment's, 0 = unknown */
+    ar_usage_t usage;           /* written while parsing */
+    bool stream_done;           /* the upstream signalled the end of the stream */
+    void *pstate;               /* the provider's per-attempt state, in the pool */
+} ar_call_t;
+
+/** An upstream error, normalised. Strings are in the call's pool. */
+typedef struct ar_upstream_err {
+    int status;
+    const char *message;
+    const char *type;
+    const char *code;
+} ar_upstream_err_t;
+
+/** What an in-process provider answers (mock). */
+typedef struct ar_inproc_answer {
+    int64_t latency_ms;
+    int status;
+    ar_buf_t body;     /* non-stream: the JSON body */
+    ar_span_t *events; /* stream: complete SSE frames, in the pool */
+    size_t events_cnt;
+} ar_inproc_answer_t;
+
+/** parse_event verdicts besides 0 (translated output, possibly empty = dropped). */
+#define AR_PROV_PASS 1 /* forward the event's raw bytes unchanged */
+
+typedef struct ar_provider ar_provider_t;
+
+typedef struct ar_provider_ops {
+    const char *type; /* the config `type:` value */
+    unsigned caps;
+    /** Allocates the provider for one credential. conf is borrowed for its lifetime. */
+    ar_provider_t *(*create)(const ar_cred_conf_t *conf, char *err, size_t errlen);
+    void (*destroy)(ar_provider_t *p);
+    /** Fills out (URL, headers, body) for call. Strings go into call->pool. */
+    int (*build_request)(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out);
+    /**
+     * Turns a 2xx body into the OpenAI response. Leaving out empty means "the body is
+     * already right; send it as is" (pass-through, no copy).
+     */
+    int (*parse_response)(ar_provider_t *p, ar_call_t *call, ar_span_t body, ar_buf_t *out);
+    /**
+     * Turns one upstream SSE event into OpenAI chunk events appended to out (complete
+     * "data: ...\n\n" frames). @return 0 (out holds the translation, or nothing: drop),
+     * AR_PROV_PASS (forward ev->raw unchanged), or a negative AR_E*.
+     */
+    int (*parse_event)(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev,
+                       ar_buf_t *out);
+    /** Normalises an error answer (any status >= 400). Never fails. */
+    void (*parse_error)(ar_provider_t *p, ar_call_t *call, int status, ar_span_t body,
+                        ar_upstream_err_t *out);
+    /** Builds the model-list request (AR_PROV_MODELS). */
+    int (*build_models_request)(ar_provider_t *p, ar_pool_t *pool, ar_http_req_t *out);
+    /** Appends each model id found in a model-list body to ids (owned strings). */
+    int (*parse_models)(ar_provider_t *p, ar_span_t body, ar_strlist_t *ids);
+    /** Answers in process (AR_PROV_INPROCESS). */
+    int (*answer)(ar_provider_t *p, ar_call_t *call, ar_inproc_answer_t *out);
+} ar_provider_ops_t;
+
+struct ar_provider {
+    const ar_provider_ops_t *ops;
+    const ar_cred_conf_t *conf;
+};
+
+/**
+ * Creates the provider for a credential by its type.
+ * @return a provider (destroy with ar_provider_destroy) or NULL with a message in err.
+ */
+ar_provider_t *ar_provider_create(const ar_cred_conf_t *conf, char *err, size_t errlen);
+void ar_provider_destroy(ar_provider_t *p);
+/** The ops table of a type, or NULL. */
+const ar_provider_ops_t *ar_provider_ops_of(ar_cred_type_t type);
+
+static inline bool ar_provider_can(const ar_provider_t *p, unsigned cap)
+{
+    return (p->ops->caps & cap) == cap;
+}
+
+static inline int ar_provider_build(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
+{
+    return p->ops->build_request(p, call, out);
+}
+
+static inline int ar_provider_parse_response(ar_provider_t *p, ar_call_t *call, ar_span_t body,
+                                             ar_buf_t *out)
+{
+    return p->ops->parse_response(p, call, body, out);
+}
+
+static inline int ar_provider_parse_event(ar_provider_t *p, ar_call_t *call,
+                                          const ar_sse_event_t *ev, ar_buf_t *out)
+{
+    return p->ops->parse_event(p, call, ev, out);
+}
+
+static inline void ar_provider_parse_error(ar_provider_t *p, ar_call_t *call, int status,
+                                           ar_span_t body, ar_upstream_err_t *out)
+{
+    p->ops->parse_error(p, call, status, body, out);
+}
+
+static inline int ar_provider_build_models(ar_provider_t *p, ar_pool_t *pool, ar_http_req_t *out)
+{
+    return p->ops->build_models_request(p, pool, out);
+}
+
+static inline int ar_provider_parse_models(ar_provider_t *p, ar_span_t body, ar_strlist_t *ids)
+{
+    return p->ops->parse_models(p, body, ids);
+}
+
+static inline int ar_provider_answer(ar_provider_t *p, ar_call_t *call, ar_inproc_answer_t *out)
+{
+    return p->ops->answer(p, call, out);
+}
+
+/* ---- helpers shared by provider files ---- */
+
+/** The airouter-only request fields (SPEC section 3), removed before forwarding. */
+extern const char *const ar_request_extensions[];
+extern const size_t ar_request_extensions_cnt;
+/**
+ * The request as a jansson tree, extensions removed; parsed from call->raw on first use
+ * and owned by the call's pool. @return the tree, or NULL when raw is not JSON.
+ */
+json_t *ar_call_json(ar_call_t *call);
+
+/** Reads usage from an OpenAI-style `usage` object (raw JSON) into u. */
+void ar_provider_usage_from_openai(ar_span_t usage_json, ar_usage_t *u);
+/** Serialises v into a new buffer owned by the pool. */
+int ar_provider_dump_body(ar_call_t *call, const json_t *v, ar_span_t *out) AR_MUST_CHECK;
+/** "Name: value" in the pool. */
+const char *ar_provider_header_line(ar_pool_t *pool, const char *name, const char *value);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * strategy.c: ordering the candidates of one model group. Each strategy is one function
+ * over the same signature; the order decides which deployment is tried first and which
+ * next when an attempt fails. Strategies read shared counters but never write them,
+ * except the group's rotation counter.
+ */
+#include "router/router_int.h"
+
+static void reverse(const ar_deployment_t **items, size_t from, size_t to)
+{
+    while (from + 1 < to) {
+        const ar_deployment_t *t = items[from];
+        items[from++] = items[--to];
+        items[to] = t;
+    }
+}
+
+/* Rotates left so that items[first] comes first, in place (three reversals). */
+static void rotate(const ar_deployment_t **items, size_t n, size_t first)
+{
+    if (n < 2 || first == 0)
+        return;
+    reverse(items, 0, first);
+    reverse(items, first, n);
+    reverse(items, 0, n);
+}
+
+/* round_robin: each request starts one further along. */
+static void order_round_robin(const ar_deployment_t **items, size_t n, _Atomic uint64_t *counter)
+{
+    uint64_t c = atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    rotate(items, n, (size_t)(c % n));
+}
+
+/* weighted: deterministic weighted rotation; over W requests (W = sum of weights) each
+ * deployment comes first exactly weight times. Weight 0 is never first. */
+static void order_weighted(const ar_deployment_t **items, size_t n, _Atomic uint64_t *counter)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += items[i]->weight > 0 ? (uint64_t)items[i]->weight : 0;
+    if (total == 0) {
+        order_round_robin(items, n, counter);
+        return;
+    }
+    uint64_t c = atomic_fetch_add_explicit(counter, 1, memory_order_relaxed) % total;
+    size_t first = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w = items[i]->weight > 0 ? (uint64_t)items[i]->weight : 0;
+        if (c < w) {
+            first = i;
+            break;
+        }
+        c -= w;
+    }
+    rotate(items, n, first);
+}
+
+/* least_busy: fewest attempts in flight first (stable: ties keep rotation order). */
+static void order_least_busy(const ar_deployment_t **items, size_t n, _Atomic uint64_t *counter)
+{
+    order_round_robin(items, n, counter);
+    for (size_t i = 1; i < n; i++) {
+        const ar_deployment_t *d = items[i];
+        long busy = atomic_load_explicit(&d->dep_state->in_flight, memory_order_relaxed);
+        size_t j = i;
+        while (j > 0 &&
+               atomic_load_explicit(&items[j - 1]->dep_state->in_flight, memory_order_relaxed) >
+                   busy) {
+            items[j] = items[j - 1];
+            j--;
+        }
+        items[j] = d;
+    }
+}
+
+void ar_router__order(const ar_router_t *r, const ar_deployment_t **items, size_t n,
+                      _Atomic uint64_t *counter)
+{
+    if (n < 2)
+        return;
+    switch (r->cfg->routing.strategy) {
+    case AR_STRATEGY_WEIGHTED: order_weighted(items, n, counter); break;
+    case AR_STRATEGY_LEAST_BUSY: order_least_busy(items, n, counter); break;
+    /* lowest_latency and smart need latency statistics; until they exist they rotate */
+    case AR_STRATEGY_LOWEST_LATENCY:
+    case AR_STRATEGY_SMART:
+    case AR_STRATEGY_ROUND_ROBIN:
+    default: order_round_robin(items, n, counter); break;
+    }
+}

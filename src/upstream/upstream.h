@@ -1,0 +1,85 @@
+/*
+ * upstream.h: the HTTP client every upstream call goes through. One ar_upstream_t per
+ * worker drives a libcurl multi handle from that worker's libuv loop (multi_socket API):
+ * pooled keep-alive connections, HTTP/2 multiplexing over TLS when the server offers it,
+ * asynchronous DNS. Response bytes are handed to the caller as they arrive (no
+ * buffering), and the caller can pause the flow when its client is slow.
+ *
+ * Threading: a client and its transfers belong to one worker thread.
+ */
+#ifndef AR_UPSTREAM_UPSTREAM_H
+#define AR_UPSTREAM_UPSTREAM_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/span.h"
+#include "upstream/http_req.h"
+
+struct uv_loop_s;
+typedef struct ar_upstream ar_upstream_t;
+typedef struct ar_transfer ar_transfer_t;
+
+typedef struct ar_upstream_opts {
+    int64_t max_idle_conns;       /* idle connections kept by this client */
+    int64_t idle_conn_timeout_ms; /* an idle connection older than this is not reused */
+} ar_upstream_opts_t;
+
+typedef struct ar_transfer_opts {
+    int64_t timeout_ms;         /* whole exchange; <= 0: none */
+    int64_t connect_timeout_ms; /* <= 0: 10 s */
+    uint64_t max_response_bytes; /* larger bodies fail with AR_ETOOBIG; 0: no limit */
+} ar_transfer_opts_t;
+
+/**
+ * Callbacks of one transfer. They run on the worker thread, from inside the client's
+ * processing: a callback may start new transfers and cancel any transfer (its own too),
+ * but must not destroy the client.
+ */
+typedef struct ar_transfer_cbs {
+    /**
+     * The final response head arrived (1xx heads are skipped). Header spans are valid
+     * only during the call. @return 0, or a negative AR_E* to abort the transfer (on_done
+     * then reports that code).
+     */
+    int (*on_head)(void *ud, int status, const ar_header_t *headers, size_t cnt);
+    /**
+     * Body bytes, valid only during the call. @return 0 when consumed; AR_EAGAIN to pause
+     * (the same bytes come again after ar_transfer_resume); another negative AR_E* to
+     * abort (on_done then reports that code).
+     */
+    int (*on_data)(void *ud, ar_span_t data);
+    /**
+     * The transfer ended: err is 0 when the whole response arrived, else the AR_E* that
+     * describes the failure (AR_ETIMEDOUT, AR_ECONNRESET, AR_ECONNREFUSED, ...), with
+     * a short detail for logs (no secrets). Called exactly once unless cancelled.
+     */
+    void (*on_done)(void *ud, int err, const char *detail);
+} ar_transfer_cbs_t;
+
+/** Creates the client of a worker on loop. Worker thread. */
+ar_upstream_t *ar_upstream_create(struct uv_loop_s *loop, const ar_upstream_opts_t *opts);
+/**
+ * Cancels all transfers (no callbacks) and closes the client; its memory is released
+ * once libuv has closed its handles, so the loop must run afterwards.
+ */
+void ar_upstream_close(ar_upstream_t *up);
+/** Transfers running on this client. */
+long ar_upstream_active(const ar_upstream_t *up);
+
+/**
+ * Starts a request. req, cbs and everything req points to are borrowed until on_done
+ * or ar_transfer_cancel. @return the transfer, or NULL with *err set (then no callback
+ * is ever called).
+ */
+ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
+                                 const ar_transfer_opts_t *opts, const ar_transfer_cbs_t *cbs,
+                                 void *ud, int *err);
+/** Stops a transfer; no callback is called for it afterwards. Safe inside callbacks. */
+void ar_transfer_cancel(ar_transfer_t *t);
+/** Resumes a transfer paused by on_data returning AR_EAGAIN. */
+void ar_transfer_resume(ar_transfer_t *t);
+/** Microseconds from start to the first response byte (0 before it). */
+uint64_t ar_transfer_ttfb_us(const ar_transfer_t *t);
+
+#endif

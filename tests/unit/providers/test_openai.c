@@ -1,0 +1,508 @@
+/*
+ * test_openai.c: unit tests of the openai provider (providers/openai.c, oai_compat.c), with
+ * golden files under tests/fixtures/providers/openai/: each request fixture goes in, and the
+ * upstream body that comes out must equal its .expected.json as JSON. Also the URL and
+ * headers, the stream usage handling (usage-only chunk dropped unless asked for, usage
+ * always recorded), response usage, error normalisation and model discovery.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "core/sse.h"
+#include "providers/provider.h"
+#include "testutil.h"
+
+static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789\n"
+                           "credentials:\n"
+                           "  - name: oa\n"
+                           "    type: openai\n"
+                           "    api_key: sk-test-openai-0123456789\n"
+                           "    headers:\n"
+                           "      OpenAI-Organization: org-123\n"
+                           "      X-Title: airouter tests\n"
+                           "  - name: local\n"
+                           "    type: openai\n"
+                           "    base_url: http://127.0.0.1:8000/v1\n"
+                           "  - name: router\n"
+                           "    type: openai\n"
+                           "    api_key: sk-or\n"
+                           "    base_url: https://openrouter.ai/api/v1/\n"
+                           "  - name: px\n"
+                           "    type: proxy\n"
+                           "    api_key: sk-remote\n"
+                           "    base_url: http://10.0.1.50:8080\n";
+
+typedef struct fx {
+    ar_config_t *cfg;
+    ar_provider_t *prov[4]; /* oa, local, router, px */
+    ar_pool_t *pool;
+} fx_t;
+
+/* Everything is made and released inside each test: cmocka counts blocks still allocated
+ * when a test function returns as leaks, so a pool kept until teardown would be one. */
+static fx_t *fx_open(void)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    ar_strlist_t errs = {0};
+    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &f->cfg, &errs);
+    for (size_t i = 0; i < errs.cnt; i++)
+        print_error("config: %s\n", errs.items[i]);
+    ar_strlist_dispose(&errs);
+    assert_int_equal(rc, 0);
+    for (size_t i = 0; i < 4; i++) {
+        char err[256];
+        f->prov[i] = ar_provider_create(&f->cfg->credentials[i], err, sizeof(err));
+        if (!f->prov[i])
+            fail_msg("provider %zu: %s", i, err);
+    }
+    f->pool = ar_pool_create(4096);
+    return f;
+}
+
+static void fx_close(fx_t *f)
+{
+    ar_pool_destroy(f->pool);
+    for (size_t i = 0; i < 4; i++)
+        ar_provider_destroy(f->prov[i]);
+    ar_config_unref(f->cfg);
+    free(f);
+}
+
+static ar_call_t new_call(fx_t *f, ar_endpoint_t ep, json_t *body, bool stream,
+                          const char *model)
+{
+    ar_call_t c;
+    memset(&c, 0, sizeof(c));
+    c.pool = f->pool;
+    c.endpoint = ep;
+    c.body = body;
+    c.stream = stream;
+    c.model = model;
+    c.public_model = json_string_value(json_object_get(body, "model"));
+    return c;
+}
+
+static bool has_header(const ar_http_req_t *r, const char *line)
+{
+    for (size_t i = 0; i < r->headers_cnt; i++) {
+        if (strcmp(r->headers[i], line) == 0)
+            return true;
+    }
+    return false;
+}
+
+static size_t headers_named(const ar_http_req_t *r, const char *prefix)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->headers_cnt; i++)
+        n += strncasecmp(r->headers[i], prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+/* Builds the request for fixture `in` and compares its body with `in`.expected.json. */
+static ar_http_req_t golden(fx_t *f, ar_provider_t *p, ar_endpoint_t ep, const char *in,
+                            bool stream, const char *upstream_model)
+{
+    char path[256], exp_path[256];
+    snprintf(path, sizeof(path), "providers/openai/%s.json", in);
+    snprintf(exp_path, sizeof(exp_path), "providers/openai/%s.expected.json", in);
+    json_t *body = ar_test_fixture_json(path);
+    json_t *want = ar_test_fixture_json(exp_path);
+    ar_call_t call = new_call(f, ep, body, stream, upstream_model);
+    ar_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(ar_provider_build(p, &call, &req), 0);
+    assert_string_equal(req.method, "POST");
+    assert_non_null(req.body.ptr);
+    assert_json_text(req.body.ptr, req.body.len, want);
+    json_decref(body);
+    json_decref(want);
+    return req;
+}
+
+static void test_chat_request(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    ar_http_req_t req = golden(f, f->prov[0], AR_EP_CHAT, "chat_request", false,
+                               "gpt-4o-2024-08-06");
+    assert_string_equal(req.url, "https://api.openai.com/v1/chat/completions");
+    assert_true(has_header(&req, "Authorization: Bearer sk-test-openai-0123456789"));
+    assert_true(has_header(&req, "Content-Type: application/json"));
+    assert_true(has_header(&req, "OpenAI-Organization: org-123"));
+    assert_true(has_header(&req, "X-Title: airouter tests"));
+    assert_int_equal(headers_named(&req, "Authorization:"), 1);
+    assert_int_equal(headers_named(&req, "Accept: text/event-stream"), 0);
+    assert_int_equal(req.headers_cnt, 4);
+    fx_close(f);
+}
+
+static void test_chat_stream_request(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    /* include_usage is added; every other field is untouched */
+    ar_http_req_t req = golden(f, f->prov[0], AR_EP_CHAT, "chat_stream_request", true,
+                               "gpt-4o-2024-08-06");
+    assert_true(has_header(&req, "Accept: text/event-stream"));
+    assert_int_equal(req.headers_cnt, 5);
+    /* the client's own stream_options: include_usage forced on, the rest kept */
+    golden(f, f->prov[0], AR_EP_CHAT, "chat_stream_options_request", true, "gpt-4o-2024-08-06");
+    fx_close(f);
+}
+
+static void test_embeddings_request(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    ar_http_req_t req = golden(f, f->prov[0], AR_EP_EMBEDDINGS, "embeddings_request", false,
+                               "text-embedding-3-small");
+    assert_string_equal(req.url, "https://api.openai.com/v1/embeddings");
+    /* embeddings never get stream_options, even when a stream flag is set */
+    golden(f, f->prov[0], AR_EP_EMBEDDINGS, "embeddings_request", true, "text-embedding-3-small");
+    fx_close(f);
+}
+
+static void test_urls(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    static const struct {
+        size_t prov;
+        ar_endpoint_t ep;
+        const char *url;
+    } cases[] = {
+        {0, AR_EP_CHAT, "https://api.openai.com/v1/chat/completions"},
+        {0, AR_EP_COMPLETIONS, "https://api.openai.com/v1/completions"},
+        {0, AR_EP_EMBEDDINGS, "https://api.openai.com/v1/embeddings"},
+        /* a base_url ending in /v1 is not doubled */
+        {1, AR_EP_CHAT, "http://127.0.0.1:8000/v1/chat/completions"},
+        {1, AR_EP_EMBEDDINGS, "http://127.0.0.1:8000/v1/embeddings"},
+        /* ... nor with a trailing slash in the config */
+        {2, AR_EP_CHAT, "https://openrouter.ai/api/v1/chat/completions"},
+        /* proxy: another airouter, same wire format */
+        {3, AR_EP_CHAT, "http://10.0.1.50:8080/v1/chat/completions"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *body = json_pack("{s:s, s:[]}", "model", "m", "messages");
+        ar_call_t call = new_call(f, cases[i].ep, body, false, "up");
+        ar_http_req_t req;
+        memset(&req, 0, sizeof(req));
+        assert_int_equal(ar_provider_build(f->prov[cases[i].prov], &call, &req), 0);
+        assert_string_equal(req.url, cases[i].url);
+        json_decref(body);
+    }
+    /* no api_key: no Authorization header */
+    json_t *body = json_pack("{s:s}", "model", "m");
+    ar_call_t call = new_call(f, AR_EP_CHAT, body, false, "up");
+    ar_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(ar_provider_build(f->prov[1], &call, &req), 0);
+    assert_int_equal(headers_named(&req, "Authorization:"), 0);
+    json_decref(body);
+    /* the proxy sends the remote's key */
+    body = json_pack("{s:s}", "model", "m");
+    call = new_call(f, AR_EP_CHAT, body, false, "up");
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(ar_provider_build(f->prov[3], &call, &req), 0);
+    assert_true(has_header(&req, "Authorization: Bearer sk-remote"));
+    json_decref(body);
+    assert_true(ar_provider_can(f->prov[0], AR_PROV_STREAM | AR_PROV_EMBED | AR_PROV_MODELS));
+    assert_false(ar_provider_can(f->prov[0], AR_PROV_INPROCESS));
+    fx_close(f);
+}
+
+typedef struct stream_run {
+    fx_t *f;
+    ar_call_t *call;
+    int verdict[32];
+    size_t out_len[32];
+    bool done_before[32];
+    size_t cnt;
+} stream_run_t;
+
+static int on_event(void *ud, const ar_sse_event_t *ev)
+{
+    stream_run_t *s = ud;
+    ar_buf_t out;
+    ar_buf_init(&out, 1 << 20);
+    assert_true(s->cnt < 32);
+    s->done_before[s->cnt] = s->call->stream_done;
+    int rc = ar_provider_parse_event(s->f->prov[0], s->call, ev, &out);
+    s->verdict[s->cnt] = rc;
+    s->out_len[s->cnt] = out.len;
+    s->cnt++;
+    ar_buf_dispose(&out);
+    return rc < 0 ? rc : 0;
+}
+
+static void run_stream(fx_t *f, ar_call_t *call, stream_run_t *s)
+{
+    size_t len;
+    char *text = ar_test_fixture("providers/openai/stream_usage.sse", &len);
+    memset(s, 0, sizeof(*s));
+    s->f = f;
+    s->call = call;
+    ar_sse_parser_t p;
+    ar_sse_parser_init(&p, 1 << 20);
+    assert_int_equal(ar_sse_feed(&p, ar_span(text, len), on_event, s), 0);
+    assert_int_equal(ar_sse_finish(&p, on_event, s), 0);
+    ar_sse_parser_dispose(&p);
+    free(text);
+    assert_int_equal(s->cnt, 13);
+}
+
+static void assert_fixture_usage(const ar_call_t *call)
+{
+    assert_true(call->usage.seen);
+    assert_int_equal(call->usage.prompt_tokens, 19);
+    assert_int_equal(call->usage.completion_tokens, 9);
+    assert_int_equal(call->usage.total_tokens, 28);
+    assert_int_equal(call->usage.cached_tokens, 0);
+}
+
+static void test_stream_usage_dropped_when_unasked(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    json_t *body = json_pack("{s:s}", "model", "gpt-4o");
+    ar_call_t call = new_call(f, AR_EP_CHAT, body, true, "gpt-4o-2024-08-06");
+    call.client_wants_usage = false;
+    stream_run_t s;
+    run_stream(f, &call, &s);
+    for (size_t i = 0; i < 13; i++) {
+        if (i == 11) {
+            /* the usage-only chunk ("choices":[]): dropped, nothing to send */
+            assert_int_equal(s.verdict[i], 0);
+            assert_int_equal(s.out_len[i], 0);
+        } else {
+            assert_int_equal(s.verdict[i], AR_PROV_PASS);
+        }
+        assert_false(s.done_before[i]);
+    }
+    assert_true(call.stream_done); /* set by [DONE] */
+    assert_fixture_usage(&call);
+    json_decref(body);
+    fx_close(f);
+}
+
+static void test_stream_usage_passed_when_asked(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    json_t *body = json_pack("{s:s}", "model", "gpt-4o");
+    ar_call_t call = new_call(f, AR_EP_CHAT, body, true, "gpt-4o-2024-08-06");
+    call.client_wants_usage = true;
+    stream_run_t s;
+    run_stream(f, &call, &s);
+    for (size_t i = 0; i < 13; i++)
+        assert_int_equal(s.verdict[i], AR_PROV_PASS);
+    assert_true(call.stream_done);
+    assert_fixture_usage(&call);
+    json_decref(body);
+    fx_close(f);
+}
+
+static int parse_one(fx_t *f, ar_call_t *call, const char *data, size_t *out_len)
+{
+    ar_sse_event_t ev = {AR_SPAN_NULL, ar_span_cstr(data), AR_SPAN_NULL, ar_span_cstr(data)};
+    ar_buf_t out;
+    ar_buf_init(&out, 1 << 20);
+    int rc = ar_provider_parse_event(f->prov[0], call, &ev, &out);
+    *out_len = out.len;
+    ar_buf_dispose(&out);
+    return rc;
+}
+
+static void test_stream_event_edge_cases(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    json_t *body = json_pack("{s:s}", "model", "gpt-4o");
+    ar_call_t call = new_call(f, AR_EP_CHAT, body, true, "gpt-4o");
+    size_t n;
+    /* usage on a chunk that also carries choices (some compatible servers): never dropped */
+    assert_int_equal(parse_one(f, &call,
+                               "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+                               "\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":"
+                               "7}}",
+                               &n),
+                     AR_PROV_PASS);
+    assert_true(call.usage.seen);
+    assert_int_equal(call.usage.prompt_tokens, 5);
+    assert_int_equal(call.usage.completion_tokens, 7);
+    assert_int_equal(call.usage.total_tokens, 12); /* derived when absent */
+    /* "usage": null and no usage at all: passed, usage untouched */
+    memset(&call.usage, 0, sizeof(call.usage));
+    assert_int_equal(parse_one(f, &call, "{\"choices\":[],\"usage\":null}", &n), AR_PROV_PASS);
+    assert_int_equal(parse_one(f, &call, "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}", &n),
+                     AR_PROV_PASS);
+    assert_false(call.usage.seen);
+    /* whitespace inside the empty choices array still makes it a usage-only chunk */
+    assert_int_equal(
+        parse_one(f, &call, "{\"choices\": [ ], \"usage\": {\"prompt_tokens\": 3}}", &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(call.usage.prompt_tokens, 3);
+    /* not JSON: forwarded as is */
+    assert_int_equal(parse_one(f, &call, "keep going", &n), AR_PROV_PASS);
+    assert_false(call.stream_done);
+    assert_int_equal(parse_one(f, &call, " [DONE] ", &n), AR_PROV_PASS);
+    assert_true(call.stream_done);
+    json_decref(body);
+    fx_close(f);
+}
+
+static void test_parse_response_usage(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    size_t len;
+    char *text = ar_test_fixture("providers/openai/chat_response.json", &len);
+    json_t *body = json_pack("{s:s}", "model", "gpt-4o");
+    ar_call_t call = new_call(f, AR_EP_CHAT, body, false, "gpt-4o-2024-08-06");
+    ar_buf_t out;
+    ar_buf_init(&out, 1 << 20);
+    assert_int_equal(ar_provider_parse_response(f->prov[0], &call, ar_span(text, len), &out), 0);
+    assert_int_equal(out.len, 0); /* the body passes through untouched */
+    assert_true(call.usage.seen);
+    assert_int_equal(call.usage.prompt_tokens, 1117);
+    assert_int_equal(call.usage.completion_tokens, 12);
+    assert_int_equal(call.usage.total_tokens, 1129);
+    assert_int_equal(call.usage.cached_tokens, 1024);
+    /* an answer without usage leaves it unseen */
+    memset(&call.usage, 0, sizeof(call.usage));
+    assert_int_equal(ar_provider_parse_response(f->prov[0], &call,
+                                                AR_LIT("{\"id\":\"x\",\"usage\":null}"), &out),
+                     0);
+    assert_false(call.usage.seen);
+    ar_buf_dispose(&out);
+    json_decref(body);
+    free(text);
+    fx_close(f);
+}
+
+static void parse_err(fx_t *f, int status, ar_span_t body, ar_upstream_err_t *e)
+{
+    json_t *req = json_pack("{s:s}", "model", "gpt-4o");
+    ar_call_t call = new_call(f, AR_EP_CHAT, req, false, "gpt-4o");
+    memset(e, 0x5a, sizeof(*e));
+    ar_provider_parse_error(f->prov[0], &call, status, body, e);
+    json_decref(req);
+}
+
+static void test_parse_error(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    size_t len;
+    char *text = ar_test_fixture("providers/openai/error_invalid_request.json", &len);
+    ar_upstream_err_t e;
+    parse_err(f, 400, ar_span(text, len), &e);
+    assert_int_equal(e.status, 400);
+    /* the message is the decoded string, ready to be escaped again for the client */
+    assert_string_equal(e.message,
+                        "Invalid value: 'bot'. Supported values are: 'system', 'assistant', "
+                        "'user', 'function', 'tool', and 'developer'.\nSee \"messages[0].role\".");
+    assert_string_equal(e.type, "invalid_request_error");
+    assert_string_equal(e.code, "invalid_value");
+    free(text);
+
+    text = ar_test_fixture("providers/openai/error_rate_limit.json", &len);
+    parse_err(f, 429, ar_span(text, len), &e);
+    assert_int_equal(e.status, 429);
+    assert_non_null(strstr(e.message, "Please try again in 140ms."));
+    assert_string_equal(e.type, "tokens");
+    assert_string_equal(e.code, "rate_limit_exceeded");
+    free(text);
+
+    /* "code": null -> no code */
+    parse_err(f, 500, AR_LIT("{\"error\":{\"message\":\"boom\",\"type\":\"server_error\","
+                             "\"code\":null}}"),
+              &e);
+    assert_string_equal(e.message, "boom");
+    assert_null(e.code);
+    /* {"error": "text"} and {"message": "text"} */
+    parse_err(f, 503, AR_LIT("{\"error\":\"overloaded \\u00e9\"}"), &e);
+    assert_string_equal(e.message, "overloaded \xc3\xa9");
+    assert_null(e.type);
+    parse_err(f, 502, AR_LIT("{\"message\":\"bad gateway\"}"), &e);
+    assert_string_equal(e.message, "bad gateway");
+    /* not JSON: a printable prefix of the text */
+    parse_err(f, 502, AR_LIT("<html>\r\n<h1>502 Bad Gateway</h1>\n</html>"), &e);
+    assert_int_equal(e.status, 502);
+    assert_string_equal(e.message, "<html>  <h1>502 Bad Gateway</h1> </html>");
+    assert_null(e.type);
+    assert_null(e.code);
+    char long_text[600];
+    memset(long_text, 'e', sizeof(long_text));
+    parse_err(f, 500, ar_span(long_text, sizeof(long_text)), &e);
+    assert_int_equal(strlen(e.message), 200);
+    /* empty body */
+    parse_err(f, 504, AR_SPAN_NULL, &e);
+    assert_string_equal(e.message, "upstream answered 504");
+    fx_close(f);
+}
+
+static void test_models(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    ar_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(ar_provider_build_models(f->prov[0], f->pool, &req), 0);
+    assert_string_equal(req.method, "GET");
+    assert_string_equal(req.url, "https://api.openai.com/v1/models");
+    assert_int_equal(req.body.len, 0);
+    assert_true(has_header(&req, "Authorization: Bearer sk-test-openai-0123456789"));
+    assert_true(has_header(&req, "OpenAI-Organization: org-123"));
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(ar_provider_build_models(f->prov[1], f->pool, &req), 0);
+    assert_string_equal(req.url, "http://127.0.0.1:8000/v1/models");
+
+    size_t len;
+    char *text = ar_test_fixture("providers/openai/models.json", &len);
+    ar_strlist_t ids = {0};
+    assert_int_equal(ar_provider_parse_models(f->prov[0], ar_span(text, len), &ids), 0);
+    assert_int_equal(ids.cnt, 3); /* the entry without an id is skipped */
+    assert_string_equal(ids.items[0], "gpt-4o-2024-08-06");
+    assert_string_equal(ids.items[1], "text-embedding-3-small");
+    assert_string_equal(ids.items[2], "ft:gpt-4o-mini:org:custom:abc123");
+    /* a second body appends */
+    assert_int_equal(ar_provider_parse_models(f->prov[0],
+                                              AR_LIT("{\"data\":[{\"id\":\"extra\"}]}"), &ids),
+                     0);
+    assert_int_equal(ids.cnt, 4);
+    assert_string_equal(ids.items[3], "extra");
+    ar_strlist_dispose(&ids);
+    free(text);
+    assert_int_equal(ar_provider_parse_models(f->prov[0], AR_LIT("<html>"), &ids), AR_EPARSE);
+    assert_int_equal(ar_provider_parse_models(f->prov[0], AR_LIT("{\"data\":{}}"), &ids),
+                     AR_EPARSE);
+    assert_int_equal(ids.cnt, 0);
+    fx_close(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chat_request),
+        cmocka_unit_test(test_chat_stream_request),
+        cmocka_unit_test(test_embeddings_request),
+        cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_stream_usage_dropped_when_unasked),
+        cmocka_unit_test(test_stream_usage_passed_when_asked),
+        cmocka_unit_test(test_stream_event_edge_cases),
+        cmocka_unit_test(test_parse_response_usage),
+        cmocka_unit_test(test_parse_error),
+        cmocka_unit_test(test_models),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,102 @@
+/*
+ * testutil.h: small helpers shared by the unit tests: reading fixture files and comparing
+ * JSON texts structurally. Include it after <cmocka.h>, which turns malloc/free in test
+ * files into the checked allocator, so fixture buffers are leak-checked too.
+ */
+#ifndef AR_TESTS_TESTUTIL_H
+#define AR_TESTS_TESTUTIL_H
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Reads tests/fixtures/<rel> whole. Tests run from the repository root (make test-unit);
+ * parent directories are tried too so a binary can be run from build/ by hand.
+ * @return a malloc'd NUL-terminated copy (free with free()); fails the test when missing.
+ */
+static inline char *ar_test_fixture(const char *rel, size_t *len_out)
+{
+    static const char *const prefixes[] = {"", "../", "../../", "../../../", "../../../../"};
+    if (len_out)
+        *len_out = 0;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%stests/fixtures/%s", prefixes[i], rel);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        char *buf = malloc((size_t)n + 1);
+        assert_non_null(buf);
+        assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+        buf[n] = '\0';
+        fclose(f);
+        if (len_out)
+            *len_out = (size_t)n;
+        return buf;
+    }
+    fail_msg("fixture tests/fixtures/%s not found (run from the repository root)", rel);
+    return NULL;
+}
+
+/* Parses a fixture as JSON; fails the test when it is not valid. json_decref the result. */
+static inline json_t *ar_test_fixture_json(const char *rel)
+{
+    size_t n;
+    char *text = ar_test_fixture(rel, &n);
+    json_error_t je;
+    json_t *v = json_loadb(text, n, 0, &je);
+    if (!v)
+        fail_msg("fixture %s: %s at line %d", rel, je.text, je.line);
+    free(text);
+    return v;
+}
+
+/* Frees memory jansson allocated (json_dumps): that is libc memory, while cmocka.h turns
+ * free() in test files into the checked allocator's test_free. */
+static inline void ar_test_json_free(void *p)
+{
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    f(p);
+}
+
+/* Asserts that two JSON values are equal as values (key order and spacing ignored). */
+#define assert_json_equal(got, want) ar_test_assert_json_equal((got), (want), __FILE__, __LINE__)
+
+static inline void ar_test_assert_json_equal(const json_t *got, const json_t *want,
+                                             const char *file, int line)
+{
+    if (json_equal(got, want))
+        return;
+    char *g = got ? json_dumps(got, JSON_SORT_KEYS) : NULL;
+    char *w = want ? json_dumps(want, JSON_SORT_KEYS) : NULL;
+    print_error("%s:%d: JSON differs\n  got:  %s\n  want: %s\n", file, line, g ? g : "(null)",
+                w ? w : "(null)");
+    ar_test_json_free(g);
+    ar_test_json_free(w);
+    _fail(file, line);
+}
+
+/* Parses text (len bytes) and compares it with want; fails when it is not JSON. */
+static inline void ar_test_assert_json_text(const char *text, size_t len, const json_t *want,
+                                            const char *file, int line)
+{
+    json_error_t je;
+    json_t *got = json_loadb(text, len, 0, &je);
+    if (!got) {
+        print_error("%s:%d: not JSON (%s): %.*s\n", file, line, je.text, (int)len, text);
+        _fail(file, line);
+    }
+    ar_test_assert_json_equal(got, want, file, line);
+    json_decref(got);
+}
+#define assert_json_text(text, len, want)                                                      \
+    ar_test_assert_json_text((text), (len), (want), __FILE__, __LINE__)
+
+#endif
