@@ -13,7 +13,10 @@ LLHTTP_SRC_DIR := /usr/share/llhttp
 LLHTTP_INC_DIR := /usr/share/include/llhttp
 PG_INC   := /usr/include/postgresql
 
-CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Isrc -I$(LLHTTP_INC_DIR) -I$(PG_INC) -pthread
+# llhttp's strict mode rejects what lenient parsers let through (header names with spaces,
+# bare LF line ends): a gateway in front of other servers must not reinterpret requests.
+LLHTTP_DEFS := -DLLHTTP_STRICT_MODE=1
+CFLAGS   := -std=c11 -D_GNU_SOURCE $(LLHTTP_DEFS) $(OPT) $(WARN) -MMD -MP -Isrc -I$(LLHTTP_INC_DIR) -I$(PG_INC) -pthread
 LDFLAGS  :=
 LDLIBS   := -luv -lcurl -ljansson -lyaml -lssl -lcrypto -lsqlite3 -lpq -lhiredis -lm -pthread
 ifeq ($(SAN),1)
@@ -67,7 +70,7 @@ $(BUILD)/tobj/%.o: %.c | $(DEPS_STAMP)
 $(BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC    $<"
-	$(Q)$(CC) -std=c11 $(OPT) -w -I$(LLHTTP_INC_DIR) $(if $(filter 1,$(SAN)),$(SANFLAGS)) -c $< -o $@
+	$(Q)$(CC) -std=c11 $(LLHTTP_DEFS) $(OPT) -w -I$(LLHTTP_INC_DIR) $(if $(filter 1,$(SAN)),$(SANFLAGS)) -c $< -o $@
 
 $(BUILD)/libairouter.a: $(LIB_OBJ) $(LLHTTP_OBJ)
 	@rm -f $@

@@ -38,7 +38,8 @@ int ar_cli_parse(int argc, char **argv, ar_cli_args_t *out)
     int i = 1;
     if (i < argc && strcmp(argv[i], "serve") == 0) {
         i++;
-    } else if (i + 1 < argc && strcmp(argv[i], "config") == 0 && strcmp(argv[i + 1], "check") == 0) {
+    } else if (i + 1 < argc && strcmp(argv[i], "config") == 0 &&
+               strcmp(argv[i + 1], "check") == 0) {
         out->command = AR_CMD_CONFIG_CHECK;
         i += 2;
     } else if (i < argc && strcmp(argv[i], "config") == 0) {

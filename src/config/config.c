@@ -137,12 +137,9 @@ static bool is_null(const yaml_node_t *n)
 static const char *kind_name(const yaml_node_t *n)
 {
     switch (n->type) {
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    default:
-        return "a scalar";
+    case YAML_MAPPING_NODE: return "a mapping";
+    case YAML_SEQUENCE_NODE: return "a list";
+    default: return "a scalar";
     }
 }
 
@@ -198,23 +195,13 @@ void ar_config__defaults(const ar_config_section_t *sec, void *base)
         const ar_config_cmd_t *c = &sec->cmds[i];
         char *f = (char *)base + c->off;
         switch (c->type) {
-        case AR_CONFIG_STR:
-            *(char **)f = c->def.s ? ar_xstrdup(c->def.s) : NULL;
-            break;
+        case AR_CONFIG_STR: *(char **)f = c->def.s ? ar_xstrdup(c->def.s) : NULL; break;
         case AR_CONFIG_INT:
-        case AR_CONFIG_ENUM:
-            *(int *)f = (int)c->def.i;
-            break;
+        case AR_CONFIG_ENUM: *(int *)f = (int)c->def.i; break;
         case AR_CONFIG_I64:
-        case AR_CONFIG_DURATION:
-            *(int64_t *)f = c->def.i;
-            break;
-        case AR_CONFIG_BOOL:
-            *(bool *)f = c->def.i != 0;
-            break;
-        case AR_CONFIG_DOUBLE:
-            *(double *)f = c->def.d;
-            break;
+        case AR_CONFIG_DURATION: *(int64_t *)f = c->def.i; break;
+        case AR_CONFIG_BOOL: *(bool *)f = c->def.i != 0; break;
+        case AR_CONFIG_DOUBLE: *(double *)f = c->def.d; break;
         case AR_CONFIG_INT_LIST: {
             int *arr = NULL;
             if (c->def.ints_cnt) {
@@ -234,9 +221,7 @@ void ar_config__defaults(const ar_config_section_t *sec, void *base)
             *(void **)f = NULL;
             *(size_t *)((char *)base + c->off2) = 0;
             break;
-        case AR_CONFIG_SECTION:
-            ar_config__defaults(c->sub, f);
-            break;
+        case AR_CONFIG_SECTION: ar_config__defaults(c->sub, f); break;
         }
     }
     if (sec->mark_present)
@@ -271,17 +256,13 @@ void ar_config__dispose(const ar_config_section_t *sec, void *base)
             *(int **)f = NULL;
             *cnt = 0;
             break;
-        case AR_CONFIG_STR_LIST:
-            ar_strlist_dispose((ar_strlist_t *)f);
-            break;
+        case AR_CONFIG_STR_LIST: ar_strlist_dispose((ar_strlist_t *)f); break;
         case AR_CONFIG_MAP:
             dispose_map(*(ar_kv_t **)f, *cnt);
             *(ar_kv_t **)f = NULL;
             *cnt = 0;
             break;
-        case AR_CONFIG_SECTION:
-            ar_config__dispose(c->sub, f);
-            break;
+        case AR_CONFIG_SECTION: ar_config__dispose(c->sub, f); break;
         case AR_CONFIG_ITEMS: {
             char *items = *(char **)f;
             for (size_t j = 0; j < *cnt; j++)
@@ -292,8 +273,7 @@ void ar_config__dispose(const ar_config_section_t *sec, void *base)
             *cnt = 0;
             break;
         }
-        default:
-            break;
+        default: break;
         }
     }
     if (sec->dispose)
@@ -632,14 +612,10 @@ static int set_value(ar_config_ctx_t *ctx, const ar_config_cmd_t *c, const char 
         *(double *)f = d;
         return 0;
     }
-    case AR_CONFIG_ENUM:
-        return parse_enum(ctx, c, path, node, (int *)f);
-    case AR_CONFIG_INT_LIST:
-        return set_int_list(ctx, c, path, node, base);
-    case AR_CONFIG_STR_LIST:
-        return set_str_list(ctx, c, path, node, base);
-    case AR_CONFIG_MAP:
-        return set_map(ctx, c, path, node, base);
+    case AR_CONFIG_ENUM: return parse_enum(ctx, c, path, node, (int *)f);
+    case AR_CONFIG_INT_LIST: return set_int_list(ctx, c, path, node, base);
+    case AR_CONFIG_STR_LIST: return set_str_list(ctx, c, path, node, base);
+    case AR_CONFIG_MAP: return set_map(ctx, c, path, node, base);
     case AR_CONFIG_SECTION:
         if (node->type != YAML_MAPPING_NODE) {
             ar_config__err(ctx, ar_config__line(node), "%s: expected a mapping, got %s", path,
@@ -648,8 +624,7 @@ static int set_value(ar_config_ctx_t *ctx, const ar_config_cmd_t *c, const char 
         }
         ar_config__parse_section(ctx, c->sub, path, ar_config__line(key), node, f);
         return 0;
-    case AR_CONFIG_ITEMS:
-        return set_items(ctx, c, path, node, base);
+    case AR_CONFIG_ITEMS: return set_items(ctx, c, path, node, base);
     }
     return -1;
 }

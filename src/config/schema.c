@@ -671,8 +671,7 @@ static void cred_finish(ar_config_ctx_t *ctx, const char *path, int line, yaml_n
         if (!c->api_key)
             ar_config__err(ctx, line, "%s.api_key is required for type %s", path, t);
         break;
-    default:
-        break;
+    default: break;
     }
     if (!c->base_url) {
         if (c->type == AR_CRED_AZURE || c->type == AR_CRED_PROXY)

@@ -27,10 +27,10 @@ typedef struct ar_strlist {
 } ar_strlist_t;
 
 typedef struct ar_server_conf {
-    char *host; /* "0.0.0.0" */
-    int port;   /* 8080 */
-    int workers; /* 0 = one per core; resolved by the server at start */
-    int64_t max_body_size_mb;        /* 100 */
+    char *host;                       /* "0.0.0.0" */
+    int port;                         /* 8080 */
+    int workers;                      /* 0 = one per core; resolved by the server at start */
+    int64_t max_body_size_mb;         /* 100 */
     int64_t response_body_multiplier; /* 10 */
     int64_t request_timeout_ms;       /* 60000; AR_UNLIMITED = none */
     int64_t write_timeout_ms;         /* 60000 */
@@ -65,10 +65,10 @@ typedef struct ar_fail2ban_conf {
 } ar_fail2ban_conf_t;
 
 typedef struct ar_breaker_conf {
-    int64_t failure_threshold; /* 3 */
+    int64_t failure_threshold;  /* 3 */
     int64_t cooldown_period_ms; /* 60000 */
-    int64_t success_threshold; /* 2 */
-    int64_t stats_window_ms;   /* 300000 */
+    int64_t success_threshold;  /* 2 */
+    int64_t stats_window_ms;    /* 300000 */
 } ar_breaker_conf_t;
 
 typedef enum ar_strategy {
@@ -109,10 +109,10 @@ typedef struct ar_monitoring_conf {
 } ar_monitoring_conf_t;
 
 typedef struct ar_storage_conf {
-    char *database_url;     /* "sqlite://./airouter.db" */
+    char *database_url;       /* "sqlite://./airouter.db" */
     int64_t key_cache_ttl_ms; /* 5000 */
-    char *redis_url;        /* NULL = none */
-    char *secret_key;       /* NULL = none */
+    char *redis_url;          /* NULL = none */
+    char *secret_key;         /* NULL = none */
 } ar_storage_conf_t;
 
 typedef struct ar_litellm_conf {
@@ -155,11 +155,11 @@ typedef struct ar_cred_conf {
     bool is_fallback;
     ar_kv_t *headers;
     size_t headers_cnt;
-    char *api_version;      /* azure; "2024-10-21" when absent */
-    char *project_id;       /* vertex-ai */
-    char *location;         /* vertex-ai */
-    char *credentials_file; /* vertex-ai */
-    char *credentials_json; /* vertex-ai */
+    char *api_version;          /* azure; "2024-10-21" when absent */
+    char *project_id;           /* vertex-ai */
+    char *location;             /* vertex-ai */
+    char *credentials_file;     /* vertex-ai */
+    char *credentials_json;     /* vertex-ai */
     int64_t mock_latency_ms;    /* mock: 0 */
     int64_t mock_stream_chunks; /* mock: 0 = one chunk per word */
     int line;                   /* where it was defined */
@@ -172,20 +172,20 @@ typedef enum ar_model_kind {
 } ar_model_kind_t;
 
 typedef struct ar_model_conf {
-    char *name;       /* public name */
-    char *credential; /* name of a credential (validated) */
-    size_t credential_idx; /* index into ar_config_t.credentials */
-    char *model;      /* upstream name; defaults to name */
-    int64_t rpm;      /* absent: server.default_models_rpm */
-    int64_t tpm;      /* AR_UNLIMITED when absent */
-    int64_t weight;   /* 1 */
+    char *name;             /* public name */
+    char *credential;       /* name of a credential (validated) */
+    size_t credential_idx;  /* index into ar_config_t.credentials */
+    char *model;            /* upstream name; defaults to name */
+    int64_t rpm;            /* absent: server.default_models_rpm */
+    int64_t tpm;            /* AR_UNLIMITED when absent */
+    int64_t weight;         /* 1 */
     int64_t max_concurrent; /* AR_UNLIMITED when absent */
     ar_strlist_t tags;
-    ar_model_kind_t kind; /* `type:` */
+    ar_model_kind_t kind;      /* `type:` */
     int64_t context_size;      /* 0 = unknown */
     int64_t max_output_tokens; /* 0 = unknown */
     bool json_response;
-    bool available; /* true */
+    bool available;               /* true */
     double input_cost_per_token;  /* < 0 = not set (use the price table) */
     double output_cost_per_token; /* < 0 = not set */
     int line;

@@ -11,10 +11,9 @@ typedef struct {
     bool retryable;
 } err_row_t;
 
-static const err_row_t rows[] = {
-    {"AR_OK", "ok", "", 200, false},
+static const err_row_t rows[] = {{"AR_OK", "ok", "", 200, false},
 #define AR_ERR_ROW(n, msg, st, ty, re) {#n, msg, ty, st, re},
-    AR_ERR_MAP(AR_ERR_ROW)
+                                 AR_ERR_MAP(AR_ERR_ROW)
 #undef AR_ERR_ROW
 };
 

@@ -12,28 +12,28 @@
 #define AR_MUST_CHECK __attribute__((warn_unused_result))
 
 /* X(name, message, http_status, openai_type, retryable) */
-#define AR_ERR_MAP(X)                                                                          \
-    X(AR_ENOMEM, "out of memory", 500, "server_error", false)                                  \
-    X(AR_EINVAL, "invalid argument", 400, "invalid_request_error", false)                      \
-    X(AR_EAGAIN, "need more input", 500, "server_error", false)                                \
-    X(AR_ETOOBIG, "too large", 413, "invalid_request_error", false)                            \
-    X(AR_EPARSE, "malformed input", 400, "invalid_request_error", false)                       \
-    X(AR_ENOTFOUND, "not found", 404, "not_found_error", false)                                \
-    X(AR_EAUTH, "authentication failed", 401, "authentication_error", false)                   \
-    X(AR_EPERM, "permission denied", 403, "permission_error", false)                           \
-    X(AR_ELIMIT, "rate limit exceeded", 429, "rate_limit_error", false)                        \
-    X(AR_EUNAVAIL, "no available deployment", 503, "service_unavailable_error", false)         \
-    X(AR_ESHUTDOWN, "server is shutting down", 503, "service_unavailable_error", false)        \
-    X(AR_ECANCELED, "canceled", 499, "server_error", false)                                    \
-    X(AR_ETIMEDOUT, "upstream timed out", 504, "timeout_error", true)                          \
-    X(AR_ECONNTIMEOUT, "upstream connect timed out", 502, "api_connection_error", true)        \
-    X(AR_ECONNRESET, "upstream connection reset", 502, "api_connection_error", true)           \
-    X(AR_ECONNREFUSED, "upstream connection refused", 502, "api_connection_error", true)       \
-    X(AR_EHOSTUNREACH, "upstream host unreachable", 502, "api_connection_error", true)         \
-    X(AR_ENETUNREACH, "upstream network unreachable", 502, "api_connection_error", true)       \
-    X(AR_EDNS, "upstream name resolution failed", 502, "api_connection_error", true)           \
-    X(AR_ETLS, "upstream TLS failure", 502, "api_connection_error", true)                      \
-    X(AR_EIO, "I/O error", 502, "api_connection_error", true)                                  \
+#define AR_ERR_MAP(X)                                                                              \
+    X(AR_ENOMEM, "out of memory", 500, "server_error", false)                                      \
+    X(AR_EINVAL, "invalid argument", 400, "invalid_request_error", false)                          \
+    X(AR_EAGAIN, "need more input", 500, "server_error", false)                                    \
+    X(AR_ETOOBIG, "too large", 413, "invalid_request_error", false)                                \
+    X(AR_EPARSE, "malformed input", 400, "invalid_request_error", false)                           \
+    X(AR_ENOTFOUND, "not found", 404, "not_found_error", false)                                    \
+    X(AR_EAUTH, "authentication failed", 401, "authentication_error", false)                       \
+    X(AR_EPERM, "permission denied", 403, "permission_error", false)                               \
+    X(AR_ELIMIT, "rate limit exceeded", 429, "rate_limit_error", false)                            \
+    X(AR_EUNAVAIL, "no available deployment", 503, "service_unavailable_error", false)             \
+    X(AR_ESHUTDOWN, "server is shutting down", 503, "service_unavailable_error", false)            \
+    X(AR_ECANCELED, "canceled", 499, "server_error", false)                                        \
+    X(AR_ETIMEDOUT, "upstream timed out", 504, "timeout_error", true)                              \
+    X(AR_ECONNTIMEOUT, "upstream connect timed out", 502, "api_connection_error", true)            \
+    X(AR_ECONNRESET, "upstream connection reset", 502, "api_connection_error", true)               \
+    X(AR_ECONNREFUSED, "upstream connection refused", 502, "api_connection_error", true)           \
+    X(AR_EHOSTUNREACH, "upstream host unreachable", 502, "api_connection_error", true)             \
+    X(AR_ENETUNREACH, "upstream network unreachable", 502, "api_connection_error", true)           \
+    X(AR_EDNS, "upstream name resolution failed", 502, "api_connection_error", true)               \
+    X(AR_ETLS, "upstream TLS failure", 502, "api_connection_error", true)                          \
+    X(AR_EIO, "I/O error", 502, "api_connection_error", true)                                      \
     X(AR_EUPSTREAM, "upstream protocol error", 502, "api_error", true)
 
 enum {
@@ -41,7 +41,7 @@ enum {
 #define AR_ERR_ENUM(name, msg, status, type, retry) name##_,
     AR_ERR_MAP(AR_ERR_ENUM)
 #undef AR_ERR_ENUM
-    AR_ERR_COUNT_
+        AR_ERR_COUNT_
 };
 
 /* Codes are negative: AR_ENOMEM == -1, and so on. */

@@ -81,10 +81,9 @@ static const char *skip_literal(const char *p, const char *end, const char *lit,
 
 /* Bytes that matter while skipping: 1 = structural ({ [ } ] "), 2 = part of a number. */
 static const unsigned char cls[256] = {
-    ['{'] = 1, ['['] = 1, ['}'] = 1, [']'] = 1, ['"'] = 1,
-    ['+'] = 2, ['-'] = 2, ['.'] = 2, ['e'] = 2, ['E'] = 2,
-    ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2,
-    ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2,
+    ['{'] = 1, ['['] = 1, ['}'] = 1, [']'] = 1, ['"'] = 1, ['+'] = 2, ['-'] = 2,
+    ['.'] = 2, ['e'] = 2, ['E'] = 2, ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2,
+    ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2,
 };
 
 static const char *skip_number(const char *p, const char *end)

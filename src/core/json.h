@@ -52,7 +52,6 @@ bool ar_jscan_is_null(ar_span_t val);
  */
 int ar_jscan_string(ar_span_t val, ar_span_t *out);
 
-
 /* ---- strict validation and iteration (json_check.c) ---- */
 
 /**

@@ -37,8 +37,8 @@ static inline void ar_list_remove(ar_list_t *item)
     item->prev = item->next = item;
 }
 
-#define ar_list_foreach_safe(pos, tmp, head)                                                   \
-    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                           \
+#define ar_list_foreach_safe(pos, tmp, head)                                                       \
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                               \
          (pos) = (tmp), (tmp) = (pos)->next)
 
 #endif

@@ -381,11 +381,12 @@ void ar_log_access(const ar_access_log_t *r)
         put_json_field(&l, "method", r->method);
         put(&l, ",\"path\":", 8);
         put_json_str(&l, r->path.ptr, r->path.len);
-        int n = snprintf(num, sizeof(num),
-                         ",\"status\":%d,\"attempts\":%d,\"latency_ms\":%.3f,\"prompt_tokens\":%lld,"
-                         "\"completion_tokens\":%lld,\"stream\":%s",
-                         r->status, r->attempts, r->latency_ms, (long long)r->prompt_tokens,
-                         (long long)r->completion_tokens, r->stream ? "true" : "false");
+        int n =
+            snprintf(num, sizeof(num),
+                     ",\"status\":%d,\"attempts\":%d,\"latency_ms\":%.3f,\"prompt_tokens\":%lld,"
+                     "\"completion_tokens\":%lld,\"stream\":%s",
+                     r->status, r->attempts, r->latency_ms, (long long)r->prompt_tokens,
+                     (long long)r->completion_tokens, r->stream ? "true" : "false");
         put(&l, num, (size_t)n);
         put_json_field(&l, "model", r->model);
         put_json_field(&l, "credential", r->credential);
@@ -426,7 +427,7 @@ int ar_log_level_parse(const char *s, ar_log_level_t *out)
     static const struct {
         const char *name;
         ar_log_level_t level;
-    } names[] = {{"debug", AR_LOG_DEBUG}, {"info", AR_LOG_INFO},   {"warn", AR_LOG_WARN},
+    } names[] = {{"debug", AR_LOG_DEBUG},  {"info", AR_LOG_INFO},   {"warn", AR_LOG_WARN},
                  {"warning", AR_LOG_WARN}, {"error", AR_LOG_ERROR}, {"off", AR_LOG_OFF}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcasecmp(s, names[i].name) == 0) {

@@ -55,10 +55,10 @@ static inline bool ar_log_enabled(ar_log_level_t level)
     return (int)level >= atomic_load_explicit(&ar_log__level, memory_order_relaxed);
 }
 
-#define AR_LOG(level, ctx, ...)                                                                \
-    do {                                                                                       \
-        if (ar_log_enabled(level))                                                             \
-            ar_log_write((level), (ctx), __VA_ARGS__);                                         \
+#define AR_LOG(level, ctx, ...)                                                                    \
+    do {                                                                                           \
+        if (ar_log_enabled(level))                                                                 \
+            ar_log_write((level), (ctx), __VA_ARGS__);                                             \
     } while (0)
 
 #ifdef NDEBUG_LOG

@@ -45,8 +45,7 @@ static const char *line_end(const char *s, const char *end, size_t *eol_len, boo
 }
 
 /* Parses the event in [s, end) that is known to be complete and delivers it. */
-static int deliver(ar_sse_parser_t *p, const char *s, const char *end, ar_sse_event_cb cb,
-                   void *ud)
+static int deliver(ar_sse_parser_t *p, const char *s, const char *end, ar_sse_event_cb cb, void *ud)
 {
     ar_sse_event_t ev = {AR_SPAN_NULL, AR_SPAN_NULL, AR_SPAN_NULL, ar_span(s, (size_t)(end - s))};
     int data_lines = 0;
@@ -103,8 +102,8 @@ static int deliver(ar_sse_parser_t *p, const char *s, const char *end, ar_sse_ev
 
 /* Scans [s, end) for complete events, delivering each; returns where the incomplete
  * remainder starts (or end). */
-static int scan(ar_sse_parser_t *p, const char *s, const char *end, bool final,
-                ar_sse_event_cb cb, void *ud, const char **rest)
+static int scan(ar_sse_parser_t *p, const char *s, const char *end, bool final, ar_sse_event_cb cb,
+                void *ud, const char **rest)
 {
     const char *ev_start = s;
     const char *q = s;

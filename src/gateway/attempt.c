@@ -77,8 +77,9 @@ static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out)
     size_t nlen = ar_u64_dec((uint64_t)g->attempts, num);
     rc = rc ? rc : ar_buf_append_str(out, "\",\"attempts\":");
     rc = rc ? rc : ar_buf_append(out, num, nlen);
-    rc = rc ? rc : ar_buf_append_str(out, d && d->is_fallback ? ",\"fallback_used\":true,\"errors\":["
-                                                               : ",\"fallback_used\":false,\"errors\":[");
+    rc = rc ? rc
+            : ar_buf_append_str(out, d && d->is_fallback ? ",\"fallback_used\":true,\"errors\":["
+                                                         : ",\"fallback_used\":false,\"errors\":[");
     for (size_t i = 0; i < g->errs_cnt && !rc; i++) {
         const ar_attempt_err_t *e = &g->errs[i];
         rc = ar_buf_append_str(out, i ? ",{\"credential\":\"" : "{\"credential\":\"");
@@ -105,10 +106,10 @@ static size_t answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, b
         hs[n++] = (ar_http_header_t){AR_LIT("Content-Type"), AR_LIT("application/json")};
     }
     if (cfg_of(g)->server.router_metadata && g->dep) {
-        hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-credential"),
-                                     ar_span_cstr(g->dep->cred->name)};
-        hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-model"),
-                                     ar_span_cstr(g->dep->upstream_model)};
+        hs[n++] =
+            (ar_http_header_t){AR_LIT("x-airouter-credential"), ar_span_cstr(g->dep->cred->name)};
+        hs[n++] =
+            (ar_http_header_t){AR_LIT("x-airouter-model"), ar_span_cstr(g->dep->upstream_model)};
         char *att = ar_pool_alloc(g->http->pool, 24);
         ar_u64_dec((uint64_t)g->attempts, att);
         hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-attempts"), ar_span_cstr(att)};
@@ -222,11 +223,11 @@ void ar_gw_req_finish(ar_gw_req_t *g)
 static void fail_all(ar_gw_req_t *g)
 {
     if (g->errs_cnt == 0 || g->attempts == 0) {
-        ar_span_t body = ar_http_error_body(
-            g->http,
-            ar_pool_printf(g->http->pool, "No available deployment for model '%s'",
-                           g->call.public_model),
-            "service_unavailable_error", "no_available_deployment");
+        ar_span_t body = ar_http_error_body(g->http,
+                                            ar_pool_printf(g->http->pool,
+                                                           "No available deployment for model '%s'",
+                                                           g->call.public_model),
+                                            "service_unavailable_error", "no_available_deployment");
         send_json(g, 503, body);
         ar_gw_req_finish(g);
         return;
@@ -345,8 +346,8 @@ void ar_gw_attempt_next(ar_gw_req_t *g)
         if (rc == 0)
             return;
         end_attempt(g, true);
-        record_error(g, 502, ar_pool_printf(g->http->pool, "cannot send request: %s",
-                                            ar_err_message(rc)));
+        record_error(g, 502,
+                     ar_pool_printf(g->http->pool, "cannot send request: %s", ar_err_message(rc)));
         AR_LOG(AR_LOG_ERROR,
                (&(ar_log_ctx_t){g->http->request_id, d->cred->name, d->upstream_model,
                                 "building upstream request"}),
@@ -476,8 +477,8 @@ static void on_done(void *ud, int err, const char *detail)
     if (ar_http_responded(g->http)) {
         /* Bytes reached the client: no retry, end the stream with an error event. */
         end_attempt(g, true);
-        const char *msg = ar_pool_printf(g->http->pool, "upstream stream broke: %s",
-                                         ar_err_message(err));
+        const char *msg =
+            ar_pool_printf(g->http->pool, "upstream stream broke: %s", ar_err_message(err));
         AR_LOG(AR_LOG_ERROR,
                (&(ar_log_ctx_t){g->http->request_id, g->dep->cred->name, g->dep->upstream_model,
                                 "reading upstream stream"}),

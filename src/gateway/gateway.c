@@ -278,9 +278,10 @@ int ar_gateway_run(const char *config_path)
         exit_code = 1;
         goto out;
     }
-    AR_LOG(AR_LOG_INFO, NULL, "airouter listening on %s:%d (%d workers, %zu credentials, %zu models)",
-           sc->host, ar_server_port(gw->server), ar_server_worker_cnt(gw->server),
-           rt->cfg->credentials_cnt, rt->cfg->models_cnt);
+    AR_LOG(AR_LOG_INFO, NULL,
+           "airouter listening on %s:%d (%d workers, %zu credentials, %zu models)", sc->host,
+           ar_server_port(gw->server), ar_server_worker_cnt(gw->server), rt->cfg->credentials_cnt,
+           rt->cfg->models_cnt);
 
     uv_loop_t loop;
     uv_loop_init(&loop);

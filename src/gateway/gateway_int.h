@@ -89,7 +89,7 @@ typedef struct ar_gw_req {
     ar_transfer_t *xfer;
     ar_http_req_t up_req;
     int up_status;
-    bool up_stream; /* the current answer is an SSE stream */
+    bool up_stream;    /* the current answer is an SSE stream */
     bool attempt_open; /* router accounting begun for dep */
     ar_buf_t up_body;  /* a whole answer (or an error body) */
     ar_sse_parser_t sse;
@@ -108,8 +108,7 @@ typedef struct ar_gw_req {
 } ar_gw_req_t;
 
 /* runtime.c */
-ar_runtime_t *ar_runtime_build(ar_config_t *cfg, ar_router_state_t *st, char *err,
-                               size_t errlen);
+ar_runtime_t *ar_runtime_build(ar_config_t *cfg, ar_router_state_t *st, char *err, size_t errlen);
 /** Asks upstreams for their models (replace_v1_models) and restricts open credentials. */
 void ar_runtime_discover(ar_runtime_t *rt);
 ar_runtime_t *ar_runtime_acquire(ar_gateway_t *gw);

@@ -215,9 +215,10 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     g->call.raw_has_extensions = f.has_extension;
     g->call.stream = ep != AR_EP_EMBEDDINGS && is_lit(f.stream, "true");
     ar_span_t usage;
-    g->call.client_wants_usage = f.stream_options.len &&
-                                 ar_jscan_get(f.stream_options, AR_LIT("include_usage"), &usage) == 0 &&
-                                 is_lit(usage, "true");
+    g->call.client_wants_usage =
+        f.stream_options.len &&
+        ar_jscan_get(f.stream_options, AR_LIT("include_usage"), &usage) == 0 &&
+        is_lit(usage, "true");
 
     ar_route_query_t q = {names, names_cnt};
     ar_router_candidates(rt->router, req->pool, &q, &g->cands);

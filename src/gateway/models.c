@@ -14,8 +14,7 @@ static json_t *find_by_id(json_t *data, const char *id)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(data, i, m)
-    {
+    json_array_foreach (data, i, m) {
         const char *mid = ar_json_str(m, "id");
         if (mid && strcmp(mid, id) == 0)
             return m;
@@ -44,8 +43,7 @@ static void merge_tags(json_t *m, const ar_strlist_t *tags)
         bool have = false;
         size_t k;
         json_t *t;
-        json_array_foreach(arr, k, t)
-        {
+        json_array_foreach (arr, k, t) {
             have = have || strcmp(json_string_value(t), tags->items[i]) == 0;
         }
         if (!have)

@@ -31,8 +31,8 @@ size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_h
     bool any;
     if (!origin.len || !origin_allowed(rt->cfg, origin, &any))
         return 0;
-    out[n++] = (ar_http_header_t){AR_LIT("Access-Control-Allow-Origin"),
-                                  any ? AR_LIT("*") : origin};
+    out[n++] =
+        (ar_http_header_t){AR_LIT("Access-Control-Allow-Origin"), any ? AR_LIT("*") : origin};
     if (!any)
         out[n++] = (ar_http_header_t){AR_LIT("Vary"), AR_LIT("Origin")};
     return n;

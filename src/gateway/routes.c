@@ -44,8 +44,8 @@ static void preflight(ar_http_request_t *req, ar_runtime_t *rt)
 {
     ar_http_header_t hs[8];
     size_t n = ar_gw_common_headers(req, rt, hs, 4);
-    hs[n++] = (ar_http_header_t){AR_LIT("Access-Control-Allow-Methods"),
-                                 AR_LIT("GET, POST, OPTIONS")};
+    hs[n++] =
+        (ar_http_header_t){AR_LIT("Access-Control-Allow-Methods"), AR_LIT("GET, POST, OPTIONS")};
     hs[n++] = (ar_http_header_t){
         AR_LIT("Access-Control-Allow-Headers"),
         AR_LIT("Authorization, Content-Type, x-api-key, api-key, x-goog-api-key, "
@@ -95,8 +95,7 @@ void ar_gw_on_request(ar_http_request_t *req)
             return;
         }
         char *msg = ar_pool_printf(req->pool, "Unknown path: %.*s",
-                                   (int)(req->path.len > 200 ? 200 : req->path.len),
-                                   req->path.ptr);
+                                   (int)(req->path.len > 200 ? 200 : req->path.len), req->path.ptr);
         ar_gw_error(req, 404, "not_found_error", "not_found", msg);
         return;
     }
@@ -108,8 +107,6 @@ void ar_gw_on_request(ar_http_request_t *req)
     case R_EMBEDDINGS: ar_gw_llm(req, rt, AR_EP_EMBEDDINGS); break;
     case R_MODELS: ar_gw_models(req, rt, AR_SPAN_NULL); break;
     case R_MODEL: ar_gw_models(req, rt, ar_span_skip(path, AR_LIT("/v1/models/").len)); break;
-    case R_HEALTH:
-        ar_http_respond_json(req, 200, NULL, 0, AR_LIT("{\"status\":\"ok\"}"));
-        break;
+    case R_HEALTH: ar_http_respond_json(req, 200, NULL, 0, AR_LIT("{\"status\":\"ok\"}")); break;
     }
 }

@@ -13,14 +13,13 @@
 #include "core/mem.h"
 #include "gateway/gateway_int.h"
 
-ar_runtime_t *ar_runtime_build(ar_config_t *cfg, ar_router_state_t *st, char *err,
-                               size_t errlen)
+ar_runtime_t *ar_runtime_build(ar_config_t *cfg, ar_router_state_t *st, char *err, size_t errlen)
 {
     ar_runtime_t *rt = ar_xcalloc(1, sizeof(*rt));
     atomic_init(&rt->refs, 1);
     rt->cfg = ar_config_ref(cfg);
-    rt->providers = ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1,
-                               sizeof(ar_provider_t *));
+    rt->providers =
+        ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(ar_provider_t *));
     for (size_t i = 0; i < cfg->credentials_cnt; i++) {
         rt->providers[i] = ar_provider_create(&cfg->credentials[i], err, errlen);
         if (!rt->providers[i])
@@ -113,11 +112,11 @@ void ar_runtime_discover(ar_runtime_t *rt)
     ar_upstream_opts_t uo = {.max_idle_conns = 4, .idle_conn_timeout_ms = 1000};
     ar_upstream_t *up = ar_upstream_create(&loop, &uo);
     discovery_t *ds = ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(*ds));
-    ar_http_req_t *reqs = ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1,
-                                     sizeof(*reqs));
+    ar_http_req_t *reqs =
+        ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(*reqs));
     ar_transfer_cbs_t cbs = {disc_head, disc_data, disc_done};
-    ar_transfer_opts_t to = {.timeout_ms = 10000, .connect_timeout_ms = 5000,
-                             .max_response_bytes = 16u << 20};
+    ar_transfer_opts_t to = {
+        .timeout_ms = 10000, .connect_timeout_ms = 5000, .max_response_bytes = 16u << 20};
     for (size_t i = 0; i < cfg->credentials_cnt; i++) {
         discovery_t *d = &ds[i];
         d->rt = rt;
@@ -151,8 +150,7 @@ void ar_runtime_discover(ar_runtime_t *rt)
             if (ar_provider_parse_models(rt->providers[i], ar_buf_span(&d->body), &ids) == 0 &&
                 ids.cnt > 0) {
                 ar_router_set_discovered(rt->router, i, &ids);
-                AR_LOG(AR_LOG_INFO, NULL, "credential %s: discovered %zu models", c->name,
-                       ids.cnt);
+                AR_LOG(AR_LOG_INFO, NULL, "credential %s: discovered %zu models", c->name, ids.cnt);
             }
             ar_strlist_dispose(&ids);
         } else if (d->pool && d->err == 0) {

@@ -40,8 +40,7 @@ static int content_text(const json_t *content, ar_buf_t *out)
     size_t i;
     json_t *part;
     int rc = 0;
-    json_array_foreach(content, i, part)
-    {
+    json_array_foreach (content, i, part) {
         json_t *t = json_object_get(part, "text");
         if (json_is_string(t) && !rc) {
             if (out->len)
@@ -64,8 +63,7 @@ static int prompt_of(const ar_call_t *call, ar_buf_t *text, size_t *prompt_chars
         size_t i;
         json_t *m;
         const json_t *last_user = NULL;
-        json_array_foreach(msgs, i, m)
-        {
+        json_array_foreach (msgs, i, m) {
             ar_buf_t tmp;
             ar_buf_init(&tmp, 1 << 26);
             int rc = content_text(json_object_get(m, "content"), &tmp);
@@ -177,8 +175,9 @@ static int whole_answer(ar_call_t *call, const char *id, long created, ar_span_t
     bool chat = call->endpoint == AR_EP_CHAT;
     int rc = append_head(b, id, chat ? "chat.completion" : "text_completion", created, call->model);
     if (chat)
-        rc = rc ? rc : ar_buf_append_str(b, "\"choices\":[{\"index\":0,\"message\":{\"role\":"
-                                            "\"assistant\",\"content\":\"");
+        rc = rc ? rc
+                : ar_buf_append_str(b, "\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                                       "\"assistant\",\"content\":\"");
     else
         rc = rc ? rc : ar_buf_append_str(b, "\"choices\":[{\"index\":0,\"text\":\"");
     rc = rc ? rc : ar_buf_append_json_escaped(b, answer);
@@ -198,8 +197,9 @@ static ar_span_t chunk(ar_call_t *call, const char *id, long created, const char
     ar_buf_t b;
     ar_buf_init(&b, 1 << 26);
     int rc = ar_buf_append_str(&b, "data: ");
-    rc = rc ? rc : append_head(&b, id, chat ? "chat.completion.chunk" : "text_completion", created,
-                               call->model);
+    rc = rc ? rc
+            : append_head(&b, id, chat ? "chat.completion.chunk" : "text_completion", created,
+                          call->model);
     if (chat) {
         rc = rc ? rc : ar_buf_appendf(&b, "\"choices\":[{\"index\":0,\"delta\":{%s", delta_json);
         if (text.ptr) {
@@ -230,8 +230,8 @@ static ar_span_t frame(ar_call_t *call, const char *s)
     return ar_span(ar_pool_strndup(call->pool, s, strlen(s)), strlen(s));
 }
 
-static int stream_answer(ar_call_t *call, const ar_cred_conf_t *conf, const char *id,
-                         long created, ar_span_t answer, ar_inproc_answer_t *out)
+static int stream_answer(ar_call_t *call, const ar_cred_conf_t *conf, const char *id, long created,
+                         ar_span_t answer, ar_inproc_answer_t *out)
 {
     /* pieces: one per word (with the separators before it) or mock_stream_chunks equal
      * parts */
@@ -268,8 +268,9 @@ static int stream_answer(ar_call_t *call, const ar_cred_conf_t *conf, const char
         ar_buf_t b;
         ar_buf_init(&b, 4096);
         int rc = ar_buf_append_str(&b, "data: ");
-        rc = rc ? rc : append_head(&b, id, chat ? "chat.completion.chunk" : "text_completion",
-                                   created, call->model);
+        rc = rc ? rc
+                : append_head(&b, id, chat ? "chat.completion.chunk" : "text_completion", created,
+                              call->model);
         rc = rc ? rc : ar_buf_append_str(&b, "\"choices\":[],");
         rc = rc ? rc : append_usage(&b, &call->usage, false);
         rc = rc ? rc : ar_buf_append_str(&b, "}\n\n");

@@ -40,8 +40,7 @@ int ar_oai_init(ar_oai_t *o, const ar_cred_conf_t *conf, const char *auth_name,
         for (size_t i = 0; i < conf->headers_cnt; i++) {
             size_t n = strlen(conf->headers[i].key) + strlen(conf->headers[i].value) + 3;
             o->extra_lines[i] = ar_xmalloc(n);
-            snprintf(o->extra_lines[i], n, "%s: %s", conf->headers[i].key,
-                     conf->headers[i].value);
+            snprintf(o->extra_lines[i], n, "%s: %s", conf->headers[i].key, conf->headers[i].value);
         }
         o->extra_cnt = conf->headers_cnt;
     }
@@ -202,8 +201,7 @@ static bool is_empty_array(ar_span_t v)
     return v.ptr[v.len - 1] == ']';
 }
 
-int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev,
-                       ar_buf_t *out)
+int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev, ar_buf_t *out)
 {
     (void)p;
     (void)out;
@@ -249,8 +247,7 @@ int ar_oai_parse_models(ar_provider_t *p, ar_span_t body, ar_strlist_t *ids)
     }
     size_t i;
     json_t *m;
-    json_array_foreach(data, i, m)
-    {
+    json_array_foreach (data, i, m) {
         const char *id = ar_json_str(m, "id");
         if (!id)
             continue;

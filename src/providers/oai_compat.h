@@ -12,12 +12,12 @@
 
 typedef struct ar_oai {
     ar_provider_t super;
-    char *auth_line;           /* "Authorization: Bearer KEY", or NULL */
-    char **extra_lines;        /* configured extra headers, "Name: value" */
+    char *auth_line;    /* "Authorization: Bearer KEY", or NULL */
+    char **extra_lines; /* configured extra headers, "Name: value" */
     size_t extra_cnt;
-    char *urls[AR_EP_CNT];     /* full endpoint URLs */
+    char *urls[AR_EP_CNT]; /* full endpoint URLs */
     char *models_url;
-    bool model_in_body;        /* false for Azure deployment URLs */
+    bool model_in_body; /* false for Azure deployment URLs */
 } ar_oai_t;
 
 /**
@@ -32,8 +32,7 @@ void ar_oai_dispose(ar_oai_t *o);
 
 int ar_oai_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out);
 int ar_oai_parse_response(ar_provider_t *p, ar_call_t *call, ar_span_t body, ar_buf_t *out);
-int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev,
-                       ar_buf_t *out);
+int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev, ar_buf_t *out);
 int ar_oai_build_models_request(ar_provider_t *p, ar_pool_t *pool, ar_http_req_t *out);
 int ar_oai_parse_models(ar_provider_t *p, ar_span_t body, ar_strlist_t *ids);
 /** Creates a provider with Bearer auth and the standard /v1 paths (openai, proxy). */

@@ -58,14 +58,14 @@ typedef struct ar_call {
     ar_span_t raw_stream_options; /* the raw "stream_options" value, empty when absent */
     bool raw_has_extensions;      /* raw holds airouter-only fields to strip */
     json_t *body;
-    bool stream;                /* the client asked for a stream */
-    bool client_wants_usage;    /* ...and for stream usage (stream_options.include_usage) */
-    const char *model;          /* the upstream model name for this attempt */
-    const char *public_model;   /* the name the client used */
-    int64_t max_output_tokens;  /* the deployment's, 0 = unknown */
-    ar_usage_t usage;           /* written while parsing */
-    bool stream_done;           /* the upstream signalled the end of the stream */
-    void *pstate;               /* the provider's per-attempt state, in the pool */
+    bool stream;               /* the client asked for a stream */
+    bool client_wants_usage;   /* ...and for stream usage (stream_options.include_usage) */
+    const char *model;         /* the upstream model name for this attempt */
+    const char *public_model;  /* the name the client used */
+    int64_t max_output_tokens; /* the deployment's, 0 = unknown */
+    ar_usage_t usage;          /* written while parsing */
+    bool stream_done;          /* the upstream signalled the end of the stream */
+    void *pstate;              /* the provider's per-attempt state, in the pool */
 } ar_call_t;
 
 /** An upstream error, normalised. Strings are in the call's pool. */
@@ -108,8 +108,7 @@ typedef struct ar_provider_ops {
      * "data: ...\n\n" frames). @return 0 (out holds the translation, or nothing: drop),
      * AR_PROV_PASS (forward ev->raw unchanged), or a negative AR_E*.
      */
-    int (*parse_event)(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev,
-                       ar_buf_t *out);
+    int (*parse_event)(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev, ar_buf_t *out);
     /** Normalises an error answer (any status >= 400). Never fails. */
     void (*parse_error)(ar_provider_t *p, ar_call_t *call, int status, ar_span_t body,
                         ar_upstream_err_t *out);

@@ -24,8 +24,8 @@ typedef enum ar_breaker_effect {
 
 typedef struct ar_outcome {
     ar_action_t action;
-    bool ban_reset;  /* fail2ban: a success resets the count */
-    int ban_code;    /* fail2ban: the code counted (0: not counted) */
+    bool ban_reset; /* fail2ban: a success resets the count */
+    int ban_code;   /* fail2ban: the code counted (0: not counted) */
     ar_breaker_effect_t breaker;
     int client_status; /* the status the client sees if this is the last attempt */
 } ar_outcome_t;

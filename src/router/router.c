@@ -57,8 +57,8 @@ ar_router_t *ar_router_create(const ar_config_t *cfg, ar_router_state_t *st, cha
             r->open_creds[r->open_cnt++] = i;
     }
     ar_free(has_models);
-    r->discovered = ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1,
-                               sizeof(ar_strlist_t));
+    r->discovered =
+        ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(ar_strlist_t));
     r->has_discovered = ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(bool));
     return r;
 }

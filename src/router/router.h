@@ -22,7 +22,7 @@
 
 /** Runtime state of one credential or one deployment (credential + model). */
 typedef struct ar_target_state {
-    const char *cred_name; /* owned by the state table */
+    const char *cred_name;  /* owned by the state table */
     const char *model_name; /* NULL for a credential's own state */
     _Atomic long in_flight;
     _Atomic uint64_t requests;
@@ -67,8 +67,7 @@ void ar_router_state_destroy(ar_router_state_t *st);
  * The state of credential cred (model NULL) or deployment (cred, model); created on first
  * use. Thread-safe and lock-free; the pointer is valid until the state is destroyed.
  */
-ar_target_state_t *ar_router_state_get(ar_router_state_t *st, const char *cred,
-                                       const char *model);
+ar_target_state_t *ar_router_state_get(ar_router_state_t *st, const char *cred, const char *model);
 
 /* ---- router (one per config generation) ---- */
 

@@ -72,8 +72,7 @@ static ar_target_state_t *new_state(const char *cred, const char *model)
     return s;
 }
 
-ar_target_state_t *ar_router_state_get(ar_router_state_t *st, const char *cred,
-                                       const char *model)
+ar_target_state_t *ar_router_state_get(ar_router_state_t *st, const char *cred, const char *model)
 {
     uint64_t h = hash_key(cred, model);
     ar_target_state_t *fresh = NULL;
@@ -85,8 +84,7 @@ ar_target_state_t *ar_router_state_get(ar_router_state_t *st, const char *cred,
                 fresh = new_state(cred, model);
             ar_target_state_t *expected = NULL;
             if (atomic_compare_exchange_strong_explicit(slot, &expected, fresh,
-                                                        memory_order_acq_rel,
-                                                        memory_order_acquire))
+                                                        memory_order_acq_rel, memory_order_acquire))
                 return fresh;
             s = expected; /* another thread filled the slot first */
         }

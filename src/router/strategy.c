@@ -64,9 +64,8 @@ static void order_least_busy(const ar_deployment_t **items, size_t n, _Atomic ui
         const ar_deployment_t *d = items[i];
         long busy = atomic_load_explicit(&d->dep_state->in_flight, memory_order_relaxed);
         size_t j = i;
-        while (j > 0 &&
-               atomic_load_explicit(&items[j - 1]->dep_state->in_flight, memory_order_relaxed) >
-                   busy) {
+        while (j > 0 && atomic_load_explicit(&items[j - 1]->dep_state->in_flight,
+                                             memory_order_relaxed) > busy) {
             items[j] = items[j - 1];
             j--;
         }

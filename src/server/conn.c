@@ -83,8 +83,7 @@ static void on_write_timeout(uv_timer_t *t)
         arm_write_timer(c);
         return;
     }
-    AR_LOG(AR_LOG_INFO, NULL, "closing connection from %s: client stopped reading",
-           c->client_ip);
+    AR_LOG(AR_LOG_INFO, NULL, "closing connection from %s: client stopped reading", c->client_ip);
     ar_server__conn_close(c);
 }
 

@@ -156,7 +156,8 @@ static ar_http_request_t *make_request(ar_conn_t *c)
     }
     ar_span_t rid = ar_http_header(req, AR_LIT("x-request-id"));
     if (valid_request_id(rid)) {
-        memcpy(req->_rid, rid.ptr, rid.len < sizeof(req->_rid) - 1 ? rid.len : sizeof(req->_rid) - 1);
+        memcpy(req->_rid, rid.ptr,
+               rid.len < sizeof(req->_rid) - 1 ? rid.len : sizeof(req->_rid) - 1);
         req->request_id = rid.len < sizeof(req->_rid) ? req->_rid : ar_pool_strdup_span(pool, rid);
     } else {
         ar_server__gen_request_id(w, req->_rid);

@@ -315,8 +315,7 @@ static void do_drain(ar_worker_t *pw, void *arg)
     if (srv->cbs.worker_drain)
         srv->cbs.worker_drain(pw, srv->cbs.ud);
     ar_list_t *pos, *tmp;
-    ar_list_foreach_safe(pos, tmp, &w->conns)
-    {
+    ar_list_foreach_safe (pos, tmp, &w->conns) {
         ar_conn_t *c = ar_container_of(pos, ar_conn_t, link);
         if (!c->processing && !c->request_started && c->wq_bytes == 0)
             ar_server__conn_close(c);
@@ -344,8 +343,7 @@ static void do_cancel(ar_worker_t *pw, void *arg)
     (void)arg;
     worker_impl_t *w = worker_impl(pw);
     ar_list_t *pos, *tmp;
-    ar_list_foreach_safe(pos, tmp, &w->conns)
-    {
+    ar_list_foreach_safe (pos, tmp, &w->conns) {
         ar_conn_t *c = ar_container_of(pos, ar_conn_t, link);
         if (c->processing && c->req)
             ar_server__request_abort(c->req, AR_ESHUTDOWN);
@@ -366,8 +364,7 @@ static void do_stop(ar_worker_t *pw, void *arg)
     w->draining = true;
     close_listener(w);
     ar_list_t *pos, *tmp;
-    ar_list_foreach_safe(pos, tmp, &w->conns)
-    {
+    ar_list_foreach_safe (pos, tmp, &w->conns) {
         ar_server__conn_close(ar_container_of(pos, ar_conn_t, link));
     }
     ar_server_t *srv = pw->server;

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "core/str.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "server/server_int.h"
 
 const char *ar_http_reason(int status)
@@ -53,7 +53,8 @@ const char *ar_server__date(worker_impl_t *w, size_t *len)
     if (now != w->date_sec) {
         struct tm tm;
         gmtime_r(&now, &tm);
-        w->date_len = strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        w->date_len =
+            strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         w->date_sec = now;
     }
     *len = w->date_len;
@@ -119,8 +120,8 @@ ar_span_t ar_http_error_body(ar_http_request_t *req, const char *message, const 
 
 /* Appends the status line and common headers to out. */
 static int build_head(ar_http_request_t *req, ar_conn_t *c, int status,
-                      const ar_http_header_t *headers, size_t cnt, bool chunked,
-                      size_t content_len, ar_buf_t *out)
+                      const ar_http_header_t *headers, size_t cnt, bool chunked, size_t content_len,
+                      ar_buf_t *out)
 {
     size_t dlen;
     const char *date = ar_server__date(c->w, &dlen);
@@ -180,8 +181,9 @@ void ar_http_respond_parts(ar_http_request_t *req, int status, const ar_http_hea
         return;
     }
     uv_buf_t small[8];
-    uv_buf_t *bufs = nparts + 1 <= AR_ARRAY_CNT(small) ? small
-                                                       : ar_pool_alloc(req->pool, sizeof(uv_buf_t) * (nparts + 1));
+    uv_buf_t *bufs = nparts + 1 <= AR_ARRAY_CNT(small)
+                         ? small
+                         : ar_pool_alloc(req->pool, sizeof(uv_buf_t) * (nparts + 1));
     unsigned n = 0;
     bufs[n++] = uv_buf_init(c->out.ptr, (unsigned)c->out.len);
     if (req->method != AR_HTTP_HEAD) {

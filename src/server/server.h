@@ -61,9 +61,9 @@ struct ar_http_request {
     ar_span_t body;         /* the whole request body */
     const char *request_id; /* the client's x-request-id when valid, else generated */
     const char *client_ip;
-    uint64_t start_us; /* monotonic, first byte of the request */
-    int http_minor;    /* 0 or 1 */
-    void *data;        /* the handler's */
+    uint64_t start_us;         /* monotonic, first byte of the request */
+    int http_minor;            /* 0 or 1 */
+    void *data;                /* the handler's */
     ar_http_abort_cb on_abort; /* set by a handler that answers asynchronously */
     ar_http_drain_cb on_drain;
     /* private */
@@ -81,11 +81,11 @@ struct ar_http_request {
 typedef struct ar_server_opts {
     const char *host;
     int port;
-    int workers;                /* 0: one per core */
-    uint64_t max_body_bytes;    /* larger request bodies: 413 */
-    uint64_t max_header_bytes;  /* larger header blocks: 431 */
-    int64_t idle_timeout_ms;    /* keep-alive idle and read stalls; <= 0: none */
-    int64_t write_timeout_ms;   /* output stalled this long: connection closed; <= 0: none */
+    int workers;               /* 0: one per core */
+    uint64_t max_body_bytes;   /* larger request bodies: 413 */
+    uint64_t max_header_bytes; /* larger header blocks: 431 */
+    int64_t idle_timeout_ms;   /* keep-alive idle and read stalls; <= 0: none */
+    int64_t write_timeout_ms;  /* output stalled this long: connection closed; <= 0: none */
 } ar_server_opts_t;
 
 typedef struct ar_server_cbs {

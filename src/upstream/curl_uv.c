@@ -190,14 +190,12 @@ void ar_upstream_close(ar_upstream_t *up)
     if (!up)
         return;
     ar_list_t *pos, *tmp;
-    ar_list_foreach_safe(pos, tmp, &up->active)
-    {
+    ar_list_foreach_safe (pos, tmp, &up->active) {
         ar_transfer_t *t = ar_container_of(pos, ar_transfer_t, link);
         ar_upstream__release(up, t);
     }
     ar_upstream__flush_deferred(up);
-    ar_list_foreach_safe(pos, tmp, &up->cache)
-    {
+    ar_list_foreach_safe (pos, tmp, &up->cache) {
         ar_transfer_t *t = ar_container_of(pos, ar_transfer_t, link);
         ar_list_remove(&t->link);
         ar_upstream__free_transfer(t);
@@ -211,8 +209,7 @@ void ar_upstream_close(ar_upstream_t *up)
     /* curl_multi_cleanup closes the pooled connections, reporting each socket removal */
     curl_multi_cleanup(up->multi);
     up->multi = NULL;
-    ar_list_foreach_safe(pos, tmp, &up->socks)
-    {
+    ar_list_foreach_safe (pos, tmp, &up->socks) {
         close_sock(ar_container_of(pos, sock_ctx_t, link));
     }
     uv_timer_stop(&up->timer);

@@ -26,8 +26,8 @@ typedef struct ar_upstream_opts {
 } ar_upstream_opts_t;
 
 typedef struct ar_transfer_opts {
-    int64_t timeout_ms;         /* whole exchange; <= 0: none */
-    int64_t connect_timeout_ms; /* <= 0: 10 s */
+    int64_t timeout_ms;          /* whole exchange; <= 0: none */
+    int64_t connect_timeout_ms;  /* <= 0: 10 s */
     uint64_t max_response_bytes; /* larger bodies fail with AR_ETOOBIG; 0: no limit */
 } ar_transfer_opts_t;
 

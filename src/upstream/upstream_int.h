@@ -24,16 +24,16 @@ struct ar_transfer {
     ar_transfer_cbs_t cbs;
     void *ud;
     struct curl_slist slist[AR_HTTP_REQ_MAX_HEADERS + 2];
-    ar_buf_t head;            /* raw response header lines of the final response */
+    ar_buf_t head; /* raw response header lines of the final response */
     ar_header_t headers[RESP_HEADERS_MAX];
     size_t headers_cnt;
     int status;
     bool head_sent;
     bool cancelled;
     bool paused;
-    bool active; /* added to the multi handle */
+    bool active;     /* added to the multi handle */
     bool configured; /* the handle's fixed options are set */
-    int user_err; /* an error a callback returned */
+    int user_err;    /* an error a callback returned */
     uint64_t max_bytes;
     uint64_t received;
     uint64_t start_us;
@@ -58,9 +58,9 @@ struct ar_upstream {
     ar_list_t cache; /* finished transfers kept with their easy handle */
     size_t cache_cnt;
     long active_cnt;
-    int in_curl;  /* inside curl_multi_socket_action: multi calls must wait */
+    int in_curl; /* inside curl_multi_socket_action: multi calls must wait */
     bool closing;
-    int handles_open; /* timer + socket polls still closing */
+    int handles_open;   /* timer + socket polls still closing */
     ar_list_t deferred; /* cancelled while in_curl: removed afterwards */
     ar_list_t socks;    /* sockets being watched */
 };

@@ -106,9 +106,7 @@ static int parse_args(int argc, char **argv, mock_opts_t *o)
             o->port = (int)v;
             have_port = 1;
             break;
-        case 'H':
-            o->host = optarg;
-            break;
+        case 'H': o->host = optarg; break;
         case 't':
             if (parse_int(optarg, 1, THREADS_MAX, &v) != 0) {
                 fprintf(stderr, "mock_upstream: bad --threads %s (1..%d)\n", optarg, THREADS_MAX);
@@ -116,9 +114,7 @@ static int parse_args(int argc, char **argv, mock_opts_t *o)
             }
             o->threads = (int)v;
             break;
-        case 'f':
-            o->port_file = optarg;
-            break;
+        case 'f': o->port_file = optarg; break;
         case 'm': {
             const char *s = optarg;
             models_given = 1;
@@ -137,15 +133,9 @@ static int parse_args(int argc, char **argv, mock_opts_t *o)
                 return -1;
             }
             break;
-        case 'n':
-            o->record = 0;
-            break;
-        case 'h':
-            usage(stdout);
-            return 1;
-        default:
-            usage(stderr);
-            return -1;
+        case 'n': o->record = 0; break;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return -1;
         }
     }
     if (optind < argc) {

@@ -270,8 +270,7 @@ static mock_span_t content_text(mock_req_t *req, const json_t *content, mock_buf
     (void)req;
     scratch->len = 0;
     scratch->failed = 0;
-    json_array_foreach(content, i, part)
-    {
+    json_array_foreach (content, i, part) {
         mock_span_t t = mock_json_str(part, "text");
         if (t.ptr == NULL) {
             continue;
@@ -294,8 +293,7 @@ static uint64_t content_chars(const json_t *content)
     if (json_is_string(content)) {
         return mock_utf8_chars(mock_json_span(content));
     }
-    json_array_foreach(content, i, part)
-    {
+    json_array_foreach (content, i, part) {
         n += mock_utf8_chars(mock_json_str(part, "text"));
     }
     return n;
@@ -476,8 +474,7 @@ void mock_openai_chat(mock_req_t *req)
     mock_span_t answer;
 
     ctx_init(&x, req, "chatcmpl-mock-", "chat.completion", "chat.completion.chunk");
-    json_array_foreach(messages, i, m)
-    {
+    json_array_foreach (messages, i, m) {
         chars += content_chars(json_object_get(m, "content"));
     }
     x.prompt_tokens = mock_tokens_of_chars(chars);
@@ -528,8 +525,7 @@ static uint64_t prompt_units(const json_t *v, int *is_tokens)
     if (json_is_string(v)) {
         return mock_utf8_chars(mock_json_span(v));
     }
-    json_array_foreach(v, i, e)
-    {
+    json_array_foreach (v, i, e) {
         if (json_is_integer(e)) {
             *is_tokens = 1;
             n++;
@@ -717,8 +713,7 @@ static uint64_t input_seed(mock_req_t *req, const json_t *in, size_t idx, uint64
         *seed = fnv1a(h, s.ptr, s.len);
         return mock_utf8_chars(s);
     }
-    json_array_foreach(in, i, e)
-    {
+    json_array_foreach (in, i, e) {
         json_int_t t = json_integer_value(e);
         h = fnv1a(h, &t, sizeof(t));
     }

@@ -211,9 +211,7 @@ int mock_dirs_set(mock_dirs_t *d, mock_span_t name, mock_span_t value, int from_
             return -1;
         }
         return 0;
-    case DIR_TEXT:
-        *(mock_span_t *)field = value;
-        return 0;
+    case DIR_TEXT: *(mock_span_t *)field = value; return 0;
     }
     return -1;
 }
@@ -224,8 +222,7 @@ static void dirs_from_json(mock_dirs_t *d, json_t *obj)
     const char *key;
     json_t *val;
 
-    json_object_foreach(obj, key, val)
-    {
+    json_object_foreach (obj, key, val) {
         char tmp[32];
         mock_span_t v = {tmp, 0};
 

@@ -17,50 +17,28 @@
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 402:
-        return "Payment Required";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 422:
-        return "Unprocessable Entity";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 529:
-        return "Site Overloaded";
-    default:
-        return "Status";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Site Overloaded";
+    default: return "Status";
     }
 }
 
@@ -383,17 +361,10 @@ void mock_resp_start(mock_req_t *req)
     c->step = 0;
     c->pace_ms = c->is_stream && d->chunk_delay_ms > 0 ? d->chunk_delay_ms : 0;
     switch (d->reset) {
-    case MOCK_RESET_BEFORE_HEADERS:
-        c->cut = c->bounds[0];
-        break;
-    case MOCK_RESET_AFTER_HEADERS:
-        c->cut = c->bounds[1];
-        break;
-    case MOCK_RESET_MID_STREAM:
-        c->cut = c->mid > c->bounds[1] ? c->mid : c->bounds[1];
-        break;
-    default:
-        break;
+    case MOCK_RESET_BEFORE_HEADERS: c->cut = c->bounds[0]; break;
+    case MOCK_RESET_AFTER_HEADERS: c->cut = c->bounds[1]; break;
+    case MOCK_RESET_MID_STREAM: c->cut = c->mid > c->bounds[1] ? c->mid : c->bounds[1]; break;
+    default: break;
     }
     if (d->latency_ms > 0) {
         uv_timer_start(&c->timer, on_timer, (uint64_t)d->latency_ms, 0);

@@ -142,21 +142,11 @@ void mock_buf_add_jesc(mock_buf_t *b, mock_span_t s)
         mock_buf_add(b, p + i - run, run);
         run = 0;
         switch (ch) {
-        case '"':
-            mock_buf_add(b, "\\\"", 2);
-            break;
-        case '\\':
-            mock_buf_add(b, "\\\\", 2);
-            break;
-        case '\n':
-            mock_buf_add(b, "\\n", 2);
-            break;
-        case '\r':
-            mock_buf_add(b, "\\r", 2);
-            break;
-        case '\t':
-            mock_buf_add(b, "\\t", 2);
-            break;
+        case '"': mock_buf_add(b, "\\\"", 2); break;
+        case '\\': mock_buf_add(b, "\\\\", 2); break;
+        case '\n': mock_buf_add(b, "\\n", 2); break;
+        case '\r': mock_buf_add(b, "\\r", 2); break;
+        case '\t': mock_buf_add(b, "\\t", 2); break;
         default: {
             char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
             mock_buf_add(b, u, sizeof(u));

@@ -96,7 +96,7 @@ static inline void ar_test_assert_json_text(const char *text, size_t len, const 
     ar_test_assert_json_equal(got, want, file, line);
     json_decref(got);
 }
-#define assert_json_text(text, len, want)                                                      \
+#define assert_json_text(text, len, want)                                                          \
     ar_test_assert_json_text((text), (len), (want), __FILE__, __LINE__)
 
 #endif

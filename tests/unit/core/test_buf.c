@@ -43,7 +43,7 @@ static void test_cap(void **state)
     ar_buf_init(&b, 10);
     assert_int_equal(ar_buf_append(&b, "hello", 5), 0);
     assert_int_equal(ar_buf_append(&b, "world!", 6), AR_ETOOBIG);
-    assert_buf(&b, "hello"); /* unchanged */
+    assert_buf(&b, "hello");                            /* unchanged */
     assert_int_equal(ar_buf_append(&b, "world", 5), 0); /* exactly the cap */
     assert_buf(&b, "helloworld");
     assert_int_equal(ar_buf_append(&b, "x", 1), AR_ETOOBIG);

@@ -164,9 +164,9 @@ static void test_base64_round_trips(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256),         cmocka_unit_test(test_ct_equal),
-        cmocka_unit_test(test_random),         cmocka_unit_test(test_base64_vectors),
-        cmocka_unit_test(test_base64_bad),     cmocka_unit_test(test_base64_round_trips),
+        cmocka_unit_test(test_sha256),     cmocka_unit_test(test_ct_equal),
+        cmocka_unit_test(test_random),     cmocka_unit_test(test_base64_vectors),
+        cmocka_unit_test(test_base64_bad), cmocka_unit_test(test_base64_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

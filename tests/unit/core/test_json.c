@@ -50,7 +50,7 @@ static void test_skip_values(void **state)
     assert_int_equal(skip_off("-12.5e+3,"), 8);
     assert_int_equal(skip_off("1E-7}"), 4);
     assert_int_equal(skip_off("\"a\\\\\\\"b\","), 8); /* "a\\\"b" */
-    assert_int_equal(skip_off("\"\\\\\","), 4);      /* "\\" ends at the second quote */
+    assert_int_equal(skip_off("\"\\\\\","), 4);       /* "\\" ends at the second quote */
     /* malformed or cut short */
     assert_int_equal(skip_off(""), -1);
     assert_int_equal(skip_off("   "), -1);
@@ -141,15 +141,15 @@ static void test_malformed(void **state)
         "{",
         "{\"a\"",
         "{\"a\":",
-        "{\"a\" 1}",          /* missing colon */
-        "{\"a\":1 \"b\":2}",  /* missing comma */
-        "{\"a\":1,}",         /* trailing comma */
-        "{a:1}",              /* unquoted key */
-        "{\"a\":1 x}",        /* trailing garbage inside */
-        "{\"a\":1,\"b\":2",   /* truncated */
+        "{\"a\" 1}",         /* missing colon */
+        "{\"a\":1 \"b\":2}", /* missing comma */
+        "{\"a\":1,}",        /* trailing comma */
+        "{a:1}",             /* unquoted key */
+        "{\"a\":1 x}",       /* trailing garbage inside */
+        "{\"a\":1,\"b\":2",  /* truncated */
         "{\"a\":\"unterminated}",
-        "{\"a\":\"esc\\\"}",  /* the closing quote is escaped */
-        "{\"a\":{\"x\":1}",   /* truncated nested */
+        "{\"a\":\"esc\\\"}", /* the closing quote is escaped */
+        "{\"a\":{\"x\":1}",  /* truncated nested */
         "{\"a\":tru}",
         "{\"a\":}",
     };
@@ -214,8 +214,7 @@ static void test_realistic_usage_chunk(void **state)
     assert_int_equal(ar_jscan_get(usage, SP("prompt_tokens_details"), &details), 0);
     assert_int_equal(ar_jscan_get_int(details, SP("cached_tokens"), &v), 0);
     assert_int_equal(v, 4);
-    assert_int_equal(ar_jscan_get_int(ar_span_cstr(chunk), SP("prompt_tokens"), &v),
-                     AR_ENOTFOUND);
+    assert_int_equal(ar_jscan_get_int(ar_span_cstr(chunk), SP("prompt_tokens"), &v), AR_ENOTFOUND);
     /* a span that is cut inside the object is not read past its end */
     ar_span_t cut = ar_span(chunk, strlen(chunk) - 40);
     assert_int_equal(ar_jscan_get(cut, SP("usage"), &usage), AR_EPARSE);
@@ -256,8 +255,8 @@ static void test_json_parse_errors(void **state)
 static void test_json_dump(void **state)
 {
     (void)state;
-    json_t *v = json_pack("{s:s, s:[i, b, n], s:{s:f}}", "s", "a\"b\n\xc3\xa9", "arr", 1, 1, "o",
-                          "x", 0.5);
+    json_t *v =
+        json_pack("{s:s, s:[i, b, n], s:{s:f}}", "s", "a\"b\n\xc3\xa9", "arr", 1, 1, "o", "x", 0.5);
     assert_non_null(v);
     ar_buf_t b;
     ar_buf_init(&b, 1024);

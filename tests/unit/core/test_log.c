@@ -103,10 +103,11 @@ static void test_secrets_masked_text(void **state)
     ar_log_init(false);
     const char *const secrets[] = {SECRET, "short", NULL, SECRET2};
     ar_log_set_secrets(secrets, 4);
-    ar_log_ctx_t ctx = {.request_id = "req-1", .credential = "openai_main", .model = SECRET2,
+    ar_log_ctx_t ctx = {.request_id = "req-1",
+                        .credential = "openai_main",
+                        .model = SECRET2,
                         .action = "sending upstream"};
-    ar_log_write(AR_LOG_ERROR, &ctx, "auth with %s failed (%s); short=%s", SECRET, SECRET,
-                 "short");
+    ar_log_write(AR_LOG_ERROR, &ctx, "auth with %s failed (%s); short=%s", SECRET, SECRET, "short");
     ar_log_write(AR_LOG_INFO, NULL, "%sglued%s", SECRET, SECRET2);
     char *out = captured(c);
     assert_null(strstr(out, SECRET));

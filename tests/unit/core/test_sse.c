@@ -173,8 +173,7 @@ static void test_multiline_data_joined(void **state)
 {
     (void)state;
     rec_t r = {0};
-    assert_int_equal(parse_whole(S("data: a\ndata: b\ndata:\ndata: c\n\ndata: z\n\n"), CAP, &r),
-                     0);
+    assert_int_equal(parse_whole(S("data: a\ndata: b\ndata:\ndata: c\n\ndata: z\n\n"), CAP, &r), 0);
     assert_int_equal(r.cnt, 2);
     assert_ev(&r.ev[0], "", "a\nb\n\nc", "");
     assert_ev(&r.ev[1], "", "z", "");

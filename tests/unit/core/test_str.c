@@ -175,12 +175,9 @@ static void test_hex(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_duration_span_not_nul_terminated),
-        cmocka_unit_test(test_bool),
-        cmocka_unit_test(test_int64),
-        cmocka_unit_test(test_double),
-        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_duration), cmocka_unit_test(test_duration_span_not_nul_terminated),
+        cmocka_unit_test(test_bool),     cmocka_unit_test(test_int64),
+        cmocka_unit_test(test_double),   cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

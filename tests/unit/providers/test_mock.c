@@ -94,17 +94,15 @@ static json_t *body_json(const fx_t *f)
     json_error_t je;
     json_t *v = json_loadb(f->ans.body.ptr, f->ans.body.len, 0, &je);
     if (!v)
-        fail_msg("answer is not JSON (%s): %.*s", je.text, (int)f->ans.body.len,
-                 f->ans.body.ptr);
+        fail_msg("answer is not JSON (%s): %.*s", je.text, (int)f->ans.body.len, f->ans.body.ptr);
     return v;
 }
 
-static const char chat_body[] =
-    "{\"model\":\"mock-public\",\"messages\":["
-    "{\"role\":\"system\",\"content\":\"be brief\"},"
-    "{\"role\":\"user\",\"content\":\"first\"},"
-    "{\"role\":\"assistant\",\"content\":\"x\"},"
-    "{\"role\":\"user\",\"content\":\"hello there world\"}]}";
+static const char chat_body[] = "{\"model\":\"mock-public\",\"messages\":["
+                                "{\"role\":\"system\",\"content\":\"be brief\"},"
+                                "{\"role\":\"user\",\"content\":\"first\"},"
+                                "{\"role\":\"assistant\",\"content\":\"x\"},"
+                                "{\"role\":\"user\",\"content\":\"hello there world\"}]}";
 
 static void test_chat(void **state)
 {
@@ -207,10 +205,10 @@ static size_t check_stream(fx_t *f, bool wants_usage, char *text, size_t text_ca
         bool usage_chunk = wants_usage && i == n - 2;
         if (usage_chunk) {
             assert_int_equal(json_array_size(choices), 0);
-            json_t *want = json_pack("{s:I, s:I, s:I}", "prompt_tokens",
-                                     (json_int_t)c->usage.prompt_tokens, "completion_tokens",
-                                     (json_int_t)c->usage.completion_tokens, "total_tokens",
-                                     (json_int_t)c->usage.total_tokens);
+            json_t *want =
+                json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)c->usage.prompt_tokens,
+                          "completion_tokens", (json_int_t)c->usage.completion_tokens,
+                          "total_tokens", (json_int_t)c->usage.total_tokens);
             assert_json_equal(json_object_get(v, "usage"), want);
             json_decref(want);
             json_decref(v);
@@ -360,12 +358,11 @@ static void test_completions(void **state)
     assert_string_equal(json_string_value(json_object_get(v, "object")), "text_completion");
     assert_true(strncmp(json_string_value(json_object_get(v, "id")), "cmpl-", 5) == 0);
     json_t *ch = json_array_get(json_object_get(v, "choices"), 0);
-    assert_string_equal(json_string_value(json_object_get(ch, "text")),
-                        "echo: say this is a test");
+    assert_string_equal(json_string_value(json_object_get(ch, "text")), "echo: say this is a test");
     assert_string_equal(json_string_value(json_object_get(ch, "finish_reason")), "stop");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "usage"),
-                                                        "prompt_tokens")),
-                     (18 + 3) / 4);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(v, "usage"), "prompt_tokens")),
+        (18 + 3) / 4);
     assert_int_equal(c.usage.completion_tokens, 6);
     json_decref(v);
     /* a prompt list: the first prompt */
@@ -381,9 +378,9 @@ static void test_embeddings(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    ar_call_t c = answer(f, f->plain, AR_EP_EMBEDDINGS,
-                         "{\"model\":\"e\",\"input\":\"hello world\",\"dimensions\":16}", false,
-                         false);
+    ar_call_t c =
+        answer(f, f->plain, AR_EP_EMBEDDINGS,
+               "{\"model\":\"e\",\"input\":\"hello world\",\"dimensions\":16}", false, false);
     json_t *v = body_json(f);
     assert_string_equal(json_string_value(json_object_get(v, "object")), "list");
     assert_string_equal(json_string_value(json_object_get(v, "model")), "mock-upstream");

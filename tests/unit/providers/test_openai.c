@@ -76,8 +76,7 @@ static void fx_close(fx_t *f)
     free(f);
 }
 
-static ar_call_t new_call(fx_t *f, ar_endpoint_t ep, json_t *body, bool stream,
-                          const char *model)
+static ar_call_t new_call(fx_t *f, ar_endpoint_t ep, json_t *body, bool stream, const char *model)
 {
     ar_call_t c;
     memset(&c, 0, sizeof(c));
@@ -132,8 +131,8 @@ static void test_chat_request(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    ar_http_req_t req = golden(f, f->prov[0], AR_EP_CHAT, "chat_request", false,
-                               "gpt-4o-2024-08-06");
+    ar_http_req_t req =
+        golden(f, f->prov[0], AR_EP_CHAT, "chat_request", false, "gpt-4o-2024-08-06");
     assert_string_equal(req.url, "https://api.openai.com/v1/chat/completions");
     assert_true(has_header(&req, "Authorization: Bearer sk-test-openai-0123456789"));
     assert_true(has_header(&req, "Content-Type: application/json"));
@@ -150,8 +149,8 @@ static void test_chat_stream_request(void **state)
     (void)state;
     fx_t *f = fx_open();
     /* include_usage is added; every other field is untouched */
-    ar_http_req_t req = golden(f, f->prov[0], AR_EP_CHAT, "chat_stream_request", true,
-                               "gpt-4o-2024-08-06");
+    ar_http_req_t req =
+        golden(f, f->prov[0], AR_EP_CHAT, "chat_stream_request", true, "gpt-4o-2024-08-06");
     assert_true(has_header(&req, "Accept: text/event-stream"));
     assert_int_equal(req.headers_cnt, 5);
     /* the client's own stream_options: include_usage forced on, the rest kept */
@@ -424,8 +423,9 @@ static void test_parse_error(void **state)
     free(text);
 
     /* "code": null -> no code */
-    parse_err(f, 500, AR_LIT("{\"error\":{\"message\":\"boom\",\"type\":\"server_error\","
-                             "\"code\":null}}"),
+    parse_err(f, 500,
+              AR_LIT("{\"error\":{\"message\":\"boom\",\"type\":\"server_error\","
+                     "\"code\":null}}"),
               &e);
     assert_string_equal(e.message, "boom");
     assert_null(e.code);
@@ -476,9 +476,8 @@ static void test_models(void **state)
     assert_string_equal(ids.items[1], "text-embedding-3-small");
     assert_string_equal(ids.items[2], "ft:gpt-4o-mini:org:custom:abc123");
     /* a second body appends */
-    assert_int_equal(ar_provider_parse_models(f->prov[0],
-                                              AR_LIT("{\"data\":[{\"id\":\"extra\"}]}"), &ids),
-                     0);
+    assert_int_equal(
+        ar_provider_parse_models(f->prov[0], AR_LIT("{\"data\":[{\"id\":\"extra\"}]}"), &ids), 0);
     assert_int_equal(ids.cnt, 4);
     assert_string_equal(ids.items[3], "extra");
     ar_strlist_dispose(&ids);

@@ -85,8 +85,7 @@ static inline const char *fx_item(const ar_candidates_t *c, size_t i)
     static int k;
     k = (k + 1) % 4;
     assert_true(i < c->cnt);
-    snprintf(buf[k], sizeof(buf[k]), "%s:%s", c->items[i]->cred->name,
-             c->items[i]->upstream_model);
+    snprintf(buf[k], sizeof(buf[k]), "%s:%s", c->items[i]->cred->name, c->items[i]->upstream_model);
     return buf[k];
 }
 

@@ -21,8 +21,8 @@
 
 /* Asks for name `calls` times; counts how often each of names[] came first. Also checks
  * every answer lists all n deployments, each once. */
-static void first_counts(fx_t *f, const char *name, const char *const *names, size_t n,
-                         int calls, int *counts)
+static void first_counts(fx_t *f, const char *name, const char *const *names, size_t n, int calls,
+                         int *counts)
 {
     memset(counts, 0, n * sizeof(int));
     for (int i = 0; i < calls; i++) {

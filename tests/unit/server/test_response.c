@@ -168,9 +168,8 @@ static void test_date(void **state)
     assert_memory_equal(d + len - 5, "GMT\r\n", 5);
     char day[4], mon[4];
     int dd, yy, hh, mm, ss;
-    assert_int_equal(sscanf(d, "Date: %3s, %d %3s %d %d:%d:%d GMT", day, &dd, mon, &yy, &hh, &mm,
-                            &ss),
-                     7);
+    assert_int_equal(
+        sscanf(d, "Date: %3s, %d %3s %d %d:%d:%d GMT", day, &dd, mon, &yy, &hh, &mm, &ss), 7);
     assert_true(yy >= 2024);
     size_t len2 = 0;
     assert_ptr_equal(ar_server__date(&w, &len2), d); /* cached in the worker */
@@ -179,9 +178,9 @@ static void test_date(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reason),       cmocka_unit_test(test_error_body),
+        cmocka_unit_test(test_reason),        cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_header_lookup), cmocka_unit_test(test_ref_unref),
-        cmocka_unit_test(test_request_ids),  cmocka_unit_test(test_date),
+        cmocka_unit_test(test_request_ids),   cmocka_unit_test(test_date),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
