@@ -1,11 +1,14 @@
 /*
- * attempt.c: running one client request against its candidates, one attempt at a time:
- * build the provider request, stream the answer back as it arrives (SSE events are
- * parsed, translated or passed through untouched, and flushed per upstream read), or
- * collect a whole answer and relay it with `_router` metadata. Failures follow the
- * outcome table (router/outcome.c): the request moves to the next candidate until one
- * succeeds, the table says to return, or candidates run out. Nothing is retried once
- * bytes reached the client.
+ * attempt.c: running one client request against its candidates (SPEC section 4). Each
+ * candidate is first admitted by the router (ban, breaker, max_concurrent, RPM/TPM);
+ * an admitted attempt builds the provider request and streams the answer back as it
+ * arrives (SSE events are parsed, translated or passed through untouched, and flushed
+ * per upstream read), or collects a whole answer and relays it with `_router` metadata.
+ * A failed attempt is reported to the router, which answers with the outcome table's
+ * verdict: retry the same deployment (429, ECONNRESET, ENETUNREACH: up to
+ * rate_limit_retries, after retry_delay + jitter or the upstream's Retry-After), move to
+ * the next candidate (at most max_retries switches), then routing.fallback, or return.
+ * Nothing is retried once bytes reached the client.
  *
  * Lifetime: the gateway holds a reference on the HTTP request from ar_gw_llm until
  * ar_gw_req_finish, and every callback holds one while it runs, so a client that
@@ -13,8 +16,10 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -27,12 +32,19 @@ static void on_done(void *ud, int err, const char *detail);
 static const ar_transfer_cbs_t xfer_cbs = {on_head, on_data, on_done};
 
 #define ERROR_BODY_MAX (1u << 20)
+#define RETRY_AFTER_MAX_MS 60000
 
 /* ---- small helpers ---- */
 
 static const ar_config_t *cfg_of(const ar_gw_req_t *g)
 {
     return g->rt->cfg;
+}
+
+static ar_log_ctx_t log_ctx(const ar_gw_req_t *g, const char *action)
+{
+    return (ar_log_ctx_t){g->http->request_id, g->dep ? g->dep->cred->name : NULL,
+                          g->dep ? g->dep->upstream_model : NULL, action};
 }
 
 static void record_error(ar_gw_req_t *g, int status, const char *message)
@@ -44,14 +56,6 @@ static void record_error(ar_gw_req_t *g, int status, const char *message)
     e->model = g->dep ? g->dep->upstream_model : "";
     e->status = status;
     e->message = message ? message : "";
-}
-
-static void end_attempt(ar_gw_req_t *g, bool failed)
-{
-    if (!g->attempt_open)
-        return;
-    g->attempt_open = false;
-    ar_router_attempt_end(g->dep, failed);
 }
 
 static bool capable(const ar_provider_t *p, ar_endpoint_t ep)
@@ -78,15 +82,19 @@ static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out)
     rc = rc ? rc : ar_buf_append_str(out, "\",\"attempts\":");
     rc = rc ? rc : ar_buf_append(out, num, nlen);
     rc = rc ? rc
-            : ar_buf_append_str(out, d && d->is_fallback ? ",\"fallback_used\":true,\"errors\":["
-                                                         : ",\"fallback_used\":false,\"errors\":[");
+            : ar_buf_append_str(out, d && d->is_fallback
+                                         ? ",\"fallback_used\":true,\"errors\":["
+                                         : ",\"fallback_used\":false,\"errors\":[");
     for (size_t i = 0; i < g->errs_cnt && !rc; i++) {
         const ar_attempt_err_t *e = &g->errs[i];
         rc = ar_buf_append_str(out, i ? ",{\"credential\":\"" : "{\"credential\":\"");
         rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(e->credential));
         rc = rc ? rc : ar_buf_append_str(out, "\",\"model\":\"");
         rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(e->model));
-        rc = rc ? rc : ar_buf_appendf(out, "\",\"status\":%d,\"message\":\"", e->status);
+        nlen = ar_u64_dec((uint64_t)e->status, num);
+        rc = rc ? rc : ar_buf_append_str(out, "\",\"status\":");
+        rc = rc ? rc : ar_buf_append(out, num, nlen);
+        rc = rc ? rc : ar_buf_append_str(out, ",\"message\":\"");
         rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(e->message));
         rc = rc ? rc : ar_buf_append_str(out, "\"}");
     }
@@ -94,8 +102,9 @@ static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out)
     return rc;
 }
 
-/* The response headers of an answer from the current deployment. */
-static size_t answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, bool stream)
+/* The response headers of an answer: content type, x-airouter-*, CORS, extra. */
+static size_t answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, bool stream,
+                             const ar_http_header_t *extra, size_t extra_cnt)
 {
     size_t n = 0;
     if (stream) {
@@ -106,14 +115,16 @@ static size_t answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, b
         hs[n++] = (ar_http_header_t){AR_LIT("Content-Type"), AR_LIT("application/json")};
     }
     if (cfg_of(g)->server.router_metadata && g->dep) {
-        hs[n++] =
-            (ar_http_header_t){AR_LIT("x-airouter-credential"), ar_span_cstr(g->dep->cred->name)};
-        hs[n++] =
-            (ar_http_header_t){AR_LIT("x-airouter-model"), ar_span_cstr(g->dep->upstream_model)};
+        hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-credential"),
+                                     ar_span_cstr(g->dep->cred->name)};
+        hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-model"),
+                                     ar_span_cstr(g->dep->upstream_model)};
         char *att = ar_pool_alloc(g->http->pool, 24);
         ar_u64_dec((uint64_t)g->attempts, att);
         hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-attempts"), ar_span_cstr(att)};
     }
+    for (size_t i = 0; i < extra_cnt && n < max; i++)
+        hs[n++] = extra[i];
     n += ar_gw_common_headers(g->http, g->rt, hs + n, max - n);
     return n;
 }
@@ -122,10 +133,11 @@ static size_t answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, b
  * Sends a JSON object body, with `_router` spliced in before its closing brace when
  * router_metadata is on; the body itself is never copied.
  */
-static void send_json(ar_gw_req_t *g, int status, ar_span_t body)
+static void send_json_with(ar_gw_req_t *g, int status, ar_span_t body,
+                           const ar_http_header_t *extra, size_t extra_cnt)
 {
-    ar_http_header_t hs[12];
-    size_t n = answer_headers(g, hs, AR_ARRAY_CNT(hs), false);
+    ar_http_header_t hs[16];
+    size_t n = answer_headers(g, hs, AR_ARRAY_CNT(hs), false, extra, extra_cnt);
     ar_span_t parts[2] = {body, AR_SPAN_NULL};
     size_t nparts = 1;
     size_t end = body.len;
@@ -153,12 +165,17 @@ static void send_json(ar_gw_req_t *g, int status, ar_span_t body)
     ar_http_respond_parts(g->http, status, hs, n, parts, nparts);
 }
 
+static void send_json(ar_gw_req_t *g, int status, ar_span_t body)
+{
+    send_json_with(g, status, body, NULL, 0);
+}
+
 static void ensure_stream(ar_gw_req_t *g)
 {
     if (ar_http_responded(g->http))
         return;
-    ar_http_header_t hs[12];
-    size_t n = answer_headers(g, hs, AR_ARRAY_CNT(hs), true);
+    ar_http_header_t hs[16];
+    size_t n = answer_headers(g, hs, AR_ARRAY_CNT(hs), true, NULL, 0);
     g->final_status = 200;
     ar_http_start_stream(g->http, 200, hs, n);
 }
@@ -170,9 +187,38 @@ static void stream_error(ar_gw_req_t *g, const char *type, const char *message)
     ar_buf_reset(b);
     int rc = ar_buf_append_str(b, "data: {\"error\":{\"message\":\"");
     rc = rc ? rc : ar_buf_append_json_escaped(b, ar_span_cstr(message));
-    rc = rc ? rc : ar_buf_appendf(b, "\",\"type\":\"%s\",\"code\":null,\"param\":null}}\n\n", type);
+    rc = rc ? rc : ar_buf_append_str(b, "\",\"type\":\"");
+    rc = rc ? rc : ar_buf_append_str(b, type);
+    rc = rc ? rc : ar_buf_append_str(b, "\",\"code\":null,\"param\":null}}\n\n");
     if (rc == 0)
         (void)ar_http_write(g->http, ar_buf_span(b));
+}
+
+/* ---- router accounting ---- */
+
+/* Reports the current attempt to the router. @return the outcome-table verdict. */
+static ar_outcome_t report(ar_gw_req_t *g, int status, int err, bool cancelled)
+{
+    if (!g->attempt_open)
+        return ar_outcome_classify(status, err);
+    g->attempt_open = false;
+    uint64_t now = ar_now_us();
+    const ar_usage_t *u = &g->call.usage;
+    ar_attempt_result_t res = {
+        .status = status,
+        .err = err,
+        .cancelled = cancelled,
+        .ttfb_us = g->ttfb_us,
+        .duration_us = now - g->attempt_start_us,
+        .prompt_tokens = u->prompt_tokens,
+        .completion_tokens = u->completion_tokens,
+        .usage_seen = u->seen,
+    };
+    const ar_model_conf_t *m = g->dep->model;
+    if (u->seen && m && m->input_cost_per_token >= 0 && m->output_cost_per_token >= 0)
+        res.cost_usd = (double)u->prompt_tokens * m->input_cost_per_token +
+                       (double)u->completion_tokens * m->output_cost_per_token;
+    return ar_router_report(g->rt->router, g->dep, &g->adm, &res, now / 1000);
 }
 
 /* ---- finishing ---- */
@@ -192,11 +238,13 @@ void ar_gw_req_finish(ar_gw_req_t *g)
         ar_transfer_cancel(g->xfer);
         g->xfer = NULL;
     }
-    end_attempt(g, false);
+    report(g, 0, 0, true); /* an attempt still open ends without a verdict */
     ar_http_request_t *http = g->http;
     http->on_abort = NULL;
     http->on_drain = NULL;
     int status = ar_http_status(http);
+    uint64_t took_us = ar_now_us() - http->start_us;
+    ar_router_record_request(g->rt->router, g->dep, status ? status : 499, took_us);
     ar_access_log_t rec = {
         .method = http->method_name.ptr ? http->method_name.ptr : "-",
         .path = http->path,
@@ -204,7 +252,7 @@ void ar_gw_req_finish(ar_gw_req_t *g)
         .model = g->call.public_model,
         .credential = g->dep ? g->dep->cred->name : NULL,
         .attempts = g->attempts,
-        .latency_ms = (double)(ar_now_us() - http->start_us) / 1000.0,
+        .latency_ms = (double)took_us / 1000.0,
         .prompt_tokens = g->call.usage.prompt_tokens,
         .completion_tokens = g->call.usage.completion_tokens,
         .client = http->client_ip,
@@ -219,38 +267,77 @@ void ar_gw_req_finish(ar_gw_req_t *g)
     ar_http_unref(http);
 }
 
-/* Every candidate failed or was skipped: SPEC section 4's final status rules. */
+static const char *type_for_status(int status)
+{
+    switch (status) {
+    case 429: return "rate_limit_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 504: return "timeout_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+/* Nothing succeeded: SPEC section 4's final status rules. */
 static void fail_all(ar_gw_req_t *g)
 {
-    if (g->errs_cnt == 0 || g->attempts == 0) {
-        ar_span_t body = ar_http_error_body(g->http,
-                                            ar_pool_printf(g->http->pool,
-                                                           "No available deployment for model '%s'",
-                                                           g->call.public_model),
-                                            "service_unavailable_error", "no_available_deployment");
+    ar_http_request_t *http = g->http;
+    if (g->attempts == 0 && g->skipped_limited > 0) {
+        /* every candidate that could be tried was over an RPM/TPM window */
+        int64_t secs = (g->retry_ms + 999) / 1000;
+        if (secs < 1)
+            secs = 1;
+        char *ra = ar_pool_alloc(http->pool, 24);
+        ar_u64_dec((uint64_t)secs, ra);
+        ar_http_header_t extra[1] = {{AR_LIT("Retry-After"), ar_span_cstr(ra)}};
+        ar_span_t body = ar_http_error_body(
+            http,
+            ar_pool_printf(http->pool,
+                           "Rate limit reached for model '%s' on every deployment; retry in %llds",
+                           g->call.public_model, (long long)secs),
+            "rate_limit_error", "rate_limit_exceeded");
+        send_json_with(g, 429, body, extra, 1);
+        ar_gw_req_finish(g);
+        return;
+    }
+    if (g->attempts == 0 || g->errs_cnt == 0) {
+        ar_span_t body = ar_http_error_body(
+            http,
+            ar_pool_printf(http->pool, "No available deployment for model '%s'",
+                           g->call.public_model),
+            "service_unavailable_error", "no_available_deployment");
         send_json(g, 503, body);
         ar_gw_req_finish(g);
         return;
     }
     const ar_attempt_err_t *last = &g->errs[g->errs_cnt - 1];
     int status = last->status >= 400 ? last->status : 502;
-    const char *type = status == 429   ? "rate_limit_error"
-                       : status == 401 ? "authentication_error"
-                       : status == 403 ? "permission_error"
-                       : status == 404 ? "not_found_error"
-                       : status == 504 ? "timeout_error"
-                       : status >= 500 ? "api_error"
-                                       : "invalid_request_error";
-    ar_span_t body = ar_http_error_body(g->http, last->message, type, "upstream_error");
+    ar_span_t body =
+        ar_http_error_body(http, last->message, type_for_status(status), "upstream_error");
     send_json(g, status, body);
     ar_gw_req_finish(g);
+}
+
+/* ---- timers: mock latency and retry delays ---- */
+
+static void start_timer(ar_gw_req_t *g, uint64_t delay_ms, uv_timer_cb cb)
+{
+    if (!g->timer_init) {
+        uv_timer_init(g->http->worker->loop, &g->timer);
+        g->timer.data = g;
+        g->timer_init = true;
+        ar_http_ref(g->http); /* released in on_timer_closed */
+    }
+    uv_timer_start(&g->timer, cb, delay_ms, 0);
 }
 
 /* ---- in-process answers (mock) ---- */
 
 static void inproc_deliver(ar_gw_req_t *g)
 {
-    end_attempt(g, false);
+    g->ttfb_us = ar_now_us() - g->attempt_start_us;
+    report(g, g->inproc.status, 0, false);
     if (g->call.stream) {
         ensure_stream(g);
         for (size_t i = 0; i < g->inproc.events_cnt; i++) {
@@ -276,35 +363,33 @@ static void on_inproc_timer(uv_timer_t *t)
 
 static int inproc_start(ar_gw_req_t *g)
 {
+    if (g->inproc_init)
+        ar_buf_dispose(&g->inproc.body);
     memset(&g->inproc, 0, sizeof(g->inproc));
     ar_buf_init(&g->inproc.body, g->rt->max_response_bytes);
     g->inproc_init = true;
     int rc = ar_provider_answer(g->prov, &g->call, &g->inproc);
     if (rc)
         return rc;
-    if (g->inproc.latency_ms <= 0) {
+    if (g->inproc.latency_ms <= 0)
         inproc_deliver(g);
-        return 0;
-    }
-    if (!g->timer_init) {
-        uv_timer_init(g->http->worker->loop, &g->timer);
-        g->timer.data = g;
-        g->timer_init = true;
-        ar_http_ref(g->http); /* released in on_timer_closed */
-    }
-    uv_timer_start(&g->timer, on_inproc_timer, (uint64_t)g->inproc.latency_ms, 0);
+    else
+        start_timer(g, (uint64_t)g->inproc.latency_ms, on_inproc_timer);
     return 0;
 }
 
-/* ---- upstream attempts ---- */
+/* ---- attempts ---- */
 
-static int start_attempt(ar_gw_req_t *g, const ar_deployment_t *d, ar_provider_t *prov)
+/* Starts the admitted attempt on g->dep. @return 0, or an error (nothing was sent). */
+static int launch(ar_gw_req_t *g)
 {
-    g->dep = d;
-    g->prov = prov;
+    const ar_deployment_t *d = g->dep;
     g->up_status = 0;
+    g->up_retry_after_ms = -1;
     g->up_stream = false;
     g->paused = false;
+    g->ttfb_us = 0;
+    g->attempt_start_us = ar_now_us();
     ar_buf_reset(&g->up_body);
     ar_sse_parser_dispose(&g->sse);
     ar_sse_parser_init(&g->sse, 16u << 20);
@@ -315,12 +400,10 @@ static int start_attempt(ar_gw_req_t *g, const ar_deployment_t *d, ar_provider_t
     g->call.model = d->upstream_model;
     g->call.max_output_tokens = d->model ? d->model->max_output_tokens : 0;
     g->attempts++;
-    ar_router_attempt_begin(d);
-    g->attempt_open = true;
 
-    if (ar_provider_can(prov, AR_PROV_INPROCESS))
+    if (ar_provider_can(g->prov, AR_PROV_INPROCESS))
         return inproc_start(g);
-    int rc = ar_provider_build(prov, &g->call, &g->up_req);
+    int rc = ar_provider_build(g->prov, &g->call, &g->up_req);
     if (rc)
         return rc;
     const ar_config_t *cfg = cfg_of(g);
@@ -333,44 +416,145 @@ static int start_attempt(ar_gw_req_t *g, const ar_deployment_t *d, ar_provider_t
     return g->xfer ? 0 : rc;
 }
 
+/* Admits d; on refusal remembers why (for the final status). */
+static bool admit(ar_gw_req_t *g, const ar_deployment_t *d)
+{
+    ar_admission_t adm;
+    ar_skip_t why = ar_router_admit(g->rt->router, d, ar_now_ms(), g->est_tokens, &adm);
+    if (why == AR_SKIP_NONE) {
+        g->dep = d;
+        g->prov = g->rt->providers[d->cred_idx];
+        g->adm = adm;
+        g->attempt_open = true;
+        return true;
+    }
+    if (why == AR_SKIP_LIMITED) {
+        g->skipped_limited++;
+        if (g->retry_ms == 0 || adm.retry_ms < g->retry_ms)
+            g->retry_ms = adm.retry_ms;
+    } else {
+        g->skipped_other++;
+    }
+    AR_DEBUG((&(ar_log_ctx_t){g->http->request_id, d->cred->name, d->upstream_model,
+                              "choosing a deployment"}),
+             "skipped (%d)", (int)why);
+    return false;
+}
+
+/* An attempt could not even start: count it as a failed attempt on its deployment. */
+static void launch_failed(ar_gw_req_t *g, int rc)
+{
+    record_error(g, 502,
+                 ar_pool_printf(g->http->pool, "cannot send request: %s", ar_err_message(rc)));
+    report(g, 0, AR_EUPSTREAM, false);
+    ar_log_ctx_t lc = log_ctx(g, "building upstream request");
+    AR_LOG(AR_LOG_ERROR, &lc, "%s", ar_err_message(rc));
+}
+
 void ar_gw_attempt_next(ar_gw_req_t *g)
 {
     const ar_config_t *cfg = cfg_of(g);
-    int64_t max_attempts = cfg->routing.max_retries >= 0 ? cfg->routing.max_retries + 1 : 1;
-    while (!g->finished && g->next_cand < g->cands.cnt && g->attempts < max_attempts) {
+    int64_t max_switches = cfg->routing.max_retries >= 0 ? cfg->routing.max_retries : 0;
+    g->same_retries = 0;
+    while (!g->finished && g->next_cand < g->cands.cnt) {
+        if (g->attempts > 0 && g->switches >= max_switches)
+            break;
         const ar_deployment_t *d = g->cands.items[g->next_cand++];
-        ar_provider_t *prov = g->rt->providers[d->cred_idx];
-        if (!capable(prov, g->endpoint))
+        if (!capable(g->rt->providers[d->cred_idx], g->endpoint) || !admit(g, d))
             continue;
-        int rc = start_attempt(g, d, prov);
+        if (g->attempts > 0)
+            g->switches++;
+        int rc = launch(g);
         if (rc == 0)
             return;
-        end_attempt(g, true);
-        record_error(g, 502,
-                     ar_pool_printf(g->http->pool, "cannot send request: %s", ar_err_message(rc)));
-        AR_LOG(AR_LOG_ERROR,
-               (&(ar_log_ctx_t){g->http->request_id, d->cred->name, d->upstream_model,
-                                "building upstream request"}),
-               "%s", ar_err_message(rc));
+        launch_failed(g, rc);
+    }
+    /* routing.fallback: the last resort, whatever stopped the candidates */
+    const ar_deployment_t *fb = ar_router_fallback(g->rt->router);
+    if (!g->finished && fb && !g->fallback_tried) {
+        g->fallback_tried = true;
+        if (capable(g->rt->providers[fb->cred_idx], g->endpoint) && admit(g, fb)) {
+            int rc = launch(g);
+            if (rc == 0)
+                return;
+            launch_failed(g, rc);
+        }
     }
     if (!g->finished)
         fail_all(g);
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    ar_gw_req_t *g = t->data;
+    if (g->finished)
+        return;
+    ar_http_ref(g->http);
+    const ar_deployment_t *d = g->dep;
+    if (admit(g, d)) {
+        int rc = launch(g);
+        if (rc != 0) {
+            launch_failed(g, rc);
+            ar_gw_attempt_next(g);
+        }
+    } else {
+        ar_gw_attempt_next(g);
+    }
+    ar_http_unref(g->http);
+}
+
+/* After a failed attempt: the outcome table decides between retry, next, and return. */
+static void after_failure(ar_gw_req_t *g, ar_outcome_t oc)
+{
+    const ar_config_t *cfg = cfg_of(g);
+    if (oc.action == AR_ACT_RETRY_SAME && g->same_retries < cfg->routing.rate_limit_retries) {
+        g->same_retries++;
+        int64_t delay = cfg->routing.retry_delay_ms;
+        if (g->up_retry_after_ms >= 0 && g->up_retry_after_ms <= RETRY_AFTER_MAX_MS)
+            delay = g->up_retry_after_ms; /* the upstream knows best, within reason */
+        else if (delay > 0)
+            delay += (int64_t)(ar_rand_u64() % (uint64_t)(delay / 2 + 1)); /* +0-50% */
+        ar_log_ctx_t lc = log_ctx(g, "retrying the same deployment");
+        AR_LOG(AR_LOG_INFO, &lc, "retry %d of %lld in %lld ms", g->same_retries,
+               (long long)cfg->routing.rate_limit_retries, (long long)delay);
+        start_timer(g, delay > 0 ? (uint64_t)delay : 0, on_retry_timer);
+        return;
+    }
+    ar_gw_attempt_next(g);
+}
+
+/* Retry-After: delta-seconds or an HTTP date. @return ms, or -1. */
+static int64_t parse_retry_after(ar_span_t v)
+{
+    int64_t secs;
+    if (ar_parse_int64(v, &secs) == 0)
+        return secs >= 0 ? secs * 1000 : -1;
+    char tmp[64];
+    if (v.len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, v.ptr, v.len);
+    tmp[v.len] = '\0';
+    struct tm tm = {0};
+    if (!strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+        return -1;
+    int64_t at = (int64_t)timegm(&tm) * 1000;
+    int64_t now = ar_wall_ms();
+    return at > now ? at - now : 0;
 }
 
 static int on_head(void *ud, int status, const ar_header_t *headers, size_t cnt)
 {
     ar_gw_req_t *g = ud;
     g->up_status = status;
-    if (status >= 200 && status < 300 && g->call.stream) {
-        for (size_t i = 0; i < cnt; i++) {
-            if (ar_span_ieq(headers[i].name, AR_LIT("content-type")))
-                g->up_stream = ar_span_istarts(headers[i].value, AR_LIT("text/event-stream"));
-        }
+    g->ttfb_us = ar_now_us() - g->attempt_start_us;
+    for (size_t i = 0; i < cnt; i++) {
+        if (status >= 200 && status < 300 && g->call.stream &&
+            ar_span_ieq(headers[i].name, AR_LIT("content-type")))
+            g->up_stream = ar_span_istarts(headers[i].value, AR_LIT("text/event-stream"));
+        else if (status >= 400 && ar_span_ieq(headers[i].name, AR_LIT("retry-after")))
+            g->up_retry_after_ms = parse_retry_after(headers[i].value);
     }
-    if (status >= 300)
-        g->up_body.max = ERROR_BODY_MAX;
-    else
-        g->up_body.max = g->rt->max_response_bytes;
+    g->up_body.max = status >= 300 ? ERROR_BODY_MAX : g->rt->max_response_bytes;
     return 0;
 }
 
@@ -439,6 +623,7 @@ static int deliver_whole(ar_gw_req_t *g)
         char *copy = ar_pool_strndup(g->http->pool, body.ptr, body.len);
         body = ar_span(copy, body.len);
     }
+    report(g, g->up_status, 0, false);
     send_json(g, g->up_status, body);
     return 0;
 }
@@ -459,7 +644,7 @@ static void on_done(void *ud, int err, const char *detail)
     }
     bool success = err == 0 && g->up_status >= 200 && g->up_status < 300;
     if (success && g->up_stream) {
-        end_attempt(g, false);
+        report(g, g->up_status, 0, false);
         ensure_stream(g);
         ar_http_end_stream(g->http);
         ar_gw_req_finish(g);
@@ -468,27 +653,24 @@ static void on_done(void *ud, int err, const char *detail)
     if (success) {
         err = deliver_whole(g);
         if (err == 0) {
-            end_attempt(g, false);
             ar_gw_req_finish(g);
             goto out;
         }
         detail = "the upstream answer could not be read";
+        err = AR_EUPSTREAM;
     }
     if (ar_http_responded(g->http)) {
         /* Bytes reached the client: no retry, end the stream with an error event. */
-        end_attempt(g, true);
-        const char *msg =
-            ar_pool_printf(g->http->pool, "upstream stream broke: %s", ar_err_message(err));
-        AR_LOG(AR_LOG_ERROR,
-               (&(ar_log_ctx_t){g->http->request_id, g->dep->cred->name, g->dep->upstream_model,
-                                "reading upstream stream"}),
-               "%s (%s)", msg, detail);
+        report(g, 0, err ? err : AR_EUPSTREAM, false);
+        const char *msg = ar_pool_printf(g->http->pool, "upstream stream broke: %s",
+                                         ar_err_message(err ? err : AR_EUPSTREAM));
+        ar_log_ctx_t lc = log_ctx(g, "reading upstream stream");
+        AR_LOG(AR_LOG_ERROR, &lc, "%s (%s)", msg, detail);
         stream_error(g, "api_error", msg);
         ar_http_end_stream(g->http);
         ar_gw_req_finish(g);
         goto out;
     }
-    ar_outcome_t oc = ar_outcome_classify(g->up_status, err);
     const char *message;
     if (err) {
         message = ar_pool_printf(g->http->pool, "%s: %s", ar_err_message(err), detail);
@@ -497,19 +679,17 @@ static void on_done(void *ud, int err, const char *detail)
         ar_provider_parse_error(g->prov, &g->call, g->up_status, ar_buf_span(&g->up_body), &ue);
         message = ue.message;
     }
+    ar_outcome_t oc = report(g, err ? 0 : g->up_status, err, false);
     record_error(g, oc.client_status, message);
-    end_attempt(g, true);
-    AR_LOG(AR_LOG_INFO,
-           (&(ar_log_ctx_t){g->http->request_id, g->dep->cred->name, g->dep->upstream_model,
-                            "upstream attempt failed"}),
-           "status %d: %s", oc.client_status, message);
+    ar_log_ctx_t lc = log_ctx(g, "upstream attempt failed");
+    AR_LOG(AR_LOG_INFO, &lc, "status %d: %s", oc.client_status, message);
     if (oc.action == AR_ACT_RETURN_ERROR && !err) {
         send_json(g, g->up_status, ar_buf_span(&g->up_body)); /* the upstream's own error */
         ar_gw_req_finish(g);
     } else if (oc.action == AR_ACT_RETURN_ERROR) {
         fail_all(g);
     } else {
-        ar_gw_attempt_next(g);
+        after_failure(g, oc);
     }
 out:
     ar_http_unref(g->http);

@@ -31,6 +31,24 @@ typedef struct ar_runtime {
     uint64_t max_response_bytes;
 } ar_runtime_t;
 
+/** The last /health of one `type: proxy` credential (another airouter). */
+typedef struct ar_proxy_health {
+    const char *name; /* credential name */
+    const char *url;  /* its base_url */
+    bool reachable;   /* answered 200 with JSON */
+    int status;       /* HTTP status of the last check, 0 when none arrived */
+    int64_t checked_at_ms; /* wall clock of the last check, 0 before the first */
+    char *body;       /* its /health JSON (owned), NULL when unreachable */
+    char *error;      /* why it is unreachable (owned), NULL when reachable */
+} ar_proxy_health_t;
+
+/** An immutable, refcounted set of proxy health results, swapped by the main thread. */
+typedef struct ar_proxy_snapshot {
+    _Atomic long refs;
+    size_t cnt;
+    ar_proxy_health_t items[];
+} ar_proxy_snapshot_t;
+
 struct ar_gateway {
     ar_server_t *server;
     ar_router_state_t *state; /* outlives runtimes */
@@ -43,6 +61,9 @@ struct ar_gateway {
     bool draining;
     bool cancelled;
     int exit_code;
+    uint64_t started_ms; /* monotonic, for uptime */
+    _Atomic(ar_proxy_snapshot_t *) proxies;
+    struct ar_proxy_poller *poller; /* proxies.c, main thread */
 };
 
 /** Per worker thread. */
@@ -82,20 +103,31 @@ typedef struct ar_gw_req {
     ar_call_t call;
     ar_candidates_t cands;
     size_t next_cand;
-    int attempts;
-    int same_retries;
-    const ar_deployment_t *dep; /* current attempt */
+    bool fallback_tried; /* routing.fallback was considered */
+    int attempts;        /* upstream attempts made, retries included */
+    int switches;        /* deployments moved to after the first (max_retries) */
+    int same_retries;    /* retries of the current deployment (rate_limit_retries) */
+    int64_t est_tokens;  /* TPM charged before each attempt */
+    /* why candidates were skipped, for the final status when none was tried */
+    int skipped_limited, skipped_other;
+    int64_t retry_ms; /* the soonest a limited candidate frees up */
+    /* the current attempt */
+    const ar_deployment_t *dep;
     ar_provider_t *prov;
+    ar_admission_t adm;
+    bool attempt_open; /* admitted, not yet reported */
     ar_transfer_t *xfer;
     ar_http_req_t up_req;
     int up_status;
-    bool up_stream;    /* the current answer is an SSE stream */
-    bool attempt_open; /* router accounting begun for dep */
-    ar_buf_t up_body;  /* a whole answer (or an error body) */
+    int64_t up_retry_after_ms; /* the upstream's Retry-After, -1 when absent */
+    bool up_stream; /* the current answer is an SSE stream */
+    uint64_t attempt_start_us;
+    uint64_t ttfb_us;
+    ar_buf_t up_body; /* a whole answer (or an error body) */
     ar_sse_parser_t sse;
     ar_buf_t ev_out;
     bool paused;
-    uv_timer_t timer;
+    uv_timer_t timer; /* mock latency and retry delays */
     bool timer_init;
     ar_inproc_answer_t inproc;
     bool inproc_init;
@@ -103,8 +135,6 @@ typedef struct ar_gw_req {
     size_t errs_cnt;
     int final_status;
     bool finished;
-    const char *served_cred;
-    const char *served_model;
 } ar_gw_req_t;
 
 /* runtime.c */
@@ -113,6 +143,13 @@ ar_runtime_t *ar_runtime_build(ar_config_t *cfg, ar_router_state_t *st, char *er
 void ar_runtime_discover(ar_runtime_t *rt);
 ar_runtime_t *ar_runtime_acquire(ar_gateway_t *gw);
 void ar_runtime_release(ar_runtime_t *rt);
+
+/* proxies.c (main thread, except acquire/release) */
+void ar_gw_proxies_start(ar_gateway_t *gw);
+void ar_gw_proxies_stop(ar_gateway_t *gw);
+/** The current proxy health set (never NULL); release with ar_gw_proxies_release. Any thread. */
+ar_proxy_snapshot_t *ar_gw_proxies_acquire(ar_gateway_t *gw);
+void ar_gw_proxies_release(ar_proxy_snapshot_t *s);
 
 /* routes.c */
 void ar_gw_on_request(ar_http_request_t *req);

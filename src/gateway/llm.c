@@ -220,6 +220,10 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
         ar_jscan_get(f.stream_options, AR_LIT("include_usage"), &usage) == 0 &&
         is_lit(usage, "true");
 
+    /* TPM is charged with an estimate before sending (about 4 bytes a token) and
+     * corrected with the real usage afterwards */
+    g->est_tokens = (int64_t)(req->body.len / 4) + 1;
+
     ar_route_query_t q = {names, names_cnt};
     ar_router_candidates(rt->router, req->pool, &q, &g->cands);
     if (g->cands.cnt == 0) {

@@ -76,7 +76,11 @@ static const ar_deployment_t *implicit(resolve_t *rs, size_t cred_idx, ar_span_t
     d->weight = c->weight;
     d->is_fallback = c->is_fallback;
     d->cred_state = ar_router_state_get(rs->r->st, c->name, NULL);
-    d->dep_state = ar_router_state_get(rs->r->st, c->name, name);
+    /* Names the upstream listed get a state of their own; any other name shares the
+     * credential's "*" state, so client-chosen names cannot grow the table or the
+     * metrics' label sets. */
+    bool listed_here = rs->r->has_discovered[cred_idx];
+    d->dep_state = ar_router_state_get(rs->r->st, c->name, listed_here ? name : "*");
     return d;
 }
 

@@ -7,7 +7,18 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/str.h"
 #include "router/router_int.h"
+
+/* config/ is not ours to include: find the credential by name here. */
+static long find_cred(const ar_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; name && i < cfg->credentials_cnt; i++) {
+        if (strcmp(cfg->credentials[i].name, name) == 0)
+            return (long)i;
+    }
+    return -1;
+}
 
 ar_router_t *ar_router_create(const ar_config_t *cfg, ar_router_state_t *st, char *err,
                               size_t errlen)
@@ -60,7 +71,26 @@ ar_router_t *ar_router_create(const ar_config_t *cfg, ar_router_state_t *st, cha
     r->discovered =
         ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(ar_strlist_t));
     r->has_discovered = ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(bool));
+    const ar_routing_conf_t *rc = &cfg->routing;
+    long fi = rc->fallback_enabled ? find_cred(cfg, rc->fallback_credential) : -1;
+    if (fi >= 0 && rc->fallback_model) {
+        ar_deployment_t *f = &r->fallback;
+        f->cred = &cfg->credentials[fi];
+        f->cred_idx = (size_t)fi;
+        f->name = rc->fallback_model;
+        f->upstream_model = rc->fallback_model;
+        f->weight = 1;
+        f->is_fallback = true; /* whatever the credential says: it is the last resort */
+        f->cred_state = ar_router_state_get(st, f->cred->name, NULL);
+        f->dep_state = ar_router_state_get(st, f->cred->name, rc->fallback_model);
+        r->has_fallback = true;
+    }
     return r;
+}
+
+const ar_deployment_t *ar_router_fallback(const ar_router_t *r)
+{
+    return r->has_fallback ? &r->fallback : NULL;
 }
 
 void ar_router_destroy(ar_router_t *r)
@@ -107,20 +137,217 @@ const ar_config_t *ar_router_config(const ar_router_t *r)
     return r->cfg;
 }
 
-void ar_router_attempt_begin(const ar_deployment_t *d)
+/* ---- limits of a deployment ---- */
+
+void ar_router_cred_limits(const ar_router_t *r, size_t cred_idx, int64_t *rpm, int64_t *tpm)
 {
-    atomic_fetch_add_explicit(&d->cred_state->in_flight, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&d->dep_state->in_flight, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&d->cred_state->requests, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&d->dep_state->requests, 1, memory_order_relaxed);
+    const ar_cred_conf_t *c = &r->cfg->credentials[cred_idx];
+    *rpm = c->rpm;
+    *tpm = c->tpm;
 }
 
-void ar_router_attempt_end(const ar_deployment_t *d, bool failed)
+void ar_router_dep_limits(const ar_router_t *r, const ar_deployment_t *d, int64_t *rpm,
+                          int64_t *tpm)
 {
-    atomic_fetch_sub_explicit(&d->cred_state->in_flight, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&d->dep_state->in_flight, 1, memory_order_relaxed);
-    if (failed) {
-        atomic_fetch_add_explicit(&d->cred_state->errors, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&d->dep_state->errors, 1, memory_order_relaxed);
+    if (d->model) {
+        *rpm = d->model->rpm;
+        *tpm = d->model->tpm;
+    } else {
+        /* an implicit deployment has no entry of its own: the server default applies */
+        *rpm = r->cfg->server.default_models_rpm;
+        *tpm = AR_UNLIMITED;
     }
+}
+
+ar_target_state_t *ar_router_cred_state(const ar_router_t *r, size_t i)
+{
+    return ar_router_state_get(r->st, r->cfg->credentials[i].name, NULL);
+}
+
+size_t ar_router_dep_cnt(const ar_router_t *r)
+{
+    return r->deps_cnt;
+}
+
+const ar_deployment_t *ar_router_dep(const ar_router_t *r, size_t i)
+{
+    return &r->deps[i];
+}
+
+double ar_router_success_rate(const ar_target_state_t *s, uint64_t now_ms)
+{
+    int64_t ok = ar_window_sum(&s->ok, now_ms);
+    int64_t fail = ar_window_sum(&s->fail, now_ms);
+    return ok + fail ? (double)ok / (double)(ok + fail) : 1.0;
+}
+
+/* ---- admission ---- */
+
+/* Charges n to a window under limit; on refusal keeps the smallest wait seen. */
+static bool charge(ar_window_t *w, uint64_t now, int64_t n, int64_t limit, ar_admission_t *adm)
+{
+    int64_t wait = 0;
+    if (ar_window_try_add(w, now, n, limit, &wait))
+        return true;
+    /* a request larger than the whole limit never fits: ask for a full window */
+    if (wait <= 0)
+        wait = 60000;
+    if (adm->retry_ms == 0 || wait < adm->retry_ms)
+        adm->retry_ms = wait;
+    return false;
+}
+
+ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
+                          int64_t est_tokens, ar_admission_t *adm)
+{
+    const ar_config_t *cfg = r->cfg;
+    ar_target_state_t *cs = d->cred_state;
+    ar_target_state_t *ds = d->dep_state;
+    memset(adm, 0, sizeof(*adm));
+    adm->at_ms = now_ms;
+    adm->tokens = est_tokens > 0 ? est_tokens : 0;
+    if (ar_ban_active(&cs->ban, now_ms))
+        return AR_SKIP_BANNED;
+    if (!ar_breaker_allow(&ds->breaker, &cfg->circuit_breaker, now_ms, &adm->probe)) {
+        return ar_breaker_state(&ds->breaker, &cfg->circuit_breaker, now_ms) ==
+                       AR_BREAKER_UNAVAILABLE
+                   ? AR_SKIP_UNAVAILABLE
+                   : AR_SKIP_OPEN;
+    }
+    long max_conc = d->model ? (long)d->model->max_concurrent : -1;
+    long busy = atomic_fetch_add_explicit(&ds->in_flight, 1, memory_order_relaxed);
+    if (max_conc >= 0 && busy >= max_conc) {
+        atomic_fetch_sub_explicit(&ds->in_flight, 1, memory_order_relaxed);
+        ar_breaker_abandon(&ds->breaker, adm->probe);
+        return AR_SKIP_BUSY;
+    }
+    int64_t dep_rpm, dep_tpm;
+    ar_router_dep_limits(r, d, &dep_rpm, &dep_tpm);
+    const ar_cred_conf_t *c = d->cred;
+    int64_t n = adm->tokens;
+    /* credential level, then deployment level; each refusal takes back what was charged */
+    bool ok = charge(&cs->rpm, now_ms, 1, c->rpm, adm);
+    if (ok && !charge(&cs->tpm, now_ms, n, c->tpm, adm)) {
+        ar_window_sub_at(&cs->rpm, now_ms, 1);
+        ok = false;
+    }
+    if (ok && !charge(&ds->rpm, now_ms, 1, dep_rpm, adm)) {
+        ar_window_sub_at(&cs->rpm, now_ms, 1);
+        ar_window_sub_at(&cs->tpm, now_ms, n);
+        ok = false;
+    }
+    if (ok && !charge(&ds->tpm, now_ms, n, dep_tpm, adm)) {
+        ar_window_sub_at(&cs->rpm, now_ms, 1);
+        ar_window_sub_at(&cs->tpm, now_ms, n);
+        ar_window_sub_at(&ds->rpm, now_ms, 1);
+        ok = false;
+    }
+    if (!ok) {
+        atomic_fetch_sub_explicit(&ds->in_flight, 1, memory_order_relaxed);
+        ar_breaker_abandon(&ds->breaker, adm->probe);
+        return AR_SKIP_LIMITED;
+    }
+    atomic_fetch_add_explicit(&cs->in_flight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cs->requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ds->requests, 1, memory_order_relaxed);
+    return AR_SKIP_NONE;
+}
+
+/* TPM: the estimate was charged when the attempt started; make it the real usage. */
+static void correct_tokens(ar_window_t *w, const ar_admission_t *adm, int64_t actual,
+                           uint64_t now_ms)
+{
+    int64_t delta = actual - adm->tokens;
+    if (delta > 0)
+        ar_window_add(w, now_ms, delta);
+    else if (delta < 0)
+        ar_window_sub_at(w, adm->at_ms, -delta);
+}
+
+ar_outcome_t ar_router_report(ar_router_t *r, const ar_deployment_t *d, const ar_admission_t *adm,
+                              const ar_attempt_result_t *res, uint64_t now_ms)
+{
+    const ar_config_t *cfg = r->cfg;
+    ar_target_state_t *cs = d->cred_state;
+    ar_target_state_t *ds = d->dep_state;
+    atomic_fetch_sub_explicit(&cs->in_flight, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&ds->in_flight, 1, memory_order_relaxed);
+    if (res->usage_seen) {
+        int64_t actual = res->prompt_tokens + res->completion_tokens;
+        correct_tokens(&cs->tpm, adm, actual, now_ms);
+        correct_tokens(&ds->tpm, adm, actual, now_ms);
+        atomic_fetch_add_explicit(&ds->prompt_tokens, (uint64_t)res->prompt_tokens,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&ds->completion_tokens, (uint64_t)res->completion_tokens,
+                                  memory_order_relaxed);
+        if (res->cost_usd > 0)
+            atomic_fetch_add_explicit(&ds->cost_nusd, (uint64_t)(res->cost_usd * 1e9),
+                                      memory_order_relaxed);
+    }
+    if (res->cancelled) {
+        ar_breaker_abandon(&ds->breaker, adm->probe);
+        return (ar_outcome_t){AR_ACT_RETURN, false, 0, AR_BRK_NONE, 499};
+    }
+    ar_outcome_t oc = ar_outcome_classify(res->status, res->err);
+    if (oc.ban_reset)
+        ar_ban_success(&cs->ban);
+    if (oc.ban_code)
+        ar_ban_failure(&cs->ban, &cfg->fail2ban, oc.ban_code, now_ms);
+    /* "*" stands for every unlisted name on an open credential: one bad name must not
+     * make all the others unavailable */
+    bool shared = ds->model_name && ds->model_name[0] == '*';
+    switch (oc.breaker) {
+    case AR_BRK_SUCCESS: ar_breaker_success(&ds->breaker, &cfg->circuit_breaker, adm->probe); break;
+    case AR_BRK_FAILURE:
+        ar_breaker_failure(&ds->breaker, &cfg->circuit_breaker, now_ms, adm->probe);
+        break;
+    case AR_BRK_UNAVAILABLE:
+        if (shared)
+            ar_breaker_abandon(&ds->breaker, adm->probe);
+        else
+            ar_breaker_unavailable(&ds->breaker);
+        break;
+    case AR_BRK_NONE: ar_breaker_abandon(&ds->breaker, adm->probe); break;
+    }
+    int64_t window = cfg->circuit_breaker.stats_window_ms;
+    ar_window_configure(&ds->ok, window);
+    ar_window_configure(&ds->fail, window);
+    if (oc.action == AR_ACT_RETURN) {
+        ar_window_add(&ds->ok, now_ms, 1);
+        ar_latency_configure(&ds->latency, window);
+        ar_latency_observe(&ds->latency, now_ms, res->duration_us);
+        ar_ewma_observe(&ds->ttfb_ewma_us, res->ttfb_us ? res->ttfb_us : res->duration_us);
+        ar_histo_observe(&ds->ttfb, res->ttfb_us ? res->ttfb_us : res->duration_us);
+    } else if (oc.action != AR_ACT_RETURN_ERROR) {
+        ar_window_add(&ds->fail, now_ms, 1);
+        atomic_fetch_add_explicit(&cs->errors, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ds->errors, 1, memory_order_relaxed);
+        ar_uperr_kind_t k = ar_uperr_kind_of(res->status, res->err);
+        atomic_fetch_add_explicit(&cs->uperr[k], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ds->uperr[k], 1, memory_order_relaxed);
+    }
+    return oc;
+}
+
+void ar_router_record_request(ar_router_t *r, const ar_deployment_t *d, int status,
+                              uint64_t duration_us)
+{
+    ar_target_state_t *s = d ? d->dep_state : ar_router_state_unrouted(r->st);
+    if (status >= 100 && status <= 599)
+        atomic_fetch_add_explicit(&s->status[status - 100], 1, memory_order_relaxed);
+    ar_histo_observe(&s->duration, duration_us);
+}
+
+size_t ar_router_reset_model(ar_router_t *r, const char *model)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->deps_cnt; i++) {
+        const ar_deployment_t *d = &r->deps[i];
+        if (strcmp(d->name, model) != 0 && strcmp(d->upstream_model, model) != 0)
+            continue;
+        ar_breaker_reset(&d->dep_state->breaker);
+        ar_ban_reset(&d->cred_state->ban);
+        n++;
+    }
+    return n;
 }

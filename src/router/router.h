@@ -19,14 +19,38 @@
 #include "core/err.h"
 #include "core/pool.h"
 #include "core/span.h"
+#include "router/ban.h"
+#include "router/breaker.h"
+#include "router/outcome.h"
+#include "router/stats.h"
+#include "router/window.h"
 
-/** Runtime state of one credential or one deployment (credential + model). */
+/**
+ * Runtime state of one credential (model_name NULL) or one deployment (credential +
+ * upstream model). Shared by all workers; every field is an atomic or guarded inside its
+ * own module (ban, breaker). Admin code reads it; only router.c writes it.
+ */
 typedef struct ar_target_state {
-    const char *cred_name;  /* owned by the state table */
-    const char *model_name; /* NULL for a credential's own state */
+    const char *cred_name; /* owned by the state table */
+    const char *model_name; /* NULL for a credential's own state; "*" for any unlisted model */
     _Atomic long in_flight;
-    _Atomic uint64_t requests;
-    _Atomic uint64_t errors;
+    _Atomic uint64_t requests; /* attempts */
+    _Atomic uint64_t errors;   /* failed attempts */
+    ar_window_t rpm;           /* attempts in the last 60 s */
+    ar_window_t tpm;           /* tokens in the last 60 s (estimate, then corrected) */
+    ar_ban_t ban;              /* credential states only */
+    ar_breaker_t breaker;      /* deployment states only */
+    ar_window_t ok, fail;      /* attempt outcomes over stats_window */
+    ar_latency_t latency;      /* whole-answer latency over stats_window */
+    _Atomic uint64_t ttfb_ewma_us;
+    /* cumulative, for /metrics */
+    ar_histo_t duration;
+    ar_histo_t ttfb;
+    _Atomic uint64_t status[500]; /* final statuses 100..599 of requests answered here */
+    _Atomic uint64_t prompt_tokens;
+    _Atomic uint64_t completion_tokens;
+    _Atomic uint64_t cost_nusd; /* nano-dollars */
+    _Atomic uint64_t uperr[AR_UPERR_KINDS];
 } ar_target_state_t;
 
 typedef struct ar_router_state ar_router_state_t;
@@ -93,14 +117,86 @@ const ar_strlist_t *ar_router_discovered(const ar_router_t *r, size_t cred_idx);
  */
 int ar_router_candidates(ar_router_t *r, ar_pool_t *pool, const ar_route_query_t *q,
                          ar_candidates_t *out);
+/** The routing.fallback deployment, or NULL when it is not enabled. */
+const ar_deployment_t *ar_router_fallback(const ar_router_t *r);
 /** The config this router was built from. */
 const ar_config_t *ar_router_config(const ar_router_t *r);
 
-/* ---- accounting (any worker thread) ---- */
+/* ---- admission and accounting (any worker thread) ---- */
 
-/** An attempt on d starts. */
-void ar_router_attempt_begin(const ar_deployment_t *d);
-/** An attempt on d ended; failed counts it as an error. */
-void ar_router_attempt_end(const ar_deployment_t *d, bool failed);
+/** Why a candidate was not tried. */
+typedef enum ar_skip {
+    AR_SKIP_NONE = 0,
+    AR_SKIP_BANNED,      /* fail2ban holds its credential */
+    AR_SKIP_OPEN,        /* its breaker is OPEN (or a HALF_OPEN trial is running) */
+    AR_SKIP_UNAVAILABLE, /* PERMANENTLY_UNAVAILABLE */
+    AR_SKIP_BUSY,        /* max_concurrent attempts in flight */
+    AR_SKIP_LIMITED,     /* an RPM or TPM window is full */
+} ar_skip_t;
+
+/** What ar_router_admit charged, to be handed back to ar_router_report. */
+typedef struct ar_admission {
+    uint64_t at_ms;
+    int64_t tokens;   /* TPM charged up front (the estimate) */
+    bool probe;       /* a HALF_OPEN trial */
+    int64_t retry_ms; /* AR_SKIP_LIMITED: until a window has room */
+} ar_admission_t;
+
+/** How an attempt ended. */
+typedef struct ar_attempt_result {
+    int status;  /* the upstream HTTP status, 0 when none arrived */
+    int err;     /* the AR_E* of a network failure, 0 otherwise */
+    bool cancelled; /* ended without a verdict (client gone, shutdown) */
+    uint64_t ttfb_us;
+    uint64_t duration_us;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    bool usage_seen;
+    double cost_usd;
+} ar_attempt_result_t;
+
+/**
+ * Tries to admit one attempt on d at now_ms: credential ban, breaker, max_concurrent,
+ * then RPM and TPM (credential level, then deployment level). On success it charges one
+ * request and est_tokens to every window and counts the attempt in flight; the caller
+ * must later call ar_router_report exactly once. @return AR_SKIP_NONE or the reason.
+ */
+ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
+                          int64_t est_tokens, ar_admission_t *adm);
+/**
+ * Records an admitted attempt's end: TPM corrected to the real usage, fail2ban and the
+ * breaker told per the outcome table, statistics and metrics updated.
+ * @return the outcome of the attempt (what to do next).
+ */
+ar_outcome_t ar_router_report(ar_router_t *r, const ar_deployment_t *d, const ar_admission_t *adm,
+                              const ar_attempt_result_t *res, uint64_t now_ms);
+/**
+ * Counts a finished client request with its final status, against the deployment that
+ * answered (or was tried last), or NULL for requests that never reached one.
+ */
+void ar_router_record_request(ar_router_t *r, const ar_deployment_t *d, int status,
+                              uint64_t duration_us);
+
+/* ---- read access for /health, /metrics, /admin (any thread) ---- */
+
+/** The state of the credential with index i of the router's config. */
+ar_target_state_t *ar_router_cred_state(const ar_router_t *r, size_t i);
+/** The explicit deployments (one per `models:` entry). */
+size_t ar_router_dep_cnt(const ar_router_t *r);
+const ar_deployment_t *ar_router_dep(const ar_router_t *r, size_t i);
+/** RPM and TPM limits of a credential (AR_UNLIMITED when none). */
+void ar_router_cred_limits(const ar_router_t *r, size_t cred_idx, int64_t *rpm, int64_t *tpm);
+/** RPM and TPM limits of a deployment. */
+void ar_router_dep_limits(const ar_router_t *r, const ar_deployment_t *d, int64_t *rpm,
+                          int64_t *tpm);
+/** Calls fn for every deployment state in the table (explicit and implicit ones). */
+void ar_router_state_foreach(ar_router_state_t *st, void (*fn)(ar_target_state_t *s, void *ud),
+                             void *ud);
+/** The state counting requests that never reached a deployment. */
+ar_target_state_t *ar_router_state_unrouted(ar_router_state_t *st);
+/** Lifts bans of the credentials serving `model` and resets its breakers. @return how many. */
+size_t ar_router_reset_model(ar_router_t *r, const char *model);
+/** The success rate over stats_window (1 when nothing was seen). */
+double ar_router_success_rate(const ar_target_state_t *s, uint64_t now_ms);
 
 #endif

@@ -27,6 +27,8 @@ struct ar_router {
     ar_strlist_t *discovered; /* per credential index; cnt == 0 and items NULL: none */
     bool *has_discovered;
     _Atomic uint64_t open_rr;
+    ar_deployment_t fallback; /* routing.fallback, when has_fallback */
+    bool has_fallback;
 };
 
 /**

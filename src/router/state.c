@@ -13,8 +13,24 @@
 
 struct ar_router_state {
     _Atomic(ar_target_state_t *) slots[STATE_SLOTS];
-    ar_target_state_t overflow; /* shared by whatever does not fit: counts stay correct */
+    ar_target_state_t *overflow; /* shared by whatever does not fit: counts stay correct */
+    ar_target_state_t *unrouted; /* requests that never reached a deployment */
 };
+
+static void state_init(ar_target_state_t *s)
+{
+    ar_ban_init(&s->ban);
+    ar_breaker_init(&s->breaker);
+    ar_window_configure(&s->rpm, 60000);
+    ar_window_configure(&s->tpm, 60000);
+}
+
+static void state_free(ar_target_state_t *s)
+{
+    ar_ban_dispose(&s->ban);
+    ar_breaker_dispose(&s->breaker);
+    ar_free(s);
+}
 
 static uint64_t hash_key(const char *cred, const char *model)
 {
@@ -38,11 +54,29 @@ static bool same_key(const ar_target_state_t *s, const char *cred, const char *m
     return strcmp(s->model_name, model) == 0;
 }
 
+static ar_target_state_t *new_state(const char *cred, const char *model);
+
 ar_router_state_t *ar_router_state_create(void)
 {
     ar_router_state_t *st = ar_xcalloc(1, sizeof(*st));
-    st->overflow.cred_name = "(overflow)";
+    st->overflow = new_state("(overflow)", "*");
+    st->unrouted = new_state("", "");
     return st;
+}
+
+ar_target_state_t *ar_router_state_unrouted(ar_router_state_t *st)
+{
+    return st->unrouted;
+}
+
+void ar_router_state_foreach(ar_router_state_t *st, void (*fn)(ar_target_state_t *s, void *ud),
+                             void *ud)
+{
+    for (size_t i = 0; i < STATE_SLOTS; i++) {
+        ar_target_state_t *s = atomic_load_explicit(&st->slots[i], memory_order_acquire);
+        if (s && s->model_name)
+            fn(s, ud);
+    }
 }
 
 void ar_router_state_destroy(ar_router_state_t *st)
@@ -52,8 +86,10 @@ void ar_router_state_destroy(ar_router_state_t *st)
     for (size_t i = 0; i < STATE_SLOTS; i++) {
         ar_target_state_t *s = atomic_load(&st->slots[i]);
         if (s)
-            ar_free(s);
+            state_free(s);
     }
+    state_free(st->overflow);
+    state_free(st->unrouted);
     ar_free(st);
 }
 
@@ -69,6 +105,7 @@ static ar_target_state_t *new_state(const char *cred, const char *model)
         memcpy(names + cl, model, ml);
         s->model_name = names + cl;
     }
+    state_init(s);
     return s;
 }
 
@@ -90,11 +127,11 @@ ar_target_state_t *ar_router_state_get(ar_router_state_t *st, const char *cred, 
         }
         if (same_key(s, cred, model)) {
             if (fresh)
-                ar_free(fresh);
+                state_free(fresh);
             return s;
         }
     }
     if (fresh)
-        ar_free(fresh);
-    return &st->overflow;
+        state_free(fresh);
+    return st->overflow;
 }

@@ -36,6 +36,21 @@ static inline ar_config_t *fx_load(const char *yaml)
     return cfg;
 }
 
+/* An attempt on d begins: admitted at t = 1 s with no token estimate. */
+static inline void fx_begin(fx_t *f, const ar_deployment_t *d)
+{
+    ar_admission_t adm;
+    assert_int_equal(ar_router_admit(f->r, d, 1000, 0, &adm), AR_SKIP_NONE);
+}
+
+/* The attempt on d ends: 200, or a 500 when failed. */
+static inline void fx_end(fx_t *f, const ar_deployment_t *d, bool failed)
+{
+    ar_admission_t adm = {.at_ms = 1000};
+    ar_attempt_result_t res = {.status = failed ? 500 : 200};
+    ar_router_report(f->r, d, &adm, &res, 1000);
+}
+
 /* Loads yaml (FX_SERVER is prepended) and builds a router over a fresh state. */
 static inline void fx_open(fx_t *f, const char *yaml_body)
 {

@@ -198,27 +198,27 @@ static void test_least_busy(void **state)
     const ar_deployment_t *a = dep(&f, "x", "a:x");
     const ar_deployment_t *b = dep(&f, "x", "b:x");
     const ar_deployment_t *cc = dep(&f, "x", "c:x");
-    ar_router_attempt_begin(a);
-    ar_router_attempt_begin(a);
-    ar_router_attempt_begin(b);
+    fx_begin(&f, a);
+    fx_begin(&f, a);
+    fx_begin(&f, b);
     for (int i = 0; i < 9; i++) {
         ar_candidates_t c = fx_query(&f, "x");
         fx_expect(&c, "c:x", "b:x", "a:x");
     }
-    ar_router_attempt_begin(cc);
-    ar_router_attempt_begin(cc);
-    ar_router_attempt_begin(cc);
+    fx_begin(&f, cc);
+    fx_begin(&f, cc);
+    fx_begin(&f, cc);
     for (int i = 0; i < 9; i++) {
         ar_candidates_t c = fx_query(&f, "x");
         fx_expect(&c, "b:x", "a:x", "c:x");
     }
     /* ties keep the rotation, so equal load spreads evenly */
-    ar_router_attempt_end(a, false);
-    ar_router_attempt_end(a, false);
-    ar_router_attempt_end(b, false);
-    ar_router_attempt_end(cc, false);
-    ar_router_attempt_end(cc, false);
-    ar_router_attempt_end(cc, false);
+    fx_end(&f, a, false);
+    fx_end(&f, a, false);
+    fx_end(&f, b, false);
+    fx_end(&f, cc, false);
+    fx_end(&f, cc, false);
+    fx_end(&f, cc, false);
     static const char *const names[] = {"a:x", "b:x", "c:x"};
     int counts[3];
     first_counts(&f, "x", names, 3, 300, counts);
@@ -226,12 +226,12 @@ static void test_least_busy(void **state)
     assert_int_equal(counts[1], 100);
     assert_int_equal(counts[2], 100);
     /* one busy, two idle: the busy one is never first and always last */
-    ar_router_attempt_begin(b);
+    fx_begin(&f, b);
     for (int i = 0; i < 6; i++) {
         ar_candidates_t c = fx_query(&f, "x");
         assert_string_equal(fx_item(&c, 2), "b:x");
     }
-    ar_router_attempt_end(b, true);
+    fx_end(&f, b, true);
     fx_close(&f);
 }
 
@@ -328,10 +328,10 @@ static void test_accounting_and_state_survive_rebuild(void **state)
     assert_ptr_equal(ax->dep_state, ar_router_state_get(f.st, "a", "x"));
     assert_ptr_equal(ax->cred_state, ar_router_state_get(f.st, "a", NULL));
 
-    ar_router_attempt_begin(ax);
-    ar_router_attempt_begin(ax);
-    ar_router_attempt_begin(ay);
-    ar_router_attempt_end(ax, true);
+    fx_begin(&f, ax);
+    fx_begin(&f, ax);
+    fx_begin(&f, ay);
+    fx_end(&f, ax, true);
     assert_int_equal(atomic_load(&ax->dep_state->in_flight), 1);
     assert_int_equal(atomic_load(&ax->dep_state->requests), 2);
     assert_int_equal(atomic_load(&ax->dep_state->errors), 1);
@@ -356,7 +356,7 @@ static void test_accounting_and_state_survive_rebuild(void **state)
     assert_int_equal(atomic_load(&ax2->dep_state->requests), 2);
     assert_int_equal(atomic_load(&ax2->dep_state->errors), 1);
     /* the attempt begun before the reload ends on the new router's deployment */
-    ar_router_attempt_end(ax2, false);
+    fx_end(&f, ax2, false);
     assert_int_equal(atomic_load(&old_dep->in_flight), 0);
     assert_int_equal(atomic_load(&old_cred->in_flight), 1);
     fx_close(&f);

@@ -1,0 +1,55 @@
+/*
+ * admin.h: what airouter tells about itself: /health (JSON, SPEC section 8), /vhealth
+ * (the same as a self-contained HTML page), /metrics (Prometheus text), /admin/state and
+ * /openapi.json. Every function formats a read-only view of the router's shared state
+ * into a buffer; none of them does I/O, takes a lock, or changes anything.
+ */
+#ifndef AR_ADMIN_ADMIN_H
+#define AR_ADMIN_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/conf.h"
+#include "core/err.h"
+#include "router/router.h"
+
+/** One remote airouter (`type: proxy`) as last seen. Strings are borrowed. */
+typedef struct ar_admin_proxy {
+    const char *name;
+    const char *url;
+    bool reachable;
+    int status;
+    int64_t checked_at_ms; /* wall clock; 0 = never */
+    const char *health_json; /* its /health body, or NULL */
+    const char *error;       /* or NULL */
+} ar_admin_proxy_t;
+
+/** Everything the admin pages read, borrowed for the duration of one call. */
+typedef struct ar_admin_view {
+    const ar_config_t *cfg;
+    ar_router_t *router;
+    ar_router_state_t *state;
+    uint64_t now_ms;  /* monotonic: windows, bans, breakers */
+    int64_t wall_ms;  /* wall clock: timestamps shown to people */
+    int64_t uptime_s;
+    long in_flight;   /* client requests running, all workers */
+    const ar_admin_proxy_t *proxies;
+    size_t proxies_cnt;
+    uint64_t log_dropped;
+    bool draining;
+} ar_admin_view_t;
+
+/** GET /health: `{"status":"ok|degraded", ...}` exactly as SPEC section 8. */
+int ar_admin_health_json(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/** GET /vhealth: the same content as a readable, self-contained HTML page. */
+int ar_admin_health_html(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/** GET /metrics: Prometheus text format 0.0.4 (passes `promtool check metrics`). */
+int ar_admin_metrics(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/** GET /admin/state: per-deployment state and statistics (JSON). */
+int ar_admin_state_json(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/** GET /openapi.json: OpenAPI 3 description of every endpoint. */
+int ar_admin_openapi(ar_buf_t *out) AR_MUST_CHECK;
+
+#endif
