@@ -46,7 +46,7 @@ endif
 MASTER_KEY ?= sk-airouter-quickstart-key
 export MASTER_KEY
 
-.PHONY: all test test-unit test-e2e test-asan run bench check clean deps-test deps-bench
+.PHONY: all test test-unit test-e2e test-asan run bench leakcheck check clean deps-test deps-bench
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/airouter
@@ -115,6 +115,12 @@ run: $(BUILD)/airouter
 
 bench: deps-bench $(BUILD)/airouter $(BUILD)/mock_upstream
 	@bench/run.sh $(BUILD)
+
+# 10,000+ keep-alive requests (streaming and not) through the ASan+UBSan build; fails on
+# any sanitizer report or a non-zero exit.
+leakcheck: deps-bench
+	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" build-asan/airouter build-asan/mock_upstream
+	@bench/leakcheck.sh build-asan
 
 check:
 	@scripts/check-includes.sh

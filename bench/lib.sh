@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # globals (AR_PID, ...) are read by the callers
 # bench/lib.sh: helpers shared by bench/run.sh and bench/leakcheck.sh (bash, sourced).
 #
 # Processes: every process started here is recorded in BENCH_PIDS and stopped by
@@ -52,9 +53,9 @@ alive() { kill -0 "$1" 2>/dev/null; }
 
 # Forgets a pid (after we stopped and reaped it ourselves).
 forget_pid() {
-    local p out=()
-    for p in "${BENCH_PIDS[@]}"; do [ "$p" = "$1" ] || out+=("$p"); done
-    BENCH_PIDS=("${out[@]}")
+    local p keep=()
+    for p in "${BENCH_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    BENCH_PIDS=("${keep[@]}")
 }
 
 # A port outside the ephemeral range that nothing listens on (TCP, any address).
@@ -119,14 +120,14 @@ stop_pid() {
 
 # start_mock BUILD_DIR [extra args...]: sets MOCK_PID, MOCK_PORT, MOCK_LOG.
 start_mock() {
-    local build=$1 pf i
+    local build=$1 pf _
     shift
     pf=$BENCH_TMP/mock.port
     MOCK_LOG=$BENCH_TMP/mock.log
     "$build/mock_upstream" --port 0 --port-file "$pf" "$@" >"$MOCK_LOG" 2>&1 &
     MOCK_PID=$!
     BENCH_PIDS+=("$MOCK_PID")
-    for i in $(seq 1 400); do
+    for _ in $(seq 1 400); do
         [ -s "$pf" ] && break
         alive "$MOCK_PID" || { cat "$MOCK_LOG" >&2; die "mock_upstream exited at start"; }
         sleep 0.05

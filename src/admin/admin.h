@@ -21,7 +21,7 @@ typedef struct ar_admin_proxy {
     const char *url;
     bool reachable;
     int status;
-    int64_t checked_at_ms; /* wall clock; 0 = never */
+    int64_t checked_at_ms;   /* wall clock; 0 = never */
     const char *health_json; /* its /health body, or NULL */
     const char *error;       /* or NULL */
 } ar_admin_proxy_t;
@@ -31,10 +31,10 @@ typedef struct ar_admin_view {
     const ar_config_t *cfg;
     ar_router_t *router;
     ar_router_state_t *state;
-    uint64_t now_ms;  /* monotonic: windows, bans, breakers */
-    int64_t wall_ms;  /* wall clock: timestamps shown to people */
+    uint64_t now_ms; /* monotonic: windows, bans, breakers */
+    int64_t wall_ms; /* wall clock: timestamps shown to people */
     int64_t uptime_s;
-    long in_flight;   /* client requests running, all workers */
+    long in_flight; /* client requests running, all workers */
     const ar_admin_proxy_t *proxies;
     size_t proxies_cnt;
     uint64_t log_dropped;

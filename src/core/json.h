@@ -76,4 +76,13 @@ int ar_jscan_object_begin(ar_span_t obj, ar_jscan_iter_t *it);
 /** @return true with the next member's key (inside the quotes, escapes as they are) and value. */
 bool ar_jscan_object_next(ar_jscan_iter_t *it, ar_span_t *key, ar_span_t *val);
 
+/**
+ * Appends a shortened copy of valid JSON text for logs: strings longer than max_string
+ * bytes keep their first 48 bytes plus "...(N chars)", arrays of more than 16 numbers
+ * become "[N numbers]" (embedding vectors), and everything past max_total bytes is cut.
+ * @return 0 or AR_ETOOBIG.
+ */
+int ar_json_shorten(ar_span_t json, size_t max_string, size_t max_total,
+                    ar_buf_t *out) AR_MUST_CHECK;
+
 #endif

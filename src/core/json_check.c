@@ -284,3 +284,128 @@ bool ar_jscan_object_next(ar_jscan_iter_t *it, ar_span_t *key, ar_span_t *val)
     it->p = vend;
     return true;
 }
+
+/* ---- shortening for logs ---- */
+
+static bool is_number_start(char c)
+{
+    return c == '-' || (c >= '0' && c <= '9');
+}
+
+/* Bytes of the string content s[0..n) to keep: at most limit, never cutting an escape
+ * sequence or a UTF-8 character in two. */
+static size_t string_keep(const char *s, size_t n, size_t limit)
+{
+    size_t keep = 0;
+    while (keep < n) {
+        unsigned char c = (unsigned char)s[keep];
+        size_t step = 1;
+        if (c == '\\')
+            step = keep + 1 < n && s[keep + 1] == 'u' ? 6 : 2;
+        else if (c >= 0xf0)
+            step = 4;
+        else if (c >= 0xe0)
+            step = 3;
+        else if (c >= 0xc0)
+            step = 2;
+        if (keep + step > limit)
+            break;
+        keep += step;
+    }
+    return keep;
+}
+
+/* stop: once out->len passes it, the rest is not written (the caller cuts there). */
+static int append_capped(ar_buf_t *out, const char *p, size_t n, size_t stop)
+{
+    size_t room = out->len <= stop ? stop - out->len + 1 : 0;
+    return ar_buf_append(out, p, n < room ? n : room);
+}
+
+static int shorten_value(ar_span_t v, size_t max_string, ar_buf_t *out, size_t stop, int depth);
+
+static int shorten_array(ar_span_t v, size_t max_string, ar_buf_t *out, size_t stop, int depth)
+{
+    ar_jscan_iter_t it;
+    ar_span_t e;
+    size_t n = 0;
+    bool numbers = true;
+    (void)ar_jscan_array_begin(v, &it);
+    while (ar_jscan_array_next(&it, &e)) {
+        n++;
+        numbers = numbers && e.len && is_number_start(e.ptr[0]);
+    }
+    if (numbers && n > 16)
+        return ar_buf_appendf(out, "[%zu numbers]", n);
+    int rc = ar_buf_append(out, "[", 1);
+    bool first = true;
+    (void)ar_jscan_array_begin(v, &it);
+    while (!rc && out->len <= stop && ar_jscan_array_next(&it, &e)) {
+        if (!first)
+            rc = ar_buf_append(out, ",", 1);
+        first = false;
+        rc = rc ? rc : shorten_value(e, max_string, out, stop, depth + 1);
+    }
+    return rc ? rc : ar_buf_append(out, "]", 1);
+}
+
+static int shorten_object(ar_span_t v, size_t max_string, ar_buf_t *out, size_t stop, int depth)
+{
+    ar_jscan_iter_t it;
+    ar_span_t k, val;
+    int rc = ar_buf_append(out, "{", 1);
+    bool first = true;
+    (void)ar_jscan_object_begin(v, &it);
+    while (!rc && out->len <= stop && ar_jscan_object_next(&it, &k, &val)) {
+        if (!first)
+            rc = ar_buf_append(out, ",", 1);
+        first = false;
+        rc = rc ? rc : ar_buf_append(out, "\"", 1);
+        rc = rc ? rc : append_capped(out, k.ptr, k.len, stop);
+        rc = rc ? rc : ar_buf_append(out, "\":", 2);
+        rc = rc ? rc : shorten_value(val, max_string, out, stop, depth + 1);
+    }
+    return rc ? rc : ar_buf_append(out, "}", 1);
+}
+
+static int shorten_value(ar_span_t v, size_t max_string, ar_buf_t *out, size_t stop, int depth)
+{
+    if (v.len == 0)
+        return 0;
+    if (depth > 64)
+        return ar_buf_append(out, "...", 3);
+    if (v.ptr[0] == '"' && v.len > max_string + 2) {
+        size_t keep = string_keep(v.ptr + 1, v.len - 2, max_string < 48 ? max_string : 48);
+        int rc = ar_buf_append(out, v.ptr, keep + 1);
+        return rc ? rc : ar_buf_appendf(out, "...(%zu chars)\"", v.len - 2);
+    }
+    if (v.ptr[0] == '[')
+        return shorten_array(v, max_string, out, stop, depth);
+    if (v.ptr[0] == '{')
+        return shorten_object(v, max_string, out, stop, depth);
+    return append_capped(out, v.ptr, v.len, stop);
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+int ar_json_shorten(ar_span_t json, size_t max_string, size_t max_total, ar_buf_t *out)
+{
+    size_t start = out->len;
+    ar_span_t v = json;
+    while (v.len && is_ws(v.ptr[0]))
+        v = ar_span_skip(v, 1);
+    while (v.len && is_ws(v.ptr[v.len - 1]))
+        v.len--;
+    /* never write much more than max_total: a huge body must not need a huge buffer */
+    size_t stop = max_total < SIZE_MAX - start ? start + max_total : SIZE_MAX - 1;
+    int rc = ar_json_validate(v, NULL, 0) == 0 ? shorten_value(v, max_string, out, stop, 0)
+                                               : append_capped(out, v.ptr, v.len, stop);
+    if (rc == 0 && out->len - start > max_total) {
+        out->len = start + max_total;
+        rc = ar_buf_append_str(out, "...(cut)");
+    }
+    return rc;
+}

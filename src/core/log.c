@@ -377,7 +377,7 @@ void ar_log_access(const ar_access_log_t *r)
     if (atomic_load_explicit(&log_format, memory_order_relaxed) == AR_LOG_JSON) {
         put(&l, "{\"time\":\"", 9);
         put(&l, ts, tlen);
-        put(&l, "\",\"level\":\"info\",\"msg\":\"request\"", 33);
+        puts_(&l, "\",\"level\":\"info\",\"msg\":\"request\"");
         put_json_field(&l, "method", r->method);
         put(&l, ",\"path\":", 8);
         put_json_str(&l, r->path.ptr, r->path.len);

@@ -67,8 +67,9 @@ static bool capable(const ar_provider_t *p, ar_endpoint_t ep)
     return true;
 }
 
-/* `"_router":{...}` (without braces around it) appended to out. */
-static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out)
+/* `"_router":{...}` (without braces around it) appended to out; a remote airouter's own
+ * `_router` (chains) goes inside as "upstream". */
+static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out, ar_span_t upstream_meta)
 {
     const ar_deployment_t *d = g->dep;
     int rc = ar_buf_append_str(out, "\"_router\":{\"provider\":\"");
@@ -82,9 +83,8 @@ static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out)
     rc = rc ? rc : ar_buf_append_str(out, "\",\"attempts\":");
     rc = rc ? rc : ar_buf_append(out, num, nlen);
     rc = rc ? rc
-            : ar_buf_append_str(out, d && d->is_fallback
-                                         ? ",\"fallback_used\":true,\"errors\":["
-                                         : ",\"fallback_used\":false,\"errors\":[");
+            : ar_buf_append_str(out, d && d->is_fallback ? ",\"fallback_used\":true,\"errors\":["
+                                                         : ",\"fallback_used\":false,\"errors\":[");
     for (size_t i = 0; i < g->errs_cnt && !rc; i++) {
         const ar_attempt_err_t *e = &g->errs[i];
         rc = ar_buf_append_str(out, i ? ",{\"credential\":\"" : "{\"credential\":\"");
@@ -98,8 +98,45 @@ static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out)
         rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(e->message));
         rc = rc ? rc : ar_buf_append_str(out, "\"}");
     }
-    rc = rc ? rc : ar_buf_append_str(out, "]}");
+    rc = rc ? rc : ar_buf_append_str(out, "]");
+    if (upstream_meta.len) {
+        rc = rc ? rc : ar_buf_append_str(out, ",\"upstream\":");
+        rc = rc ? rc : ar_buf_append_span(out, upstream_meta);
+    }
+    rc = rc ? rc : ar_buf_append_str(out, "}");
     return rc;
+}
+
+/* Finds a top-level `_router` member in a proxy's answer: the whole member (key to value,
+ * with one neighbouring comma) and the value. @return false when there is none. */
+static bool find_remote_meta(ar_span_t body, ar_span_t *member, ar_span_t *value)
+{
+    ar_jscan_iter_t it;
+    ar_span_t k, v;
+    const char *prev_end = NULL;
+    if (ar_jscan_object_begin(body, &it) != 0)
+        return false;
+    while (ar_jscan_object_next(&it, &k, &v)) {
+        if (ar_span_eq(k, AR_LIT("_router"))) {
+            const char *start = k.ptr - 1; /* the opening quote */
+            const char *end = v.ptr + v.len;
+            if (prev_end) {
+                start = prev_end; /* take the comma before it */
+            } else {
+                const char *q = end;
+                const char *limit = body.ptr + body.len;
+                while (q < limit && *q != ',' && *q != '}')
+                    q++;
+                if (q < limit && *q == ',')
+                    end = q + 1; /* first member: take the comma after it */
+            }
+            *member = ar_span(start, (size_t)(end - start));
+            *value = v;
+            return true;
+        }
+        prev_end = v.ptr + v.len;
+    }
+    return false;
 }
 
 /* The response headers of an answer: content type, x-airouter-*, CORS, extra. */
@@ -115,10 +152,10 @@ static size_t answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, b
         hs[n++] = (ar_http_header_t){AR_LIT("Content-Type"), AR_LIT("application/json")};
     }
     if (cfg_of(g)->server.router_metadata && g->dep) {
-        hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-credential"),
-                                     ar_span_cstr(g->dep->cred->name)};
-        hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-model"),
-                                     ar_span_cstr(g->dep->upstream_model)};
+        hs[n++] =
+            (ar_http_header_t){AR_LIT("x-airouter-credential"), ar_span_cstr(g->dep->cred->name)};
+        hs[n++] =
+            (ar_http_header_t){AR_LIT("x-airouter-model"), ar_span_cstr(g->dep->upstream_model)};
         char *att = ar_pool_alloc(g->http->pool, 24);
         ar_u64_dec((uint64_t)g->attempts, att);
         hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-attempts"), ar_span_cstr(att)};
@@ -138,8 +175,12 @@ static void send_json_with(ar_gw_req_t *g, int status, ar_span_t body,
 {
     ar_http_header_t hs[16];
     size_t n = answer_headers(g, hs, AR_ARRAY_CNT(hs), false, extra, extra_cnt);
-    ar_span_t parts[2] = {body, AR_SPAN_NULL};
+    ar_span_t parts[3] = {body, AR_SPAN_NULL, AR_SPAN_NULL};
     size_t nparts = 1;
+    ar_span_t remote = AR_SPAN_NULL, remote_member = AR_SPAN_NULL;
+    bool chained = cfg_of(g)->server.router_metadata && g->dep &&
+                   g->dep->cred->type == AR_CRED_PROXY &&
+                   find_remote_meta(body, &remote_member, &remote);
     size_t end = body.len;
     while (end > 0 && (body.ptr[end - 1] == ' ' || body.ptr[end - 1] == '\n' ||
                        body.ptr[end - 1] == '\r' || body.ptr[end - 1] == '\t'))
@@ -152,10 +193,20 @@ static void send_json_with(ar_gw_req_t *g, int status, ar_span_t body,
             before--;
         ar_buf_t *meta = &g->ev_out;
         ar_buf_reset(meta);
-        int rc = ar_buf_append_str(meta, before > 1 ? "," : "");
-        rc = rc ? rc : append_router_meta(g, meta);
+        bool empty = before <= 1 ||
+                     (chained && remote_member.ptr + remote_member.len >= body.ptr + end - 1 &&
+                      remote_member.ptr <= body.ptr + 1);
+        int rc = ar_buf_append_str(meta, empty ? "" : ",");
+        rc = rc ? rc : append_router_meta(g, meta, remote);
         rc = rc ? rc : ar_buf_append_str(meta, "}");
-        if (rc == 0) {
+        if (rc == 0 && chained) {
+            /* the body around the remote member, then ours with theirs inside */
+            parts[0] = ar_span(body.ptr, (size_t)(remote_member.ptr - body.ptr));
+            const char *after = remote_member.ptr + remote_member.len;
+            parts[1] = ar_span(after, (size_t)(body.ptr + end - 1 - after));
+            parts[2] = ar_buf_span(meta);
+            nparts = 3;
+        } else if (rc == 0) {
             parts[0] = ar_span(body.ptr, end - 1);
             parts[1] = ar_buf_span(meta);
             nparts = 2;
@@ -192,6 +243,20 @@ static void stream_error(ar_gw_req_t *g, const char *type, const char *message)
     rc = rc ? rc : ar_buf_append_str(b, "\",\"code\":null,\"param\":null}}\n\n");
     if (rc == 0)
         (void)ar_http_write(g->http, ar_buf_span(b));
+}
+
+/* At debug level: a body, shortened (embedding vectors, base64 data) and masked. */
+static void debug_dump(ar_gw_req_t *g, const char *what, ar_span_t body)
+{
+    if (!ar_log_enabled(AR_LOG_DEBUG))
+        return;
+    ar_buf_t b;
+    ar_buf_init(&b, 64u << 10);
+    if (ar_json_shorten(body, 200, 8000, &b) == 0) {
+        ar_log_ctx_t lc = log_ctx(g, what);
+        AR_DEBUG(&lc, "%.*s", (int)b.len, b.ptr ? b.ptr : "");
+    }
+    ar_buf_dispose(&b);
 }
 
 /* ---- router accounting ---- */
@@ -234,6 +299,7 @@ void ar_gw_req_finish(ar_gw_req_t *g)
     if (g->finished)
         return;
     g->finished = true;
+    ar_list_remove(&g->unflushed_link);
     if (g->xfer) {
         ar_transfer_cancel(g->xfer);
         g->xfer = NULL;
@@ -245,21 +311,13 @@ void ar_gw_req_finish(ar_gw_req_t *g)
     int status = ar_http_status(http);
     uint64_t took_us = ar_now_us() - http->start_us;
     ar_router_record_request(g->rt->router, g->dep, status ? status : 499, took_us);
-    ar_access_log_t rec = {
-        .method = http->method_name.ptr ? http->method_name.ptr : "-",
-        .path = http->path,
-        .status = status ? status : 499,
-        .model = g->call.public_model,
-        .credential = g->dep ? g->dep->cred->name : NULL,
-        .attempts = g->attempts,
-        .latency_ms = (double)took_us / 1000.0,
-        .prompt_tokens = g->call.usage.prompt_tokens,
-        .completion_tokens = g->call.usage.completion_tokens,
-        .client = http->client_ip,
-        .request_id = http->request_id,
-        .stream = g->call.stream,
-    };
-    ar_log_access(&rec);
+    /* the access line itself is written by routes.c when the request is released */
+    g->ctx.log_model = g->call.public_model;
+    g->ctx.log_credential = g->dep ? g->dep->cred->name : NULL;
+    g->ctx.log_attempts = g->attempts;
+    g->ctx.log_prompt_tokens = g->call.usage.prompt_tokens;
+    g->ctx.log_completion_tokens = g->call.usage.completion_tokens;
+    g->ctx.log_stream = g->call.stream;
     if (g->timer_init) {
         uv_timer_stop(&g->timer);
         uv_close((uv_handle_t *)&g->timer, on_timer_closed); /* holds a reference */
@@ -302,11 +360,11 @@ static void fail_all(ar_gw_req_t *g)
         return;
     }
     if (g->attempts == 0 || g->errs_cnt == 0) {
-        ar_span_t body = ar_http_error_body(
-            http,
-            ar_pool_printf(http->pool, "No available deployment for model '%s'",
-                           g->call.public_model),
-            "service_unavailable_error", "no_available_deployment");
+        ar_span_t body =
+            ar_http_error_body(http,
+                               ar_pool_printf(http->pool, "No available deployment for model '%s'",
+                                              g->call.public_model),
+                               "service_unavailable_error", "no_available_deployment");
         send_json(g, 503, body);
         ar_gw_req_finish(g);
         return;
@@ -412,6 +470,7 @@ static int launch(ar_gw_req_t *g)
         .connect_timeout_ms = 10000,
         .max_response_bytes = g->rt->max_response_bytes,
     };
+    debug_dump(g, "upstream request body", g->up_req.body);
     g->xfer = ar_transfer_start(g->gw->up, &g->up_req, &opts, &xfer_cbs, g, &rc);
     return g->xfer ? 0 : rc;
 }
@@ -580,6 +639,38 @@ static int on_event(void *ud, const ar_sse_event_t *ev)
     return 0;
 }
 
+static void on_drain(ar_http_request_t *http);
+
+/* Output is written per upstream chunk but flushed once per upstream batch. */
+static void mark_unflushed(ar_gw_req_t *g)
+{
+    if (ar_list_empty(&g->unflushed_link))
+        ar_list_insert_tail(&g->gw->unflushed, &g->unflushed_link);
+}
+
+static void flush_now(ar_gw_req_t *g)
+{
+    ar_list_remove(&g->unflushed_link);
+    if (g->finished || !ar_http_responded(g->http))
+        return;
+    if (ar_http_flush(g->http) > AR_HTTP_HIGH_WATER && g->xfer) {
+        /* The client reads slower than the upstream writes: hold the upstream. */
+        g->paused = true;
+        g->http->on_drain = on_drain;
+    }
+}
+
+void ar_gw_flush_streams(void *gw_worker)
+{
+    ar_gw_worker_t *gwk = gw_worker;
+    while (!ar_list_empty(&gwk->unflushed)) {
+        ar_gw_req_t *g = ar_container_of(gwk->unflushed.next, ar_gw_req_t, unflushed_link);
+        ar_http_ref(g->http);
+        flush_now(g);
+        ar_http_unref(g->http);
+    }
+}
+
 static void on_drain(ar_http_request_t *http)
 {
     ar_gw_req_t *g = http->data;
@@ -600,11 +691,8 @@ static int on_data(void *ud, ar_span_t data)
         return AR_EAGAIN;
     ar_http_ref(g->http);
     int rc = ar_sse_feed(&g->sse, data, on_event, g);
-    if (rc == 0 && !g->finished && ar_http_flush(g->http) > AR_HTTP_HIGH_WATER) {
-        /* The client reads slower than the upstream writes: hold the upstream. */
-        g->paused = true;
-        g->http->on_drain = on_drain;
-    }
+    if (rc == 0 && !g->finished)
+        mark_unflushed(g);
     ar_http_unref(g->http);
     return rc;
 }
@@ -635,6 +723,8 @@ static void on_done(void *ud, int err, const char *detail)
     if (g->finished)
         return;
     ar_http_ref(g->http);
+    if (!g->up_stream)
+        debug_dump(g, "upstream response body", ar_buf_span(&g->up_body));
     if (g->up_stream && err == 0) {
         err = ar_sse_finish(&g->sse, on_event, g);
         if (err == AR_ECANCELED || g->finished) {

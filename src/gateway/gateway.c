@@ -64,6 +64,8 @@ static int worker_init(ar_worker_t *w, void *ud)
         ar_free(gwk);
         return AR_ENOMEM;
     }
+    ar_list_init(&gwk->unflushed);
+    ar_upstream_on_settled(gwk->up, ar_gw_flush_streams, gwk);
     w->data = gwk;
     return 0;
 }
@@ -93,6 +95,7 @@ static void stop_now(ar_gateway_t *gw)
     uv_close((uv_handle_t *)&gw->sig_term, on_closed_noop);
     uv_close((uv_handle_t *)&gw->sig_int, on_closed_noop);
     uv_close((uv_handle_t *)&gw->sig_hup, on_closed_noop);
+    ar_gw_proxies_stop(gw);
     ar_server_stop(gw->server);
     AR_LOG(AR_LOG_INFO, NULL, "stopped");
 }
@@ -236,6 +239,7 @@ int ar_gateway_run(const char *config_path)
     apply_logging(cfg);
 
     ar_gateway_t *gw = ar_xcalloc(1, sizeof(*gw));
+    gw->started_ms = ar_now_ms();
     gw->config_path = ar_xstrdup(config_path);
     gw->state = ar_router_state_create();
     char err[256] = "";
@@ -271,18 +275,7 @@ int ar_gateway_run(const char *config_path)
         .worker_dispose = worker_dispose,
         .ud = gw,
     };
-    gw->server = ar_server_create(&opts, &cbs);
-    if (ar_server_start(gw->server, err, sizeof(err)) != 0) {
-        AR_LOG(AR_LOG_ERROR, NULL, "%s", err);
-        ar_server_stop(gw->server);
-        exit_code = 1;
-        goto out;
-    }
-    AR_LOG(AR_LOG_INFO, NULL,
-           "airouter listening on %s:%d (%d workers, %zu credentials, %zu models)", sc->host,
-           ar_server_port(gw->server), ar_server_worker_cnt(gw->server), rt->cfg->credentials_cnt,
-           rt->cfg->models_cnt);
-
+    /* signals first: a SIGTERM that arrives as soon as the port opens must drain, not kill */
     uv_loop_t loop;
     uv_loop_init(&loop);
     gw->main_loop = &loop;
@@ -295,6 +288,24 @@ int ar_gateway_run(const char *config_path)
         sigs[i]->data = gw;
         uv_signal_start(sigs[i], on_signal, nums[i]);
     }
+    gw->server = ar_server_create(&opts, &cbs);
+    if (ar_server_start(gw->server, err, sizeof(err)) != 0) {
+        AR_LOG(AR_LOG_ERROR, NULL, "%s", err);
+        ar_server_stop(gw->server);
+        for (int i = 0; i < 3; i++)
+            uv_close((uv_handle_t *)sigs[i], on_closed_noop);
+        uv_close((uv_handle_t *)&gw->drain_timer, on_closed_noop);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        exit_code = 1;
+        goto out;
+    }
+    ar_gw_proxies_start(gw);
+    AR_LOG(AR_LOG_INFO, NULL,
+           "airouter listening on %s:%d (%d workers, %zu credentials, %zu models)", sc->host,
+           ar_server_port(gw->server), ar_server_worker_cnt(gw->server), rt->cfg->credentials_cnt,
+           rt->cfg->models_cnt);
+
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     exit_code = gw->exit_code;
@@ -303,6 +314,7 @@ out:
     if (gw->server)
         ar_server_destroy(gw->server);
     ar_runtime_release(atomic_load(&gw->rt));
+    ar_gw_ratelimit_destroy(gw);
     ar_router_state_destroy(gw->state);
     ar_free(gw->config_path);
     ar_free(gw);

@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "core/conf.h"
 #include "core/json.h"
+#include "core/list.h"
 #include "core/sse.h"
 #include "gateway/gateway.h"
 #include "providers/provider.h"
@@ -33,13 +34,13 @@ typedef struct ar_runtime {
 
 /** The last /health of one `type: proxy` credential (another airouter). */
 typedef struct ar_proxy_health {
-    const char *name; /* credential name */
-    const char *url;  /* its base_url */
-    bool reachable;   /* answered 200 with JSON */
-    int status;       /* HTTP status of the last check, 0 when none arrived */
+    const char *name;      /* credential name */
+    const char *url;       /* its base_url */
+    bool reachable;        /* answered 200 with JSON */
+    int status;            /* HTTP status of the last check, 0 when none arrived */
     int64_t checked_at_ms; /* wall clock of the last check, 0 before the first */
-    char *body;       /* its /health JSON (owned), NULL when unreachable */
-    char *error;      /* why it is unreachable (owned), NULL when reachable */
+    char *body;            /* its /health JSON (owned), NULL when unreachable */
+    char *error;           /* why it is unreachable (owned), NULL when reachable */
 } ar_proxy_health_t;
 
 /** An immutable, refcounted set of proxy health results, swapped by the main thread. */
@@ -64,6 +65,8 @@ struct ar_gateway {
     uint64_t started_ms; /* monotonic, for uptime */
     _Atomic(ar_proxy_snapshot_t *) proxies;
     struct ar_proxy_poller *poller; /* proxies.c, main thread */
+    /* ratelimit.c: the client buckets, made on first use, kept across reloads */
+    _Atomic(struct ar_gw_limiter *) limiter;
 };
 
 /** Per worker thread. */
@@ -71,6 +74,7 @@ typedef struct ar_gw_worker {
     ar_gateway_t *gw;
     ar_worker_t *worker;
     ar_upstream_t *up;
+    ar_list_t unflushed; /* streams with output written since the last flush */
 } ar_gw_worker_t;
 
 /** One error of one attempt, for `_router.errors`. */
@@ -83,9 +87,22 @@ typedef struct ar_attempt_err {
 
 #define AR_MAX_ATTEMPT_ERRS 16
 
-/** What every request's req->data starts with: the runtime it holds. */
+/** The X-RateLimit-* values of one request (ratelimit.c), in its pool. */
+typedef struct ar_gw_rl_headers {
+    ar_span_t limit, remaining, reset;
+} ar_gw_rl_headers_t;
+
+/** What every request's req->data starts with: the runtime it holds. Zeroed at creation. */
 typedef struct ar_gw_ctx {
     ar_runtime_t *rt;
+    const ar_gw_rl_headers_t *rl; /* set by ar_gw_ratelimit; NULL: no X-RateLimit-* headers */
+    /* for the access line, written when the request is released (routes.c) */
+    const char *log_model;
+    const char *log_credential;
+    int log_attempts;
+    int64_t log_prompt_tokens;
+    int64_t log_completion_tokens;
+    bool log_stream;
 } ar_gw_ctx_t;
 
 static inline ar_runtime_t *ar_gw_rt(const ar_http_request_t *req)
@@ -120,14 +137,15 @@ typedef struct ar_gw_req {
     ar_http_req_t up_req;
     int up_status;
     int64_t up_retry_after_ms; /* the upstream's Retry-After, -1 when absent */
-    bool up_stream; /* the current answer is an SSE stream */
+    bool up_stream;            /* the current answer is an SSE stream */
     uint64_t attempt_start_us;
     uint64_t ttfb_us;
     ar_buf_t up_body; /* a whole answer (or an error body) */
     ar_sse_parser_t sse;
     ar_buf_t ev_out;
     bool paused;
-    uv_timer_t timer; /* mock latency and retry delays */
+    ar_list_t unflushed_link; /* in gw->unflushed while output waits */
+    uv_timer_t timer;         /* mock latency and retry delays */
     bool timer_init;
     ar_inproc_answer_t inproc;
     bool inproc_init;
@@ -161,14 +179,33 @@ int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt);
 /* reply.c */
 void ar_gw_error(ar_http_request_t *req, int status, const char *type, const char *code,
                  const char *message);
-/** Headers common to every answer (CORS); fills out, returns the count. */
+/**
+ * Headers common to every answer: CORS, and X-RateLimit-* once ar_gw_ratelimit ran (3 of
+ * them; a group that does not fit in max is left out). Fills out, returns the count.
+ */
 size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_http_header_t *out,
                             size_t max);
+
+/* ratelimit.c */
+/**
+ * Client rate limiting (SPEC section 4): when rate_limiting.enabled, takes a token from the
+ * global, then the per-client, then the per-model bucket, and records the X-RateLimit-*
+ * headers of the most restrictive one in the request's ar_gw_ctx_t (req->data), which
+ * ar_gw_common_headers adds to every later answer. Worker thread.
+ * @param model the first model name the client asked for (borrowed), "auto" when none
+ * @return 0 to go on; AR_ELIMIT after answering 429 (tokens taken from the buckets that
+ * passed are given back, so a refused request counts nowhere).
+ */
+int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model);
+/** Frees the process-wide buckets. Main thread, once the workers have stopped. */
+void ar_gw_ratelimit_destroy(ar_gateway_t *gw);
 
 /* llm.c */
 void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep);
 
 /* attempt.c */
+/** Flushes every stream that wrote since the last upstream batch (worker thread). */
+void ar_gw_flush_streams(void *gw_worker);
 void ar_gw_attempt_next(ar_gw_req_t *g);
 void ar_gw_req_abort(ar_http_request_t *http, int reason);
 void ar_gw_req_finish(ar_gw_req_t *g);

@@ -1,7 +1,8 @@
 /*
  * llm.c: the LLM endpoints (chat, completions, embeddings): parse and validate the body
  * once (SPEC section 10: every malformed request gets a precise 400), strip airouter's
- * request extensions, resolve the model to candidates, and hand over to attempt.c.
+ * request extensions, apply client rate limits, resolve the model to candidates, and hand
+ * over to attempt.c.
  */
 #include <string.h>
 
@@ -184,6 +185,7 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     ar_buf_init(&g->up_body, rt->max_response_bytes);
     ar_buf_init(&g->ev_out, 1u << 26);
     ar_sse_parser_init(&g->sse, 16u << 20);
+    ar_list_init(&g->unflushed_link);
     ar_pool_cleanup_add(req->pool, free_req_bufs, g);
 
     /* The model spec: a name, a priority list, "auto", or nothing (= auto). */
@@ -207,6 +209,10 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     }
     g->call.public_model = names_cnt ? ar_pool_strdup_span(req->pool, names[0]) : "auto";
 
+    /* Client limits come before routing: a refused request costs no upstream capacity. */
+    if (ar_gw_ratelimit(req, rt, names_cnt ? names[0] : AR_LIT("auto")) != 0)
+        return;
+
     g->call.pool = req->pool;
     g->call.endpoint = ep;
     g->call.raw = req->body;
@@ -223,6 +229,11 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     /* TPM is charged with an estimate before sending (about 4 bytes a token) and
      * corrected with the real usage afterwards */
     g->est_tokens = (int64_t)(req->body.len / 4) + 1;
+
+    /* the access line names the model even when no deployment serves it */
+    ar_gw_ctx_t *ctx = req->data;
+    ctx->log_model = g->call.public_model;
+    ctx->log_stream = g->call.stream;
 
     ar_route_query_t q = {names, names_cnt};
     ar_router_candidates(rt->router, req->pool, &q, &g->cands);
@@ -242,6 +253,7 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     }
     ar_http_ref(req); /* released by ar_gw_req_finish */
     req->on_abort = ar_gw_req_abort;
+    g->ctx = *ctx; /* the runtime, the X-RateLimit-* values, the log fields */
     req->data = g;
     ar_gw_attempt_next(g);
 }

@@ -1,9 +1,11 @@
 /*
  * reply.c: answers the gateway sends itself: JSON errors in the OpenAI shape and the
- * headers every answer carries (CORS). Upstream answers are relayed by attempt.c.
+ * headers every answer carries (CORS, and X-RateLimit-* when client rate limiting is on).
+ * Upstream answers are relayed by attempt.c, which adds the same common headers.
  */
 #include <string.h>
 
+#include "core/mem.h"
 #include "gateway/gateway_int.h"
 
 static bool origin_allowed(const ar_config_t *cfg, ar_span_t origin, bool *any)
@@ -21,11 +23,12 @@ static bool origin_allowed(const ar_config_t *cfg, ar_span_t origin, bool *any)
     return false;
 }
 
-size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_http_header_t *out,
-                            size_t max)
+/* CORS: Access-Control-Allow-Origin (and Vary) when the Origin is allowed. */
+static size_t cors_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_http_header_t *out,
+                           size_t max)
 {
     size_t n = 0;
-    if (!rt || rt->cfg->server.cors_origins.cnt == 0 || max < 2)
+    if (rt->cfg->server.cors_origins.cnt == 0 || max < 2)
         return 0;
     ar_span_t origin = ar_http_header(req, AR_LIT("origin"));
     bool any;
@@ -38,11 +41,28 @@ size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_h
     return n;
 }
 
+size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_http_header_t *out,
+                            size_t max)
+{
+    if (!rt)
+        return 0;
+    size_t n = cors_headers(req, rt, out, max);
+    /* Only a request that went through ar_gw_ratelimit has values: the rest (401, 404,
+     * admin pages) was never counted against a bucket. */
+    const ar_gw_ctx_t *ctx = req->data;
+    if (rt->cfg->rate_limiting.enabled && ctx && ctx->rl && max - n >= 3) {
+        out[n++] = (ar_http_header_t){AR_LIT("X-RateLimit-Limit"), ctx->rl->limit};
+        out[n++] = (ar_http_header_t){AR_LIT("X-RateLimit-Remaining"), ctx->rl->remaining};
+        out[n++] = (ar_http_header_t){AR_LIT("X-RateLimit-Reset"), ctx->rl->reset};
+    }
+    return n;
+}
+
 void ar_gw_error(ar_http_request_t *req, int status, const char *type, const char *code,
                  const char *message)
 {
     ar_span_t body = ar_http_error_body(req, message, type, code);
-    ar_http_header_t hs[4];
-    size_t n = ar_gw_common_headers(req, ar_gw_rt(req), hs, 3);
+    ar_http_header_t hs[8];
+    size_t n = ar_gw_common_headers(req, ar_gw_rt(req), hs, AR_ARRAY_CNT(hs));
     ar_http_respond_json(req, status, hs, n, body);
 }

@@ -2,11 +2,18 @@
  * routes.c: the path table of the client API (SPEC section 3). `/api/v1` is the same as
  * `/v1`. An unknown path is a JSON 404; a known path with the wrong method a JSON 405
  * with Allow. Each request holds the runtime it started with (req->data while routing).
+ * The observability pages (/health, /vhealth, /metrics, /admin/state, /openapi.json) are
+ * formatted by src/admin from a view assembled here; only the /admin pages need a key.
  */
 #include <string.h>
 
+#include "admin/admin.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "gateway/gateway_int.h"
+
+/* An admin page larger than this is refused (500) rather than grown without bound. */
+#define ADMIN_PAGE_MAX_BYTES (64u << 20)
 
 typedef enum route_id {
     R_CHAT,
@@ -15,11 +22,17 @@ typedef enum route_id {
     R_MODELS,
     R_MODEL,
     R_HEALTH,
+    R_VHEALTH,
+    R_METRICS,
+    R_OPENAPI,
+    R_ADMIN_STATE,
+    R_ADMIN_RESET,
 } route_id_t;
 
 typedef struct route {
     ar_span_t path;
-    bool prefix; /* path is a prefix ending in '/' */
+    bool prefix;      /* path is a prefix ending in '/' */
+    ar_span_t suffix; /* with prefix: what the path must end with (empty: anything) */
     ar_http_method_t method;
     const char *allow;
     route_id_t id;
@@ -27,13 +40,164 @@ typedef struct route {
 } route_t;
 
 static const route_t routes[] = {
-    {AR_LIT("/v1/chat/completions"), false, AR_HTTP_POST, "POST", R_CHAT, true},
-    {AR_LIT("/v1/completions"), false, AR_HTTP_POST, "POST", R_COMPLETIONS, true},
-    {AR_LIT("/v1/embeddings"), false, AR_HTTP_POST, "POST", R_EMBEDDINGS, true},
-    {AR_LIT("/v1/models"), false, AR_HTTP_GET, "GET", R_MODELS, true},
-    {AR_LIT("/v1/models/"), true, AR_HTTP_GET, "GET", R_MODEL, true},
-    {AR_LIT("/health"), false, AR_HTTP_GET, "GET", R_HEALTH, false},
+    {AR_LIT("/v1/chat/completions"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_CHAT, true},
+    {AR_LIT("/v1/completions"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_COMPLETIONS, true},
+    {AR_LIT("/v1/embeddings"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_EMBEDDINGS, true},
+    {AR_LIT("/v1/models"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODELS, true},
+    {AR_LIT("/v1/models/"), true, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODEL, true},
+    {AR_LIT("/health"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_HEALTH, false},
+    {AR_LIT("/vhealth"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_VHEALTH, false},
+    {AR_LIT("/metrics"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_METRICS, false},
+    {AR_LIT("/openapi.json"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_OPENAPI, false},
+    {AR_LIT("/admin/state"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_STATE, true},
+    {AR_LIT("/admin/state/"), true, AR_LIT("/reset"), AR_HTTP_POST, "POST", R_ADMIN_RESET, true},
 };
+
+/* ---- observability (src/admin formats, this file assembles the view) ---- */
+
+typedef int (*admin_page_fn)(const ar_admin_view_t *v, ar_buf_t *out);
+
+/* What the admin pages read: this runtime's config and router, the shared state, clocks. */
+static void admin_view(ar_http_request_t *req, ar_runtime_t *rt, ar_admin_view_t *v)
+{
+    ar_gateway_t *gw = ((ar_gw_worker_t *)req->worker->data)->gw;
+    memset(v, 0, sizeof(*v));
+    v->cfg = rt->cfg;
+    v->router = rt->router;
+    v->state = gw->state;
+    v->now_ms = ar_now_ms();
+    v->wall_ms = ar_wall_ms();
+    /* started_ms is 0 until the gateway has set it */
+    uint64_t started = gw->started_ms;
+    v->uptime_s = started && v->now_ms > started ? (int64_t)((v->now_ms - started) / 1000) : 0;
+    /* not counting the request asking */
+    long busy = ar_server_in_flight(gw->server) - 1;
+    v->in_flight = busy > 0 ? busy : 0;
+    v->log_dropped = ar_log_dropped();
+    v->draining = ar_worker_draining(req->worker);
+}
+
+/* Formats one admin page with fn and answers it; /health pages also show the proxies. */
+static void admin_page(ar_http_request_t *req, ar_runtime_t *rt, admin_page_fn fn,
+                       ar_span_t content_type, bool with_proxies, int status)
+{
+    ar_admin_view_t v;
+    admin_view(req, rt, &v);
+    ar_proxy_snapshot_t *snap = NULL;
+    if (with_proxies) {
+        ar_gateway_t *gw = ((ar_gw_worker_t *)req->worker->data)->gw;
+        snap = ar_gw_proxies_acquire(gw);
+        ar_admin_proxy_t *px = ar_pool_calloc(req->pool, sizeof(*px) * (snap->cnt ? snap->cnt : 1));
+        for (size_t i = 0; i < snap->cnt; i++) {
+            const ar_proxy_health_t *h = &snap->items[i];
+            px[i] = (ar_admin_proxy_t){h->name,          h->url,  h->reachable, h->status,
+                                       h->checked_at_ms, h->body, h->error};
+        }
+        v.proxies = px;
+        v.proxies_cnt = snap->cnt;
+    }
+    /* a load balancer should stop sending traffic to an instance that is draining */
+    if (status == 200 && with_proxies && v.draining)
+        status = 503;
+    ar_buf_t out;
+    ar_buf_init(&out, ADMIN_PAGE_MAX_BYTES);
+    int rc = fn(&v, &out);
+    ar_gw_proxies_release(snap);
+    if (rc != 0) {
+        ar_buf_dispose(&out);
+        ar_gw_error(req, 500, "api_error", "response_too_large", "The page is too large");
+        return;
+    }
+    ar_http_header_t hs[8];
+    size_t n = ar_gw_common_headers(req, rt, hs, 6);
+    hs[n++] = (ar_http_header_t){AR_LIT("Content-Type"), content_type};
+    hs[n++] = (ar_http_header_t){AR_LIT("Cache-Control"), AR_LIT("no-store")};
+    ar_http_respond(req, status, hs, n, ar_buf_span(&out));
+    ar_buf_dispose(&out); /* the body is borrowed only until ar_http_respond returns */
+}
+
+static int openapi_page(const ar_admin_view_t *v, ar_buf_t *out)
+{
+    (void)v;
+    return ar_admin_openapi(out);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s into the pool. @return NULL when s is malformed or decodes to a NUL. */
+static char *url_decode(ar_pool_t *pool, ar_span_t s)
+{
+    char *out = ar_pool_alloc(pool, s.len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        if (c == '%') {
+            int hi = i + 2 < s.len ? hexval(s.ptr[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(s.ptr[i + 2]) : -1;
+            if (lo < 0 || (hi == 0 && lo == 0))
+                return NULL;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* POST /admin/state/{model}/reset: breakers of the model's deployments closed, bans lifted. */
+static void admin_reset(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t path)
+{
+    ar_span_t prefix = AR_LIT("/admin/state/");
+    ar_span_t enc = ar_span(path.ptr + prefix.len, path.len - prefix.len - AR_LIT("/reset").len);
+    char *model = url_decode(req->pool, enc);
+    if (!model || !model[0]) {
+        ar_gw_error(req, 400, "invalid_request_error", "invalid_model", "Malformed model name");
+        return;
+    }
+    size_t n = ar_router_reset_model(rt->router, model);
+    if (n == 0) {
+        char *msg = ar_pool_printf(req->pool, "No deployment serves model '%.200s'", model);
+        ar_gw_error(req, 404, "not_found_error", "model_not_found", msg);
+        return;
+    }
+    AR_LOG(AR_LOG_INFO, NULL, "admin: reset %zu deployment(s) of model %.200s", n, model);
+    ar_http_header_t hs[4];
+    size_t hn = ar_gw_common_headers(req, rt, hs, 3);
+    char *body = ar_pool_printf(req->pool, "{\"reset\":%zu}", n);
+    ar_http_respond_json(req, 200, hs, hn, ar_span_cstr(body));
+}
+
+static void log_access(void *arg)
+{
+    ar_http_request_t *req = arg;
+    const ar_gw_ctx_t *ctx = req->data; /* the LLM path's ar_gw_req_t starts with its ctx */
+    int status = ar_http_status(req);
+    ar_access_log_t rec = {
+        .method = req->method_name.ptr ? req->method_name.ptr : "-",
+        .path = req->path,
+        .status = status ? status : 499,
+        .model = ctx->log_model,
+        .credential = ctx->log_credential,
+        .attempts = ctx->log_attempts,
+        .latency_ms = (double)(ar_now_us() - req->start_us) / 1000.0,
+        .prompt_tokens = ctx->log_prompt_tokens,
+        .completion_tokens = ctx->log_completion_tokens,
+        .client = req->client_ip,
+        .request_id = req->request_id,
+        .stream = ctx->log_stream,
+    };
+    ar_log_access(&rec);
+}
 
 static void release_rt(void *arg)
 {
@@ -59,9 +223,11 @@ void ar_gw_on_request(ar_http_request_t *req)
     ar_gw_worker_t *gw = req->worker->data;
     ar_runtime_t *rt = ar_runtime_acquire(gw->gw);
     ar_pool_cleanup_add(req->pool, release_rt, rt);
-    ar_gw_ctx_t *ctx = ar_pool_alloc(req->pool, sizeof(*ctx));
+    ar_gw_ctx_t *ctx = ar_pool_calloc(req->pool, sizeof(*ctx)); /* rl and later fields: NULL */
     ctx->rt = rt;
     req->data = ctx;
+    /* one access line per request, whatever answered it, once its answer is done */
+    ar_pool_cleanup_add(req->pool, log_access, req);
 
     ar_span_t path = req->path;
     if (ar_span_starts(path, AR_LIT("/api/v1/")) || ar_span_eq(path, AR_LIT("/api/v1")))
@@ -70,8 +236,10 @@ void ar_gw_on_request(ar_http_request_t *req)
     const route_t *known = NULL;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const route_t *r = &routes[i];
-        bool match = r->prefix ? (ar_span_starts(path, r->path) && path.len > r->path.len)
-                               : ar_span_eq(path, r->path);
+        bool match =
+            r->prefix ? (ar_span_starts(path, r->path) && path.len > r->path.len + r->suffix.len &&
+                         ar_span_eq(ar_span_skip(path, path.len - r->suffix.len), r->suffix))
+                      : ar_span_eq(path, r->path);
         if (!match)
             continue;
         known = r;
@@ -107,6 +275,27 @@ void ar_gw_on_request(ar_http_request_t *req)
     case R_EMBEDDINGS: ar_gw_llm(req, rt, AR_EP_EMBEDDINGS); break;
     case R_MODELS: ar_gw_models(req, rt, AR_SPAN_NULL); break;
     case R_MODEL: ar_gw_models(req, rt, ar_span_skip(path, AR_LIT("/v1/models/").len)); break;
-    case R_HEALTH: ar_http_respond_json(req, 200, NULL, 0, AR_LIT("{\"status\":\"ok\"}")); break;
+    case R_HEALTH:
+        admin_page(req, rt, ar_admin_health_json, AR_LIT("application/json"), true, 200);
+        break;
+    case R_VHEALTH:
+        admin_page(req, rt, ar_admin_health_html, AR_LIT("text/html; charset=utf-8"), true, 200);
+        break;
+    case R_METRICS:
+        if (!rt->cfg->monitoring.prometheus_enabled) {
+            ar_gw_error(req, 404, "not_found_error", "not_found",
+                        "Metrics are disabled (monitoring.prometheus_enabled: false)");
+            break;
+        }
+        admin_page(req, rt, ar_admin_metrics, AR_LIT("text/plain; version=0.0.4; charset=utf-8"),
+                   false, 200);
+        break;
+    case R_OPENAPI:
+        admin_page(req, rt, openapi_page, AR_LIT("application/json"), false, 200);
+        break;
+    case R_ADMIN_STATE:
+        admin_page(req, rt, ar_admin_state_json, AR_LIT("application/json"), false, 200);
+        break;
+    case R_ADMIN_RESET: admin_reset(req, rt, path); break;
     }
 }

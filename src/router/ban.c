@@ -82,6 +82,12 @@ bool ar_ban_failure(ar_ban_t *b, const ar_fail2ban_conf_t *conf, int code, uint6
     int64_t duration = rule ? rule->ban_duration_ms : conf->ban_duration_ms;
     bool banned = false;
     pthread_mutex_lock(&b->mu);
+    if (ar_ban_active(b, now_ms)) {
+        /* attempts admitted before the ban report late: they are the tail of what caused
+         * it, and must not count towards the next ban once this one expires */
+        pthread_mutex_unlock(&b->mu);
+        return false;
+    }
     int64_t *count = &b->count;
     if (rule) {
         int slot = -1;
@@ -96,7 +102,7 @@ bool ar_ban_failure(ar_ban_t *b, const ar_fail2ban_conf_t *conf, int code, uint6
     }
     (*count)++;
     atomic_store(&b->dirty, true);
-    if (max_attempts > 0 && *count >= max_attempts && !ar_ban_active(b, now_ms)) {
+    if (max_attempts > 0 && *count >= max_attempts) {
         int64_t until = duration < 0 ? INT64_MAX : (int64_t)now_ms + duration;
         if (until == 0)
             until = 1;

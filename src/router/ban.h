@@ -21,8 +21,8 @@ typedef struct ar_ban {
     _Atomic int last_code;    /* the code that caused the current/last ban */
     _Atomic bool dirty;       /* some count is non-zero: a success has work to do */
     pthread_mutex_t mu;
-    int64_t count;                      /* consecutive counted errors without a rule */
-    int rule_codes[AR_BAN_RULES_MAX];   /* codes with their own rule */
+    int64_t count;                    /* consecutive counted errors without a rule */
+    int rule_codes[AR_BAN_RULES_MAX]; /* codes with their own rule */
     int64_t rule_counts[AR_BAN_RULES_MAX];
 } ar_ban_t;
 
@@ -34,7 +34,8 @@ bool ar_ban_active(const ar_ban_t *b, uint64_t now_ms);
 void ar_ban_success(ar_ban_t *b);
 /**
  * A failure counted as code (an HTTP status, or 502/504 for network errors). Codes that
- * are neither in error_codes nor in a rule are ignored. @return true when this error
+ * are neither in error_codes nor in a rule are ignored, and so are failures while a ban
+ * is in force (late reports of attempts admitted before it). @return true when this error
  * started a ban.
  */
 bool ar_ban_failure(ar_ban_t *b, const ar_fail2ban_conf_t *conf, int code, uint64_t now_ms);

@@ -38,8 +38,7 @@ ar_breaker_state_t ar_breaker_state(const ar_breaker_t *b, const ar_breaker_conf
     return (ar_breaker_state_t)s;
 }
 
-bool ar_breaker_allow(ar_breaker_t *b, const ar_breaker_conf_t *conf, uint64_t now_ms,
-                      bool *probe)
+bool ar_breaker_allow(ar_breaker_t *b, const ar_breaker_conf_t *conf, uint64_t now_ms, bool *probe)
 {
     *probe = false;
     int s = atomic_load_explicit(&b->state, memory_order_relaxed);
@@ -81,8 +80,7 @@ void ar_breaker_success(ar_breaker_t *b, const ar_breaker_conf_t *conf, bool pro
     pthread_mutex_unlock(&b->mu);
 }
 
-void ar_breaker_failure(ar_breaker_t *b, const ar_breaker_conf_t *conf, uint64_t now_ms,
-                        bool probe)
+void ar_breaker_failure(ar_breaker_t *b, const ar_breaker_conf_t *conf, uint64_t now_ms, bool probe)
 {
     if (conf->failure_threshold < 0 && !probe)
         return; /* the breaker is off */

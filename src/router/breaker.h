@@ -40,8 +40,7 @@ void ar_breaker_dispose(ar_breaker_t *b);
  * @param probe set true when the request is a HALF_OPEN trial (report it with the
  *        matching success/failure call).
  */
-bool ar_breaker_allow(ar_breaker_t *b, const ar_breaker_conf_t *conf, uint64_t now_ms,
-                      bool *probe);
+bool ar_breaker_allow(ar_breaker_t *b, const ar_breaker_conf_t *conf, uint64_t now_ms, bool *probe);
 void ar_breaker_success(ar_breaker_t *b, const ar_breaker_conf_t *conf, bool probe);
 void ar_breaker_failure(ar_breaker_t *b, const ar_breaker_conf_t *conf, uint64_t now_ms,
                         bool probe);

@@ -338,6 +338,23 @@ void ar_router_record_request(ar_router_t *r, const ar_deployment_t *d, int stat
     ar_histo_observe(&s->duration, duration_us);
 }
 
+typedef struct reset_ctx {
+    ar_router_t *r;
+    const char *model;
+    size_t n;
+} reset_ctx_t;
+
+/* Implicit deployments (open credentials) have no entry: match their state by name. */
+static void reset_state(ar_target_state_t *s, void *ud)
+{
+    reset_ctx_t *rc = ud;
+    if (strcmp(s->model_name, rc->model) != 0)
+        return;
+    ar_breaker_reset(&s->breaker);
+    ar_ban_reset(&ar_router_state_get(rc->r->st, s->cred_name, NULL)->ban);
+    rc->n++;
+}
+
 size_t ar_router_reset_model(ar_router_t *r, const char *model)
 {
     size_t n = 0;
@@ -348,6 +365,11 @@ size_t ar_router_reset_model(ar_router_t *r, const char *model)
         ar_breaker_reset(&d->dep_state->breaker);
         ar_ban_reset(&d->cred_state->ban);
         n++;
+    }
+    if (n == 0) {
+        reset_ctx_t rc = {r, model, 0};
+        ar_router_state_foreach(r->st, reset_state, &rc);
+        n = rc.n;
     }
     return n;
 }

@@ -31,7 +31,7 @@
  * own module (ban, breaker). Admin code reads it; only router.c writes it.
  */
 typedef struct ar_target_state {
-    const char *cred_name; /* owned by the state table */
+    const char *cred_name;  /* owned by the state table */
     const char *model_name; /* NULL for a credential's own state; "*" for any unlisted model */
     _Atomic long in_flight;
     _Atomic uint64_t requests; /* attempts */
@@ -144,8 +144,8 @@ typedef struct ar_admission {
 
 /** How an attempt ended. */
 typedef struct ar_attempt_result {
-    int status;  /* the upstream HTTP status, 0 when none arrived */
-    int err;     /* the AR_E* of a network failure, 0 otherwise */
+    int status;     /* the upstream HTTP status, 0 when none arrived */
+    int err;        /* the AR_E* of a network failure, 0 otherwise */
     bool cancelled; /* ended without a verdict (client gone, shutdown) */
     uint64_t ttfb_us;
     uint64_t duration_us;

@@ -6,9 +6,8 @@
 #include "core/err.h"
 #include "router/stats.h"
 
-const double ar_histo_bounds_s[AR_HISTO_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1,
-                                                     0.25,  0.5,  1,     2.5,  5,
-                                                     10,    30,   60,    120,  300};
+const double ar_histo_bounds_s[AR_HISTO_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                    2.5,   5,    10,    30,   60,  120,  300};
 
 void ar_histo_observe(ar_histo_t *h, uint64_t us)
 {

@@ -105,8 +105,7 @@ static int64_t time_to_fit(const ar_window_t *w, uint64_t now_ms, int64_t n, int
     return (int64_t)AR_WINDOW_SLOTS * width;
 }
 
-bool ar_window_try_add(ar_window_t *w, uint64_t now_ms, int64_t n, int64_t limit,
-                       int64_t *retry_ms)
+bool ar_window_try_add(ar_window_t *w, uint64_t now_ms, int64_t n, int64_t limit, int64_t *retry_ms)
 {
     if (limit < 0) {
         ar_window_add(w, now_ms, n);

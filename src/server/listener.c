@@ -314,12 +314,12 @@ static void do_drain(ar_worker_t *pw, void *arg)
     ar_server_t *srv = pw->server;
     if (srv->cbs.worker_drain)
         srv->cbs.worker_drain(pw, srv->cbs.ud);
+    /* Open connections stay open: SPEC section 9 answers a request arriving on one with
+     * 503 (and Connection: close); what is left is closed by ar_server_stop. */
     ar_list_t *pos, *tmp;
     ar_list_foreach_safe (pos, tmp, &w->conns) {
         ar_conn_t *c = ar_container_of(pos, ar_conn_t, link);
-        if (!c->processing && !c->request_started && c->wq_bytes == 0)
-            ar_server__conn_close(c);
-        else
+        if (c->processing || c->request_started || c->wq_bytes)
             c->close_after_write = true;
     }
 }

@@ -41,7 +41,15 @@ static void socket_action(ar_upstream_t *up, curl_socket_t fd, int flags)
     if (up->in_curl == 0) {
         ar_upstream__flush_deferred(up);
         check_done(up);
+        if (up->settled_cb)
+            up->settled_cb(up->settled_ud);
     }
+}
+
+void ar_upstream_on_settled(ar_upstream_t *up, void (*cb)(void *ud), void *ud)
+{
+    up->settled_cb = cb;
+    up->settled_ud = ud;
 }
 
 void ar_upstream__kick(ar_upstream_t *up)

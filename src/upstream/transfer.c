@@ -192,7 +192,6 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
         curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
@@ -205,6 +204,9 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
         t->configured = true;
     }
     CURLU *u = ar_upstream__url(up, req->url);
+    /* Waiting for a connection to show whether it multiplexes only pays off for HTTP/2,
+     * which needs TLS here: on http:// it would queue requests behind the first answer. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncmp(req->url, "https:", 6) == 0 ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_CURLU, u); /* NULL clears it, so the string below counts */
     if (!u)
         curl_easy_setopt(e, CURLOPT_URL, req->url);
@@ -312,9 +314,11 @@ static int map_curl_error(ar_transfer_t *t, CURLcode code)
     switch (code) {
     case CURLE_OK: return 0;
     case CURLE_OPERATION_TIMEDOUT: {
-        curl_off_t connect_us = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-        return connect_us > 0 ? AR_ETIMEDOUT : AR_ECONNTIMEOUT;
+        /* A reused connection has no connect time; the request was sent if the transfer
+         * got past its pre-transfer phase, so that is what tells the two apart. */
+        curl_off_t sent_us = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us);
+        return sent_us > 0 ? AR_ETIMEDOUT : AR_ECONNTIMEOUT;
     }
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY: return AR_EDNS;

@@ -64,6 +64,13 @@ ar_upstream_t *ar_upstream_create(struct uv_loop_s *loop, const ar_upstream_opts
  * once libuv has closed its handles, so the loop must run afterwards.
  */
 void ar_upstream_close(ar_upstream_t *up);
+/**
+ * Registers cb(ud), called each time the client has finished handing over what one
+ * socket event or timer brought (after every on_data of that batch). Callers batch their
+ * own output there: libcurl hands a chunked body over one chunk at a time, so flushing per
+ * on_data would cost one write(2) per upstream chunk.
+ */
+void ar_upstream_on_settled(ar_upstream_t *up, void (*cb)(void *ud), void *ud);
 /** Transfers running on this client. */
 long ar_upstream_active(const ar_upstream_t *up);
 

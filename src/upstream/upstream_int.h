@@ -63,6 +63,8 @@ struct ar_upstream {
     int handles_open;   /* timer + socket polls still closing */
     ar_list_t deferred; /* cancelled while in_curl: removed afterwards */
     ar_list_t socks;    /* sockets being watched */
+    void (*settled_cb)(void *ud);
+    void *settled_ud;
 };
 
 /* transfer.c */

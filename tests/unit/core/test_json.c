@@ -1,7 +1,8 @@
 /*
  * test_json.c: unit tests of core/json.c: the allocation-free scanner (skip, get, get_int,
  * is_null, string) on nested, escaped, spaced and malformed texts, and the jansson
- * helpers (parse errors with their position, compact dump).
+ * helpers (parse errors with their position, compact dump), and ar_json_shorten (what
+ * bodies look like in debug logs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -290,6 +291,274 @@ static void test_json_dump(void **state)
     json_decref(v);
 }
 
+/* ---- ar_json_shorten ---- */
+
+/* Shortens in (len bytes) into a fresh buffer of cap bytes; checks rc 0 and the text. */
+static void expect_shorten_n(const char *in, size_t len, size_t max_string, size_t max_total,
+                             size_t cap, const char *want)
+{
+    ar_buf_t b;
+    ar_buf_init(&b, cap);
+    int rc = ar_json_shorten(ar_span(in, len), max_string, max_total, &b);
+    if (rc != 0)
+        fail_msg("shorten: rc %d", rc);
+    if (b.len != strlen(want) || memcmp(b.ptr, want, b.len) != 0)
+        fail_msg("shorten:\n  got  '%.*s'\n  want '%s'", (int)b.len, b.ptr ? b.ptr : "", want);
+    ar_buf_dispose(&b);
+}
+
+static void expect_shorten(const char *in, size_t max_string, const char *want)
+{
+    expect_shorten_n(in, strlen(in), max_string, 1 << 20, 1 << 20, want);
+}
+
+/* A growable text for building big inputs. */
+static char *cat(char *s, const char *more)
+{
+    size_t a = s ? strlen(s) : 0, n = strlen(more);
+    char *r = realloc(s, a + n + 1);
+    memcpy(r + a, more, n + 1);
+    return r;
+}
+
+/* "[n1,n2,...]" with count numbers of varied shapes. */
+static char *numbers(size_t count)
+{
+    static const char *const shapes[] = {"0.0123", "-1.5e-3", "7", "-0.98765432", "1E+2", "0"};
+    char *s = cat(NULL, "[");
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            s = cat(s, ",");
+        s = cat(s, shapes[i % 6]);
+    }
+    return cat(s, "]");
+}
+
+static void test_shorten_embeddings(void **state)
+{
+    (void)state;
+    char *vec = numbers(1536);
+    char *in = cat(NULL, "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,"
+                         "\"embedding\":");
+    in = cat(in, vec);
+    in = cat(in, "},{\"object\":\"embedding\",\"index\":1,\"embedding\":");
+    in = cat(in, vec);
+    in = cat(in, "}],\"model\":\"text-embedding-3-small\",\"usage\":{\"prompt_tokens\":5,"
+                 "\"total_tokens\":5}}");
+    expect_shorten(in, 200,
+                   "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,"
+                   "\"embedding\":[1536 numbers]},{\"object\":\"embedding\",\"index\":1,"
+                   "\"embedding\":[1536 numbers]}],\"model\":\"text-embedding-3-small\","
+                   "\"usage\":{\"prompt_tokens\":5,\"total_tokens\":5}}");
+    /* a request's input may be token arrays: a batch of them */
+    free(in);
+    in = cat(NULL, "{\"input\":[");
+    in = cat(in, vec);
+    in = cat(in, ",");
+    in = cat(in, vec);
+    in = cat(in, "]}");
+    expect_shorten(in, 200, "{\"input\":[[1536 numbers],[1536 numbers]]}");
+    expect_shorten(vec, 200, "[1536 numbers]");
+    free(in);
+    free(vec);
+    /* 16 numbers are kept, 17 are not */
+    vec = numbers(16);
+    expect_shorten(vec, 200, vec);
+    free(vec);
+    vec = numbers(17);
+    expect_shorten(vec, 200, "[17 numbers]");
+    free(vec);
+    expect_shorten("[ 1 , 2 ,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18 ]", 200, "[18 numbers]");
+    /* anything but numbers in the array: kept element by element */
+    expect_shorten("[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,\"x\"]", 200,
+                   "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,\"x\"]");
+    expect_shorten("[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,null]", 200,
+                   "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,null]");
+}
+
+/* A string of 300 content bytes: prefix, then the rest 'z'. */
+static void long_string(char *out, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    out[0] = '"';
+    memcpy(out + 1, prefix, n);
+    memset(out + 1 + n, 'z', 300 - n);
+    strcpy(out + 301, "\"");
+}
+
+static void test_shorten_long_strings(void **state)
+{
+    (void)state;
+    /* a 10 000-char base64 image */
+    char *b64 = malloc(10001);
+    for (size_t i = 0; i < 10000; i++)
+        b64[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i * 7 % 64];
+    b64[10000] = '\0';
+    char *in = cat(NULL, "{\"created\":1,\"data\":[{\"b64_json\":\"");
+    in = cat(in, b64);
+    in = cat(in, "\"}]}");
+    char want[256];
+    snprintf(want, sizeof(want),
+             "{\"created\":1,\"data\":[{\"b64_json\":\"%.48s...(10000 chars)\"}]}", b64);
+    expect_shorten(in, 200, want);
+    free(in);
+    free(b64);
+    /* exactly max_string is kept, one more is shortened */
+    char s200[203], s201[204];
+    s200[0] = s201[0] = '"';
+    memset(s200 + 1, 'x', 200);
+    memset(s201 + 1, 'y', 201);
+    strcpy(s200 + 201, "\"");
+    strcpy(s201 + 202, "\"");
+    expect_shorten(s200, 200, s200);
+    snprintf(want, sizeof(want), "\"%.48s...(201 chars)\"", s201 + 1);
+    expect_shorten(s201, 200, want);
+    /* keys are kept whole */
+    char key[400];
+    long_string(key, "k");
+    in = cat(NULL, "{");
+    in = cat(in, key);
+    in = cat(in, ":1}");
+    expect_shorten(in, 200, in);
+    free(in);
+    /* max_string 0: every non-empty string is shortened, and nothing is read past it */
+    expect_shorten("{\"a\":\"b\",\"\":\"\"}", 0, "{\"a\":\"...(1 chars)\",\"\":\"\"}");
+}
+
+static void test_shorten_cut_boundaries(void **state)
+{
+    (void)state;
+    char in[400], want[200];
+    char a47[48], a46[47];
+    memset(a47, 'a', 47);
+    a47[47] = '\0';
+    memset(a46, 'a', 46);
+    a46[46] = '\0';
+    char prefix[64];
+    /* an escape across the 48th byte is left out whole: \" */
+    snprintf(prefix, sizeof(prefix), "%s\\\"", a47);
+    long_string(in, prefix);
+    snprintf(want, sizeof(want), "\"%s...(300 chars)\"", a47);
+    expect_shorten(in, 200, want);
+    /* an escaped backslash that ends on the 48th byte is kept */
+    snprintf(prefix, sizeof(prefix), "%s\\\\", a46);
+    long_string(in, prefix);
+    snprintf(want, sizeof(want), "\"%s\\\\...(300 chars)\"", a46);
+    expect_shorten(in, 200, want);
+    /* a \u escape is never cut */
+    snprintf(prefix, sizeof(prefix), "%s\\u00e9", a46);
+    long_string(in, prefix);
+    snprintf(want, sizeof(want), "\"%s...(300 chars)\"", a46);
+    expect_shorten(in, 200, want);
+    /* nor is a UTF-8 character: "é" is 2 bytes at bytes 48 and 49 */
+    snprintf(prefix, sizeof(prefix), "%s\xc3\xa9", a47);
+    long_string(in, prefix);
+    snprintf(want, sizeof(want), "\"%s...(300 chars)\"", a47);
+    expect_shorten(in, 200, want);
+    /* a 4-byte one ending exactly at byte 48 is kept */
+    char a44[45];
+    memset(a44, 'a', 44);
+    a44[44] = '\0';
+    snprintf(prefix, sizeof(prefix), "%s\xf0\x9f\x98\x80", a44);
+    long_string(in, prefix);
+    snprintf(want, sizeof(want), "\"%s\xf0\x9f\x98\x80...(300 chars)\"", a44);
+    expect_shorten(in, 200, want);
+    /* a max_string under 48 keeps max_string bytes (never more than the string has) */
+    expect_shorten("[\"abcdefghijklmnopqrst\",\"x\"]", 10, "[\"abcdefghij...(20 chars)\",\"x\"]");
+    expect_shorten("\"abcdefghijk\"", 10, "\"abcdefghij...(11 chars)\"");
+}
+
+static void test_shorten_unchanged(void **state)
+{
+    (void)state;
+    static const char *const same[] = {
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"hi\"}]}],\"stream\":true,\"n\":1,\"t\":-0.5e-3,\"x\":null,\"y\":false}",
+        "{\"a\":{\"b\":{\"c\":[[1,2],[],{}]}},\"d\":[\"e\",[\"f\",{\"g\":\"h\\\"\\\\\\u00e9\"}]]}",
+        "[]",
+        "{}",
+        "\"short\"",
+        "42",
+        "true",
+        "null",
+        "[1,2,3]",
+    };
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+        expect_shorten(same[i], 200, same[i]);
+    /* whitespace around and inside is dropped */
+    expect_shorten("\n {\n  \"a\" : [ 1 , { \"b\" : \"c\" } ] ,\n  \"d\":\"e\"\n}\n", 200,
+                   "{\"a\":[1,{\"b\":\"c\"}],\"d\":\"e\"}");
+    expect_shorten("  42 \n", 200, "42");
+    expect_shorten("\t\"s\"\r\n", 200, "\"s\"");
+    /* nesting deeper than 64 ends in "..." */
+    char deep[256], want[256];
+    memset(deep, '[', 100);
+    deep[100] = '1';
+    memset(deep + 101, ']', 100);
+    deep[201] = '\0';
+    memset(want, '[', 65);
+    memcpy(want + 65, "...", 3);
+    memset(want + 68, ']', 65);
+    want[133] = '\0';
+    expect_shorten(deep, 200, want);
+}
+
+static void test_shorten_invalid_copied(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{\"a\":", "not json", "[1,2,]", "{\"a\":1}}", "{'a':1}", "\"open", "[1 2]", "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_shorten(bad[i], 200, bad[i]);
+    /* even with long strings in it: it is not parsed */
+    char in[400];
+    long_string(in, "{");
+    expect_shorten(in + 1, 10, in + 1);
+}
+
+static void test_shorten_max_total(void **state)
+{
+    (void)state;
+    /* valid: the shortened text is cut at max_total bytes */
+    char *in = cat(NULL, "[");
+    for (int i = 0; i < 100; i++)
+        in = cat(in, i ? ",\"xxxxxxxxxx\"" : "\"xxxxxxxxxx\"");
+    in = cat(in, "]");
+    char want[128];
+    snprintf(want, sizeof(want), "%.50s...(cut)", in);
+    expect_shorten_n(in, strlen(in), 200, 50, 1 << 20, want);
+    /* exactly max_total is not cut */
+    expect_shorten_n(in, strlen(in), 200, strlen(in), 1 << 20, in);
+    free(in);
+    /* invalid: cut as well */
+    char junk[10001];
+    memset(junk, 'j', 10000);
+    junk[10000] = '\0';
+    snprintf(want, sizeof(want), "%.100s...(cut)", junk);
+    expect_shorten_n(junk, 10000, 200, 100, 1 << 20, want);
+    /* the cut bounds the work: a body much larger than the output buffer still gives its
+     * first max_total bytes (the gateway logs with a 64 KiB buffer and max_total 8000) */
+    expect_shorten_n(junk, 10000, 200, 100, 1024, want);
+    in = cat(NULL, "{\"messages\":[");
+    for (int i = 0; i < 5000; i++)
+        in = cat(in, i ? ",{\"role\":\"user\",\"content\":\"hello\"}"
+                       : "{\"role\":\"user\",\"content\":\"hello\"}");
+    in = cat(in, "]}");
+    assert_true(strlen(in) > 100000);
+    snprintf(want, sizeof(want), "%.100s...(cut)", in);
+    expect_shorten_n(in, strlen(in), 200, 100, 1024, want);
+    free(in);
+    /* max_total counts from where this call started appending */
+    ar_buf_t b;
+    ar_buf_init(&b, 1024);
+    assert_int_equal(ar_buf_append_str(&b, "body: "), 0);
+    assert_int_equal(ar_json_shorten(ar_span_cstr("[\"abcdef\"]"), 200, 4, &b), 0);
+    assert_int_equal(b.len, strlen("body: [\"ab...(cut)"));
+    assert_memory_equal(b.ptr, "body: [\"ab...(cut)", b.len);
+    ar_buf_dispose(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +571,12 @@ int main(void)
         cmocka_unit_test(test_realistic_usage_chunk),
         cmocka_unit_test(test_json_parse_errors),
         cmocka_unit_test(test_json_dump),
+        cmocka_unit_test(test_shorten_embeddings),
+        cmocka_unit_test(test_shorten_long_strings),
+        cmocka_unit_test(test_shorten_cut_boundaries),
+        cmocka_unit_test(test_shorten_unchanged),
+        cmocka_unit_test(test_shorten_invalid_copied),
+        cmocka_unit_test(test_shorten_max_total),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1272,7 +1272,11 @@ static void test_drain(void **state)
     assert_int_equal(ar_server_in_flight(srv), 1);
 
     ar_server_drain(srv);
-    /* The idle connection closes, and the listener is gone. */
+    /* SPEC section 9: a request arriving on an open (idle keep-alive) connection gets 503
+     * and the connection closes after it; the listener is gone. */
+    cli_send_str(idle, "GET /second HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_response(idle, &R), 0);
+    assert_error_close(idle, 503);
     assert_true(cli_eof(idle));
     cli_close(idle);
     int fd = try_connect(0);

@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR: `make bench`. wrk against the mock upstream directly, nginx in
+# front of it, airouter in front of it (openai credential) and airouter answering in
+# process (mock credential), for each request kind, side by side in one run. Prints one
+# table and the ratios the team reports, and writes them to bench/out/results.json.
+# Benchmarks are not tests: the exit status only says whether the run itself worked.
+#
+# Extending: a target is `add_target NAME URL PID ROUNDS` after starting its process
+# (start_airouter NAME BUILD CONFIG-TEMPLATE, start_nginx ...); a request kind is
+# `add_kind NAME LUA-SCRIPT BODY-FILE PATH HEADERS CHECK [TARGETS]`. See bench/README.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-build}" && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+
+DURATION=${BENCH_SECONDS:-5}
+WARMUP=${BENCH_WARMUP:-1}
+ROUNDS=${BENCH_ROUNDS:-2}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+OUT=${BENCH_OUT:-$here/out}
+
+for tool in wrk nginx ss curl awk pgrep; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/deps.sh bench installs it)"
+done
+if [ ! -x "$build/airouter" ] || [ ! -x "$build/mock_upstream" ]; then
+    die "build $build/airouter and $build/mock_upstream first"
+fi
+
+# ---------------------------------------------------------------- registry
+TARGETS=()
+declare -A T_URL T_PID T_ROUNDS
+# add_target NAME BASE-URL PID ROUNDS: ROUNDS = c64 runs (the best one is reported).
+add_target() {
+    selected "$1" "${BENCH_TARGETS:-}" || return 0
+    TARGETS+=("$1")
+    T_URL[$1]=$2
+    T_PID[$1]=$3
+    T_ROUNDS[$1]=$4
+}
+
+KINDS=()
+declare -A K_LUA K_BODY K_PATH K_HEADERS K_CHECK K_TARGETS
+# add_kind NAME LUA BODY-FILE PATH HEADERS CHECK [TARGETS]: CHECK is `json` or `stream`
+# (what the pre-flight request must get back); TARGETS limits the kind to some targets.
+add_kind() {
+    selected "$1" "${BENCH_KINDS:-}" || return 0
+    KINDS+=("$1")
+    K_LUA[$1]=$2
+    K_BODY[$1]=$3
+    K_PATH[$1]=$4
+    K_HEADERS[$1]=$5
+    K_CHECK[$1]=$6
+    K_TARGETS[$1]=${7:-}
+}
+
+# selected NAME LIST: true if LIST is empty or names NAME.
+selected() {
+    [ -z "$2" ] && return 0
+    case " $2 " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+runs_on() { selected "$2" "${K_TARGETS[$1]}"; }
+
+declare -A R # R[kind|target|field]
+WARNINGS=()
+RAW=$OUT/wrk
+mkdir -p "$RAW"
+rm -f "$RAW"/*.txt
+
+slug() { printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '_'; }
+
+check_alive() { # TARGET WHAT
+    alive "${T_PID[$1]}" && return 0
+    log "bench: $1 died during $2; its log:"
+    tail -n 40 "$BENCH_TMP"/*/airouter.log "$BENCH_TMP"/mock.log 2>/dev/null >&2 || true
+    die "$1 crashed"
+}
+
+# preflight KIND TARGET: one request with curl; must be 200 (and a complete stream).
+preflight() {
+    local kind=$1 t=$2 f code hdr=() line chunks=""
+    f=$BENCH_TMP/preflight.out
+    while IFS= read -r line; do [ -n "$line" ] && hdr+=(-H "$line"); done <<<"${K_HEADERS[$kind]}"
+    code=$(curl -sS -o "$f" -w '%{http_code}' --max-time 10 -X POST \
+        -H "Authorization: Bearer $BENCH_MASTER_KEY" -H 'Content-Type: application/json' \
+        "${hdr[@]}" --data-binary "@${K_BODY[$kind]}" "${T_URL[$t]}${K_PATH[$kind]}") || code=000
+    if [ "$code" != 200 ]; then
+        log "bench: pre-flight $kind -> $t: HTTP $code"
+        head -c 2000 "$f" >&2 || true
+        die "pre-flight request failed"
+    fi
+    if [ "${K_CHECK[$kind]}" = stream ]; then
+        grep -q '^data: \[DONE\]' "$f" || die "pre-flight $kind -> $t: stream without [DONE]"
+        chunks=$(grep -c '^data: .*"content":"[^"]' "$f" || true)
+        R[$kind|$t|chunks]=$chunks
+    fi
+}
+
+# run_wrk KIND TARGET LABEL CONNS THREADS SECONDS: one wrk run; sets W_* from its output.
+run_wrk() {
+    local kind=$1 t=$2 label=$3 c=$4 th=$5 d=$6 f
+    f=$RAW/$(slug "$kind-$t-$label").txt
+    wrk_run "$f" "${T_URL[$t]}${K_PATH[$kind]}" "${K_LUA[$kind]}" "${K_BODY[$kind]}" \
+        "${K_HEADERS[$kind]}" "$BENCH_MASTER_KEY" -t"$th" -c"$c" -d"${d}s" --timeout 10s
+    W_REQ=$(wrk_field "$f" requests)
+    [ -n "$W_REQ" ] || { cat "$f" >&2; die "wrk gave no result for $kind -> $t ($label)"; }
+    W_DUR=$(wrk_field "$f" duration_us)
+    W_RPS=$(awk -v n="$W_REQ" -v d="$W_DUR" 'BEGIN { printf "%.1f", (d > 0 ? n / (d / 1e6) : 0) }')
+    W_P50=$(wrk_field "$f" p50_us)
+    W_P99=$(wrk_field "$f" p99_us)
+    W_NON2XX=$(wrk_field "$f" err_status)
+    W_SOCK=$(($(wrk_field "$f" err_connect) + $(wrk_field "$f" err_read) + \
+        $(wrk_field "$f" err_write) + $(wrk_field "$f" err_timeout)))
+    if [ "$W_NON2XX" != 0 ] || [ "$W_SOCK" != 0 ]; then
+        WARNINGS+=("$kind -> $t ($label): $(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' ' | paste -sd';' -)")
+    fi
+    R[$kind|$t|non2xx]=$((${R[$kind|$t|non2xx]:-0} + W_NON2XX))
+    R[$kind|$t|sockerr]=$((${R[$kind|$t|sockerr]:-0} + W_SOCK))
+    check_alive "$t" "$kind $label"
+}
+
+measure_kind() {
+    local kind=$1 t r rss best
+    log "== $kind: pre-flight, warm-up ${WARMUP}s per target"
+    for t in "${TARGETS[@]}"; do
+        runs_on "$kind" "$t" || continue
+        preflight "$kind" "$t"
+        run_wrk "$kind" "$t" warmup "$CONNS" "$THREADS" "$WARMUP"
+    done
+    # c64: targets with ROUNDS > 1 are run alternately (nginx, airouter, nginx, airouter).
+    for r in $(seq 1 "$ROUNDS"); do
+        for t in "${TARGETS[@]}"; do
+            runs_on "$kind" "$t" || continue
+            [ "$r" -le "${T_ROUNDS[$t]}" ] || continue
+            log "   $kind -> $t: c$CONNS round $r (${DURATION}s)"
+            run_wrk "$kind" "$t" "c$CONNS-r$r" "$CONNS" "$THREADS" "$DURATION"
+            rss=$(rss_kb "${T_PID[$t]}")
+            R[$kind|$t|rss_runs]="${R[$kind|$t|rss_runs]:-} $rss"
+            R[$kind|$t|rps_runs]="${R[$kind|$t|rps_runs]:-} $W_RPS"
+            best=${R[$kind|$t|rps]:-}
+            if [ -z "$best" ] || awk -v a="$W_RPS" -v b="$best" 'BEGIN { exit !(a > b) }'; then
+                R[$kind|$t|rps]=$W_RPS
+                R[$kind|$t|p50]=$W_P50
+                R[$kind|$t|p99]=$W_P99
+            fi
+            if [ -z "${R[$kind|$t|rss]:-}" ] || [ "$rss" -gt "${R[$kind|$t|rss]}" ]; then
+                R[$kind|$t|rss]=$rss
+            fi
+        done
+    done
+    for t in "${TARGETS[@]}"; do
+        runs_on "$kind" "$t" || continue
+        log "   $kind -> $t: c1 (${DURATION}s)"
+        run_wrk "$kind" "$t" c1 1 1 "$DURATION"
+        R[$kind|$t|p50c1]=$W_P50
+        R[$kind|$t|p99c1]=$W_P99
+    done
+}
+
+# ---------------------------------------------------------------- setup
+bench_init
+log "bench: build $build, ${DURATION}s per run, c$CONNS x$ROUNDS alternating, tmp $BENCH_TMP"
+
+start_mock "$build" --threads 2 --no-record
+add_target direct "http://127.0.0.1:$MOCK_PORT" "$MOCK_PID" 1
+
+start_nginx nginx "$here/configs/nginx.conf"
+add_target nginx "http://127.0.0.1:$NGINX_PORT" "$NGINX_PID" "$ROUNDS"
+
+start_airouter airouter-openai "$build" "$here/configs/airouter-openai.yaml"
+add_target "airouter(openai)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
+
+start_airouter airouter-mock "$build" "$here/configs/airouter-mock.yaml"
+add_target "airouter(mock)" "http://127.0.0.1:$AR_PORT" "$AR_PID" 1
+
+# The mock reads x-mock-chunks (direct, nginx pass it on); airouter(openai) adds the same
+# header upstream from its credential, airouter(mock) has mock_stream_chunks: 20.
+add_kind nonstream "$here/post.lua" "$here/bodies/chat.json" /v1/chat/completions "" json
+add_kind stream "$here/post.lua" "$here/bodies/chat_stream.json" /v1/chat/completions \
+    "x-mock-chunks: 20" stream
+
+if [ "${#TARGETS[@]}" -eq 0 ] || [ "${#KINDS[@]}" -eq 0 ]; then die "nothing selected"; fi
+
+for kind in "${KINDS[@]}"; do
+    measure_kind "$kind"
+done
+
+# ---------------------------------------------------------------- report
+us() { [ -n "${1:-}" ] && printf '%s' "$1" || printf -- '-'; }
+mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
+added() { # KIND TARGET: p50(c1) - p50(c1) of direct, in us
+    local d=${R[$1|direct|p50c1]:-} v=${R[$1|$2|p50c1]:-}
+    if [ -n "$d" ] && [ -n "$v" ]; then echo $((v - d)); else echo ""; fi
+}
+ratio() { # A B -> A/B with 2 decimals
+    if [ -n "${1:-}" ] && [ -n "${2:-}" ]; then
+        awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "" }'
+    fi
+}
+
+echo
+echo "airouter benchmark: $(nproc) CPUs, wrk -t$THREADS -c$CONNS and -t1 -c1, ${DURATION}s per run,"
+echo "latencies in microseconds. nginx and airouter(openai) c$CONNS: best of $ROUNDS runs taken"
+echo "alternately (nginx, airouter, nginx, airouter) to dampen noise; RSS = VmRSS right after"
+echo "the c$CONNS runs (max; nginx = master + workers). Shared machine: compare ratios, not times."
+echo
+fmt='%-10s %-17s %11s %9s %9s %8s %8s %9s %7s %7s\n'
+# shellcheck disable=SC2059
+printf "$fmt" kind target 'req/s(c64)' 'p50(c64)' 'p99(c64)' 'p50(c1)' 'p99(c1)' 'added p50' 'RSS MB' errors
+for kind in "${KINDS[@]}"; do
+    for t in "${TARGETS[@]}"; do
+        runs_on "$kind" "$t" || continue
+        # shellcheck disable=SC2059
+        printf "$fmt" "$kind" "$t" "$(us "${R[$kind|$t|rps]:-}")" "$(us "${R[$kind|$t|p50]:-}")" \
+            "$(us "${R[$kind|$t|p99]:-}")" "$(us "${R[$kind|$t|p50c1]:-}")" \
+            "$(us "${R[$kind|$t|p99c1]:-}")" "$(us "$(added "$kind" "$t")")" \
+            "$(mb "${R[$kind|$t|rss]:-0}")" "$((${R[$kind|$t|non2xx]:-0} + ${R[$kind|$t|sockerr]:-0}))"
+    done
+done
+echo "(errors = non-2xx responses + socket errors over all runs of that row, warm-up included)"
+
+echo
+echo "Ratios (the numbers to quote):"
+for kind in "${KINDS[@]}"; do
+    a=${R[$kind|airouter(openai)|rps]:-}
+    n=${R[$kind|nginx|rps]:-}
+    rr=$(ratio "$a" "$n")
+    verdict="below target"
+    [ -n "$rr" ] && awk -v r="$rr" 'BEGIN { exit !(r >= 0.8) }' && verdict="meets target"
+    printf '  %-10s req/s airouter(openai->mock) / nginx        = %s   (target >= 0.8: %s)\n' \
+        "$kind" "$(us "$rr")" "$verdict"
+    printf '  %-10s req/s airouter(mock) / direct mock          = %s\n' "" \
+        "$(us "$(ratio "${R[$kind|airouter(mock)|rps]:-}" "${R[$kind|direct|rps]:-}")")"
+    printf '  %-10s added p50 latency over direct at c1: nginx %s us, airouter %s us\n' "" \
+        "$(us "$(added "$kind" nginx)")" "$(us "$(added "$kind" "airouter(openai)")")"
+    printf '  %-10s RSS at %s connections: nginx %s MB, airouter %s MB\n' "" "$CONNS" \
+        "$(mb "${R[$kind|nginx|rss]:-0}")" "$(mb "${R[$kind|airouter(openai)|rss]:-0}")"
+    if [ "${K_CHECK[$kind]}" = stream ]; then
+        line=""
+        for t in "${TARGETS[@]}"; do
+            runs_on "$kind" "$t" && line="$line $t=${R[$kind|$t|chunks]:-?}"
+        done
+        printf '  %-10s content chunks per stream (pre-flight):%s\n' "" "$line"
+    fi
+done
+
+if [ "${#WARNINGS[@]}" -gt 0 ]; then
+    echo
+    echo "WARNING: errors during the runs (raw wrk output in $RAW):"
+    printf '  %s\n' "${WARNINGS[@]}"
+fi
+
+# ---------------------------------------------------------------- JSON
+jnum() { [ -n "${1:-}" ] && printf '%s' "$1" || printf 'null'; }
+jarr() { local s; s=$(printf '%s' "${1:-}" | awk '{ $1 = $1; gsub(/ /, ", "); print }'); printf '[%s]' "$s"; }
+{
+    printf '{\n  "meta": {"date": "%s", "cpus": %s, "seconds": %s, "warmup_seconds": %s, ' \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$DURATION" "$WARMUP"
+    printf '"connections": %s, "wrk_threads": %s, "rounds": %s,\n' "$CONNS" "$THREADS" "$ROUNDS"
+    printf '    "git": "%s", "nginx": "%s", "latency_unit": "us", "rss_unit": "MB"},\n' \
+        "$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        "$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+    printf '  "results": [\n'
+    first=1
+    for kind in "${KINDS[@]}"; do
+        for t in "${TARGETS[@]}"; do
+            runs_on "$kind" "$t" || continue
+            [ $first = 1 ] || printf ',\n'
+            first=0
+            printf '    {"kind": "%s", "target": "%s",\n' "$kind" "$t"
+            printf '     "c64": {"rps": %s, "p50_us": %s, "p99_us": %s, "rps_runs": %s},\n' \
+                "$(jnum "${R[$kind|$t|rps]:-}")" "$(jnum "${R[$kind|$t|p50]:-}")" \
+                "$(jnum "${R[$kind|$t|p99]:-}")" "$(jarr "${R[$kind|$t|rps_runs]:-}")"
+            printf '     "c1": {"p50_us": %s, "p99_us": %s}, "added_p50_c1_us": %s,\n' \
+                "$(jnum "${R[$kind|$t|p50c1]:-}")" "$(jnum "${R[$kind|$t|p99c1]:-}")" \
+                "$(jnum "$(added "$kind" "$t")")"
+            printf '     "rss_mb": %s, "non2xx": %s, "socket_errors": %s, "stream_chunks": %s}' \
+                "$(mb "${R[$kind|$t|rss]:-0}")" "${R[$kind|$t|non2xx]:-0}" \
+                "${R[$kind|$t|sockerr]:-0}" "$(jnum "${R[$kind|$t|chunks]:-}")"
+        done
+    done
+    printf '\n  ],\n  "ratios": {\n'
+    first=1
+    for kind in "${KINDS[@]}"; do
+        [ $first = 1 ] || printf ',\n'
+        first=0
+        printf '    "%s": {"rps_airouter_over_nginx": %s, "rps_airouter_mock_over_direct": %s, ' "$kind" \
+            "$(jnum "$(ratio "${R[$kind|airouter(openai)|rps]:-}" "${R[$kind|nginx|rps]:-}")")" \
+            "$(jnum "$(ratio "${R[$kind|airouter(mock)|rps]:-}" "${R[$kind|direct|rps]:-}")")"
+        printf '"rps_target": 0.8,\n      "added_p50_c1_us": {"nginx": %s, "airouter": %s}, ' \
+            "$(jnum "$(added "$kind" nginx)")" "$(jnum "$(added "$kind" "airouter(openai)")")"
+        printf '"rss_mb": {"nginx": %s, "airouter": %s}}' \
+            "$(mb "${R[$kind|nginx|rss]:-0}")" "$(mb "${R[$kind|airouter(openai)|rss]:-0}")"
+    done
+    printf '\n  },\n  "warnings": %s\n}\n' "$(
+        printf '['
+        sep=''
+        for w in "${WARNINGS[@]}"; do
+            printf '%s"%s"' "$sep" "$(printf '%s' "$w" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+            sep=', '
+        done
+        printf ']'
+    )"
+} >"$OUT/results.json"
+echo
+echo "Results: $OUT/results.json (raw wrk output: $RAW/)"
