@@ -174,6 +174,9 @@ add_target nginx "http://127.0.0.1:$NGINX_PORT" "$NGINX_PID" "$ROUNDS"
 start_airouter airouter-openai "$build" "$here/configs/airouter-openai.yaml"
 add_target "airouter(openai)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
 
+start_airouter airouter-routing "$build" "$here/configs/airouter-routing.yaml"
+add_target "airouter(routing)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
+
 start_airouter airouter-mock "$build" "$here/configs/airouter-mock.yaml"
 add_target "airouter(mock)" "http://127.0.0.1:$AR_PORT" "$AR_PID" 1
 
@@ -195,6 +198,10 @@ mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
 added() { # KIND TARGET: p50(c1) - p50(c1) of direct, in us
     local d=${R[$1|direct|p50c1]:-} v=${R[$1|$2|p50c1]:-}
     if [ -n "$d" ] && [ -n "$v" ]; then echo $((v - d)); else echo ""; fi
+}
+added2() { # KIND TARGET BASE: p50(c1) of TARGET - p50(c1) of BASE, in us
+    local b=${R[$1|$3|p50c1]:-} v=${R[$1|$2|p50c1]:-}
+    if [ -n "$b" ] && [ -n "$v" ]; then echo $((v - b)); else echo ""; fi
 }
 ratio() { # A B -> A/B with 2 decimals
     if [ -n "${1:-}" ] && [ -n "${2:-}" ]; then
@@ -239,6 +246,10 @@ for kind in "${KINDS[@]}"; do
         "$(us "$(added "$kind" nginx)")" "$(us "$(added "$kind" "airouter(openai)")")"
     printf '  %-10s RSS at %s connections: nginx %s MB, airouter %s MB\n' "" "$CONNS" \
         "$(mb "${R[$kind|nginx|rss]:-0}")" "$(mb "${R[$kind|airouter(openai)|rss]:-0}")"
+    printf '  %-10s routing (4 credentials, limits, 1 failing) / plain pass-through req/s = %s   (cost target < 10%%: ratio > 0.9)\n' "" \
+        "$(us "$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
+    printf '  %-10s added p50 at c1 of the routing logic over plain pass-through: %s us\n' "" \
+        "$(us "$(added2 "$kind" "airouter(routing)" "airouter(openai)")")"
     if [ "${K_CHECK[$kind]}" = stream ]; then
         line=""
         for t in "${TARGETS[@]}"; do
@@ -291,6 +302,8 @@ jarr() { local s; s=$(printf '%s' "${1:-}" | awk '{ $1 = $1; gsub(/ /, ", "); pr
         printf '    "%s": {"rps_airouter_over_nginx": %s, "rps_airouter_mock_over_direct": %s, ' "$kind" \
             "$(jnum "$(ratio "${R[$kind|airouter(openai)|rps]:-}" "${R[$kind|nginx|rps]:-}")")" \
             "$(jnum "$(ratio "${R[$kind|airouter(mock)|rps]:-}" "${R[$kind|direct|rps]:-}")")"
+        printf '"rps_routing_over_passthrough": %s, ' \
+            "$(jnum "$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         printf '"rps_target": 0.8,\n      "added_p50_c1_us": {"nginx": %s, "airouter": %s}, ' \
             "$(jnum "$(added "$kind" nginx)")" "$(jnum "$(added "$kind" "airouter(openai)")")"
         printf '"rss_mb": {"nginx": %s, "airouter": %s}}' \

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "gateway/gateway_int.h"
@@ -235,7 +236,7 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     ctx->log_model = g->call.public_model;
     ctx->log_stream = g->call.stream;
 
-    ar_route_query_t q = {names, names_cnt};
+    ar_route_query_t q = {names, names_cnt, ar_now_ms()};
     ar_router_candidates(rt->router, req->pool, &q, &g->cands);
     if (g->cands.cnt == 0) {
         if (g->cands.empty_reason == AR_ENOTFOUND) {

@@ -16,6 +16,7 @@ typedef struct resolve {
     const ar_deployment_t **items;
     size_t cnt, cap;
     bool matched; /* some deployment serves a name, available or not */
+    uint64_t now_ms;
 } resolve_t;
 
 static const ar_group_t *find_group(const ar_router_t *r, ar_span_t name)
@@ -155,7 +156,7 @@ static void resolve_name(resolve_t *rs, ar_span_t spec)
     }
     if (rs->cnt - start > 1) {
         _Atomic uint64_t *counter = g && explicit_hit ? (_Atomic uint64_t *)&g->rr : &r->open_rr;
-        ar_router__order(r, rs->items + start, rs->cnt - start, counter);
+        ar_router__order(r, rs->items + start, rs->cnt - start, counter, rs->now_ms);
     }
 }
 
@@ -169,13 +170,13 @@ static void resolve_auto(resolve_t *rs)
             push(rs, &r->deps[i]);
     }
     if (rs->cnt - start > 1)
-        ar_router__order(r, rs->items + start, rs->cnt - start, &r->open_rr);
+        ar_router__order(r, rs->items + start, rs->cnt - start, &r->open_rr, rs->now_ms);
 }
 
 int ar_router_candidates(ar_router_t *r, ar_pool_t *pool, const ar_route_query_t *q,
                          ar_candidates_t *out)
 {
-    resolve_t rs = {.r = r, .pool = pool};
+    resolve_t rs = {.r = r, .pool = pool, .now_ms = q->now_ms};
     bool any_auto = q->models_cnt == 0;
     for (size_t i = 0; i < q->models_cnt; i++) {
         if (ar_span_eq(q->models[i], AR_LIT("auto")))

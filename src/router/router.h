@@ -72,6 +72,7 @@ typedef struct ar_deployment {
 typedef struct ar_route_query {
     const ar_span_t *models; /* the names asked for, in priority order */
     size_t models_cnt;
+    uint64_t now_ms; /* for strategies that read windowed statistics */
 } ar_route_query_t;
 
 typedef struct ar_candidates {

@@ -36,6 +36,6 @@ struct ar_router {
  * counter is the group's rotation counter.
  */
 void ar_router__order(const ar_router_t *r, const ar_deployment_t **items, size_t n,
-                      _Atomic uint64_t *counter);
+                      _Atomic uint64_t *counter, uint64_t now_ms);
 
 #endif

@@ -4,6 +4,9 @@
  * next when an attempt fails. Strategies read shared counters but never write them,
  * except the group's rotation counter.
  */
+#include <math.h>
+
+#include "core/crypto.h"
 #include "router/router_int.h"
 
 static void reverse(const ar_deployment_t **items, size_t from, size_t to)
@@ -73,17 +76,85 @@ static void order_least_busy(const ar_deployment_t **items, size_t n, _Atomic ui
     }
 }
 
+/* Sorts items by key ascending, stable (insertion sort: groups are small). */
+static void sort_by(const ar_deployment_t **items, double *key, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        const ar_deployment_t *d = items[i];
+        double k = key[i];
+        size_t j = i;
+        while (j > 0 && key[j - 1] > k) {
+            items[j] = items[j - 1];
+            key[j] = key[j - 1];
+            j--;
+        }
+        items[j] = d;
+        key[j] = k;
+    }
+}
+
+static double ttfb_us(const ar_deployment_t *d)
+{
+    return (double)atomic_load_explicit(&d->dep_state->ttfb_ewma_us, memory_order_relaxed);
+}
+
+/* lowest_latency: lowest moving average of time to first byte first. Deployments without
+ * a measurement yet go first, so every one gets measured. */
+static void order_lowest_latency(const ar_deployment_t **items, size_t n, _Atomic uint64_t *counter)
+{
+    order_round_robin(items, n, counter); /* ties (and the unmeasured) rotate */
+    double key[n];
+    for (size_t i = 0; i < n; i++)
+        key[i] = ttfb_us(items[i]);
+    sort_by(items, key, n);
+}
+
+/* smart: weighted random by weight x success rate x latency factor (the fastest measured
+ * TTFB over this one's; 1 while unmeasured), then the rest by that score. */
+static void order_smart(const ar_deployment_t **items, size_t n, uint64_t now_ms)
+{
+    double fastest = 0;
+    for (size_t i = 0; i < n; i++) {
+        double t = ttfb_us(items[i]);
+        if (t > 0 && (fastest == 0 || t < fastest))
+            fastest = t;
+    }
+    double score[n], total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double t = ttfb_us(items[i]);
+        double w = items[i]->weight > 0 ? (double)items[i]->weight : 0;
+        double rate = ar_router_success_rate(items[i]->dep_state, now_ms);
+        score[i] = w * rate * (t > 0 && fastest > 0 ? fastest / t : 1.0);
+        total += score[i];
+    }
+    size_t first = 0;
+    if (total > 0) {
+        double x = (double)(ar_rand_u64() >> 11) / 9007199254740992.0 * total;
+        for (size_t i = 0; i < n; i++) {
+            if (x < score[i]) {
+                first = i;
+                break;
+            }
+            x -= score[i];
+        }
+    }
+    /* the pick first, the others by score, best first */
+    double key[n];
+    for (size_t i = 0; i < n; i++)
+        key[i] = i == first ? -INFINITY : -score[i];
+    sort_by(items, key, n);
+}
+
 void ar_router__order(const ar_router_t *r, const ar_deployment_t **items, size_t n,
-                      _Atomic uint64_t *counter)
+                      _Atomic uint64_t *counter, uint64_t now_ms)
 {
     if (n < 2)
         return;
     switch (r->cfg->routing.strategy) {
     case AR_STRATEGY_WEIGHTED: order_weighted(items, n, counter); break;
     case AR_STRATEGY_LEAST_BUSY: order_least_busy(items, n, counter); break;
-    /* lowest_latency and smart need latency statistics; until they exist they rotate */
-    case AR_STRATEGY_LOWEST_LATENCY:
-    case AR_STRATEGY_SMART:
+    case AR_STRATEGY_LOWEST_LATENCY: order_lowest_latency(items, n, counter); break;
+    case AR_STRATEGY_SMART: order_smart(items, n, now_ms); break;
     case AR_STRATEGY_ROUND_ROBIN:
     default: order_round_robin(items, n, counter); break;
     }

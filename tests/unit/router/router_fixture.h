@@ -77,7 +77,7 @@ static inline void fx_close(fx_t *f)
 }
 
 /* Candidates for the NULL-terminated list of names (none: an empty query). */
-static inline ar_candidates_t fx_query_v(fx_t *f, const char *const *names)
+static inline ar_candidates_t fx_query_at_v(fx_t *f, uint64_t now_ms, const char *const *names)
 {
     ar_span_t spans[16];
     size_t n = 0;
@@ -85,13 +85,17 @@ static inline ar_candidates_t fx_query_v(fx_t *f, const char *const *names)
         spans[n] = ar_span_cstr(names[n]);
         n++;
     }
-    ar_route_query_t q = {.models = spans, .models_cnt = n};
+    ar_route_query_t q = {.models = spans, .models_cnt = n, .now_ms = now_ms};
     ar_candidates_t c;
     memset(&c, 0xee, sizeof(c)); /* every field must be written */
     assert_int_equal(ar_router_candidates(f->r, f->pool, &q, &c), 0);
     return c;
 }
-#define fx_query(f, ...) fx_query_v((f), (const char *const[]){__VA_ARGS__, NULL})
+#define fx_query_v(f, names) fx_query_at_v((f), 0, (names))
+#define fx_query(f, ...) fx_query_at_v((f), 0, (const char *const[]){__VA_ARGS__, NULL})
+/* A query at a given time (strategies that read windowed statistics). */
+#define fx_query_at(f, name, now_ms)                                                               \
+    fx_query_at_v((f), (now_ms), (const char *const[]){(name), NULL})
 
 /* "credential:upstream_model" of item i, in a static buffer. */
 static inline const char *fx_item(const ar_candidates_t *c, size_t i)

@@ -235,6 +235,100 @@ static void test_least_busy(void **state)
     fx_close(&f);
 }
 
+static void set_ttfb(const ar_deployment_t *d, uint64_t us)
+{
+    atomic_store(&((ar_target_state_t *)d->dep_state)->ttfb_ewma_us, us);
+}
+
+/* ok successes and fail failures at t = 1 s, in the deployment's stats window */
+static void set_outcomes(const ar_deployment_t *d, int ok, int fail)
+{
+    ar_target_state_t *s = d->dep_state;
+    ar_window_configure(&s->ok, 300000);
+    ar_window_configure(&s->fail, 300000);
+    ar_window_add(&s->ok, 1000, ok);
+    ar_window_add(&s->fail, 1000, fail);
+}
+
+#define THREE_X(strategy)                                                                          \
+    "routing:\n  strategy: " strategy "\n"                                                         \
+    "credentials:\n"                                                                               \
+    "  - name: a\n    type: mock\n"                                                                \
+    "  - name: b\n    type: mock\n"                                                                \
+    "  - name: c\n    type: mock\n"                                                                \
+    "models:\n"                                                                                    \
+    "  - name: x\n    credential: a\n"                                                             \
+    "  - name: x\n    credential: b\n"                                                             \
+    "  - name: x\n    credential: c\n"
+
+static void test_lowest_latency_orders_by_ttfb(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_open(&f, THREE_X("lowest_latency"));
+    set_ttfb(dep(&f, "x", "a:x"), 90000);
+    set_ttfb(dep(&f, "x", "b:x"), 20000);
+    set_ttfb(dep(&f, "x", "c:x"), 50000);
+    for (int i = 0; i < 6; i++) {
+        ar_candidates_t c = fx_query(&f, "x");
+        fx_expect(&c, "b:x", "c:x", "a:x");
+    }
+    /* an unmeasured deployment goes first, so it gets measured */
+    set_ttfb(dep(&f, "x", "c:x"), 0);
+    ar_candidates_t c = fx_query(&f, "x");
+    fx_expect(&c, "c:x", "b:x", "a:x");
+    fx_close(&f);
+}
+
+static void test_smart_scores(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_open(&f, THREE_X("smart"));
+    const ar_deployment_t *a = dep(&f, "x", "a:x");
+    const ar_deployment_t *b = dep(&f, "x", "b:x");
+    const ar_deployment_t *cc = dep(&f, "x", "c:x");
+    /* same latency and weight; a never succeeds, b always, c half the time */
+    set_ttfb(a, 10000);
+    set_ttfb(b, 10000);
+    set_ttfb(cc, 10000);
+    set_outcomes(a, 0, 10);
+    set_outcomes(b, 10, 0);
+    set_outcomes(cc, 5, 5);
+    static const char *const names[] = {"a:x", "b:x", "c:x"};
+    int counts[3];
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 3000; i++) {
+        ar_candidates_t c = fx_query_at(&f, "x", 2000);
+        counts[fx_index_of(fx_item(&c, 0), names, 3)]++;
+        /* score 0 is never first, and the rest follow by score */
+        assert_string_equal(fx_item(&c, 2), "a:x");
+    }
+    assert_int_equal(counts[0], 0);
+    /* expected 2:1 for b:c (scores 1.0 and 0.5): allow a wide margin, it is random */
+    assert_in_range(counts[1], 1700, 2300);
+    assert_in_range(counts[2], 700, 1300);
+    fx_close(&f);
+
+    /* latency: b twice as slow as c, same success: c is picked about twice as often */
+    fx_open(&f, THREE_X("smart"));
+    a = dep(&f, "x", "a:x");
+    b = dep(&f, "x", "b:x");
+    cc = dep(&f, "x", "c:x");
+    set_outcomes(a, 0, 10);
+    set_ttfb(a, 10000);
+    set_ttfb(b, 20000);
+    set_ttfb(cc, 10000);
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 3000; i++) {
+        ar_candidates_t c = fx_query_at(&f, "x", 2000);
+        counts[fx_index_of(fx_item(&c, 0), names, 3)]++;
+    }
+    assert_int_equal(counts[0], 0);
+    assert_in_range(counts[2], 1700, 2300);
+    fx_close(&f);
+}
+
 static void test_latency_strategies_list_everything(void **state)
 {
     (void)state;
@@ -372,6 +466,8 @@ int main(void)
         cmocka_unit_test(test_weighted_open_credentials_use_credential_weight),
         cmocka_unit_test(test_least_busy),
         cmocka_unit_test(test_latency_strategies_list_everything),
+        cmocka_unit_test(test_lowest_latency_orders_by_ttfb),
+        cmocka_unit_test(test_smart_scores),
         cmocka_unit_test(test_state_keys),
         cmocka_unit_test(test_accounting_and_state_survive_rebuild),
     };
