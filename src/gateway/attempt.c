@@ -178,14 +178,14 @@ static void send_json_with(ar_gw_req_t *g, int status, ar_span_t body,
     ar_span_t parts[3] = {body, AR_SPAN_NULL, AR_SPAN_NULL};
     size_t nparts = 1;
     ar_span_t remote = AR_SPAN_NULL, remote_member = AR_SPAN_NULL;
-    bool chained = cfg_of(g)->server.router_metadata && g->dep &&
+    bool chained = cfg_of(g)->server.router_metadata && !g->ctx.front && g->dep &&
                    g->dep->cred->type == AR_CRED_PROXY &&
                    find_remote_meta(body, &remote_member, &remote);
     size_t end = body.len;
     while (end > 0 && (body.ptr[end - 1] == ' ' || body.ptr[end - 1] == '\n' ||
                        body.ptr[end - 1] == '\r' || body.ptr[end - 1] == '\t'))
         end--;
-    if (cfg_of(g)->server.router_metadata && end > 0 && body.ptr[end - 1] == '}' &&
+    if (cfg_of(g)->server.router_metadata && !g->ctx.front && end > 0 && body.ptr[end - 1] == '}' &&
         body.ptr[0] == '{') {
         size_t before = end - 1;
         while (before > 0 && (body.ptr[before - 1] == ' ' || body.ptr[before - 1] == '\n' ||
@@ -221,6 +221,31 @@ static void send_json(ar_gw_req_t *g, int status, ar_span_t body)
     send_json_with(g, status, body, NULL, 0);
 }
 
+/* A successful whole answer (OpenAI chat.completion), in the client's format. */
+static void send_answer(ar_gw_req_t *g, int status, ar_span_t body)
+{
+    const ar_front_ops_t *front = g->ctx.front;
+    if (front) {
+        ar_buf_reset(&g->front_out);
+        if (front->whole(g, body, &g->front_out) == 0) {
+            body = ar_buf_span(&g->front_out);
+        } else {
+            status = 502;
+            body = ar_gw_error_body(g->http, 502, "api_error", "upstream_error",
+                                    "the upstream answer could not be translated");
+        }
+    }
+    send_json(g, status, body);
+}
+
+/* An error answer of ours (final statuses), in the client's format. */
+static void send_error(ar_gw_req_t *g, int status, const char *type, const char *code,
+                       const char *message, const ar_http_header_t *extra, size_t extra_cnt)
+{
+    send_json_with(g, status, ar_gw_error_body(g->http, status, type, code, message), extra,
+                   extra_cnt);
+}
+
 static void ensure_stream(ar_gw_req_t *g)
 {
     if (ar_http_responded(g->http))
@@ -231,9 +256,57 @@ static void ensure_stream(ar_gw_req_t *g)
     ar_http_start_stream(g->http, 200, hs, n);
 }
 
+static int front_event(void *ud, const ar_sse_event_t *ev)
+{
+    ar_gw_req_t *g = ud;
+    return g->ctx.front->chunk(g, ev->data, &g->front_out);
+}
+
+/*
+ * Sends OpenAI stream frames (complete "data: ...\n\n" events) to the client: as they
+ * are, or re-read and translated by the front. @return 0 or AR_ECANCELED.
+ */
+static int emit(ar_gw_req_t *g, ar_span_t frames)
+{
+    if (frames.len == 0)
+        return 0;
+    ensure_stream(g);
+    if (!g->ctx.front)
+        return ar_http_write(g->http, frames) ? AR_ECANCELED : 0;
+    ar_buf_reset(&g->front_out);
+    int rc = ar_sse_feed(&g->front_sse, frames, front_event, g);
+    if (rc == 0 && g->front_out.len)
+        rc = ar_http_write(g->http, ar_buf_span(&g->front_out)) ? AR_ECANCELED : 0;
+    return rc;
+}
+
+/* The stream ended normally: the provider's closing frames, then the front's. */
+static void emit_end(ar_gw_req_t *g)
+{
+    ar_buf_reset(&g->ev_out);
+    if (g->prov && ar_provider_end_stream(g->prov, &g->call, &g->ev_out) == 0)
+        (void)emit(g, ar_buf_span(&g->ev_out));
+    const ar_front_ops_t *front = g->ctx.front;
+    if (!front)
+        return;
+    ensure_stream(g);
+    ar_buf_reset(&g->front_out);
+    int rc = ar_sse_finish(&g->front_sse, front_event, g);
+    if (rc == 0)
+        rc = front->stream_end(g, &g->front_out);
+    if (rc == 0 && g->front_out.len)
+        (void)ar_http_write(g->http, ar_buf_span(&g->front_out));
+}
+
 /* An SSE `error` event for a stream that cannot go on. */
 static void stream_error(ar_gw_req_t *g, const char *type, const char *message)
 {
+    if (g->ctx.front) {
+        ar_buf_reset(&g->front_out);
+        if (g->ctx.front->stream_error(g, type, message, &g->front_out) == 0)
+            (void)ar_http_write(g->http, ar_buf_span(&g->front_out));
+        return;
+    }
     ar_buf_t *b = &g->ev_out;
     ar_buf_reset(b);
     int rc = ar_buf_append_str(b, "data: {\"error\":{\"message\":\"");
@@ -349,31 +422,26 @@ static void fail_all(ar_gw_req_t *g)
         char *ra = ar_pool_alloc(http->pool, 24);
         ar_u64_dec((uint64_t)secs, ra);
         ar_http_header_t extra[1] = {{AR_LIT("Retry-After"), ar_span_cstr(ra)}};
-        ar_span_t body = ar_http_error_body(
-            http,
-            ar_pool_printf(http->pool,
-                           "Rate limit reached for model '%s' on every deployment; retry in %llds",
-                           g->call.public_model, (long long)secs),
-            "rate_limit_error", "rate_limit_exceeded");
-        send_json_with(g, 429, body, extra, 1);
+        send_error(g, 429, "rate_limit_error", "rate_limit_exceeded",
+                   ar_pool_printf(http->pool,
+                                  "Rate limit reached for model '%s' on every deployment; retry "
+                                  "in %llds",
+                                  g->call.public_model, (long long)secs),
+                   extra, 1);
         ar_gw_req_finish(g);
         return;
     }
     if (g->attempts == 0 || g->errs_cnt == 0) {
-        ar_span_t body =
-            ar_http_error_body(http,
-                               ar_pool_printf(http->pool, "No available deployment for model '%s'",
-                                              g->call.public_model),
-                               "service_unavailable_error", "no_available_deployment");
-        send_json(g, 503, body);
+        send_error(g, 503, "service_unavailable_error", "no_available_deployment",
+                   ar_pool_printf(http->pool, "No available deployment for model '%s'",
+                                  g->call.public_model),
+                   NULL, 0);
         ar_gw_req_finish(g);
         return;
     }
     const ar_attempt_err_t *last = &g->errs[g->errs_cnt - 1];
     int status = last->status >= 400 ? last->status : 502;
-    ar_span_t body =
-        ar_http_error_body(http, last->message, type_for_status(status), "upstream_error");
-    send_json(g, status, body);
+    send_error(g, status, type_for_status(status), "upstream_error", last->message, NULL, 0);
     ar_gw_req_finish(g);
 }
 
@@ -399,12 +467,13 @@ static void inproc_deliver(ar_gw_req_t *g)
     if (g->call.stream) {
         ensure_stream(g);
         for (size_t i = 0; i < g->inproc.events_cnt; i++) {
-            if (ar_http_write(g->http, g->inproc.events[i]) != 0)
+            if (emit(g, g->inproc.events[i]) != 0)
                 break;
         }
+        emit_end(g);
         ar_http_end_stream(g->http);
     } else {
-        send_json(g, g->inproc.status, ar_buf_span(&g->inproc.body));
+        send_answer(g, g->inproc.status, ar_buf_span(&g->inproc.body));
     }
     ar_gw_req_finish(g);
 }
@@ -627,15 +696,13 @@ static int on_event(void *ud, const ar_sse_event_t *ev)
     if (rc < 0)
         return rc;
     ar_span_t out = rc == AR_PROV_PASS ? ev->raw : ar_buf_span(&g->ev_out);
-    if (out.len == 0)
-        return 0;
-    ensure_stream(g);
-    if (ar_http_write(g->http, out) != 0)
+    if (emit(g, out) != 0)
         return AR_ECANCELED;
     /* the last event of a stream may lack its blank line */
-    if (rc == AR_PROV_PASS && !(out.len >= 2 && out.ptr[out.len - 1] == '\n' &&
-                                (out.ptr[out.len - 2] == '\n' || out.ptr[out.len - 2] == '\r')))
-        return ar_http_write(g->http, AR_LIT("\n\n")) ? AR_ECANCELED : 0;
+    if (rc == AR_PROV_PASS && out.len &&
+        !(out.len >= 2 && out.ptr[out.len - 1] == '\n' &&
+          (out.ptr[out.len - 2] == '\n' || out.ptr[out.len - 2] == '\r')))
+        return emit(g, AR_LIT("\n\n"));
     return 0;
 }
 
@@ -712,7 +779,7 @@ static int deliver_whole(ar_gw_req_t *g)
         body = ar_span(copy, body.len);
     }
     report(g, g->up_status, 0, false);
-    send_json(g, g->up_status, body);
+    send_answer(g, g->up_status, body);
     return 0;
 }
 
@@ -736,6 +803,7 @@ static void on_done(void *ud, int err, const char *detail)
     if (success && g->up_stream) {
         report(g, g->up_status, 0, false);
         ensure_stream(g);
+        emit_end(g);
         ar_http_end_stream(g->http);
         ar_gw_req_finish(g);
         goto out;
@@ -774,7 +842,15 @@ static void on_done(void *ud, int err, const char *detail)
     ar_log_ctx_t lc = log_ctx(g, "upstream attempt failed");
     AR_LOG(AR_LOG_INFO, &lc, "status %d: %s", oc.client_status, message);
     if (oc.action == AR_ACT_RETURN_ERROR && !err) {
-        send_json(g, g->up_status, ar_buf_span(&g->up_body)); /* the upstream's own error */
+        if (ar_provider_can(g->prov, AR_PROV_OPENAI_WIRE) && !g->ctx.front) {
+            send_json(g, g->up_status, ar_buf_span(&g->up_body)); /* the upstream's own error */
+        } else {
+            /* translated: the client gets its own format, with the upstream's words */
+            ar_upstream_err_t ue;
+            ar_provider_parse_error(g->prov, &g->call, g->up_status, ar_buf_span(&g->up_body), &ue);
+            send_error(g, g->up_status, ue.type ? ue.type : type_for_status(g->up_status), ue.code,
+                       ue.message, NULL, 0);
+        }
         ar_gw_req_finish(g);
     } else if (oc.action == AR_ACT_RETURN_ERROR) {
         fail_all(g);

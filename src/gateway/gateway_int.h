@@ -92,9 +92,33 @@ typedef struct ar_gw_rl_headers {
     ar_span_t limit, remaining, reset;
 } ar_gw_rl_headers_t;
 
+struct ar_gw_req;
+
+/**
+ * How answers look to the client. airouter produces everything in the OpenAI format; a
+ * front (NULL = OpenAI itself) translates it for another client API, e.g. /v1/messages
+ * answers in Anthropic's format. Every hook appends to out; they run on the worker thread.
+ */
+typedef struct ar_front_ops {
+    const char *name;
+    /** A whole successful answer (an OpenAI chat.completion object). */
+    int (*whole)(struct ar_gw_req *g, ar_span_t openai_body, ar_buf_t *out);
+    /** One OpenAI stream payload: the data of one SSE event (a chunk object or "[DONE]"). */
+    int (*chunk)(struct ar_gw_req *g, ar_span_t data, ar_buf_t *out);
+    /** The stream ended normally: whatever closes it that chunk has not sent yet. */
+    int (*stream_end)(struct ar_gw_req *g, ar_buf_t *out);
+    /** An SSE error event that ends a broken stream. */
+    int (*stream_error)(struct ar_gw_req *g, const char *type, const char *message, ar_buf_t *out);
+    /** An error answer's body (OpenAI type and code given), in the request pool. */
+    ar_span_t (*error_body)(ar_http_request_t *req, int status, const char *type, const char *code,
+                            const char *message);
+} ar_front_ops_t;
+
 /** What every request's req->data starts with: the runtime it holds. Zeroed at creation. */
 typedef struct ar_gw_ctx {
     ar_runtime_t *rt;
+    const ar_front_ops_t *front;  /* NULL: the OpenAI format */
+    void *front_state;            /* the front's, in the request pool */
     const ar_gw_rl_headers_t *rl; /* set by ar_gw_ratelimit; NULL: no X-RateLimit-* headers */
     /* for the access line, written when the request is released (routes.c) */
     const char *log_model;
@@ -144,8 +168,10 @@ typedef struct ar_gw_req {
     ar_sse_parser_t sse;
     ar_buf_t ev_out;
     bool paused;
-    ar_list_t unflushed_link; /* in gw->unflushed while output waits */
-    uv_timer_t timer;         /* mock latency and retry delays */
+    ar_list_t unflushed_link;  /* in gw->unflushed while output waits */
+    ar_sse_parser_t front_sse; /* re-reads translated frames for a front */
+    ar_buf_t front_out;
+    uv_timer_t timer; /* mock latency and retry delays */
     bool timer_init;
     ar_inproc_answer_t inproc;
     bool inproc_init;
@@ -177,6 +203,9 @@ void ar_gw_on_request(ar_http_request_t *req);
 int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt);
 
 /* reply.c */
+/** An error body in the client's format (the request's front, else OpenAI's shape). */
+ar_span_t ar_gw_error_body(ar_http_request_t *req, int status, const char *type, const char *code,
+                           const char *message);
 void ar_gw_error(ar_http_request_t *req, int status, const char *type, const char *code,
                  const char *message);
 /**
@@ -202,6 +231,16 @@ void ar_gw_ratelimit_destroy(ar_gateway_t *gw);
 
 /* llm.c */
 void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep);
+/**
+ * Starts a chat request given as an OpenAI-shaped JSON tree (a front translated it from
+ * its own API). body is taken (released with the request); the request's ctx->front
+ * shapes the answers. Validation errors are the caller's to answer before this.
+ */
+void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body);
+
+/* messages.c: POST /v1/messages, Anthropic's Messages API in and out */
+void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt);
+extern const ar_front_ops_t ar_front_anthropic;
 
 /* attempt.c */
 /** Flushes every stream that wrote since the last upstream batch (worker thread). */

@@ -22,6 +22,8 @@ static void free_req_bufs(void *arg)
     ar_buf_dispose(&g->up_body);
     ar_buf_dispose(&g->ev_out);
     ar_sse_parser_dispose(&g->sse);
+    ar_sse_parser_dispose(&g->front_sse);
+    ar_buf_dispose(&g->front_out);
     if (g->inproc_init)
         ar_buf_dispose(&g->inproc.body);
 }
@@ -149,36 +151,9 @@ static ar_span_t string_value(ar_pool_t *pool, ar_span_t raw)
     return out;
 }
 
-void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
+static ar_gw_req_t *new_req(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
 {
-    if (req->body.len == 0) {
-        bad_request(req, "invalid_json", "Request body is empty: expected a JSON object");
-        return;
-    }
-    char perr[160];
-    if (ar_json_validate(req->body, perr, sizeof(perr)) != 0) {
-        bad_request(req, "invalid_json",
-                    ar_pool_printf(req->pool, "Malformed JSON in request body: %s", perr));
-        return;
-    }
-    fields_t f;
-    ar_span_t trimmed = ar_span_trim(req->body);
-    while (trimmed.len && (trimmed.ptr[0] == '\n' || trimmed.ptr[0] == '\r'))
-        trimmed = ar_span_skip(trimmed, 1);
-    if (first_char(trimmed) != '{') {
-        bad_request(req, "invalid_json", "Request body must be a JSON object");
-        return;
-    }
-    scan_fields(req->body, &f);
-    const char *code;
-    const char *problem = validate(req, ep, &f, &code);
-    if (problem) {
-        bad_request(req, code, problem);
-        return;
-    }
-
     ar_gw_req_t *g = ar_pool_calloc(req->pool, sizeof(*g));
-    g->ctx.rt = rt;
     g->http = req;
     g->gw = req->worker->data;
     g->rt = rt;
@@ -186,46 +161,25 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     ar_buf_init(&g->up_body, rt->max_response_bytes);
     ar_buf_init(&g->ev_out, 1u << 26);
     ar_sse_parser_init(&g->sse, 16u << 20);
+    ar_sse_parser_init(&g->front_sse, 16u << 20);
+    ar_buf_init(&g->front_out, 1u << 26);
     ar_list_init(&g->unflushed_link);
     ar_pool_cleanup_add(req->pool, free_req_bufs, g);
+    g->call.pool = req->pool;
+    g->call.endpoint = ep;
+    return g;
+}
 
-    /* The model spec: a name, a priority list, "auto", or nothing (= auto). */
-    ar_span_t *names = NULL;
-    size_t names_cnt = 0;
-    if (first_char(f.model) == '"') {
-        names = ar_pool_alloc(req->pool, sizeof(*names));
-        names[0] = string_value(req->pool, f.model);
-        names_cnt = 1;
-    } else if (first_char(f.model) == '[') {
-        ar_jscan_iter_t it;
-        ar_span_t m;
-        size_t cap = 0;
-        (void)ar_jscan_array_begin(f.model, &it);
-        while (ar_jscan_array_next(&it, &m))
-            cap++;
-        names = ar_pool_alloc(req->pool, sizeof(*names) * (cap ? cap : 1));
-        (void)ar_jscan_array_begin(f.model, &it);
-        while (ar_jscan_array_next(&it, &m))
-            names[names_cnt++] = string_value(req->pool, m);
-    }
+/* What every LLM request does once its body is understood: client limits, candidates,
+ * then the first attempt. */
+static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, const ar_span_t *names,
+                  size_t names_cnt)
+{
     g->call.public_model = names_cnt ? ar_pool_strdup_span(req->pool, names[0]) : "auto";
 
     /* Client limits come before routing: a refused request costs no upstream capacity. */
     if (ar_gw_ratelimit(req, rt, names_cnt ? names[0] : AR_LIT("auto")) != 0)
         return;
-
-    g->call.pool = req->pool;
-    g->call.endpoint = ep;
-    g->call.raw = req->body;
-    g->call.raw_model = f.model;
-    g->call.raw_stream_options = f.stream_options;
-    g->call.raw_has_extensions = f.has_extension;
-    g->call.stream = ep != AR_EP_EMBEDDINGS && is_lit(f.stream, "true");
-    ar_span_t usage;
-    g->call.client_wants_usage =
-        f.stream_options.len &&
-        ar_jscan_get(f.stream_options, AR_LIT("include_usage"), &usage) == 0 &&
-        is_lit(usage, "true");
 
     /* TPM is charged with an estimate before sending (about 4 bytes a token) and
      * corrected with the real usage afterwards */
@@ -254,7 +208,103 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     }
     ar_http_ref(req); /* released by ar_gw_req_finish */
     req->on_abort = ar_gw_req_abort;
-    g->ctx = *ctx; /* the runtime, the X-RateLimit-* values, the log fields */
+    g->ctx = *ctx; /* the runtime, the front, the X-RateLimit-* values, the log fields */
     req->data = g;
     ar_gw_attempt_next(g);
+}
+
+static void decref_body(void *arg)
+{
+    json_decref(arg);
+}
+
+void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body)
+{
+    ar_pool_cleanup_add(req->pool, decref_body, body);
+    ar_gw_req_t *g = new_req(req, rt, AR_EP_CHAT);
+    json_t *model = json_object_get(body, "model");
+    ar_span_t *names = NULL;
+    size_t names_cnt = 0;
+    if (json_is_string(model)) {
+        names = ar_pool_alloc(req->pool, sizeof(*names));
+        names[0] = ar_span(json_string_value(model), json_string_length(model));
+        names_cnt = 1;
+    } else if (json_is_array(model)) {
+        names = ar_pool_alloc(req->pool, sizeof(*names) * (json_array_size(model) + 1));
+        size_t i;
+        json_t *m;
+        json_array_foreach (model, i, m) {
+            if (json_is_string(m))
+                names[names_cnt++] = ar_span(json_string_value(m), json_string_length(m));
+        }
+    }
+    for (size_t i = 0; i < ar_request_extensions_cnt; i++)
+        json_object_del(body, ar_request_extensions[i]);
+    g->call.body = body;
+    g->call.stream = json_is_true(json_object_get(body, "stream"));
+    g->call.client_wants_usage =
+        json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+    start(req, rt, g, names, names_cnt);
+}
+
+void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
+{
+    if (req->body.len == 0) {
+        bad_request(req, "invalid_json", "Request body is empty: expected a JSON object");
+        return;
+    }
+    char perr[160];
+    if (ar_json_validate(req->body, perr, sizeof(perr)) != 0) {
+        bad_request(req, "invalid_json",
+                    ar_pool_printf(req->pool, "Malformed JSON in request body: %s", perr));
+        return;
+    }
+    fields_t f;
+    ar_span_t trimmed = ar_span_trim(req->body);
+    while (trimmed.len && (trimmed.ptr[0] == '\n' || trimmed.ptr[0] == '\r'))
+        trimmed = ar_span_skip(trimmed, 1);
+    if (first_char(trimmed) != '{') {
+        bad_request(req, "invalid_json", "Request body must be a JSON object");
+        return;
+    }
+    scan_fields(req->body, &f);
+    const char *code;
+    const char *problem = validate(req, ep, &f, &code);
+    if (problem) {
+        bad_request(req, code, problem);
+        return;
+    }
+
+    ar_gw_req_t *g = new_req(req, rt, ep);
+
+    /* The model spec: a name, a priority list, "auto", or nothing (= auto). */
+    ar_span_t *names = NULL;
+    size_t names_cnt = 0;
+    if (first_char(f.model) == '"') {
+        names = ar_pool_alloc(req->pool, sizeof(*names));
+        names[0] = string_value(req->pool, f.model);
+        names_cnt = 1;
+    } else if (first_char(f.model) == '[') {
+        ar_jscan_iter_t it;
+        ar_span_t m;
+        size_t cap = 0;
+        (void)ar_jscan_array_begin(f.model, &it);
+        while (ar_jscan_array_next(&it, &m))
+            cap++;
+        names = ar_pool_alloc(req->pool, sizeof(*names) * (cap ? cap : 1));
+        (void)ar_jscan_array_begin(f.model, &it);
+        while (ar_jscan_array_next(&it, &m))
+            names[names_cnt++] = string_value(req->pool, m);
+    }
+    g->call.raw = req->body;
+    g->call.raw_model = f.model;
+    g->call.raw_stream_options = f.stream_options;
+    g->call.raw_has_extensions = f.has_extension;
+    g->call.stream = ep != AR_EP_EMBEDDINGS && is_lit(f.stream, "true");
+    ar_span_t usage;
+    g->call.client_wants_usage =
+        f.stream_options.len &&
+        ar_jscan_get(f.stream_options, AR_LIT("include_usage"), &usage) == 0 &&
+        is_lit(usage, "true");
+    start(req, rt, g, names, names_cnt);
 }

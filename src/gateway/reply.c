@@ -58,10 +58,19 @@ size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_h
     return n;
 }
 
+ar_span_t ar_gw_error_body(ar_http_request_t *req, int status, const char *type, const char *code,
+                           const char *message)
+{
+    const ar_gw_ctx_t *ctx = req->data;
+    if (ctx && ctx->front)
+        return ctx->front->error_body(req, status, type, code, message);
+    return ar_http_error_body(req, message, type, code);
+}
+
 void ar_gw_error(ar_http_request_t *req, int status, const char *type, const char *code,
                  const char *message)
 {
-    ar_span_t body = ar_http_error_body(req, message, type, code);
+    ar_span_t body = ar_gw_error_body(req, status, type, code, message);
     ar_http_header_t hs[8];
     size_t n = ar_gw_common_headers(req, ar_gw_rt(req), hs, AR_ARRAY_CNT(hs));
     ar_http_respond_json(req, status, hs, n, body);

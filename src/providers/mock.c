@@ -323,7 +323,8 @@ static int answer(ar_provider_t *p, ar_call_t *call, ar_inproc_answer_t *out)
 
 const ar_provider_ops_t ar_mock_ops = {
     .type = "mock",
-    .caps = AR_PROV_STREAM | AR_PROV_EMBED | AR_PROV_COMPLETIONS | AR_PROV_INPROCESS,
+    .caps = AR_PROV_STREAM | AR_PROV_EMBED | AR_PROV_COMPLETIONS | AR_PROV_INPROCESS |
+            AR_PROV_OPENAI_WIRE,
     .create = create,
     .destroy = destroy,
     .answer = answer,

@@ -115,6 +115,35 @@ static int def_answer(ar_provider_t *p, ar_call_t *call, ar_inproc_answer_t *out
     return AR_EINVAL;
 }
 
+static int def_end_stream(ar_provider_t *p, ar_call_t *call, ar_buf_t *out)
+{
+    (void)p;
+    (void)call;
+    (void)out;
+    return 0;
+}
+
+static int def_token_request(ar_provider_t *p, ar_pool_t *pool, int64_t now_wall_ms,
+                             ar_http_req_t *out)
+{
+    (void)p;
+    (void)pool;
+    (void)now_wall_ms;
+    (void)out;
+    return AR_EINVAL;
+}
+
+static int def_token_response(ar_provider_t *p, int status, ar_span_t body, int64_t now_wall_ms,
+                              int64_t *refresh_at_wall_ms)
+{
+    (void)p;
+    (void)status;
+    (void)body;
+    (void)now_wall_ms;
+    (void)refresh_at_wall_ms;
+    return AR_EINVAL;
+}
+
 static int def_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
 {
     (void)p;
@@ -147,6 +176,12 @@ static void fill_defaults(void)
             o.parse_models = def_parse_models;
         if (!o.answer)
             o.answer = def_answer;
+        if (!o.end_stream)
+            o.end_stream = def_end_stream;
+        if (!o.token_request)
+            o.token_request = def_token_request;
+        if (!o.token_response)
+            o.token_response = def_token_response;
         filled[i] = o;
     }
 }

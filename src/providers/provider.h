@@ -35,8 +35,10 @@ typedef enum ar_endpoint {
 #define AR_PROV_EMBED (1u << 1)
 #define AR_PROV_COMPLETIONS (1u << 2)
 #define AR_PROV_TOOLS (1u << 3)
-#define AR_PROV_MODELS (1u << 4)    /* can list models (discovery) */
-#define AR_PROV_INPROCESS (1u << 5) /* answers without I/O (mock) */
+#define AR_PROV_MODELS (1u << 4)      /* can list models (discovery) */
+#define AR_PROV_INPROCESS (1u << 5)   /* answers without I/O (mock) */
+#define AR_PROV_OPENAI_WIRE (1u << 6) /* speaks OpenAI: its error bodies are relayed as is */
+#define AR_PROV_TOKEN (1u << 7)       /* needs an access token fetched by the gateway (vertex) */
 
 typedef struct ar_usage {
     int64_t prompt_tokens;
@@ -118,6 +120,26 @@ typedef struct ar_provider_ops {
     int (*parse_models)(ar_provider_t *p, ar_span_t body, ar_strlist_t *ids);
     /** Answers in process (AR_PROV_INPROCESS). */
     int (*answer)(ar_provider_t *p, ar_call_t *call, ar_inproc_answer_t *out);
+    /**
+     * The upstream stream ended normally: append the OpenAI frames that close it (a final
+     * chunk, the usage chunk when the client asked for it, "data: [DONE]") for providers
+     * whose streams end without them. Default: nothing.
+     */
+    int (*end_stream)(ar_provider_t *p, ar_call_t *call, ar_buf_t *out);
+    /**
+     * AR_PROV_TOKEN: the request that fetches an access token (e.g. an RS256-signed JWT
+     * exchanged at a service account's token_uri). Strings go into pool. Main thread.
+     */
+    int (*token_request)(ar_provider_t *p, ar_pool_t *pool, int64_t now_wall_ms,
+                         ar_http_req_t *out);
+    /**
+     * AR_PROV_TOKEN: stores the token from the answer to token_request (thread-safe: any
+     * worker may be building a request meanwhile). @param refresh_at_wall_ms receives when
+     * to fetch the next one (60 s before expiry). @return 0 or an AR_E* when the answer is
+     * not a token.
+     */
+    int (*token_response)(ar_provider_t *p, int status, ar_span_t body, int64_t now_wall_ms,
+                          int64_t *refresh_at_wall_ms);
 } ar_provider_ops_t;
 
 struct ar_provider {
@@ -175,6 +197,23 @@ static inline int ar_provider_parse_models(ar_provider_t *p, ar_span_t body, ar_
 static inline int ar_provider_answer(ar_provider_t *p, ar_call_t *call, ar_inproc_answer_t *out)
 {
     return p->ops->answer(p, call, out);
+}
+
+static inline int ar_provider_end_stream(ar_provider_t *p, ar_call_t *call, ar_buf_t *out)
+{
+    return p->ops->end_stream(p, call, out);
+}
+
+static inline int ar_provider_token_request(ar_provider_t *p, ar_pool_t *pool, int64_t now_wall_ms,
+                                            ar_http_req_t *out)
+{
+    return p->ops->token_request(p, pool, now_wall_ms, out);
+}
+
+static inline int ar_provider_token_response(ar_provider_t *p, int status, ar_span_t body,
+                                             int64_t now_wall_ms, int64_t *refresh_at_wall_ms)
+{
+    return p->ops->token_response(p, status, body, now_wall_ms, refresh_at_wall_ms);
 }
 
 /* ---- helpers shared by provider files ---- */

@@ -8,7 +8,8 @@
 
 const ar_provider_ops_t ar_proxy_ops = {
     .type = "proxy",
-    .caps = AR_PROV_STREAM | AR_PROV_EMBED | AR_PROV_COMPLETIONS | AR_PROV_TOOLS | AR_PROV_MODELS,
+    .caps = AR_PROV_STREAM | AR_PROV_EMBED | AR_PROV_COMPLETIONS | AR_PROV_TOOLS | AR_PROV_MODELS |
+            AR_PROV_OPENAI_WIRE,
     .create = ar_oai_create_bearer,
     .destroy = ar_oai_destroy,
     .build_request = ar_oai_build_request,

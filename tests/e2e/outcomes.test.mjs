@@ -4,7 +4,7 @@
 // "the next candidate" is deterministic.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMock, startRouter, baseConfig, freePort } from './lib/harness.mjs';
+import { startMock, startRouter, baseConfig, freePort, slow } from './lib/harness.mjs';
 import { keyMaker, credYaml, modelYaml, client, chat, seenWith, countWith, collectStream } from './lib/routing.mjs';
 
 let mock;
@@ -514,7 +514,7 @@ test('a stream that breaks midway ends with an SSE error event and is not retrie
     model: 'm',
     stream: true,
     messages: [{ role: 'user', content: '[mock reset=mid_stream chunks=8 chunk_delay=30ms] one two three four five six seven eight' }],
-  });
+  }, { signal: AbortSignal.timeout(15000 * slow) });
   const { chunks, content, error } = await collectStream(stream);
   assert.ok(chunks.length >= 2, `chunks before the break: ${chunks.length}`);
   assert.ok(content.length > 0 && content.length < 'echo: one two three four five six seven eight'.length, content);

@@ -2,7 +2,7 @@
 // and deployments, an OpenAI client, a raw chat request, and per-key views of what the
 // mock upstream saw.
 import OpenAI from 'openai';
-import { MASTER_KEY } from './harness.mjs';
+import { MASTER_KEY, slow } from './harness.mjs';
 
 let seq = 0;
 
@@ -49,6 +49,7 @@ export async function chat(router, model, content, { stream = false, extra = {},
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model, messages: [{ role: 'user', content }], ...(stream ? { stream: true } : {}), ...extra }),
+    signal: AbortSignal.timeout(15000 * slow), // a hung answer fails the test, not the file
   });
   const text = await r.text();
   let body = text;
