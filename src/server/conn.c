@@ -68,6 +68,39 @@ static void on_read_timeout(uv_timer_t *t)
 
 static void arm_write_timer(ar_conn_t *c);
 
+#define LINGER_MS 3000
+
+static void on_linger_timeout(uv_timer_t *t)
+{
+    ar_server__conn_close(t->data);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    ar_conn_t *c = req->data;
+    if (status < 0 && !c->closing)
+        ar_server__conn_close(c);
+}
+
+/*
+ * After an error answer to a client that may still be sending (a 413 while its body is
+ * on the way), closing at once would reset the connection and the client would lose the
+ * answer. Instead, like nginx's lingering close: send FIN once the answer is out, read
+ * and drop whatever still comes, and close at EOF or after LINGER_MS.
+ */
+static void linger_start(ar_conn_t *c)
+{
+    if (c->closing || c->linger_started)
+        return;
+    c->linger_started = true;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        ar_server__conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->read_timer, on_linger_timeout, LINGER_MS, 0);
+}
+
 /* Bytes of the queued writes that the socket has taken so far. */
 static uint64_t wq_written(ar_conn_t *c)
 {
@@ -121,7 +154,10 @@ static void on_write_done(uv_write_t *wr, int status)
     if (c->wq_bytes == 0) {
         uv_timer_stop(&c->write_timer);
         if (c->close_after_write && !c->processing) {
-            ar_server__conn_close(c);
+            if (c->lingering)
+                linger_start(c);
+            else
+                ar_server__conn_close(c);
             return;
         }
         if (!c->processing && !c->request_started)
@@ -214,8 +250,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         ar_server__conn_close(c);
         return;
     }
-    if (c->closing)
-        return;
+    if (c->closing || c->lingering)
+        return; /* after an error answer, input is read only to be dropped */
     if (c->processing) {
         /* Pipelined bytes for later: keep them, stop reading if the client floods us. */
         if (ar_buf_append(&c->pending_in, buf->base, (size_t)nread) != 0) {
@@ -368,9 +404,8 @@ void ar_server__conn_fail(ar_conn_t *c, int status, const char *message)
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)h), uv_buf_init(body, (unsigned)n)};
     AR_LOG(AR_LOG_INFO, NULL, "rejected request from %s: %d %s", c->client_ip, status, message);
     c->close_after_write = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = false;
+    c->lingering = true; /* keep reading: the client may still be sending */
     uv_timer_stop(&c->read_timer);
     if (ar_server__conn_write(c, bufs, 2) == 0 && c->wq_bytes == 0)
-        ar_server__conn_close(c);
+        linger_start(c);
 }
