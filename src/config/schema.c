@@ -19,6 +19,8 @@
 #include "core/mem.h"
 #include "core/str.h"
 
+/* The latest GA data-plane inference api-version with a date (the deployments URLs need
+ * one); the dateless GA API is opted into with `api_version: v1`. */
 #define AZURE_DEFAULT_API_VERSION "2024-10-21"
 #define V(t) (1u << (t))
 
@@ -191,6 +193,32 @@ static int check_json_object(ar_config_ctx_t *ctx, const char *path, yaml_node_t
     json_decref(j);
     if (!ok) {
         ar_config__err(ctx, ar_config__line(node), "%s: expected a JSON object", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* api_version (azure): "v1", or a dated version YYYY-MM-DD with an optional "-preview". It
+ * goes into the upstream URL's query unescaped, so nothing else may pass. */
+static int check_api_version(ar_config_ctx_t *ctx, const char *path, yaml_node_t *node, void *base,
+                             void *field)
+{
+    static const char shape[] = "dddd-dd-dd";
+    const char *s = *(char **)field;
+    char show[64];
+    (void)base;
+    if (!s || strcmp(s, "v1") == 0)
+        return 0;
+    bool ok = strlen(s) >= sizeof(shape) - 1;
+    for (size_t i = 0; ok && i < sizeof(shape) - 1; i++)
+        ok = shape[i] == 'd' ? s[i] >= '0' && s[i] <= '9' : s[i] == '-';
+    if (ok)
+        ok = s[sizeof(shape) - 1] == '\0' || strcmp(s + sizeof(shape) - 1, "-preview") == 0;
+    if (!ok) {
+        ar_config__err(ctx, ar_config__line(node),
+                       "%s: '%s' is not an Azure api-version (YYYY-MM-DD, YYYY-MM-DD-preview or "
+                       "v1)",
+                       path, ar_config__show(s, show, sizeof(show)));
         return -1;
     }
     return 0;
@@ -738,7 +766,7 @@ static const ar_config_cmd_t cred_cmds[] = {
     {.name = "headers", .type = AR_CONFIG_MAP, .off = CR(headers), .off2 = CR(headers_cnt),
      .check = check_headers},
     {.name = "api_version", .type = AR_CONFIG_STR, .off = CR(api_version),
-     .flags = AR_CONFIG_F_NONEMPTY, .variants = V(AR_CRED_AZURE)},
+     .flags = AR_CONFIG_F_NONEMPTY, .check = check_api_version, .variants = V(AR_CRED_AZURE)},
     {.name = "project_id", .type = AR_CONFIG_STR, .off = CR(project_id),
      .flags = AR_CONFIG_F_NONEMPTY, .variants = V(AR_CRED_VERTEX)},
     {.name = "location", .type = AR_CONFIG_STR, .off = CR(location), .flags = AR_CONFIG_F_NONEMPTY,

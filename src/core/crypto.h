@@ -1,7 +1,7 @@
 /*
- * crypto.h: the OpenSSL half of core: hashing, randomness, constant-time comparison and
- * base64. This is the only file that includes OpenSSL headers; later JWT signing and
- * secret encryption land here too.
+ * crypto.h: the OpenSSL half of core: hashing, randomness, constant-time comparison,
+ * base64 and RS256 JWT signing (Google service accounts). This is the only file that
+ * includes OpenSSL headers; secret encryption lands here too.
  */
 #ifndef AR_CORE_CRYPTO_H
 #define AR_CORE_CRYPTO_H
@@ -26,5 +26,22 @@ uint64_t ar_rand_u64(void);
 int ar_base64_encode(ar_span_t in, bool url, ar_buf_t *out) AR_MUST_CHECK;
 /** Decodes standard or URL-safe base64 (padding optional). @return 0 or AR_EPARSE. */
 int ar_base64_decode(ar_span_t in, ar_buf_t *out) AR_MUST_CHECK;
+
+/**
+ * Checks that pem holds an RSA private key OpenSSL can read (PKCS#8 "BEGIN PRIVATE KEY"
+ * or PKCS#1 "BEGIN RSA PRIVATE KEY", unencrypted), so a bad key is reported at start.
+ * @param pem borrowed. @return 0 or AR_EINVAL.
+ */
+int ar_rsa_key_check(ar_span_t pem) AR_MUST_CHECK;
+/**
+ * Appends a compact RS256 JWT to out: base64url(header_json) "." base64url(claims_json)
+ * "." base64url(RSASSA-PKCS1-v1_5 SHA-256 signature of the first two parts), RFC 7515.
+ * The JSON texts are signed as given (the caller serialises them).
+ * @param pem_key an unencrypted RSA private key in PEM, borrowed
+ * @return 0; AR_EINVAL when the key cannot be read or is not RSA; AR_EIO when signing
+ * fails; AR_ETOOBIG when out is full (out is then left as it was). Any thread.
+ */
+int ar_jwt_rs256(ar_span_t header_json, ar_span_t claims_json, ar_span_t pem_key,
+                 ar_buf_t *out) AR_MUST_CHECK;
 
 #endif

@@ -96,6 +96,7 @@ static void stop_now(ar_gateway_t *gw)
     uv_close((uv_handle_t *)&gw->sig_int, on_closed_noop);
     uv_close((uv_handle_t *)&gw->sig_hup, on_closed_noop);
     ar_gw_proxies_stop(gw);
+    ar_gw_tokens_stop(gw);
     ar_server_stop(gw->server);
     AR_LOG(AR_LOG_INFO, NULL, "stopped");
 }
@@ -187,6 +188,7 @@ static void reload(ar_gateway_t *gw)
         return;
     }
     ar_runtime_discover(rt);
+    ar_gw_tokens_prime(rt);
     if (ar_gw_models_build(rt) != 0) {
         ar_runtime_release(rt);
         AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: out of memory");
@@ -252,6 +254,7 @@ int ar_gateway_run(const char *config_path)
         goto out;
     }
     ar_runtime_discover(rt);
+    ar_gw_tokens_prime(rt);
     if (ar_gw_models_build(rt) != 0) {
         ar_runtime_release(rt);
         exit_code = 1;
@@ -301,6 +304,7 @@ int ar_gateway_run(const char *config_path)
         goto out;
     }
     ar_gw_proxies_start(gw);
+    ar_gw_tokens_start(gw);
     AR_LOG(AR_LOG_INFO, NULL,
            "airouter listening on %s:%d (%d workers, %zu credentials, %zu models)", sc->host,
            ar_server_port(gw->server), ar_server_worker_cnt(gw->server), rt->cfg->credentials_cnt,

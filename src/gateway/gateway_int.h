@@ -65,6 +65,7 @@ struct ar_gateway {
     uint64_t started_ms; /* monotonic, for uptime */
     _Atomic(ar_proxy_snapshot_t *) proxies;
     struct ar_proxy_poller *poller; /* proxies.c, main thread */
+    struct ar_gw_tokens *tokens;    /* tokens.c, main thread */
     /* ratelimit.c: the client buckets, made on first use, kept across reloads */
     _Atomic(struct ar_gw_limiter *) limiter;
 };
@@ -195,6 +196,24 @@ void ar_gw_proxies_stop(ar_gateway_t *gw);
 ar_proxy_snapshot_t *ar_gw_proxies_acquire(ar_gateway_t *gw);
 void ar_gw_proxies_release(ar_proxy_snapshot_t *s);
 
+/* tokens.c (main thread): access tokens of AR_PROV_TOKEN providers (vertex-ai) */
+/**
+ * Fetches a token for every provider of rt that needs one, before rt serves: the
+ * transfers run on a private loop and each has a 10 s deadline, so this returns within
+ * about 10 s whatever the token endpoints do. A failed fetch is logged and retried by the
+ * renewal timer; requests to that credential fail over meanwhile. Call right after
+ * ar_runtime_discover (at start and on reload).
+ */
+void ar_gw_tokens_prime(ar_runtime_t *rt);
+/**
+ * Starts the renewal timer on gw->main_loop: each token is fetched again when its provider
+ * asks (60 s before expiry), failures are retried with backoff (1 s doubling to 60 s), one
+ * request in flight per credential, always for the runtime currently installed.
+ */
+void ar_gw_tokens_start(ar_gateway_t *gw);
+/** Stops the timer and cancels fetches in flight (no callback follows). */
+void ar_gw_tokens_stop(ar_gateway_t *gw);
+
 /* routes.c */
 void ar_gw_on_request(ar_http_request_t *req);
 
@@ -240,6 +259,8 @@ void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body);
 
 /* messages.c: POST /v1/messages, Anthropic's Messages API in and out */
 void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt);
+/** POST /v1/messages/count_tokens: {"input_tokens": N}, N about characters / 4. */
+void ar_gw_messages_count_tokens(ar_http_request_t *req, ar_runtime_t *rt);
 extern const ar_front_ops_t ar_front_anthropic;
 
 /* attempt.c */

@@ -19,6 +19,8 @@ typedef enum route_id {
     R_CHAT,
     R_COMPLETIONS,
     R_EMBEDDINGS,
+    R_MESSAGES,
+    R_COUNT_TOKENS,
     R_MODELS,
     R_MODEL,
     R_HEALTH,
@@ -43,6 +45,9 @@ static const route_t routes[] = {
     {AR_LIT("/v1/chat/completions"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_CHAT, true},
     {AR_LIT("/v1/completions"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_COMPLETIONS, true},
     {AR_LIT("/v1/embeddings"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_EMBEDDINGS, true},
+    {AR_LIT("/v1/messages"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_MESSAGES, true},
+    {AR_LIT("/v1/messages/count_tokens"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_COUNT_TOKENS,
+     true},
     {AR_LIT("/v1/models"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODELS, true},
     {AR_LIT("/v1/models/"), true, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODEL, true},
     {AR_LIT("/health"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_HEALTH, false},
@@ -267,12 +272,17 @@ void ar_gw_on_request(ar_http_request_t *req)
         ar_gw_error(req, 404, "not_found_error", "not_found", msg);
         return;
     }
+    /* Anthropic clients get Anthropic-shaped errors from the start, a 401 included */
+    if (hit->id == R_MESSAGES || hit->id == R_COUNT_TOKENS)
+        ctx->front = &ar_front_anthropic;
     if (hit->auth && ar_gw_authenticate(req, rt) != 0)
         return;
     switch (hit->id) {
     case R_CHAT: ar_gw_llm(req, rt, AR_EP_CHAT); break;
     case R_COMPLETIONS: ar_gw_llm(req, rt, AR_EP_COMPLETIONS); break;
     case R_EMBEDDINGS: ar_gw_llm(req, rt, AR_EP_EMBEDDINGS); break;
+    case R_MESSAGES: ar_gw_messages(req, rt); break;
+    case R_COUNT_TOKENS: ar_gw_messages_count_tokens(req, rt); break;
     case R_MODELS: ar_gw_models(req, rt, AR_SPAN_NULL); break;
     case R_MODEL: ar_gw_models(req, rt, ar_span_skip(path, AR_LIT("/v1/models/").len)); break;
     case R_HEALTH:

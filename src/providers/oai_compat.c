@@ -45,7 +45,7 @@ int ar_oai_init(ar_oai_t *o, const ar_cred_conf_t *conf, const char *auth_name,
         o->extra_cnt = conf->headers_cnt;
     }
     for (int i = 0; i < AR_EP_CNT; i++)
-        o->urls[i] = paths[i] ? ar_oai_join_url(conf->base_url, paths[i]) : NULL;
+        o->urls[i] = paths && paths[i] ? ar_oai_join_url(conf->base_url, paths[i]) : NULL;
     o->models_url = models_path ? ar_oai_join_url(conf->base_url, models_path) : NULL;
     return 0;
 }
@@ -56,8 +56,10 @@ void ar_oai_dispose(ar_oai_t *o)
     for (size_t i = 0; i < o->extra_cnt; i++)
         ar_free(o->extra_lines[i]);
     ar_free(o->extra_lines);
-    for (int i = 0; i < AR_EP_CNT; i++)
+    for (int i = 0; i < AR_EP_CNT; i++) {
         ar_free(o->urls[i]);
+        ar_free(o->url_tails[i]);
+    }
     ar_free(o->models_url);
 }
 
@@ -71,15 +73,87 @@ static int add_common_headers(ar_oai_t *o, ar_http_req_t *out)
     return rc;
 }
 
+static const char so_member[] = ",\"stream_options\":{\"include_usage\":true}";
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
+
 /*
- * The pass-through body, spliced: the raw client body with the model value replaced and,
- * for streams, stream_options added. No tree is built and nothing is re-serialised.
+ * The spliced body for deployment URLs, where the model is in the URL: the raw body with
+ * its "model" member cut out (with one neighbouring comma) and, for streams,
+ * stream_options added. raw.ptr[close] is the body's final '}'.
+ * @return 0, or AR_EAGAIN when the member is not written the plain way (the tree path).
+ */
+static int splice_drop_model(ar_call_t *call, ar_span_t raw, size_t close, bool add_so,
+                             ar_span_t *out)
+{
+    size_t from = close; /* the cut is [from, to); empty without a model member */
+    size_t to = close;
+    if (call->raw_model.len) {
+        size_t at = (size_t)(call->raw_model.ptr - raw.ptr);
+        size_t k = at;
+        while (k > 0 && is_ws(raw.ptr[k - 1]))
+            k--;
+        if (k == 0 || raw.ptr[k - 1] != ':')
+            return AR_EAGAIN;
+        k--;
+        while (k > 0 && is_ws(raw.ptr[k - 1]))
+            k--;
+        if (k < 7 || memcmp(raw.ptr + k - 7, "\"model\"", 7) != 0)
+            return AR_EAGAIN;
+        from = k - 7;
+        to = at + call->raw_model.len;
+        size_t next = to;
+        while (next < close && is_ws(raw.ptr[next]))
+            next++;
+        if (next < close && raw.ptr[next] == ',') {
+            to = next + 1; /* a member follows: take the comma after the model */
+        } else {
+            size_t prev = from; /* the last member: take the comma before it */
+            while (prev > 0 && is_ws(raw.ptr[prev - 1]))
+                prev--;
+            if (prev > 0 && raw.ptr[prev - 1] == ',')
+                from = prev - 1;
+        }
+    }
+    if (add_so) {
+        /* An object left empty cannot take ",stream_options". The gateway never sends one
+         * (it requires messages, prompt or input), but the tree path copes if it ever does. */
+        size_t last = from;
+        while (last > 0 && is_ws(raw.ptr[last - 1]))
+            last--;
+        size_t rest = to;
+        while (rest < close && is_ws(raw.ptr[rest]))
+            rest++;
+        if (last > 0 && raw.ptr[last - 1] == '{' && rest == close)
+            return AR_EAGAIN;
+    }
+    char *b = ar_pool_alloc(call->pool, raw.len + sizeof(so_member));
+    memcpy(b, raw.ptr, from);
+    size_t n = from;
+    memcpy(b + n, raw.ptr + to, close - to);
+    n += close - to;
+    if (add_so) {
+        memcpy(b + n, so_member, sizeof(so_member) - 1);
+        n += sizeof(so_member) - 1;
+    }
+    b[n++] = '}';
+    *out = ar_span(b, n);
+    return 0;
+}
+
+/*
+ * The pass-through body, spliced: the raw client body with the model value replaced (or
+ * removed, for deployment URLs) and, for streams, stream_options added. No tree is built
+ * and nothing is re-serialised.
  * @return 0, or AR_EAGAIN when the body needs a real edit (the tree path does it).
  */
 static int splice_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
 {
     bool stream = call->stream && call->endpoint != AR_EP_EMBEDDINGS;
-    if (!call->raw.len || call->raw_has_extensions || !o->model_in_body)
+    if (!call->raw.len || call->raw_has_extensions)
         return AR_EAGAIN;
     if (stream && call->raw_stream_options.len && !call->client_wants_usage)
         return AR_EAGAIN; /* include_usage must be switched on inside the client's object */
@@ -90,8 +164,9 @@ static int splice_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
     if (close == 0)
         return AR_EAGAIN;
     close--; /* index of the final '}' */
-    static const char so[] = ",\"stream_options\":{\"include_usage\":true}";
     bool add_so = stream && !call->raw_stream_options.len;
+    if (!o->model_in_body)
+        return splice_drop_model(call, raw, close, add_so, out);
     ar_buf_t model;
     ar_buf_init(&model, 4096);
     int rc = ar_buf_append(&model, "\"", 1);
@@ -101,7 +176,7 @@ static int splice_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
         ar_buf_dispose(&model);
         return AR_EAGAIN;
     }
-    size_t cap = raw.len + model.len + sizeof(so) + 16;
+    size_t cap = raw.len + model.len + sizeof(so_member) + 16;
     char *b = ar_pool_alloc(call->pool, cap);
     size_t n = 0;
     if (call->raw_model.len) {
@@ -128,8 +203,8 @@ static int splice_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
         n += close - open - 1;
     }
     if (add_so) {
-        memcpy(b + n, so, sizeof(so) - 1);
-        n += sizeof(so) - 1;
+        memcpy(b + n, so_member, sizeof(so_member) - 1);
+        n += sizeof(so_member) - 1;
     }
     b[n++] = '}';
     ar_buf_dispose(&model);
@@ -159,12 +234,54 @@ static int tree_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
     return ar_provider_dump_body(call, body, out);
 }
 
+static bool url_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* urls[ep] + the model, percent-encoded (RFC 3986 unreserved bytes stay) + url_tails[ep],
+ * measured, then allocated once from the pool. NULL when there is no model to put there. */
+static const char *model_url(const ar_oai_t *o, ar_call_t *call)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *head = o->urls[call->endpoint];
+    const char *tail = o->url_tails[call->endpoint];
+    const unsigned char *m = (const unsigned char *)(call->model ? call->model : "");
+    if (!m[0])
+        return NULL;
+    size_t hl = strlen(head);
+    size_t tl = tail ? strlen(tail) : 0;
+    size_t ml = 0;
+    for (const unsigned char *c = m; *c; c++)
+        ml += url_unreserved(*c) ? 1 : 3;
+    char *u = ar_pool_alloc(call->pool, hl + ml + tl + 1);
+    memcpy(u, head, hl);
+    char *w = u + hl;
+    for (const unsigned char *c = m; *c; c++) {
+        if (url_unreserved(*c)) {
+            *w++ = (char)*c;
+        } else {
+            *w++ = '%';
+            *w++ = hex[*c >> 4];
+            *w++ = hex[*c & 15];
+        }
+    }
+    memcpy(w, tail ? tail : "", tl + 1);
+    return u;
+}
+
 int ar_oai_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
 {
     ar_oai_t *o = (ar_oai_t *)p;
     const char *url = o->urls[call->endpoint];
     if (!url)
         return AR_ENOTFOUND;
+    if (o->model_in_url) {
+        url = model_url(o, call);
+        if (!url)
+            return AR_EINVAL;
+    }
     int rc = call->body ? AR_EAGAIN : splice_body(o, call, &out->body);
     if (rc == AR_EAGAIN)
         rc = tree_body(o, call, &out->body);
@@ -209,6 +326,33 @@ int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *
     if (ar_span_eq(data, AR_LIT("[DONE]"))) {
         call->stream_done = true;
         return AR_PROV_PASS;
+    }
+    /* Fast reject, per event: with include_usage on, every chunk but the last carries
+     * "usage":null as its last member. A bare "usage" in raw JSON can only be a key or the
+     * string value "usage" (quotes inside strings are escaped), so when its last
+     * occurrence reads "usage":null there is no usage here; anything else gets a real
+     * scan. */
+    /* backwards from the end, quote by quote: usage is the last member, so the hit is
+     * usually the first quote looked at */
+    const char *u = NULL;
+    size_t left = data.len;
+    while (left >= 7) {
+        const char *q = memrchr(data.ptr, '"', left);
+        if (!q)
+            break;
+        if (q - data.ptr >= 6 && memcmp(q - 6, "\"usage", 6) == 0) {
+            u = q - 6;
+            break;
+        }
+        left = (size_t)(q - data.ptr);
+    }
+    if (!u)
+        return AR_PROV_PASS;
+    ar_span_t after = ar_span_trim(ar_span(u + 7, (size_t)(data.ptr + data.len - u - 7)));
+    if (after.len && after.ptr[0] == ':') {
+        after = ar_span_trim(ar_span_skip(after, 1));
+        if (ar_span_starts(after, AR_LIT("null")))
+            return AR_PROV_PASS;
     }
     ar_span_t usage;
     if (ar_jscan_get(data, AR_LIT("usage"), &usage) != 0 || ar_jscan_is_null(usage))

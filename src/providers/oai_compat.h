@@ -1,9 +1,9 @@
 /*
  * oai_compat.h: the OpenAI wire format, shared by the openai, azure and proxy providers
  * (their ops tables point at these functions instead of copying them). Requests pass
- * through with the model replaced; streams gain `stream_options.include_usage` so usage
- * can be accounted, and the usage-only chunk is dropped again when the client did not
- * ask for it.
+ * through with the model replaced (or cut out, when it is in the URL as in Azure's
+ * deployment URLs); streams gain `stream_options.include_usage` so usage can be accounted,
+ * and the usage-only chunk is dropped again when the client did not ask for it.
  */
 #ifndef AR_PROVIDERS_OAI_COMPAT_H
 #define AR_PROVIDERS_OAI_COMPAT_H
@@ -15,14 +15,22 @@ typedef struct ar_oai {
     char *auth_line;    /* "Authorization: Bearer KEY", or NULL */
     char **extra_lines; /* configured extra headers, "Name: value" */
     size_t extra_cnt;
-    char *urls[AR_EP_CNT]; /* full endpoint URLs */
+    /* Endpoint URLs: whole, or with model_in_url the part before the model, which goes
+     * between urls[ep] and url_tails[ep] (Azure: ".../openai/deployments/" MODEL
+     * "/chat/completions?api-version=V"). NULL: the endpoint is not served. */
+    char *urls[AR_EP_CNT];
+    char *url_tails[AR_EP_CNT];
     char *models_url;
-    bool model_in_body; /* false for Azure deployment URLs */
+    bool model_in_body; /* false for Azure deployment URLs: the member is removed */
+    bool model_in_url;  /* the upstream model, percent-encoded, is part of the URL */
 } ar_oai_t;
 
 /**
- * Fills o from conf. auth_name/auth_prefix give the key header ("Authorization",
- * "Bearer "); paths[] are the endpoint paths appended to base_url.
+ * Fills o from conf: the key header, the extra headers and, when paths is not NULL, the
+ * whole endpoint URLs. auth_name/auth_prefix give the key header ("Authorization",
+ * "Bearer "); paths[] are the endpoint paths appended to base_url (NULL entries: not
+ * served). A provider whose URLs are shaped otherwise passes paths NULL and fills urls[],
+ * url_tails[] and model_in_url itself (owned strings: ar_oai_dispose frees them).
  * @return 0 or AR_EINVAL with err set.
  */
 int ar_oai_init(ar_oai_t *o, const ar_cred_conf_t *conf, const char *auth_name,

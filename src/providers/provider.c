@@ -11,12 +11,17 @@
 #include "providers/provider.h"
 
 extern const ar_provider_ops_t ar_openai_ops;
+extern const ar_provider_ops_t ar_azure_ops;
+extern const ar_provider_ops_t ar_anthropic_ops;
+extern const ar_provider_ops_t ar_gemini_ops;
+extern const ar_provider_ops_t ar_vertex_ops;
 extern const ar_provider_ops_t ar_proxy_ops;
 extern const ar_provider_ops_t ar_mock_ops;
 
 static const ar_provider_ops_t *registry[AR_CRED_TYPE_CNT] = {
-    [AR_CRED_OPENAI] = &ar_openai_ops,
-    [AR_CRED_PROXY] = &ar_proxy_ops,
+    [AR_CRED_OPENAI] = &ar_openai_ops,       [AR_CRED_AZURE] = &ar_azure_ops,
+    [AR_CRED_ANTHROPIC] = &ar_anthropic_ops, [AR_CRED_GEMINI] = &ar_gemini_ops,
+    [AR_CRED_VERTEX] = &ar_vertex_ops,       [AR_CRED_PROXY] = &ar_proxy_ops,
     [AR_CRED_MOCK] = &ar_mock_ops,
 };
 

@@ -72,8 +72,8 @@ typedef struct ar_conn {
     bool keep_alive;  /* of the current request */
     bool close_after_write;
     bool expect_continue;
-    bool lingering;       /* an error answer is out: read and drop input until EOF */
-    bool linger_started;  /* FIN sent, the linger timer runs */
+    bool lingering;      /* an error answer is out: read and drop input until EOF */
+    bool linger_started; /* FIN sent, the linger timer runs */
     uv_shutdown_t shutdown_req;
     bool request_started; /* bytes of a request arrived */
     /* request being parsed */

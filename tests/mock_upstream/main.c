@@ -31,7 +31,9 @@ static void usage(FILE *f)
                "  --port-file PATH  write the bound port to PATH once listening\n"
                "  --models LIST     model ids listed by GET /v1/models\n"
                "  --require-key K   accept only 'Authorization: Bearer K' (repeatable)\n"
-               "  --no-record       do not record requests (GET /_mock/requests stays empty)\n");
+               "  --no-record       do not record requests (GET /_mock/requests stays empty)\n"
+               "  --oauth-public-key FILE  PEM key that verifies POST /token JWT grants\n"
+               "  --oauth-expires-in N     expires_in of issued tokens (default 3600)\n");
 }
 
 static int push_str(char ***arr, size_t *cnt, const char *s, size_t len)
@@ -82,6 +84,8 @@ static int parse_args(int argc, char **argv, mock_opts_t *o)
         {"models", required_argument, NULL, 'm'},
         {"require-key", required_argument, NULL, 'k'},
         {"no-record", no_argument, NULL, 'n'},
+        {"oauth-public-key", required_argument, NULL, 'O'},
+        {"oauth-expires-in", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -134,6 +138,14 @@ static int parse_args(int argc, char **argv, mock_opts_t *o)
             }
             break;
         case 'n': o->record = 0; break;
+        case 'O': o->oauth_public_key = optarg; break;
+        case 'E':
+            if (parse_int(optarg, 1, 86400 * 365, &v) != 0) {
+                fprintf(stderr, "mock_upstream: bad --oauth-expires-in %s\n", optarg);
+                return -1;
+            }
+            o->oauth_expires_in = v;
+            break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -223,6 +235,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "mock_upstream: initialisation failed\n");
         goto out_shared;
     }
+    if (mock_oauth_init(srv) != 0) {
+        goto out_shared;
+    }
     srv->workers_cnt = srv->opts.threads;
     srv->workers = calloc((size_t)srv->workers_cnt, sizeof(*srv->workers));
     if (srv->workers == NULL) {
@@ -279,6 +294,7 @@ out_loops:
     free(srv->workers);
 out_shared:
     mock_shared_dispose(&srv->shared);
+    mock_oauth_dispose();
     free(srv->models_body);
 out_opts:
     free_strs(srv->opts.models, srv->opts.models_cnt);

@@ -4,7 +4,8 @@
  * request structs and the functions the files of tests/mock_upstream/ share: util.c (buffers,
  * JSON text), server.c (libuv + llhttp I/O), response.c (response framing and pacing),
  * request.c (route table, auth, directives), control.c (/_mock/ endpoints, shared state) and
- * one file per wire format (openai.c). It must never include anything from src/.
+ * one file per wire format (openai.c, azure.c, gemini.c, anthropic.c). It must never include
+ * anything from src/.
  */
 #ifndef MOCK_H
 #define MOCK_H
@@ -142,6 +143,8 @@ typedef struct mock_opts {
     char **keys; /* --require-key values; none -> any key accepted */
     size_t keys_cnt;
     int record;
+    const char *oauth_public_key; /* --oauth-public-key: PEM key that verifies JWT grants */
+    int64_t oauth_expires_in;     /* --oauth-expires-in: seconds; 0 = 3600 */
 } mock_opts_t;
 
 /**
@@ -248,6 +251,11 @@ typedef struct mock_route {
 extern const mock_route_t mock_routes[];
 extern const size_t mock_routes_cnt;
 extern const mock_api_t mock_openai_api;
+extern const mock_api_t mock_gemini_api;
+extern const mock_api_t mock_vertex_api;
+extern const mock_api_t mock_oauth_api;
+extern const mock_api_t mock_anthropic_api;
+extern const mock_api_t mock_azure_api;
 
 /* ---- requests ---- */
 
@@ -423,5 +431,40 @@ int mock_openai_embeddings_prepare(mock_req_t *req, mock_span_t *text);
 void mock_openai_embeddings(mock_req_t *req);
 void mock_openai_models(mock_req_t *req);
 void mock_openai_model_get(mock_req_t *req);
+
+/* ---- azure.c ---- */
+
+/* /openai/deployments/{d}/...: api-version required, the deployment becomes the model, then
+ * openai.c's prepare. The v1 routes (/openai/v1/...) use openai.c's hooks as they are. */
+int mock_azure_chat_prepare(mock_req_t *req, mock_span_t *text);
+int mock_azure_completions_prepare(mock_req_t *req, mock_span_t *text);
+int mock_azure_embeddings_prepare(mock_req_t *req, mock_span_t *text);
+
+/* ---- anthropic.c ---- */
+
+/* POST /v1/messages: anthropic-version required, Anthropic's request checks, then the echo. */
+int mock_anthropic_prepare(mock_req_t *req, mock_span_t *text);
+void mock_anthropic_messages(mock_req_t *req);
+
+/* ---- gemini.c: Gemini API, Vertex AI, OAuth token endpoint ---- */
+
+/** Loads --oauth-public-key (if given). @return 0, or -1 after printing the problem. */
+int mock_oauth_init(mock_server_t *srv);
+void mock_oauth_dispose(void);
+/* /v1beta/models/{m}:generateContent|:streamGenerateContent (x-goog-api-key or ?key=) */
+int mock_gemini_prepare(mock_req_t *req, mock_span_t *text);
+void mock_gemini_generate(mock_req_t *req);
+void mock_gemini_stream(mock_req_t *req); /* SSE with ?alt=sse, else a JSON array */
+int mock_gemini_embed_prepare(mock_req_t *req, mock_span_t *text);
+void mock_gemini_embed(mock_req_t *req);
+int mock_gemini_batch_embed_prepare(mock_req_t *req, mock_span_t *text);
+void mock_gemini_batch_embed(mock_req_t *req);
+/* /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:... (Bearer token from
+ * POST /token, or x-goog-api-key) */
+int mock_vertex_prepare(mock_req_t *req, mock_span_t *text);
+int mock_vertex_predict_prepare(mock_req_t *req, mock_span_t *text);
+void mock_vertex_predict(mock_req_t *req);
+/* POST /token: grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=JWT */
+void mock_oauth_token(mock_req_t *req);
 
 #endif

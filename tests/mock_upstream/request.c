@@ -24,6 +24,43 @@ const mock_route_t mock_routes[] = {
      mock_openai_embeddings},
     {"GET", "/v1/models", &mock_openai_api, 0, NULL, mock_openai_models},
     {"GET", "/v1/models/**", &mock_openai_api, 0, NULL, mock_openai_model_get},
+    /* Anthropic's Messages API */
+    {"POST", "/v1/messages", &mock_anthropic_api, MOCK_ROUTE_JSON, mock_anthropic_prepare,
+     mock_anthropic_messages},
+    /* OpenRouter's base URL path (https://openrouter.ai/api/v1) */
+    {"POST", "/api/v1/chat/completions", &mock_openai_api, MOCK_ROUTE_JSON,
+     mock_openai_chat_prepare, mock_openai_chat},
+
+    /* Azure OpenAI: deployment URLs (api-version required), then the v1 API */
+    {"POST", "/openai/deployments/*/chat/completions", &mock_azure_api, MOCK_ROUTE_JSON,
+     mock_azure_chat_prepare, mock_openai_chat},
+    {"POST", "/openai/deployments/*/completions", &mock_azure_api, MOCK_ROUTE_JSON,
+     mock_azure_completions_prepare, mock_openai_completions},
+    {"POST", "/openai/deployments/*/embeddings", &mock_azure_api, MOCK_ROUTE_JSON,
+     mock_azure_embeddings_prepare, mock_openai_embeddings},
+    {"POST", "/openai/v1/chat/completions", &mock_azure_api, MOCK_ROUTE_JSON,
+     mock_openai_chat_prepare, mock_openai_chat},
+    {"POST", "/openai/v1/completions", &mock_azure_api, MOCK_ROUTE_JSON,
+     mock_openai_completions_prepare, mock_openai_completions},
+    {"POST", "/openai/v1/embeddings", &mock_azure_api, MOCK_ROUTE_JSON,
+     mock_openai_embeddings_prepare, mock_openai_embeddings},
+
+    /* Google: the Gemini API, Vertex AI, and an OAuth token endpoint for service accounts */
+    {"POST", "/v1beta/models/*:generateContent", &mock_gemini_api, MOCK_ROUTE_JSON,
+     mock_gemini_prepare, mock_gemini_generate},
+    {"POST", "/v1beta/models/*:streamGenerateContent", &mock_gemini_api, MOCK_ROUTE_JSON,
+     mock_gemini_prepare, mock_gemini_stream},
+    {"POST", "/v1beta/models/*:embedContent", &mock_gemini_api, MOCK_ROUTE_JSON,
+     mock_gemini_embed_prepare, mock_gemini_embed},
+    {"POST", "/v1beta/models/*:batchEmbedContents", &mock_gemini_api, MOCK_ROUTE_JSON,
+     mock_gemini_batch_embed_prepare, mock_gemini_batch_embed},
+    {"POST", "/v1/projects/*/locations/*/publishers/google/models/*:generateContent",
+     &mock_vertex_api, MOCK_ROUTE_JSON, mock_vertex_prepare, mock_gemini_generate},
+    {"POST", "/v1/projects/*/locations/*/publishers/google/models/*:streamGenerateContent",
+     &mock_vertex_api, MOCK_ROUTE_JSON, mock_vertex_prepare, mock_gemini_stream},
+    {"POST", "/v1/projects/*/locations/*/publishers/google/models/*:predict", &mock_vertex_api,
+     MOCK_ROUTE_JSON, mock_vertex_predict_prepare, mock_vertex_predict},
+    {"POST", "/token", &mock_oauth_api, 0, NULL, mock_oauth_token},
 
     {"POST", "/_mock/queue", &mock_openai_api, MOCK_ROUTE_CONTROL | MOCK_ROUTE_JSON, NULL,
      mock_control_queue_post},

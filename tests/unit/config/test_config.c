@@ -981,6 +981,32 @@ static void test_credential_types(void **state)
                  "t.yaml:4: credentials[0].base_url: 'https://' has no host");
     expect_error(BASE "credentials:\n  - name: a\n    type: mock\n    headers: {'Bad Name': x}\n",
                  "t.yaml:6: credentials[0].headers: 'Bad Name' is not a valid header name");
+    /* api_version goes into the upstream URL: dated (GA or -preview) or v1, nothing else */
+    static const char *const bad_versions[] = {"latest", "2024-10-21 ",     "2024-1-21",
+                                               "v2",     "2025-04-01-beta", "2024-10-21&x=1"};
+    for (size_t i = 0; i < sizeof(bad_versions) / sizeof(bad_versions[0]); i++) {
+        char yaml[512], want[256];
+        snprintf(yaml, sizeof(yaml),
+                 BASE "credentials:\n  - name: az\n    type: azure\n    api_key: k\n"
+                      "    base_url: https://r.openai.azure.com\n    api_version: '%s'\n",
+                 bad_versions[i]);
+        snprintf(want, sizeof(want),
+                 "t.yaml:8: credentials[0].api_version: '%s' is not an Azure api-version "
+                 "(YYYY-MM-DD, YYYY-MM-DD-preview or v1)",
+                 bad_versions[i]);
+        expect_error(yaml, want);
+    }
+    static const char *const good_versions[] = {"2024-10-21", "2025-04-01-preview", "v1"};
+    for (size_t i = 0; i < sizeof(good_versions) / sizeof(good_versions[0]); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 BASE "credentials:\n  - name: az\n    type: azure\n    api_key: k\n"
+                      "    base_url: https://r.openai.azure.com\n    api_version: %s\n",
+                 good_versions[i]);
+        ar_config_t *cfg = load_ok(yaml);
+        assert_string_equal(cfg->credentials[0].api_version, good_versions[i]);
+        ar_config_unref(cfg);
+    }
 }
 
 static void test_vertex(void **state)

@@ -1,7 +1,8 @@
 /*
  * test_crypto.c: unit tests of core/crypto.c: SHA-256 known vectors, constant-time
- * comparison, randomness, and base64 (standard and URL-safe) with every padding case and
- * round trips over all byte values.
+ * comparison, randomness, base64 (standard and URL-safe) with every padding case and
+ * round trips over all byte values, and RS256 JWT signing: keys generated here with OpenSSL
+ * (PKCS#8 and PKCS#1 PEM), signatures verified with the public key, refused keys.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "core/crypto.h"
 
@@ -161,12 +164,121 @@ static void test_base64_round_trips(void **state)
     }
 }
 
+/* PEM of key (PKCS#8, or the traditional PKCS#1 "RSA PRIVATE KEY" form), malloc'd. */
+static char *pem_of(EVP_PKEY *key, bool traditional)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    int ok = traditional ? PEM_write_bio_PrivateKey_traditional(b, key, NULL, NULL, 0, NULL, NULL)
+                         : PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL);
+    assert_int_equal(ok, 1);
+    char *data;
+    long n = BIO_get_mem_data(b, &data);
+    char *s = malloc((size_t)n + 1);
+    memcpy(s, data, (size_t)n);
+    s[n] = '\0';
+    BIO_free(b);
+    return s;
+}
+
+static void test_rsa_key_check(void **state)
+{
+    (void)state;
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    EVP_PKEY *ec = EVP_EC_gen("P-256");
+    char *p8 = pem_of(rsa, false);
+    char *p1 = pem_of(rsa, true);
+    char *ecp = pem_of(ec, false);
+    assert_non_null(strstr(p8, "BEGIN PRIVATE KEY"));
+    assert_non_null(strstr(p1, "BEGIN RSA PRIVATE KEY"));
+    assert_int_equal(ar_rsa_key_check(ar_span_cstr(p8)), 0);
+    assert_int_equal(ar_rsa_key_check(ar_span_cstr(p1)), 0);
+    assert_int_equal(ar_rsa_key_check(ar_span_cstr(ecp)), AR_EINVAL); /* not RSA */
+    assert_int_equal(ar_rsa_key_check(AR_LIT("")), AR_EINVAL);
+    assert_int_equal(ar_rsa_key_check(AR_LIT("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END "
+                                             "PRIVATE KEY-----\n")),
+                     AR_EINVAL);
+    /* a key cut short */
+    assert_int_equal(ar_rsa_key_check(ar_span(p8, strlen(p8) / 2)), AR_EINVAL);
+    free(p8);
+    free(p1);
+    free(ecp);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+}
+
+static void test_jwt_rs256(void **state)
+{
+    (void)state;
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    char *pem = pem_of(rsa, false);
+    static const char hdr[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+    static const char claims[] = "{\"iss\":\"a@b.c\",\"iat\":1,\"exp\":3601,\"x\":\"\xc3\xa9?>\"}";
+    ar_buf_t out;
+    ar_buf_init(&out, 1 << 16);
+    assert_int_equal(ar_buf_append_str(&out, "prefix="), 0);
+    assert_int_equal(ar_jwt_rs256(AR_LIT(hdr), AR_LIT(claims), ar_span_cstr(pem), &out), 0);
+    /* appended after what was there, in three base64url parts */
+    assert_memory_equal(out.ptr, "prefix=", 7);
+    const char *jwt = out.ptr + 7;
+    size_t n = out.len - 7;
+    const char *d1 = memchr(jwt, '.', n);
+    assert_non_null(d1);
+    const char *d2 = memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - jwt));
+    assert_non_null(d2);
+    assert_null(memchr(d2 + 1, '.', n - (size_t)(d2 + 1 - jwt)));
+    for (size_t i = 0; i < n; i++)
+        assert_true(jwt[i] != '=' && jwt[i] != '+' && jwt[i] != '/');
+    ar_buf_t dec_buf;
+    ar_buf_init(&dec_buf, 1 << 16);
+    assert_int_equal(ar_base64_decode(ar_span(jwt, (size_t)(d1 - jwt)), &dec_buf), 0);
+    assert_true(ar_span_eq(ar_buf_span(&dec_buf), AR_LIT(hdr)));
+    ar_buf_reset(&dec_buf);
+    assert_int_equal(ar_base64_decode(ar_span(d1 + 1, (size_t)(d2 - d1 - 1)), &dec_buf), 0);
+    assert_true(ar_span_eq(ar_buf_span(&dec_buf), AR_LIT(claims)));
+    ar_buf_reset(&dec_buf);
+    assert_int_equal(ar_base64_decode(ar_span(d2 + 1, n - (size_t)(d2 + 1 - jwt)), &dec_buf), 0);
+    assert_int_equal(dec_buf.len, 256);
+    /* the signature verifies over "header.claims" with the public key, and only over it */
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, rsa), 1);
+    assert_int_equal(EVP_DigestVerify(md, (const unsigned char *)dec_buf.ptr, dec_buf.len,
+                                      (const unsigned char *)jwt, (size_t)(d2 - jwt)),
+                     1);
+    assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, rsa), 1);
+    assert_int_not_equal(EVP_DigestVerify(md, (const unsigned char *)dec_buf.ptr, dec_buf.len,
+                                          (const unsigned char *)jwt, (size_t)(d2 - jwt) - 1),
+                         1);
+    EVP_MD_CTX_free(md);
+    /* RS256 is deterministic (PKCS#1 v1.5): the same input signs the same */
+    ar_buf_t again;
+    ar_buf_init(&again, 1 << 16);
+    assert_int_equal(ar_jwt_rs256(AR_LIT(hdr), AR_LIT(claims), ar_span_cstr(pem), &again), 0);
+    assert_true(ar_span_eq(ar_buf_span(&again), ar_span(jwt, n)));
+    /* a bad key, and no room: out is left as it was */
+    size_t before = again.len;
+    assert_int_equal(ar_jwt_rs256(AR_LIT(hdr), AR_LIT(claims), AR_LIT("not a key"), &again),
+                     AR_EINVAL);
+    assert_int_equal(again.len, before);
+    ar_buf_t small;
+    ar_buf_init(&small, 64);
+    assert_int_equal(ar_jwt_rs256(AR_LIT(hdr), AR_LIT(claims), ar_span_cstr(pem), &small),
+                     AR_ETOOBIG);
+    assert_int_equal(small.len, 0);
+    ar_buf_dispose(&small);
+    ar_buf_dispose(&again);
+    ar_buf_dispose(&dec_buf);
+    ar_buf_dispose(&out);
+    free(pem);
+    EVP_PKEY_free(rsa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256),     cmocka_unit_test(test_ct_equal),
-        cmocka_unit_test(test_random),     cmocka_unit_test(test_base64_vectors),
-        cmocka_unit_test(test_base64_bad), cmocka_unit_test(test_base64_round_trips),
+        cmocka_unit_test(test_sha256),        cmocka_unit_test(test_ct_equal),
+        cmocka_unit_test(test_random),        cmocka_unit_test(test_base64_vectors),
+        cmocka_unit_test(test_base64_bad),    cmocka_unit_test(test_base64_round_trips),
+        cmocka_unit_test(test_rsa_key_check), cmocka_unit_test(test_jwt_rs256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

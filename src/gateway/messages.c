@@ -1,0 +1,140 @@
+/*
+ * messages.c: POST /v1/messages, Anthropic's Messages API in front of any provider (Claude
+ * Code, the Anthropic SDKs). The body is validated and translated into an OpenAI chat
+ * request once (providers/anthropic_xlate.c), then routed like any chat request; the
+ * `ar_front_anthropic` hooks turn what comes back (chat completions, chunks, errors) into
+ * Anthropic messages, events and error bodies. Also POST /v1/messages/count_tokens, an
+ * estimate (characters / 4) in Anthropic's shape. Nothing here talks to an upstream.
+ */
+#include "core/mem.h"
+#include "gateway/gateway_int.h"
+#include "providers/anthropic_xlate.h"
+
+#define ERROR_BODY_MAX (1u << 20)
+
+static void bad_request(ar_http_request_t *req, const char *msg)
+{
+    ar_gw_error(req, 400, "invalid_request_error", "invalid_request_error", msg);
+}
+
+/* The body as a JSON object, or NULL after answering 400. */
+static json_t *parse_body(ar_http_request_t *req)
+{
+    if (req->body.len == 0) {
+        bad_request(req, "Request body is empty: expected a JSON object");
+        return NULL;
+    }
+    char perr[160];
+    json_t *v = ar_json_parse(req->body, perr, sizeof(perr));
+    if (!v) {
+        bad_request(req, ar_pool_printf(req->pool, "Malformed JSON in request body: %s", perr));
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        bad_request(req, "Request body must be a JSON object");
+        return NULL;
+    }
+    return v;
+}
+
+void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
+{
+    ar_gw_ctx_t *ctx = req->data;
+    json_t *oai = NULL;
+    char err[256];
+    json_t *anth = parse_body(req);
+    if (!anth)
+        return;
+    /* cache_control stays out: OpenAI-format upstreams refuse it, and which upstream serves
+     * is decided later. Keeping it (prompt caching through to an anthropic credential) needs
+     * the OpenAI-wire providers to strip it first, as LiteLLM's OpenAI config does. */
+    int rc = ar_anth_front_request(anth, false, &oai, err, sizeof(err));
+    if (rc) {
+        json_decref(anth);
+        if (rc == AR_EINVAL)
+            bad_request(req, err);
+        else
+            ar_gw_error(req, 500, "api_error", "internal_error", ar_err_message(rc));
+        return;
+    }
+    ar_anth_front_t *st = ar_pool_alloc(req->pool, sizeof(*st));
+    ar_anth_front_init(st, ar_pool_strdup_span(req->pool, ar_json_span(anth, "model")));
+    json_decref(anth);
+    /* the answers (and errors from here on) are shaped by the front */
+    ctx->front = &ar_front_anthropic;
+    ctx->front_state = st;
+    ar_gw_llm_json(req, rt, oai);
+}
+
+void ar_gw_messages_count_tokens(ar_http_request_t *req, ar_runtime_t *rt)
+{
+    json_t *anth = parse_body(req);
+    if (!anth)
+        return;
+    if (!json_is_string(json_object_get(anth, "model"))) {
+        json_decref(anth);
+        bad_request(req, "model: Field required");
+        return;
+    }
+    if (!json_is_array(json_object_get(anth, "messages"))) {
+        json_decref(anth);
+        bad_request(req, "messages: Field required");
+        return;
+    }
+    int64_t n = ar_anth_count_tokens(anth);
+    json_decref(anth);
+    ar_http_header_t hs[8];
+    size_t hn = ar_gw_common_headers(req, rt, hs, AR_ARRAY_CNT(hs));
+    ar_http_respond_json(
+        req, 200, hs, hn,
+        ar_span_cstr(ar_pool_printf(req->pool, "{\"input_tokens\":%lld}", (long long)n)));
+}
+
+/* ---- the front ---- */
+
+static int front_whole(ar_gw_req_t *g, ar_span_t body, ar_buf_t *out)
+{
+    (void)g;
+    return ar_anth_front_whole(body, out);
+}
+
+static int front_chunk(ar_gw_req_t *g, ar_span_t data, ar_buf_t *out)
+{
+    ar_anth_front_t *st = g->ctx.front_state;
+    return st ? ar_anth_front_chunk(st, data, out) : AR_EINVAL;
+}
+
+static int front_stream_end(ar_gw_req_t *g, ar_buf_t *out)
+{
+    ar_anth_front_t *st = g->ctx.front_state;
+    return st ? ar_anth_front_end(st, out) : 0;
+}
+
+static int front_stream_error(ar_gw_req_t *g, const char *type, const char *message, ar_buf_t *out)
+{
+    return ar_anth_front_error_event(g->ctx.front_state, type, message, out);
+}
+
+static ar_span_t front_error_body(ar_http_request_t *req, int status, const char *type,
+                                  const char *code, const char *message)
+{
+    (void)code; /* Anthropic errors have a type and a message only */
+    ar_buf_t b;
+    ar_buf_init(&b, ERROR_BODY_MAX);
+    int rc = ar_anth_error_json(status, type, message, &b);
+    ar_span_t body = rc ? AR_LIT("{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+                                 "\"message\":\"error message too large\"}}")
+                        : ar_span(ar_pool_strndup(req->pool, b.ptr, b.len), b.len);
+    ar_buf_dispose(&b);
+    return body;
+}
+
+const ar_front_ops_t ar_front_anthropic = {
+    .name = "anthropic",
+    .whole = front_whole,
+    .chunk = front_chunk,
+    .stream_end = front_stream_end,
+    .stream_error = front_stream_error,
+    .error_body = front_error_body,
+};

@@ -1,0 +1,1854 @@
+/*
+ * anthropic_xlate.c: OpenAI chat <-> Anthropic Messages translations (see anthropic_xlate.h).
+ * Requests and whole answers go through jansson trees, once per attempt; stream events are
+ * read with the scanner and written with appends, and the raw text of JSON strings (escapes
+ * kept) is copied from one format into the other, so no string is decoded on the way.
+ * This file must stay free of I/O and of any state outside the structs it is given.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "providers/anthropic_xlate.h"
+
+/* ---- small helpers ---- */
+
+static bool str_is(const char *s, const char *lit)
+{
+    return s && strcmp(s, lit) == 0;
+}
+
+static bool span_is(ar_span_t s, const char *lit)
+{
+    return ar_span_eq(s, ar_span_cstr(lit));
+}
+
+/* The inside of obj[key] when it is a JSON string (escapes kept). */
+static bool raw_str(ar_span_t obj, const char *key, ar_span_t *inner)
+{
+    ar_span_t v;
+    return ar_jscan_get(obj, ar_span_cstr(key), &v) == 0 && ar_jscan_string(v, inner) == 0;
+}
+
+/* obj[key] when it is a JSON string, quotes included (ready to be copied as a value). */
+static bool raw_str_value(ar_span_t obj, const char *key, ar_span_t *val)
+{
+    ar_span_t inner;
+    if (ar_jscan_get(obj, ar_span_cstr(key), val) != 0)
+        return false;
+    return ar_jscan_string(*val, &inner) == 0;
+}
+
+/* Appends a JSON array element, turning a failed constructor (NULL) into AR_ENOMEM. */
+static int push(json_t *arr, json_t *v)
+{
+    if (!v)
+        return AR_ENOMEM;
+    return json_array_append_new(arr, v) ? AR_ENOMEM : 0;
+}
+
+static int set(json_t *obj, const char *key, json_t *v)
+{
+    if (!v)
+        return AR_ENOMEM;
+    return json_object_set_new(obj, key, v) ? AR_ENOMEM : 0;
+}
+
+/* Copies src[key] into dst when present (shared reference: neither tree is modified). */
+static int copy_key(json_t *dst, const json_t *src, const char *key)
+{
+    json_t *v = json_object_get(src, key);
+    if (!v)
+        return 0;
+    return json_object_set(dst, key, v) ? AR_ENOMEM : 0;
+}
+
+static json_t *text_block(const char *s, size_t n)
+{
+    return json_pack("{s:s,s:s%}", "type", "text", "text", s, n);
+}
+
+static const char *str_or(const char *s, const char *def)
+{
+    return s ? s : def;
+}
+
+static json_t *jstr_span(ar_span_t s)
+{
+    return json_stringn(s.len ? s.ptr : "", s.len);
+}
+
+const char *ar_anth_finish_reason(ar_span_t stop)
+{
+    if (span_is(stop, "max_tokens") || span_is(stop, "model_context_window_exceeded"))
+        return "length";
+    if (span_is(stop, "tool_use"))
+        return "tool_calls";
+    if (span_is(stop, "refusal"))
+        return "content_filter";
+    return "stop"; /* end_turn, stop_sequence, pause_turn, null */
+}
+
+/* The Anthropic stop_reason for an OpenAI finish_reason. */
+static const char *stop_reason_of(ar_span_t finish)
+{
+    if (span_is(finish, "length"))
+        return "max_tokens";
+    if (span_is(finish, "tool_calls") || span_is(finish, "function_call"))
+        return "tool_use";
+    if (span_is(finish, "content_filter"))
+        return "refusal";
+    return "end_turn";
+}
+
+/* ==== provider side: OpenAI request -> Anthropic request ==== */
+
+/*
+ * A data: URL ("data:image/png;base64,....") or an http(s) URL as an Anthropic source.
+ * Anthropic takes base64 data or a URL; other schemes cannot be expressed.
+ */
+static int media_source(ar_span_t url, json_t **src, const char **detail)
+{
+    *src = NULL;
+    if (ar_span_istarts(url, AR_LIT("data:"))) {
+        const char *comma = memchr(url.ptr, ',', url.len);
+        if (!comma) {
+            *detail = "a data: URL has no ','";
+            return AR_EINVAL;
+        }
+        ar_span_t meta = ar_span(url.ptr + 5, (size_t)(comma - url.ptr - 5));
+        if (meta.len < 7 || memcmp(meta.ptr + meta.len - 7, ";base64", 7) != 0) {
+            *detail = "data: URLs must be base64 (data:<media type>;base64,<data>)";
+            return AR_EINVAL;
+        }
+        const char *semi = memchr(meta.ptr, ';', meta.len);
+        ar_span_t media = ar_span(meta.ptr, (size_t)(semi - meta.ptr));
+        ar_span_t data = ar_span(comma + 1, (size_t)(url.ptr + url.len - comma - 1));
+        *src =
+            json_pack("{s:s,s:s%,s:s%}", "type", "base64", "media_type", media.len ? media.ptr : "",
+                      media.len, "data", data.len ? data.ptr : "", data.len);
+    } else if (ar_span_istarts(url, AR_LIT("https://")) ||
+               ar_span_istarts(url, AR_LIT("http://"))) {
+        *src = json_pack("{s:s,s:s%}", "type", "url", "url", url.ptr, url.len);
+    } else {
+        *detail = "image and file URLs must be https://, http:// or base64 data: URLs";
+        return AR_EINVAL;
+    }
+    return *src ? 0 : AR_ENOMEM;
+}
+
+/* One OpenAI content part as an Anthropic block appended to blocks. */
+static int part_block(const json_t *part, json_t *blocks, const char **detail)
+{
+    const char *type = ar_json_str(part, "type");
+    json_t *b = NULL;
+    if (str_is(type, "text") || str_is(type, "refusal")) {
+        json_t *t = json_object_get(part, type);
+        if (!json_is_string(t)) {
+            *detail = "a text content part needs a string 'text'";
+            return AR_EINVAL;
+        }
+        if (json_string_length(t) == 0)
+            return 0; /* Anthropic refuses empty text blocks */
+        b = text_block(json_string_value(t), json_string_length(t));
+    } else if (str_is(type, "image_url")) {
+        json_t *iu = json_object_get(part, "image_url");
+        json_t *url = json_is_object(iu) ? json_object_get(iu, "url") : iu;
+        if (!json_is_string(url)) {
+            *detail = "an image_url content part needs a string 'image_url.url'";
+            return AR_EINVAL;
+        }
+        json_t *src;
+        int rc =
+            media_source(ar_span(json_string_value(url), json_string_length(url)), &src, detail);
+        if (rc)
+            return rc;
+        b = json_pack("{s:s,s:o}", "type", "image", "source", src);
+    } else if (str_is(type, "file")) {
+        json_t *fd = json_object_get(json_object_get(part, "file"), "file_data");
+        if (!json_is_string(fd)) {
+            *detail =
+                "file content parts must carry 'file.file_data' (file ids are not translated)";
+            return AR_EINVAL;
+        }
+        json_t *src;
+        int rc = media_source(ar_span(json_string_value(fd), json_string_length(fd)), &src, detail);
+        if (rc)
+            return rc;
+        b = json_pack("{s:s,s:o}", "type", "document", "source", src);
+    } else {
+        *detail = "unsupported content part type (text, image_url and file are translated)";
+        return AR_EINVAL;
+    }
+    if (!b)
+        return AR_ENOMEM;
+    int rc = copy_key(b, part, "cache_control"); /* prompt caching survives the trip */
+    if (rc) {
+        json_decref(b);
+        return rc;
+    }
+    return push(blocks, b);
+}
+
+/* An OpenAI message content (string, parts or null) as Anthropic blocks appended to blocks. */
+static int content_blocks(const json_t *content, json_t *blocks, const char **detail)
+{
+    if (!content || json_is_null(content))
+        return 0;
+    if (json_is_string(content)) {
+        if (json_string_length(content) == 0)
+            return 0;
+        return push(blocks, text_block(json_string_value(content), json_string_length(content)));
+    }
+    if (!json_is_array(content)) {
+        *detail = "message 'content' must be a string or an array of content parts";
+        return AR_EINVAL;
+    }
+    size_t i;
+    json_t *part;
+    json_array_foreach (content, i, part) {
+        int rc = part_block(part, blocks, detail);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* An assistant tool call as a tool_use block; arguments must be a JSON object. */
+static int tool_use_block(const json_t *tc, json_t **out, const char **detail)
+{
+    json_t *fn = json_object_get(tc, "function");
+    const char *id = ar_json_str(tc, "id");
+    const char *name = ar_json_str(fn, "name");
+    json_t *args = json_object_get(fn, "arguments");
+    json_t *input = NULL;
+    *out = NULL;
+    if (!id || !name) {
+        *detail = "assistant tool_calls need an 'id' and a 'function.name'";
+        return AR_EINVAL;
+    }
+    if (json_is_object(args)) {
+        input = json_incref(args);
+    } else if (!args || json_is_null(args) || json_is_string(args)) {
+        ar_span_t s = args && json_is_string(args)
+                          ? ar_span(json_string_value(args), json_string_length(args))
+                          : AR_SPAN_NULL;
+        while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\n' || s.ptr[0] == '\t'))
+            s = ar_span_skip(s, 1);
+        input = s.len ? ar_json_parse(s, NULL, 0) : json_object();
+    }
+    if (!json_is_object(input)) {
+        json_decref(input);
+        *detail = "assistant tool_calls[].function.arguments is not a JSON object";
+        return AR_EINVAL;
+    }
+    *out =
+        json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id", id, "name", name, "input", input);
+    return *out ? 0 : AR_ENOMEM;
+}
+
+/* The last turn, when it has the given role. */
+static json_t *last_turn(json_t *msgs, const char *role)
+{
+    size_t n = json_array_size(msgs);
+    json_t *last = n ? json_array_get(msgs, n - 1) : NULL;
+    return last && str_is(ar_json_str(last, "role"), role) ? last : NULL;
+}
+
+/*
+ * Adds blocks (taken) as a turn of role. Anthropic wants user and assistant turns to
+ * alternate, so a turn of the same role as the previous one is merged into it.
+ */
+static int push_turn(json_t *msgs, const char *role, json_t *blocks)
+{
+    if (json_array_size(blocks) == 0) {
+        json_decref(blocks);
+        return 0;
+    }
+    json_t *last = last_turn(msgs, role);
+    if (last) {
+        int rc = json_array_extend(json_object_get(last, "content"), blocks) ? AR_ENOMEM : 0;
+        json_decref(blocks);
+        return rc;
+    }
+    return push(msgs, json_pack("{s:s,s:o}", "role", role, "content", blocks));
+}
+
+/* A tool_result block (taken) joins the user turn; Anthropic wants tool results first. */
+static int push_tool_result(json_t *msgs, json_t *block)
+{
+    if (!block)
+        return AR_ENOMEM;
+    json_t *last = last_turn(msgs, "user");
+    if (!last) {
+        json_t *blocks = json_array();
+        if (!blocks || json_array_append_new(blocks, block)) {
+            json_decref(blocks);
+            return AR_ENOMEM;
+        }
+        return push_turn(msgs, "user", blocks);
+    }
+    json_t *content = json_object_get(last, "content");
+    size_t at = 0;
+    while (at < json_array_size(content) &&
+           str_is(ar_json_str(json_array_get(content, at), "type"), "tool_result"))
+        at++;
+    return json_array_insert_new(content, at, block) ? AR_ENOMEM : 0;
+}
+
+static int tool_message(const json_t *m, json_t *msgs, const char **detail)
+{
+    const char *id = ar_json_str(m, "tool_call_id");
+    json_t *content = json_object_get(m, "content");
+    json_t *c;
+    if (!id) {
+        *detail = "tool messages need a 'tool_call_id'";
+        return AR_EINVAL;
+    }
+    if (json_is_array(content)) {
+        c = json_array();
+        int rc = c ? content_blocks(content, c, detail) : AR_ENOMEM;
+        if (rc) {
+            json_decref(c);
+            return rc;
+        }
+    } else if (json_is_string(content)) {
+        c = json_incref(content);
+    } else {
+        c = json_string("");
+    }
+    if (!c)
+        return AR_ENOMEM;
+    return push_tool_result(
+        msgs, json_pack("{s:s,s:s,s:o}", "type", "tool_result", "tool_use_id", id, "content", c));
+}
+
+static int assistant_message(const json_t *m, json_t *msgs, const char **detail)
+{
+    json_t *blocks = json_array();
+    if (!blocks)
+        return AR_ENOMEM;
+    int rc = content_blocks(json_object_get(m, "content"), blocks, detail);
+    size_t i;
+    json_t *tc;
+    json_array_foreach (json_object_get(m, "tool_calls"), i, tc) {
+        json_t *b;
+        rc = rc ? rc : tool_use_block(tc, &b, detail);
+        rc = rc ? rc : push(blocks, b);
+    }
+    if (rc) {
+        json_decref(blocks);
+        return rc;
+    }
+    return push_turn(msgs, "assistant", blocks);
+}
+
+/* Every message: system and developer text into sys, the rest into alternating turns. */
+static int translate_messages(const json_t *in, json_t *msgs, json_t *sys, const char **detail)
+{
+    if (!json_is_array(in) || json_array_size(in) == 0) {
+        *detail = "'messages' must be a non-empty array";
+        return AR_EINVAL;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach (in, i, m) {
+        const char *role = ar_json_str(m, "role");
+        json_t *content = json_object_get(m, "content");
+        int rc;
+        if (str_is(role, "system") || str_is(role, "developer")) {
+            size_t before = json_array_size(sys);
+            rc = content_blocks(content, sys, detail);
+            for (size_t k = before; rc == 0 && k < json_array_size(sys); k++) {
+                if (!str_is(ar_json_str(json_array_get(sys, k), "type"), "text")) {
+                    *detail = "system messages may only hold text";
+                    rc = AR_EINVAL;
+                }
+            }
+        } else if (str_is(role, "user")) {
+            json_t *blocks = json_array();
+            rc = blocks ? content_blocks(content, blocks, detail) : AR_ENOMEM;
+            if (rc)
+                json_decref(blocks);
+            else
+                rc = push_turn(msgs, "user", blocks);
+        } else if (str_is(role, "assistant")) {
+            rc = assistant_message(m, msgs, detail);
+        } else if (str_is(role, "tool")) {
+            rc = tool_message(m, msgs, detail);
+        } else {
+            *detail = "unsupported message role (system, developer, user, assistant and tool "
+                      "are translated)";
+            rc = AR_EINVAL;
+        }
+        if (rc)
+            return rc;
+    }
+    if (json_array_size(msgs) == 0) {
+        *detail = "'messages' needs at least one user or assistant message with content";
+        return AR_EINVAL;
+    }
+    return 0;
+}
+
+static int translate_tools(const json_t *tools, json_t *req, const char **detail)
+{
+    if (!json_is_array(tools) || json_array_size(tools) == 0)
+        return 0;
+    json_t *out = json_array();
+    int rc = out ? 0 : AR_ENOMEM;
+    size_t i;
+    json_t *t;
+    json_array_foreach (tools, i, t) {
+        const char *type = ar_json_str(t, "type");
+        json_t *fn = json_object_get(t, "function");
+        const char *name = ar_json_str(fn, "name");
+        if (rc)
+            break;
+        if ((type && strcmp(type, "function") != 0) || !name) {
+            *detail = "only tools of type 'function' with a 'function.name' are translated";
+            rc = AR_EINVAL;
+            break;
+        }
+        json_t *params = json_object_get(fn, "parameters");
+        json_t *schema = json_is_object(params)
+                             ? json_incref(params)
+                             : json_pack("{s:s,s:{}}", "type", "object", "properties");
+        json_t *tool = json_pack("{s:s,s:o}", "name", name, "input_schema", schema);
+        if (!tool) {
+            rc = AR_ENOMEM;
+            break;
+        }
+        if (json_is_string(json_object_get(fn, "description")))
+            rc = copy_key(tool, fn, "description");
+        rc =
+            rc ? rc : copy_key(tool, json_object_get(t, "cache_control") ? t : fn, "cache_control");
+        if (rc)
+            json_decref(tool);
+        else
+            rc = push(out, tool);
+    }
+    if (rc) {
+        json_decref(out);
+        return rc;
+    }
+    return set(req, "tools", out);
+}
+
+/* tool_choice and parallel_tool_calls, only meaningful when tools went out. */
+static int translate_tool_choice(const json_t *oai, json_t *req, const char **detail)
+{
+    json_t *tc = json_object_get(oai, "tool_choice");
+    json_t *parallel = json_object_get(oai, "parallel_tool_calls");
+    json_t *choice = NULL;
+    if (!json_object_get(req, "tools"))
+        return 0;
+    if (json_is_string(tc)) {
+        const char *s = json_string_value(tc);
+        if (strcmp(s, "auto") == 0) {
+            choice = json_pack("{s:s}", "type", "auto");
+        } else if (strcmp(s, "none") == 0) {
+            choice = json_pack("{s:s}", "type", "none");
+        } else if (strcmp(s, "required") == 0) {
+            choice = json_pack("{s:s}", "type", "any");
+        } else {
+            *detail = "'tool_choice' must be auto, none, required or a function";
+            return AR_EINVAL;
+        }
+        if (!choice)
+            return AR_ENOMEM;
+    } else if (json_is_object(tc)) {
+        const char *name = ar_json_str(json_object_get(tc, "function"), "name");
+        if (!name) {
+            *detail = "'tool_choice' names no function ('function.name')";
+            return AR_EINVAL;
+        }
+        choice = json_pack("{s:s,s:s}", "type", "tool", "name", name);
+        if (!choice)
+            return AR_ENOMEM;
+    }
+    if (json_is_false(parallel)) {
+        if (!choice)
+            choice = json_pack("{s:s}", "type", "auto");
+        if (!choice)
+            return AR_ENOMEM;
+        if (!str_is(ar_json_str(choice, "type"), "none") &&
+            json_object_set_new(choice, "disable_parallel_tool_use", json_true())) {
+            json_decref(choice);
+            return AR_ENOMEM;
+        }
+    }
+    return choice ? set(req, "tool_choice", choice) : 0;
+}
+
+/*
+ * response_format: Anthropic has no JSON mode, so the model is told in the system prompt to
+ * answer with JSON only, quoting the schema when one is given; the answer is not validated.
+ * (LiteLLM forces a tool call carrying the schema instead; a prompt keeps the answer in
+ * plain text content, whole and streamed, and leaves the client's own tools alone.)
+ */
+static int json_mode(const json_t *rf, json_t *sys)
+{
+    static const char object_only[] = "Respond only with a single valid JSON object. Do not add "
+                                      "any text, explanation or Markdown code fences before or "
+                                      "after it.";
+    const char *type = ar_json_str(rf, "type");
+    if (str_is(type, "json_object"))
+        return push(sys, text_block(object_only, sizeof(object_only) - 1));
+    if (!str_is(type, "json_schema"))
+        return 0;
+    json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
+    ar_buf_t b;
+    ar_buf_init(&b, 16u << 20);
+    int rc = ar_buf_append_str(&b, "Respond only with a single valid JSON object that conforms to "
+                                   "this JSON schema. Do not add any text, explanation or "
+                                   "Markdown code fences before or after it. Schema: ");
+    rc = rc ? rc : (schema ? ar_json_dump(schema, &b) : ar_buf_append_str(&b, "{}"));
+    if (!rc)
+        rc = push(sys, text_block(b.ptr, b.len));
+    ar_buf_dispose(&b);
+    return rc;
+}
+
+static bool is_plain_text(const json_t *block)
+{
+    return json_object_size(block) == 2 && json_is_string(json_object_get(block, "text"));
+}
+
+/* The sampling and limit parameters that map one to one, or nearly. */
+static int translate_params(const json_t *oai, int64_t max_default, bool stream, json_t *req)
+{
+    json_t *mct = json_object_get(oai, "max_completion_tokens");
+    json_t *mt = json_object_get(oai, "max_tokens");
+    json_int_t max = max_default > 0 ? (json_int_t)max_default : AR_ANTH_DEFAULT_MAX_TOKENS;
+    if (json_is_integer(mct))
+        max = json_integer_value(mct);
+    else if (json_is_integer(mt))
+        max = json_integer_value(mt);
+    int rc = set(req, "max_tokens", json_integer(max));
+    static const char *const numbers[] = {"temperature", "top_p", "top_k"};
+    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]) && !rc; i++) {
+        if (json_is_number(json_object_get(oai, numbers[i])))
+            rc = copy_key(req, oai, numbers[i]);
+    }
+    json_t *stop = json_object_get(oai, "stop");
+    if (!rc && json_is_string(stop) && json_string_length(stop)) {
+        rc = set(req, "stop_sequences", json_pack("[O]", stop));
+    } else if (!rc && json_is_array(stop)) {
+        json_t *seqs = json_array();
+        size_t i;
+        json_t *s;
+        rc = seqs ? 0 : AR_ENOMEM;
+        json_array_foreach (stop, i, s) {
+            if (!rc && json_is_string(s) && json_string_length(s))
+                rc = json_array_append(seqs, s) ? AR_ENOMEM : 0;
+        }
+        if (!rc && json_array_size(seqs))
+            rc = set(req, "stop_sequences", json_incref(seqs));
+        json_decref(seqs);
+    }
+    if (!rc && stream)
+        rc = set(req, "stream", json_true());
+    const char *user = ar_json_str(oai, "user");
+    if (!rc && user)
+        rc = set(req, "metadata", json_pack("{s:s}", "user_id", user));
+    /* extended thinking: passed through for clients that know Anthropic's parameter */
+    if (!rc && json_is_object(json_object_get(oai, "thinking")))
+        rc = copy_key(req, oai, "thinking");
+    return rc;
+}
+
+int ar_anth_request_from_openai(const json_t *oai, const char *model, int64_t max_tokens_default,
+                                bool stream, json_t **out, const char **detail)
+{
+    json_t *req = json_object();
+    json_t *msgs = json_array();
+    json_t *sys = json_array();
+    int rc = AR_ENOMEM;
+    *out = NULL;
+    *detail = NULL;
+    if (!req || !msgs || !sys)
+        goto fail;
+    if (!json_is_object(oai)) {
+        *detail = "the request is not a JSON object";
+        rc = AR_EINVAL;
+        goto fail;
+    }
+    rc = set(req, "model", json_string(model));
+    rc = rc ? rc : translate_messages(json_object_get(oai, "messages"), msgs, sys, detail);
+    rc = rc ? rc : json_mode(json_object_get(oai, "response_format"), sys);
+    if (rc)
+        goto fail;
+    /* one plain system text goes as a string, anything else as blocks */
+    json_t *system = sys;
+    if (json_array_size(sys) == 1 && is_plain_text(json_array_get(sys, 0)))
+        system = json_object_get(json_array_get(sys, 0), "text");
+    if (json_array_size(sys) > 0)
+        rc = json_object_set(req, "system", system) ? AR_ENOMEM : 0;
+    rc = rc ? rc : (json_object_set(req, "messages", msgs) ? AR_ENOMEM : 0);
+    rc = rc ? rc : translate_params(oai, max_tokens_default, stream, req);
+    rc = rc ? rc : translate_tools(json_object_get(oai, "tools"), req, detail);
+    rc = rc ? rc : translate_tool_choice(oai, req, detail);
+    if (rc)
+        goto fail;
+    *out = req;
+    req = NULL;
+fail:
+    json_decref(sys);
+    json_decref(msgs);
+    json_decref(req);
+    return rc;
+}
+
+/* ==== provider side: Anthropic answer -> OpenAI answer ==== */
+
+static int64_t int_of(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static void set_usage(ar_usage_t *u, int64_t in, int64_t out, int64_t cache_read,
+                      int64_t cache_write)
+{
+    /* OpenAI's prompt_tokens counts every input token; Anthropic splits out the cached ones */
+    u->prompt_tokens = in + cache_read + cache_write;
+    u->completion_tokens = out;
+    u->total_tokens = u->prompt_tokens + out;
+    u->cached_tokens = cache_read;
+    u->seen = true;
+}
+
+static json_t *openai_usage(const ar_usage_t *u)
+{
+    return json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)u->prompt_tokens,
+                     "completion_tokens", (json_int_t)u->completion_tokens, "total_tokens",
+                     (json_int_t)u->total_tokens, "prompt_tokens_details", "cached_tokens",
+                     (json_int_t)u->cached_tokens);
+}
+
+/* The blocks of an Anthropic message, gathered into an OpenAI assistant message. */
+static int gather_blocks(const json_t *content, json_t *msg)
+{
+    ar_buf_t text, thinking;
+    json_t *calls = json_array();
+    int rc = calls ? 0 : AR_ENOMEM;
+    ar_buf_init(&text, 1u << 30);
+    ar_buf_init(&thinking, 1u << 30);
+    size_t i;
+    json_t *b;
+    json_array_foreach (content, i, b) {
+        const char *type = ar_json_str(b, "type");
+        if (rc)
+            break;
+        if (str_is(type, "text")) {
+            rc = ar_buf_append_span(&text, ar_json_span(b, "text"));
+        } else if (str_is(type, "thinking")) {
+            rc = ar_buf_append_span(&thinking, ar_json_span(b, "thinking"));
+        } else if (str_is(type, "tool_use")) {
+            ar_buf_t args;
+            ar_buf_init(&args, 1u << 30);
+            json_t *input = json_object_get(b, "input");
+            rc = input ? ar_json_dump(input, &args) : ar_buf_append_str(&args, "{}");
+            if (!rc)
+                rc = push(calls, json_pack("{s:s,s:s,s:{s:s,s:o}}", "id",
+                                           str_or(ar_json_str(b, "id"), ""), "type", "function",
+                                           "function", "name", str_or(ar_json_str(b, "name"), ""),
+                                           "arguments", jstr_span(ar_buf_span(&args))));
+            ar_buf_dispose(&args);
+        }
+        /* redacted_thinking, server tool blocks and citations have no OpenAI form */
+    }
+    size_t ncalls = json_array_size(calls);
+    if (!rc)
+        rc = set(msg, "content", text.len || !ncalls ? jstr_span(ar_buf_span(&text)) : json_null());
+    if (!rc && ncalls)
+        rc = json_object_set(msg, "tool_calls", calls) ? AR_ENOMEM : 0;
+    if (!rc && thinking.len)
+        rc = set(msg, "reasoning_content", jstr_span(ar_buf_span(&thinking)));
+    json_decref(calls);
+    ar_buf_dispose(&text);
+    ar_buf_dispose(&thinking);
+    return rc;
+}
+
+int ar_anth_response_to_openai(ar_span_t body, int64_t created, ar_usage_t *usage, ar_buf_t *out)
+{
+    json_t *root = ar_json_parse(body, NULL, 0);
+    json_t *res = NULL;
+    json_t *msg = NULL;
+    int rc = AR_EUPSTREAM;
+    json_t *content = json_object_get(root, "content");
+    if (!json_is_object(root) || !json_is_array(content))
+        goto done;
+    json_t *u = json_object_get(root, "usage");
+    if (json_is_object(u))
+        set_usage(usage, int_of(u, "input_tokens"), int_of(u, "output_tokens"),
+                  int_of(u, "cache_read_input_tokens"), int_of(u, "cache_creation_input_tokens"));
+    msg = json_pack("{s:s}", "role", "assistant");
+    rc = msg ? gather_blocks(content, msg) : AR_ENOMEM;
+    if (rc)
+        goto done;
+    ar_buf_t id;
+    ar_buf_init(&id, 4096);
+    rc = ar_buf_append_str(&id, "chatcmpl-");
+    rc = rc ? rc : ar_buf_append_span(&id, ar_json_span(root, "id"));
+    res = rc ? NULL
+             : json_pack("{s:o,s:s,s:I,s:s,s:[{s:i,s:O,s:n,s:s}]}", "id",
+                         jstr_span(ar_buf_span(&id)), "object", "chat.completion", "created",
+                         (json_int_t)created, "model", str_or(ar_json_str(root, "model"), ""),
+                         "choices", "index", 0, "message", msg, "logprobs", "finish_reason",
+                         ar_anth_finish_reason(ar_json_span(root, "stop_reason")));
+    ar_buf_dispose(&id);
+    rc = rc ? rc : (res ? 0 : AR_ENOMEM);
+    if (!rc && usage->seen)
+        rc = set(res, "usage", openai_usage(usage));
+    rc = rc ? rc : ar_json_dump(res, out);
+done:
+    json_decref(msg);
+    json_decref(res);
+    json_decref(root);
+    return rc;
+}
+
+/* ==== provider side: Anthropic stream events -> OpenAI chunks ==== */
+
+void ar_anth_stream_init(ar_anth_stream_t *st, int64_t created)
+{
+    memset(st, 0, sizeof(*st));
+    st->created = created;
+    st->cur_tool = -1;
+}
+
+/* "data: " + the chunk head + the opening of choice 0's delta. */
+static int delta_begin(const ar_anth_stream_t *st, ar_buf_t *out)
+{
+    int rc = ar_buf_append_str(out, "data: ");
+    rc = rc ? rc : ar_buf_append(out, st->head, st->head_len);
+    rc = rc ? rc : ar_buf_append_str(out, "{\"index\":0,\"delta\":{");
+    return rc;
+}
+
+static int delta_end(ar_buf_t *out, const char *finish)
+{
+    int rc = ar_buf_append_str(out, "},\"logprobs\":null,\"finish_reason\":");
+    if (finish)
+        rc = rc ? rc : ar_buf_appendf(out, "\"%s\"", finish);
+    else
+        rc = rc ? rc : ar_buf_append_str(out, "null");
+    rc = rc ? rc : ar_buf_append_str(out, "}]}\n\n");
+    return rc;
+}
+
+/* One delta chunk whose delta members are `name` + a raw JSON value (a string). */
+static int delta_value(const ar_anth_stream_t *st, const char *name, ar_span_t raw, ar_buf_t *out)
+{
+    int rc = delta_begin(st, out);
+    rc = rc ? rc : ar_buf_appendf(out, "\"%s\":", name);
+    rc = rc ? rc : ar_buf_append_span(out, raw);
+    rc = rc ? rc : delta_end(out, NULL);
+    return rc;
+}
+
+static void scan_usage(ar_anth_stream_t *st, ar_span_t u, ar_usage_t *usage)
+{
+    /* message_delta repeats cumulative totals when it has them: overwrite, never add */
+    int64_t v;
+    if (ar_jscan_get_int(u, AR_LIT("input_tokens"), &v) == 0)
+        st->in = v;
+    if (ar_jscan_get_int(u, AR_LIT("output_tokens"), &v) == 0)
+        st->out = v;
+    if (ar_jscan_get_int(u, AR_LIT("cache_read_input_tokens"), &v) == 0)
+        st->cache_read = v;
+    if (ar_jscan_get_int(u, AR_LIT("cache_creation_input_tokens"), &v) == 0)
+        st->cache_write = v;
+    set_usage(usage, st->in, st->out, st->cache_read, st->cache_write);
+}
+
+static int message_start(ar_anth_stream_t *st, ar_span_t data, ar_usage_t *usage, ar_buf_t *out)
+{
+    ar_span_t msg, id = AR_SPAN_NULL, model = AR_SPAN_NULL, u;
+    if (st->started || ar_jscan_get(data, AR_LIT("message"), &msg) != 0)
+        return AR_EUPSTREAM;
+    (void)raw_str(msg, "id", &id);
+    (void)raw_str(msg, "model", &model);
+    int n =
+        snprintf(st->head, sizeof(st->head),
+                 "{\"id\":\"chatcmpl-%.*s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+                 "\"model\":\"%.*s\",\"choices\":[",
+                 AR_SPAN_FMT(id), (long long)st->created, AR_SPAN_FMT(model));
+    if (n < 0 || (size_t)n >= sizeof(st->head))
+        return AR_EUPSTREAM;
+    st->head_len = (size_t)n;
+    st->started = true;
+    if (ar_jscan_get(msg, AR_LIT("usage"), &u) == 0 && !ar_jscan_is_null(u))
+        scan_usage(st, u, usage);
+    int rc = delta_begin(st, out);
+    rc = rc ? rc : ar_buf_append_str(out, "\"role\":\"assistant\",\"content\":\"\"");
+    rc = rc ? rc : delta_end(out, NULL);
+    return rc;
+}
+
+static int block_start(ar_anth_stream_t *st, ar_span_t data, ar_buf_t *out)
+{
+    ar_span_t block, type, v;
+    st->cur_tool = -1;
+    if (ar_jscan_get(data, AR_LIT("content_block"), &block) != 0 || !raw_str(block, "type", &type))
+        return AR_EUPSTREAM;
+    if (span_is(type, "text")) {
+        ar_span_t inner;
+        /* the opening text is empty in practice; send it when it is not */
+        if (raw_str_value(block, "text", &v) && ar_jscan_string(v, &inner) == 0 && inner.len)
+            return delta_value(st, "content", v, out);
+        return 0;
+    }
+    if (!span_is(type, "tool_use"))
+        return 0; /* thinking opens empty; redacted_thinking and server tools have no form */
+    ar_span_t id = AR_SPAN_NULL, name = AR_SPAN_NULL;
+    (void)raw_str(block, "id", &id);
+    (void)raw_str(block, "name", &name);
+    st->cur_tool = st->tools++;
+    int rc = delta_begin(st, out);
+    rc = rc ? rc
+            : ar_buf_appendf(out,
+                             "\"tool_calls\":[{\"index\":%d,\"id\":\"%.*s\",\"type\":\"function\","
+                             "\"function\":{\"name\":\"%.*s\",\"arguments\":\"\"}}]",
+                             st->cur_tool, AR_SPAN_FMT(id), AR_SPAN_FMT(name));
+    rc = rc ? rc : delta_end(out, NULL);
+    return rc;
+}
+
+static int block_delta(ar_anth_stream_t *st, ar_span_t data, ar_buf_t *out)
+{
+    ar_span_t delta, type, v, inner;
+    if (ar_jscan_get(data, AR_LIT("delta"), &delta) != 0 || !raw_str(delta, "type", &type))
+        return AR_EUPSTREAM;
+    if (span_is(type, "text_delta")) {
+        if (!raw_str_value(delta, "text", &v))
+            return AR_EUPSTREAM;
+        return delta_value(st, "content", v, out);
+    }
+    if (span_is(type, "thinking_delta")) {
+        if (!raw_str_value(delta, "thinking", &v))
+            return AR_EUPSTREAM;
+        return delta_value(st, "reasoning_content", v, out);
+    }
+    if (span_is(type, "input_json_delta")) {
+        if (!raw_str_value(delta, "partial_json", &v) || ar_jscan_string(v, &inner) != 0)
+            return AR_EUPSTREAM;
+        if (inner.len == 0 || st->cur_tool < 0)
+            return 0; /* the opening empty piece, or a server tool's input */
+        int rc = delta_begin(st, out);
+        rc = rc ? rc
+                : ar_buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":",
+                                 st->cur_tool);
+        rc = rc ? rc : ar_buf_append_span(out, v);
+        rc = rc ? rc : ar_buf_append_str(out, "}}]");
+        rc = rc ? rc : delta_end(out, NULL);
+        return rc;
+    }
+    return 0; /* signature_delta, citations_delta: nothing to say in OpenAI terms */
+}
+
+static int usage_chunk(const ar_anth_stream_t *st, const ar_usage_t *u, ar_buf_t *out)
+{
+    int rc = ar_buf_append_str(out, "data: ");
+    rc = rc ? rc : ar_buf_append(out, st->head, st->head_len);
+    rc = rc ? rc
+            : ar_buf_appendf(out,
+                             "],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                             "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":"
+                             "%lld}}}\n\n",
+                             (long long)u->prompt_tokens, (long long)u->completion_tokens,
+                             (long long)u->total_tokens, (long long)u->cached_tokens);
+    return rc;
+}
+
+static int message_delta(ar_anth_stream_t *st, ar_span_t data, bool want_usage, ar_usage_t *usage,
+                         ar_buf_t *out)
+{
+    ar_span_t delta, stop = AR_SPAN_NULL, u;
+    if (ar_jscan_get(data, AR_LIT("delta"), &delta) == 0)
+        (void)raw_str(delta, "stop_reason", &stop);
+    if (ar_jscan_get(data, AR_LIT("usage"), &u) == 0 && !ar_jscan_is_null(u))
+        scan_usage(st, u, usage);
+    st->finish = ar_anth_finish_reason(stop);
+    st->finish_sent = true;
+    int rc = delta_begin(st, out);
+    rc = rc ? rc : delta_end(out, st->finish);
+    /* the usage-only chunk OpenAI sends after the finish chunk, when asked for */
+    if (!rc && want_usage && usage->seen)
+        rc = usage_chunk(st, usage, out);
+    return rc;
+}
+
+int ar_anth_stream_event(ar_anth_stream_t *st, ar_span_t event, ar_span_t data, bool want_usage,
+                         ar_usage_t *usage, ar_buf_t *out)
+{
+    ar_span_t type = event;
+    if (st->finished)
+        return 0;
+    while (data.len && (data.ptr[0] == ' ' || data.ptr[0] == '\n' || data.ptr[0] == '\r'))
+        data = ar_span_skip(data, 1);
+    if (data.len == 0)
+        return 0;
+    if (ar_json_validate(data, NULL, 0) != 0 || data.ptr[0] != '{')
+        return AR_EUPSTREAM;
+    (void)raw_str(data, "type", &type);
+    if (span_is(type, "ping"))
+        return 0;
+    if (span_is(type, "error"))
+        return AR_EUPSTREAM; /* overloaded mid-stream and the like: the gateway ends it */
+    if (span_is(type, "message_start"))
+        return message_start(st, data, usage, out);
+    if (!st->started)
+        return AR_EUPSTREAM;
+    if (span_is(type, "content_block_start"))
+        return block_start(st, data, out);
+    if (span_is(type, "content_block_delta"))
+        return block_delta(st, data, out);
+    if (span_is(type, "content_block_stop")) {
+        st->cur_tool = -1;
+        return 0;
+    }
+    if (span_is(type, "message_delta"))
+        return message_delta(st, data, want_usage, usage, out);
+    if (span_is(type, "message_stop")) {
+        st->finished = true;
+        return ar_buf_append_str(out, "data: [DONE]\n\n");
+    }
+    return 0; /* event types added later are skipped, as Anthropic's versioning asks */
+}
+
+int ar_anth_stream_end(ar_anth_stream_t *st, ar_buf_t *out)
+{
+    if (st->finished || !st->finish_sent)
+        return 0;
+    st->finished = true;
+    return ar_buf_append_str(out, "data: [DONE]\n\n");
+}
+
+/* ==== provider side: errors ==== */
+
+typedef struct type_map {
+    const char *anthropic;
+    const char *openai;
+    const char *code;
+} type_map_t;
+
+static const type_map_t error_types[] = {
+    {"invalid_request_error", "invalid_request_error", NULL},
+    {"authentication_error", "authentication_error", NULL},
+    {"permission_error", "permission_error", NULL},
+    {"not_found_error", "not_found_error", NULL},
+    {"request_too_large", "invalid_request_error", "request_too_large"},
+    {"rate_limit_error", "rate_limit_error", NULL},
+    {"billing_error", "invalid_request_error", "billing_error"},
+    {"conflict_error", "invalid_request_error", "conflict_error"},
+    {"timeout_error", "timeout_error", NULL},
+    {"api_error", "api_error", NULL},
+    {"overloaded_error", "api_error", "overloaded_error"},
+};
+
+void ar_anth_error_to_openai(ar_pool_t *pool, int status, ar_span_t body, ar_upstream_err_t *out)
+{
+    out->status = status;
+    out->message = NULL;
+    out->type = NULL;
+    out->code = NULL;
+    json_t *root = ar_json_parse(body, NULL, 0);
+    json_t *err = json_object_get(root, "error");
+    ar_span_t msg = ar_json_span(err, "message");
+    const char *type = ar_json_str(err, "type");
+    if (msg.ptr)
+        out->message = ar_pool_strdup_span(pool, msg);
+    for (size_t i = 0; type && i < sizeof(error_types) / sizeof(error_types[0]); i++) {
+        if (strcmp(type, error_types[i].anthropic) == 0) {
+            out->type = error_types[i].openai;
+            out->code = error_types[i].code;
+        }
+    }
+    if (type && !out->type) /* a type added after this table: keep its name as the code */
+        out->code = ar_pool_strdup_span(pool, ar_span_cstr(type));
+    json_decref(root);
+    if (out->message)
+        return;
+    /* Not an Anthropic error (a proxy's HTML page...): a printable prefix, to diagnose. */
+    size_t n = body.len < 200 ? body.len : 200;
+    char *m = ar_pool_strndup(pool, body.ptr ? body.ptr : "", n);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)m[i] < 0x20)
+            m[i] = ' ';
+    }
+    out->message = n ? m : ar_pool_printf(pool, "upstream answered %d", status);
+}
+
+/* ==== front side: Anthropic request -> OpenAI request ==== */
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        rc = AR_EINVAL;                                                                            \
+        goto fail;                                                                                 \
+    } while (0)
+
+/* An Anthropic source (base64, url, text) as a URL for OpenAI's image_url / file_data. */
+static json_t *source_url(const json_t *src)
+{
+    const char *type = ar_json_str(src, "type");
+    if (str_is(type, "url"))
+        return json_incref(json_object_get(src, "url"));
+    if (!str_is(type, "base64"))
+        return NULL;
+    ar_span_t mt = ar_json_span(src, "media_type");
+    ar_span_t data = ar_json_span(src, "data");
+    if (!mt.ptr || !data.ptr)
+        return NULL;
+    ar_buf_t b;
+    ar_buf_init(&b, 1u << 30);
+    int rc = ar_buf_append_str(&b, "data:");
+    rc = rc ? rc : ar_buf_append_span(&b, mt);
+    rc = rc ? rc : ar_buf_append_str(&b, ";base64,");
+    rc = rc ? rc : ar_buf_append_span(&b, data);
+    json_t *url = rc ? NULL : jstr_span(ar_buf_span(&b));
+    ar_buf_dispose(&b);
+    return json_is_string(url) ? url : NULL;
+}
+
+/* The text of a tool_result's content (a string or text blocks), or parts when it has
+ * images (OpenAI tool messages officially hold text, the Anthropic provider takes both). */
+static int tool_result_content(const json_t *content, json_t **out, char *err, size_t errlen,
+                               size_t mi, size_t bi)
+{
+    int rc = 0;
+    json_t *parts = NULL;
+    ar_buf_t text;
+    ar_buf_init(&text, 1u << 30);
+    bool images = false;
+    *out = NULL;
+    if (!content || json_is_string(content)) {
+        *out = content ? json_incref((json_t *)content) : json_string("");
+        return *out ? 0 : AR_ENOMEM;
+    }
+    if (!json_is_array(content))
+        FAIL("messages.%zu.content.%zu.content: Input should be a valid string or list", mi, bi);
+    parts = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach (content, i, b) {
+        const char *type = ar_json_str(b, "type");
+        if (str_is(type, "text")) {
+            ar_span_t t = ar_json_span(b, "text");
+            if (text.len && ar_buf_append_str(&text, "\n"))
+                FAIL("messages.%zu.content.%zu.content: too large", mi, bi);
+            if (ar_buf_append_span(&text, t))
+                FAIL("messages.%zu.content.%zu.content: too large", mi, bi);
+            rc = push(parts, json_pack("{s:s,s:o}", "type", "text", "text", jstr_span(t)));
+        } else if (str_is(type, "image")) {
+            json_t *url = source_url(json_object_get(b, "source"));
+            if (!url)
+                FAIL("messages.%zu.content.%zu.content.%zu.source: unsupported image source", mi,
+                     bi, i);
+            images = true;
+            rc = push(parts,
+                      json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", url));
+        } else {
+            FAIL("messages.%zu.content.%zu.content.%zu.type: unsupported block type in a "
+                 "tool_result",
+                 mi, bi, i);
+        }
+        if (rc)
+            goto fail;
+    }
+    *out = images ? json_incref(parts) : jstr_span(ar_buf_span(&text));
+    rc = *out ? 0 : AR_ENOMEM;
+fail:
+    json_decref(parts);
+    ar_buf_dispose(&text);
+    return rc;
+}
+
+/* A user turn: tool_result blocks become tool messages (first, as OpenAI wants them right
+ * after the assistant's tool calls), the rest one user message with parts. */
+static int front_user(const json_t *content, size_t mi, json_t *msgs, char *err, size_t errlen)
+{
+    int rc = 0;
+    json_t *parts = json_array();
+    if (!parts)
+        return AR_ENOMEM;
+    size_t i;
+    json_t *b;
+    json_array_foreach (content, i, b) {
+        const char *type = ar_json_str(b, "type");
+        json_t *part = NULL;
+        if (str_is(type, "text")) {
+            json_t *t = json_object_get(b, "text");
+            if (!json_is_string(t))
+                FAIL("messages.%zu.content.%zu.text: Field required", mi, i);
+            part = json_pack("{s:s,s:O}", "type", "text", "text", t);
+            if (part && copy_key(part, b, "cache_control")) {
+                json_decref(part);
+                part = NULL;
+            }
+        } else if (str_is(type, "image")) {
+            json_t *url = source_url(json_object_get(b, "source"));
+            if (!url)
+                FAIL("messages.%zu.content.%zu.source: unsupported image source (base64 and url "
+                     "are translated)",
+                     mi, i);
+            part = json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", url);
+        } else if (str_is(type, "document")) {
+            json_t *src = json_object_get(b, "source");
+            if (str_is(ar_json_str(src, "type"), "text")) {
+                part = json_pack("{s:s,s:s}", "type", "text", "text",
+                                 str_or(ar_json_str(src, "data"), ""));
+            } else {
+                json_t *url = str_is(ar_json_str(src, "type"), "base64") ? source_url(src) : NULL;
+                if (!url)
+                    FAIL("messages.%zu.content.%zu.source: unsupported document source (base64 "
+                         "and text are translated)",
+                         mi, i);
+                part = json_pack("{s:s,s:{s:o}}", "type", "file", "file", "file_data", url);
+            }
+        } else if (str_is(type, "tool_result")) {
+            const char *id = ar_json_str(b, "tool_use_id");
+            json_t *c;
+            if (!id)
+                FAIL("messages.%zu.content.%zu.tool_use_id: Field required", mi, i);
+            rc = tool_result_content(json_object_get(b, "content"), &c, err, errlen, mi, i);
+            if (rc)
+                goto fail;
+            /* a tool message cannot come after the user text it answers for: keep them first */
+            rc = push(msgs,
+                      json_pack("{s:s,s:s,s:o}", "role", "tool", "tool_call_id", id, "content", c));
+            if (rc)
+                goto fail;
+            continue;
+        } else {
+            FAIL("messages.%zu.content.%zu.type: unsupported content block type '%s'", mi, i,
+                 type ? type : "");
+        }
+        rc = push(parts, part);
+        if (rc)
+            goto fail;
+    }
+    if (json_array_size(parts))
+        rc = push(msgs, json_pack("{s:s,s:O}", "role", "user", "content", parts));
+fail:
+    json_decref(parts);
+    return rc;
+}
+
+/* An assistant turn: text blocks joined into content, tool_use blocks into tool_calls;
+ * thinking blocks are dropped (their signatures mean nothing to other providers). */
+static int front_assistant(const json_t *content, size_t mi, json_t *msgs, char *err, size_t errlen)
+{
+    int rc = 0;
+    json_t *calls = json_array();
+    ar_buf_t text;
+    ar_buf_init(&text, 1u << 30);
+    if (!calls)
+        return AR_ENOMEM;
+    size_t i;
+    json_t *b;
+    json_array_foreach (content, i, b) {
+        const char *type = ar_json_str(b, "type");
+        if (str_is(type, "text")) {
+            if (ar_buf_append_span(&text, ar_json_span(b, "text")))
+                FAIL("messages.%zu.content: too large", mi);
+        } else if (str_is(type, "tool_use")) {
+            const char *id = ar_json_str(b, "id");
+            const char *name = ar_json_str(b, "name");
+            json_t *input = json_object_get(b, "input");
+            if (!id || !name)
+                FAIL("messages.%zu.content.%zu: tool_use needs 'id' and 'name'", mi, i);
+            ar_buf_t args;
+            ar_buf_init(&args, 1u << 30);
+            rc = input ? ar_json_dump(input, &args) : ar_buf_append_str(&args, "{}");
+            if (!rc)
+                rc = push(calls, json_pack("{s:s,s:s,s:{s:s,s:o}}", "id", id, "type", "function",
+                                           "function", "name", name, "arguments",
+                                           jstr_span(ar_buf_span(&args))));
+            ar_buf_dispose(&args);
+            if (rc)
+                goto fail;
+        } else if (!str_is(type, "thinking") && !str_is(type, "redacted_thinking")) {
+            FAIL("messages.%zu.content.%zu.type: unsupported content block type '%s'", mi, i,
+                 type ? type : "");
+        }
+    }
+    json_t *m = json_pack("{s:s,s:o}", "role", "assistant", "content",
+                          text.len || !json_array_size(calls) ? jstr_span(ar_buf_span(&text))
+                                                              : json_null());
+    if (m && json_array_size(calls) && json_object_set(m, "tool_calls", calls)) {
+        json_decref(m);
+        m = NULL;
+    }
+    rc = push(msgs, m);
+fail:
+    json_decref(calls);
+    ar_buf_dispose(&text);
+    return rc;
+}
+
+static int front_system(const json_t *system, json_t *msgs, char *err, size_t errlen)
+{
+    int rc = 0;
+    json_t *parts = NULL;
+    if (!system)
+        return 0;
+    if (json_is_string(system)) {
+        if (json_string_length(system) == 0)
+            return 0;
+        return push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", system));
+    }
+    if (!json_is_array(system))
+        FAIL("system: Input should be a valid string or a list of text blocks");
+    parts = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach (system, i, b) {
+        json_t *t = json_object_get(b, "text");
+        if (!str_is(ar_json_str(b, "type"), "text") || !json_is_string(t))
+            FAIL("system.%zu: system blocks must be text blocks", i);
+        json_t *part = json_pack("{s:s,s:O}", "type", "text", "text", t);
+        if (part && copy_key(part, b, "cache_control")) {
+            json_decref(part);
+            part = NULL;
+        }
+        rc = push(parts, part);
+        if (rc)
+            goto fail;
+    }
+    if (json_array_size(parts))
+        rc = push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", parts));
+fail:
+    json_decref(parts);
+    return rc;
+}
+
+static int front_tools(const json_t *a, json_t *oai, char *err, size_t errlen)
+{
+    int rc = 0;
+    json_t *tools = json_object_get(a, "tools");
+    json_t *out = NULL;
+    if (!tools)
+        return 0;
+    if (!json_is_array(tools))
+        FAIL("tools: Input should be a valid list");
+    out = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach (tools, i, t) {
+        const char *type = ar_json_str(t, "type");
+        const char *name = ar_json_str(t, "name");
+        json_t *schema = json_object_get(t, "input_schema");
+        if (type && strcmp(type, "custom") != 0)
+            FAIL("tools.%zu.type: only client tools are translated, not '%s'", i, type);
+        if (!name)
+            FAIL("tools.%zu.name: Field required", i);
+        if (!json_is_object(schema))
+            FAIL("tools.%zu.input_schema: Field required", i);
+        json_t *fn = json_pack("{s:s,s:O}", "name", name, "parameters", schema);
+        if (fn && json_is_string(json_object_get(t, "description")))
+            rc = copy_key(fn, t, "description");
+        json_t *tool =
+            rc || !fn ? NULL : json_pack("{s:s,s:o}", "type", "function", "function", fn);
+        if (!tool)
+            json_decref(fn);
+        if (tool)
+            rc = copy_key(tool, t, "cache_control");
+        rc = rc ? rc : push(out, tool);
+        if (rc)
+            goto fail;
+    }
+    rc = json_array_size(out) ? set(oai, "tools", json_incref(out)) : 0;
+    json_t *tc = json_object_get(a, "tool_choice");
+    if (rc || !tc)
+        goto fail;
+    const char *type = ar_json_str(tc, "type");
+    json_t *choice = NULL;
+    if (str_is(type, "auto")) {
+        choice = json_string("auto");
+    } else if (str_is(type, "any")) {
+        choice = json_string("required");
+    } else if (str_is(type, "none")) {
+        choice = json_string("none");
+    } else if (str_is(type, "tool") && ar_json_str(tc, "name")) {
+        choice = json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name",
+                           ar_json_str(tc, "name"));
+    } else {
+        FAIL("tool_choice: Input should be auto, any, tool (with a name) or none");
+    }
+    rc = set(oai, "tool_choice", choice);
+    if (!rc && json_is_true(json_object_get(tc, "disable_parallel_tool_use")))
+        rc = set(oai, "parallel_tool_calls", json_false());
+fail:
+    json_decref(out);
+    return rc;
+}
+
+static int front_messages(const json_t *in, json_t *msgs, char *err, size_t errlen)
+{
+    int rc = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach (in, i, m) {
+        const char *role = ar_json_str(m, "role");
+        json_t *content = json_object_get(m, "content");
+        if (!json_is_object(m))
+            FAIL("messages.%zu: Input should be a valid dictionary", i);
+        if (!str_is(role, "user") && !str_is(role, "assistant"))
+            FAIL("messages.%zu.role: Input should be 'user' or 'assistant'", i);
+        if (!content)
+            FAIL("messages.%zu.content: Field required", i);
+        if (json_is_string(content)) {
+            rc = push(msgs, json_pack("{s:s,s:O}", "role", role, "content", content));
+        } else if (!json_is_array(content)) {
+            FAIL("messages.%zu.content: Input should be a valid string or list", i);
+        } else if (role[0] == 'u') {
+            rc = front_user(content, i, msgs, err, errlen);
+        } else {
+            rc = front_assistant(content, i, msgs, err, errlen);
+        }
+        if (rc)
+            goto fail;
+    }
+fail:
+    return rc;
+}
+
+/* Removes cache_control from message parts and tools: OpenAI's API refuses the field. */
+static void strip_cache_control(json_t *oai)
+{
+    size_t i, k;
+    json_t *m, *p;
+    json_array_foreach (json_object_get(oai, "messages"), i, m) {
+        json_array_foreach (json_object_get(m, "content"), k, p)
+            json_object_del(p, "cache_control");
+    }
+    json_array_foreach (json_object_get(oai, "tools"), i, m)
+        json_object_del(m, "cache_control");
+}
+
+int ar_anth_front_request(const json_t *a, bool keep_cache_control, json_t **out, char *err,
+                          size_t errlen)
+{
+    int rc = 0;
+    json_t *oai = json_object();
+    json_t *msgs = json_array();
+    *out = NULL;
+    if (!oai || !msgs) {
+        rc = AR_ENOMEM;
+        goto fail;
+    }
+    if (!json_is_object(a))
+        FAIL("The request body must be a JSON object");
+    json_t *model = json_object_get(a, "model");
+    json_t *max = json_object_get(a, "max_tokens");
+    json_t *in = json_object_get(a, "messages");
+    if (!model)
+        FAIL("model: Field required");
+    if (!json_is_string(model) || json_string_length(model) == 0)
+        FAIL("model: Input should be a non-empty string");
+    if (!max)
+        FAIL("max_tokens: Field required");
+    if (!json_is_integer(max) || json_integer_value(max) < 1)
+        FAIL("max_tokens: Input should be an integer greater than or equal to 1");
+    if (!in)
+        FAIL("messages: Field required");
+    if (!json_is_array(in))
+        FAIL("messages: Input should be a valid list");
+    if (json_array_size(in) == 0)
+        FAIL("messages: at least one message is required");
+    json_t *stream = json_object_get(a, "stream");
+    if (stream && !json_is_boolean(stream))
+        FAIL("stream: Input should be a valid boolean");
+    rc = front_system(json_object_get(a, "system"), msgs, err, errlen);
+    rc = rc ? rc : front_messages(in, msgs, err, errlen);
+    rc = rc ? rc : copy_key(oai, a, "model");
+    rc = rc ? rc : (json_object_set(oai, "messages", msgs) ? AR_ENOMEM : 0);
+    rc = rc ? rc : copy_key(oai, a, "max_tokens");
+    if (rc)
+        goto fail;
+    /* top_k is left out: OpenAI-wire upstreams refuse unknown parameters */
+    static const char *const numbers[] = {"temperature", "top_p"};
+    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]) && !rc; i++) {
+        json_t *v = json_object_get(a, numbers[i]);
+        if (v && !json_is_number(v))
+            FAIL("%s: Input should be a valid number", numbers[i]);
+        rc = v ? copy_key(oai, a, numbers[i]) : 0;
+    }
+    json_t *stop = json_object_get(a, "stop_sequences");
+    if (stop && !json_is_array(stop))
+        FAIL("stop_sequences: Input should be a valid list");
+    if (!rc && json_array_size(stop))
+        rc = set(oai, "stop", json_incref(stop));
+    const char *user = ar_json_str(json_object_get(a, "metadata"), "user_id");
+    if (!rc && user)
+        rc = set(oai, "user", json_string(user));
+    if (!rc && json_is_true(stream))
+        rc = set(oai, "stream", json_true());
+    if (!rc && json_is_true(stream))
+        rc = set(oai, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    rc = rc ? rc : front_tools(a, oai, err, errlen);
+    if (rc)
+        goto fail;
+    if (!keep_cache_control)
+        strip_cache_control(oai);
+    *out = oai;
+    oai = NULL;
+fail:
+    json_decref(msgs);
+    json_decref(oai);
+    return rc;
+}
+
+/* ==== front side: OpenAI answers -> Anthropic answers ==== */
+
+/* "msg_" + the OpenAI id without its "chatcmpl-" prefix; an id that came from Anthropic
+ * ("chatcmpl-msg_...") gets its original back. */
+static int append_msg_id(ar_buf_t *out, ar_span_t oai_id, bool escape)
+{
+    if (ar_span_starts(oai_id, AR_LIT("chatcmpl-")))
+        oai_id = ar_span_skip(oai_id, 9);
+    int rc = 0;
+    if (!ar_span_starts(oai_id, AR_LIT("msg_")))
+        rc = ar_buf_append_str(out, "msg_");
+    if (oai_id.len == 0)
+        return rc ? rc : ar_buf_append_str(out, "airouter");
+    if (escape)
+        return rc ? rc : ar_buf_append_json_escaped(out, oai_id);
+    return rc ? rc : ar_buf_append_span(out, oai_id);
+}
+
+/* The text of an OpenAI message content: a string, or its text parts joined. */
+static int content_text(const json_t *content, ar_buf_t *out)
+{
+    if (json_is_string(content))
+        return ar_buf_append(out, json_string_value(content), json_string_length(content));
+    size_t i;
+    json_t *p;
+    int rc = 0;
+    json_array_foreach (content, i, p) {
+        if (!rc && str_is(ar_json_str(p, "type"), "text"))
+            rc = ar_buf_append_span(out, ar_json_span(p, "text"));
+    }
+    return rc;
+}
+
+static int whole_blocks(const json_t *msg, json_t *blocks)
+{
+    ar_buf_t text;
+    ar_buf_init(&text, 1u << 30);
+    ar_span_t reasoning = ar_json_span(msg, "reasoning_content");
+    int rc = 0;
+    if (reasoning.len)
+        rc = push(blocks, json_pack("{s:s,s:o,s:s}", "type", "thinking", "thinking",
+                                    jstr_span(reasoning), "signature", ""));
+    rc = rc ? rc : content_text(json_object_get(msg, "content"), &text);
+    if (!rc && text.len == 0) /* an OpenAI refusal comes as text, like Claude's own refusals */
+        rc = ar_buf_append_span(&text, ar_json_span(msg, "refusal"));
+    if (!rc && text.len)
+        rc = push(blocks, text_block(text.ptr, text.len));
+    ar_buf_dispose(&text);
+    size_t i;
+    json_t *tc;
+    json_array_foreach (json_object_get(msg, "tool_calls"), i, tc) {
+        json_t *fn = json_object_get(tc, "function");
+        ar_span_t args = ar_json_span(fn, "arguments");
+        json_t *input = args.len ? ar_json_parse(args, NULL, 0) : NULL;
+        if (!json_is_object(input)) {
+            /* Anthropic inputs are objects: arguments that are not one cannot be relayed */
+            json_decref(input);
+            input = json_object();
+        }
+        if (!rc)
+            rc = push(blocks, json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id",
+                                        str_or(ar_json_str(tc, "id"), ""), "name",
+                                        str_or(ar_json_str(fn, "name"), ""), "input", input));
+        else
+            json_decref(input);
+    }
+    return rc;
+}
+
+int ar_anth_front_whole(ar_span_t body, ar_buf_t *out)
+{
+    json_t *root = ar_json_parse(body, NULL, 0);
+    json_t *res = NULL;
+    json_t *blocks = json_array();
+    int rc = AR_EUPSTREAM;
+    json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
+    json_t *msg = json_object_get(choice, "message");
+    if (!json_is_object(msg) || !blocks)
+        goto done;
+    rc = whole_blocks(msg, blocks);
+    if (rc)
+        goto done;
+    json_t *u = json_object_get(root, "usage");
+    int64_t cached = int_of(json_object_get(u, "prompt_tokens_details"), "cached_tokens");
+    int64_t in = int_of(u, "prompt_tokens") - cached;
+    ar_buf_t id;
+    ar_buf_init(&id, 4096);
+    rc = append_msg_id(&id, ar_json_span(root, "id"), false);
+    res =
+        rc ? NULL
+           : json_pack("{s:o,s:s,s:s,s:s,s:O,s:s,s:n,s:{s:I,s:I,s:I,s:I}}", "id",
+                       jstr_span(ar_buf_span(&id)), "type", "message", "role", "assistant", "model",
+                       str_or(ar_json_str(root, "model"), ""), "content", blocks, "stop_reason",
+                       stop_reason_of(ar_json_span(choice, "finish_reason")), "stop_sequence",
+                       "usage", "input_tokens", (json_int_t)(in > 0 ? in : 0), "output_tokens",
+                       (json_int_t)int_of(u, "completion_tokens"), "cache_creation_input_tokens",
+                       (json_int_t)0, "cache_read_input_tokens", (json_int_t)cached);
+    ar_buf_dispose(&id);
+    rc = rc ? rc : (res ? ar_json_dump(res, out) : AR_ENOMEM);
+done:
+    json_decref(blocks);
+    json_decref(res);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- front side: OpenAI chunks -> Anthropic events ---- */
+
+enum { BLOCK_NONE = 0, BLOCK_TEXT, BLOCK_TOOL, BLOCK_THINKING };
+
+void ar_anth_front_init(ar_anth_front_t *st, const char *model)
+{
+    memset(st, 0, sizeof(*st));
+    st->model = model;
+    st->tool_index = -1;
+}
+
+static int event_begin(ar_buf_t *out, const char *name)
+{
+    return ar_buf_appendf(out, "event: %s\ndata: ", name);
+}
+
+static int front_message_start(ar_anth_front_t *st, ar_span_t chunk, ar_buf_t *out)
+{
+    ar_span_t id = AR_SPAN_NULL, model = AR_SPAN_NULL;
+    (void)raw_str(chunk, "id", &id);
+    int rc = event_begin(out, "message_start");
+    rc = rc ? rc : ar_buf_append_str(out, "{\"type\":\"message_start\",\"message\":{\"id\":\"");
+    rc = rc ? rc : append_msg_id(out, id, false);
+    rc = rc ? rc
+            : ar_buf_append_str(out, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"");
+    if (raw_str(chunk, "model", &model) && model.len)
+        rc = rc ? rc : ar_buf_append_span(out, model);
+    else
+        rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(st->model));
+    rc = rc ? rc
+            : ar_buf_appendf(out,
+                             "\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+                             "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":0}}}\n\n",
+                             (long long)(st->in > st->cached ? st->in - st->cached : 0));
+    st->started = true;
+    return rc;
+}
+
+static int close_block(ar_anth_front_t *st, ar_buf_t *out)
+{
+    if (st->kind == BLOCK_NONE)
+        return 0;
+    st->kind = BLOCK_NONE;
+    int rc = event_begin(out, "content_block_stop");
+    rc = rc ? rc
+            : ar_buf_appendf(out, "{\"type\":\"content_block_stop\",\"index\":%d}\n\n",
+                             st->blocks - 1);
+    return rc;
+}
+
+/* Opens a text or thinking block unless one of that kind is open already. */
+static int ensure_block(ar_anth_front_t *st, int kind, ar_buf_t *out)
+{
+    if (st->kind == kind)
+        return 0;
+    int rc = close_block(st, out);
+    rc = rc ? rc : event_begin(out, "content_block_start");
+    rc = rc ? rc
+            : ar_buf_appendf(out,
+                             "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":%s}"
+                             "\n\n",
+                             st->blocks,
+                             kind == BLOCK_TEXT ? "{\"type\":\"text\",\"text\":\"\"}"
+                                                : "{\"type\":\"thinking\",\"thinking\":\"\","
+                                                  "\"signature\":\"\"}");
+    st->kind = kind;
+    st->blocks++;
+    return rc;
+}
+
+/* A content_block_delta whose delta is {"type":T, field: raw string}. */
+static int block_delta_event(const ar_anth_front_t *st, const char *type, const char *field,
+                             ar_span_t raw, ar_buf_t *out)
+{
+    int rc = event_begin(out, "content_block_delta");
+    rc = rc ? rc
+            : ar_buf_appendf(out,
+                             "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":"
+                             "\"%s\",\"%s\":",
+                             st->blocks - 1, type, field);
+    rc = rc ? rc : ar_buf_append_span(out, raw);
+    rc = rc ? rc : ar_buf_append_str(out, "}}\n\n");
+    return rc;
+}
+
+static int front_tool_call(ar_anth_front_t *st, ar_span_t tc, ar_buf_t *out)
+{
+    int64_t index = 0;
+    ar_span_t fn = AR_SPAN_NULL, id = AR_SPAN_NULL, name = AR_SPAN_NULL, args;
+    (void)ar_jscan_get_int(tc, AR_LIT("index"), &index);
+    (void)ar_jscan_get(tc, AR_LIT("function"), &fn);
+    bool has_id = raw_str(tc, "id", &id) && id.len;
+    bool has_name = fn.len && raw_str(fn, "name", &name) && name.len;
+    int rc = 0;
+    if (st->kind != BLOCK_TOOL || has_id || has_name || index != st->tool_index) {
+        rc = close_block(st, out);
+        rc = rc ? rc : event_begin(out, "content_block_start");
+        rc = rc ? rc
+                : ar_buf_appendf(out,
+                                 "{\"type\":\"content_block_start\",\"index\":%d,"
+                                 "\"content_block\":{\"type\":\"tool_use\",\"id\":\"",
+                                 st->blocks);
+        if (has_id)
+            rc = rc ? rc : ar_buf_append_span(out, id);
+        else
+            rc = rc ? rc : ar_buf_appendf(out, "toolu_airouter_%d", st->blocks);
+        rc = rc ? rc
+                : ar_buf_appendf(out, "\",\"name\":\"%.*s\",\"input\":{}}}\n\n", AR_SPAN_FMT(name));
+        st->kind = BLOCK_TOOL;
+        st->tool_index = index;
+        st->blocks++;
+    }
+    ar_span_t inner;
+    if (!rc && fn.len && raw_str_value(fn, "arguments", &args) &&
+        ar_jscan_string(args, &inner) == 0 && inner.len)
+        rc = block_delta_event(st, "input_json_delta", "partial_json", args, out);
+    return rc;
+}
+
+static int front_finish(ar_anth_front_t *st, ar_buf_t *out)
+{
+    int rc = 0;
+    if (!st->started)
+        rc = front_message_start(st, AR_LIT("{}"), out);
+    rc = rc ? rc : close_block(st, out);
+    rc = rc ? rc : event_begin(out, "message_delta");
+    rc = rc ? rc
+            : ar_buf_appendf(out,
+                             "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
+                             "\"stop_sequence\":null},\"usage\":{",
+                             st->stop ? st->stop : "end_turn");
+    if (st->in || st->cached)
+        rc = rc ? rc
+                : ar_buf_appendf(out, "\"input_tokens\":%lld,\"cache_read_input_tokens\":%lld,",
+                                 (long long)(st->in > st->cached ? st->in - st->cached : 0),
+                                 (long long)st->cached);
+    rc = rc ? rc : ar_buf_appendf(out, "\"output_tokens\":%lld}}\n\n", (long long)st->out);
+    rc = rc ? rc : event_begin(out, "message_stop");
+    rc = rc ? rc : ar_buf_append_str(out, "{\"type\":\"message_stop\"}\n\n");
+    st->finished = true;
+    return rc;
+}
+
+static int error_event_raw(ar_buf_t *out, const char *type, ar_span_t raw_message)
+{
+    int rc = event_begin(out, "error");
+    rc = rc ? rc
+            : ar_buf_appendf(out,
+                             "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":", type);
+    rc = rc ? rc : ar_buf_append_span(out, raw_message);
+    rc = rc ? rc : ar_buf_append_str(out, "}}\n\n");
+    return rc;
+}
+
+static void front_usage(ar_anth_front_t *st, ar_span_t u)
+{
+    ar_span_t details;
+    int64_t v;
+    if (ar_jscan_get_int(u, AR_LIT("prompt_tokens"), &v) == 0)
+        st->in = v;
+    if (ar_jscan_get_int(u, AR_LIT("completion_tokens"), &v) == 0)
+        st->out = v;
+    if (ar_jscan_get(u, AR_LIT("prompt_tokens_details"), &details) == 0 &&
+        ar_jscan_get_int(details, AR_LIT("cached_tokens"), &v) == 0)
+        st->cached = v;
+}
+
+static int front_choice(ar_anth_front_t *st, ar_span_t choice, ar_buf_t *out)
+{
+    ar_span_t delta, v, inner, calls, finish;
+    int rc = 0;
+    if (ar_jscan_get(choice, AR_LIT("delta"), &delta) == 0 && delta.len && delta.ptr[0] == '{') {
+        if (raw_str_value(delta, "reasoning_content", &v) && ar_jscan_string(v, &inner) == 0 &&
+            inner.len) {
+            rc = ensure_block(st, BLOCK_THINKING, out);
+            rc = rc ? rc : block_delta_event(st, "thinking_delta", "thinking", v, out);
+        }
+        if (!rc && raw_str_value(delta, "content", &v) && ar_jscan_string(v, &inner) == 0 &&
+            inner.len) {
+            rc = ensure_block(st, BLOCK_TEXT, out);
+            rc = rc ? rc : block_delta_event(st, "text_delta", "text", v, out);
+        }
+        ar_jscan_iter_t it;
+        ar_span_t tc;
+        if (!rc && ar_jscan_get(delta, AR_LIT("tool_calls"), &calls) == 0 &&
+            ar_jscan_array_begin(calls, &it) == 0) {
+            while (!rc && ar_jscan_array_next(&it, &tc))
+                rc = front_tool_call(st, tc, out);
+        }
+    }
+    if (!rc && raw_str(choice, "finish_reason", &finish)) {
+        st->stop = stop_reason_of(finish);
+        rc = close_block(st, out);
+    }
+    return rc;
+}
+
+int ar_anth_front_chunk(ar_anth_front_t *st, ar_span_t data, ar_buf_t *out)
+{
+    ar_span_t v, choices, choice;
+    data = ar_span_trim(data);
+    if (st->finished)
+        return 0;
+    if (span_is(data, "[DONE]"))
+        return front_finish(st, out);
+    if (ar_json_validate(data, NULL, 0) != 0 || !data.len || data.ptr[0] != '{')
+        return AR_EUPSTREAM;
+    if (ar_jscan_get(data, AR_LIT("error"), &v) == 0 && v.len && v.ptr[0] == '{') {
+        ar_span_t msg, type = AR_SPAN_NULL;
+        (void)raw_str(v, "type", &type);
+        char t[64];
+        snprintf(t, sizeof(t), "%.*s", (int)(type.len < 63 ? type.len : 63),
+                 type.ptr ? type.ptr : "");
+        st->finished = true;
+        if (!raw_str_value(v, "message", &msg))
+            msg = AR_LIT("\"upstream error\"");
+        return error_event_raw(out, ar_anth_error_type(0, t), msg);
+    }
+    if (ar_jscan_get(data, AR_LIT("usage"), &v) == 0 && v.len && v.ptr[0] == '{')
+        front_usage(st, v);
+    int rc = st->started ? 0 : front_message_start(st, data, out);
+    ar_jscan_iter_t it;
+    if (!rc && ar_jscan_get(data, AR_LIT("choices"), &choices) == 0 &&
+        ar_jscan_array_begin(choices, &it) == 0 && ar_jscan_array_next(&it, &choice))
+        rc = front_choice(st, choice, out); /* n > 1 has no Anthropic form: choice 0 only */
+    return rc;
+}
+
+int ar_anth_front_end(ar_anth_front_t *st, ar_buf_t *out)
+{
+    return st->finished ? 0 : front_finish(st, out);
+}
+
+/* ---- front side: errors ---- */
+
+const char *ar_anth_error_type(int status, const char *t)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 402: return "billing_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503:
+    case 529: return "overloaded_error";
+    case 504: return "timeout_error";
+    default: break;
+    }
+    if (status >= 500)
+        return "api_error";
+    if (status >= 400)
+        return "invalid_request_error";
+    /* inside a stream only the type is known */
+    static const char *const same[] = {
+        "invalid_request_error", "authentication_error", "permission_error", "not_found_error",
+        "rate_limit_error",      "timeout_error",        "overloaded_error"};
+    for (size_t i = 0; t && i < sizeof(same) / sizeof(same[0]); i++) {
+        if (strcmp(t, same[i]) == 0)
+            return same[i];
+    }
+    if (str_is(t, "service_unavailable_error"))
+        return "overloaded_error";
+    return "api_error";
+}
+
+int ar_anth_error_json(int status, const char *openai_type, const char *message, ar_buf_t *out)
+{
+    int rc = ar_buf_appendf(out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"",
+                            ar_anth_error_type(status, openai_type));
+    rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(message ? message : ""));
+    rc = rc ? rc : ar_buf_append_str(out, "\"}}");
+    return rc;
+}
+
+int ar_anth_front_error_event(ar_anth_front_t *st, const char *openai_type, const char *message,
+                              ar_buf_t *out)
+{
+    if (st)
+        st->finished = true;
+    int rc = event_begin(out, "error");
+    rc = rc ? rc : ar_anth_error_json(0, openai_type, message, out);
+    rc = rc ? rc : ar_buf_append_str(out, "\n\n");
+    return rc;
+}
+
+/* ---- count_tokens ---- */
+
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* Characters of the texts in v; media data, ids and type tags are not text the model reads
+ * as such. */
+static size_t text_chars(const json_t *v, int depth)
+{
+    if (depth > 64)
+        return 0;
+    if (json_is_string(v))
+        return utf8_chars(json_string_value(v), json_string_length(v));
+    size_t n = 0;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach (v, i, e)
+            n += text_chars(e, depth + 1);
+        return n;
+    }
+    const char *k;
+    json_t *e;
+    json_object_foreach ((json_t *)v, k, e) {
+        static const char *const skip[] = {"type",      "data",        "media_type",
+                                           "id",        "tool_use_id", "cache_control",
+                                           "signature", "source",      "role"};
+        bool skipped = false;
+        for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+            skipped = skipped || strcmp(k, skip[i]) == 0;
+        if (!skipped)
+            n += text_chars(e, depth + 1);
+    }
+    return n;
+}
+
+int64_t ar_anth_count_tokens(const json_t *a)
+{
+    size_t chars =
+        text_chars(json_object_get(a, "system"), 0) + text_chars(json_object_get(a, "messages"), 0);
+    /* a tool definition is read whole, keys and all */
+    ar_buf_t b;
+    ar_buf_init(&b, 64u << 20);
+    json_t *tools = json_object_get(a, "tools");
+    if (tools && ar_json_dump(tools, &b) == 0)
+        chars += utf8_chars(b.ptr, b.len);
+    ar_buf_dispose(&b);
+    int64_t n = (int64_t)((chars + 3) / 4);
+    return n > 0 ? n : 1;
+}

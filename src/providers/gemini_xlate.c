@@ -1,0 +1,1394 @@
+/*
+ * gemini_xlate.c: OpenAI <-> Gemini translation, shared by gemini.c and vertex.c (see
+ * gemini_xlate.h). The request half builds a jansson tree once per attempt. The answer
+ * half never builds a tree: it validates the upstream text, walks it with the scanner and
+ * copies JSON string contents (text, function names) and JSON values (function args,
+ * embedding vectors) straight into the OpenAI output, so a stream event costs no
+ * allocation beyond the output buffer.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/crypto.h"
+#include "core/mem.h"
+#include "providers/gemini_xlate.h"
+
+/* Candidates are tracked in 32-bit masks; Gemini allows at most 8 (candidateCount). */
+#define MAX_CANDIDATES 32
+/* Nesting allowed in a tool or response schema (with $ref resolution). */
+#define MAX_SCHEMA_DEPTH 48
+/* An OpenAI tool-call id carries a Gemini thoughtSignature after this marker, so that the
+ * signature comes back with the call in the next turn (Gemini 3 requires it). */
+#define THOUGHT_MARK "__thought__"
+
+/* ---- small shared helpers ---- */
+
+void ar_gem_headers_init(ar_gem_headers_t *h, const ar_cred_conf_t *conf)
+{
+    h->lines = NULL;
+    h->cnt = 0;
+    if (!conf->headers_cnt)
+        return;
+    h->lines = ar_xcalloc(conf->headers_cnt, sizeof(char *));
+    for (size_t i = 0; i < conf->headers_cnt; i++) {
+        size_t n = strlen(conf->headers[i].key) + strlen(conf->headers[i].value) + 3;
+        h->lines[i] = ar_xmalloc(n);
+        snprintf(h->lines[i], n, "%s: %s", conf->headers[i].key, conf->headers[i].value);
+    }
+    h->cnt = conf->headers_cnt;
+}
+
+void ar_gem_headers_dispose(ar_gem_headers_t *h)
+{
+    for (size_t i = 0; i < h->cnt; i++)
+        ar_free(h->lines[i]);
+    ar_free(h->lines);
+    h->lines = NULL;
+    h->cnt = 0;
+}
+
+int ar_gem_headers_add(const ar_gem_headers_t *h, ar_http_req_t *out)
+{
+    int rc = 0;
+    for (size_t i = 0; i < h->cnt && !rc; i++)
+        rc = ar_http_req_add_header(out, h->lines[i]);
+    return rc;
+}
+
+const char *ar_gem_model_segment(ar_pool_t *pool, const char *model)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!model)
+        model = "";
+    if (strncmp(model, "models/", 7) == 0)
+        model += 7;
+    size_t n = strlen(model);
+    char *s = ar_pool_alloc(pool, n * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)model[i];
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '@';
+        if (plain) {
+            s[o++] = (char)c;
+        } else {
+            s[o++] = '%';
+            s[o++] = hex[c >> 4];
+            s[o++] = hex[c & 15];
+        }
+    }
+    s[o] = '\0';
+    return s;
+}
+
+static bool str_is(const char *s, const char *lit)
+{
+    return s && strcmp(s, lit) == 0;
+}
+
+/* ---- request: messages -> contents ---- */
+
+typedef struct req_ctx {
+    ar_call_t *call;
+    json_t *contents;     /* [Content] */
+    json_t *system_parts; /* [Part] of systemInstruction */
+    json_t *call_names;   /* tool_call id -> function name, from earlier assistant turns */
+} req_ctx_t;
+
+static void add_text(json_t *parts, const char *s, size_t n)
+{
+    /* Gemini refuses empty text parts ("empty text parameter") */
+    if (n > 0)
+        json_array_append_new(parts, json_pack("{s:s%}", "text", s, n));
+}
+
+/* The MIME type of a URL from its file extension; image/jpeg when unknown (an image_url
+ * without a recognisable extension is most likely a photo). */
+static const char *mime_of_url(const char *url)
+{
+    static const struct {
+        const char *ext;
+        const char *mime;
+    } map[] = {
+        {"png", "image/png"},   {"jpg", "image/jpeg"},        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},   {"webp", "image/webp"},       {"heic", "image/heic"},
+        {"heif", "image/heif"}, {"pdf", "application/pdf"},   {"txt", "text/plain"},
+        {"mp3", "audio/mp3"},   {"wav", "audio/wav"},         {"flac", "audio/flac"},
+        {"ogg", "audio/ogg"},   {"mp4", "video/mp4"},         {"mov", "video/mov"},
+        {"webm", "video/webm"}, {"csv", "text/csv"},          {"html", "text/html"},
+        {"md", "text/md"},      {"json", "application/json"},
+    };
+    size_t end = strcspn(url, "?#");
+    size_t dot = end;
+    while (dot > 0 && url[dot - 1] != '.' && url[dot - 1] != '/')
+        dot--;
+    if (dot == 0 || url[dot - 1] != '.')
+        return "image/jpeg";
+    size_t elen = end - dot;
+    for (size_t i = 0; i < AR_ARRAY_CNT(map); i++) {
+        if (strlen(map[i].ext) == elen && strncasecmp(url + dot, map[i].ext, elen) == 0)
+            return map[i].mime;
+    }
+    return "image/jpeg";
+}
+
+/*
+ * A media reference as a part: a data: URL becomes inlineData (base64 as given; other
+ * data is encoded), any other URL (https:, gs:, a File API URI) fileData with the MIME
+ * type guessed from its extension. Providers do no I/O, so remote URLs are never fetched.
+ */
+static int media_part(const char *url, const char *default_mime, json_t *parts)
+{
+    if (strncmp(url, "data:", 5) != 0) {
+        json_array_append_new(parts, json_pack("{s:{s:s, s:s}}", "fileData", "mimeType",
+                                               mime_of_url(url), "fileUri", url));
+        return 0;
+    }
+    const char *meta = url + 5;
+    const char *comma = strchr(meta, ',');
+    if (!comma)
+        return AR_EINVAL;
+    size_t mlen = strcspn(meta, ";,");
+    bool b64 = false;
+    for (const char *p = meta + mlen; p < comma; p++) {
+        if (strncmp(p, ";base64", 7) == 0 && (p + 7 == comma || p[7] == ';'))
+            b64 = true;
+    }
+    char mime[128];
+    if (mlen == 0 || mlen >= sizeof(mime)) {
+        snprintf(mime, sizeof(mime), "%s", default_mime);
+    } else {
+        memcpy(mime, meta, mlen);
+        mime[mlen] = '\0';
+    }
+    const char *data = comma + 1;
+    if (b64) {
+        json_array_append_new(
+            parts, json_pack("{s:{s:s, s:s}}", "inlineData", "mimeType", mime, "data", data));
+        return 0;
+    }
+    ar_buf_t enc;
+    ar_buf_init(&enc, (size_t)1 << 30);
+    int rc = ar_base64_encode(ar_span_cstr(data), false, &enc);
+    if (rc == 0)
+        json_array_append_new(parts, json_pack("{s:{s:s, s:s%}}", "inlineData", "mimeType", mime,
+                                               "data", enc.ptr ? enc.ptr : "", enc.len));
+    ar_buf_dispose(&enc);
+    return rc;
+}
+
+/* One OpenAI content part. */
+static int content_part(const json_t *part, json_t *parts)
+{
+    const char *type = ar_json_str(part, "type");
+    if (!json_is_object(part))
+        return AR_EINVAL;
+    if (!type || strcmp(type, "text") == 0) {
+        json_t *t = json_object_get(part, "text");
+        if (!json_is_string(t))
+            return AR_EINVAL;
+        add_text(parts, json_string_value(t), json_string_length(t));
+        return 0;
+    }
+    if (strcmp(type, "image_url") == 0) {
+        json_t *iu = json_object_get(part, "image_url");
+        const char *url = json_is_string(iu) ? json_string_value(iu) : ar_json_str(iu, "url");
+        return url ? media_part(url, "image/jpeg", parts) : AR_EINVAL;
+    }
+    if (strcmp(type, "input_audio") == 0) {
+        json_t *ia = json_object_get(part, "input_audio");
+        const char *data = ar_json_str(ia, "data");
+        const char *fmt = ar_json_str(ia, "format");
+        if (!data)
+            return AR_EINVAL;
+        char mime[64];
+        snprintf(mime, sizeof(mime), "audio/%s", fmt ? fmt : "wav");
+        json_array_append_new(
+            parts, json_pack("{s:{s:s, s:s}}", "inlineData", "mimeType", mime, "data", data));
+        return 0;
+    }
+    if (strcmp(type, "file") == 0) {
+        json_t *f = json_object_get(part, "file");
+        const char *data = ar_json_str(f, "file_data");
+        const char *id = ar_json_str(f, "file_id");
+        if (data)
+            return media_part(data, "application/pdf", parts);
+        if (id) {
+            const char *name = ar_json_str(f, "filename");
+            json_array_append_new(parts, json_pack("{s:{s:s, s:s}}", "fileData", "mimeType",
+                                                   mime_of_url(name ? name : id), "fileUri", id));
+            return 0;
+        }
+        return AR_EINVAL;
+    }
+    if (strcmp(type, "refusal") == 0) {
+        json_t *t = json_object_get(part, "refusal");
+        if (json_is_string(t))
+            add_text(parts, json_string_value(t), json_string_length(t));
+        return 0;
+    }
+    return AR_EINVAL;
+}
+
+/* An OpenAI content value (string, array of parts, or null) as parts. */
+static int content_parts(const json_t *content, json_t *parts)
+{
+    if (!content || json_is_null(content))
+        return 0;
+    if (json_is_string(content)) {
+        add_text(parts, json_string_value(content), json_string_length(content));
+        return 0;
+    }
+    if (!json_is_array(content))
+        return AR_EINVAL;
+    size_t i;
+    json_t *part;
+    json_array_foreach (content, i, part) {
+        int rc = content_part(part, parts);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Appends parts (taken) to the conversation; consecutive turns of one role are merged,
+ * as Gemini wants parallel function responses in a single turn. */
+static void add_turn(req_ctx_t *x, const char *role, json_t *parts)
+{
+    if (json_array_size(parts) == 0) {
+        json_decref(parts);
+        return;
+    }
+    size_t n = json_array_size(x->contents);
+    json_t *last = n ? json_array_get(x->contents, n - 1) : NULL;
+    if (last && str_is(ar_json_str(last, "role"), role)) {
+        json_array_extend(json_object_get(last, "parts"), parts);
+        json_decref(parts);
+        return;
+    }
+    json_array_append_new(x->contents, json_pack("{s:s, s:o}", "role", role, "parts", parts));
+}
+
+/* OpenAI arguments (a JSON text) as Gemini args (an object); anything that is not a JSON
+ * object is sent as {} rather than failing the attempt. */
+static json_t *args_object(const json_t *arguments)
+{
+    if (json_is_object(arguments))
+        return json_deep_copy(arguments);
+    if (json_is_string(arguments)) {
+        json_t *v =
+            json_loadb(json_string_value(arguments), json_string_length(arguments), 0, NULL);
+        if (json_is_object(v))
+            return v;
+        json_decref(v);
+    }
+    return json_object();
+}
+
+static int function_call_part(req_ctx_t *x, const char *id, const json_t *fn, json_t *parts)
+{
+    const char *name = ar_json_str(fn, "name");
+    if (!name)
+        return AR_EINVAL;
+    json_t *part = json_pack("{s:{s:s, s:o}}", "functionCall", "name", name, "args",
+                             args_object(json_object_get(fn, "arguments")));
+    if (id) {
+        json_object_set_new(x->call_names, id, json_string(name));
+        const char *sig = strstr(id, THOUGHT_MARK);
+        if (sig && sig[strlen(THOUGHT_MARK)])
+            json_object_set_new(part, "thoughtSignature", json_string(sig + strlen(THOUGHT_MARK)));
+    }
+    json_array_append_new(parts, part);
+    return 0;
+}
+
+static int assistant_turn(req_ctx_t *x, const json_t *m)
+{
+    json_t *parts = json_array();
+    int rc = content_parts(json_object_get(m, "content"), parts);
+    json_t *calls = json_object_get(m, "tool_calls");
+    size_t i;
+    json_t *tc;
+    json_array_foreach (calls, i, tc) {
+        if (rc)
+            break;
+        rc = function_call_part(x, ar_json_str(tc, "id"), json_object_get(tc, "function"), parts);
+    }
+    json_t *legacy = json_object_get(m, "function_call");
+    if (!rc && json_is_object(legacy))
+        rc = function_call_part(x, NULL, legacy, parts);
+    if (rc) {
+        json_decref(parts);
+        return rc;
+    }
+    add_turn(x, "model", parts);
+    return 0;
+}
+
+/* The response of a functionResponse part: a tool result whose text is a JSON object is
+ * sent as that object; anything else (plain text, a JSON array or number) is wrapped as
+ * {"content": value}, the value parsed when it is JSON. Text parts are joined first. */
+static json_t *tool_response(const json_t *content)
+{
+    json_t *text = NULL;
+    if (json_is_array(content)) {
+        ar_buf_t b;
+        ar_buf_init(&b, (size_t)1 << 30);
+        size_t i;
+        json_t *part;
+        int rc = 0;
+        json_array_foreach (content, i, part) {
+            json_t *t = json_object_get(part, "text");
+            if (json_is_string(t) && !rc)
+                rc = ar_buf_append(&b, json_string_value(t), json_string_length(t));
+        }
+        text = json_stringn(b.ptr && !rc ? b.ptr : "", rc ? 0 : b.len);
+        ar_buf_dispose(&b);
+    } else if (json_is_string(content)) {
+        text = json_incref((json_t *)content);
+    }
+    json_t *v = NULL;
+    if (json_is_string(text)) {
+        v = json_loadb(json_string_value(text), json_string_length(text), JSON_DECODE_ANY, NULL);
+        if (!v)
+            v = json_incref(text);
+    } else if (content && !json_is_null(content)) {
+        v = json_incref((json_t *)content);
+    } else {
+        v = json_string("");
+    }
+    json_decref(text);
+    if (json_is_object(v))
+        return v;
+    return json_pack("{s:o}", "content", v ? v : json_string(""));
+}
+
+static int tool_turn(req_ctx_t *x, const json_t *m, bool legacy)
+{
+    const char *name = NULL;
+    const char *id = ar_json_str(m, "tool_call_id");
+    if (id && !legacy)
+        name = ar_json_str(x->call_names, id);
+    if (!name)
+        name = ar_json_str(m, "name");
+    if (!name)
+        return AR_EINVAL; /* Gemini needs the function's name to match the response */
+    json_t *parts = json_array();
+    json_array_append_new(parts,
+                          json_pack("{s:{s:s, s:o}}", "functionResponse", "name", name, "response",
+                                    tool_response(json_object_get(m, "content"))));
+    add_turn(x, "user", parts);
+    return 0;
+}
+
+static int translate_messages(req_ctx_t *x, const json_t *messages)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach (messages, i, m) {
+        const char *role = ar_json_str(m, "role");
+        int rc = 0;
+        if (!role) {
+            rc = AR_EINVAL;
+        } else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
+            rc = content_parts(json_object_get(m, "content"), x->system_parts);
+        } else if (strcmp(role, "user") == 0) {
+            json_t *parts = json_array();
+            rc = content_parts(json_object_get(m, "content"), parts);
+            if (rc)
+                json_decref(parts);
+            else
+                add_turn(x, "user", parts);
+        } else if (strcmp(role, "assistant") == 0) {
+            rc = assistant_turn(x, m);
+        } else if (strcmp(role, "tool") == 0 || strcmp(role, "function") == 0) {
+            rc = tool_turn(x, m, strcmp(role, "function") == 0);
+        } else {
+            rc = AR_EINVAL;
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- request: JSON schema -> Gemini Schema ---- */
+
+/*
+ * Gemini's Schema is an OpenAPI 3.0 subset and rejects unknown keywords, so a schema is
+ * rebuilt from an allow-list: type (a ["T","null"] list becomes T + nullable), format
+ * (only those Gemini knows), title, description, nullable, enum, default, example,
+ * properties, required, items, anyOf (oneOf is read as anyOf; a null branch becomes
+ * nullable, and a single remaining branch is inlined), propertyOrdering and the numeric
+ * and size bounds; const becomes a one-value enum; local $ref (#/$defs/X, #/definitions/X)
+ * is inlined. Everything else ($schema, additionalProperties, strict, $id, patterns of
+ * properties, conditionals, ...) is dropped.
+ */
+static json_t *clean_schema(const json_t *s, const json_t *root, int depth);
+
+static bool kept_format(const char *type, const char *fmt)
+{
+    if (!type || !fmt)
+        return false;
+    if (strcmp(type, "string") == 0)
+        return strcmp(fmt, "enum") == 0 || strcmp(fmt, "date-time") == 0;
+    if (strcmp(type, "integer") == 0)
+        return strcmp(fmt, "int32") == 0 || strcmp(fmt, "int64") == 0;
+    if (strcmp(type, "number") == 0)
+        return strcmp(fmt, "float") == 0 || strcmp(fmt, "double") == 0;
+    return false;
+}
+
+static const json_t *resolve_ref(const char *ref, const json_t *root)
+{
+    static const char *const prefixes[] = {"#/$defs/", "#/definitions/"};
+    for (size_t i = 0; i < AR_ARRAY_CNT(prefixes); i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(ref, prefixes[i], n) == 0) {
+            json_t *defs = json_object_get(root, i == 0 ? "$defs" : "definitions");
+            return json_object_get(defs, ref + n);
+        }
+    }
+    return NULL;
+}
+
+static void clean_any_of(json_t *out, const json_t *branches, const json_t *root, int depth)
+{
+    json_t *kept = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach (branches, i, b) {
+        if (str_is(ar_json_str(b, "type"), "null")) {
+            json_object_set_new(out, "nullable", json_true());
+            continue;
+        }
+        json_array_append_new(kept, clean_schema(b, root, depth + 1));
+    }
+    if (json_array_size(kept) == 1) {
+        /* Optional[X]: X itself, nullable (Gemini wants anyOf alone in its schema) */
+        json_object_update_missing(out, json_array_get(kept, 0));
+        json_decref(kept);
+    } else if (json_array_size(kept) > 1) {
+        json_object_set_new(out, "anyOf", kept);
+    } else {
+        json_decref(kept);
+    }
+}
+
+static json_t *clean_schema(const json_t *s, const json_t *root, int depth)
+{
+    static const char *const copied[] = {
+        "title",    "description",   "nullable",      "enum",
+        "default",  "example",       "minimum",       "maximum",
+        "minItems", "maxItems",      "minLength",     "maxLength",
+        "pattern",  "minProperties", "maxProperties", "propertyOrdering",
+    };
+    json_t *out = json_object();
+    if (!json_is_object(s) || depth > MAX_SCHEMA_DEPTH)
+        return out;
+    const char *ref = ar_json_str(s, "$ref");
+    if (ref) {
+        const json_t *target = resolve_ref(ref, root);
+        if (target) {
+            json_decref(out);
+            out = clean_schema(target, root, depth + 1);
+        }
+    }
+    for (size_t i = 0; i < AR_ARRAY_CNT(copied); i++) {
+        json_t *v = json_object_get(s, copied[i]);
+        if (v)
+            json_object_set(out, copied[i], v);
+    }
+    json_t *type = json_object_get(s, "type");
+    const char *tname = NULL;
+    if (json_is_string(type)) {
+        tname = json_string_value(type);
+    } else if (json_is_array(type)) {
+        size_t i;
+        json_t *t;
+        json_array_foreach (type, i, t) {
+            if (str_is(json_string_value(t), "null"))
+                json_object_set_new(out, "nullable", json_true());
+            else if (!tname && json_is_string(t))
+                tname = json_string_value(t);
+        }
+    }
+    if (tname && strcmp(tname, "null") != 0)
+        json_object_set_new(out, "type", json_string(tname));
+    else if (str_is(tname, "null"))
+        json_object_set_new(out, "nullable", json_true());
+    const char *fmt = ar_json_str(s, "format");
+    if (kept_format(tname, fmt))
+        json_object_set_new(out, "format", json_string(fmt));
+    json_t *cst = json_object_get(s, "const");
+    if (cst && !json_object_get(out, "enum"))
+        json_object_set_new(out, "enum", json_pack("[O]", cst));
+    json_t *props = json_object_get(s, "properties");
+    if (json_is_object(props) && json_object_size(props) > 0) {
+        json_t *p = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach (props, k, v)
+            json_object_set_new(p, k, clean_schema(v, root, depth + 1));
+        json_object_set_new(out, "properties", p);
+        json_t *req = json_object_get(s, "required");
+        if (json_is_array(req) && json_array_size(req) > 0)
+            json_object_set(out, "required", req);
+    }
+    json_t *items = json_object_get(s, "items");
+    if (json_is_array(items))
+        items = json_array_get(items, 0); /* tuples: the first element's schema */
+    if (json_is_object(items))
+        json_object_set_new(out, "items", clean_schema(items, root, depth + 1));
+    json_t *any = json_object_get(s, "anyOf");
+    if (!json_is_array(any))
+        any = json_object_get(s, "oneOf");
+    if (json_is_array(any))
+        clean_any_of(out, any, root, depth);
+    return out;
+}
+
+/* ---- request: tools, tool_choice, generationConfig ---- */
+
+static void add_declaration(json_t *decls, const json_t *fn)
+{
+    const char *name = ar_json_str(fn, "name");
+    if (!name)
+        return;
+    json_t *d = json_pack("{s:s}", "name", name);
+    json_t *desc = json_object_get(fn, "description");
+    if (json_is_string(desc))
+        json_object_set(d, "description", desc);
+    json_t *params = json_object_get(fn, "parameters");
+    if (json_is_object(params)) {
+        json_t *clean = clean_schema(params, params, 0);
+        /* an object without properties is refused ("should be non-empty for OBJECT type"):
+         * a function without arguments simply has no parameters */
+        if (json_object_get(clean, "properties"))
+            json_object_set_new(d, "parameters", clean);
+        else
+            json_decref(clean);
+    }
+    json_array_append_new(decls, d);
+}
+
+static void translate_tools(const json_t *req, json_t *body)
+{
+    json_t *decls = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach (json_object_get(req, "tools"), i, t) {
+        const char *type = ar_json_str(t, "type");
+        if (!type || strcmp(type, "function") == 0)
+            add_declaration(decls, json_object_get(t, "function"));
+    }
+    json_array_foreach (json_object_get(req, "functions"), i, t)
+        add_declaration(decls, t);
+    if (json_array_size(decls) == 0) {
+        json_decref(decls);
+        return;
+    }
+    json_object_set_new(body, "tools", json_pack("[{s:o}]", "functionDeclarations", decls));
+
+    /* tool_choice (or the legacy function_call) -> functionCallingConfig */
+    json_t *choice = json_object_get(req, "tool_choice");
+    if (!choice)
+        choice = json_object_get(req, "function_call");
+    const char *mode = NULL;
+    const char *only = NULL;
+    if (json_is_string(choice)) {
+        const char *c = json_string_value(choice);
+        if (strcmp(c, "auto") == 0)
+            mode = "AUTO";
+        else if (strcmp(c, "none") == 0)
+            mode = "NONE";
+        else if (strcmp(c, "required") == 0 || strcmp(c, "any") == 0)
+            mode = "ANY";
+    } else if (json_is_object(choice)) {
+        json_t *fn = json_object_get(choice, "function");
+        only = ar_json_str(fn ? fn : choice, "name");
+        mode = only ? "ANY" : NULL;
+    }
+    if (!mode)
+        return;
+    json_t *fcc = json_pack("{s:s}", "mode", mode);
+    if (only)
+        json_object_set_new(fcc, "allowedFunctionNames", json_pack("[s]", only));
+    json_object_set_new(body, "toolConfig", json_pack("{s:o}", "functionCallingConfig", fcc));
+}
+
+static void copy_number(json_t *gc, const char *to, const json_t *req, const char *from)
+{
+    json_t *v = json_object_get(req, from);
+    if (json_is_number(v))
+        json_object_set(gc, to, v);
+}
+
+static void translate_generation(const json_t *req, json_t *body)
+{
+    json_t *gc = json_object();
+    copy_number(gc, "temperature", req, "temperature");
+    copy_number(gc, "topP", req, "top_p");
+    copy_number(gc, "topK", req, "top_k");
+    copy_number(gc, "maxOutputTokens", req, "max_tokens");
+    copy_number(gc, "maxOutputTokens", req, "max_completion_tokens"); /* the newer name wins */
+    copy_number(gc, "presencePenalty", req, "presence_penalty");
+    copy_number(gc, "frequencyPenalty", req, "frequency_penalty");
+    copy_number(gc, "seed", req, "seed");
+    json_t *n = json_object_get(req, "n");
+    if (json_is_integer(n) && json_integer_value(n) > 1)
+        json_object_set(gc, "candidateCount", n);
+    json_t *stop = json_object_get(req, "stop");
+    if (json_is_string(stop)) {
+        json_object_set_new(gc, "stopSequences", json_pack("[O]", stop));
+    } else if (json_is_array(stop) && json_array_size(stop) > 0) {
+        json_object_set(gc, "stopSequences", stop);
+    }
+    json_t *rf = json_object_get(req, "response_format");
+    const char *rft = ar_json_str(rf, "type");
+    if (str_is(rft, "json_object") || str_is(rft, "json_schema")) {
+        json_object_set_new(gc, "responseMimeType", json_string("application/json"));
+        json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
+        if (json_is_object(schema))
+            json_object_set_new(gc, "responseSchema", clean_schema(schema, schema, 0));
+    }
+    if (json_object_size(gc) > 0)
+        json_object_set_new(body, "generationConfig", gc);
+    else
+        json_decref(gc);
+}
+
+int ar_gem_chat_body(ar_call_t *call, ar_span_t *out)
+{
+    json_t *req = ar_call_json(call);
+    if (!req)
+        return AR_EPARSE;
+    json_t *messages = json_object_get(req, "messages");
+    if (!json_is_array(messages) || json_array_size(messages) == 0)
+        return AR_EINVAL;
+    req_ctx_t x = {call, json_array(), json_array(), json_object()};
+    json_t *body = NULL;
+    int rc = translate_messages(&x, messages);
+    if (rc)
+        goto out;
+    body = json_object();
+    if (json_array_size(x.contents) == 0 && json_array_size(x.system_parts) > 0) {
+        /* only instructions: Gemini needs at least one turn, so they become the turn */
+        add_turn(&x, "user", json_incref(x.system_parts));
+    } else if (json_array_size(x.system_parts) > 0) {
+        json_object_set_new(body, "systemInstruction", json_pack("{s:O}", "parts", x.system_parts));
+    }
+    if (json_array_size(x.contents) == 0) {
+        rc = AR_EINVAL;
+        goto out;
+    }
+    json_object_set(body, "contents", x.contents);
+    translate_tools(req, body);
+    translate_generation(req, body);
+    rc = ar_provider_dump_body(call, body, out);
+out:
+    json_decref(body);
+    json_decref(x.contents);
+    json_decref(x.system_parts);
+    json_decref(x.call_names);
+    return rc;
+}
+
+/* ---- request: embeddings ---- */
+
+int ar_gem_embed_body(ar_call_t *call, ar_gem_embed_api_t api, const char *model_ref,
+                      ar_span_t *out, bool *batch)
+{
+    json_t *req = ar_call_json(call);
+    if (!req)
+        return AR_EPARSE;
+    json_t *input = json_object_get(req, "input");
+    json_t *texts = json_is_string(input) ? json_pack("[O]", input) : json_incref(input);
+    json_t *dims = json_object_get(req, "dimensions");
+    json_t *body = NULL;
+    int rc = AR_EINVAL;
+    size_t n = json_array_size(texts);
+    *batch = false;
+    if (n == 0)
+        goto out;
+    size_t i;
+    json_t *t;
+    json_array_foreach (texts, i, t) {
+        if (!json_is_string(t) || json_string_length(t) == 0)
+            goto out; /* token-id input has no Gemini equivalent */
+    }
+    if (!json_is_integer(dims))
+        dims = NULL;
+    if (api == AR_GEM_EMBED_PREDICT) {
+        json_t *inst = json_array();
+        json_array_foreach (texts, i, t)
+            json_array_append_new(inst, json_pack("{s:O}", "content", t));
+        body = json_pack("{s:o}", "instances", inst);
+        if (dims)
+            json_object_set_new(body, "parameters",
+                                json_pack("{s:O}", "outputDimensionality", dims));
+    } else if (n == 1) {
+        body = json_pack("{s:s, s:{s:[{s:O}]}}", "model", model_ref, "content", "parts", "text",
+                         json_array_get(texts, 0));
+        if (dims)
+            json_object_set(body, "outputDimensionality", dims);
+    } else {
+        json_t *reqs = json_array();
+        json_array_foreach (texts, i, t) {
+            json_t *r = json_pack("{s:s, s:{s:[{s:O}]}}", "model", model_ref, "content", "parts",
+                                  "text", t);
+            if (dims)
+                json_object_set(r, "outputDimensionality", dims);
+            json_array_append_new(reqs, r);
+        }
+        body = json_pack("{s:o}", "requests", reqs);
+        *batch = true;
+    }
+    rc = ar_provider_dump_body(call, body, out);
+out:
+    json_decref(body);
+    json_decref(texts);
+    return rc;
+}
+
+/* ---- answers: common pieces ---- */
+
+/* The contents of a raw JSON string value, or the empty span. */
+static ar_span_t raw_string(ar_span_t v)
+{
+    ar_span_t s;
+    return ar_jscan_string(v, &s) == 0 ? s : AR_SPAN_NULL;
+}
+
+static bool is_true(ar_span_t v)
+{
+    return ar_span_eq(v, AR_LIT("true"));
+}
+
+static bool has(ar_span_t obj, ar_span_t key, ar_span_t *val)
+{
+    return ar_jscan_get(obj, key, val) == 0 && !ar_jscan_is_null(*val);
+}
+
+const char *ar_gem_finish_reason(ar_span_t r, bool has_tool_call)
+{
+    static const char *const filtered[] = {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+    };
+    if (ar_span_eq(r, AR_LIT("MAX_TOKENS")))
+        return "length";
+    for (size_t i = 0; i < AR_ARRAY_CNT(filtered); i++) {
+        if (ar_span_eq(r, ar_span_cstr(filtered[i])))
+            return "content_filter";
+    }
+    /* STOP and everything else (OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL, ...) */
+    return has_tool_call ? "tool_calls" : "stop";
+}
+
+/* Usage from usageMetadata; returns the reasoning (thoughts) tokens. */
+static int64_t read_usage(ar_span_t um, ar_usage_t *u)
+{
+    int64_t prompt = 0, cand = 0, thoughts = 0, tool = 0, total = -1, cached = 0;
+    ar_jscan_iter_t it;
+    ar_span_t k, v;
+    if (ar_jscan_object_begin(um, &it) != 0)
+        return 0;
+    while (ar_jscan_object_next(&it, &k, &v)) {
+        int64_t *dst = NULL;
+        if (ar_span_eq(k, AR_LIT("promptTokenCount")))
+            dst = &prompt;
+        else if (ar_span_eq(k, AR_LIT("candidatesTokenCount")))
+            dst = &cand;
+        else if (ar_span_eq(k, AR_LIT("thoughtsTokenCount")))
+            dst = &thoughts;
+        else if (ar_span_eq(k, AR_LIT("toolUsePromptTokenCount")))
+            dst = &tool;
+        else if (ar_span_eq(k, AR_LIT("totalTokenCount")))
+            dst = &total;
+        else if (ar_span_eq(k, AR_LIT("cachedContentTokenCount")))
+            dst = &cached;
+        if (dst) {
+            int64_t n = 0;
+            for (size_t i = 0; i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9' && i < 18; i++)
+                n = n * 10 + (v.ptr[i] - '0');
+            *dst = n;
+        }
+    }
+    /* tool-use prompt tokens are input; thoughts are output, as OpenAI counts reasoning */
+    u->prompt_tokens = prompt + tool;
+    u->completion_tokens = cand + thoughts;
+    u->total_tokens = total >= 0 ? total : u->prompt_tokens + u->completion_tokens;
+    u->cached_tokens = cached;
+    u->seen = true;
+    return thoughts;
+}
+
+static int append_usage(ar_buf_t *b, const ar_usage_t *u, int64_t reasoning)
+{
+    int rc = ar_buf_appendf(b,
+                            "\"usage\":{\"prompt_tokens\":%" PRId64
+                            ",\"completion_tokens\":%" PRId64 ",\"total_tokens\":%" PRId64,
+                            u->prompt_tokens, u->completion_tokens, u->total_tokens);
+    if (u->cached_tokens > 0)
+        rc = rc ? rc
+                : ar_buf_appendf(b, ",\"prompt_tokens_details\":{\"cached_tokens\":%" PRId64 "}",
+                                 u->cached_tokens);
+    if (reasoning > 0)
+        rc = rc ? rc
+                : ar_buf_appendf(
+                      b, ",\"completion_tokens_details\":{\"reasoning_tokens\":%" PRId64 "}",
+                      reasoning);
+    return rc ? rc : ar_buf_append_str(b, "}");
+}
+
+static void new_id(char *id, size_t n, const char *prefix)
+{
+    snprintf(id, n, "%s%016" PRIx64 "%08" PRIx32, prefix, ar_rand_u64(), (uint32_t)ar_rand_u64());
+}
+
+/* One OpenAI tool call (whole-answer shape, with "index" when index >= 0). */
+static int append_tool_call(ar_buf_t *b, ar_span_t part, ar_span_t fc, int index)
+{
+    ar_span_t name = AR_SPAN_NULL, args = AR_SPAN_NULL, sig = AR_SPAN_NULL, v;
+    if (has(fc, AR_LIT("name"), &v))
+        name = raw_string(v);
+    if (has(fc, AR_LIT("args"), &v))
+        args = v;
+    if (has(part, AR_LIT("thoughtSignature"), &v))
+        sig = raw_string(v);
+    char id[48];
+    new_id(id, sizeof(id), "call_");
+    int rc = ar_buf_append_str(b, "{");
+    if (index >= 0)
+        rc = rc ? rc : ar_buf_appendf(b, "\"index\":%d,", index);
+    rc = rc ? rc : ar_buf_appendf(b, "\"id\":\"%s", id);
+    if (sig.len) {
+        rc = rc ? rc : ar_buf_append_str(b, THOUGHT_MARK);
+        rc = rc ? rc : ar_buf_append_span(b, sig);
+    }
+    rc = rc ? rc : ar_buf_append_str(b, "\",\"type\":\"function\",\"function\":{\"name\":\"");
+    rc = rc ? rc : ar_buf_append_span(b, name);
+    rc = rc ? rc : ar_buf_append_str(b, "\",\"arguments\":\"");
+    rc = rc ? rc : ar_buf_append_json_escaped(b, args.len ? args : AR_LIT("{}"));
+    rc = rc ? rc : ar_buf_append_str(b, "\"}}");
+    return rc;
+}
+
+/* ---- answers: a whole GenerateContentResponse ---- */
+
+/* Appends the text of a candidate's parts: thought (reasoning) parts or the others.
+ * @return whether any such part was there. */
+static bool append_texts(ar_buf_t *b, ar_span_t parts, bool thoughts, int *rc)
+{
+    ar_jscan_iter_t it;
+    ar_span_t part, v;
+    bool any = false;
+    if (ar_jscan_array_begin(parts, &it) != 0)
+        return false;
+    while (ar_jscan_array_next(&it, &part)) {
+        if (!has(part, AR_LIT("text"), &v))
+            continue;
+        ar_span_t t;
+        bool thought = has(part, AR_LIT("thought"), &t) && is_true(t);
+        if (thought != thoughts)
+            continue;
+        any = true;
+        if (!*rc)
+            *rc = ar_buf_append_span(b, raw_string(v));
+    }
+    return any;
+}
+
+static int whole_choice(ar_buf_t *b, ar_span_t cand, size_t pos)
+{
+    ar_span_t content = AR_SPAN_NULL, parts = AR_SPAN_NULL, v;
+    int64_t index = (int64_t)pos;
+    (void)ar_jscan_get_int(cand, AR_LIT("index"), &index);
+    if (has(cand, AR_LIT("content"), &content))
+        (void)has(content, AR_LIT("parts"), &parts);
+    int rc = ar_buf_appendf(b, "%s{\"index\":%" PRId64 ",\"message\":{\"role\":\"assistant\"",
+                            pos ? "," : "", index);
+    /* content: the joined text, or null when the answer has no text at all */
+    size_t mark = b->len;
+    rc = rc ? rc : ar_buf_append_str(b, ",\"content\":\"");
+    if (append_texts(b, parts, false, &rc)) {
+        rc = rc ? rc : ar_buf_append_str(b, "\"");
+    } else if (!rc) {
+        b->len = mark;
+        rc = ar_buf_append_str(b, ",\"content\":null");
+    }
+    mark = b->len;
+    rc = rc ? rc : ar_buf_append_str(b, ",\"reasoning_content\":\"");
+    if (append_texts(b, parts, true, &rc))
+        rc = rc ? rc : ar_buf_append_str(b, "\"");
+    else if (!rc)
+        b->len = mark;
+    /* tool calls */
+    ar_jscan_iter_t it;
+    ar_span_t part, fc;
+    bool tools = false;
+    if (ar_jscan_array_begin(parts, &it) == 0) {
+        while (ar_jscan_array_next(&it, &part)) {
+            if (!has(part, AR_LIT("functionCall"), &fc))
+                continue;
+            rc = rc ? rc : ar_buf_append_str(b, tools ? "," : ",\"tool_calls\":[");
+            rc = rc ? rc : append_tool_call(b, part, fc, -1);
+            tools = true;
+        }
+    }
+    if (tools)
+        rc = rc ? rc : ar_buf_append_str(b, "]");
+    ar_span_t reason = AR_SPAN_NULL;
+    if (has(cand, AR_LIT("finishReason"), &v))
+        reason = raw_string(v);
+    rc = rc ? rc
+            : ar_buf_appendf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}",
+                             ar_gem_finish_reason(reason, tools));
+    return rc;
+}
+
+static int whole_chat(ar_call_t *call, ar_span_t body, ar_buf_t *out)
+{
+    ar_span_t v, cands = AR_SPAN_NULL, rid = AR_SPAN_NULL;
+    int64_t reasoning = 0;
+    if (has(body, AR_LIT("usageMetadata"), &v))
+        reasoning = read_usage(v, &call->usage);
+    if (has(body, AR_LIT("responseId"), &v))
+        rid = raw_string(v);
+    char id[48];
+    if (rid.len)
+        snprintf(id, sizeof(id), "chatcmpl-%.*s", (int)(rid.len < 36 ? rid.len : 36), rid.ptr);
+    else
+        new_id(id, sizeof(id), "chatcmpl-");
+    for (char *p = id; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            *p = '_'; /* the raw id may hold escapes; keep the output valid */
+    }
+    int rc = ar_buf_appendf(out,
+                            "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%ld,"
+                            "\"model\":\"",
+                            id, (long)time(NULL));
+    rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(call->model));
+    rc = rc ? rc : ar_buf_append_str(out, "\",\"choices\":[");
+    size_t n = 0;
+    ar_jscan_iter_t it;
+    ar_span_t cand;
+    if (has(body, AR_LIT("candidates"), &cands) && ar_jscan_array_begin(cands, &it) == 0) {
+        while (!rc && ar_jscan_array_next(&it, &cand))
+            rc = whole_choice(out, cand, n++);
+    }
+    if (n == 0) {
+        /* nothing generated: a blocked prompt (promptFeedback.blockReason) is a filter */
+        ar_span_t pf, br;
+        bool blocked =
+            has(body, AR_LIT("promptFeedback"), &pf) && has(pf, AR_LIT("blockReason"), &br);
+        rc = rc ? rc
+                : ar_buf_appendf(out,
+                                 "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
+                                 "null},\"logprobs\":null,\"finish_reason\":\"%s\"}",
+                                 blocked ? "content_filter" : "stop");
+    }
+    rc = rc ? rc : ar_buf_append_str(out, "],");
+    rc = rc ? rc : append_usage(out, &call->usage, reasoning);
+    rc = rc ? rc : ar_buf_append_str(out, "}");
+    return rc;
+}
+
+/* ---- answers: embeddings ---- */
+
+/* Appends the float32 little-endian base64 of a raw JSON array of numbers. */
+static int append_base64_vector(ar_buf_t *out, ar_span_t values)
+{
+    ar_jscan_iter_t it;
+    ar_span_t e;
+    ar_buf_t bin;
+    ar_buf_init(&bin, values.len * 4 + 16);
+    int rc = ar_jscan_array_begin(values, &it) == 0 ? 0 : AR_EUPSTREAM;
+    while (!rc && ar_jscan_array_next(&it, &e)) {
+        char tmp[64];
+        if (e.len == 0 || e.len >= sizeof(tmp)) {
+            rc = AR_EUPSTREAM;
+            break;
+        }
+        memcpy(tmp, e.ptr, e.len);
+        tmp[e.len] = '\0';
+        char *end = NULL;
+        float f = (float)strtod(tmp, &end);
+        if (end != tmp + e.len) {
+            rc = AR_EUPSTREAM;
+            break;
+        }
+        uint32_t w;
+        memcpy(&w, &f, sizeof(w));
+        unsigned char le[4] = {(unsigned char)w, (unsigned char)(w >> 8), (unsigned char)(w >> 16),
+                               (unsigned char)(w >> 24)};
+        rc = ar_buf_append(&bin, le, sizeof(le));
+    }
+    rc = rc ? rc : ar_buf_append_str(out, "\"");
+    rc = rc ? rc : ar_base64_encode(ar_buf_span(&bin), false, out);
+    rc = rc ? rc : ar_buf_append_str(out, "\"");
+    ar_buf_dispose(&bin);
+    return rc;
+}
+
+static int append_embedding(ar_buf_t *out, size_t index, ar_span_t values, bool b64)
+{
+    if (values.len == 0 || values.ptr[0] != '[')
+        return AR_EUPSTREAM;
+    int rc = ar_buf_appendf(
+        out, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", index ? "," : "", index);
+    rc = rc ? rc : (b64 ? append_base64_vector(out, values) : ar_buf_append_span(out, values));
+    rc = rc ? rc : ar_buf_append_str(out, "}");
+    return rc;
+}
+
+static int whole_embeddings(ar_call_t *call, ar_span_t body, ar_buf_t *out)
+{
+    bool b64 = str_is(ar_json_str(ar_call_json(call), "encoding_format"), "base64");
+    ar_span_t v, arr, e, inner;
+    ar_jscan_iter_t it;
+    size_t n = 0;
+    int64_t tokens = 0;
+    bool counted = false;
+    int rc = ar_buf_append_str(out, "{\"object\":\"list\",\"data\":[");
+    if (has(body, AR_LIT("embedding"), &v)) {
+        /* embedContent: {"embedding": {"values": [...]}} */
+        rc = rc ? rc
+                : (has(v, AR_LIT("values"), &inner) ? append_embedding(out, n++, inner, b64)
+                                                    : AR_EUPSTREAM);
+    } else if (has(body, AR_LIT("embeddings"), &arr) && ar_jscan_array_begin(arr, &it) == 0) {
+        /* batchEmbedContents: {"embeddings": [{"values": [...]}, ...]} */
+        while (!rc && ar_jscan_array_next(&it, &e))
+            rc = has(e, AR_LIT("values"), &inner) ? append_embedding(out, n++, inner, b64)
+                                                  : AR_EUPSTREAM;
+    } else if (has(body, AR_LIT("predictions"), &arr) && ar_jscan_array_begin(arr, &it) == 0) {
+        /* Vertex predict: {"predictions": [{"embeddings": {"values": [...],
+         * "statistics": {"token_count": N}}}]} */
+        while (!rc && ar_jscan_array_next(&it, &e)) {
+            ar_span_t emb, st;
+            if (!has(e, AR_LIT("embeddings"), &emb) || !has(emb, AR_LIT("values"), &inner)) {
+                rc = AR_EUPSTREAM;
+                break;
+            }
+            int64_t tc = 0;
+            if (has(emb, AR_LIT("statistics"), &st) &&
+                ar_jscan_get_int(st, AR_LIT("token_count"), &tc) == 0) {
+                tokens += tc;
+                counted = true;
+            }
+            rc = append_embedding(out, n++, inner, b64);
+        }
+    } else {
+        rc = rc ? rc : AR_EUPSTREAM;
+    }
+    if (!rc && n == 0)
+        rc = AR_EUPSTREAM;
+    if (!counted && has(body, AR_LIT("usageMetadata"), &v)) {
+        counted = ar_jscan_get_int(v, AR_LIT("promptTokenCount"), &tokens) == 0;
+    }
+    call->usage.prompt_tokens = tokens;
+    call->usage.completion_tokens = 0;
+    call->usage.total_tokens = tokens;
+    call->usage.seen = counted;
+    rc = rc ? rc : ar_buf_append_str(out, "],\"model\":\"");
+    rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(call->model));
+    rc = rc ? rc
+            : ar_buf_appendf(
+                  out, "\",\"usage\":{\"prompt_tokens\":%" PRId64 ",\"total_tokens\":%" PRId64 "}}",
+                  tokens, tokens);
+    return rc;
+}
+
+int ar_gem_parse_response(ar_provider_t *p, ar_call_t *call, ar_span_t body, ar_buf_t *out)
+{
+    (void)p;
+    if (ar_json_validate(body, NULL, 0) != 0 || body.len == 0)
+        return AR_EUPSTREAM;
+    size_t start = out->len;
+    int rc = call->endpoint == AR_EP_EMBEDDINGS ? whole_embeddings(call, body, out)
+                                                : whole_chat(call, body, out);
+    if (rc) {
+        out->len = start;
+        return rc == AR_ETOOBIG ? rc : AR_EUPSTREAM;
+    }
+    return 0;
+}
+
+/* ---- answers: the stream ---- */
+
+typedef struct gem_stream {
+    char id[48];
+    long created;
+    uint32_t role_sent;   /* per candidate index: the role chunk went out */
+    uint32_t finish_sent; /* ... its finish chunk went out */
+    uint32_t tool_seen;   /* ... it called a function */
+    int tool_next[MAX_CANDIDATES];
+    int64_t reasoning_tokens;
+} gem_stream_t;
+
+static gem_stream_t *stream_state(ar_call_t *call)
+{
+    gem_stream_t *st = call->pstate;
+    if (!st) {
+        st = ar_pool_calloc(call->pool, sizeof(*st));
+        new_id(st->id, sizeof(st->id), "chatcmpl-");
+        st->created = (long)time(NULL);
+        call->pstate = st;
+    }
+    return st;
+}
+
+/* "data: {"id":..,"object":"chat.completion.chunk",..,"choices":[{"index":I,"delta":{" */
+static int chunk_open(ar_buf_t *b, const gem_stream_t *st, const ar_call_t *call, int index)
+{
+    int rc = ar_buf_appendf(b,
+                            "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\","
+                            "\"created\":%ld,\"model\":\"",
+                            st->id, st->created);
+    rc = rc ? rc : ar_buf_append_json_escaped(b, ar_span_cstr(call->model));
+    rc = rc ? rc : ar_buf_appendf(b, "\",\"choices\":[{\"index\":%d,\"delta\":{", index);
+    return rc;
+}
+
+static int chunk_close(ar_buf_t *b, const char *finish)
+{
+    if (!finish)
+        return ar_buf_append_str(b, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    return ar_buf_appendf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}]}\n\n", finish);
+}
+
+static int role_chunk(ar_buf_t *b, gem_stream_t *st, const ar_call_t *call, int index)
+{
+    if (st->role_sent & (1u << index))
+        return 0;
+    st->role_sent |= 1u << index;
+    int rc = chunk_open(b, st, call, index);
+    rc = rc ? rc : ar_buf_append_str(b, "\"role\":\"assistant\",\"content\":\"\"");
+    return rc ? rc : chunk_close(b, NULL);
+}
+
+static int finish_chunk(ar_buf_t *b, gem_stream_t *st, ar_call_t *call, int index,
+                        const char *reason)
+{
+    if (st->finish_sent & (1u << index))
+        return 0;
+    st->finish_sent |= 1u << index;
+    if ((st->finish_sent & st->role_sent) == st->role_sent)
+        call->stream_done = true;
+    int rc = chunk_open(b, st, call, index);
+    return rc ? rc : chunk_close(b, reason);
+}
+
+static int text_chunk(ar_buf_t *b, gem_stream_t *st, const ar_call_t *call, int index,
+                      ar_span_t raw_text, bool thought)
+{
+    if (raw_text.len == 0)
+        return 0;
+    int rc = chunk_open(b, st, call, index);
+    rc = rc ? rc : ar_buf_append_str(b, thought ? "\"reasoning_content\":\"" : "\"content\":\"");
+    rc = rc ? rc : ar_buf_append_span(b, raw_text);
+    rc = rc ? rc : ar_buf_append_str(b, "\"");
+    return rc ? rc : chunk_close(b, NULL);
+}
+
+static int stream_candidate(ar_buf_t *b, gem_stream_t *st, ar_call_t *call, ar_span_t cand,
+                            size_t pos)
+{
+    int64_t index = (int64_t)pos;
+    (void)ar_jscan_get_int(cand, AR_LIT("index"), &index);
+    if (index < 0 || index >= MAX_CANDIDATES)
+        return 0; /* never asked for: Gemini allows 8 */
+    int i = (int)index;
+    int rc = role_chunk(b, st, call, i);
+    ar_span_t content, parts, part, v, fc;
+    ar_jscan_iter_t it;
+    if (has(cand, AR_LIT("content"), &content) && has(content, AR_LIT("parts"), &parts) &&
+        ar_jscan_array_begin(parts, &it) == 0) {
+        while (!rc && ar_jscan_array_next(&it, &part)) {
+            if (has(part, AR_LIT("functionCall"), &fc)) {
+                /* Gemini sends a call whole: one complete tool_calls delta */
+                st->tool_seen |= 1u << i;
+                rc = chunk_open(b, st, call, i);
+                rc = rc ? rc : ar_buf_append_str(b, "\"tool_calls\":[");
+                rc = rc ? rc : append_tool_call(b, part, fc, st->tool_next[i]++);
+                rc = rc ? rc : ar_buf_append_str(b, "]");
+                rc = rc ? rc : chunk_close(b, NULL);
+            } else if (has(part, AR_LIT("text"), &v)) {
+                ar_span_t t;
+                bool thought = has(part, AR_LIT("thought"), &t) && is_true(t);
+                rc = text_chunk(b, st, call, i, raw_string(v), thought);
+            }
+        }
+    }
+    if (!rc && has(cand, AR_LIT("finishReason"), &v))
+        rc = finish_chunk(b, st, call, i,
+                          ar_gem_finish_reason(raw_string(v), st->tool_seen & (1u << i)));
+    return rc;
+}
+
+int ar_gem_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev, ar_buf_t *out)
+{
+    (void)p;
+    ar_span_t data = ev->data;
+    while (data.len && (data.ptr[0] == ' ' || data.ptr[0] == '\n' || data.ptr[0] == '\r'))
+        data = ar_span_skip(data, 1);
+    while (data.len && (data.ptr[data.len - 1] == ' ' || data.ptr[data.len - 1] == '\n' ||
+                        data.ptr[data.len - 1] == '\r'))
+        data.len--;
+    if (data.len == 0)
+        return 0; /* a keep-alive */
+    if (data.ptr[0] != '{' || ar_json_validate(data, NULL, 0) != 0)
+        return AR_EUPSTREAM;
+    ar_span_t v, cands, cand;
+    if (has(data, AR_LIT("error"), &v))
+        return AR_EUPSTREAM; /* an error object instead of a response: the stream failed */
+    gem_stream_t *st = stream_state(call);
+    if (has(data, AR_LIT("usageMetadata"), &v))
+        st->reasoning_tokens = read_usage(v, &call->usage);
+    size_t start = out->len;
+    int rc = 0;
+    size_t n = 0;
+    ar_jscan_iter_t it;
+    if (has(data, AR_LIT("candidates"), &cands) && ar_jscan_array_begin(cands, &it) == 0) {
+        while (!rc && ar_jscan_array_next(&it, &cand))
+            rc = stream_candidate(out, st, call, cand, n++);
+    }
+    ar_span_t pf, br;
+    if (!rc && n == 0 && has(data, AR_LIT("promptFeedback"), &pf) &&
+        has(pf, AR_LIT("blockReason"), &br)) {
+        rc = role_chunk(out, st, call, 0);
+        rc = rc ? rc : finish_chunk(out, st, call, 0, "content_filter");
+    }
+    if (rc)
+        out->len = start;
+    return rc;
+}
+
+int ar_gem_end_stream(ar_provider_t *p, ar_call_t *call, ar_buf_t *out)
+{
+    (void)p;
+    gem_stream_t *st = stream_state(call);
+    int rc = 0;
+    if (st->role_sent == 0)
+        rc = role_chunk(out, st, call, 0);
+    for (int i = 0; i < MAX_CANDIDATES && !rc; i++) {
+        uint32_t bit = 1u << i;
+        if ((st->role_sent & bit) && !(st->finish_sent & bit))
+            rc = finish_chunk(out, st, call, i, st->tool_seen & bit ? "tool_calls" : "stop");
+    }
+    if (!rc && call->client_wants_usage) {
+        rc = ar_buf_appendf(out,
+                            "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\","
+                            "\"created\":%ld,\"model\":\"",
+                            st->id, st->created);
+        rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(call->model));
+        rc = rc ? rc : ar_buf_append_str(out, "\",\"choices\":[],");
+        rc = rc ? rc : append_usage(out, &call->usage, st->reasoning_tokens);
+        rc = rc ? rc : ar_buf_append_str(out, "}\n\n");
+    }
+    rc = rc ? rc : ar_buf_append_str(out, "data: [DONE]\n\n");
+    call->stream_done = true;
+    return rc;
+}
+
+/* ---- errors ---- */
+
+static const struct {
+    const char *status;
+    const char *type;
+} status_types[] = {
+    {"INVALID_ARGUMENT", "invalid_request_error"}, {"FAILED_PRECONDITION", "invalid_request_error"},
+    {"OUT_OF_RANGE", "invalid_request_error"},     {"UNAUTHENTICATED", "authentication_error"},
+    {"PERMISSION_DENIED", "permission_error"},     {"NOT_FOUND", "not_found_error"},
+    {"RESOURCE_EXHAUSTED", "rate_limit_error"},    {"DEADLINE_EXCEEDED", "timeout_error"},
+};
+
+static const char *type_of_http(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    case 504: return "timeout_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+/* The decoded text of a raw JSON string, in the pool; NULL when it is not a string. Error
+ * bodies are rare and small, so jansson decodes the escapes. */
+static const char *decoded(ar_pool_t *pool, ar_span_t raw)
+{
+    if (raw.len == 0 || raw.ptr[0] != '"')
+        return NULL;
+    json_t *v = json_loadb(raw.ptr, raw.len, JSON_DECODE_ANY, NULL);
+    const char *r = json_is_string(v)
+                        ? ar_pool_strndup(pool, json_string_value(v), json_string_length(v))
+                        : NULL;
+    json_decref(v);
+    return r;
+}
+
+void ar_gem_parse_error(ar_provider_t *p, ar_call_t *call, int status, ar_span_t body,
+                        ar_upstream_err_t *out)
+{
+    (void)p;
+    out->status = status;
+    out->message = NULL;
+    out->type = NULL;
+    out->code = NULL;
+    ar_span_t b = body, err, v;
+    while (b.len && (b.ptr[0] == ' ' || b.ptr[0] == '\n' || b.ptr[0] == '\r' || b.ptr[0] == '\t'))
+        b = ar_span_skip(b, 1);
+    if (b.len && ar_json_validate(b, NULL, 0) == 0) {
+        ar_jscan_iter_t it;
+        ar_span_t first;
+        if (b.ptr[0] == '[' && ar_jscan_array_begin(b, &it) == 0 &&
+            ar_jscan_array_next(&it, &first))
+            b = first; /* [{"error": ...}] from a non-SSE stream */
+        if (has(b, AR_LIT("error"), &err)) {
+            if (err.ptr[0] == '"') {
+                /* OAuth style: {"error": "invalid_grant", "error_description": "..."} */
+                out->code = decoded(call->pool, err);
+                if (has(b, AR_LIT("error_description"), &v))
+                    out->message = decoded(call->pool, v);
+                if (!out->message)
+                    out->message = out->code;
+            } else {
+                if (has(err, AR_LIT("message"), &v))
+                    out->message = decoded(call->pool, v);
+                if (has(err, AR_LIT("status"), &v)) {
+                    ar_span_t st = raw_string(v);
+                    for (size_t i = 0; i < AR_ARRAY_CNT(status_types); i++) {
+                        if (ar_span_eq(st, ar_span_cstr(status_types[i].status)))
+                            out->type = status_types[i].type;
+                    }
+                    char *code = ar_pool_strdup_span(call->pool, st);
+                    for (char *c = code; *c; c++)
+                        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+                    out->code = st.len ? code : NULL;
+                }
+            }
+        }
+    }
+    if (!out->type)
+        out->type = type_of_http(status);
+    if (!out->message) {
+        size_t n = body.len < 200 ? body.len : 200;
+        char *m = ar_pool_strndup(call->pool, body.ptr, n);
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned char)m[i] < 0x20)
+                m[i] = ' ';
+        }
+        out->message = n ? m : ar_pool_printf(call->pool, "upstream answered %d", status);
+    }
+}

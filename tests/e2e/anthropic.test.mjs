@@ -1,0 +1,618 @@
+// Anthropic both ways. (a) The official openai SDK -> airouter -> an `anthropic` credential ->
+// the mock upstream speaking Anthropic's wire format: text, streams, usage (cache reads
+// included), a tool-call round trip, images, JSON mode, stop sequences, max_tokens, errors
+// and the outcome table (429 retried, 529 switched), and what the mock received.
+// (b) The official @anthropic-ai/sdk -> airouter POST /v1/messages -> a `mock`, an `openai`
+// and an `anthropic` credential: whole and streamed messages, system prompts, a tool-use
+// round trip, Anthropic-shaped errors, x-api-key and Authorization: Bearer, count_tokens.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMock, startRouter, baseConfig, MASTER_KEY } from './lib/harness.mjs';
+
+const KEY_A = 'sk-ant-upstream-a-0123456789';
+const KEY_B = 'sk-ant-upstream-b-0123456789';
+const KEY_OAI = 'sk-oai-upstream-0123456789';
+const CLAUDE = 'claude-3-5-sonnet-20241022';
+
+let mock;
+let router;
+let oai;
+let anth;
+
+before(async () => {
+  mock = await startMock(['--require-key', KEY_A, '--require-key', KEY_B, '--require-key', KEY_OAI]);
+  router = await startRouter(baseConfig({
+    credentials: `
+  - name: claude_a
+    type: anthropic
+    api_key: ${KEY_A}
+    base_url: ${mock.url}
+    headers:
+      anthropic-beta: "prompt-caching-2024-07-31"
+  - name: claude_b
+    type: anthropic
+    api_key: ${KEY_B}
+    base_url: ${mock.url}
+  - name: oai
+    type: openai
+    api_key: ${KEY_OAI}
+    base_url: ${mock.url}
+  - name: local
+    type: mock
+`,
+    models: `
+  - name: claude
+    credential: claude_a
+    model: ${CLAUDE}
+    max_output_tokens: 2048
+  - name: claude-pair
+    credential: claude_a
+    model: ${CLAUDE}
+    weight: 1
+  - name: claude-pair
+    credential: claude_b
+    model: claude-3-5-haiku-20241022
+    weight: 0
+  - name: gpt
+    credential: oai
+    model: mock-gpt-4o
+  - name: mocky
+    credential: local
+`,
+    extra: `routing:
+  strategy: weighted
+  retry_delay: 10ms
+  rate_limit_retries: 2
+fail2ban:
+  max_attempts: -1
+circuit_breaker:
+  failure_threshold: -1
+`,
+  }));
+  oai = new OpenAI({ apiKey: MASTER_KEY, baseURL: `${router.url}/v1`, maxRetries: 0, timeout: 20000 });
+  anth = new Anthropic({ apiKey: MASTER_KEY, baseURL: router.url, maxRetries: 0, timeout: 20000 });
+});
+
+// The mock's records of requests to the Anthropic route made with an upstream key.
+async function anthropicSeen(key = KEY_A) {
+  return (await mock.requests()).filter((r) => r.path === '/v1/messages' && r.headers['x-api-key'] === key);
+}
+
+async function collect(stream) {
+  const chunks = [];
+  let error = null;
+  try {
+    for await (const c of stream) chunks.push(c);
+  } catch (e) {
+    error = e;
+  }
+  return { chunks, error, content: chunks.map((c) => c.choices?.[0]?.delta?.content || '').join('') };
+}
+
+// ---- (a) OpenAI clients, anthropic credential ----
+
+test('openai sdk -> anthropic: text, usage, metadata, and the wire request', async () => {
+  await mock.clear();
+  const { data: r, response } = await oai.chat.completions.create({
+    model: 'claude',
+    messages: [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Hello world' },
+    ],
+    temperature: 0.2,
+    top_p: 0.8,
+    user: 'user-7',
+    stop: ['NEVER'],
+    seed: 3,
+  }).withResponse();
+  assert.equal(r.object, 'chat.completion');
+  assert.match(r.id, /^chatcmpl-msg_mock_\d+$/);
+  assert.equal(r.model, CLAUDE);
+  assert.equal(r.choices[0].message.role, 'assistant');
+  assert.equal(r.choices[0].message.content, 'echo: Hello world');
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  // "You are terse." + "Hello world" = 25 characters -> 7 tokens; 3 words out
+  assert.deepEqual(r.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10, prompt_tokens_details: { cached_tokens: 0 } });
+  assert.equal(r._router.provider, 'anthropic');
+  assert.equal(r._router.credential, 'claude_a');
+  assert.equal(response.headers.get('x-airouter-credential'), 'claude_a');
+
+  const [up] = await anthropicSeen();
+  assert.equal(up.method, 'POST');
+  assert.equal(up.headers['x-api-key'], KEY_A);
+  assert.equal(up.headers['anthropic-version'], '2023-06-01');
+  assert.equal(up.headers['anthropic-beta'], 'prompt-caching-2024-07-31');
+  assert.equal(up.headers.authorization, undefined, 'no bearer key upstream');
+  assert.deepEqual(up.body, {
+    model: CLAUDE,
+    system: 'You are terse.',
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello world' }] }],
+    max_tokens: 2048, // the deployment's max_output_tokens
+    temperature: 0.2,
+    top_p: 0.8,
+    stop_sequences: ['NEVER'],
+    metadata: { user_id: 'user-7' },
+  });
+});
+
+test('openai sdk -> anthropic: merged turns, stop sequences, max_tokens, JSON mode', async () => {
+  await mock.clear();
+  // consecutive user messages are one Anthropic turn; the mock refuses non-alternating roles
+  let r = await oai.chat.completions.create({
+    model: 'claude',
+    messages: [
+      { role: 'user', content: 'first' },
+      { role: 'user', content: 'alpha beta STOP gamma' },
+    ],
+    stop: 'STOP',
+  });
+  assert.equal(r.choices[0].message.content, 'echo: first alpha beta ');
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  let [up] = await anthropicSeen();
+  assert.deepEqual(up.body.messages, [{ role: 'user', content: [{ type: 'text', text: 'first' }, { type: 'text', text: 'alpha beta STOP gamma' }] }]);
+  assert.deepEqual(up.body.stop_sequences, ['STOP']);
+
+  await mock.clear();
+  r = await oai.chat.completions.create({
+    model: 'claude',
+    messages: [{ role: 'user', content: 'one two three four five' }],
+    max_completion_tokens: 3,
+  });
+  assert.equal(r.choices[0].message.content, 'echo: one two');
+  assert.equal(r.choices[0].finish_reason, 'length', 'max_tokens -> length');
+  [up] = await anthropicSeen();
+  assert.equal(up.body.max_tokens, 3);
+
+  await mock.clear();
+  await oai.chat.completions.create({
+    model: 'claude',
+    messages: [{ role: 'user', content: 'Alice is 31' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'object', properties: { age: { type: 'integer' } } } } },
+  });
+  [up] = await anthropicSeen();
+  assert.equal(typeof up.body.system, 'string');
+  assert.match(up.body.system, /only with a single valid JSON object/);
+  assert.match(up.body.system, /"age":\{"type":"integer"\}/);
+  assert.equal(up.body.response_format, undefined);
+});
+
+test('openai sdk -> anthropic: streaming chunks, finish_reason and usage', async () => {
+  await mock.clear();
+  let s = await collect(await oai.chat.completions.create({
+    model: 'claude',
+    messages: [{ role: 'user', content: 'one two three' }],
+    stream: true,
+    stream_options: { include_usage: true },
+  }));
+  assert.equal(s.error, null);
+  assert.equal(s.content, 'echo: one two three');
+  assert.deepEqual(s.chunks[0].choices[0].delta, { role: 'assistant', content: '' });
+  assert.equal(s.chunks[0].object, 'chat.completion.chunk');
+  assert.match(s.chunks[0].id, /^chatcmpl-msg_mock_/);
+  const fin = s.chunks.filter((c) => c.choices?.[0]?.finish_reason);
+  assert.equal(fin.length, 1);
+  assert.equal(fin[0].choices[0].finish_reason, 'stop');
+  const last = s.chunks.at(-1);
+  assert.deepEqual(last.choices, []);
+  assert.equal(last.usage.completion_tokens, 4);
+  assert.equal(last.usage.prompt_tokens, 4);
+  assert.equal(last.usage.total_tokens, 8);
+  const [up] = await anthropicSeen();
+  assert.equal(up.body.stream, true);
+  assert.equal(up.headers.accept, 'text/event-stream');
+  assert.equal(up.body.stream_options, undefined);
+
+  // no include_usage: no usage chunk
+  s = await collect(await oai.chat.completions.create({
+    model: 'claude', messages: [{ role: 'user', content: 'a b' }], stream: true,
+  }));
+  assert.equal(s.content, 'echo: a b');
+  assert.ok(s.chunks.every((c) => c.choices.length === 1 && !c.usage));
+
+  // max_tokens in a stream ends with finish_reason length
+  s = await collect(await oai.chat.completions.create({
+    model: 'claude', messages: [{ role: 'user', content: 'a b c d' }], stream: true, max_tokens: 2,
+  }));
+  assert.equal(s.content, 'echo: a');
+  assert.equal(s.chunks.at(-1).choices[0].finish_reason, 'length');
+});
+
+test('openai sdk -> anthropic: cache reads count in prompt_tokens and cached_tokens', async () => {
+  const r = await oai.chat.completions.create({
+    model: 'claude',
+    messages: [
+      // 40 characters of cached system prompt -> 10 cache-read tokens
+      { role: 'system', content: [{ type: 'text', text: 'x'.repeat(40), cache_control: { type: 'ephemeral' } }] },
+      { role: 'user', content: 'abcd' },
+    ],
+  });
+  assert.equal(r.usage.prompt_tokens_details.cached_tokens, 10);
+  assert.equal(r.usage.prompt_tokens, 11, 'input 1 + cache read 10');
+  const [up] = (await anthropicSeen()).slice(-1);
+  assert.deepEqual(up.body.system, [{ type: 'text', text: 'x'.repeat(40), cache_control: { type: 'ephemeral' } }]);
+});
+
+test('openai sdk -> anthropic: tool call round trip, whole and streamed', async () => {
+  const tools = [{
+    type: 'function',
+    function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { x: { type: 'integer' } } } },
+  }];
+  await mock.clear();
+  const q = { role: 'user', content: 'What is the weather? [tool]' };
+  const r1 = await oai.chat.completions.create({ model: 'claude', messages: [q], tools, tool_choice: 'required' });
+  const msg = r1.choices[0].message;
+  assert.equal(r1.choices[0].finish_reason, 'tool_calls');
+  assert.equal(msg.content, null);
+  assert.deepEqual(msg.tool_calls, [{ id: 'toolu_mock_1', type: 'function', function: { name: 'get_weather', arguments: '{"x":1}' } }]);
+  let [up] = await anthropicSeen();
+  assert.deepEqual(up.body.tools, [{ name: 'get_weather', description: 'Weather of a city', input_schema: tools[0].function.parameters }]);
+  assert.deepEqual(up.body.tool_choice, { type: 'any' });
+
+  await mock.clear();
+  const r2 = await oai.chat.completions.create({
+    model: 'claude',
+    tools,
+    messages: [q, msg, { role: 'tool', tool_call_id: 'toolu_mock_1', content: 'sunny, 21C' }],
+  });
+  assert.equal(r2.choices[0].message.content, 'echo: sunny, 21C');
+  assert.equal(r2.choices[0].finish_reason, 'stop');
+  [up] = await anthropicSeen();
+  assert.deepEqual(up.body.messages, [
+    { role: 'user', content: [{ type: 'text', text: 'What is the weather? [tool]' }] },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_mock_1', name: 'get_weather', input: { x: 1 } }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_mock_1', content: 'sunny, 21C' }] },
+  ]);
+
+  // streamed: the tool call arrives as OpenAI deltas, arguments in pieces
+  const s = await collect(await oai.chat.completions.create({ model: 'claude', messages: [q], tools, stream: true }));
+  assert.equal(s.error, null);
+  const calls = s.chunks.flatMap((c) => c.choices?.[0]?.delta?.tool_calls || []);
+  assert.equal(calls[0].id, 'toolu_mock_1');
+  assert.equal(calls[0].function.name, 'get_weather');
+  assert.ok(calls.length >= 3, 'arguments come in pieces');
+  assert.ok(calls.every((c) => c.index === 0));
+  assert.equal(calls.map((c) => c.function.arguments || '').join(''), '{"x":1}');
+  assert.equal(s.chunks.at(-1).choices[0].finish_reason, 'tool_calls');
+
+  // arguments that are not JSON cannot be sent to Anthropic: refused, nothing sent
+  await mock.clear();
+  await assert.rejects(
+    oai.chat.completions.create({
+      model: 'claude',
+      tools,
+      messages: [q, { role: 'assistant', tool_calls: [{ id: 't', type: 'function', function: { name: 'get_weather', arguments: '{oops' } }] }],
+    }),
+    (e) => e.status >= 400,
+  );
+  assert.equal((await anthropicSeen()).length, 0);
+});
+
+test('openai sdk -> anthropic: images by URL and base64', async () => {
+  await mock.clear();
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+  const r = await oai.chat.completions.create({
+    model: 'claude',
+    messages: [{
+      role: 'user',
+      content: [
+        { type: 'text', text: 'Describe these' },
+        { type: 'image_url', image_url: { url: 'https://example.com/cat.jpg' } },
+        { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+      ],
+    }],
+  });
+  assert.equal(r.choices[0].message.content, 'echo: Describe these');
+  const [up] = await anthropicSeen();
+  assert.deepEqual(up.body.messages[0].content, [
+    { type: 'text', text: 'Describe these' },
+    { type: 'image', source: { type: 'url', url: 'https://example.com/cat.jpg' } },
+    { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+  ]);
+});
+
+test('openai sdk -> anthropic: upstream errors translated, 429 retried, 529 switched', async () => {
+  await mock.clear();
+  // 400: returned as is, OpenAI-shaped, with the upstream's message
+  await mock.queue([{ status: 400 }], KEY_A);
+  await assert.rejects(
+    oai.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => {
+      assert.equal(e.status, 400);
+      assert.equal(e.error.message, 'mock error 400');
+      assert.equal(e.error.type, 'invalid_request_error');
+      return true;
+    },
+  );
+  // 429 twice: retried on the same deployment (rate_limit_retries: 2), then served
+  await mock.clear();
+  await mock.queue([{ status: 429 }, { status: 429 }], KEY_A);
+  const { data: r, response } = await oai.chat.completions
+    .create({ model: 'claude', messages: [{ role: 'user', content: 'retry me' }] })
+    .withResponse();
+  assert.equal(r.choices[0].message.content, 'echo: retry me');
+  assert.equal(response.headers.get('x-airouter-attempts'), '3');
+  assert.deepEqual(r._router.errors.map((e) => [e.credential, e.status, e.message]),
+    [['claude_a', 429, 'mock error 429'], ['claude_a', 429, 'mock error 429']]);
+  assert.equal((await anthropicSeen()).length, 3);
+  // 529 (overloaded) counts like a 5xx: the next candidate serves
+  await mock.clear();
+  await mock.queue([{ status: 529 }], KEY_A);
+  const r2 = await oai.chat.completions.create({ model: 'claude-pair', messages: [{ role: 'user', content: 'switch' }] });
+  assert.equal(r2.choices[0].message.content, 'echo: switch');
+  assert.equal(r2._router.credential, 'claude_b');
+  assert.equal(r2.model, 'claude-3-5-haiku-20241022');
+  assert.deepEqual(r2._router.errors.map((e) => [e.credential, e.status, e.message]), [['claude_a', 529, 'mock error 529']]);
+  assert.equal((await anthropicSeen(KEY_B)).length, 1);
+  // a broken event mid-stream ends the stream with an error the SDK raises
+  await mock.clear();
+  await mock.queue([{ malformed: 1 }], KEY_A);
+  const s = await collect(await oai.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'a b c' }], stream: true }));
+  assert.ok(s.error, 'the stream ends in an error');
+  assert.equal(s.content, 'echo: a b c', 'what came before the error was delivered');
+});
+
+// ---- (b) Anthropic clients, POST /v1/messages ----
+
+const BACKENDS = ['mocky', 'gpt', 'claude'];
+
+test('anthropic sdk -> /v1/messages: whole messages from every backend', async () => {
+  for (const model of BACKENDS) {
+    await mock.clear();
+    const { data: m, response } = await anth.messages.create({
+      model,
+      max_tokens: 100,
+      system: 'Be brief.',
+      messages: [{ role: 'user', content: 'Hello there' }],
+    }).withResponse();
+    assert.equal(m.type, 'message', model);
+    assert.equal(m.role, 'assistant');
+    assert.match(m.id, /^msg_/);
+    assert.deepEqual(m.content, [{ type: 'text', text: 'echo: Hello there' }], model);
+    assert.equal(m.stop_reason, 'end_turn');
+    assert.equal(m.stop_sequence, null);
+    assert.equal(m.usage.output_tokens, 3, model);
+    assert.ok(m.usage.input_tokens >= 1, model);
+    assert.equal(m._router, undefined, 'the body stays pure Anthropic');
+    assert.ok(response.headers.get('x-airouter-credential'), 'metadata headers still go out');
+    assert.equal(response.headers.get('content-type'), 'application/json');
+  }
+  // what the upstreams saw: OpenAI wire for `gpt`, Anthropic wire for `claude`
+  await mock.clear();
+  await anth.messages.create({
+    model: 'gpt',
+    max_tokens: 100,
+    system: [{ type: 'text', text: 'Be brief.', cache_control: { type: 'ephemeral' } }],
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi', cache_control: { type: 'ephemeral' } }] }],
+    stop_sequences: ['END'],
+    temperature: 0.1,
+    top_k: 3,
+    metadata: { user_id: 'u1' },
+  });
+  const [o] = (await mock.requests()).filter((r) => r.path === '/v1/chat/completions');
+  assert.equal(o.headers.authorization, `Bearer ${KEY_OAI}`);
+  // no cache_control and no top_k: OpenAI refuses unknown fields
+  assert.deepEqual(o.body.messages, [
+    { role: 'system', content: [{ type: 'text', text: 'Be brief.' }] },
+    { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
+  ]);
+  assert.equal(o.body.top_k, undefined);
+  assert.equal(o.body.model, 'mock-gpt-4o');
+  assert.equal(o.body.max_tokens, 100);
+  assert.deepEqual(o.body.stop, ['END']);
+  assert.equal(o.body.temperature, 0.1);
+  assert.equal(o.body.user, 'u1');
+  await mock.clear();
+  await anth.messages.create({ model: 'claude', max_tokens: 100, system: [{ type: 'text', text: 'Be brief.' }], messages: [{ role: 'user', content: 'Hi' }] });
+  const [a] = await anthropicSeen();
+  assert.equal(a.headers['x-api-key'], KEY_A, 'the upstream key, never the client key');
+  assert.equal(a.headers['anthropic-version'], '2023-06-01');
+  assert.equal(a.body.system, 'Be brief.');
+  assert.equal(a.body.max_tokens, 100);
+  assert.deepEqual(a.body.messages, [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }]);
+});
+
+test('anthropic sdk -> /v1/messages: stop reasons come back mapped', async () => {
+  for (const model of ['gpt', 'claude']) {
+    const m = await anth.messages.create({ model, max_tokens: 2, messages: [{ role: 'user', content: 'one two three' }] });
+    if (model === 'claude') {
+      assert.equal(m.stop_reason, 'max_tokens', model);
+      assert.deepEqual(m.content, [{ type: 'text', text: 'echo: one' }]);
+    } else {
+      assert.equal(m.stop_reason, 'end_turn', 'the OpenAI mock ignores max_tokens');
+    }
+  }
+});
+
+test('anthropic sdk -> /v1/messages: streams from every backend', async () => {
+  for (const model of BACKENDS) {
+    const stream = anth.messages.stream({ model, max_tokens: 100, messages: [{ role: 'user', content: 'one two three' }] });
+    const types = [];
+    stream.on('streamEvent', (e) => types.push(e.type));
+    let text = '';
+    stream.on('text', (t) => { text += t; });
+    const m = await stream.finalMessage();
+    assert.equal(text, 'echo: one two three', model);
+    assert.deepEqual(m.content, [{ type: 'text', text: 'echo: one two three' }], model);
+    assert.equal(m.stop_reason, 'end_turn');
+    assert.equal(m.usage.output_tokens, 4, model);
+    assert.ok(m.usage.input_tokens >= 1, `${model}: input tokens reach message_delta`);
+    assert.equal(types[0], 'message_start');
+    assert.equal(types[1], 'content_block_start');
+    assert.equal(types.at(-3), 'content_block_stop');
+    assert.equal(types.at(-2), 'message_delta');
+    assert.equal(types.at(-1), 'message_stop');
+    assert.ok(types.filter((t) => t === 'content_block_delta').length >= 2, model);
+  }
+  // create({stream: true}) gives the raw events
+  const raw = await anth.messages.create({ model: 'claude', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'x y' }] });
+  const events = [];
+  for await (const e of raw) events.push(e);
+  assert.equal(events[0].type, 'message_start');
+  assert.match(events[0].message.id, /^msg_mock_/);
+  assert.equal(events[0].message.model, CLAUDE);
+  const deltas = events.filter((e) => e.type === 'content_block_delta').map((e) => e.delta);
+  assert.ok(deltas.every((d) => d.type === 'text_delta'));
+  assert.equal(deltas.map((d) => d.text).join(''), 'echo: x y');
+  const md = events.find((e) => e.type === 'message_delta');
+  assert.equal(md.delta.stop_reason, 'end_turn');
+  assert.equal(md.usage.output_tokens, 3);
+  // the upstream was asked for a stream
+  const [a] = (await anthropicSeen()).slice(-1);
+  assert.equal(a.body.stream, true);
+});
+
+test('anthropic sdk -> /v1/messages: tool use round trip through each backend', async () => {
+  const tools = [{ name: 'get_weather', description: 'Weather of a city', input_schema: { type: 'object', properties: { x: { type: 'integer' } }, required: ['x'] } }];
+  for (const model of ['gpt', 'claude']) {
+    await mock.clear();
+    const q = { role: 'user', content: 'Weather in Paris? [tool]' };
+    const m1 = await anth.messages.create({ model, max_tokens: 100, tools, tool_choice: { type: 'auto' }, messages: [q] });
+    assert.equal(m1.stop_reason, 'tool_use', model);
+    const use = m1.content.find((b) => b.type === 'tool_use');
+    assert.ok(use, model);
+    assert.equal(use.name, 'get_weather');
+    assert.deepEqual(use.input, { x: 1 });
+    assert.equal(use.id, model === 'gpt' ? 'call_mock_1' : 'toolu_mock_1');
+
+    const m2 = await anth.messages.create({
+      model,
+      max_tokens: 100,
+      tools,
+      messages: [
+        q,
+        { role: 'assistant', content: m1.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny' }, { type: 'text', text: 'Summarize.' }] },
+      ],
+    });
+    // the OpenAI mock echoes the last user message, the Anthropic mock the tool result
+    const echo = model === 'gpt' ? 'echo: Summarize.' : 'echo: sunny';
+    assert.deepEqual(m2.content, [{ type: 'text', text: echo }], model);
+    assert.equal(m2.stop_reason, 'end_turn');
+
+    const seen = await mock.requests();
+    if (model === 'gpt') {
+      const last = seen.filter((r) => r.path === '/v1/chat/completions').at(-1).body;
+      assert.deepEqual(last.tools, [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: tools[0].input_schema } }]);
+      assert.deepEqual(last.messages.slice(1), [
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_mock_1', type: 'function', function: { name: 'get_weather', arguments: '{"x":1}' } }] },
+        { role: 'tool', tool_call_id: 'call_mock_1', content: 'sunny' },
+        { role: 'user', content: [{ type: 'text', text: 'Summarize.' }] },
+      ]);
+    } else {
+      const last = seen.filter((r) => r.path === '/v1/messages').at(-1).body;
+      assert.deepEqual(last.tools, tools);
+      assert.deepEqual(last.messages.slice(1), [
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_mock_1', name: 'get_weather', input: { x: 1 } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_mock_1', content: 'sunny' }, { type: 'text', text: 'Summarize.' }] },
+      ]);
+    }
+    // the same call streamed: input_json_delta pieces assemble into the input
+    const m3 = await anth.messages.stream({ model, max_tokens: 100, tools, messages: [q] }).finalMessage();
+    assert.equal(m3.stop_reason, 'tool_use', model);
+    assert.deepEqual(m3.content.find((b) => b.type === 'tool_use').input, { x: 1 }, model);
+  }
+});
+
+test('anthropic sdk -> /v1/messages: errors are Anthropic errors', async () => {
+  await assert.rejects(
+    anth.messages.create({ model: 'no-such-model', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+    (e) => {
+      assert.ok(e instanceof Anthropic.NotFoundError, e.constructor.name);
+      assert.equal(e.status, 404);
+      assert.equal(e.error.type, 'error');
+      assert.equal(e.error.error.type, 'not_found_error');
+      assert.match(e.error.error.message, /no-such-model/);
+      return true;
+    },
+  );
+  const bad = new Anthropic({ apiKey: 'sk-wrong', baseURL: router.url, maxRetries: 0 });
+  await assert.rejects(
+    bad.messages.create({ model: 'mocky', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+    (e) => {
+      assert.ok(e instanceof Anthropic.AuthenticationError, e.constructor.name);
+      assert.equal(e.error.error.type, 'authentication_error');
+      return true;
+    },
+  );
+  // validation: Anthropic's required fields, named
+  const r = await fetch(`${router.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': MASTER_KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'mocky', messages: [{ role: 'user', content: 'x' }] }),
+  });
+  assert.equal(r.status, 400);
+  assert.deepEqual(await r.json(), { type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: Field required' } });
+  const r2 = await fetch(`${router.url}/v1/messages`, {
+    method: 'POST', headers: { 'x-api-key': MASTER_KEY }, body: '{"model": ',
+  });
+  assert.equal(r2.status, 400);
+  assert.equal((await r2.json()).error.type, 'invalid_request_error');
+  // upstream errors keep their words, in Anthropic's shape, from either wire format
+  for (const [model, key] of [['claude', KEY_A], ['gpt', KEY_OAI]]) {
+    await mock.clear();
+    await mock.queue([{ status: 400 }], key);
+    await assert.rejects(
+      anth.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+      (e) => {
+        assert.ok(e instanceof Anthropic.BadRequestError, `${model}: ${e.constructor.name}`);
+        assert.deepEqual(e.error, { type: 'error', error: { type: 'invalid_request_error', message: 'mock error 400' } });
+        return true;
+      },
+    );
+  }
+  // overloaded everywhere: the last upstream status, typed overloaded_error
+  await mock.clear();
+  await mock.queue([{ status: 529 }], KEY_A);
+  await assert.rejects(
+    anth.messages.create({ model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+    (e) => {
+      assert.equal(e.status, 529);
+      assert.equal(e.error.error.type, 'overloaded_error');
+      return true;
+    },
+  );
+  // a stream that breaks midway ends with an Anthropic `error` event
+  await mock.clear();
+  await mock.queue([{ malformed: 1 }], KEY_A);
+  const stream = await anth.messages.create({ model: 'claude', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'a b' }] });
+  const seen = [];
+  await assert.rejects(
+    (async () => { for await (const e of stream) seen.push(e.type); })(),
+    (e) => {
+      assert.ok(e instanceof Anthropic.APIError, e.constructor.name);
+      assert.equal(e.error.type, 'error');
+      assert.equal(e.error.error.type, 'api_error');
+      return true;
+    },
+  );
+  assert.equal(seen[0], 'message_start');
+  assert.ok(!seen.includes('message_stop'));
+});
+
+test('anthropic sdk -> /v1/messages: Authorization: Bearer works too; count_tokens', async () => {
+  const bearer = new Anthropic({ apiKey: null, authToken: MASTER_KEY, baseURL: router.url, maxRetries: 0 });
+  const m = await bearer.messages.create({ model: 'mocky', max_tokens: 10, messages: [{ role: 'user', content: 'via bearer' }] });
+  assert.equal(m.content[0].text, 'echo: via bearer');
+  // any anthropic-version is accepted, and none at all
+  const r = await fetch(`${router.url}/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${MASTER_KEY}`, 'anthropic-version': '2099-01-01' },
+    body: JSON.stringify({ model: 'mocky', max_tokens: 5, messages: [{ role: 'user', content: 'v' }] }),
+  });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).content[0].text, 'echo: v');
+  // a missing key is a 401 in Anthropic's shape
+  const r2 = await fetch(`${router.url}/v1/messages`, { method: 'POST', body: '{}' });
+  assert.equal(r2.status, 401);
+  assert.equal((await r2.json()).error.type, 'authentication_error');
+
+  const c = await anth.messages.countTokens({ model: 'claude', system: 'abcd', messages: [{ role: 'user', content: 'efghijkl' }] });
+  assert.deepEqual(c, { input_tokens: 3 });
+  const r3 = await fetch(`${router.url}/v1/messages/count_tokens`, {
+    method: 'POST', headers: { 'x-api-key': MASTER_KEY }, body: JSON.stringify({ messages: [] }),
+  });
+  assert.equal(r3.status, 400);
+  assert.equal((await r3.json()).error.type, 'invalid_request_error');
+});
