@@ -149,6 +149,40 @@ static int check_redis_url(ar_config_ctx_t *ctx, const char *path, yaml_node_t *
     return bad_url(ctx, path, node, s, "redis:// or rediss://");
 }
 
+/* The whole of a small text file, owned, or NULL with *err set (0: too big or has NUL). */
+static char *read_small_file(const char *path, size_t max, int *err)
+{
+    *err = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = errno;
+        return NULL;
+    }
+    char *buf = ar_xmalloc(max + 1);
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, max + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *err = errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > max)
+            break;
+    }
+    close(fd);
+    if (*err || n > max || memchr(buf, '\0', n)) {
+        ar_free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /* vertex-ai credentials_file: read at start, so a missing file must not pass config check. */
 static int check_readable_file(ar_config_ctx_t *ctx, const char *path, yaml_node_t *node,
                                void *base, void *field)
@@ -730,6 +764,19 @@ static void cred_finish(ar_config_ctx_t *ctx, const char *path, int line, yaml_n
                            "%s: type vertex-ai takes only one of credentials_file, "
                            "credentials_json and api_key",
                            path);
+        /* The key file is read here, with the config: providers do no I/O, and a reload
+         * picks up a rotated key. Its contents are then a secret like credentials_json
+         * (masked in every log line). */
+        if (ways == 1 && c->credentials_file) {
+            int e = 0;
+            c->credentials_json = read_small_file(c->credentials_file, 1u << 20, &e);
+            /* an unreadable file was already reported, at its own line, by its key check */
+            if (!c->credentials_json && e == 0)
+                ar_config__err(ctx, line,
+                               "%s.credentials_file: '%s' is larger than 1 MiB or "
+                               "not text",
+                               path, c->credentials_file);
+        }
     }
 }
 

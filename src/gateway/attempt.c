@@ -523,6 +523,7 @@ static int launch(ar_gw_req_t *g)
     memset(&g->up_req, 0, sizeof(g->up_req));
     memset(&g->call.usage, 0, sizeof(g->call.usage));
     g->call.stream_done = false;
+    g->call.error_detail = NULL;
     g->call.pstate = NULL;
     g->call.model = d->upstream_model;
     g->call.max_output_tokens = d->model ? d->model->max_output_tokens : 0;
@@ -572,6 +573,18 @@ static bool admit(ar_gw_req_t *g, const ar_deployment_t *d)
 /* An attempt could not even start: count it as a failed attempt on its deployment. */
 static void launch_failed(ar_gw_req_t *g, int rc)
 {
+    if (rc == AR_EINVAL) {
+        /* The request cannot be expressed for this provider: the client's fault, not the
+         * deployment's. Another provider may take it; if none does, the client gets 400. */
+        const char *why = g->call.error_detail ? g->call.error_detail
+                                               : "the request cannot be sent to this provider";
+        record_error(g, 400, why);
+        report(g, 0, 0, true);
+        ar_log_ctx_t lc = log_ctx(g, "translating the request");
+        AR_LOG(AR_LOG_INFO, &lc, "%s", why);
+        g->call.error_detail = NULL;
+        return;
+    }
     record_error(g, 502,
                  ar_pool_printf(g->http->pool, "cannot send request: %s", ar_err_message(rc)));
     report(g, 0, AR_EUPSTREAM, false);
@@ -820,8 +833,10 @@ static void on_done(void *ud, int err, const char *detail)
     if (ar_http_responded(g->http)) {
         /* Bytes reached the client: no retry, end the stream with an error event. */
         report(g, 0, err ? err : AR_EUPSTREAM, false);
-        const char *msg = ar_pool_printf(g->http->pool, "upstream stream broke: %s",
-                                         ar_err_message(err ? err : AR_EUPSTREAM));
+        const char *msg = g->call.error_detail
+                              ? g->call.error_detail
+                              : ar_pool_printf(g->http->pool, "upstream stream broke: %s",
+                                               ar_err_message(err ? err : AR_EUPSTREAM));
         ar_log_ctx_t lc = log_ctx(g, "reading upstream stream");
         AR_LOG(AR_LOG_ERROR, &lc, "%s (%s)", msg, detail);
         stream_error(g, "api_error", msg);

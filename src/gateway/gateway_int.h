@@ -30,6 +30,7 @@ typedef struct ar_runtime {
     ar_span_t models_json;     /* the /v1/models answer, built once */
     char *models_json_mem;
     uint64_t max_response_bytes;
+    int64_t *token_refresh_at; /* tokens.c: when to renew each credential's token (0: none) */
 } ar_runtime_t;
 
 /** The last /health of one `type: proxy` credential (another airouter). */
@@ -249,7 +250,11 @@ int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model);
 void ar_gw_ratelimit_destroy(ar_gateway_t *gw);
 
 /* llm.c */
-void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep);
+/**
+ * The OpenAI-format LLM endpoints. url_model (an Azure deployment in the URL), when not
+ * empty, names the model instead of the body's `model`.
+ */
+void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_span_t url_model);
 /**
  * Starts a chat request given as an OpenAI-shaped JSON tree (a front translated it from
  * its own API). body is taken (released with the request); the request's ctx->front

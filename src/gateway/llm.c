@@ -247,7 +247,7 @@ void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body)
     start(req, rt, g, names, names_cnt);
 }
 
-void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
+void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_span_t url_model)
 {
     if (req->body.len == 0) {
         bad_request(req, "invalid_json", "Request body is empty: expected a JSON object");
@@ -280,7 +280,11 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
     /* The model spec: a name, a priority list, "auto", or nothing (= auto). */
     ar_span_t *names = NULL;
     size_t names_cnt = 0;
-    if (first_char(f.model) == '"') {
+    if (url_model.len) {
+        names = ar_pool_alloc(req->pool, sizeof(*names));
+        names[0] = url_model;
+        names_cnt = 1;
+    } else if (first_char(f.model) == '"') {
         names = ar_pool_alloc(req->pool, sizeof(*names));
         names[0] = string_value(req->pool, f.model);
         names_cnt = 1;

@@ -46,10 +46,9 @@ void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
     json_t *anth = parse_body(req);
     if (!anth)
         return;
-    /* cache_control stays out: OpenAI-format upstreams refuse it, and which upstream serves
-     * is decided later. Keeping it (prompt caching through to an anthropic credential) needs
-     * the OpenAI-wire providers to strip it first, as LiteLLM's OpenAI config does. */
-    int rc = ar_anth_front_request(anth, false, &oai, err, sizeof(err));
+    /* cache_control is kept: an anthropic credential behind the front caches prompts, and
+     * the OpenAI-wire providers strip it (oai_compat.c) before sending. */
+    int rc = ar_anth_front_request(anth, true, &oai, err, sizeof(err));
     if (rc) {
         json_decref(anth);
         if (rc == AR_EINVAL)

@@ -129,6 +129,15 @@ static void refuse(ar_http_request_t *req, const ar_runtime_t *rt, const check_t
     ar_http_header_t hs[8];
     hs[0] = (ar_http_header_t){AR_LIT("Retry-After"), ar_span_cstr(retry)};
     size_t n = 1 + ar_gw_common_headers(req, rt, hs + 1, AR_ARRAY_CNT(hs) - 1);
+    const ar_gw_ctx_t *ctx = req->data;
+    if (ctx->front) {
+        /* another client API (/v1/messages): its own error shape, the limit named inside */
+        ar_span_t b =
+            ar_gw_error_body(req, 429, "rate_limit_error", "rate_limit_exceeded",
+                             ar_pool_printf(req->pool, "Rate limit exceeded (%s limit)", c->type));
+        ar_http_respond_json(req, 429, hs, n, b);
+        return;
+    }
     char *body = ar_pool_printf(req->pool, body_fmt, c->type);
     ar_http_respond_json(req, 429, hs, n, ar_span_cstr(body));
 }

@@ -29,6 +29,9 @@ typedef enum route_id {
     R_OPENAPI,
     R_ADMIN_STATE,
     R_ADMIN_RESET,
+    R_AZURE_CHAT, /* Azure OpenAI SDKs: /openai/deployments/{deployment}/... */
+    R_AZURE_COMPLETIONS,
+    R_AZURE_EMBEDDINGS,
 } route_id_t;
 
 typedef struct route {
@@ -56,7 +59,22 @@ static const route_t routes[] = {
     {AR_LIT("/openapi.json"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_OPENAPI, false},
     {AR_LIT("/admin/state"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_STATE, true},
     {AR_LIT("/admin/state/"), true, AR_LIT("/reset"), AR_HTTP_POST, "POST", R_ADMIN_RESET, true},
+    /* chat first: its suffix also ends in /completions */
+    {AR_LIT("/openai/deployments/"), true, AR_LIT("/chat/completions"), AR_HTTP_POST, "POST",
+     R_AZURE_CHAT, true},
+    {AR_LIT("/openai/deployments/"), true, AR_LIT("/completions"), AR_HTTP_POST, "POST",
+     R_AZURE_COMPLETIONS, true},
+    {AR_LIT("/openai/deployments/"), true, AR_LIT("/embeddings"), AR_HTTP_POST, "POST",
+     R_AZURE_EMBEDDINGS, true},
 };
+
+/* The deployment of an Azure path: what lies between the prefix and the suffix. */
+static ar_span_t azure_deployment(ar_span_t path, ar_span_t suffix)
+{
+    ar_span_t d = ar_span_skip(path, AR_LIT("/openai/deployments/").len);
+    d.len -= suffix.len;
+    return d;
+}
 
 /* ---- observability (src/admin formats, this file assembles the view) ---- */
 
@@ -237,6 +255,8 @@ void ar_gw_on_request(ar_http_request_t *req)
     ar_span_t path = req->path;
     if (ar_span_starts(path, AR_LIT("/api/v1/")) || ar_span_eq(path, AR_LIT("/api/v1")))
         path = ar_span_skip(path, 4);
+    else if (ar_span_starts(path, AR_LIT("/openai/v1/"))) /* Azure's v1 API shape */
+        path = ar_span_skip(path, 7);
     const route_t *hit = NULL;
     const route_t *known = NULL;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -278,9 +298,16 @@ void ar_gw_on_request(ar_http_request_t *req)
     if (hit->auth && ar_gw_authenticate(req, rt) != 0)
         return;
     switch (hit->id) {
-    case R_CHAT: ar_gw_llm(req, rt, AR_EP_CHAT); break;
-    case R_COMPLETIONS: ar_gw_llm(req, rt, AR_EP_COMPLETIONS); break;
-    case R_EMBEDDINGS: ar_gw_llm(req, rt, AR_EP_EMBEDDINGS); break;
+    case R_CHAT: ar_gw_llm(req, rt, AR_EP_CHAT, AR_SPAN_NULL); break;
+    case R_COMPLETIONS: ar_gw_llm(req, rt, AR_EP_COMPLETIONS, AR_SPAN_NULL); break;
+    case R_EMBEDDINGS: ar_gw_llm(req, rt, AR_EP_EMBEDDINGS, AR_SPAN_NULL); break;
+    case R_AZURE_CHAT: ar_gw_llm(req, rt, AR_EP_CHAT, azure_deployment(path, hit->suffix)); break;
+    case R_AZURE_COMPLETIONS:
+        ar_gw_llm(req, rt, AR_EP_COMPLETIONS, azure_deployment(path, hit->suffix));
+        break;
+    case R_AZURE_EMBEDDINGS:
+        ar_gw_llm(req, rt, AR_EP_EMBEDDINGS, azure_deployment(path, hit->suffix));
+        break;
     case R_MESSAGES: ar_gw_messages(req, rt); break;
     case R_COUNT_TOKENS: ar_gw_messages_count_tokens(req, rt); break;
     case R_MODELS: ar_gw_models(req, rt, AR_SPAN_NULL); break;

@@ -47,25 +47,6 @@ struct ar_gw_tokens {
     size_t cnt;
 };
 
-/*
- * What the last prime learned (when to renew each token), handed to the timer when it
- * adopts that runtime. Main thread only; a prime replaces it, and the runtime it names is
- * the next one installed (or none, when the reload is rejected after priming).
- */
-static struct {
-    const ar_runtime_t *rt;
-    int64_t *refresh_at; /* by credential index; 0 = no token needed */
-    size_t cnt;
-} primed;
-
-static void primed_clear(void)
-{
-    ar_free(primed.refresh_at);
-    primed.refresh_at = NULL;
-    primed.rt = NULL;
-    primed.cnt = 0;
-}
-
 /* Prepares the slot of credential i. @return whether its provider may need a token. */
 static bool slot_init(tok_slot_t *s, ar_runtime_t *rt, size_t i)
 {
@@ -186,10 +167,9 @@ void ar_gw_tokens_prime(ar_runtime_t *rt)
 {
     const ar_config_t *cfg = rt->cfg;
     size_t n = cfg->credentials_cnt;
-    primed_clear();
-    primed.rt = rt;
-    primed.cnt = n;
-    primed.refresh_at = ar_xcalloc(n ? n : 1, sizeof(int64_t));
+    /* when to renew each token: the timer reads it when it adopts this runtime */
+    ar_free(rt->token_refresh_at);
+    rt->token_refresh_at = ar_xcalloc(n ? n : 1, sizeof(int64_t));
     tok_slot_t *slots = ar_xcalloc(n ? n : 1, sizeof(*slots));
     bool *wanted = ar_xcalloc(n ? n : 1, sizeof(bool));
     bool any = false;
@@ -221,7 +201,7 @@ void ar_gw_tokens_prime(ar_runtime_t *rt)
     }
     for (size_t i = 0; i < n; i++) {
         if (wanted[i] && !slots[i].unneeded) {
-            primed.refresh_at[i] = slots[i].refresh_at_wall_ms;
+            rt->token_refresh_at[i] = slots[i].refresh_at_wall_ms;
             if (slots[i].failures == 0)
                 AR_LOG(AR_LOG_INFO, NULL, "credential %s: access token obtained", slots[i].name);
         }
@@ -253,7 +233,7 @@ static void adopt(struct ar_gw_tokens *tk)
     size_t n = rt->cfg->credentials_cnt;
     tk->slots = ar_xcalloc(n ? n : 1, sizeof(tok_slot_t));
     int64_t now = ar_wall_ms();
-    bool known = primed.rt == rt && primed.cnt == n;
+    const int64_t *primed = rt->token_refresh_at;
     for (size_t i = 0; i < n; i++) {
         tok_slot_t tmp;
         if (!slot_init(&tmp, rt, i)) {
@@ -264,10 +244,8 @@ static void adopt(struct ar_gw_tokens *tk)
         *s = tmp;
         /* 0: not primed (a credential without a token, or a runtime that was never
          * primed): ask right away; a provider without a token then says so once */
-        s->refresh_at_wall_ms = known && primed.refresh_at[i] ? primed.refresh_at[i] : now;
+        s->refresh_at_wall_ms = primed && primed[i] ? primed[i] : now;
     }
-    if (known)
-        primed_clear();
 }
 
 static void on_tick(uv_timer_t *t)
@@ -313,5 +291,4 @@ void ar_gw_tokens_stop(ar_gateway_t *gw)
     ar_upstream_close(tk->up);
     uv_timer_stop(&tk->timer);
     uv_close((uv_handle_t *)&tk->timer, on_timer_closed);
-    primed_clear();
 }

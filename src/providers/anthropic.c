@@ -56,8 +56,10 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
         return AR_EPARSE;
     int rc = ar_anth_request_from_openai(body, call->model, call->max_output_tokens, call->stream,
                                          &req, &detail);
-    if (rc)
+    if (rc) {
+        call->error_detail = detail;
         return rc;
+    }
     rc = ar_provider_dump_body(call, req, &out->body);
     json_decref(req);
     if (rc)
@@ -100,6 +102,11 @@ static int parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *
     int rc =
         ar_anth_stream_event(st, ev->event, ev->data, call->client_wants_usage, &call->usage, out);
     call->stream_done = st->finished;
+    ar_span_t err, msg;
+    if (rc && ar_jscan_get(ev->data, AR_LIT("error"), &err) == 0 &&
+        ar_jscan_get(err, AR_LIT("message"), &msg) == 0 && ar_jscan_string(msg, &msg) == 0)
+        call->error_detail = ar_pool_printf(call->pool, "the upstream reported: %.*s",
+                                            (int)(msg.len > 300 ? 300 : msg.len), msg.ptr);
     return rc;
 }
 

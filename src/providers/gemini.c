@@ -55,6 +55,10 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
     int rc;
     if (call->endpoint == AR_EP_CHAT) {
         rc = ar_gem_chat_body(call, &out->body);
+        if (rc == AR_EINVAL && !call->error_detail)
+            call->error_detail = "the request cannot be expressed in Gemini's format (a message "
+                                 "without content, an unknown role, or a tool result whose "
+                                 "function is not named by an earlier tool call)";
         method = call->stream ? "streamGenerateContent?alt=sse" : "generateContent";
     } else if (call->endpoint == AR_EP_EMBEDDINGS) {
         bool batch = false;

@@ -213,11 +213,31 @@ static int splice_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
 }
 
 /* The tree path: for bodies that need edits the splice cannot do. */
+/* Anthropic's prompt-caching marks (they reach the tree from /v1/messages): an OpenAI API
+ * rejects them, an Anthropic upstream needs them, so they are dropped only here. */
+static void strip_cache_control(json_t *body)
+{
+    json_t *msgs = json_object_get(body, "messages");
+    size_t i, k;
+    json_t *m, *part;
+    json_array_foreach (msgs, i, m) {
+        json_object_del(m, "cache_control");
+        json_array_foreach (json_object_get(m, "content"), k, part) {
+            json_object_del(part, "cache_control");
+        }
+    }
+    json_array_foreach (json_object_get(body, "tools"), i, part) {
+        json_object_del(part, "cache_control");
+    }
+    json_object_del(body, "top_k");
+}
+
 static int tree_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
 {
     json_t *body = ar_call_json(call);
     if (!body)
         return AR_EPARSE;
+    strip_cache_control(body);
     if (o->model_in_body)
         json_object_set_new(body, "model", json_string(call->model));
     else

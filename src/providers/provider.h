@@ -67,7 +67,11 @@ typedef struct ar_call {
     int64_t max_output_tokens; /* the deployment's, 0 = unknown */
     ar_usage_t usage;          /* written while parsing */
     bool stream_done;          /* the upstream signalled the end of the stream */
-    void *pstate;              /* the provider's per-attempt state, in the pool */
+    /* Why a hook failed, for the client: build_request's AR_EINVAL (the request cannot be
+     * expressed for this provider) or parse_event's error (an error event in the stream).
+     * Static text or call->pool; never secrets. */
+    const char *error_detail;
+    void *pstate; /* the provider's per-attempt state, in the pool */
 } ar_call_t;
 
 /** An upstream error, normalised. Strings are in the call's pool. */
@@ -129,6 +133,8 @@ typedef struct ar_provider_ops {
     /**
      * AR_PROV_TOKEN: the request that fetches an access token (e.g. an RS256-signed JWT
      * exchanged at a service account's token_uri). Strings go into pool. Main thread.
+     * @return 0, AR_ENOTFOUND when this credential needs no token (e.g. Vertex with an
+     * api_key), or another AR_E*.
      */
     int (*token_request)(ar_provider_t *p, ar_pool_t *pool, int64_t now_wall_ms,
                          ar_http_req_t *out);

@@ -24,7 +24,6 @@
 #include "core/mem.h"
 #include "providers/gemini_xlate.h"
 
-#define SA_FILE_MAX (1u << 20)
 #define TOKEN_LIFE_S 3600
 #define REFRESH_EARLY_MS 60000
 #define DEFAULT_TOKEN_URI "https://oauth2.googleapis.com/token"
@@ -74,27 +73,6 @@ static bool path_safe(const char *s)
             return false;
     }
     return true;
-}
-
-/* Reads the service-account file whole. @return an owned NUL-terminated copy or NULL. */
-static char *read_file(const char *path, char *err, size_t errlen, const char *cred)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "credential %s: cannot read %s: %s", cred, path, strerror(errno));
-        return NULL;
-    }
-    char *buf = ar_xmalloc(SA_FILE_MAX + 1);
-    size_t n = fread(buf, 1, SA_FILE_MAX + 1, f);
-    bool bad = ferror(f) != 0 || n > SA_FILE_MAX;
-    fclose(f);
-    if (bad) {
-        snprintf(err, errlen, "credential %s: %s is unreadable or larger than 1 MiB", cred, path);
-        ar_free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
 }
 
 /* Takes client_email, private_key, private_key_id and token_uri from the key file's JSON. */
@@ -180,10 +158,9 @@ static ar_provider_t *create(const ar_cred_conf_t *conf, char *err, size_t errle
         return &v->super;
     }
     char *text = NULL;
+    /* a credentials_file was read into credentials_json by the config loader */
     if (conf->credentials_json)
         text = ar_xstrdup(conf->credentials_json);
-    else if (conf->credentials_file)
-        text = read_file(conf->credentials_file, err, errlen, conf->name);
     else
         snprintf(err, errlen,
                  "credential %s: type vertex-ai needs credentials_file, "
@@ -224,6 +201,10 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
     int rc;
     if (call->endpoint == AR_EP_CHAT) {
         rc = ar_gem_chat_body(call, &out->body);
+        if (rc == AR_EINVAL && !call->error_detail)
+            call->error_detail = "the request cannot be expressed in Gemini's format (a message "
+                                 "without content, an unknown role, or a tool result whose "
+                                 "function is not named by an earlier tool call)";
         method = call->stream ? "streamGenerateContent?alt=sse" : "generateContent";
     } else if (call->endpoint == AR_EP_EMBEDDINGS) {
         bool batch = false;

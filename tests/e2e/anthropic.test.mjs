@@ -284,7 +284,7 @@ test('openai sdk -> anthropic: tool call round trip, whole and streamed', async 
       tools,
       messages: [q, { role: 'assistant', tool_calls: [{ id: 't', type: 'function', function: { name: 'get_weather', arguments: '{oops' } }] }],
     }),
-    (e) => e.status >= 400,
+    (e) => e.status === 400 && e.error?.type === 'invalid_request_error' && /arguments/.test(e.message),
   );
   assert.equal((await anthropicSeen()).length, 0);
 });
@@ -411,6 +411,17 @@ test('anthropic sdk -> /v1/messages: whole messages from every backend', async (
   assert.equal(a.body.system, 'Be brief.');
   assert.equal(a.body.max_tokens, 100);
   assert.deepEqual(a.body.messages, [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }]);
+  // prompt caching survives the trip to an Anthropic upstream (Claude Code relies on it)
+  await mock.clear();
+  await anth.messages.create({
+    model: 'claude',
+    max_tokens: 100,
+    system: [{ type: 'text', text: 'Be brief.', cache_control: { type: 'ephemeral' } }],
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi', cache_control: { type: 'ephemeral' } }] }],
+  });
+  const [c] = await anthropicSeen();
+  assert.deepEqual(c.body.system, [{ type: 'text', text: 'Be brief.', cache_control: { type: 'ephemeral' } }]);
+  assert.deepEqual(c.body.messages, [{ role: 'user', content: [{ type: 'text', text: 'Hi', cache_control: { type: 'ephemeral' } }] }]);
 });
 
 test('anthropic sdk -> /v1/messages: stop reasons come back mapped', async () => {

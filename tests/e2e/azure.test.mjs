@@ -298,21 +298,32 @@ test('Azure SDKs: the api-key header is accepted as the client key', async () =>
   assert.equal(bad.status, 401);
 });
 
-// The AzureOpenAI client addresses {endpoint}/openai/deployments/{model}/chat/completions
-// ?api-version=V with the key in api-key. SPEC section 3 lists no /openai/ paths, so airouter
-// answers 404 there today; the key itself is accepted (previous test). This test records that
-// behaviour: when the gateway learns those paths, it should flip to a success.
-test('Azure SDKs: the AzureOpenAI client URL shape is not served (SPEC section 3)', async () => {
+// The AzureOpenAI client addresses {endpoint}/openai/deployments/{deployment}/chat/completions
+// ?api-version=V with the key in api-key: SPEC section 3 accepts Azure SDKs' api-key header,
+// so airouter serves their URL shape too, the deployment naming the model (and
+// /openai/v1/... like /v1/...).
+test('Azure SDKs: the AzureOpenAI client works against airouter (deployment = model)', async () => {
   const az = new AzureOpenAI({
     apiKey: MASTER_KEY, endpoint: router.url, apiVersion: DEFAULT_VERSION, maxRetries: 0,
   });
   await mock.clear();
+  const r = await az.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi from azure sdk' }] });
+  assert.equal(r.choices[0].message.content, 'echo: hi from azure sdk');
+  const s = await az.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'streamed' }] });
+  let text = '';
+  for await (const c of s) text += c.choices[0]?.delta?.content ?? '';
+  assert.equal(text, 'echo: streamed');
+  const e = await az.embeddings.create({ model: 'emb', input: 'vector please' });
+  assert.ok(e.data[0].embedding.length > 0);
   await assert.rejects(
-    az.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
-    (e) => {
-      assert.equal(e.status, 404);
-      return true;
-    },
+    az.chat.completions.create({ model: 'no-such-deployment', messages: [{ role: 'user', content: 'x' }] }),
+    (err) => err.status === 404,
   );
-  assert.equal((await mock.requests()).length, 0, 'nothing reached an upstream');
+  const v1 = await fetch(`${router.url}/openai/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'api-key': MASTER_KEY, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'v1 shape' }] }),
+  });
+  assert.equal(v1.status, 200);
+  assert.equal((await v1.json()).choices[0].message.content, 'echo: v1 shape');
 });

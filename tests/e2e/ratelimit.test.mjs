@@ -241,3 +241,25 @@ test('with CORS too; answers given before the check (401, 404, /v1/models, /heal
     }
   }
 });
+
+test('on /v1/messages a refusal comes in Anthropic\'s error shape, with Retry-After', async () => {
+  const router = await startRouter(baseConfig({
+    credentials,
+    models,
+    extra: 'rate_limiting:\n  enabled: true\n  global: { requests_per_minute: 1, burst_size: 1 }\n',
+  }));
+  const post = () => fetch(`${router.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': MASTER_KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'x', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal((await post()).status, 200);
+  const r = await post();
+  assert.equal(r.status, 429);
+  assert.ok(Number(r.headers.get('retry-after')) >= 1);
+  const body = await r.json();
+  assert.equal(body.type, 'error');
+  assert.equal(body.error.type, 'rate_limit_error');
+  assert.match(body.error.message, /global limit/);
+  await router.stop();
+});

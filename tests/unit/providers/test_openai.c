@@ -141,6 +141,9 @@ static void test_chat_request(void **state)
     assert_int_equal(headers_named(&req, "Authorization:"), 1);
     assert_int_equal(headers_named(&req, "Accept: text/event-stream"), 0);
     assert_int_equal(req.headers_cnt, 4);
+    /* Anthropic-only fields that arrive through /v1/messages (prompt-caching marks,
+     * top_k) are dropped: OpenAI's API refuses them */
+    golden(f, f->prov[0], AR_EP_CHAT, "chat_cache_control_request", false, "gpt-4o-2024-08-06");
     fx_close(f);
 }
 
