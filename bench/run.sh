@@ -177,6 +177,9 @@ add_target "airouter(openai)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
 start_airouter airouter-routing "$build" "$here/configs/airouter-routing.yaml"
 add_target "airouter(routing)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
 
+start_airouter airouter-anthropic "$build" "$here/configs/airouter-anthropic.yaml"
+add_target "airouter(anthropic)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
+
 start_airouter airouter-mock "$build" "$here/configs/airouter-mock.yaml"
 add_target "airouter(mock)" "http://127.0.0.1:$AR_PORT" "$AR_PID" 1
 
@@ -250,6 +253,10 @@ for kind in "${KINDS[@]}"; do
         "$(us "$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
     printf '  %-10s added p50 at c1 of the routing logic over plain pass-through: %s us\n' "" \
         "$(us "$(added2 "$kind" "airouter(routing)" "airouter(openai)")")"
+    printf '  %-10s Anthropic-translated / OpenAI pass-through req/s = %s   (cost target < 20%%: ratio > 0.8)\n' "" \
+        "$(us "$(ratio "${R[$kind|airouter(anthropic)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
+    printf '  %-10s added p50 at c1 of the translation over pass-through: %s us\n' "" \
+        "$(us "$(added2 "$kind" "airouter(anthropic)" "airouter(openai)")")"
     if [ "${K_CHECK[$kind]}" = stream ]; then
         line=""
         for t in "${TARGETS[@]}"; do
@@ -302,6 +309,8 @@ jarr() { local s; s=$(printf '%s' "${1:-}" | awk '{ $1 = $1; gsub(/ /, ", "); pr
         printf '    "%s": {"rps_airouter_over_nginx": %s, "rps_airouter_mock_over_direct": %s, ' "$kind" \
             "$(jnum "$(ratio "${R[$kind|airouter(openai)|rps]:-}" "${R[$kind|nginx|rps]:-}")")" \
             "$(jnum "$(ratio "${R[$kind|airouter(mock)|rps]:-}" "${R[$kind|direct|rps]:-}")")"
+        printf '"rps_anthropic_over_passthrough": %s, ' \
+            "$(jnum "$(ratio "${R[$kind|airouter(anthropic)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         printf '"rps_routing_over_passthrough": %s, ' \
             "$(jnum "$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         printf '"rps_target": 0.8,\n      "added_p50_c1_us": {"nginx": %s, "airouter": %s}, ' \

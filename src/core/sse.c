@@ -119,13 +119,24 @@ static int scan(ar_sse_parser_t *p, const char *s, const char *end, bool final, 
         if (!blank)
             continue;
         int rc;
-        if (plain && lines == 2 && q - ev_start > 7 && memcmp(ev_start, "data:", 5) == 0 &&
-            (size_t)(q - ev_start) <= p->carry.max) {
+        const char *data_line = ev_start;
+        ar_span_t name = AR_SPAN_NULL;
+        if (plain && lines == 3 && q - ev_start > 13 && memcmp(ev_start, "event:", 6) == 0) {
+            /* "event: NAME\ndata: ...\n\n" (Anthropic): the name, then the data line */
+            const char *nl = memchr(ev_start, '\n', (size_t)(q - ev_start));
+            const char *n0 = ev_start + 6;
+            if (*n0 == ' ')
+                n0++;
+            name = ar_span(n0, (size_t)(nl - n0));
+            data_line = nl + 1;
+        }
+        if (plain && (lines == 2 || (lines == 3 && name.ptr)) && q - data_line > 7 &&
+            memcmp(data_line, "data:", 5) == 0 && (size_t)(q - ev_start) <= p->carry.max) {
             /* the shape of nearly every event: one data line; no need to read it again */
-            const char *v = ev_start + 5;
+            const char *v = data_line + 5;
             if (*v == ' ')
                 v++;
-            ar_sse_event_t ev = {AR_SPAN_NULL, ar_span(v, (size_t)(q - 2 - v)), AR_SPAN_NULL,
+            ar_sse_event_t ev = {name, ar_span(v, (size_t)(q - 2 - v)), AR_SPAN_NULL,
                                  ar_span(ev_start, (size_t)(q - ev_start))};
             rc = cb(ud, &ev);
         } else {

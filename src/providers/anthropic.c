@@ -43,25 +43,47 @@ static void destroy(ar_provider_t *p)
     ar_free(a);
 }
 
+static void free_buf(void *arg)
+{
+    ar_buf_dispose(arg);
+}
+
+/* The common request shape, written from the raw body (no trees). AR_EAGAIN: not it. */
+static int fast_body(ar_call_t *call, ar_span_t *out)
+{
+    if (!call->raw.len || call->raw_has_extensions || call->body)
+        return AR_EAGAIN;
+    ar_buf_t *b = ar_pool_alloc(call->pool, sizeof(*b));
+    ar_buf_init(b, (size_t)1 << 30);
+    ar_pool_cleanup_add(call->pool, free_buf, b);
+    int rc = ar_anth_request_fast(call->raw, call->model, call->max_output_tokens, call->stream, b);
+    if (rc == 0)
+        *out = ar_buf_span(b);
+    return rc;
+}
+
 static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
 {
     anthropic_t *a = (anthropic_t *)p;
     const char *url = a->base.urls[call->endpoint];
-    json_t *body = ar_call_json(call);
-    json_t *req = NULL;
-    const char *detail = NULL;
     if (!url)
         return AR_ENOTFOUND;
-    if (!body)
-        return AR_EPARSE;
-    int rc = ar_anth_request_from_openai(body, call->model, call->max_output_tokens, call->stream,
+    int rc = fast_body(call, &out->body);
+    if (rc == AR_EAGAIN) {
+        json_t *body = ar_call_json(call);
+        json_t *req = NULL;
+        const char *detail = NULL;
+        if (!body)
+            return AR_EPARSE;
+        rc = ar_anth_request_from_openai(body, call->model, call->max_output_tokens, call->stream,
                                          &req, &detail);
-    if (rc) {
-        call->error_detail = detail;
-        return rc;
+        if (rc) {
+            call->error_detail = detail;
+            return rc;
+        }
+        rc = ar_provider_dump_body(call, req, &out->body);
+        json_decref(req);
     }
-    rc = ar_provider_dump_body(call, req, &out->body);
-    json_decref(req);
     if (rc)
         return rc;
     out->method = "POST";

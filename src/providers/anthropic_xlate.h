@@ -45,6 +45,17 @@ int ar_anth_request_from_openai(const json_t *oai, const char *model, int64_t ma
                                 bool stream, json_t **out, const char **detail) AR_MUST_CHECK;
 
 /**
+ * The same translation for the common shape, written straight from the client's raw JSON
+ * (validated) without building trees: text-only system/developer/user/assistant messages
+ * with non-empty string content and alternating turns, and only the keys model, messages,
+ * max_tokens, max_completion_tokens, temperature, top_p, stop, stream, stream_options,
+ * user. The output means the same as ar_anth_request_from_openai's.
+ * @return 0, or AR_EAGAIN when the request has any other shape (use the tree path).
+ */
+int ar_anth_request_fast(ar_span_t raw, const char *model, int64_t max_tokens_default, bool stream,
+                         ar_buf_t *out) AR_MUST_CHECK;
+
+/**
  * Turns a whole Anthropic message into an OpenAI chat.completion appended to out, and
  * records its usage (prompt = input + cache reads + cache writes; cached = cache reads).
  * @param created the `created` timestamp to write (unix seconds)

@@ -334,6 +334,73 @@ static void test_request_errors(void **state)
     fx_close(f);
 }
 
+/* Builds the request both ways and checks they mean the same: the raw fast path for the
+ * common shape must never drift from the tree translation. */
+static void expect_fast_equals_tree(const char *raw, int64_t max_default, bool stream)
+{
+    json_t *tree_in = json_loads(raw, 0, NULL);
+    assert_non_null(tree_in);
+    json_t *tree_out = NULL;
+    const char *detail = NULL;
+    assert_int_equal(
+        ar_anth_request_from_openai(tree_in, "claude-x", max_default, stream, &tree_out, &detail),
+        0);
+    ar_buf_t fast;
+    ar_buf_init(&fast, 1u << 20);
+    assert_int_equal(
+        ar_anth_request_fast(ar_span_cstr(raw), "claude-x", max_default, stream, &fast), 0);
+    assert_json_text(fast.ptr, fast.len, tree_out);
+    ar_buf_dispose(&fast);
+    json_decref(tree_out);
+    json_decref(tree_in);
+}
+
+static void expect_not_fast(const char *raw)
+{
+    ar_buf_t fast;
+    ar_buf_init(&fast, 1u << 20);
+    assert_int_equal(ar_anth_request_fast(ar_span_cstr(raw), "claude-x", 0, false, &fast),
+                     AR_EAGAIN);
+    ar_buf_dispose(&fast);
+}
+
+static void test_fast_request_matches_tree(void **state)
+{
+    (void)state;
+    expect_fast_equals_tree(
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", 0, false);
+    expect_fast_equals_tree(
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":\"a \\\"quoted\\\" \\u00e9\\n line\"},"
+        "{\"role\":\"assistant\",\"content\":\"ok\"},{\"role\":\"user\",\"content\":\"more\"}],"
+        "\"max_tokens\":77,\"temperature\":0.2,\"top_p\":0.9,\"stop\":[\"END\",\"\",\"STOP\"],"
+        "\"user\":\"u1\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+        1024, true);
+    expect_fast_equals_tree(
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"one\"},"
+        "{\"role\":\"system\",\"content\":\"two\"},{\"role\":\"user\",\"content\":\"x\"}],"
+        "\"max_completion_tokens\":5,\"max_tokens\":9,\"stop\":\"END\"}",
+        0, false);
+    expect_fast_equals_tree("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":null}",
+                            333, false);
+    /* anything else takes the tree path */
+    expect_not_fast("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+                    "{\"role\":\"user\",\"content\":\"b\"}]}");
+    expect_not_fast("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                    "\"text\",\"text\":\"a\"}]}]}");
+    expect_not_fast("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\"}]}");
+    expect_not_fast(
+        "{\"model\":\"m\",\"tools\":[],\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}");
+    expect_not_fast(
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"name\":\"n\",\"content\":\"a\"}]}");
+    expect_not_fast("{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"a\"}]}");
+    expect_not_fast("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"only\"}]}");
+    expect_not_fast("{\"model\":\"m\",\"max_tokens\":1.5,\"messages\":[{\"role\":\"user\","
+                    "\"content\":\"a\"}]}");
+    expect_not_fast(
+        "{\"model\":\"m\",\"stop\":[1],\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}");
+}
+
 static void test_urls_and_headers(void **state)
 {
     (void)state;
@@ -853,21 +920,14 @@ static void test_stream_end(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chat_request),
-        cmocka_unit_test(test_tools_request),
-        cmocka_unit_test(test_json_mode_stream_request),
-        cmocka_unit_test(test_request_defaults),
-        cmocka_unit_test(test_request_errors),
-        cmocka_unit_test(test_urls_and_headers),
-        cmocka_unit_test(test_responses),
-        cmocka_unit_test(test_stop_reasons),
-        cmocka_unit_test(test_response_malformed),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_stream_text),
-        cmocka_unit_test(test_stream_tool_use),
-        cmocka_unit_test(test_stream_thinking),
-        cmocka_unit_test(test_stream_errors),
-        cmocka_unit_test(test_stream_end),
+        cmocka_unit_test(test_chat_request),     cmocka_unit_test(test_fast_request_matches_tree),
+        cmocka_unit_test(test_tools_request),    cmocka_unit_test(test_json_mode_stream_request),
+        cmocka_unit_test(test_request_defaults), cmocka_unit_test(test_request_errors),
+        cmocka_unit_test(test_urls_and_headers), cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_stop_reasons),     cmocka_unit_test(test_response_malformed),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_stream_text),
+        cmocka_unit_test(test_stream_tool_use),  cmocka_unit_test(test_stream_thinking),
+        cmocka_unit_test(test_stream_errors),    cmocka_unit_test(test_stream_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
