@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/str.h"
 
 #define MAX_DEPTH 256
 
@@ -26,17 +27,6 @@ static int bad(vstate_t *v, const char *problem)
 {
     if (!v->problem)
         v->problem = problem;
-    return -1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
     return -1;
 }
 
@@ -59,7 +49,7 @@ static int check_string(vstate_t *v)
                 if (v->end - v->p < 6)
                     return bad(v, "truncated \\u escape");
                 for (int i = 2; i < 6; i++) {
-                    if (hexval(v->p[i]) < 0)
+                    if (ar_hexval(v->p[i]) < 0)
                         return bad(v, "invalid \\u escape");
                 }
                 v->p += 6;

@@ -25,6 +25,18 @@ int ar_parse_int64(ar_span_t s, int64_t *out) AR_MUST_CHECK;
 int ar_parse_double(ar_span_t s, double *out) AR_MUST_CHECK;
 /** Parses true/false/yes/no/on/off/1/0 (any case). @return 0 or AR_EINVAL. */
 int ar_parse_bool(ar_span_t s, bool *out) AR_MUST_CHECK;
+/** The value of a hex digit, or -1. */
+static inline int ar_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /** Writes v in decimal into out (at least 21 bytes) with a NUL. @return the length. */
 size_t ar_u64_dec(uint64_t v, char *out);
 /** Writes v as exactly `digits` lower-case hex digits into out (no NUL). */

@@ -10,6 +10,7 @@
 #include "admin/admin.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "gateway/gateway_int.h"
 
 /* An admin page larger than this is refused (500) rather than grown without bound. */
@@ -145,17 +146,6 @@ static int openapi_page(const ar_admin_view_t *v, ar_buf_t *out)
     return ar_admin_openapi(out);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s into the pool. @return NULL when s is malformed or decodes to a NUL. */
 static char *url_decode(ar_pool_t *pool, ar_span_t s)
 {
@@ -164,8 +154,8 @@ static char *url_decode(ar_pool_t *pool, ar_span_t s)
     for (size_t i = 0; i < s.len; i++) {
         char c = s.ptr[i];
         if (c == '%') {
-            int hi = i + 2 < s.len ? hexval(s.ptr[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(s.ptr[i + 2]) : -1;
+            int hi = i + 2 < s.len ? ar_hexval(s.ptr[i + 1]) : -1;
+            int lo = hi >= 0 ? ar_hexval(s.ptr[i + 2]) : -1;
             if (lo < 0 || (hi == 0 && lo == 0))
                 return NULL;
             c = (char)(hi * 16 + lo);

@@ -86,11 +86,7 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
     }
     if (rc)
         return rc;
-    out->method = "POST";
-    out->url = url;
-    rc = ar_http_req_add_header(out, "Content-Type: application/json");
-    if (!rc && call->stream)
-        rc = ar_http_req_add_header(out, "Accept: text/event-stream");
+    rc = ar_provider_post_json(out, url, call->stream);
     if (!rc && !a->own_version)
         rc = ar_http_req_add_header(out, "anthropic-version: " AR_ANTH_VERSION);
     if (!rc && a->base.auth_line)

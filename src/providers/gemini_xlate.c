@@ -667,8 +667,10 @@ int ar_gem_chat_body(ar_call_t *call, ar_span_t *out)
     if (!req)
         return AR_EPARSE;
     json_t *messages = json_object_get(req, "messages");
-    if (!json_is_array(messages) || json_array_size(messages) == 0)
+    if (!json_is_array(messages) || json_array_size(messages) == 0) {
+        call->error_detail = "'messages' must be a non-empty array";
         return AR_EINVAL;
+    }
     req_ctx_t x = {call, json_array(), json_array(), json_object()};
     json_t *body = NULL;
     int rc = translate_messages(&x, messages);
@@ -694,6 +696,10 @@ out:
     json_decref(x.contents);
     json_decref(x.system_parts);
     json_decref(x.call_names);
+    if (rc == AR_EINVAL && !call->error_detail)
+        call->error_detail = "the request cannot be expressed in Gemini's format (a message "
+                             "without content, an unknown role, or a tool result whose "
+                             "function is not named by an earlier tool call)";
     return rc;
 }
 
@@ -1382,13 +1388,6 @@ void ar_gem_parse_error(ar_provider_t *p, ar_call_t *call, int status, ar_span_t
     }
     if (!out->type)
         out->type = type_of_http(status);
-    if (!out->message) {
-        size_t n = body.len < 200 ? body.len : 200;
-        char *m = ar_pool_strndup(call->pool, body.ptr, n);
-        for (size_t i = 0; i < n; i++) {
-            if ((unsigned char)m[i] < 0x20)
-                m[i] = ' ';
-        }
-        out->message = n ? m : ar_pool_printf(call->pool, "upstream answered %d", status);
-    }
+    if (!out->message)
+        out->message = ar_provider_error_excerpt(call->pool, body, status);
 }

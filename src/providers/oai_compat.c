@@ -307,11 +307,7 @@ int ar_oai_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
         rc = tree_body(o, call, &out->body);
     if (rc)
         return rc;
-    out->method = "POST";
-    out->url = url;
-    rc = ar_http_req_add_header(out, "Content-Type: application/json");
-    if (!rc && call->stream)
-        rc = ar_http_req_add_header(out, "Accept: text/event-stream");
+    rc = ar_provider_post_json(out, url, call->stream);
     if (!rc)
         rc = add_common_headers(o, out);
     return rc;

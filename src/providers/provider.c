@@ -84,16 +84,31 @@ static void def_parse_error(ar_provider_t *p, ar_call_t *call, int status, ar_sp
     } else if (ar_jscan_get(body, AR_LIT("message"), &v) == 0) {
         out->message = pool_json_string(call->pool, v);
     }
-    if (!out->message) {
-        /* Not JSON: keep a printable prefix of the text, enough to diagnose. */
-        size_t n = body.len < 200 ? body.len : 200;
-        char *m = ar_pool_strndup(call->pool, body.ptr, n);
-        for (size_t i = 0; i < n; i++) {
-            if ((unsigned char)m[i] < 0x20)
-                m[i] = ' ';
-        }
-        out->message = n ? m : ar_pool_printf(call->pool, "upstream answered %d", status);
+    if (!out->message)
+        out->message = ar_provider_error_excerpt(call->pool, body, status);
+}
+
+const char *ar_provider_error_excerpt(ar_pool_t *pool, ar_span_t body, int status)
+{
+    size_t n = body.len < 200 ? body.len : 200;
+    if (n == 0)
+        return ar_pool_printf(pool, "upstream answered %d", status);
+    char *m = ar_pool_strndup(pool, body.ptr, n);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)m[i] < 0x20)
+            m[i] = ' ';
     }
+    return m;
+}
+
+int ar_provider_post_json(ar_http_req_t *out, const char *url, bool stream)
+{
+    out->method = "POST";
+    out->url = url;
+    int rc = ar_http_req_add_header(out, "Content-Type: application/json");
+    if (!rc && stream)
+        rc = ar_http_req_add_header(out, "Accept: text/event-stream");
+    return rc;
 }
 
 static int def_build_models(ar_provider_t *p, ar_pool_t *pool, ar_http_req_t *out)

@@ -237,6 +237,13 @@ json_t *ar_call_json(ar_call_t *call);
 void ar_provider_usage_from_openai(ar_span_t usage_json, ar_usage_t *u);
 /** Serialises v into a new buffer owned by the pool. */
 int ar_provider_dump_body(ar_call_t *call, const json_t *v, ar_span_t *out) AR_MUST_CHECK;
+/** Starts a JSON POST to url: method, Content-Type, and Accept: text/event-stream for streams. */
+int ar_provider_post_json(ar_http_req_t *out, const char *url, bool stream) AR_MUST_CHECK;
+/**
+ * For an error body that is not JSON: its first 200 bytes with control characters blanked
+ * (enough to diagnose), or "upstream answered STATUS" when empty. In pool.
+ */
+const char *ar_provider_error_excerpt(ar_pool_t *pool, ar_span_t body, int status);
 /** "Name: value" in the pool. */
 const char *ar_provider_header_line(ar_pool_t *pool, const char *name, const char *value);
 

@@ -201,10 +201,6 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
     int rc;
     if (call->endpoint == AR_EP_CHAT) {
         rc = ar_gem_chat_body(call, &out->body);
-        if (rc == AR_EINVAL && !call->error_detail)
-            call->error_detail = "the request cannot be expressed in Gemini's format (a message "
-                                 "without content, an unknown role, or a tool result whose "
-                                 "function is not named by an earlier tool call)";
         method = call->stream ? "streamGenerateContent?alt=sse" : "generateContent";
     } else if (call->endpoint == AR_EP_EMBEDDINGS) {
         bool batch = false;
@@ -215,11 +211,9 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
     }
     if (rc)
         return rc;
-    out->method = "POST";
-    out->url = ar_pool_printf(call->pool, "%s%s:%s", v->models_url, model, method);
-    rc = ar_http_req_add_header(out, "Content-Type: application/json");
-    if (!rc && call->stream && call->endpoint == AR_EP_CHAT)
-        rc = ar_http_req_add_header(out, "Accept: text/event-stream");
+    rc = ar_provider_post_json(out,
+                               ar_pool_printf(call->pool, "%s%s:%s", v->models_url, model, method),
+                               call->stream && call->endpoint == AR_EP_CHAT);
     rc = rc ? rc : ar_http_req_add_header(out, auth);
     rc = rc ? rc : ar_gem_headers_add(&v->extra, out);
     return rc;
