@@ -99,4 +99,37 @@ static inline void ar_test_assert_json_text(const char *text, size_t len, const 
 #define assert_json_text(text, len, want)                                                          \
     ar_test_assert_json_text((text), (len), (want), __FILE__, __LINE__)
 
+/* Compares got with the JSON text want_text (any JSON value); fails when that is not JSON. */
+static inline void ar_test_assert_json_str(const json_t *got, const char *want_text,
+                                           const char *file, int line)
+{
+    json_error_t je;
+    json_t *want = json_loads(want_text, JSON_DECODE_ANY, &je);
+    if (!want) {
+        print_error("%s:%d: test JSON (%s): %s\n", file, line, je.text, want_text);
+        _fail(file, line);
+    }
+    ar_test_assert_json_equal(got, want, file, line);
+    json_decref(want);
+}
+#define assert_json_str(got, want_text)                                                            \
+    ar_test_assert_json_str((got), (want_text), __FILE__, __LINE__)
+
+#ifdef AR_CONFIG_CONFIG_H
+/* Loads a config from YAML text (named t.yaml in messages); any problem fails the test
+ * and is printed. Include config/config.h before this header to get it. */
+static inline ar_config_t *ar_test_config(const char *yaml)
+{
+    ar_config_t *cfg = NULL;
+    ar_strlist_t errs = {0};
+    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, &errs);
+    for (size_t i = 0; i < errs.cnt; i++)
+        print_error("config: %s\n", errs.items[i]);
+    ar_strlist_dispose(&errs);
+    assert_int_equal(rc, 0);
+    assert_non_null(cfg);
+    return cfg;
+}
+#endif
+
 #endif

@@ -17,17 +17,13 @@
 
 #include <cmocka.h>
 
-#include "config/config.h"
-#include "core/sse.h"
+#include "provider_fixture.h"
 #include "providers/anthropic_xlate.h"
-#include "providers/provider.h"
-#include "testutil.h"
 
 #define CREATED 1700000000
 #define UPSTREAM_MODEL "claude-3-5-sonnet-20241022"
 
-static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789\n"
-                           "credentials:\n"
+static const char yaml[] = "credentials:\n"
                            "  - name: claude\n"
                            "    type: anthropic\n"
                            "    api_key: sk-ant-test-0123456789\n"
@@ -39,88 +35,24 @@ static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789
                            "      Anthropic-Version: 2024-01-01\n"
                            "      anthropic-beta: prompt-caching-2024-07-31\n";
 
-typedef struct fx {
-    ar_config_t *cfg;
-    ar_provider_t *prov[2];
-    ar_pool_t *pool;
-} fx_t;
-
 static fx_t *fx_open(void)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    ar_strlist_t errs = {0};
-    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &f->cfg, &errs);
-    for (size_t i = 0; i < errs.cnt; i++)
-        print_error("config: %s\n", errs.items[i]);
-    ar_strlist_dispose(&errs);
-    assert_int_equal(rc, 0);
-    for (size_t i = 0; i < 2; i++) {
-        char err[256];
-        f->prov[i] = ar_provider_create(&f->cfg->credentials[i], err, sizeof(err));
-        if (!f->prov[i])
-            fail_msg("provider %zu: %s", i, err);
-    }
-    f->pool = ar_pool_create(4096);
-    return f;
-}
-
-static void fx_close(fx_t *f)
-{
-    ar_pool_destroy(f->pool);
-    for (size_t i = 0; i < 2; i++)
-        ar_provider_destroy(f->prov[i]);
-    ar_config_unref(f->cfg);
-    free(f);
+    return fx_open_in("providers/anthropic", yaml);
 }
 
 static ar_call_t new_call(fx_t *f, json_t *body, bool stream)
 {
-    ar_call_t c;
-    memset(&c, 0, sizeof(c));
-    c.pool = f->pool;
-    c.endpoint = AR_EP_CHAT;
-    c.body = body;
-    c.stream = stream;
-    c.model = UPSTREAM_MODEL;
+    ar_call_t c = fx_call(f->pool, AR_EP_CHAT, body, stream, UPSTREAM_MODEL);
     c.public_model = "claude";
     return c;
-}
-
-static bool has_header(const ar_http_req_t *r, const char *line)
-{
-    for (size_t i = 0; i < r->headers_cnt; i++) {
-        if (strcmp(r->headers[i], line) == 0)
-            return true;
-    }
-    return false;
-}
-
-static size_t headers_named(const ar_http_req_t *r, const char *prefix)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < r->headers_cnt; i++)
-        n += strncasecmp(r->headers[i], prefix, strlen(prefix)) == 0;
-    return n;
 }
 
 /* Builds the request for fixture `in` and compares its body with `in`.expected.json. */
 static ar_http_req_t golden(fx_t *f, ar_provider_t *p, const char *in, int64_t max_out)
 {
-    char path[256], exp_path[256];
-    snprintf(path, sizeof(path), "providers/anthropic/%s.json", in);
-    snprintf(exp_path, sizeof(exp_path), "providers/anthropic/%s.expected.json", in);
-    json_t *body = ar_test_fixture_json(path);
-    json_t *want = ar_test_fixture_json(exp_path);
-    ar_call_t call = new_call(f, body, json_is_true(json_object_get(body, "stream")));
+    ar_call_t call = new_call(f, NULL, false); /* a stream when the fixture says so */
     call.max_output_tokens = max_out;
-    ar_http_req_t req;
-    memset(&req, 0, sizeof(req));
-    assert_int_equal(ar_provider_build(p, &call, &req), 0);
-    assert_string_equal(req.method, "POST");
-    assert_json_text(req.body.ptr, req.body.len, want);
-    json_decref(body);
-    json_decref(want);
-    return req;
+    return fx_golden_call(f, p, call, in);
 }
 
 /* The translated request of an inline OpenAI body, as a tree (json_decref it). */
@@ -138,14 +70,6 @@ static json_t *translate(const char *openai, int64_t max_out, int expect_rc, con
     if (rc)
         assert_null(out);
     return out;
-}
-
-static void assert_json_str(const json_t *got, const char *want_text)
-{
-    json_t *want = json_loads(want_text, JSON_DECODE_ANY, NULL);
-    assert_non_null(want);
-    assert_json_equal(got, want);
-    json_decref(want);
 }
 
 /* ---- requests ---- */
@@ -436,31 +360,26 @@ static void test_urls_and_headers(void **state)
 
 static void response_golden(fx_t *f, const char *in, ar_usage_t *u)
 {
-    char path[256], exp_path[256];
-    snprintf(path, sizeof(path), "providers/anthropic/%s.json", in);
-    snprintf(exp_path, sizeof(exp_path), "providers/anthropic/%s.expected.json", in);
-    size_t len;
-    char *text = ar_test_fixture(path, &len);
-    json_t *want = ar_test_fixture_json(exp_path);
+    fx_gold_t g = fx_gold_open(f->dir, in, ".json");
     ar_buf_t out;
     ar_buf_init(&out, 1 << 20);
     memset(u, 0, sizeof(*u));
-    assert_int_equal(ar_anth_response_to_openai(ar_span(text, len), CREATED, u, &out), 0);
-    assert_json_text(out.ptr, out.len, want);
+    assert_int_equal(ar_anth_response_to_openai(ar_span(g.text, g.len), CREATED, u, &out), 0);
+    assert_json_text(out.ptr, out.len, g.want);
     /* the provider hook gives the same answer (with the current time) */
     json_t *req = json_loads("{}", 0, NULL);
     ar_call_t call = new_call(f, req, false);
     ar_buf_reset(&out);
-    assert_int_equal(ar_provider_parse_response(f->prov[0], &call, ar_span(text, len), &out), 0);
+    assert_int_equal(ar_provider_parse_response(f->prov[0], &call, ar_span(g.text, g.len), &out),
+                     0);
     json_t *got = json_loadb(out.ptr, out.len, 0, NULL);
     json_object_set_new(got, "created", json_integer(CREATED));
-    assert_json_equal(got, want);
+    assert_json_equal(got, g.want);
     assert_int_equal(call.usage.prompt_tokens, u->prompt_tokens);
     json_decref(got);
     json_decref(req);
     ar_buf_dispose(&out);
-    json_decref(want);
-    free(text);
+    fx_gold_close(&g);
 }
 
 static void test_responses(void **state)
@@ -553,37 +472,23 @@ static void test_response_malformed(void **state)
 
 /* ---- errors ---- */
 
-static void parse_err(fx_t *f, int status, ar_span_t body, ar_upstream_err_t *e)
-{
-    json_t *req = json_loads("{}", 0, NULL);
-    ar_call_t call = new_call(f, req, false);
-    memset(e, 0x5a, sizeof(*e));
-    ar_provider_parse_error(f->prov[0], &call, status, body, e);
-    json_decref(req);
-}
-
 static void test_errors(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    size_t len;
-    char *text = ar_test_fixture("providers/anthropic/error_overloaded.json", &len);
     ar_upstream_err_t e;
-    parse_err(f, 529, ar_span(text, len), &e);
+    fx_parse_error_fixture(f, 529, "error_overloaded", &e);
     assert_int_equal(e.status, 529);
     assert_string_equal(e.message, "Overloaded");
     assert_string_equal(e.type, "api_error");
     assert_string_equal(e.code, "overloaded_error");
-    free(text);
 
-    text = ar_test_fixture("providers/anthropic/error_invalid_request.json", &len);
-    parse_err(f, 400, ar_span(text, len), &e);
+    fx_parse_error_fixture(f, 400, "error_invalid_request", &e);
     assert_string_equal(e.type, "invalid_request_error");
     assert_null(e.code);
     assert_true(
         strncmp(e.message, "messages.1.content.0.tool_result: unexpected `tool_use_id`", 58) == 0);
     assert_non_null(strstr(e.message, "previous message.\n")); /* decoded, not escaped */
-    free(text);
 
     static const struct {
         int status;
@@ -603,7 +508,7 @@ static void test_errors(void **state)
         snprintf(body, sizeof(body),
                  "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"m%zu\"}}",
                  types[i].anth, i);
-        parse_err(f, types[i].status, ar_span_cstr(body), &e);
+        fx_parse_error(f, types[i].status, ar_span_cstr(body), &e);
         assert_string_equal(e.type, types[i].type);
         if (types[i].code)
             assert_string_equal(e.code, types[i].code);
@@ -614,45 +519,23 @@ static void test_errors(void **state)
         assert_string_equal(e.message, m);
     }
     /* a type this table does not know: no OpenAI type (the status decides), name kept */
-    parse_err(f, 418,
-              AR_LIT("{\"type\":\"error\",\"error\":{\"type\":\"teapot_error\","
-                     "\"message\":\"short and stout\"}}"),
-              &e);
+    fx_parse_error(f, 418,
+                   AR_LIT("{\"type\":\"error\",\"error\":{\"type\":\"teapot_error\","
+                          "\"message\":\"short and stout\"}}"),
+                   &e);
     assert_null(e.type);
     assert_string_equal(e.code, "teapot_error");
     assert_string_equal(e.message, "short and stout");
     /* not Anthropic's shape: a printable prefix; nothing: the status */
-    parse_err(f, 502, AR_LIT("<html>\r\n<h1>502 Bad Gateway</h1>\n</html>"), &e);
+    fx_parse_error(f, 502, AR_LIT("<html>\r\n<h1>502 Bad Gateway</h1>\n</html>"), &e);
     assert_string_equal(e.message, "<html>  <h1>502 Bad Gateway</h1> </html>");
     assert_null(e.type);
-    parse_err(f, 529, AR_SPAN_NULL, &e);
+    fx_parse_error(f, 529, AR_SPAN_NULL, &e);
     assert_string_equal(e.message, "upstream answered 529");
     fx_close(f);
 }
 
 /* ---- streams ---- */
-
-typedef struct run {
-    fx_t *f;
-    ar_call_t *call;
-    ar_buf_t out;
-    int rc;
-} run_t;
-
-static int on_event(void *ud, const ar_sse_event_t *ev)
-{
-    run_t *r = ud;
-    ar_buf_t one;
-    ar_buf_init(&one, 1 << 20);
-    int rc = ar_provider_parse_event(r->f->prov[0], r->call, ev, &one);
-    if (rc == 0)
-        assert_int_equal(ar_buf_append_span(&r->out, ar_buf_span(&one)), 0);
-    ar_buf_dispose(&one);
-    if (rc < 0)
-        r->rc = rc;
-    assert_true(rc == 0 || rc < 0); /* never AR_PROV_PASS: every event is translated */
-    return rc < 0 ? rc : 0;
-}
 
 /* A fresh call whose stream state has a fixed `created`. */
 static ar_call_t stream_call(fx_t *f, json_t *body, bool want_usage)
@@ -663,30 +546,6 @@ static ar_call_t stream_call(fx_t *f, json_t *body, bool want_usage)
     ar_anth_stream_init(st, CREATED);
     call.pstate = st;
     return call;
-}
-
-/* Feeds text split at `split` (or whole when split >= len) and returns the output. */
-static int feed(fx_t *f, ar_call_t *call, const char *text, size_t len, size_t split, ar_buf_t *out)
-{
-    run_t r = {f, call, {0}, 0};
-    ar_buf_init(&r.out, 1 << 22);
-    ar_sse_parser_t p;
-    ar_sse_parser_init(&p, 1 << 20);
-    int rc = 0;
-    if (split < len) {
-        rc = ar_sse_feed(&p, ar_span(text, split), on_event, &r);
-        if (rc == 0)
-            rc = ar_sse_feed(&p, ar_span(text + split, len - split), on_event, &r);
-    } else {
-        rc = ar_sse_feed(&p, ar_span(text, len), on_event, &r);
-    }
-    if (rc == 0)
-        rc = ar_sse_finish(&p, on_event, &r);
-    if (rc == 0)
-        rc = ar_provider_end_stream(f->prov[0], call, &r.out);
-    ar_sse_parser_dispose(&p);
-    *out = r.out;
-    return rc;
 }
 
 /* The payloads of "data: X\n\n" frames as a JSON array ("[DONE]" stays a string). */
@@ -718,35 +577,29 @@ static json_t *frames_json(ar_span_t s)
  * offset (which must give the same bytes). @return the usage of the whole run. */
 static ar_usage_t stream_golden(fx_t *f, const char *name, bool want_usage)
 {
-    char path[256], exp_path[256];
-    snprintf(path, sizeof(path), "providers/anthropic/%s.sse", name);
-    snprintf(exp_path, sizeof(exp_path), "providers/anthropic/%s.expected.json", name);
-    size_t len;
-    char *text = ar_test_fixture(path, &len);
-    json_t *want = ar_test_fixture_json(exp_path);
+    fx_gold_t g = fx_gold_open(f->dir, name, ".sse");
     if (!want_usage) {
         /* without include_usage the usage-only chunk is left out */
-        for (size_t i = 0; i < json_array_size(want); i++) {
-            json_t *c = json_object_get(json_array_get(want, i), "choices");
+        for (size_t i = 0; i < json_array_size(g.want); i++) {
+            json_t *c = json_object_get(json_array_get(g.want, i), "choices");
             if (json_is_array(c) && json_array_size(c) == 0)
-                json_array_remove(want, i--);
+                json_array_remove(g.want, i--);
         }
     }
     json_t *body = json_loads("{\"stream\":true}", 0, NULL);
     ar_call_t call = stream_call(f, body, want_usage);
     ar_buf_t whole;
-    assert_int_equal(feed(f, &call, text, len, len, &whole), 0);
+    assert_int_equal(fx_translate(f->prov[0], &call, ar_span(g.text, g.len), g.len, &whole), 0);
     assert_true(call.stream_done);
     json_t *got = frames_json(ar_buf_span(&whole));
-    assert_json_equal(got, want);
+    assert_json_equal(got, g.want);
     json_decref(got);
     ar_usage_t usage = call.usage;
-    for (size_t split = 0; split < len; split++) {
+    for (size_t split = 0; split < g.len; split++) {
         ar_call_t c2 = stream_call(f, body, want_usage);
         ar_buf_t out;
-        assert_int_equal(feed(f, &c2, text, len, split, &out), 0);
-        if (out.len != whole.len || memcmp(out.ptr, whole.ptr, out.len) != 0)
-            fail_msg("%s split at %zu: output differs", name, split);
+        assert_int_equal(fx_translate(f->prov[0], &c2, ar_span(g.text, g.len), split, &out), 0);
+        fx_assert_split_same(name, split, ar_buf_span(&out), ar_buf_span(&whole));
         assert_true(c2.stream_done);
         assert_int_equal(c2.usage.prompt_tokens, usage.prompt_tokens);
         assert_int_equal(c2.usage.completion_tokens, usage.completion_tokens);
@@ -754,8 +607,7 @@ static ar_usage_t stream_golden(fx_t *f, const char *name, bool want_usage)
     }
     ar_buf_dispose(&whole);
     json_decref(body);
-    json_decref(want);
-    free(text);
+    fx_gold_close(&g);
     return usage;
 }
 
@@ -801,11 +653,8 @@ static void test_stream_thinking(void **state)
 static int events(fx_t *f, ar_call_t *call, const char *const *data, size_t cnt, ar_buf_t *out)
 {
     int rc = 0;
-    for (size_t i = 0; i < cnt && rc == 0; i++) {
-        ar_sse_event_t ev = {AR_SPAN_NULL, ar_span_cstr(data[i]), AR_SPAN_NULL,
-                             ar_span_cstr(data[i])};
-        rc = ar_provider_parse_event(f->prov[0], call, &ev, out);
-    }
+    for (size_t i = 0; i < cnt && rc == 0; i++)
+        rc = fx_event(f->prov[0], call, data[i], out);
     return rc;
 }
 

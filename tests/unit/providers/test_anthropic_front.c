@@ -15,9 +15,10 @@
 
 #include <cmocka.h>
 
-#include "core/sse.h"
+#include "provider_fixture.h"
 #include "providers/anthropic_xlate.h"
-#include "testutil.h"
+
+#define FIXTURES "providers/anthropic"
 
 static json_t *loads(const char *text)
 {
@@ -26,13 +27,6 @@ static json_t *loads(const char *text)
     if (!v)
         fail_msg("test JSON: %s: %s", je.text, text);
     return v;
-}
-
-static void assert_json_str(const json_t *got, const char *want_text)
-{
-    json_t *want = loads(want_text);
-    assert_json_equal(got, want);
-    json_decref(want);
 }
 
 /* The front translation of an inline Anthropic body; err receives the 400 message. */
@@ -221,19 +215,13 @@ static void test_front_validation(void **state)
 
 static void whole_golden(const char *name)
 {
-    char path[256], exp_path[256];
-    snprintf(path, sizeof(path), "providers/anthropic/%s.json", name);
-    snprintf(exp_path, sizeof(exp_path), "providers/anthropic/%s.expected.json", name);
-    size_t len;
-    char *text = ar_test_fixture(path, &len);
-    json_t *want = ar_test_fixture_json(exp_path);
+    fx_gold_t g = fx_gold_open(FIXTURES, name, ".json");
     ar_buf_t out;
     ar_buf_init(&out, 1 << 20);
-    assert_int_equal(ar_anth_front_whole(ar_span(text, len), &out), 0);
-    assert_json_text(out.ptr, out.len, want);
+    assert_int_equal(ar_anth_front_whole(ar_span(g.text, g.len), &out), 0);
+    assert_json_text(out.ptr, out.len, g.want);
     ar_buf_dispose(&out);
-    json_decref(want);
-    free(text);
+    fx_gold_close(&g);
 }
 
 static void test_front_whole(void **state)
@@ -314,21 +302,9 @@ static int feed(const char *text, size_t len, size_t split, run_t *r)
 {
     ar_anth_front_init(&r->st, "requested-model");
     ar_buf_init(&r->out, 1 << 22);
-    ar_sse_parser_t p;
-    ar_sse_parser_init(&p, 1 << 20);
-    int rc;
-    if (split < len) {
-        rc = ar_sse_feed(&p, ar_span(text, split), on_event, r);
-        if (rc == 0)
-            rc = ar_sse_feed(&p, ar_span(text + split, len - split), on_event, r);
-    } else {
-        rc = ar_sse_feed(&p, ar_span(text, len), on_event, r);
-    }
-    if (rc == 0)
-        rc = ar_sse_finish(&p, on_event, r);
+    int rc = fx_sse_feed(ar_span(text, len), split, on_event, r);
     if (rc == 0)
         rc = ar_anth_front_end(&r->st, &r->out);
-    ar_sse_parser_dispose(&p);
     return rc;
 }
 
@@ -360,28 +336,21 @@ static json_t *events_json(ar_span_t s)
 
 static void stream_golden(const char *name)
 {
-    char path[256], exp_path[256];
-    snprintf(path, sizeof(path), "providers/anthropic/%s.sse", name);
-    snprintf(exp_path, sizeof(exp_path), "providers/anthropic/%s.expected.json", name);
-    size_t len;
-    char *text = ar_test_fixture(path, &len);
-    json_t *want = ar_test_fixture_json(exp_path);
+    fx_gold_t g = fx_gold_open(FIXTURES, name, ".sse");
     run_t whole;
-    assert_int_equal(feed(text, len, len, &whole), 0);
+    assert_int_equal(feed(g.text, g.len, g.len, &whole), 0);
     assert_true(whole.st.finished);
     json_t *got = events_json(ar_buf_span(&whole.out));
-    assert_json_equal(got, want);
+    assert_json_equal(got, g.want);
     json_decref(got);
-    for (size_t split = 0; split < len; split++) {
+    for (size_t split = 0; split < g.len; split++) {
         run_t r;
-        assert_int_equal(feed(text, len, split, &r), 0);
-        if (r.out.len != whole.out.len || memcmp(r.out.ptr, whole.out.ptr, r.out.len) != 0)
-            fail_msg("%s split at %zu: output differs", name, split);
+        assert_int_equal(feed(g.text, g.len, split, &r), 0);
+        fx_assert_split_same(name, split, ar_buf_span(&r.out), ar_buf_span(&whole.out));
         ar_buf_dispose(&r.out);
     }
     ar_buf_dispose(&whole.out);
-    json_decref(want);
-    free(text);
+    fx_gold_close(&g);
 }
 
 static void test_front_stream_text(void **state)

@@ -16,13 +16,9 @@
 
 #include <cmocka.h>
 
-#include "config/config.h"
-#include "core/sse.h"
-#include "providers/provider.h"
-#include "testutil.h"
+#include "provider_fixture.h"
 
-static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789\n"
-                           "credentials:\n"
+static const char yaml[] = "credentials:\n"
                            "  - name: az\n" /* no api_version: the default */
                            "    type: azure\n"
                            "    api_key: azure-key-0123456789abcdef\n"
@@ -43,65 +39,17 @@ static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789
 
 #define PROV_CNT 3
 
-typedef struct fx {
-    ar_config_t *cfg;
-    ar_provider_t *prov[PROV_CNT]; /* az, az_preview, az_v1 */
-    ar_pool_t *pool;
-} fx_t;
-
-/* Everything is made and released inside each test: cmocka counts blocks still allocated
- * when a test function returns as leaks. */
+/* prov: az, az_preview, az_v1; calls made by fx_call are on the tree path */
 static fx_t *fx_open(void)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    ar_strlist_t errs = {0};
-    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &f->cfg, &errs);
-    for (size_t i = 0; i < errs.cnt; i++)
-        print_error("config: %s\n", errs.items[i]);
-    ar_strlist_dispose(&errs);
-    assert_int_equal(rc, 0);
-    for (size_t i = 0; i < PROV_CNT; i++) {
-        char err[256];
-        f->prov[i] = ar_provider_create(&f->cfg->credentials[i], err, sizeof(err));
-        if (!f->prov[i])
-            fail_msg("provider %zu: %s", i, err);
-    }
-    f->pool = ar_pool_create(4096);
-    return f;
-}
-
-static void fx_close(fx_t *f)
-{
-    ar_pool_destroy(f->pool);
-    for (size_t i = 0; i < PROV_CNT; i++)
-        ar_provider_destroy(f->prov[i]);
-    ar_config_unref(f->cfg);
-    free(f);
-}
-
-/* A call on the tree path: the body is already a jansson tree (borrowed). */
-static ar_call_t tree_call(fx_t *f, ar_endpoint_t ep, json_t *body, bool stream, const char *model)
-{
-    ar_call_t c;
-    memset(&c, 0, sizeof(c));
-    c.pool = f->pool;
-    c.endpoint = ep;
-    c.body = body;
-    c.stream = stream;
-    c.model = model;
-    c.public_model = json_string_value(json_object_get(body, "model"));
-    return c;
+    return fx_open_in("providers/azure", yaml);
 }
 
 /* A call on the splice path, set up from the raw body the way the gateway scans it. */
 static ar_call_t raw_call(fx_t *f, ar_endpoint_t ep, ar_span_t raw, const char *model)
 {
-    ar_call_t c;
-    memset(&c, 0, sizeof(c));
-    c.pool = f->pool;
-    c.endpoint = ep;
+    ar_call_t c = fx_call(f->pool, ep, NULL, false, model);
     c.raw = raw;
-    c.model = model;
     ar_jscan_iter_t it;
     ar_span_t k, v;
     assert_int_equal(ar_jscan_object_begin(raw, &it), 0);
@@ -122,33 +70,6 @@ static ar_call_t raw_call(fx_t *f, ar_endpoint_t ep, ar_span_t raw, const char *
     return c;
 }
 
-static bool has_header(const ar_http_req_t *r, const char *line)
-{
-    for (size_t i = 0; i < r->headers_cnt; i++) {
-        if (strcmp(r->headers[i], line) == 0)
-            return true;
-    }
-    return false;
-}
-
-static size_t headers_named(const ar_http_req_t *r, const char *prefix)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < r->headers_cnt; i++)
-        n += strncasecmp(r->headers[i], prefix, strlen(prefix)) == 0;
-    return n;
-}
-
-static ar_http_req_t build_ok(ar_provider_t *p, ar_call_t *call)
-{
-    ar_http_req_t req;
-    memset(&req, 0, sizeof(req));
-    assert_int_equal(ar_provider_build(p, call, &req), 0);
-    assert_string_equal(req.method, "POST");
-    assert_non_null(req.body.ptr);
-    return req;
-}
-
 /*
  * Builds the request for fixture `in` on both paths (tree and splice) and compares each body
  * with `in`.`suffix`expected.json. @return the splice path's request.
@@ -156,23 +77,22 @@ static ar_http_req_t build_ok(ar_provider_t *p, ar_call_t *call)
 static ar_http_req_t golden(fx_t *f, ar_provider_t *p, ar_endpoint_t ep, const char *in,
                             const char *suffix, const char *upstream_model)
 {
-    char path[256], exp_path[256];
-    snprintf(path, sizeof(path), "providers/azure/%s.json", in);
-    snprintf(exp_path, sizeof(exp_path), "providers/azure/%s.%sexpected.json", in, suffix);
-    json_t *want = ar_test_fixture_json(exp_path);
+    char exp_name[128];
+    snprintf(exp_name, sizeof(exp_name), ".%sexpected.json", suffix);
+    json_t *want = fx_json(f->dir, in, exp_name);
 
-    json_t *body = ar_test_fixture_json(path);
+    json_t *body = fx_json(f->dir, in, ".json");
     bool stream = json_is_true(json_object_get(body, "stream"));
-    ar_call_t call = tree_call(f, ep, body, stream, upstream_model);
-    ar_http_req_t req = build_ok(p, &call);
+    ar_call_t call = fx_call(f->pool, ep, body, stream, upstream_model);
+    ar_http_req_t req = fx_build_as(p, &call, in);
     assert_json_text(req.body.ptr, req.body.len, want);
     json_decref(body);
 
     size_t len;
-    char *text = ar_test_fixture(path, &len);
+    char *text = fx_text(f->dir, in, ".json", &len);
     call = raw_call(f, ep, ar_span(text, len), upstream_model);
     assert_int_equal(call.stream, stream && ep != AR_EP_EMBEDDINGS);
-    req = build_ok(p, &call);
+    req = fx_build_as(p, &call, in);
     assert_json_text(req.body.ptr, req.body.len, want);
     free(text);
     json_decref(want);
@@ -217,14 +137,14 @@ static void test_deployment_urls(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *body = json_pack("{s:s, s:[]}", "model", "m", "messages");
-        ar_call_t call = tree_call(f, cases[i].ep, body, false, cases[i].model);
-        ar_http_req_t req = build_ok(f->prov[cases[i].prov], &call);
+        ar_call_t call = fx_call(f->pool, cases[i].ep, body, false, cases[i].model);
+        ar_http_req_t req = fx_build(f->prov[cases[i].prov], &call);
         assert_string_equal(req.url, cases[i].url);
         json_decref(body);
     }
     /* no upstream model: nothing to put into a deployment URL */
     json_t *body = json_pack("{s:[]}", "messages");
-    ar_call_t call = tree_call(f, AR_EP_CHAT, body, false, "");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "");
     ar_http_req_t req;
     memset(&req, 0, sizeof(req));
     assert_int_equal(ar_provider_build(f->prov[0], &call, &req), AR_EINVAL);
@@ -237,8 +157,8 @@ static void test_headers(void **state)
     (void)state;
     fx_t *f = fx_open();
     json_t *body = json_pack("{s:s, s:[]}", "model", "gpt-4o", "messages");
-    ar_call_t call = tree_call(f, AR_EP_CHAT, body, false, "gpt-4o-eu");
-    ar_http_req_t req = build_ok(f->prov[0], &call);
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "gpt-4o-eu");
+    ar_http_req_t req = fx_build(f->prov[0], &call);
     assert_true(has_header(&req, "api-key: azure-key-0123456789abcdef"));
     assert_true(has_header(&req, "Content-Type: application/json"));
     assert_true(has_header(&req, "X-Team: ml"));
@@ -248,8 +168,8 @@ static void test_headers(void **state)
     assert_int_equal(headers_named(&req, "Accept: text/event-stream"), 0);
     assert_int_equal(req.headers_cnt, 4);
     /* a stream asks for SSE; the v1 form authenticates the same way */
-    call = tree_call(f, AR_EP_CHAT, body, true, "gpt-4o-eu");
-    req = build_ok(f->prov[2], &call);
+    call = fx_call(f->pool, AR_EP_CHAT, body, true, "gpt-4o-eu");
+    req = fx_build(f->prov[2], &call);
     assert_true(has_header(&req, "api-key: azure-key-v1"));
     assert_true(has_header(&req, "Accept: text/event-stream"));
     assert_int_equal(headers_named(&req, "Authorization:"), 0);
@@ -315,7 +235,7 @@ static void test_splice_cut(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ar_call_t call = raw_call(f, AR_EP_CHAT, ar_span_cstr(cases[i].in), "gpt-4o-eu");
-        ar_http_req_t req = build_ok(f->prov[0], &call);
+        ar_http_req_t req = fx_build(f->prov[0], &call);
         assert_null(call.body); /* spliced, no tree built */
         if (req.body.len != strlen(cases[i].out) ||
             memcmp(req.body.ptr, cases[i].out, req.body.len) != 0)
@@ -325,7 +245,7 @@ static void test_splice_cut(void **state)
      * empty, and extensions to strip */
     ar_call_t call = raw_call(f, AR_EP_CHAT, AR_LIT("{ \"model\":\"m\" }"), "x");
     call.stream = true;
-    ar_http_req_t req = build_ok(f->prov[0], &call);
+    ar_http_req_t req = fx_build(f->prov[0], &call);
     assert_non_null(call.body);
     json_t *want = json_pack("{s:{s:b}}", "stream_options", "include_usage", 1);
     assert_json_text(req.body.ptr, req.body.len, want);
@@ -333,58 +253,28 @@ static void test_splice_cut(void **state)
     call =
         raw_call(f, AR_EP_CHAT, AR_LIT("{\"model\":\"m\",\"tags\":[\"a\"],\"messages\":[]}"), "x");
     assert_true(call.raw_has_extensions);
-    req = build_ok(f->prov[0], &call);
+    req = fx_build(f->prov[0], &call);
     want = json_pack("{s:[]}", "messages");
     assert_json_text(req.body.ptr, req.body.len, want);
     json_decref(want);
     /* v1 replaces, on the same splice as openai */
     call = raw_call(f, AR_EP_CHAT, AR_LIT("{\"model\":\"gpt-4o\",\"messages\":[]}"), "gpt-4o-eu");
-    req = build_ok(f->prov[2], &call);
+    req = fx_build(f->prov[2], &call);
     assert_null(call.body);
     assert_int_equal(req.body.len, strlen("{\"model\":\"gpt-4o-eu\",\"messages\":[]}"));
     assert_memory_equal(req.body.ptr, "{\"model\":\"gpt-4o-eu\",\"messages\":[]}", req.body.len);
     fx_close(f);
 }
 
-typedef struct stream_run {
-    fx_t *f;
-    ar_call_t *call;
-    int verdict[32];
-    size_t out_len[32];
-    size_t cnt;
-} stream_run_t;
-
-static int on_event(void *ud, const ar_sse_event_t *ev)
-{
-    stream_run_t *s = ud;
-    ar_buf_t out;
-    ar_buf_init(&out, 1 << 20);
-    assert_true(s->cnt < 32);
-    int rc = ar_provider_parse_event(s->f->prov[0], s->call, ev, &out);
-    s->verdict[s->cnt] = rc;
-    s->out_len[s->cnt] = out.len;
-    s->cnt++;
-    ar_buf_dispose(&out);
-    return rc < 0 ? rc : 0;
-}
-
 /* Feeds the Azure transcript split at byte `split` (0: in one piece). */
-static void run_stream_split(fx_t *f, ar_call_t *call, stream_run_t *s, const char *text,
+static void run_stream_split(fx_t *f, ar_call_t *call, fx_verdicts_t *s, const char *text,
                              size_t len, size_t split)
 {
-    memset(s, 0, sizeof(*s));
-    s->f = f;
-    s->call = call;
-    ar_sse_parser_t p;
-    ar_sse_parser_init(&p, 1 << 20);
-    assert_int_equal(ar_sse_feed(&p, ar_span(text, split), on_event, s), 0);
-    assert_int_equal(ar_sse_feed(&p, ar_span(text + split, len - split), on_event, s), 0);
-    assert_int_equal(ar_sse_finish(&p, on_event, s), 0);
-    ar_sse_parser_dispose(&p);
+    fx_verdicts(f->prov[0], call, ar_span(text, len), split, s);
     assert_int_equal(s->cnt, 15);
 }
 
-static void run_stream(fx_t *f, ar_call_t *call, stream_run_t *s)
+static void run_stream(fx_t *f, ar_call_t *call, fx_verdicts_t *s)
 {
     size_t len;
     char *text = ar_test_fixture("providers/azure/stream_usage.sse", &len);
@@ -406,8 +296,8 @@ static void test_stream_usage(void **state)
     (void)state;
     fx_t *f = fx_open();
     json_t *body = json_pack("{s:s}", "model", "gpt-4o");
-    ar_call_t call = tree_call(f, AR_EP_CHAT, body, true, "gpt-4o-eu");
-    stream_run_t s;
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, true, "gpt-4o-eu");
+    fx_verdicts_t s;
     /* unasked: only the usage-only chunk (13) is dropped; Azure's prompt-filter chunk (0)
      * also has "choices":[] but no usage, and passes */
     call.client_wants_usage = false;
@@ -446,13 +336,11 @@ static void test_parse_response_usage(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    size_t len;
-    char *text = ar_test_fixture("providers/azure/chat_response.json", &len);
     json_t *body = json_pack("{s:s}", "model", "gpt-4o");
-    ar_call_t call = tree_call(f, AR_EP_CHAT, body, false, "gpt-4o-eu");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "gpt-4o-eu");
     ar_buf_t out;
     ar_buf_init(&out, 1 << 20);
-    assert_int_equal(ar_provider_parse_response(f->prov[0], &call, ar_span(text, len), &out), 0);
+    fx_parse_response(f, &call, "chat_response", &out);
     assert_int_equal(out.len, 0); /* passed through untouched, filter results included */
     assert_true(call.usage.seen);
     assert_int_equal(call.usage.prompt_tokens, 1544);
@@ -461,22 +349,7 @@ static void test_parse_response_usage(void **state)
     assert_int_equal(call.usage.cached_tokens, 1408);
     ar_buf_dispose(&out);
     json_decref(body);
-    free(text);
     fx_close(f);
-}
-
-static void parse_err(fx_t *f, int status, const char *fixture, ar_upstream_err_t *e)
-{
-    char path[256];
-    size_t len;
-    snprintf(path, sizeof(path), "providers/azure/%s.json", fixture);
-    char *text = ar_test_fixture(path, &len);
-    json_t *req = json_pack("{s:s}", "model", "gpt-4o");
-    ar_call_t call = tree_call(f, AR_EP_CHAT, req, false, "gpt-4o-eu");
-    memset(e, 0x5a, sizeof(*e));
-    ar_provider_parse_error(f->prov[0], &call, status, ar_span(text, len), e);
-    json_decref(req);
-    free(text);
 }
 
 static void test_parse_error(void **state)
@@ -485,18 +358,18 @@ static void test_parse_error(void **state)
     fx_t *f = fx_open();
     ar_upstream_err_t e;
     /* the content filter sample: "type": null, the code says what happened */
-    parse_err(f, 400, "error_content_filter", &e);
+    fx_parse_error_fixture(f, 400, "error_content_filter", &e);
     assert_int_equal(e.status, 400);
     assert_non_null(strstr(e.message, "triggering Azure OpenAI's content management policy"));
     assert_null(e.type);
     assert_string_equal(e.code, "content_filter");
     /* platform errors: {"error": {"code", "message"}} */
-    parse_err(f, 429, "error_rate_limit", &e);
+    fx_parse_error_fixture(f, 429, "error_rate_limit", &e);
     assert_int_equal(e.status, 429);
     assert_non_null(strstr(e.message, "Please retry after 6 seconds."));
     assert_null(e.type);
     assert_string_equal(e.code, "429");
-    parse_err(f, 404, "error_deployment_not_found", &e);
+    fx_parse_error_fixture(f, 404, "error_deployment_not_found", &e);
     assert_int_equal(e.status, 404);
     assert_string_equal(e.code, "DeploymentNotFound");
     assert_non_null(strstr(e.message, "The API deployment for this resource does not exist."));

@@ -19,15 +19,13 @@
 
 #include <cmocka.h>
 
-#include "config/config.h"
 #include "core/crypto.h"
-#include "core/sse.h"
+#include "provider_fixture.h"
 #include "providers/gemini_xlate.h"
-#include "providers/provider.h"
-#include "testutil.h"
 
-static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789\n"
-                           "credentials:\n"
+#define FIXTURES "providers/gemini"
+
+static const char yaml[] = "credentials:\n"
                            "  - name: studio\n"
                            "    type: gemini\n"
                            "    api_key: AIzaSy-test-key-0123456789\n"
@@ -38,67 +36,15 @@ static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789
                            "    api_key: k2\n"
                            "    base_url: http://127.0.0.1:9000/v1beta/\n";
 
-typedef struct fx {
-    ar_config_t *cfg;
-    ar_provider_t *prov[2];
-    ar_pool_t *pool;
-} fx_t;
-
 static fx_t *fx_open(void)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    ar_strlist_t errs = {0};
-    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &f->cfg, &errs);
-    for (size_t i = 0; i < errs.cnt; i++)
-        print_error("config: %s\n", errs.items[i]);
-    ar_strlist_dispose(&errs);
-    assert_int_equal(rc, 0);
-    for (size_t i = 0; i < 2; i++) {
-        char err[256];
-        f->prov[i] = ar_provider_create(&f->cfg->credentials[i], err, sizeof(err));
-        if (!f->prov[i])
-            fail_msg("provider %zu: %s", i, err);
-    }
-    f->pool = ar_pool_create(4096);
-    return f;
+    return fx_open_in(FIXTURES, yaml);
 }
 
-static void fx_close(fx_t *f)
-{
-    ar_pool_destroy(f->pool);
-    for (size_t i = 0; i < 2; i++)
-        ar_provider_destroy(f->prov[i]);
-    ar_config_unref(f->cfg);
-    free(f);
-}
-
-static ar_call_t new_call(ar_pool_t *pool, ar_endpoint_t ep, json_t *body, bool stream,
-                          const char *model)
-{
-    ar_call_t c;
-    memset(&c, 0, sizeof(c));
-    c.pool = pool;
-    c.endpoint = ep;
-    c.body = body;
-    c.stream = stream;
-    c.model = model;
-    return c;
-}
-
-static bool has_header(const ar_http_req_t *r, const char *line)
-{
-    for (size_t i = 0; i < r->headers_cnt; i++) {
-        if (strcmp(r->headers[i], line) == 0)
-            return true;
-    }
-    return false;
-}
-
+/* tests/fixtures/providers/gemini/<name> as JSON. */
 static json_t *fixture(const char *name)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "providers/gemini/%s", name);
-    return ar_test_fixture_json(path);
+    return fx_json(FIXTURES, name, "");
 }
 
 /* Replaces generated values: ids "chatcmpl-..." and "call_..." (a thought signature after
@@ -140,22 +86,7 @@ static void normalise(json_t *v)
 
 static ar_http_req_t golden_request(fx_t *f, const char *name, bool stream, const char *model)
 {
-    char in[128], want_name[128];
-    snprintf(in, sizeof(in), "%s.json", name);
-    snprintf(want_name, sizeof(want_name), "%s.expected.json", name);
-    json_t *body = fixture(in);
-    json_t *want = fixture(want_name);
-    ar_call_t call = new_call(f->pool, AR_EP_CHAT, body, stream, model);
-    ar_http_req_t req;
-    memset(&req, 0, sizeof(req));
-    int rc = ar_provider_build(f->prov[0], &call, &req);
-    if (rc)
-        fail_msg("%s: build_request failed: %s", name, ar_err_name(rc));
-    assert_string_equal(req.method, "POST");
-    assert_json_text(req.body.ptr, req.body.len, want);
-    json_decref(body);
-    json_decref(want);
-    return req;
+    return fx_golden(f, f->prov[0], AR_EP_CHAT, name, stream, model);
 }
 
 static void test_chat_requests(void **state)
@@ -186,7 +117,7 @@ static void test_urls_and_headers(void **state)
     fx_t *f = fx_open();
     json_t *body = json_pack("{s:s, s:[{s:s, s:s}]}", "model", "m", "messages", "role", "user",
                              "content", "hi");
-    ar_call_t call = new_call(f->pool, AR_EP_CHAT, body, false, "gemini-1.5-pro");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "gemini-1.5-pro");
     ar_http_req_t req;
     memset(&req, 0, sizeof(req));
     assert_int_equal(ar_provider_build(f->prov[0], &call, &req), 0);
@@ -199,7 +130,7 @@ static void test_urls_and_headers(void **state)
         assert_null(strstr(req.headers[i], "Authorization"));
 
     /* a base_url that already ends in /v1beta (trailing slash stripped by the config) */
-    call = new_call(f->pool, AR_EP_CHAT, body, true, "models/gemini-2.5-flash");
+    call = fx_call(f->pool, AR_EP_CHAT, body, true, "models/gemini-2.5-flash");
     memset(&req, 0, sizeof(req));
     assert_int_equal(ar_provider_build(f->prov[1], &call, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:9000/v1beta/models/gemini-2.5-flash:"
@@ -207,7 +138,7 @@ static void test_urls_and_headers(void **state)
     assert_true(has_header(&req, "x-goog-api-key: k2"));
 
     /* a model name can never change the path or the method */
-    call = new_call(f->pool, AR_EP_CHAT, body, false, "../x:predict?a=b#c d");
+    call = fx_call(f->pool, AR_EP_CHAT, body, false, "../x:predict?a=b#c d");
     memset(&req, 0, sizeof(req));
     assert_int_equal(ar_provider_build(f->prov[0], &call, &req), 0);
     assert_string_equal(req.url, "https://generativelanguage.googleapis.com/v1beta/models/"
@@ -215,7 +146,7 @@ static void test_urls_and_headers(void **state)
     assert_string_equal(ar_gem_model_segment(f->pool, "tunedModels@001"), "tunedModels@001");
 
     /* legacy completions are not a Gemini endpoint */
-    call = new_call(f->pool, AR_EP_COMPLETIONS, body, false, "m");
+    call = fx_call(f->pool, AR_EP_COMPLETIONS, body, false, "m");
     memset(&req, 0, sizeof(req));
     assert_int_equal(ar_provider_build(f->prov[0], &call, &req), AR_ENOTFOUND);
     assert_true(ar_provider_can(f->prov[0], AR_PROV_STREAM | AR_PROV_EMBED | AR_PROV_TOOLS));
@@ -229,7 +160,7 @@ static int build_json(fx_t *f, const char *text, ar_http_req_t *req)
 {
     json_t *body = json_loads(text, 0, NULL);
     assert_non_null(body);
-    ar_call_t call = new_call(f->pool, AR_EP_CHAT, body, false, "m");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "m");
     memset(req, 0, sizeof(*req));
     int rc = ar_provider_build(f->prov[0], &call, req);
     json_decref(body);
@@ -336,7 +267,7 @@ static void test_embeddings_requests(void **state)
     for (size_t i = 0; i < 2; i++) {
         json_t *body = fixture(cases[i].in);
         json_t *want = fixture(cases[i].want);
-        ar_call_t call = new_call(f->pool, AR_EP_EMBEDDINGS, body, false, cases[i].model);
+        ar_call_t call = fx_call(f->pool, AR_EP_EMBEDDINGS, body, false, cases[i].model);
         ar_http_req_t req;
         memset(&req, 0, sizeof(req));
         assert_int_equal(ar_provider_build(f->prov[0], &call, &req), 0);
@@ -349,7 +280,7 @@ static void test_embeddings_requests(void **state)
     /* Vertex AI's :predict body for the same inputs */
     json_t *body = fixture("embed_batch.json");
     json_t *want = fixture("embed_predict.expected.json");
-    ar_call_t call = new_call(f->pool, AR_EP_EMBEDDINGS, body, false, "text-embedding-005");
+    ar_call_t call = fx_call(f->pool, AR_EP_EMBEDDINGS, body, false, "text-embedding-005");
     ar_span_t out;
     bool batch = true;
     assert_int_equal(ar_gem_embed_body(&call, AR_GEM_EMBED_PREDICT, NULL, &out, &batch), 0);
@@ -359,7 +290,7 @@ static void test_embeddings_requests(void **state)
     json_decref(want);
     /* one input in an array is a single embedContent; dimensions go with predict too */
     body = json_loads("{\"input\":[\"one\"],\"dimensions\":64}", 0, NULL);
-    call = new_call(f->pool, AR_EP_EMBEDDINGS, body, false, "e");
+    call = fx_call(f->pool, AR_EP_EMBEDDINGS, body, false, "e");
     assert_int_equal(ar_gem_embed_body(&call, AR_GEM_EMBED_CONTENT, "models/e", &out, &batch), 0);
     assert_false(batch);
     want = json_loads("{\"model\":\"models/e\",\"content\":{\"parts\":[{\"text\":\"one\"}]},"
@@ -379,7 +310,7 @@ static void test_embeddings_requests(void **state)
                                       "{\"input\":\"\"}", "{\"input\":[]}", "{}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         body = json_loads(bad[i], 0, NULL);
-        call = new_call(f->pool, AR_EP_EMBEDDINGS, body, false, "e");
+        call = fx_call(f->pool, AR_EP_EMBEDDINGS, body, false, "e");
         assert_int_equal(ar_gem_embed_body(&call, AR_GEM_EMBED_CONTENT, "models/e", &out, &batch),
                          AR_EINVAL);
         json_decref(body);
@@ -389,20 +320,14 @@ static void test_embeddings_requests(void **state)
 
 /* ---- whole answers ---- */
 
-static void parse_golden(fx_t *f, ar_endpoint_t ep, const char *in, const char *want_name,
-                         const char *model, json_t *req_body, ar_call_t *call_out)
+static void parse_golden(fx_t *f, ar_endpoint_t ep, const char *in, const char *model,
+                         json_t *req_body, ar_call_t *call_out)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "providers/gemini/%s", in);
-    size_t len;
-    char *text = ar_test_fixture(path, &len);
-    json_t *want = fixture(want_name);
-    ar_call_t call = new_call(f->pool, ep, req_body, false, model);
+    json_t *want = fx_json(f->dir, in, ".expected.json");
+    ar_call_t call = fx_call(f->pool, ep, req_body, false, model);
     ar_buf_t out;
     ar_buf_init(&out, 1 << 20);
-    int rc = ar_provider_parse_response(f->prov[0], &call, ar_span(text, len), &out);
-    if (rc)
-        fail_msg("%s: %s", in, ar_err_name(rc));
+    fx_parse_response(f, &call, in, &out);
     json_t *got = json_loadb(out.ptr, out.len, 0, NULL);
     if (!got)
         fail_msg("%s: not JSON: %.*s", in, (int)out.len, out.ptr);
@@ -411,7 +336,6 @@ static void parse_golden(fx_t *f, ar_endpoint_t ep, const char *in, const char *
     json_decref(got);
     json_decref(want);
     ar_buf_dispose(&out);
-    free(text);
     if (call_out)
         *call_out = call;
 }
@@ -422,23 +346,18 @@ static void test_chat_responses(void **state)
     fx_t *f = fx_open();
     json_t *body = json_pack("{s:s}", "model", "x");
     ar_call_t call;
-    parse_golden(f, AR_EP_CHAT, "resp_text.json", "resp_text.expected.json", "gemini-2.5-flash",
-                 body, &call);
+    parse_golden(f, AR_EP_CHAT, "resp_text", "gemini-2.5-flash", body, &call);
     assert_true(call.usage.seen);
     assert_int_equal(call.usage.prompt_tokens, 11);
     assert_int_equal(call.usage.completion_tokens, 1033); /* candidates + thoughts */
     assert_int_equal(call.usage.total_tokens, 1044);
     assert_int_equal(call.usage.cached_tokens, 4);
-    parse_golden(f, AR_EP_CHAT, "resp_function_call.json", "resp_function_call.expected.json",
-                 "gemini-2.5-flash", body, &call);
+    parse_golden(f, AR_EP_CHAT, "resp_function_call", "gemini-2.5-flash", body, &call);
     assert_int_equal(call.usage.prompt_tokens, 120);
-    parse_golden(f, AR_EP_CHAT, "resp_candidates.json", "resp_candidates.expected.json",
-                 "gemini-2.0-flash", body, &call);
+    parse_golden(f, AR_EP_CHAT, "resp_candidates", "gemini-2.0-flash", body, &call);
     assert_int_equal(call.usage.total_tokens, 20); /* derived: no totalTokenCount */
-    parse_golden(f, AR_EP_CHAT, "resp_blocked.json", "resp_blocked.expected.json",
-                 "gemini-2.0-flash", body, &call);
-    parse_golden(f, AR_EP_CHAT, "resp_thinking.json", "resp_thinking.expected.json",
-                 "gemini-2.5-pro", body, &call);
+    parse_golden(f, AR_EP_CHAT, "resp_blocked", "gemini-2.0-flash", body, &call);
+    parse_golden(f, AR_EP_CHAT, "resp_thinking", "gemini-2.5-pro", body, &call);
     assert_int_equal(call.usage.completion_tokens, 46);
     json_decref(body);
     fx_close(f);
@@ -479,7 +398,7 @@ static void test_finish_reasons(void **state)
                  "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},"
                  "\"finishReason\":\"%s\"}]}",
                  cases[i].gemini);
-        ar_call_t call = new_call(f->pool, AR_EP_CHAT, body, false, "m");
+        ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "m");
         ar_buf_t out;
         ar_buf_init(&out, 1 << 16);
         assert_int_equal(ar_provider_parse_response(f->prov[0], &call, ar_span_cstr(text), &out),
@@ -506,7 +425,7 @@ static void test_parse_response_malformed(void **state)
     json_t *body = json_pack("{s:s}", "model", "x");
     static const char *const bad[] = {"", "not json", "{\"candidates\":[", "{\"a\":1}}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ar_call_t call = new_call(f->pool, AR_EP_CHAT, body, false, "m");
+        ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "m");
         ar_buf_t out;
         ar_buf_init(&out, 1 << 16);
         assert_int_equal(ar_provider_parse_response(f->prov[0], &call, ar_span_cstr(bad[i]), &out),
@@ -515,7 +434,7 @@ static void test_parse_response_malformed(void **state)
         ar_buf_dispose(&out);
     }
     /* an embeddings answer without vectors */
-    ar_call_t call = new_call(f->pool, AR_EP_EMBEDDINGS, body, false, "m");
+    ar_call_t call = fx_call(f->pool, AR_EP_EMBEDDINGS, body, false, "m");
     ar_buf_t out;
     ar_buf_init(&out, 1 << 16);
     assert_int_equal(
@@ -538,11 +457,9 @@ static void test_embeddings_responses(void **state)
     fx_t *f = fx_open();
     json_t *body = json_pack("{s:s}", "model", "x");
     ar_call_t call;
-    parse_golden(f, AR_EP_EMBEDDINGS, "embed_batch_response.json",
-                 "embed_batch_response.expected.json", "gemini-embedding-001", body, &call);
+    parse_golden(f, AR_EP_EMBEDDINGS, "embed_batch_response", "gemini-embedding-001", body, &call);
     assert_false(call.usage.seen);
-    parse_golden(f, AR_EP_EMBEDDINGS, "predict_response.json", "predict_response.expected.json",
-                 "text-embedding-005", body, &call);
+    parse_golden(f, AR_EP_EMBEDDINGS, "predict_response", "text-embedding-005", body, &call);
     assert_true(call.usage.seen);
     assert_int_equal(call.usage.prompt_tokens, 15);
     assert_int_equal(call.usage.total_tokens, 15);
@@ -551,12 +468,10 @@ static void test_embeddings_responses(void **state)
 
     /* encoding_format base64 (the openai SDK's default): float32 little-endian */
     body = json_pack("{s:s, s:s}", "input", "x", "encoding_format", "base64");
-    size_t len;
-    char *text = ar_test_fixture("providers/gemini/embed_single_response.json", &len);
-    call = new_call(f->pool, AR_EP_EMBEDDINGS, body, false, "text-embedding-004");
+    call = fx_call(f->pool, AR_EP_EMBEDDINGS, body, false, "text-embedding-004");
     ar_buf_t out;
     ar_buf_init(&out, 1 << 16);
-    assert_int_equal(ar_provider_parse_response(f->prov[0], &call, ar_span(text, len), &out), 0);
+    fx_parse_response(f, &call, "embed_single_response", &out);
     json_t *got = json_loadb(out.ptr, out.len, 0, NULL);
     assert_non_null(got);
     json_t *d0 = json_array_get(json_object_get(got, "data"), 0);
@@ -582,29 +497,11 @@ static void test_embeddings_responses(void **state)
     ar_buf_dispose(&bin);
     ar_buf_dispose(&out);
     json_decref(got);
-    free(text);
     json_decref(body);
     fx_close(f);
 }
 
 /* ---- streams ---- */
-
-typedef struct stream_run {
-    ar_provider_t *prov;
-    ar_call_t *call;
-    ar_buf_t out;
-    int rc;
-} stream_run_t;
-
-static int on_event(void *ud, const ar_sse_event_t *ev)
-{
-    stream_run_t *s = ud;
-    int rc = ar_provider_parse_event(s->prov, s->call, ev, &s->out);
-    if (rc < 0)
-        s->rc = rc;
-    assert_true(rc <= 0); /* never AR_PROV_PASS: Gemini events are always translated */
-    return rc < 0 ? rc : 0;
-}
 
 static int collect_frame(void *ud, const ar_sse_event_t *ev)
 {
@@ -628,27 +525,20 @@ static json_t *run_stream(ar_provider_t *prov, ar_span_t text, size_t at, bool w
 {
     ar_pool_t *pool = ar_pool_create(1024);
     json_t *req = json_pack("{s:s}", "model", "x");
-    ar_call_t call = new_call(pool, AR_EP_CHAT, req, true, model);
+    ar_call_t call = fx_call(pool, AR_EP_CHAT, req, true, model);
     call.client_wants_usage = want_usage;
-    stream_run_t s = {prov, &call, {0}, 0};
-    ar_buf_init(&s.out, 1 << 20);
-    ar_sse_parser_t p;
-    ar_sse_parser_init(&p, 1 << 20);
-    assert_int_equal(ar_sse_feed(&p, ar_span(text.ptr, at), on_event, &s), 0);
-    assert_int_equal(ar_sse_feed(&p, ar_span(text.ptr + at, text.len - at), on_event, &s), 0);
-    assert_int_equal(ar_sse_finish(&p, on_event, &s), 0);
-    ar_sse_parser_dispose(&p);
-    assert_int_equal(ar_provider_end_stream(prov, &call, &s.out), 0);
+    ar_buf_t out;
+    assert_int_equal(fx_translate(prov, &call, text, at, &out), 0);
     assert_true(call.stream_done);
     json_t *frames = json_array();
     ar_sse_parser_t q;
     ar_sse_parser_init(&q, 1 << 20);
-    assert_int_equal(ar_sse_feed(&q, ar_buf_span(&s.out), collect_frame, frames), 0);
+    assert_int_equal(ar_sse_feed(&q, ar_buf_span(&out), collect_frame, frames), 0);
     assert_false(ar_sse_pending(&q)); /* every frame ends with its blank line */
     ar_sse_parser_dispose(&q);
     if (usage)
         *usage = call.usage;
-    ar_buf_dispose(&s.out);
+    ar_buf_dispose(&out);
     json_decref(req);
     ar_pool_destroy(pool);
     return frames;
@@ -657,22 +547,16 @@ static json_t *run_stream(ar_provider_t *prov, ar_span_t text, size_t at, bool w
 static void stream_golden(fx_t *f, const char *name, bool want_usage, const char *model,
                           ar_usage_t *usage)
 {
-    char path[256], want_name[128];
-    snprintf(path, sizeof(path), "providers/gemini/%s.sse", name);
-    snprintf(want_name, sizeof(want_name), "%s.expected.json", name);
-    size_t len;
-    char *text = ar_test_fixture(path, &len);
-    json_t *want = fixture(want_name);
-    for (size_t at = 0; at <= len; at++) {
-        json_t *got = run_stream(f->prov[0], ar_span(text, len), at, want_usage,
-                                 at == len ? usage : NULL, model);
-        if (!json_equal(got, want))
-            print_error("%s split at byte %zu of %zu\n", name, at, len);
-        assert_json_equal(got, want);
+    fx_gold_t g = fx_gold_open(f->dir, name, ".sse");
+    for (size_t at = 0; at <= g.len; at++) {
+        json_t *got = run_stream(f->prov[0], ar_span(g.text, g.len), at, want_usage,
+                                 at == g.len ? usage : NULL, model);
+        if (!json_equal(got, g.want))
+            print_error("%s split at byte %zu of %zu\n", name, at, g.len);
+        assert_json_equal(got, g.want);
         json_decref(got);
     }
-    json_decref(want);
-    free(text);
+    fx_gold_close(&g);
 }
 
 static void test_streams(void **state)
@@ -701,8 +585,7 @@ static void test_streams(void **state)
 
 static int parse_one(fx_t *f, ar_call_t *call, const char *data, ar_buf_t *out)
 {
-    ar_sse_event_t ev = {AR_SPAN_NULL, ar_span_cstr(data), AR_SPAN_NULL, ar_span_cstr(data)};
-    return ar_provider_parse_event(f->prov[0], call, &ev, out);
+    return fx_event(f->prov[0], call, data, out);
 }
 
 static void test_stream_events(void **state)
@@ -710,7 +593,7 @@ static void test_stream_events(void **state)
     (void)state;
     fx_t *f = fx_open();
     json_t *req = json_pack("{s:s}", "model", "x");
-    ar_call_t call = new_call(f->pool, AR_EP_CHAT, req, true, "m");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, req, true, "m");
     ar_buf_t out;
     ar_buf_init(&out, 1 << 16);
     /* malformed events break the stream; nothing is written for them */
@@ -752,7 +635,7 @@ static void test_stream_events(void **state)
     assert_int_equal(ar_provider_end_stream(f->prov[0], &call, &out), 0);
     assert_true(ar_span_eq(ar_buf_span(&out), AR_LIT("data: [DONE]\n\n")));
     /* several candidates stream side by side, each with its own role and finish */
-    call = new_call(f->pool, AR_EP_CHAT, req, true, "m");
+    call = fx_call(f->pool, AR_EP_CHAT, req, true, "m");
     ar_buf_reset(&out);
     assert_int_equal(parse_one(f, &call,
                                "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},"
@@ -776,43 +659,24 @@ static void test_stream_events(void **state)
 
 /* ---- errors ---- */
 
-static void parse_err(fx_t *f, int status, ar_span_t body, ar_upstream_err_t *e)
-{
-    json_t *req = json_pack("{s:s}", "model", "x");
-    ar_call_t call = new_call(f->pool, AR_EP_CHAT, req, false, "m");
-    memset(e, 0x5a, sizeof(*e));
-    ar_provider_parse_error(f->prov[0], &call, status, body, e);
-    json_decref(req);
-}
-
-static void err_fixture(fx_t *f, const char *name, int status, ar_upstream_err_t *e)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "providers/gemini/%s", name);
-    size_t len;
-    char *text = ar_test_fixture(path, &len);
-    parse_err(f, status, ar_span(text, len), e);
-    free(text);
-}
-
 static void test_parse_error(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
     ar_upstream_err_t e;
-    err_fixture(f, "error_invalid_argument.json", 400, &e);
+    fx_parse_error_fixture(f, 400, "error_invalid_argument", &e);
     assert_int_equal(e.status, 400);
     assert_string_equal(e.type, "invalid_request_error");
     assert_string_equal(e.code, "invalid_argument");
     assert_string_equal(e.message,
                         "* GenerateContentRequest.contents: contents is not specified\n");
-    err_fixture(f, "error_resource_exhausted.json", 429, &e);
+    fx_parse_error_fixture(f, 429, "error_resource_exhausted", &e);
     assert_string_equal(e.type, "rate_limit_error");
     assert_string_equal(e.code, "resource_exhausted");
     assert_string_equal(e.message,
                         "You exceeded your current quota, please check your plan and billing "
                         "details.");
-    err_fixture(f, "error_array.json", 403, &e);
+    fx_parse_error_fixture(f, 403, "error_array", &e);
     assert_string_equal(e.type, "permission_error");
     assert_string_equal(e.code, "permission_denied");
     assert_string_equal(e.message, "Permission denied on resource project my-project.");
@@ -834,27 +698,27 @@ static void test_parse_error(void **state)
         snprintf(body, sizeof(body),
                  "{\"error\":{\"code\":%d,\"message\":\"m\\u00e9 \\\"q\\\"\",\"status\":\"%s\"}}",
                  map[i].http, map[i].status);
-        parse_err(f, map[i].http, ar_span_cstr(body), &e);
+        fx_parse_error(f, map[i].http, ar_span_cstr(body), &e);
         assert_string_equal(e.type, map[i].type);
         assert_string_equal(e.message, "m\xc3\xa9 \"q\""); /* escapes decoded once */
     }
     /* OAuth errors from a token endpoint */
-    parse_err(f, 400,
-              AR_LIT("{\"error\":\"invalid_grant\",\"error_description\":\"Invalid JWT "
-                     "Signature.\"}"),
-              &e);
+    fx_parse_error(f, 400,
+                   AR_LIT("{\"error\":\"invalid_grant\",\"error_description\":\"Invalid JWT "
+                          "Signature.\"}"),
+                   &e);
     assert_string_equal(e.code, "invalid_grant");
     assert_string_equal(e.message, "Invalid JWT Signature.");
     assert_string_equal(e.type, "invalid_request_error");
     /* not JSON: a printable prefix; type from the HTTP status */
-    parse_err(f, 502, AR_LIT("<html>\n<body>Bad Gateway</body></html>"), &e);
+    fx_parse_error(f, 502, AR_LIT("<html>\n<body>Bad Gateway</body></html>"), &e);
     assert_string_equal(e.message, "<html> <body>Bad Gateway</body></html>");
     assert_string_equal(e.type, "api_error");
     assert_null(e.code);
-    parse_err(f, 429, AR_LIT(""), &e);
+    fx_parse_error(f, 429, AR_LIT(""), &e);
     assert_string_equal(e.message, "upstream answered 429");
     assert_string_equal(e.type, "rate_limit_error");
-    parse_err(f, 401, AR_LIT("{\"error\":{\"code\":401}}"), &e);
+    fx_parse_error(f, 401, AR_LIT("{\"error\":{\"code\":401}}"), &e);
     assert_string_equal(e.type, "authentication_error");
     assert_string_equal(e.message, "{\"error\":{\"code\":401}}");
     fx_close(f);

@@ -15,51 +15,21 @@
 
 #include <cmocka.h>
 
-#include "config/config.h"
-#include "core/sse.h"
-#include "providers/provider.h"
-#include "testutil.h"
+#include "provider_fixture.h"
 
-static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789\n"
-                           "credentials:\n"
+static const char yaml[] = "credentials:\n"
                            "  - name: plain\n    type: mock\n"
                            "  - name: slow3\n    type: mock\n"
                            "    mock_latency: 20ms\n    mock_stream_chunks: 3\n";
 
-typedef struct fx {
-    ar_config_t *cfg;
-    ar_provider_t *plain, *slow3;
-    ar_pool_t *pool;
-    ar_inproc_answer_t ans;
-} fx_t;
+enum { PLAIN, SLOW3 }; /* f->prov */
 
 static fx_t *fx_open(void)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    ar_strlist_t errs = {0};
-    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &f->cfg, &errs);
-    for (size_t i = 0; i < errs.cnt; i++)
-        print_error("config: %s\n", errs.items[i]);
-    ar_strlist_dispose(&errs);
-    assert_int_equal(rc, 0);
-    char err[256];
-    f->plain = ar_provider_create(&f->cfg->credentials[0], err, sizeof(err));
-    f->slow3 = ar_provider_create(&f->cfg->credentials[1], err, sizeof(err));
-    assert_non_null(f->plain);
-    assert_non_null(f->slow3);
-    assert_true(ar_provider_can(f->plain, AR_PROV_INPROCESS | AR_PROV_STREAM | AR_PROV_EMBED));
-    f->pool = ar_pool_create(4096);
+    fx_t *f = fx_open_in("providers/mock", yaml);
+    assert_true(
+        ar_provider_can(f->prov[PLAIN], AR_PROV_INPROCESS | AR_PROV_STREAM | AR_PROV_EMBED));
     return f;
-}
-
-static void fx_close(fx_t *f)
-{
-    ar_buf_dispose(&f->ans.body);
-    ar_pool_destroy(f->pool);
-    ar_provider_destroy(f->plain);
-    ar_provider_destroy(f->slow3);
-    ar_config_unref(f->cfg);
-    free(f);
 }
 
 /* Answers body (a JSON text) on provider p; the answer lands in f->ans. */
@@ -70,14 +40,8 @@ static ar_call_t answer(fx_t *f, ar_provider_t *p, ar_endpoint_t ep, const char 
     json_t *body = json_loads(body_json, 0, &je);
     if (!body)
         fail_msg("bad test body: %s", je.text);
-    ar_call_t c;
-    memset(&c, 0, sizeof(c));
-    c.pool = f->pool;
-    c.endpoint = ep;
-    c.body = body;
-    c.stream = stream;
+    ar_call_t c = fx_call(f->pool, ep, body, stream, "mock-upstream");
     c.client_wants_usage = wants_usage;
-    c.model = "mock-upstream";
     c.public_model = "mock-public";
     ar_buf_dispose(&f->ans.body);
     memset(&f->ans, 0, sizeof(f->ans));
@@ -108,7 +72,7 @@ static void test_chat(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    ar_call_t c = answer(f, f->plain, AR_EP_CHAT, chat_body, false, false);
+    ar_call_t c = answer(f, f->prov[PLAIN], AR_EP_CHAT, chat_body, false, false);
     assert_int_equal(f->ans.latency_ms, 0);
     assert_int_equal(f->ans.events_cnt, 0);
     json_t *v = body_json(f);
@@ -137,7 +101,7 @@ static void test_chat(void **state)
     json_decref(v);
 
     /* content parts: the text parts joined by a space; quotes survive escaping */
-    answer(f, f->plain, AR_EP_CHAT,
+    answer(f, f->prov[PLAIN], AR_EP_CHAT,
            "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
            "\"say \\\"hi\\\"\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://x\"}},"
            "{\"type\":\"text\",\"text\":\"twice\\n\"}]}]}",
@@ -149,7 +113,7 @@ static void test_chat(void **state)
     json_decref(v);
 
     /* no user message at all: an empty echo, still a valid answer */
-    answer(f, f->plain, AR_EP_CHAT, "{\"messages\":[]}", false, false);
+    answer(f, f->prov[PLAIN], AR_EP_CHAT, "{\"messages\":[]}", false, false);
     v = body_json(f);
     msg = json_object_get(json_array_get(json_object_get(v, "choices"), 0), "message");
     assert_string_equal(json_string_value(json_object_get(msg, "content")), "echo: ");
@@ -253,7 +217,7 @@ static void test_stream_per_word(void **state)
     (void)state;
     fx_t *f = fx_open();
     char text[256];
-    ar_call_t c = answer(f, f->plain, AR_EP_CHAT, chat_body, true, false);
+    ar_call_t c = answer(f, f->prov[PLAIN], AR_EP_CHAT, chat_body, true, false);
     assert_int_equal(f->ans.body.len, 0);
     /* role, 4 words ("echo:", "hello", "there", "world"), finish, [DONE] */
     assert_int_equal(f->ans.events_cnt, 7);
@@ -263,7 +227,7 @@ static void test_stream_per_word(void **state)
     assert_int_equal(c.usage.completion_tokens, 4);
 
     /* words split by newlines and tabs too: one non-empty chunk per word */
-    c = answer(f, f->plain, AR_EP_CHAT,
+    c = answer(f, f->prov[PLAIN], AR_EP_CHAT,
                "{\"messages\":[{\"role\":\"user\",\"content\":\"line one\\nline\\ttwo  "
                "end\"}]}",
                true, false);
@@ -285,7 +249,7 @@ static void test_stream_per_word(void **state)
     }
 
     /* with usage asked for: one more chunk, right before [DONE] */
-    c = answer(f, f->plain, AR_EP_CHAT, chat_body, true, true);
+    c = answer(f, f->prov[PLAIN], AR_EP_CHAT, chat_body, true, true);
     assert_int_equal(f->ans.events_cnt, 8);
     assert_int_equal(check_stream(f, true, text, sizeof(text), &c), 4);
     assert_string_equal(text, "echo: hello there world");
@@ -297,13 +261,13 @@ static void test_stream_fixed_chunks(void **state)
     (void)state;
     fx_t *f = fx_open();
     char text[256];
-    ar_call_t c = answer(f, f->slow3, AR_EP_CHAT, chat_body, true, true);
+    ar_call_t c = answer(f, f->prov[SLOW3], AR_EP_CHAT, chat_body, true, true);
     assert_int_equal(f->ans.latency_ms, 20);
     assert_int_equal(f->ans.events_cnt, 1 + 3 + 1 + 1 + 1);
     assert_int_equal(check_stream(f, true, text, sizeof(text), &c), 3);
     assert_string_equal(text, "echo: hello there world");
     /* a text shorter than the chunk count still streams all of it */
-    c = answer(f, f->slow3, AR_EP_CHAT, "{\"messages\":[]}", true, false);
+    c = answer(f, f->prov[SLOW3], AR_EP_CHAT, "{\"messages\":[]}", true, false);
     assert_int_equal(check_stream(f, false, text, sizeof(text), &c), 3);
     assert_string_equal(text, "echo: ");
     fx_close(f);
@@ -329,19 +293,15 @@ static void test_stream_frames_parse_as_sse(void **state)
     (void)state;
     fx_t *f = fx_open();
     for (int usage = 0; usage < 2; usage++) {
-        answer(f, f->plain, AR_EP_CHAT, chat_body, true, usage);
+        answer(f, f->prov[PLAIN], AR_EP_CHAT, chat_body, true, usage);
         /* concatenated, the frames are a stream the SSE parser splits back into the frames */
         ar_buf_t all;
         ar_buf_init(&all, 1 << 20);
         for (size_t i = 0; i < f->ans.events_cnt; i++)
             assert_int_equal(ar_buf_append_span(&all, f->ans.events[i]), 0);
-        ar_sse_parser_t p;
-        ar_sse_parser_init(&p, 1 << 20);
         sse_count_t s = {&f->ans, 0};
-        assert_int_equal(ar_sse_feed(&p, ar_buf_span(&all), count_event, &s), 0);
-        assert_int_equal(ar_sse_finish(&p, count_event, &s), 0);
+        assert_int_equal(fx_sse_feed(ar_buf_span(&all), all.len, count_event, &s), 0);
         assert_int_equal(s.cnt, f->ans.events_cnt);
-        ar_sse_parser_dispose(&p);
         ar_buf_dispose(&all);
     }
     fx_close(f);
@@ -351,7 +311,7 @@ static void test_completions(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    ar_call_t c = answer(f, f->plain, AR_EP_COMPLETIONS,
+    ar_call_t c = answer(f, f->prov[PLAIN], AR_EP_COMPLETIONS,
                          "{\"model\":\"m\",\"prompt\":\"say this is a test\",\"max_tokens\":7}",
                          false, false);
     json_t *v = body_json(f);
@@ -366,7 +326,7 @@ static void test_completions(void **state)
     assert_int_equal(c.usage.completion_tokens, 6);
     json_decref(v);
     /* a prompt list: the first prompt */
-    answer(f, f->plain, AR_EP_COMPLETIONS, "{\"prompt\":[\"one\",\"two\"]}", false, false);
+    answer(f, f->prov[PLAIN], AR_EP_COMPLETIONS, "{\"prompt\":[\"one\",\"two\"]}", false, false);
     v = body_json(f);
     ch = json_array_get(json_object_get(v, "choices"), 0);
     assert_string_equal(json_string_value(json_object_get(ch, "text")), "echo: one");
@@ -379,7 +339,7 @@ static void test_embeddings(void **state)
     (void)state;
     fx_t *f = fx_open();
     ar_call_t c =
-        answer(f, f->plain, AR_EP_EMBEDDINGS,
+        answer(f, f->prov[PLAIN], AR_EP_EMBEDDINGS,
                "{\"model\":\"e\",\"input\":\"hello world\",\"dimensions\":16}", false, false);
     json_t *v = body_json(f);
     assert_string_equal(json_string_value(json_object_get(v, "object")), "list");
@@ -403,7 +363,7 @@ static void test_embeddings(void **state)
     /* deterministic: the same input gives the same vector */
     json_t *first = json_deep_copy(vec);
     json_decref(v);
-    answer(f, f->plain, AR_EP_EMBEDDINGS,
+    answer(f, f->prov[PLAIN], AR_EP_EMBEDDINGS,
            "{\"model\":\"e\",\"input\":\"hello world\",\"dimensions\":16}", false, false);
     v = body_json(f);
     assert_json_equal(json_object_get(json_array_get(json_object_get(v, "data"), 0), "embedding"),
@@ -412,7 +372,7 @@ static void test_embeddings(void **state)
     json_decref(v);
 
     /* a list of inputs: one embedding each, in order; default dimensions 8 */
-    answer(f, f->plain, AR_EP_EMBEDDINGS, "{\"input\":[\"a\",\"bb\",\"ccc\"]}", false, false);
+    answer(f, f->prov[PLAIN], AR_EP_EMBEDDINGS, "{\"input\":[\"a\",\"bb\",\"ccc\"]}", false, false);
     v = body_json(f);
     data = json_object_get(v, "data");
     assert_int_equal(json_array_size(data), 3);
@@ -423,7 +383,8 @@ static void test_embeddings(void **state)
     }
     json_decref(v);
 
-    answer(f, f->plain, AR_EP_EMBEDDINGS, "{\"input\":\"x\",\"dimensions\":3072}", false, false);
+    answer(f, f->prov[PLAIN], AR_EP_EMBEDDINGS, "{\"input\":\"x\",\"dimensions\":3072}", false,
+           false);
     v = body_json(f);
     vec = json_object_get(json_array_get(json_object_get(v, "data"), 0), "embedding");
     assert_int_equal(json_array_size(vec), 3072);
@@ -435,11 +396,11 @@ static void test_latency(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    answer(f, f->slow3, AR_EP_CHAT, chat_body, false, false);
+    answer(f, f->prov[SLOW3], AR_EP_CHAT, chat_body, false, false);
     assert_int_equal(f->ans.latency_ms, 20); /* reported, not slept */
-    answer(f, f->slow3, AR_EP_EMBEDDINGS, "{\"input\":\"x\"}", false, false);
+    answer(f, f->prov[SLOW3], AR_EP_EMBEDDINGS, "{\"input\":\"x\"}", false, false);
     assert_int_equal(f->ans.latency_ms, 20);
-    answer(f, f->plain, AR_EP_CHAT, chat_body, false, false);
+    answer(f, f->prov[PLAIN], AR_EP_CHAT, chat_body, false, false);
     assert_int_equal(f->ans.latency_ms, 0);
     fx_close(f);
 }

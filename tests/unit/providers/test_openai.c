@@ -15,13 +15,9 @@
 
 #include <cmocka.h>
 
-#include "config/config.h"
-#include "core/sse.h"
-#include "providers/provider.h"
-#include "testutil.h"
+#include "provider_fixture.h"
 
-static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789\n"
-                           "credentials:\n"
+static const char yaml[] = "credentials:\n"
                            "  - name: oa\n"
                            "    type: openai\n"
                            "    api_key: sk-test-openai-0123456789\n"
@@ -40,91 +36,10 @@ static const char yaml[] = "server:\n  master_key: sk-test-master-key-0123456789
                            "    api_key: sk-remote\n"
                            "    base_url: http://10.0.1.50:8080\n";
 
-typedef struct fx {
-    ar_config_t *cfg;
-    ar_provider_t *prov[4]; /* oa, local, router, px */
-    ar_pool_t *pool;
-} fx_t;
-
-/* Everything is made and released inside each test: cmocka counts blocks still allocated
- * when a test function returns as leaks, so a pool kept until teardown would be one. */
+/* prov: oa, local, router, px */
 static fx_t *fx_open(void)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    ar_strlist_t errs = {0};
-    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &f->cfg, &errs);
-    for (size_t i = 0; i < errs.cnt; i++)
-        print_error("config: %s\n", errs.items[i]);
-    ar_strlist_dispose(&errs);
-    assert_int_equal(rc, 0);
-    for (size_t i = 0; i < 4; i++) {
-        char err[256];
-        f->prov[i] = ar_provider_create(&f->cfg->credentials[i], err, sizeof(err));
-        if (!f->prov[i])
-            fail_msg("provider %zu: %s", i, err);
-    }
-    f->pool = ar_pool_create(4096);
-    return f;
-}
-
-static void fx_close(fx_t *f)
-{
-    ar_pool_destroy(f->pool);
-    for (size_t i = 0; i < 4; i++)
-        ar_provider_destroy(f->prov[i]);
-    ar_config_unref(f->cfg);
-    free(f);
-}
-
-static ar_call_t new_call(fx_t *f, ar_endpoint_t ep, json_t *body, bool stream, const char *model)
-{
-    ar_call_t c;
-    memset(&c, 0, sizeof(c));
-    c.pool = f->pool;
-    c.endpoint = ep;
-    c.body = body;
-    c.stream = stream;
-    c.model = model;
-    c.public_model = json_string_value(json_object_get(body, "model"));
-    return c;
-}
-
-static bool has_header(const ar_http_req_t *r, const char *line)
-{
-    for (size_t i = 0; i < r->headers_cnt; i++) {
-        if (strcmp(r->headers[i], line) == 0)
-            return true;
-    }
-    return false;
-}
-
-static size_t headers_named(const ar_http_req_t *r, const char *prefix)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < r->headers_cnt; i++)
-        n += strncasecmp(r->headers[i], prefix, strlen(prefix)) == 0;
-    return n;
-}
-
-/* Builds the request for fixture `in` and compares its body with `in`.expected.json. */
-static ar_http_req_t golden(fx_t *f, ar_provider_t *p, ar_endpoint_t ep, const char *in,
-                            bool stream, const char *upstream_model)
-{
-    char path[256], exp_path[256];
-    snprintf(path, sizeof(path), "providers/openai/%s.json", in);
-    snprintf(exp_path, sizeof(exp_path), "providers/openai/%s.expected.json", in);
-    json_t *body = ar_test_fixture_json(path);
-    json_t *want = ar_test_fixture_json(exp_path);
-    ar_call_t call = new_call(f, ep, body, stream, upstream_model);
-    ar_http_req_t req;
-    memset(&req, 0, sizeof(req));
-    assert_int_equal(ar_provider_build(p, &call, &req), 0);
-    assert_string_equal(req.method, "POST");
-    assert_non_null(req.body.ptr);
-    assert_json_text(req.body.ptr, req.body.len, want);
-    json_decref(body);
-    json_decref(want);
-    return req;
+    return fx_open_in("providers/openai", yaml);
 }
 
 static void test_chat_request(void **state)
@@ -132,7 +47,7 @@ static void test_chat_request(void **state)
     (void)state;
     fx_t *f = fx_open();
     ar_http_req_t req =
-        golden(f, f->prov[0], AR_EP_CHAT, "chat_request", false, "gpt-4o-2024-08-06");
+        fx_golden(f, f->prov[0], AR_EP_CHAT, "chat_request", false, "gpt-4o-2024-08-06");
     assert_string_equal(req.url, "https://api.openai.com/v1/chat/completions");
     assert_true(has_header(&req, "Authorization: Bearer sk-test-openai-0123456789"));
     assert_true(has_header(&req, "Content-Type: application/json"));
@@ -143,7 +58,7 @@ static void test_chat_request(void **state)
     assert_int_equal(req.headers_cnt, 4);
     /* Anthropic-only fields that arrive through /v1/messages (prompt-caching marks,
      * top_k) are dropped: OpenAI's API refuses them */
-    golden(f, f->prov[0], AR_EP_CHAT, "chat_cache_control_request", false, "gpt-4o-2024-08-06");
+    fx_golden(f, f->prov[0], AR_EP_CHAT, "chat_cache_control_request", false, "gpt-4o-2024-08-06");
     fx_close(f);
 }
 
@@ -153,11 +68,11 @@ static void test_chat_stream_request(void **state)
     fx_t *f = fx_open();
     /* include_usage is added; every other field is untouched */
     ar_http_req_t req =
-        golden(f, f->prov[0], AR_EP_CHAT, "chat_stream_request", true, "gpt-4o-2024-08-06");
+        fx_golden(f, f->prov[0], AR_EP_CHAT, "chat_stream_request", true, "gpt-4o-2024-08-06");
     assert_true(has_header(&req, "Accept: text/event-stream"));
     assert_int_equal(req.headers_cnt, 5);
     /* the client's own stream_options: include_usage forced on, the rest kept */
-    golden(f, f->prov[0], AR_EP_CHAT, "chat_stream_options_request", true, "gpt-4o-2024-08-06");
+    fx_golden(f, f->prov[0], AR_EP_CHAT, "chat_stream_options_request", true, "gpt-4o-2024-08-06");
     fx_close(f);
 }
 
@@ -165,11 +80,12 @@ static void test_embeddings_request(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    ar_http_req_t req = golden(f, f->prov[0], AR_EP_EMBEDDINGS, "embeddings_request", false,
-                               "text-embedding-3-small");
+    ar_http_req_t req = fx_golden(f, f->prov[0], AR_EP_EMBEDDINGS, "embeddings_request", false,
+                                  "text-embedding-3-small");
     assert_string_equal(req.url, "https://api.openai.com/v1/embeddings");
     /* embeddings never get stream_options, even when a stream flag is set */
-    golden(f, f->prov[0], AR_EP_EMBEDDINGS, "embeddings_request", true, "text-embedding-3-small");
+    fx_golden(f, f->prov[0], AR_EP_EMBEDDINGS, "embeddings_request", true,
+              "text-embedding-3-small");
     fx_close(f);
 }
 
@@ -195,7 +111,7 @@ static void test_urls(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *body = json_pack("{s:s, s:[]}", "model", "m", "messages");
-        ar_call_t call = new_call(f, cases[i].ep, body, false, "up");
+        ar_call_t call = fx_call(f->pool, cases[i].ep, body, false, "up");
         ar_http_req_t req;
         memset(&req, 0, sizeof(req));
         assert_int_equal(ar_provider_build(f->prov[cases[i].prov], &call, &req), 0);
@@ -204,7 +120,7 @@ static void test_urls(void **state)
     }
     /* no api_key: no Authorization header */
     json_t *body = json_pack("{s:s}", "model", "m");
-    ar_call_t call = new_call(f, AR_EP_CHAT, body, false, "up");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "up");
     ar_http_req_t req;
     memset(&req, 0, sizeof(req));
     assert_int_equal(ar_provider_build(f->prov[1], &call, &req), 0);
@@ -212,7 +128,7 @@ static void test_urls(void **state)
     json_decref(body);
     /* the proxy sends the remote's key */
     body = json_pack("{s:s}", "model", "m");
-    call = new_call(f, AR_EP_CHAT, body, false, "up");
+    call = fx_call(f->pool, AR_EP_CHAT, body, false, "up");
     memset(&req, 0, sizeof(req));
     assert_int_equal(ar_provider_build(f->prov[3], &call, &req), 0);
     assert_true(has_header(&req, "Authorization: Bearer sk-remote"));
@@ -222,42 +138,11 @@ static void test_urls(void **state)
     fx_close(f);
 }
 
-typedef struct stream_run {
-    fx_t *f;
-    ar_call_t *call;
-    int verdict[32];
-    size_t out_len[32];
-    bool done_before[32];
-    size_t cnt;
-} stream_run_t;
-
-static int on_event(void *ud, const ar_sse_event_t *ev)
-{
-    stream_run_t *s = ud;
-    ar_buf_t out;
-    ar_buf_init(&out, 1 << 20);
-    assert_true(s->cnt < 32);
-    s->done_before[s->cnt] = s->call->stream_done;
-    int rc = ar_provider_parse_event(s->f->prov[0], s->call, ev, &out);
-    s->verdict[s->cnt] = rc;
-    s->out_len[s->cnt] = out.len;
-    s->cnt++;
-    ar_buf_dispose(&out);
-    return rc < 0 ? rc : 0;
-}
-
-static void run_stream(fx_t *f, ar_call_t *call, stream_run_t *s)
+static void run_stream(fx_t *f, ar_call_t *call, fx_verdicts_t *s)
 {
     size_t len;
     char *text = ar_test_fixture("providers/openai/stream_usage.sse", &len);
-    memset(s, 0, sizeof(*s));
-    s->f = f;
-    s->call = call;
-    ar_sse_parser_t p;
-    ar_sse_parser_init(&p, 1 << 20);
-    assert_int_equal(ar_sse_feed(&p, ar_span(text, len), on_event, s), 0);
-    assert_int_equal(ar_sse_finish(&p, on_event, s), 0);
-    ar_sse_parser_dispose(&p);
+    fx_verdicts(f->prov[0], call, ar_span(text, len), len, s);
     free(text);
     assert_int_equal(s->cnt, 13);
 }
@@ -276,9 +161,9 @@ static void test_stream_usage_dropped_when_unasked(void **state)
     (void)state;
     fx_t *f = fx_open();
     json_t *body = json_pack("{s:s}", "model", "gpt-4o");
-    ar_call_t call = new_call(f, AR_EP_CHAT, body, true, "gpt-4o-2024-08-06");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, true, "gpt-4o-2024-08-06");
     call.client_wants_usage = false;
-    stream_run_t s;
+    fx_verdicts_t s;
     run_stream(f, &call, &s);
     for (size_t i = 0; i < 13; i++) {
         if (i == 11) {
@@ -301,9 +186,9 @@ static void test_stream_usage_passed_when_asked(void **state)
     (void)state;
     fx_t *f = fx_open();
     json_t *body = json_pack("{s:s}", "model", "gpt-4o");
-    ar_call_t call = new_call(f, AR_EP_CHAT, body, true, "gpt-4o-2024-08-06");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, true, "gpt-4o-2024-08-06");
     call.client_wants_usage = true;
-    stream_run_t s;
+    fx_verdicts_t s;
     run_stream(f, &call, &s);
     for (size_t i = 0; i < 13; i++)
         assert_int_equal(s.verdict[i], AR_PROV_PASS);
@@ -315,10 +200,9 @@ static void test_stream_usage_passed_when_asked(void **state)
 
 static int parse_one(fx_t *f, ar_call_t *call, const char *data, size_t *out_len)
 {
-    ar_sse_event_t ev = {AR_SPAN_NULL, ar_span_cstr(data), AR_SPAN_NULL, ar_span_cstr(data)};
     ar_buf_t out;
     ar_buf_init(&out, 1 << 20);
-    int rc = ar_provider_parse_event(f->prov[0], call, &ev, &out);
+    int rc = fx_event(f->prov[0], call, data, &out);
     *out_len = out.len;
     ar_buf_dispose(&out);
     return rc;
@@ -329,7 +213,7 @@ static void test_stream_event_edge_cases(void **state)
     (void)state;
     fx_t *f = fx_open();
     json_t *body = json_pack("{s:s}", "model", "gpt-4o");
-    ar_call_t call = new_call(f, AR_EP_CHAT, body, true, "gpt-4o");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, true, "gpt-4o");
     size_t n;
     /* usage on a chunk that also carries choices (some compatible servers): never dropped */
     assert_int_equal(parse_one(f, &call,
@@ -366,13 +250,11 @@ static void test_parse_response_usage(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    size_t len;
-    char *text = ar_test_fixture("providers/openai/chat_response.json", &len);
     json_t *body = json_pack("{s:s}", "model", "gpt-4o");
-    ar_call_t call = new_call(f, AR_EP_CHAT, body, false, "gpt-4o-2024-08-06");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, false, "gpt-4o-2024-08-06");
     ar_buf_t out;
     ar_buf_init(&out, 1 << 20);
-    assert_int_equal(ar_provider_parse_response(f->prov[0], &call, ar_span(text, len), &out), 0);
+    fx_parse_response(f, &call, "chat_response", &out);
     assert_int_equal(out.len, 0); /* the body passes through untouched */
     assert_true(call.usage.seen);
     assert_int_equal(call.usage.prompt_tokens, 1117);
@@ -387,27 +269,15 @@ static void test_parse_response_usage(void **state)
     assert_false(call.usage.seen);
     ar_buf_dispose(&out);
     json_decref(body);
-    free(text);
     fx_close(f);
-}
-
-static void parse_err(fx_t *f, int status, ar_span_t body, ar_upstream_err_t *e)
-{
-    json_t *req = json_pack("{s:s}", "model", "gpt-4o");
-    ar_call_t call = new_call(f, AR_EP_CHAT, req, false, "gpt-4o");
-    memset(e, 0x5a, sizeof(*e));
-    ar_provider_parse_error(f->prov[0], &call, status, body, e);
-    json_decref(req);
 }
 
 static void test_parse_error(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
-    size_t len;
-    char *text = ar_test_fixture("providers/openai/error_invalid_request.json", &len);
     ar_upstream_err_t e;
-    parse_err(f, 400, ar_span(text, len), &e);
+    fx_parse_error_fixture(f, 400, "error_invalid_request", &e);
     assert_int_equal(e.status, 400);
     /* the message is the decoded string, ready to be escaped again for the client */
     assert_string_equal(e.message,
@@ -415,41 +285,38 @@ static void test_parse_error(void **state)
                         "'user', 'function', 'tool', and 'developer'.\nSee \"messages[0].role\".");
     assert_string_equal(e.type, "invalid_request_error");
     assert_string_equal(e.code, "invalid_value");
-    free(text);
 
-    text = ar_test_fixture("providers/openai/error_rate_limit.json", &len);
-    parse_err(f, 429, ar_span(text, len), &e);
+    fx_parse_error_fixture(f, 429, "error_rate_limit", &e);
     assert_int_equal(e.status, 429);
     assert_non_null(strstr(e.message, "Please try again in 140ms."));
     assert_string_equal(e.type, "tokens");
     assert_string_equal(e.code, "rate_limit_exceeded");
-    free(text);
 
     /* "code": null -> no code */
-    parse_err(f, 500,
-              AR_LIT("{\"error\":{\"message\":\"boom\",\"type\":\"server_error\","
-                     "\"code\":null}}"),
-              &e);
+    fx_parse_error(f, 500,
+                   AR_LIT("{\"error\":{\"message\":\"boom\",\"type\":\"server_error\","
+                          "\"code\":null}}"),
+                   &e);
     assert_string_equal(e.message, "boom");
     assert_null(e.code);
     /* {"error": "text"} and {"message": "text"} */
-    parse_err(f, 503, AR_LIT("{\"error\":\"overloaded \\u00e9\"}"), &e);
+    fx_parse_error(f, 503, AR_LIT("{\"error\":\"overloaded \\u00e9\"}"), &e);
     assert_string_equal(e.message, "overloaded \xc3\xa9");
     assert_null(e.type);
-    parse_err(f, 502, AR_LIT("{\"message\":\"bad gateway\"}"), &e);
+    fx_parse_error(f, 502, AR_LIT("{\"message\":\"bad gateway\"}"), &e);
     assert_string_equal(e.message, "bad gateway");
     /* not JSON: a printable prefix of the text */
-    parse_err(f, 502, AR_LIT("<html>\r\n<h1>502 Bad Gateway</h1>\n</html>"), &e);
+    fx_parse_error(f, 502, AR_LIT("<html>\r\n<h1>502 Bad Gateway</h1>\n</html>"), &e);
     assert_int_equal(e.status, 502);
     assert_string_equal(e.message, "<html>  <h1>502 Bad Gateway</h1> </html>");
     assert_null(e.type);
     assert_null(e.code);
     char long_text[600];
     memset(long_text, 'e', sizeof(long_text));
-    parse_err(f, 500, ar_span(long_text, sizeof(long_text)), &e);
+    fx_parse_error(f, 500, ar_span(long_text, sizeof(long_text)), &e);
     assert_int_equal(strlen(e.message), 200);
     /* empty body */
-    parse_err(f, 504, AR_SPAN_NULL, &e);
+    fx_parse_error(f, 504, AR_SPAN_NULL, &e);
     assert_string_equal(e.message, "upstream answered 504");
     fx_close(f);
 }

@@ -20,22 +20,11 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "config/config.h"
 #include "core/clock.h"
 #include "core/crypto.h"
-#include "providers/provider.h"
-#include "testutil.h"
+#include "provider_fixture.h"
 
 #define TOKEN_URI "https://oauth2.googleapis.com/token"
-
-typedef struct fx {
-    EVP_PKEY *key;
-    char *sa_json; /* the service-account key file's JSON */
-    char sa_path[64];
-    ar_config_t *cfg;
-    ar_provider_t *prov[4]; /* regional (file), global (api key), base (json), base2 (key) */
-    ar_pool_t *pool;
-} fx_t;
 
 /* PEM of a private key, malloc'd. */
 static char *private_pem(EVP_PKEY *key)
@@ -71,22 +60,39 @@ static char *sa_json_for(EVP_PKEY *key, const char *email, const char *uri)
     return copy;
 }
 
+/* The service account of the credentials regional (its key file) and base (inline JSON). */
+typedef struct sa_file {
+    EVP_PKEY *key;
+    char *json; /* the service-account key file's JSON */
+    char path[64];
+} sa_file_t;
+
+static void sa_file_free(void *arg)
+{
+    sa_file_t *sa = arg;
+    unlink(sa->path);
+    free(sa->json);
+    EVP_PKEY_free(sa->key);
+    free(sa);
+}
+
+/* prov: regional (file), global (api key), base (json), base2 (key); f->data: the sa_file_t,
+ * released with the pool. */
 static fx_t *fx_open(void)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    f->key = EVP_RSA_gen(2048);
-    assert_non_null(f->key);
-    f->sa_json = sa_json_for(f->key, "router@my-proj.iam.gserviceaccount.com", TOKEN_URI);
-    snprintf(f->sa_path, sizeof(f->sa_path), "/tmp/airouter-sa-XXXXXX");
-    int fd = mkstemp(f->sa_path);
+    sa_file_t *sa = calloc(1, sizeof(*sa));
+    sa->key = EVP_RSA_gen(2048);
+    assert_non_null(sa->key);
+    sa->json = sa_json_for(sa->key, "router@my-proj.iam.gserviceaccount.com", TOKEN_URI);
+    snprintf(sa->path, sizeof(sa->path), "/tmp/airouter-sa-XXXXXX");
+    int fd = mkstemp(sa->path);
     assert_true(fd >= 0);
-    assert_int_equal(write(fd, f->sa_json, strlen(f->sa_json)), (ssize_t)strlen(f->sa_json));
+    assert_int_equal(write(fd, sa->json, strlen(sa->json)), (ssize_t)strlen(sa->json));
     close(fd);
     /* credentials_json in a single-quoted YAML scalar: the JSON has no single quotes */
-    size_t cap = strlen(f->sa_json) * 2 + 2048;
+    size_t cap = strlen(sa->json) * 2 + 2048;
     char *yaml = malloc(cap);
     snprintf(yaml, cap,
-             "server:\n  master_key: sk-test-master-key-0123456789\n"
              "credentials:\n"
              "  - name: regional\n"
              "    type: vertex-ai\n"
@@ -112,51 +118,12 @@ static fx_t *fx_open(void)
              "    location: global\n"
              "    api_key: k4\n"
              "    base_url: http://127.0.0.1:9999\n",
-             f->sa_path, f->sa_json);
-    ar_strlist_t errs = {0};
-    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &f->cfg, &errs);
-    for (size_t i = 0; i < errs.cnt; i++)
-        print_error("config: %s\n", errs.items[i]);
-    ar_strlist_dispose(&errs);
+             sa->path, sa->json);
+    fx_t *f = fx_open_in("providers/vertex", yaml);
     free(yaml);
-    assert_int_equal(rc, 0);
-    for (size_t i = 0; i < 4; i++) {
-        char err[256];
-        f->prov[i] = ar_provider_create(&f->cfg->credentials[i], err, sizeof(err));
-        if (!f->prov[i])
-            fail_msg("provider %zu: %s", i, err);
-    }
-    f->pool = ar_pool_create(4096);
+    f->data = sa;
+    ar_pool_cleanup_add(f->pool, sa_file_free, sa);
     return f;
-}
-
-static void fx_close(fx_t *f)
-{
-    ar_pool_destroy(f->pool);
-    for (size_t i = 0; i < 4; i++)
-        ar_provider_destroy(f->prov[i]);
-    ar_config_unref(f->cfg);
-    unlink(f->sa_path);
-    free(f->sa_json);
-    EVP_PKEY_free(f->key);
-    free(f);
-}
-
-static bool has_header(const ar_http_req_t *r, const char *line)
-{
-    for (size_t i = 0; i < r->headers_cnt; i++) {
-        if (strcmp(r->headers[i], line) == 0)
-            return true;
-    }
-    return false;
-}
-
-static size_t headers_named(const ar_http_req_t *r, const char *prefix)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < r->headers_cnt; i++)
-        n += strncasecmp(r->headers[i], prefix, strlen(prefix)) == 0;
-    return n;
 }
 
 static int build(fx_t *f, size_t prov, ar_endpoint_t ep, bool stream, const char *model,
@@ -165,13 +132,7 @@ static int build(fx_t *f, size_t prov, ar_endpoint_t ep, bool stream, const char
     json_t *body = ep == AR_EP_EMBEDDINGS ? json_pack("{s:s, s:s}", "model", "e", "input", "hello")
                                           : json_pack("{s:s, s:[{s:s, s:s}]}", "model", "m",
                                                       "messages", "role", "user", "content", "hi");
-    ar_call_t call;
-    memset(&call, 0, sizeof(call));
-    call.pool = f->pool;
-    call.endpoint = ep;
-    call.body = body;
-    call.stream = stream;
-    call.model = model;
+    ar_call_t call = fx_call(f->pool, ep, body, stream, model);
     memset(req, 0, sizeof(*req));
     int rc = ar_provider_build(f->prov[prov], &call, req);
     json_decref(body);
@@ -287,6 +248,7 @@ static void test_jwt_grant(void **state)
 {
     (void)state;
     fx_t *f = fx_open();
+    const sa_file_t *sa = f->data;
     int64_t now = 1767225600123; /* 2026-01-01T00:00:00.123Z */
     for (size_t prov = 0; prov < 3; prov += 2) {
         ar_http_req_t req;
@@ -327,7 +289,7 @@ static void test_jwt_grant(void **state)
         char *sig = b64url(d2 + 1, jlen - (size_t)(d2 + 1 - jwt), &n);
         assert_int_equal(n, 256); /* RSA-2048 */
         EVP_MD_CTX *md = EVP_MD_CTX_new();
-        assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, f->key), 1);
+        assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, sa->key), 1);
         assert_int_equal(EVP_DigestVerify(md, (const unsigned char *)sig, n,
                                           (const unsigned char *)jwt, (size_t)(d2 - jwt)),
                          1);
@@ -335,7 +297,7 @@ static void test_jwt_grant(void **state)
         char *tampered = malloc((size_t)(d2 - jwt));
         memcpy(tampered, jwt, (size_t)(d2 - jwt));
         tampered[(d1 - jwt) + 3] ^= 1;
-        assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, f->key), 1);
+        assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, sa->key), 1);
         assert_int_not_equal(EVP_DigestVerify(md, (const unsigned char *)sig, n,
                                               (const unsigned char *)tampered, (size_t)(d2 - jwt)),
                              1);
@@ -434,7 +396,6 @@ static ar_provider_t *create_with(const char *json_text, char *err, size_t errle
     size_t cap = strlen(json_text) * 2 + 1024;
     char *yaml = malloc(cap);
     snprintf(yaml, cap,
-             "server:\n  master_key: sk-test-master-key-0123456789\n"
              "credentials:\n"
              "  - name: sa\n"
              "    type: vertex-ai\n"
@@ -442,13 +403,8 @@ static ar_provider_t *create_with(const char *json_text, char *err, size_t errle
              "    location: us-east5\n"
              "    credentials_json: '%s'\n",
              json_text);
-    ar_strlist_t errs = {0};
-    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), cfg, &errs);
-    for (size_t i = 0; i < errs.cnt; i++)
-        print_error("config: %s\n", errs.items[i]);
-    ar_strlist_dispose(&errs);
+    *cfg = fx_load(yaml);
     free(yaml);
-    assert_int_equal(rc, 0);
     return ar_provider_create(&(*cfg)->credentials[0], err, errlen);
 }
 

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "core/pool.h"
 #include "router/router.h"
+#include "testutil.h"
 
 typedef struct fx {
     ar_config_t *cfg;
@@ -25,15 +26,7 @@ typedef struct fx {
 
 static inline ar_config_t *fx_load(const char *yaml)
 {
-    ar_config_t *cfg = NULL;
-    ar_strlist_t errs = {0};
-    int rc = ar_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, &errs);
-    for (size_t i = 0; i < errs.cnt; i++)
-        print_error("config: %s\n", errs.items[i]);
-    ar_strlist_dispose(&errs);
-    assert_int_equal(rc, 0);
-    assert_non_null(cfg);
-    return cfg;
+    return ar_test_config(yaml);
 }
 
 /* An attempt on d begins: admitted at t = 1 s with no token estimate. */
