@@ -970,36 +970,43 @@ void ar_anth_stream_init(ar_anth_stream_t *st, int64_t created)
     st->cur_tool = -1;
 }
 
-/* "data: " + the chunk head + the opening of choice 0's delta. */
+#define DELTA_OPEN "{\"index\":0,\"delta\":{"
+#define DELTA_CLOSE "},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+
+/* "data: " + the chunk head + the opening of choice 0's delta, prepared by message_start. */
 static int delta_begin(const ar_anth_stream_t *st, ar_buf_t *out)
 {
-    int rc = ar_buf_append_str(out, "data: ");
-    rc = rc ? rc : ar_buf_append(out, st->head, st->head_len);
-    rc = rc ? rc : ar_buf_append_str(out, "{\"index\":0,\"delta\":{");
-    return rc;
+    return ar_buf_append(out, st->head, st->delta_len);
 }
 
 static int delta_end(ar_buf_t *out, const char *finish)
 {
-    int rc = ar_buf_append_str(out, "},\"logprobs\":null,\"finish_reason\":");
-    if (finish)
-        rc = rc ? rc : ar_buf_appendf(out, "\"%s\"", finish);
-    else
-        rc = rc ? rc : ar_buf_append_str(out, "null");
-    rc = rc ? rc : ar_buf_append_str(out, "}]}\n\n");
-    return rc;
+    if (!finish)
+        return ar_buf_append(out, DELTA_CLOSE, sizeof(DELTA_CLOSE) - 1);
+    return ar_buf_appendf(out, "},\"logprobs\":null,\"finish_reason\":\"%s\"}]}\n\n", finish);
 }
 
-/* One delta chunk whose delta members are `name` + a raw JSON value (a string). */
-static int delta_value(const ar_anth_stream_t *st, const char *name, ar_span_t raw, ar_buf_t *out)
+/* One delta chunk whose only member is `"name":` + a raw JSON value (a string). The
+ * common case of a stream, so it is four copies into one reservation. */
+static int delta_value(const ar_anth_stream_t *st, ar_span_t name, ar_span_t raw, ar_buf_t *out)
 {
-    int rc = delta_begin(st, out);
-    rc = rc ? rc : ar_buf_append(out, "\"", 1);
-    rc = rc ? rc : ar_buf_append_str(out, name);
-    rc = rc ? rc : ar_buf_append(out, "\":", 2);
-    rc = rc ? rc : ar_buf_append_span(out, raw);
-    rc = rc ? rc : delta_end(out, NULL);
-    return rc;
+    size_t n = st->delta_len + name.len + 3 + raw.len + sizeof(DELTA_CLOSE) - 1;
+    int rc = ar_buf_reserve(out, n);
+    if (rc)
+        return rc;
+    char *p = out->ptr + out->len;
+    memcpy(p, st->head, st->delta_len);
+    p += st->delta_len;
+    *p++ = '"';
+    memcpy(p, name.ptr, name.len);
+    p += name.len;
+    *p++ = '"';
+    *p++ = ':';
+    memcpy(p, raw.ptr, raw.len);
+    p += raw.len;
+    memcpy(p, DELTA_CLOSE, sizeof(DELTA_CLOSE) - 1);
+    out->len += n;
+    return 0;
 }
 
 static void scan_usage(ar_anth_stream_t *st, ar_span_t u, ar_usage_t *usage)
@@ -1024,14 +1031,16 @@ static int message_start(ar_anth_stream_t *st, ar_span_t data, ar_usage_t *usage
         return AR_EUPSTREAM;
     (void)raw_str(msg, "id", &id);
     (void)raw_str(msg, "model", &model);
-    int n =
-        snprintf(st->head, sizeof(st->head),
-                 "{\"id\":\"chatcmpl-%.*s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
-                 "\"model\":\"%.*s\",\"choices\":[",
-                 AR_SPAN_FMT(id), (long long)st->created, AR_SPAN_FMT(model));
-    if (n < 0 || (size_t)n >= sizeof(st->head))
+    int n = snprintf(
+        st->head, sizeof(st->head),
+        "data: {\"id\":\"chatcmpl-%.*s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+        "\"model\":\"%.*s\",\"choices\":[",
+        AR_SPAN_FMT(id), (long long)st->created, AR_SPAN_FMT(model));
+    if (n < 0 || (size_t)n + sizeof(DELTA_OPEN) > sizeof(st->head))
         return AR_EUPSTREAM;
-    st->head_len = (size_t)n;
+    memcpy(st->head + n, DELTA_OPEN, sizeof(DELTA_OPEN) - 1);
+    st->frame_len = (size_t)n;
+    st->delta_len = (size_t)n + sizeof(DELTA_OPEN) - 1;
     st->started = true;
     if (ar_jscan_get(msg, AR_LIT("usage"), &u) == 0 && !ar_jscan_is_null(u))
         scan_usage(st, u, usage);
@@ -1051,7 +1060,7 @@ static int block_start(ar_anth_stream_t *st, ar_span_t data, ar_buf_t *out)
         ar_span_t inner;
         /* the opening text is empty in practice; send it when it is not */
         if (raw_str_value(block, "text", &v) && ar_jscan_string(v, &inner) == 0 && inner.len)
-            return delta_value(st, "content", v, out);
+            return delta_value(st, AR_LIT("content"), v, out);
         return 0;
     }
     if (!span_is(type, "tool_use"))
@@ -1078,12 +1087,12 @@ static int block_delta(ar_anth_stream_t *st, ar_span_t data, ar_buf_t *out)
     if (span_is(type, "text_delta")) {
         if (!raw_str_value(delta, "text", &v))
             return AR_EUPSTREAM;
-        return delta_value(st, "content", v, out);
+        return delta_value(st, AR_LIT("content"), v, out);
     }
     if (span_is(type, "thinking_delta")) {
         if (!raw_str_value(delta, "thinking", &v))
             return AR_EUPSTREAM;
-        return delta_value(st, "reasoning_content", v, out);
+        return delta_value(st, AR_LIT("reasoning_content"), v, out);
     }
     if (span_is(type, "input_json_delta")) {
         if (!raw_str_value(delta, "partial_json", &v) || ar_jscan_string(v, &inner) != 0)
@@ -1104,8 +1113,7 @@ static int block_delta(ar_anth_stream_t *st, ar_span_t data, ar_buf_t *out)
 
 static int usage_chunk(const ar_anth_stream_t *st, const ar_usage_t *u, ar_buf_t *out)
 {
-    int rc = ar_buf_append_str(out, "data: ");
-    rc = rc ? rc : ar_buf_append(out, st->head, st->head_len);
+    int rc = ar_buf_append(out, st->head, st->frame_len);
     rc = rc ? rc
             : ar_buf_appendf(out,
                              "],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
@@ -1134,6 +1142,32 @@ static int message_delta(ar_anth_stream_t *st, ar_span_t data, bool want_usage, 
     return rc;
 }
 
+/* Anthropic's own compact spelling of the commonest event, recognised without a key scan:
+ * {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}.
+ * Anything else (other spacing or key order included) takes the general path. */
+static bool text_delta_fast(ar_span_t data, ar_span_t *text)
+{
+    static const char pre[] = "{\"type\":\"content_block_delta\",\"index\":";
+    static const char mid[] = ",\"delta\":{\"type\":\"text_delta\",\"text\":";
+    const char *p = data.ptr, *end = data.ptr + data.len;
+    if (data.len < sizeof(pre) + sizeof(mid) + 2 || memcmp(p, pre, sizeof(pre) - 1) != 0)
+        return false;
+    p += sizeof(pre) - 1;
+    const char *digits = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    if (p == digits || (size_t)(end - p) < sizeof(mid) + 3 || memcmp(p, mid, sizeof(mid) - 1) != 0)
+        return false;
+    p += sizeof(mid) - 1;
+    if (*p != '"')
+        return false;
+    const char *q = ar_jscan_skip(p, end);
+    if (!q || end - q != 2 || q[0] != '}' || q[1] != '}')
+        return false;
+    *text = ar_span(p, (size_t)(q - p));
+    return ar_json_validate(*text, NULL, 0) == 0;
+}
+
 int ar_anth_stream_event(ar_anth_stream_t *st, ar_span_t event, ar_span_t data, bool want_usage,
                          ar_usage_t *usage, ar_buf_t *out)
 {
@@ -1148,6 +1182,9 @@ int ar_anth_stream_event(ar_anth_stream_t *st, ar_span_t event, ar_span_t data, 
      * broken structure, and the values copied into the output are checked one by one. */
     if (data.ptr[0] != '{' || data.ptr[data.len - 1] != '}')
         return AR_EUPSTREAM;
+    ar_span_t text;
+    if (st->started && text_delta_fast(data, &text))
+        return delta_value(st, AR_LIT("content"), text, out);
     (void)raw_str(data, "type", &type);
     if (span_is(type, "ping"))
         return 0;

@@ -76,8 +76,10 @@ typedef struct ar_anth_stream {
     int64_t in, out;     /* Anthropic usage: input_tokens, output_tokens */
     int64_t cache_read;  /* cache_read_input_tokens */
     int64_t cache_write; /* cache_creation_input_tokens */
-    size_t head_len;
-    char head[AR_ANTH_HEAD_MAX]; /* `{"id":..,"object":..,"created":..,"model":..,"choices":[` */
+    /* `data: {"id":..,"object":..,"created":..,"model":..,"choices":[{"index":0,"delta":{`:
+     * the first frame_len bytes open every chunk, all delta_len bytes open a delta chunk */
+    size_t frame_len, delta_len;
+    char head[AR_ANTH_HEAD_MAX];
 } ar_anth_stream_t;
 
 /** Prepares st for a new stream. */

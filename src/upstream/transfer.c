@@ -231,6 +231,10 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
     for (size_t i = 0; i < req->headers_cnt; i++)
         t->slist[n++].data = (char *)req->headers[i];
     t->slist[n++].data = (char *)"Expect:"; /* no 100-continue round trip */
+    /* curl's default Accept line (any type) says nothing an LLM API uses, and curl 7.88 formats its
+     * request head a byte at a time (~80 instructions per byte): drop it. A provider's own
+     * Accept line comes first in the list and still wins. */
+    t->slist[n++].data = (char *)"Accept:";
     for (size_t i = 0; i < n; i++)
         t->slist[i].next = i + 1 < n ? &t->slist[i + 1] : NULL;
 

@@ -23,7 +23,7 @@ struct ar_transfer {
     ar_list_t link; /* active list, or the free cache */
     ar_transfer_cbs_t cbs;
     void *ud;
-    struct curl_slist slist[AR_HTTP_REQ_MAX_HEADERS + 2];
+    struct curl_slist slist[AR_HTTP_REQ_MAX_HEADERS + 3]; /* + Expect:, Accept: */
     ar_buf_t head; /* raw response header lines of the final response */
     ar_header_t headers[RESP_HEADERS_MAX];
     size_t headers_cnt;

@@ -689,6 +689,21 @@ static void test_stream_errors(void **state)
           "\"text\":\"x\"}}"},
          1,
          AR_EUPSTREAM},
+        /* the compact spelling (recognised without a key scan) checks its text all the
+         * same: a raw control character, a bad escape */
+        {{START, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                 "\"text_delta\",\"text\":\"a\x01b\"}}"},
+         2,
+         AR_EUPSTREAM},
+        {{START, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                 "\"text_delta\",\"text\":\"a\\qb\"}}"},
+         2,
+         AR_EUPSTREAM},
+        /* nearly compact (a member after the text) takes the general path and works */
+        {{START, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                 "\"text_delta\",\"text\":\"ab\",\"x\":1}}"},
+         2,
+         0},
         /* a delta without its field */
         {{START, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
                  "\"text_delta\"}}"},
