@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/pool.h"
 
 json_t *ar_json_parse(ar_span_t text, char *err, size_t errlen)
 {
@@ -219,4 +220,20 @@ int ar_jscan_string(ar_span_t val, ar_span_t *out)
         return AR_EPARSE;
     *out = ar_span(val.ptr + 1, val.len - 2);
     return 0;
+}
+
+ar_span_t ar_jscan_string_text(ar_pool_t *pool, ar_span_t val)
+{
+    ar_span_t inner;
+    if (ar_jscan_string(val, &inner) != 0)
+        return AR_SPAN_NULL;
+    if (!memchr(inner.ptr, '\\', inner.len))
+        return inner;
+    json_t *v = json_loadb(val.ptr, val.len, JSON_DECODE_ANY, NULL);
+    ar_span_t out = AR_SPAN_NULL;
+    if (json_is_string(v))
+        out = ar_span(ar_pool_strndup(pool, json_string_value(v), json_string_length(v)),
+                      json_string_length(v));
+    json_decref(v);
+    return out;
 }

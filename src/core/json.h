@@ -14,6 +14,8 @@
 #include "core/err.h"
 #include "core/span.h"
 
+struct ar_pool;
+
 /* ---- jansson helpers ---- */
 
 /**
@@ -51,6 +53,12 @@ bool ar_jscan_is_null(ar_span_t val);
  * @return 0 or AR_EPARSE when val is not a string.
  */
 int ar_jscan_string(ar_span_t val, ar_span_t *out);
+/**
+ * The text of the JSON string val (quotes included) with its escapes decoded: a span into
+ * val when it has none, else a NUL-terminated copy in pool (jansson decodes; escapes are
+ * rare). @return AR_SPAN_NULL when val is not a well-formed string.
+ */
+ar_span_t ar_jscan_string_text(struct ar_pool *pool, ar_span_t val);
 
 /* ---- strict validation and iteration (json_check.c) ---- */
 

@@ -132,25 +132,6 @@ static const char *validate(ar_http_request_t *req, ar_endpoint_t ep, const fiel
     return NULL;
 }
 
-/* The text of a raw JSON string, unescaped into the pool. */
-static ar_span_t string_value(ar_pool_t *pool, ar_span_t raw)
-{
-    ar_span_t inner;
-    if (ar_jscan_string(raw, &inner) != 0)
-        return AR_SPAN_NULL;
-    if (!memchr(inner.ptr, '\\', inner.len))
-        return inner;
-    json_t *v = json_loadb(raw.ptr, raw.len, JSON_DECODE_ANY, NULL); /* rare: escapes */
-    if (!json_is_string(v)) {
-        json_decref(v);
-        return AR_SPAN_NULL;
-    }
-    char *s = ar_pool_strndup(pool, json_string_value(v), json_string_length(v));
-    ar_span_t out = ar_span(s, json_string_length(v));
-    json_decref(v);
-    return out;
-}
-
 static ar_gw_req_t *new_req(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
 {
     ar_gw_req_t *g = ar_pool_calloc(req->pool, sizeof(*g));
@@ -286,7 +267,7 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_sp
         names_cnt = 1;
     } else if (first_char(f.model) == '"') {
         names = ar_pool_alloc(req->pool, sizeof(*names));
-        names[0] = string_value(req->pool, f.model);
+        names[0] = ar_jscan_string_text(req->pool, f.model);
         names_cnt = 1;
     } else if (first_char(f.model) == '[') {
         ar_jscan_iter_t it;
@@ -298,7 +279,7 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_sp
         names = ar_pool_alloc(req->pool, sizeof(*names) * (cap ? cap : 1));
         (void)ar_jscan_array_begin(f.model, &it);
         while (ar_jscan_array_next(&it, &m))
-            names[names_cnt++] = string_value(req->pool, m);
+            names[names_cnt++] = ar_jscan_string_text(req->pool, m);
     }
     g->call.raw = req->body;
     g->call.raw_model = f.model;

@@ -18,6 +18,7 @@
 #define PROBE_BODY_MAX (1u << 20)
 
 typedef struct probe {
+    ar_collected_t got; /* first: the collect callbacks see the probe as one */
     struct ar_proxy_poller *pp;
     char *name;
     char *url;
@@ -25,8 +26,6 @@ typedef struct probe {
     char *auth_line;
     ar_http_req_t req;
     ar_transfer_t *xfer;
-    ar_buf_t body;
-    int status;
     int err;
     char detail[160];
 } probe_t;
@@ -94,7 +93,7 @@ static void probe_free(probe_t *p)
     ar_free(p->url);
     ar_free(p->health_url);
     ar_free(p->auth_line);
-    ar_buf_dispose(&p->body);
+    ar_buf_dispose(&p->got.body);
 }
 
 static void round_free(ar_proxy_poller_t *pp)
@@ -120,36 +119,24 @@ static void round_publish(ar_proxy_poller_t *pp, bool checked)
         if (!checked)
             continue;
         h->checked_at_ms = now;
-        h->status = p->status;
-        bool json = p->body.len > 0 && ar_json_validate(ar_buf_span(&p->body), NULL, 0) == 0;
-        h->reachable = p->err == 0 && p->status == 200 && json;
+        h->status = p->got.status;
+        bool json =
+            p->got.body.len > 0 && ar_json_validate(ar_buf_span(&p->got.body), NULL, 0) == 0;
+        h->reachable = p->err == 0 && p->got.status == 200 && json;
         if (h->reachable) {
-            h->body = ar_xstrndup(p->body.ptr, p->body.len);
+            h->body = ar_xstrndup(p->got.body.ptr, p->got.body.len);
         } else {
             char msg[200];
             if (p->err)
                 snprintf(msg, sizeof(msg), "%s: %s", ar_err_message(p->err), p->detail);
-            else if (p->status != 200)
-                snprintf(msg, sizeof(msg), "answered %d", p->status);
+            else if (p->got.status != 200)
+                snprintf(msg, sizeof(msg), "answered %d", p->got.status);
             else
                 snprintf(msg, sizeof(msg), "answered 200 without a JSON body");
             h->error = ar_xstrdup(msg);
         }
     }
     publish(pp->gw, s);
-}
-
-static int probe_head(void *ud, int status, const ar_header_t *h, size_t n)
-{
-    (void)h;
-    (void)n;
-    ((probe_t *)ud)->status = status;
-    return 0;
-}
-
-static int probe_data(void *ud, ar_span_t data)
-{
-    return ar_buf_append_span(&((probe_t *)ud)->body, data);
 }
 
 static void probe_done(void *ud, int err, const char *detail)
@@ -166,7 +153,7 @@ static void probe_done(void *ud, int err, const char *detail)
         round_publish(pp, true);
 }
 
-static const ar_transfer_cbs_t probe_cbs = {probe_head, probe_data, probe_done};
+static const ar_transfer_cbs_t probe_cbs = {ar_collect_head, ar_collect_data, probe_done};
 
 static void start_round(ar_proxy_poller_t *pp)
 {
@@ -190,7 +177,7 @@ static void start_round(ar_proxy_poller_t *pp)
         size_t ul = strlen(p->url) + 16;
         p->health_url = ar_xmalloc(ul);
         snprintf(p->health_url, ul, "%s/health", p->url);
-        ar_buf_init(&p->body, PROBE_BODY_MAX);
+        ar_buf_init(&p->got.body, PROBE_BODY_MAX);
         p->req.method = "GET";
         p->req.url = p->health_url;
         if (c->api_key) {

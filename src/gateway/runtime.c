@@ -66,27 +66,13 @@ void ar_runtime_release(ar_runtime_t *rt)
 /* ---- discovery: GET /v1/models of open credentials, at start, on a private loop ---- */
 
 typedef struct discovery {
+    ar_collected_t got; /* first: the collect callbacks see the discovery as one */
     ar_runtime_t *rt;
     size_t cred_idx;
-    ar_buf_t body;
-    int status;
     int err;
     bool done;
     ar_pool_t *pool;
 } discovery_t;
-
-static int disc_head(void *ud, int status, const ar_header_t *h, size_t n)
-{
-    (void)h;
-    (void)n;
-    ((discovery_t *)ud)->status = status;
-    return 0;
-}
-
-static int disc_data(void *ud, ar_span_t data)
-{
-    return ar_buf_append_span(&((discovery_t *)ud)->body, data);
-}
 
 static void disc_done(void *ud, int err, const char *detail)
 {
@@ -115,7 +101,7 @@ void ar_runtime_discover(ar_runtime_t *rt)
     discovery_t *ds = ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(*ds));
     ar_http_req_t *reqs =
         ar_xcalloc(cfg->credentials_cnt ? cfg->credentials_cnt : 1, sizeof(*reqs));
-    ar_transfer_cbs_t cbs = {disc_head, disc_data, disc_done};
+    ar_transfer_cbs_t cbs = {ar_collect_head, ar_collect_data, disc_done};
     ar_transfer_opts_t to = {
         .timeout_ms = 10000, .connect_timeout_ms = 5000, .max_response_bytes = 16u << 20};
     for (size_t i = 0; i < cfg->credentials_cnt; i++) {
@@ -123,7 +109,7 @@ void ar_runtime_discover(ar_runtime_t *rt)
         d->rt = rt;
         d->cred_idx = i;
         d->done = true;
-        ar_buf_init(&d->body, 16u << 20);
+        ar_buf_init(&d->got.body, 16u << 20);
         ar_provider_t *p = rt->providers[i];
         if (has_models[i] || !ar_provider_can(p, AR_PROV_MODELS) || !up)
             continue;
@@ -146,9 +132,9 @@ void ar_runtime_discover(ar_runtime_t *rt)
     for (size_t i = 0; i < cfg->credentials_cnt; i++) {
         discovery_t *d = &ds[i];
         const ar_cred_conf_t *c = &cfg->credentials[i];
-        if (d->pool && d->err == 0 && d->status == 200) {
+        if (d->pool && d->err == 0 && d->got.status == 200) {
             ar_strlist_t ids = {0};
-            if (ar_provider_parse_models(rt->providers[i], ar_buf_span(&d->body), &ids) == 0 &&
+            if (ar_provider_parse_models(rt->providers[i], ar_buf_span(&d->got.body), &ids) == 0 &&
                 ids.cnt > 0) {
                 ar_router_set_discovered(rt->router, i, &ids);
                 AR_LOG(AR_LOG_INFO, NULL, "credential %s: discovered %zu models", c->name, ids.cnt);
@@ -156,9 +142,9 @@ void ar_runtime_discover(ar_runtime_t *rt)
             ar_strlist_dispose(&ids);
         } else if (d->pool && d->err == 0) {
             AR_LOG(AR_LOG_WARN, NULL, "model discovery for credential %s: upstream answered %d",
-                   c->name, d->status);
+                   c->name, d->got.status);
         }
-        ar_buf_dispose(&d->body);
+        ar_buf_dispose(&d->got.body);
         ar_pool_destroy(d->pool);
     }
     ar_upstream_close(up);

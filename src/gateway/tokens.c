@@ -25,13 +25,12 @@
 
 /* One credential's token fetch, reused for every renewal. */
 typedef struct tok_slot {
+    ar_collected_t got; /* first: the collect callbacks see the slot as one */
     ar_provider_t *prov;
     const char *name; /* the credential's, owned by the runtime's config */
     ar_pool_t *pool;  /* the request of the fetch in flight */
     ar_http_req_t req;
     ar_transfer_t *xfer;
-    ar_buf_t body;
-    int status;
     bool busy;     /* a fetch is in flight */
     bool unneeded; /* the provider has no token to fetch (vertex-ai with an api_key) */
     int failures;
@@ -53,7 +52,7 @@ static bool slot_init(tok_slot_t *s, ar_runtime_t *rt, size_t i)
     memset(s, 0, sizeof(*s));
     s->prov = rt->providers[i];
     s->name = rt->cfg->credentials[i].name;
-    ar_buf_init(&s->body, TOKEN_BODY_MAX);
+    ar_buf_init(&s->got.body, TOKEN_BODY_MAX);
     return ar_provider_can(s->prov, AR_PROV_TOKEN);
 }
 
@@ -70,7 +69,7 @@ static void slot_reset(tok_slot_t *s)
 static void slot_dispose(tok_slot_t *s)
 {
     slot_reset(s);
-    ar_buf_dispose(&s->body);
+    ar_buf_dispose(&s->got.body);
 }
 
 static int64_t backoff_ms(int failures)
@@ -86,8 +85,9 @@ static void slot_finish(tok_slot_t *s, int err, const char *detail)
 {
     int64_t now = ar_wall_ms();
     int64_t at = 0;
-    int rc =
-        err ? err : ar_provider_token_response(s->prov, s->status, ar_buf_span(&s->body), now, &at);
+    int rc = err ? err
+                 : ar_provider_token_response(s->prov, s->got.status, ar_buf_span(&s->got.body),
+                                              now, &at);
     if (rc == 0) {
         if (s->failures)
             AR_LOG(AR_LOG_INFO, NULL, "credential %s: access token obtained again", s->name);
@@ -102,24 +102,11 @@ static void slot_finish(tok_slot_t *s, int err, const char *detail)
                    detail ? detail : "", (long long)(s->refresh_at_wall_ms - now));
         else
             AR_LOG(AR_LOG_WARN, &lc, "token endpoint answered %d: %s; retrying in %lld ms",
-                   s->status, ar_err_message(rc), (long long)(s->refresh_at_wall_ms - now));
+                   s->got.status, ar_err_message(rc), (long long)(s->refresh_at_wall_ms - now));
     }
     s->busy = false;
     ar_pool_destroy(s->pool);
     s->pool = NULL;
-}
-
-static int on_head(void *ud, int status, const ar_header_t *h, size_t n)
-{
-    (void)h;
-    (void)n;
-    ((tok_slot_t *)ud)->status = status;
-    return 0;
-}
-
-static int on_data(void *ud, ar_span_t data)
-{
-    return ar_buf_append_span(&((tok_slot_t *)ud)->body, data);
 }
 
 static void on_done(void *ud, int err, const char *detail)
@@ -129,7 +116,7 @@ static void on_done(void *ud, int err, const char *detail)
     slot_finish(s, err, detail);
 }
 
-static const ar_transfer_cbs_t fetch_cbs = {on_head, on_data, on_done};
+static const ar_transfer_cbs_t fetch_cbs = {ar_collect_head, ar_collect_data, on_done};
 
 /* Starts the fetch of s on up. @return false when it could not start (s is finished). */
 static bool slot_start(tok_slot_t *s, ar_upstream_t *up)
@@ -138,8 +125,8 @@ static bool slot_start(tok_slot_t *s, ar_upstream_t *up)
                                           .connect_timeout_ms = CONNECT_TIMEOUT_MS,
                                           .max_response_bytes = TOKEN_BODY_MAX};
     s->pool = ar_pool_create(4096);
-    s->status = 0;
-    ar_buf_reset(&s->body);
+    s->got.status = 0;
+    ar_buf_reset(&s->got.body);
     memset(&s->req, 0, sizeof(s->req));
     s->busy = true;
     int err = ar_provider_token_request(s->prov, s->pool, ar_wall_ms(), &s->req);
@@ -237,7 +224,7 @@ static void adopt(struct ar_gw_tokens *tk)
     for (size_t i = 0; i < n; i++) {
         tok_slot_t tmp;
         if (!slot_init(&tmp, rt, i)) {
-            ar_buf_dispose(&tmp.body);
+            ar_buf_dispose(&tmp.got.body);
             continue;
         }
         tok_slot_t *s = &tk->slots[tk->cnt++];

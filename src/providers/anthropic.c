@@ -91,9 +91,7 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
         rc = ar_http_req_add_header(out, "anthropic-version: " AR_ANTH_VERSION);
     if (!rc && a->base.auth_line)
         rc = ar_http_req_add_header(out, a->base.auth_line);
-    for (size_t i = 0; i < a->base.extra_cnt && !rc; i++)
-        rc = ar_http_req_add_header(out, a->base.extra_lines[i]);
-    return rc;
+    return rc ? rc : ar_header_lines_add(&a->base.extra, out);
 }
 
 static int parse_response(ar_provider_t *p, ar_call_t *call, ar_span_t body, ar_buf_t *out)

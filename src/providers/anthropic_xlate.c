@@ -11,6 +11,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "providers/anthropic_xlate.h"
+#include "providers/provider.h"
 
 /* ---- small helpers ---- */
 
@@ -1713,21 +1714,6 @@ static int append_msg_id(ar_buf_t *out, ar_span_t oai_id, bool escape)
     return rc ? rc : ar_buf_append_span(out, oai_id);
 }
 
-/* The text of an OpenAI message content: a string, or its text parts joined. */
-static int content_text(const json_t *content, ar_buf_t *out)
-{
-    if (json_is_string(content))
-        return ar_buf_append(out, json_string_value(content), json_string_length(content));
-    size_t i;
-    json_t *p;
-    int rc = 0;
-    json_array_foreach (content, i, p) {
-        if (!rc && str_is(ar_json_str(p, "type"), "text"))
-            rc = ar_buf_append_span(out, ar_json_span(p, "text"));
-    }
-    return rc;
-}
-
 static int whole_blocks(const json_t *msg, json_t *blocks)
 {
     ar_buf_t text;
@@ -1737,7 +1723,7 @@ static int whole_blocks(const json_t *msg, json_t *blocks)
     if (reasoning.len)
         rc = push(blocks, json_pack("{s:s,s:o,s:s}", "type", "thinking", "thinking",
                                     jstr_span(reasoning), "signature", ""));
-    rc = rc ? rc : content_text(json_object_get(msg, "content"), &text);
+    rc = rc ? rc : ar_provider_content_text(json_object_get(msg, "content"), "", &text);
     if (!rc && text.len == 0) /* an OpenAI refusal comes as text, like Claude's own refusals */
         rc = ar_buf_append_span(&text, ar_json_span(msg, "refusal"));
     if (!rc && text.len)

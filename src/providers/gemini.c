@@ -15,7 +15,7 @@ typedef struct gemini {
     ar_provider_t super;
     char *key_line;   /* "x-goog-api-key: KEY" */
     char *models_url; /* "{base_url}/v1beta/models/" */
-    ar_gem_headers_t extra;
+    ar_header_lines_t extra;
 } gemini_t;
 
 static void destroy(ar_provider_t *p)
@@ -23,7 +23,7 @@ static void destroy(ar_provider_t *p)
     gemini_t *g = (gemini_t *)p;
     ar_free(g->key_line);
     ar_free(g->models_url);
-    ar_gem_headers_dispose(&g->extra);
+    ar_header_lines_dispose(&g->extra);
     ar_free(g);
 }
 
@@ -43,7 +43,7 @@ static ar_provider_t *create(const ar_cred_conf_t *conf, char *err, size_t errle
     n = bl + 32;
     g->models_url = ar_xmalloc(n);
     snprintf(g->models_url, n, "%s%s/models/", conf->base_url, versioned ? "" : "/v1beta");
-    ar_gem_headers_init(&g->extra, conf);
+    ar_header_lines_init(&g->extra, conf);
     return &g->super;
 }
 
@@ -70,7 +70,7 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
                                ar_pool_printf(call->pool, "%s%s:%s", g->models_url, model, method),
                                call->stream && call->endpoint == AR_EP_CHAT);
     rc = rc ? rc : ar_http_req_add_header(out, g->key_line);
-    rc = rc ? rc : ar_gem_headers_add(&g->extra, out);
+    rc = rc ? rc : ar_header_lines_add(&g->extra, out);
     return rc;
 }
 

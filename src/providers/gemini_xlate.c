@@ -26,38 +26,6 @@
 
 /* ---- small shared helpers ---- */
 
-void ar_gem_headers_init(ar_gem_headers_t *h, const ar_cred_conf_t *conf)
-{
-    h->lines = NULL;
-    h->cnt = 0;
-    if (!conf->headers_cnt)
-        return;
-    h->lines = ar_xcalloc(conf->headers_cnt, sizeof(char *));
-    for (size_t i = 0; i < conf->headers_cnt; i++) {
-        size_t n = strlen(conf->headers[i].key) + strlen(conf->headers[i].value) + 3;
-        h->lines[i] = ar_xmalloc(n);
-        snprintf(h->lines[i], n, "%s: %s", conf->headers[i].key, conf->headers[i].value);
-    }
-    h->cnt = conf->headers_cnt;
-}
-
-void ar_gem_headers_dispose(ar_gem_headers_t *h)
-{
-    for (size_t i = 0; i < h->cnt; i++)
-        ar_free(h->lines[i]);
-    ar_free(h->lines);
-    h->lines = NULL;
-    h->cnt = 0;
-}
-
-int ar_gem_headers_add(const ar_gem_headers_t *h, ar_http_req_t *out)
-{
-    int rc = 0;
-    for (size_t i = 0; i < h->cnt && !rc; i++)
-        rc = ar_http_req_add_header(out, h->lines[i]);
-    return rc;
-}
-
 const char *ar_gem_model_segment(ar_pool_t *pool, const char *model)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -337,14 +305,7 @@ static json_t *tool_response(const json_t *content)
     if (json_is_array(content)) {
         ar_buf_t b;
         ar_buf_init(&b, (size_t)1 << 30);
-        size_t i;
-        json_t *part;
-        int rc = 0;
-        json_array_foreach (content, i, part) {
-            json_t *t = json_object_get(part, "text");
-            if (json_is_string(t) && !rc)
-                rc = ar_buf_append(&b, json_string_value(t), json_string_length(t));
-        }
+        int rc = ar_provider_content_text(content, "", &b);
         text = json_stringn(b.ptr && !rc ? b.ptr : "", rc ? 0 : b.len);
         ar_buf_dispose(&b);
     } else if (json_is_string(content)) {
@@ -1330,20 +1291,6 @@ static const char *type_of_http(int status)
     }
 }
 
-/* The decoded text of a raw JSON string, in the pool; NULL when it is not a string. Error
- * bodies are rare and small, so jansson decodes the escapes. */
-static const char *decoded(ar_pool_t *pool, ar_span_t raw)
-{
-    if (raw.len == 0 || raw.ptr[0] != '"')
-        return NULL;
-    json_t *v = json_loadb(raw.ptr, raw.len, JSON_DECODE_ANY, NULL);
-    const char *r = json_is_string(v)
-                        ? ar_pool_strndup(pool, json_string_value(v), json_string_length(v))
-                        : NULL;
-    json_decref(v);
-    return r;
-}
-
 void ar_gem_parse_error(ar_provider_t *p, ar_call_t *call, int status, ar_span_t body,
                         ar_upstream_err_t *out)
 {
@@ -1364,14 +1311,14 @@ void ar_gem_parse_error(ar_provider_t *p, ar_call_t *call, int status, ar_span_t
         if (has(b, AR_LIT("error"), &err)) {
             if (err.ptr[0] == '"') {
                 /* OAuth style: {"error": "invalid_grant", "error_description": "..."} */
-                out->code = decoded(call->pool, err);
+                out->code = ar_provider_json_string(call->pool, err);
                 if (has(b, AR_LIT("error_description"), &v))
-                    out->message = decoded(call->pool, v);
+                    out->message = ar_provider_json_string(call->pool, v);
                 if (!out->message)
                     out->message = out->code;
             } else {
                 if (has(err, AR_LIT("message"), &v))
-                    out->message = decoded(call->pool, v);
+                    out->message = ar_provider_json_string(call->pool, v);
                 if (has(err, AR_LIT("status"), &v)) {
                     ar_span_t st = raw_string(v);
                     for (size_t i = 0; i < AR_ARRAY_CNT(status_types); i++) {

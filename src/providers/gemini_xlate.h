@@ -18,18 +18,6 @@ typedef enum ar_gem_embed_api {
     AR_GEM_EMBED_PREDICT,     /* Vertex AI: :predict with {"instances":[{"content":...}]} */
 } ar_gem_embed_api_t;
 
-/** Configured extra header lines ("Name: value"), owned. */
-typedef struct ar_gem_headers {
-    char **lines;
-    size_t cnt;
-} ar_gem_headers_t;
-
-/** Copies conf->headers into h as "Name: value" lines. */
-void ar_gem_headers_init(ar_gem_headers_t *h, const ar_cred_conf_t *conf);
-void ar_gem_headers_dispose(ar_gem_headers_t *h);
-/** Adds the lines to out. @return 0 or AR_ETOOBIG. */
-int ar_gem_headers_add(const ar_gem_headers_t *h, ar_http_req_t *out) AR_MUST_CHECK;
-
 /**
  * The model as a URL path segment, in pool: a leading "models/" is dropped and bytes
  * other than letters, digits and "-._@" are percent-encoded, so a model name can never

@@ -32,25 +32,6 @@ static void destroy(ar_provider_t *p)
     ar_free(p);
 }
 
-/* Appends the text of an OpenAI content value (string, or parts with type "text"). */
-static int content_text(const json_t *content, ar_buf_t *out)
-{
-    if (json_is_string(content))
-        return ar_buf_append(out, json_string_value(content), json_string_length(content));
-    size_t i;
-    json_t *part;
-    int rc = 0;
-    json_array_foreach (content, i, part) {
-        json_t *t = json_object_get(part, "text");
-        if (json_is_string(t) && !rc) {
-            if (out->len)
-                rc = ar_buf_append(out, " ", 1);
-            rc = rc ? rc : ar_buf_append(out, json_string_value(t), json_string_length(t));
-        }
-    }
-    return rc;
-}
-
 /* The text the mock answers to, and the number of characters the prompt had. */
 static int prompt_of(const ar_call_t *call, ar_buf_t *text, size_t *prompt_chars)
 {
@@ -66,7 +47,7 @@ static int prompt_of(const ar_call_t *call, ar_buf_t *text, size_t *prompt_chars
         json_array_foreach (msgs, i, m) {
             ar_buf_t tmp;
             ar_buf_init(&tmp, 1 << 26);
-            int rc = content_text(json_object_get(m, "content"), &tmp);
+            int rc = ar_provider_content_text(json_object_get(m, "content"), " ", &tmp);
             *prompt_chars += tmp.len;
             ar_buf_dispose(&tmp);
             if (rc)
@@ -75,7 +56,9 @@ static int prompt_of(const ar_call_t *call, ar_buf_t *text, size_t *prompt_chars
             if (role && strcmp(role, "user") == 0)
                 last_user = m;
         }
-        return last_user ? content_text(json_object_get(last_user, "content"), text) : 0;
+        return last_user
+                   ? ar_provider_content_text(json_object_get(last_user, "content"), " ", text)
+                   : 0;
     }
     json_t *v = json_object_get(body, call->endpoint == AR_EP_EMBEDDINGS ? "input" : "prompt");
     if (json_is_array(v))

@@ -35,15 +35,7 @@ int ar_oai_init(ar_oai_t *o, const ar_cred_conf_t *conf, const char *auth_name,
         o->auth_line = ar_xmalloc(n);
         snprintf(o->auth_line, n, "%s: %s%s", auth_name, auth_prefix, conf->api_key);
     }
-    if (conf->headers_cnt) {
-        o->extra_lines = ar_xcalloc(conf->headers_cnt, sizeof(char *));
-        for (size_t i = 0; i < conf->headers_cnt; i++) {
-            size_t n = strlen(conf->headers[i].key) + strlen(conf->headers[i].value) + 3;
-            o->extra_lines[i] = ar_xmalloc(n);
-            snprintf(o->extra_lines[i], n, "%s: %s", conf->headers[i].key, conf->headers[i].value);
-        }
-        o->extra_cnt = conf->headers_cnt;
-    }
+    ar_header_lines_init(&o->extra, conf);
     for (int i = 0; i < AR_EP_CNT; i++)
         o->urls[i] = paths && paths[i] ? ar_oai_join_url(conf->base_url, paths[i]) : NULL;
     o->models_url = models_path ? ar_oai_join_url(conf->base_url, models_path) : NULL;
@@ -53,9 +45,7 @@ int ar_oai_init(ar_oai_t *o, const ar_cred_conf_t *conf, const char *auth_name,
 void ar_oai_dispose(ar_oai_t *o)
 {
     ar_free(o->auth_line);
-    for (size_t i = 0; i < o->extra_cnt; i++)
-        ar_free(o->extra_lines[i]);
-    ar_free(o->extra_lines);
+    ar_header_lines_dispose(&o->extra);
     for (int i = 0; i < AR_EP_CNT; i++) {
         ar_free(o->urls[i]);
         ar_free(o->url_tails[i]);
@@ -68,9 +58,7 @@ static int add_common_headers(ar_oai_t *o, ar_http_req_t *out)
     int rc = 0;
     if (o->auth_line)
         rc = ar_http_req_add_header(out, o->auth_line);
-    for (size_t i = 0; i < o->extra_cnt && !rc; i++)
-        rc = ar_http_req_add_header(out, o->extra_lines[i]);
-    return rc;
+    return rc ? rc : ar_header_lines_add(&o->extra, out);
 }
 
 static const char so_member[] = ",\"stream_options\":{\"include_usage\":true}";

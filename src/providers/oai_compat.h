@@ -12,9 +12,8 @@
 
 typedef struct ar_oai {
     ar_provider_t super;
-    char *auth_line;    /* "Authorization: Bearer KEY", or NULL */
-    char **extra_lines; /* configured extra headers, "Name: value" */
-    size_t extra_cnt;
+    char *auth_line;         /* "Authorization: Bearer KEY", or NULL */
+    ar_header_lines_t extra; /* configured extra headers */
     /* Endpoint URLs: whole, or with model_in_url the part before the model, which goes
      * between urls[ep] and url_tails[ep] (Azure: ".../openai/deployments/" MODEL
      * "/chat/completions?api-version=V"). NULL: the endpoint is not served. */

@@ -44,21 +44,31 @@ static int def_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event
     return AR_PROV_PASS;
 }
 
-/* The decoded text of a raw JSON string value, in the pool; NULL when val is not a string.
- * The scanner leaves escapes as they are, and a message handed on with them would be
- * escaped twice in the client's error body; error bodies are rare and small, so jansson
- * decodes them. */
-static const char *pool_json_string(ar_pool_t *pool, ar_span_t val)
+int ar_provider_content_text(const json_t *content, const char *sep, ar_buf_t *out)
 {
-    ar_span_t raw;
-    if (ar_jscan_string(val, &raw) != 0)
-        return NULL;
-    json_t *v = json_loadb(val.ptr, val.len, JSON_DECODE_ANY, NULL);
-    const char *r = json_is_string(v)
-                        ? ar_pool_strndup(pool, json_string_value(v), json_string_length(v))
-                        : NULL;
-    json_decref(v);
-    return r;
+    if (json_is_string(content))
+        return ar_buf_append(out, json_string_value(content), json_string_length(content));
+    size_t i;
+    json_t *part;
+    int rc = 0;
+    bool first = true;
+    json_array_foreach (content, i, part) {
+        const char *type = ar_json_str(part, "type");
+        json_t *text = json_object_get(part, "text");
+        if (rc || !json_is_string(text) || (type && strcmp(type, "text") != 0))
+            continue;
+        if (!first)
+            rc = ar_buf_append_str(out, sep);
+        rc = rc ? rc : ar_buf_append(out, json_string_value(text), json_string_length(text));
+        first = false;
+    }
+    return rc;
+}
+
+const char *ar_provider_json_string(ar_pool_t *pool, ar_span_t val)
+{
+    ar_span_t text = ar_jscan_string_text(pool, val);
+    return text.ptr ? ar_pool_strdup_span(pool, text) : NULL;
 }
 
 static void def_parse_error(ar_provider_t *p, ar_call_t *call, int status, ar_span_t body,
@@ -72,17 +82,17 @@ static void def_parse_error(ar_provider_t *p, ar_call_t *call, int status, ar_sp
     /* Most providers wrap errors as {"error": {"message": ...}} or {"error": "text"}. */
     ar_span_t err, v;
     if (ar_jscan_get(body, AR_LIT("error"), &err) == 0) {
-        out->message = pool_json_string(call->pool, err);
+        out->message = ar_provider_json_string(call->pool, err);
         if (!out->message) {
             if (ar_jscan_get(err, AR_LIT("message"), &v) == 0)
-                out->message = pool_json_string(call->pool, v);
+                out->message = ar_provider_json_string(call->pool, v);
             if (ar_jscan_get(err, AR_LIT("type"), &v) == 0)
-                out->type = pool_json_string(call->pool, v);
+                out->type = ar_provider_json_string(call->pool, v);
             if (ar_jscan_get(err, AR_LIT("code"), &v) == 0)
-                out->code = pool_json_string(call->pool, v);
+                out->code = ar_provider_json_string(call->pool, v);
         }
     } else if (ar_jscan_get(body, AR_LIT("message"), &v) == 0) {
-        out->message = pool_json_string(call->pool, v);
+        out->message = ar_provider_json_string(call->pool, v);
     }
     if (!out->message)
         out->message = ar_provider_error_excerpt(call->pool, body, status);
@@ -320,4 +330,36 @@ json_t *ar_call_json(ar_call_t *call)
         json_object_del(v, ar_request_extensions[i]);
     call->body = v;
     return v;
+}
+
+void ar_header_lines_init(ar_header_lines_t *h, const ar_cred_conf_t *conf)
+{
+    h->lines = NULL;
+    h->cnt = 0;
+    if (!conf->headers_cnt)
+        return;
+    h->lines = ar_xcalloc(conf->headers_cnt, sizeof(char *));
+    for (size_t i = 0; i < conf->headers_cnt; i++) {
+        size_t n = strlen(conf->headers[i].key) + strlen(conf->headers[i].value) + 3;
+        h->lines[i] = ar_xmalloc(n);
+        snprintf(h->lines[i], n, "%s: %s", conf->headers[i].key, conf->headers[i].value);
+    }
+    h->cnt = conf->headers_cnt;
+}
+
+void ar_header_lines_dispose(ar_header_lines_t *h)
+{
+    for (size_t i = 0; i < h->cnt; i++)
+        ar_free(h->lines[i]);
+    ar_free(h->lines);
+    h->lines = NULL;
+    h->cnt = 0;
+}
+
+int ar_header_lines_add(const ar_header_lines_t *h, ar_http_req_t *out)
+{
+    int rc = 0;
+    for (size_t i = 0; i < h->cnt && !rc; i++)
+        rc = ar_http_req_add_header(out, h->lines[i]);
+    return rc;
 }

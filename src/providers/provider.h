@@ -244,6 +244,29 @@ int ar_provider_post_json(ar_http_req_t *out, const char *url, bool stream) AR_M
  * (enough to diagnose), or "upstream answered STATUS" when empty. In pool.
  */
 const char *ar_provider_error_excerpt(ar_pool_t *pool, ar_span_t body, int status);
+/**
+ * The decoded text of a raw JSON string value, NUL-terminated in the pool; NULL when val is
+ * not a string. For error messages: the scanner keeps escapes, and a message handed on
+ * with them would be escaped twice in the client's error body.
+ */
+const char *ar_provider_json_string(ar_pool_t *pool, ar_span_t val);
+/**
+ * Appends the text of an OpenAI message content: the string itself, or the `text` of its
+ * text parts with sep between them (images, audio and files are skipped).
+ * @return 0 or AR_ETOOBIG
+ */
+int ar_provider_content_text(const json_t *content, const char *sep, ar_buf_t *out) AR_MUST_CHECK;
+/** A credential's configured extra headers as "Name: value" lines, owned. */
+typedef struct ar_header_lines {
+    char **lines;
+    size_t cnt;
+} ar_header_lines_t;
+
+/** Copies conf->headers into h as "Name: value" lines. */
+void ar_header_lines_init(ar_header_lines_t *h, const ar_cred_conf_t *conf);
+void ar_header_lines_dispose(ar_header_lines_t *h);
+/** Adds the lines to out. @return 0 or AR_ETOOBIG. */
+int ar_header_lines_add(const ar_header_lines_t *h, ar_http_req_t *out) AR_MUST_CHECK;
 /** "Name: value" in the pool. */
 const char *ar_provider_header_line(ar_pool_t *pool, const char *name, const char *value);
 

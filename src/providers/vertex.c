@@ -33,7 +33,7 @@ typedef struct vertex {
     ar_provider_t super;
     char *models_url; /* "{host}/v1/projects/P/locations/L/publishers/google/models/" */
     char *key_line;   /* api_key mode: "x-goog-api-key: KEY"; NULL with a service account */
-    ar_gem_headers_t extra;
+    ar_header_lines_t extra;
     /* service account; all NULL in api_key mode */
     char *client_email;
     char *private_key;
@@ -50,7 +50,7 @@ static void destroy(ar_provider_t *p)
     vertex_t *v = (vertex_t *)p;
     ar_free(v->models_url);
     ar_free(v->key_line);
-    ar_gem_headers_dispose(&v->extra);
+    ar_header_lines_dispose(&v->extra);
     ar_free(v->client_email);
     ar_free(v->private_key);
     ar_free(v->private_key_id);
@@ -135,7 +135,7 @@ static ar_provider_t *create(const ar_cred_conf_t *conf, char *err, size_t errle
     }
     vertex_t *v = ar_xcalloc(1, sizeof(*v));
     pthread_mutex_init(&v->mu, NULL);
-    ar_gem_headers_init(&v->extra, conf);
+    ar_header_lines_init(&v->extra, conf);
     char host[512];
     if (conf->base_url) {
         /* tests and private endpoints: the host changes, the path stays */
@@ -215,7 +215,7 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
                                ar_pool_printf(call->pool, "%s%s:%s", v->models_url, model, method),
                                call->stream && call->endpoint == AR_EP_CHAT);
     rc = rc ? rc : ar_http_req_add_header(out, auth);
-    rc = rc ? rc : ar_gem_headers_add(&v->extra, out);
+    rc = rc ? rc : ar_header_lines_add(&v->extra, out);
     return rc;
 }
 

@@ -374,3 +374,16 @@ void ar_upstream__done(ar_upstream_t *up, CURL *easy, CURLcode code)
     ar_upstream__release(up, t);
     cbs.on_done(ud, err, detail_copy);
 }
+
+int ar_collect_head(void *ud, int status, const ar_header_t *h, size_t n)
+{
+    (void)h;
+    (void)n;
+    ((ar_collected_t *)ud)->status = status;
+    return 0;
+}
+
+int ar_collect_data(void *ud, ar_span_t data)
+{
+    return ar_buf_append_span(&((ar_collected_t *)ud)->body, data);
+}

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/span.h"
 #include "upstream/http_req.h"
@@ -88,5 +89,19 @@ void ar_transfer_cancel(ar_transfer_t *t);
 void ar_transfer_resume(ar_transfer_t *t);
 /** Microseconds from start to the first response byte (0 before it). */
 uint64_t ar_transfer_ttfb_us(const ar_transfer_t *t);
+
+/**
+ * A small answer read whole (health probes, model discovery, token exchange). Make it the
+ * first member of the transfer's ud and use ar_collect_head / ar_collect_data as on_head
+ * and on_data: they record the status and append to body, within the cap body was
+ * initialised with (a longer answer aborts the transfer with AR_ETOOBIG).
+ */
+typedef struct ar_collected {
+    int status;
+    ar_buf_t body;
+} ar_collected_t;
+
+int ar_collect_head(void *ud, int status, const ar_header_t *h, size_t n);
+int ar_collect_data(void *ud, ar_span_t data);
 
 #endif

@@ -236,20 +236,6 @@ typedef struct anth_ctx {
     uint64_t output_tokens;
 } anth_ctx_t;
 
-static int contains(mock_span_t hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    if (hay.ptr == NULL || hay.len < n) {
-        return 0;
-    }
-    for (size_t i = 0; i + n <= hay.len; i++) {
-        if (memcmp(hay.ptr + i, needle, n) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static int is_space(char ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
@@ -313,7 +299,7 @@ static mock_span_t tool_name(mock_req_t *req)
     json_t *tools = json_object_get(req->json, "tools");
     mock_span_t name;
 
-    if (json_array_size(tools) == 0 || !contains(req->text, "[tool]")) {
+    if (json_array_size(tools) == 0 || !mock_span_contains(req->text, "[tool]")) {
         return (mock_span_t){NULL, 0};
     }
     name = mock_json_str(json_array_get(tools, 0), "name");

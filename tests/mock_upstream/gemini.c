@@ -224,17 +224,6 @@ static int form_value(mock_span_t q, const char *name, char *out, size_t cap)
     return -1;
 }
 
-static int contains(mock_span_t hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (size_t i = 0; hay.ptr != NULL && i + n <= hay.len; i++) {
-        if (memcmp(hay.ptr + i, needle, n) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* The model segment of a path: between "models/" and ':'. */
 static mock_span_t path_model(const mock_req_t *req)
 {
@@ -521,7 +510,7 @@ static mock_span_t first_declaration(mock_req_t *req)
     size_t i;
     json_t *t;
 
-    if (!contains(req->text, "[tool]")) {
+    if (!mock_span_contains(req->text, "[tool]")) {
         return (mock_span_t){NULL, 0};
     }
     json_array_foreach (tools, i, t) {
@@ -1093,7 +1082,7 @@ void mock_oauth_token(mock_req_t *req)
         grant_error(req, "invalid_grant", "Invalid JWT: no issuer (iss).");
     } else if (!mock_span_eq(mock_json_str(claims, "aud"), msg)) {
         grant_error(req, "invalid_grant", "Invalid JWT: the audience (aud) must be the token URL.");
-    } else if (!contains(mock_json_str(claims, "scope"), SCOPE)) {
+    } else if (!mock_span_contains(mock_json_str(claims, "scope"), SCOPE)) {
         grant_error(req, "invalid_scope", "Invalid OAuth scope or ID token audience provided.");
     } else if (iat > now + JWT_SKEW_S || iat < now - JWT_SKEW_S || exp <= now || exp - iat > 3600) {
         grant_error(req, "invalid_grant",

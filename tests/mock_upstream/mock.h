@@ -85,6 +85,8 @@ static inline mock_span_t mock_buf_span(const mock_buf_t *b)
 
 int mock_span_eq(mock_span_t a, const char *lit);
 int mock_span_caseeq(mock_span_t a, const char *lit);
+/** Whether needle occurs anywhere in hay. */
+int mock_span_contains(mock_span_t hay, const char *needle);
 /** Parses a decimal integer; @return 0, or -1 when s is not entirely digits (sign allowed). */
 int mock_span_to_i64(mock_span_t s, int64_t *out);
 /** Parses "150ms", "2s", "1.5s", "1m" or a bare number of milliseconds. @return 0 or -1. */

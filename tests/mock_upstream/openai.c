@@ -324,20 +324,6 @@ static mock_span_t answer_text(mock_req_t *req)
     return s->failed ? MOCK_LIT("echo: ") : mock_buf_span(s);
 }
 
-static int contains(mock_span_t hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    if (hay.ptr == NULL || hay.len < n) {
-        return 0;
-    }
-    for (size_t i = 0; i + n <= hay.len; i++) {
-        if (memcmp(hay.ptr + i, needle, n) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* ---- chat completions ---- */
 
 int mock_openai_chat_prepare(mock_req_t *req, mock_span_t *text)
@@ -452,7 +438,7 @@ static mock_span_t tool_name(mock_req_t *req)
     json_t *t0;
     mock_span_t name;
 
-    if (json_array_size(tools) == 0 || !contains(req->text, "[tool]")) {
+    if (json_array_size(tools) == 0 || !mock_span_contains(req->text, "[tool]")) {
         return (mock_span_t){NULL, 0};
     }
     t0 = json_array_get(tools, 0);

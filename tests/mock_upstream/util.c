@@ -176,6 +176,17 @@ int mock_span_caseeq(mock_span_t a, const char *lit)
     return a.ptr != NULL && a.len == n && strncasecmp(a.ptr, lit, n) == 0;
 }
 
+int mock_span_contains(mock_span_t hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; hay.ptr != NULL && i + n <= hay.len; i++) {
+        if (memcmp(hay.ptr + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int mock_span_to_i64(mock_span_t s, int64_t *out)
 {
     size_t i = 0;

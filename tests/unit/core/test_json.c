@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "core/pool.h"
 
 #define SP(lit) AR_LIT(lit)
 
@@ -107,6 +108,25 @@ static void test_get_strings_with_escapes(void **state)
     assert_int_equal(ar_jscan_string(SP("\"\""), &s), 0);
     assert_int_equal(s.len, 0);
     assert_int_equal(ar_jscan_string(SP("null"), &s), AR_EPARSE);
+}
+
+static void test_string_text(void **state)
+{
+    (void)state;
+    ar_pool_t *pool = ar_pool_create(1024);
+    /* no escape: the text inside the quotes, not copied */
+    ar_span_t raw = SP("\"gpt-4o\"");
+    ar_span_t t = ar_jscan_string_text(pool, raw);
+    assert_ptr_equal(t.ptr, raw.ptr + 1);
+    assert_int_equal(t.len, 6);
+    /* escapes decoded into the pool, NUL-terminated */
+    t = ar_jscan_string_text(pool, SP("\"a\\n\\\"b\\u00e9\""));
+    assert_int_equal(t.len, 6);
+    assert_string_equal(t.ptr, "a\n\"b\xc3\xa9");
+    /* not a string, or a broken escape */
+    assert_null(ar_jscan_string_text(pool, SP("7")).ptr);
+    assert_null(ar_jscan_string_text(pool, SP("\"a\\qb\"")).ptr);
+    ar_pool_destroy(pool);
 }
 
 static void test_whitespace_everywhere(void **state)
@@ -565,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_skip_values),
         cmocka_unit_test(test_get_top_level_only),
         cmocka_unit_test(test_get_strings_with_escapes),
+        cmocka_unit_test(test_string_text),
         cmocka_unit_test(test_whitespace_everywhere),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_numbers),

@@ -1,0 +1,234 @@
+/*
+ * test_transfer.c: the upstream client on a real libuv loop against a one-connection-at-a-
+ * time HTTP server on 127.0.0.1 (a thread in this test): what goes on the wire, answers
+ * read whole with the collect callbacks, the body cap and connect failures.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cmocka.h>
+
+#include "upstream/upstream.h"
+
+/* ---- the server: answers each request with `answer`, records what it received ---- */
+
+typedef struct server {
+    int fd;
+    int port;
+    const char *answer;
+    char got[8192]; /* the last request, head and body */
+    size_t got_len;
+    pthread_t thread;
+} server_t;
+
+/* Reads one request: the head, then Content-Length bytes of body. */
+static void read_request(int c, server_t *s)
+{
+    s->got_len = 0;
+    size_t want = 0;
+    for (;;) {
+        ssize_t n = read(c, s->got + s->got_len, sizeof(s->got) - 1 - s->got_len);
+        if (n <= 0)
+            return;
+        s->got_len += (size_t)n;
+        s->got[s->got_len] = '\0';
+        char *end = strstr(s->got, "\r\n\r\n");
+        if (!end)
+            continue;
+        if (!want) {
+            const char *cl = strstr(s->got, "Content-Length: ");
+            want = (size_t)(end + 4 - s->got) + (cl && cl < end ? strtoul(cl + 16, NULL, 10) : 0);
+        }
+        if (s->got_len >= want)
+            return;
+    }
+}
+
+static void *serve(void *ud)
+{
+    server_t *s = ud;
+    int c = accept(s->fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    read_request(c, s);
+    size_t off = 0, len = strlen(s->answer);
+    while (off < len) {
+        ssize_t n = write(c, s->answer + off, len - off);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    close(c);
+    return NULL;
+}
+
+static int listen_local(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void server_start(server_t *s, const char *answer)
+{
+    memset(s, 0, sizeof(*s));
+    s->answer = answer;
+    s->fd = listen_local(&s->port);
+    assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+}
+
+static void server_stop(server_t *s)
+{
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+}
+
+/* ---- the client side ---- */
+
+typedef struct fetch {
+    ar_collected_t got; /* first, as ar_collect_* require */
+    int err;
+    bool done;
+} fetch_t;
+
+static void on_done(void *ud, int err, const char *detail)
+{
+    (void)detail;
+    fetch_t *f = ud;
+    f->err = err;
+    f->done = true;
+}
+
+static const ar_transfer_cbs_t cbs = {ar_collect_head, ar_collect_data, on_done};
+
+/* Runs one request to completion on a fresh loop and client. */
+static void run(const ar_http_req_t *req, size_t body_cap, fetch_t *f)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ar_upstream_opts_t uo = {.max_idle_conns = 4, .idle_conn_timeout_ms = 1000};
+    ar_upstream_t *up = ar_upstream_create(&loop, &uo);
+    assert_non_null(up);
+    memset(f, 0, sizeof(*f));
+    ar_buf_init(&f->got.body, body_cap);
+    ar_transfer_opts_t to = {.timeout_ms = 5000};
+    int err = 0;
+    assert_non_null(ar_transfer_start(up, req, &to, &cbs, f, &err));
+    while (!f->done)
+        uv_run(&loop, UV_RUN_ONCE);
+    ar_upstream_close(up);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void url_of(const server_t *s, const char *path, char *out, size_t n)
+{
+    snprintf(out, n, "http://127.0.0.1:%d%s", s->port, path);
+}
+
+static void test_post_collected(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
+                     "Connection: close\r\n\r\n{\"ok\":true}");
+    char url[64];
+    url_of(&s, "/v1/chat/completions", url, sizeof(url));
+    ar_http_req_t req = {.method = "POST", .url = url, .body = ar_span_cstr("{\"a\":1}")};
+    assert_int_equal(ar_http_req_add_header(&req, "Content-Type: application/json"), 0);
+    assert_int_equal(ar_http_req_add_header(&req, "Authorization: Bearer sk-test"), 0);
+    fetch_t f;
+    run(&req, 1024, &f);
+    server_stop(&s);
+
+    assert_int_equal(f.err, 0);
+    assert_int_equal(f.got.status, 200);
+    assert_int_equal(f.got.body.len, 11);
+    assert_memory_equal(f.got.body.ptr, "{\"ok\":true}", 11);
+    /* on the wire: our lines, the body, no 100-continue and no curl default Accept line */
+    assert_non_null(strstr(s.got, "POST /v1/chat/completions HTTP/1.1\r\n"));
+    assert_non_null(strstr(s.got, "\r\nAuthorization: Bearer sk-test\r\n"));
+    assert_non_null(strstr(s.got, "\r\nContent-Length: 7\r\n"));
+    assert_null(strstr(s.got, "Expect:"));
+    assert_null(strstr(s.got, "Accept:"));
+    assert_string_equal(strstr(s.got, "\r\n\r\n") + 4, "{\"a\":1}");
+    ar_buf_dispose(&f.got.body);
+}
+
+static void test_provider_accept_kept(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+    char url[64];
+    url_of(&s, "/models", url, sizeof(url));
+    ar_http_req_t req = {.method = "GET", .url = url};
+    assert_int_equal(ar_http_req_add_header(&req, "Accept: text/event-stream"), 0);
+    fetch_t f;
+    run(&req, 1024, &f);
+    server_stop(&s);
+    assert_int_equal(f.err, 0);
+    assert_int_equal(f.got.status, 204);
+    assert_int_equal(f.got.body.len, 0);
+    assert_non_null(strstr(s.got, "GET /models HTTP/1.1\r\n"));
+    assert_non_null(strstr(s.got, "\r\nAccept: text/event-stream\r\n"));
+}
+
+static void test_body_cap(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 26\r\nConnection: close\r\n\r\n"
+                     "abcdefghijklmnopqrstuvwxyz");
+    char url[64];
+    url_of(&s, "/", url, sizeof(url));
+    ar_http_req_t req = {.method = "GET", .url = url};
+    fetch_t f;
+    run(&req, 10, &f);
+    server_stop(&s);
+    assert_int_equal(f.err, AR_ETOOBIG);
+    assert_int_equal(f.got.status, 200);
+    assert_true(f.got.body.len <= 10);
+    ar_buf_dispose(&f.got.body);
+}
+
+static void test_connect_refused(void **state)
+{
+    (void)state;
+    int port;
+    close(listen_local(&port)); /* a port nobody listens on */
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+    ar_http_req_t req = {.method = "GET", .url = url};
+    fetch_t f;
+    run(&req, 1024, &f);
+    assert_int_equal(f.err, AR_ECONNREFUSED);
+    assert_int_equal(f.got.status, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_post_collected),
+        cmocka_unit_test(test_provider_accept_kept),
+        cmocka_unit_test(test_body_cap),
+        cmocka_unit_test(test_connect_refused),
+    };
+    return cmocka_run_group_tests_name("test_transfer", tests, NULL, NULL);
+}
