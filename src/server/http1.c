@@ -128,7 +128,10 @@ static ar_http_request_t *make_request(ar_conn_t *c)
     req->_conn = c;
     req->_refs = 1;
     req->start_us = ar_now_us();
-    req->client_ip = c->client_ip;
+    /* Copied, not borrowed: a request can outlive its connection (a client that hangs up
+     * while a retry timer is pending), and its access line is written at the very end. */
+    memcpy(req->_client_ip, c->client_ip, sizeof(req->_client_ip));
+    req->client_ip = req->_client_ip;
     req->http_minor = c->parser.http_minor;
     req->method = method_of(c->parser.method);
     const char *mname = llhttp_method_name((llhttp_method_t)c->parser.method);

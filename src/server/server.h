@@ -58,9 +58,9 @@ struct ar_http_request {
     ar_span_t query;  /* after '?', empty when none */
     ar_http_header_t *headers;
     size_t headers_cnt;
-    ar_span_t body;         /* the whole request body */
-    const char *request_id; /* the client's x-request-id when valid, else generated */
-    const char *client_ip;
+    ar_span_t body;            /* the whole request body */
+    const char *request_id;    /* the client's x-request-id when valid, else generated */
+    const char *client_ip;     /* the request's own copy: valid after the connection is gone */
     uint64_t start_us;         /* monotonic, first byte of the request */
     int http_minor;            /* 0 or 1 */
     void *data;                /* the handler's */
@@ -76,6 +76,7 @@ struct ar_http_request {
     int _status;
     size_t _bytes_out;
     char _rid[40];
+    char _client_ip[48];
 };
 
 typedef struct ar_server_opts {

@@ -1,0 +1,57 @@
+// Hostile and careless clients must not hurt the gateway or anyone else: a client that
+// hangs up while its request waits for a retry, a model name built to inject headers or
+// log lines, a body whose members disagree with what the upstream would read, and client
+// input or client stalls that must never count against a shared credential.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startMock, startRouter, baseConfig, waitFor, MASTER_KEY, slow } from './lib/harness.mjs';
+import { keyMaker, credYaml, modelYaml, chat, countWith } from './lib/routing.mjs';
+
+let mock;
+before(async () => { mock = await startMock(); });
+
+// Sends one request on a raw socket; resolves with the socket once the bytes are out.
+function sendRaw(port, body, headers = {}) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.on('error', () => {});
+    s.on('connect', () => {
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`);
+      resolve(s);
+    });
+  });
+}
+
+const accessLines = (out) => out.split('\n').filter((l) => / request method=/.test(l));
+
+test('a client that hangs up while its request waits for a retry frees nothing in use', async () => {
+  const k = keyMaker();
+  const router = await startRouter(baseConfig({
+    credentials: credYaml({ name: 'cred_a', key: k('a'), base: mock.url }),
+    models: modelYaml({ name: 'm', credential: 'cred_a' }),
+    extra: 'routing:\n  rate_limit_retries: 2\n  retry_delay: 300ms\nfail2ban:\n  max_attempts: -1\n',
+  }));
+  for (const first of [{ status: 429 }, { reset: 'before_headers' }]) {
+    await mock.queue([first, first, first], k('a'));
+    const before = accessLines(router.out).length;
+    const s = await sendRaw(router.port, JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }));
+    // the first attempt failed and the retry timer is pending: now the client leaves
+    await waitFor(async () => (await countWith(mock, k('a'))) >= 1, { what: 'first attempt' });
+    await waitFor(() => /retry 1 of 2/.test(router.out), { what: 'retry scheduled' });
+    s.destroy();
+    // the timer fires after the connection is gone; the access line is written then
+    const line = await waitFor(() => {
+      if (!router.alive) throw new Error(`airouter died:\n${router.out.slice(-3000)}`);
+      return accessLines(router.out)[before];
+    }, { what: 'access line' });
+    assert.match(line, / status=499 /);
+    assert.match(line, / client=127\.0\.0\.1 /);
+    await mock.clear();
+  }
+  const ok = await chat(router, 'm', 'still serving');
+  assert.equal(ok.status, 200, ok.text);
+  await router.stop();
+});
