@@ -76,6 +76,18 @@ static inline ar_span_t ar_span_trim(ar_span_t s)
     return s;
 }
 
+/** True when s holds an ASCII control character (0x00-0x1f, 0x7f); a tab counts only
+ *  when tab_too. Such bytes must never reach a header or a log line raw. */
+static inline bool ar_span_has_ctl(ar_span_t s, bool tab_too)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if ((c < 0x20 && (c != '\t' || tab_too)) || c == 0x7f)
+            return true;
+    }
+    return false;
+}
+
 /** First occurrence of needle in s, or NULL. */
 static inline const char *ar_span_find(ar_span_t s, ar_span_t needle)
 {

@@ -156,6 +156,15 @@ static ar_gw_req_t *new_req(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoin
 static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, const ar_span_t *names,
                   size_t names_cnt)
 {
+    /* A model name reaches headers (x-airouter-model), log lines and upstream URLs: one with
+     * control characters (or that did not decode) is refused before anything else. */
+    for (size_t i = 0; i < names_cnt; i++) {
+        if (!names[i].ptr || names[i].len == 0 || ar_span_has_ctl(names[i], true)) {
+            bad_request(req, "invalid_model",
+                        "'model' must be a non-empty string without control characters");
+            return;
+        }
+    }
     g->call.public_model = names_cnt ? ar_pool_strdup_span(req->pool, names[0]) : "auto";
 
     /* Client limits come before routing: a refused request costs no upstream capacity. */

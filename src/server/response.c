@@ -118,6 +118,20 @@ ar_span_t ar_http_error_body(ar_http_request_t *req, const char *message, const 
     return out;
 }
 
+/* A header may be sent only when its name is a token and its value has no control
+ * characters but tabs (RFC 9110 section 5.5). */
+static bool header_ok(const ar_http_header_t *h)
+{
+    static const char separators[] = "()<>@,;:\\\"/[]?={} ";
+    if (h->name.len == 0 || ar_span_has_ctl(h->name, true) || ar_span_has_ctl(h->value, false))
+        return false;
+    for (size_t i = 0; i < h->name.len; i++) {
+        if (strchr(separators, h->name.ptr[i]) || (unsigned char)h->name.ptr[i] >= 0x80)
+            return false;
+    }
+    return true;
+}
+
 /* Appends the status line and common headers to out. */
 static int build_head(ar_http_request_t *req, ar_conn_t *c, int status,
                       const ar_http_header_t *headers, size_t cnt, bool chunked, size_t content_len,
@@ -136,6 +150,15 @@ static int build_head(ar_http_request_t *req, ar_conn_t *c, int status,
     rc = rc ? rc : ar_buf_append(out, "\r\n", 2);
     rc = rc ? rc : ar_buf_append(out, date, dlen);
     for (size_t i = 0; i < cnt && !rc; i++) {
+        if (!header_ok(&headers[i])) {
+            /* Whatever produced it, a value with CR or LF would split the head (header
+             * injection, response splitting): such a header is never sent. */
+            ar_span_t shown =
+                ar_span_has_ctl(headers[i].name, true) ? AR_LIT("(unprintable)") : headers[i].name;
+            AR_LOG(AR_LOG_ERROR, NULL, "response header %.*s dropped: invalid characters",
+                   (int)(shown.len > 64 ? 64 : shown.len), shown.ptr);
+            continue;
+        }
         rc = ar_buf_append_span(out, headers[i].name);
         rc = rc ? rc : ar_buf_append(out, ": ", 2);
         rc = rc ? rc : ar_buf_append_span(out, headers[i].value);

@@ -55,3 +55,52 @@ test('a client that hangs up while its request waits for a retry frees nothing i
   assert.equal(ok.status, 200, ok.text);
   await router.stop();
 });
+
+// POSTs a raw body (a string, sent as is) to the chat endpoint.
+async function postRaw(router, body, path = '/v1/chat/completions', headers = {}) {
+  const r = await fetch(`${router.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json', ...headers },
+    body,
+    signal: AbortSignal.timeout(15000 * slow),
+  });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+test('model names with control characters are a 400 and never reach a header', async () => {
+  const k = keyMaker();
+  const router = await startRouter(baseConfig({
+    credentials: credYaml({ name: 'cred_a', key: k('a'), base: mock.url }), // open: any model
+    server: '  replace_v1_models: false\n',
+  }));
+  const names = [
+    'cred_a/x\r\nSet-Cookie: a=1',
+    'cred_a/x\nX-Injected: 1',
+    'cred_a/x\u0000y',
+    'x\u007fy',
+    ['cred_a/ok', 'cred_a/x\r\nSet-Cookie: a=1'],
+  ];
+  for (const model of names) {
+    const r = await postRaw(router, JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }));
+    assert.equal(r.status, 400, `${JSON.stringify(model)}: ${r.text}`);
+    assert.equal(r.json.error.type, 'invalid_request_error');
+    assert.match(r.json.error.message, /'model' must be a non-empty string without control characters/);
+    assert.equal(r.headers.get('set-cookie'), null);
+    assert.equal(r.headers.get('x-injected'), null);
+  }
+  // a model name that does not decode (a lone surrogate, an escaped NUL) is refused too
+  for (const raw of ['"cred_a/\\ud800"', '"cred_a/x\\u0000"', '"\\udc00"']) {
+    const r = await postRaw(router, `{"model":${raw},"messages":[{"role":"user","content":"hi"}]}`);
+    assert.equal(r.status, 400, `${raw}: ${r.text}`);
+    assert.equal(r.json.error.type, 'invalid_request_error');
+  }
+  const seen = (await mock.requests()).filter((r) => r.path === '/v1/chat/completions' && r.headers.authorization === `Bearer ${k('a')}`);
+  assert.equal(seen.length, 0, 'nothing reached the upstream');
+  const ok = await chat(router, 'cred_a/gpt-x', 'fine');
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.headers.get('x-airouter-model'), 'gpt-x');
+  await router.stop();
+});

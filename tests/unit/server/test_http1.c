@@ -289,6 +289,18 @@ static void on_request(ar_http_request_t *req)
         ar_http_respond(req, 200, NULL, 0, ar_span(blob, BLOB_BYTES));
         return;
     }
+    if (ar_span_eq(req->path, AR_LIT("/inject"))) {
+        /* header values and names a careless handler might pass on from its input */
+        ar_http_header_t hs[] = {
+            {AR_LIT("x-model"), AR_LIT("a\r\nSet-Cookie: a=1")},
+            {AR_LIT("x-nul"), ar_span("b\0c", 3)},
+            {AR_LIT("x-lf"), AR_LIT("d\ne")},
+            {AR_LIT("x-bad name"), AR_LIT("f")},
+            {AR_LIT("x-tab"), AR_LIT("g\th")},
+        };
+        ar_http_respond_json(req, 200, hs, AR_ARRAY_CNT(hs), AR_LIT("{}"));
+        return;
+    }
     if (ar_span_eq(req->path, AR_LIT("/echo"))) {
         ar_http_respond(req, 200, NULL, 0, req->body);
         return;
@@ -706,6 +718,25 @@ static void test_get_and_post(void **state)
     stop_server();
     assert_int_equal(H.requests, 4);
     assert_int_equal(H.released, 4);
+}
+
+static void test_header_injection_refused(void **state)
+{
+    (void)state;
+    start_server(5000);
+    client_t *c = cli_open(0);
+    roundtrip(c, "GET /inject HTTP/1.1\r\nHost: t\r\n\r\n", 200);
+    assert_false(resp_has(&R, "set-cookie"));
+    assert_false(resp_has(&R, "x-model"));
+    assert_false(resp_has(&R, "x-nul"));
+    assert_false(resp_has(&R, "x-lf"));
+    assert_null(strstr(R.head, "x-bad"));
+    assert_true(hdr_is(&R, "x-tab", "g\th")); /* a tab is allowed in a value */
+    assert_true(hdr_is(&R, "content-type", "application/json"));
+    /* the connection is still in sync: the next answer parses */
+    roundtrip(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", 200);
+    cli_close(c);
+    stop_server();
 }
 
 static void test_chunked_body(void **state)
@@ -1443,6 +1474,7 @@ int main(void)
     ar_log_set_level(AR_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_and_post),
+        cmocka_unit_test(test_header_injection_refused),
         cmocka_unit_test(test_chunked_body),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_keep_alive),
