@@ -155,7 +155,7 @@ int ar_jscan_get(ar_span_t obj, ar_span_t key, ar_span_t *val)
         const char *kend = skip_string(p, end);
         if (!kend)
             return AR_EPARSE;
-        bool match = (size_t)(kend - p - 2) == key.len && memcmp(p + 1, key.ptr, key.len) == 0;
+        bool match = ar_jscan_key_eq(ar_span(p + 1, (size_t)(kend - p - 2)), key);
         p = ws(kend, end);
         if (p >= end || *p != ':')
             return AR_EPARSE;

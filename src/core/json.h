@@ -39,7 +39,8 @@ ar_span_t ar_json_span(const json_t *obj, const char *key);
  */
 const char *ar_jscan_skip(const char *p, const char *end);
 /**
- * Finds key among the top-level members of the object in obj.
+ * Finds key among the top-level members of the object in obj (keys compared decoded; the
+ * first match wins, so callers reject duplicate members first where it matters).
  * @param val receives the raw text of the value (a string keeps its quotes).
  * @return 0, AR_ENOTFOUND, or AR_EPARSE when obj is not a well-formed object.
  */
@@ -83,6 +84,21 @@ bool ar_jscan_array_next(ar_jscan_iter_t *it, ar_span_t *elem);
 int ar_jscan_object_begin(ar_span_t obj, ar_jscan_iter_t *it);
 /** @return true with the next member's key (inside the quotes, escapes as they are) and value. */
 bool ar_jscan_object_next(ar_jscan_iter_t *it, ar_span_t *key, ar_span_t *val);
+
+/**
+ * True when the raw key (inside the quotes, escapes as written) decodes to name: a client
+ * may spell "model" as "mod\u0065l", and every JSON parser upstream reads it as "model".
+ */
+bool ar_jscan_key_eq(ar_span_t raw_key, ar_span_t name);
+/** The decoded text of a raw key: raw itself when it has no escapes, else a copy in pool. */
+ar_span_t ar_jscan_key_text(struct ar_pool *pool, ar_span_t raw_key);
+/**
+ * True when two of the raw keys decode to the same text; *dup then holds that text
+ * (borrowed from keys or pool). keys is rewritten in place (decoded, maybe reordered).
+ */
+bool ar_jscan_keys_duplicate(struct ar_pool *pool, ar_span_t *keys, size_t cnt, ar_span_t *dup);
+/** ar_jscan_keys_duplicate over the members of the raw object obj (false when not an object). */
+bool ar_jscan_object_duplicate(struct ar_pool *pool, ar_span_t obj, ar_span_t *dup);
 
 /**
  * Appends a shortened copy of valid JSON text for logs: strings longer than max_string

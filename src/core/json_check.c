@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "core/json.h"
+#include "core/pool.h"
 #include "core/str.h"
 
 #define MAX_DEPTH 256
@@ -30,6 +33,59 @@ static int bad(vstate_t *v, const char *problem)
     return -1;
 }
 
+/* The code unit of the \\uXXXX escape at p (p[0] is the backslash), or -1. */
+static long u_escape(const char *p, const char *end)
+{
+    if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+        return -1;
+    long cu = 0;
+    for (int i = 2; i < 6; i++) {
+        int h = ar_hexval(p[i]);
+        if (h < 0)
+            return -1;
+        cu = cu * 16 + h;
+    }
+    return cu;
+}
+
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* the allowed range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    }
+    return n;
+}
+
+/*
+ * Strings must be text every JSON parser reads the same way: what jansson (and the
+ * upstreams) refuse, lone UTF-16 surrogates and invalid UTF-8, is refused here too, so a
+ * body the gateway accepted can always be translated.
+ */
 static int check_string(vstate_t *v)
 {
     v->p++; /* opening quote */
@@ -41,16 +97,29 @@ static int check_string(vstate_t *v)
         }
         if (c < 0x20)
             return bad(v, "control character in string");
+        if (c >= 0x80) {
+            size_t n = utf8_len((const unsigned char *)v->p, (const unsigned char *)v->end);
+            if (n == 0)
+                return bad(v, "invalid UTF-8 in string");
+            v->p += n;
+            continue;
+        }
         if (c == '\\') {
             if (v->p + 1 >= v->end)
                 return bad(v, "unterminated string");
             char e = v->p[1];
             if (e == 'u') {
-                if (v->end - v->p < 6)
-                    return bad(v, "truncated \\u escape");
-                for (int i = 2; i < 6; i++) {
-                    if (ar_hexval(v->p[i]) < 0)
-                        return bad(v, "invalid \\u escape");
+                long cu = u_escape(v->p, v->end);
+                if (cu < 0)
+                    return bad(v,
+                               v->end - v->p < 6 ? "truncated \\u escape" : "invalid \\u escape");
+                if (cu >= 0xdc00 && cu <= 0xdfff)
+                    return bad(v, "lone surrogate in \\u escape");
+                if (cu >= 0xd800 && cu <= 0xdbff) {
+                    long low = u_escape(v->p + 6, v->end);
+                    if (low < 0xdc00 || low > 0xdfff)
+                        return bad(v, "lone surrogate in \\u escape");
+                    v->p += 6;
                 }
                 v->p += 6;
                 continue;
@@ -273,6 +342,162 @@ bool ar_jscan_object_next(ar_jscan_iter_t *it, ar_span_t *key, ar_span_t *val)
     *val = ar_span(p, (size_t)(vend - p));
     it->p = vend;
     return true;
+}
+
+/* ---- member keys, decoded ---- */
+
+/* Appends code point cp to out as UTF-8. @return the length (1-4). */
+static size_t put_utf8(unsigned long cp, char out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/*
+ * Decodes the next character of raw string content (escapes as written) at *p into out.
+ * Escapes the validator refuses (lone surrogates) become U+FFFD rather than failing.
+ * @return the bytes written (1-4), or 0 at the end.
+ */
+static size_t next_char(const char **p, const char *end, char out[4])
+{
+    const char *q = *p;
+    if (q >= end)
+        return 0;
+    if (*q != '\\' || q + 1 >= end) {
+        out[0] = *q;
+        *p = q + 1;
+        return 1;
+    }
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *e = strchr(from, q[1]);
+    if (q[1] != 'u' && e && q[1]) {
+        out[0] = to[e - from];
+        *p = q + 2;
+        return 1;
+    }
+    long cu = u_escape(q, end);
+    if (cu < 0) {
+        out[0] = *q; /* not an escape the validator lets through: keep the byte */
+        *p = q + 1;
+        return 1;
+    }
+    *p = q + 6;
+    unsigned long cp = (unsigned long)cu;
+    if (cu >= 0xd800 && cu <= 0xdbff) {
+        long low = u_escape(q + 6, end);
+        if (low >= 0xdc00 && low <= 0xdfff) {
+            cp = 0x10000 + (((unsigned long)cu - 0xd800) << 10) + ((unsigned long)low - 0xdc00);
+            *p = q + 12;
+        } else {
+            cp = 0xfffd;
+        }
+    } else if (cu >= 0xdc00 && cu <= 0xdfff) {
+        cp = 0xfffd;
+    }
+    return put_utf8(cp, out);
+}
+
+bool ar_jscan_key_eq(ar_span_t raw, ar_span_t name)
+{
+    if (ar_span_eq(raw, name))
+        return true;
+    /* an escape always takes more bytes than what it stands for */
+    if (raw.len <= name.len || !memchr(raw.ptr, '\\', raw.len))
+        return false;
+    const char *p = raw.ptr, *end = raw.ptr + raw.len;
+    size_t at = 0, n;
+    char ch[4];
+    while ((n = next_char(&p, end, ch)) > 0) {
+        if (n > name.len - at || memcmp(name.ptr + at, ch, n) != 0)
+            return false;
+        at += n;
+    }
+    return at == name.len;
+}
+
+ar_span_t ar_jscan_key_text(ar_pool_t *pool, ar_span_t raw)
+{
+    if (!memchr(raw.ptr, '\\', raw.len))
+        return raw;
+    char *out = ar_pool_alloc(pool, raw.len + 1); /* decoding never lengthens */
+    const char *p = raw.ptr, *end = raw.ptr + raw.len;
+    size_t len = 0, n;
+    while ((n = next_char(&p, end, out + len)) > 0)
+        len += n;
+    out[len] = '\0';
+    return ar_span(out, len);
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const ar_span_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = n ? memcmp(x->ptr, y->ptr, n) : 0;
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+bool ar_jscan_keys_duplicate(ar_pool_t *pool, ar_span_t *keys, size_t cnt, ar_span_t *dup)
+{
+    for (size_t i = 0; i < cnt; i++)
+        keys[i] = ar_jscan_key_text(pool, keys[i]);
+    if (cnt <= 16) {
+        for (size_t i = 1; i < cnt; i++) {
+            for (size_t j = 0; j < i; j++) {
+                if (ar_span_eq(keys[i], keys[j])) {
+                    *dup = keys[i];
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    /* many members (a hostile body may have millions): sort instead of comparing pairs */
+    qsort(keys, cnt, sizeof(*keys), span_cmp);
+    for (size_t i = 1; i < cnt; i++) {
+        if (ar_span_eq(keys[i], keys[i - 1])) {
+            *dup = keys[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+bool ar_jscan_object_duplicate(ar_pool_t *pool, ar_span_t obj, ar_span_t *dup)
+{
+    ar_jscan_iter_t it;
+    ar_span_t k, v;
+    size_t cnt = 0, cap = 16;
+    ar_span_t *keys = ar_pool_alloc(pool, cap * sizeof(*keys));
+    if (ar_jscan_object_begin(obj, &it) != 0)
+        return false;
+    while (ar_jscan_object_next(&it, &k, &v)) {
+        if (cnt == cap) {
+            ar_span_t *bigger = ar_pool_alloc(pool, 2 * cap * sizeof(*keys));
+            memcpy(bigger, keys, cnt * sizeof(*keys));
+            keys = bigger;
+            cap *= 2;
+        }
+        keys[cnt++] = k;
+    }
+    return ar_jscan_keys_duplicate(pool, keys, cnt, dup);
 }
 
 /* ---- shortening for logs ---- */

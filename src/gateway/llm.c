@@ -32,40 +32,77 @@ static void free_req_bufs(void *arg)
 typedef struct fields {
     ar_span_t model, messages, prompt, input, stream, stream_options;
     bool has_extension;
+    ar_span_t *keys; /* every member's raw key, for the duplicate check */
+    size_t keys_cnt;
 } fields_t;
 
 static bool is_extension(ar_span_t key)
 {
     for (size_t i = 0; i < ar_request_extensions_cnt; i++) {
-        if (ar_span_eq(key, ar_span_cstr(ar_request_extensions[i])))
+        if (ar_jscan_key_eq(key, ar_span_cstr(ar_request_extensions[i])))
             return true;
     }
     return false;
 }
 
-static void scan_fields(ar_span_t body, fields_t *f)
+/* Keys are compared decoded ("mod\u0065l" is "model" to every parser upstream too). */
+static void scan_fields(ar_pool_t *pool, ar_span_t body, fields_t *f)
 {
     memset(f, 0, sizeof(*f));
     ar_jscan_iter_t it;
     ar_span_t k, v;
+    size_t cap = 16;
+    f->keys = ar_pool_alloc(pool, cap * sizeof(*f->keys));
     if (ar_jscan_object_begin(body, &it) != 0)
         return;
     while (ar_jscan_object_next(&it, &k, &v)) {
-        if (ar_span_eq(k, AR_LIT("model")))
+        if (f->keys_cnt == cap) {
+            ar_span_t *bigger = ar_pool_alloc(pool, 2 * cap * sizeof(*f->keys));
+            memcpy(bigger, f->keys, cap * sizeof(*f->keys));
+            f->keys = bigger;
+            cap *= 2;
+        }
+        f->keys[f->keys_cnt++] = k;
+        if (ar_jscan_key_eq(k, AR_LIT("model")))
             f->model = v;
-        else if (ar_span_eq(k, AR_LIT("messages")))
+        else if (ar_jscan_key_eq(k, AR_LIT("messages")))
             f->messages = v;
-        else if (ar_span_eq(k, AR_LIT("prompt")))
+        else if (ar_jscan_key_eq(k, AR_LIT("prompt")))
             f->prompt = v;
-        else if (ar_span_eq(k, AR_LIT("input")))
+        else if (ar_jscan_key_eq(k, AR_LIT("input")))
             f->input = v;
-        else if (ar_span_eq(k, AR_LIT("stream")))
+        else if (ar_jscan_key_eq(k, AR_LIT("stream")))
             f->stream = v;
-        else if (ar_span_eq(k, AR_LIT("stream_options")))
+        else if (ar_jscan_key_eq(k, AR_LIT("stream_options")))
             f->stream_options = v;
         else if (is_extension(k))
             f->has_extension = true;
     }
+}
+
+/*
+ * A member given twice is read differently by different parsers (the gateway would route
+ * and price one value while the upstream uses the other), so it is refused, naming the key.
+ * The objects whose members the gateway itself reads are checked: the body and
+ * stream_options. @return NULL, or the message.
+ */
+static const char *duplicate_member(ar_pool_t *pool, fields_t *f)
+{
+    ar_span_t dup;
+    const char *where = NULL;
+    if (ar_jscan_keys_duplicate(pool, f->keys, f->keys_cnt, &dup))
+        where = "the request body";
+    else if (f->stream_options.len && ar_jscan_object_duplicate(pool, f->stream_options, &dup))
+        where = "'stream_options'";
+    if (!where)
+        return NULL;
+    size_t shown = dup.len;
+    if (shown > 100) {
+        shown = 100;
+        while (shown > 0 && ((unsigned char)dup.ptr[shown] & 0xc0) == 0x80)
+            shown--; /* never cut a UTF-8 character in two */
+    }
+    return ar_pool_printf(pool, "Duplicate member '%.*s' in %s", (int)shown, dup.ptr, where);
 }
 
 static char first_char(ar_span_t v)
@@ -257,7 +294,12 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_sp
         bad_request(req, "invalid_json", "Request body must be a JSON object");
         return;
     }
-    scan_fields(req->body, &f);
+    scan_fields(req->pool, req->body, &f);
+    const char *dup = duplicate_member(req->pool, &f);
+    if (dup) {
+        bad_request(req, "duplicate_key", dup);
+        return;
+    }
     const char *code;
     const char *problem = validate(req, ep, &f, &code);
     if (problem) {

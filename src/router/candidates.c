@@ -115,7 +115,7 @@ static void resolve_name(resolve_t *rs, ar_span_t spec)
     ar_router_t *r = rs->r;
     ar_span_t name = spec;
     long pin = -1;
-    const char *slash = memchr(spec.ptr, '/', spec.len);
+    const char *slash = spec.len ? memchr(spec.ptr, '/', spec.len) : NULL; /* ptr may be NULL */
     if (slash && !find_group(r, spec)) {
         ar_span_t prefix = ar_span(spec.ptr, (size_t)(slash - spec.ptr));
         long p = pin_of(r, prefix);

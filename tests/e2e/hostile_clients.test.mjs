@@ -104,3 +104,54 @@ test('model names with control characters are a 400 and never reach a header', a
   assert.equal(ok.headers.get('x-airouter-model'), 'gpt-x');
   await router.stop();
 });
+
+test('the gateway and the upstream read the same request: escaped keys, duplicates, bad text', async () => {
+  const k = keyMaker();
+  const router = await startRouter(baseConfig({
+    credentials: credYaml({ name: 'cred_a', key: k('a'), base: mock.url }),
+    models: modelYaml({ name: 'cheap', credential: 'cred_a', model: 'up-cheap' }) +
+      modelYaml({ name: 'expensive', credential: 'cred_a', model: 'up-expensive' }),
+  }));
+  const msgs = '"messages":[{"role":"user","content":"hi"}]';
+  // duplicates, also when they differ only in how the key is escaped: 400 naming the key
+  const dups = [
+    [`{"model":"cheap",${msgs},"mod\\u0065l":"expensive"}`, 'model', 'the request body'],
+    [`{"model":"cheap",${msgs},"model":"expensive"}`, 'model', 'the request body'],
+    [`{"model":"cheap",${msgs},"stream":false,"str\\u0065am":true}`, 'stream', 'the request body'],
+    [`{"model":"cheap",${msgs},${msgs}}`, 'messages', 'the request body'],
+    [`{"model":"cheap",${msgs},"stream":true,"stream_options":{"include_usage":false,"include_usage":true}}`,
+      'include_usage', "'stream_options'"],
+  ];
+  for (const [body, key, where] of dups) {
+    const r = await postRaw(router, body);
+    assert.equal(r.status, 400, `${body}: ${r.text}`);
+    assert.equal(r.json.error.type, 'invalid_request_error');
+    assert.equal(r.json.error.message, `Duplicate member '${key}' in ${where}`);
+  }
+  // an escaped key is the key: routed and priced under the model the upstream reads
+  await mock.clear();
+  const r = await postRaw(router, `{"mod\\u0065l":"expensive",${msgs}}`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('x-airouter-model'), 'up-expensive');
+  const seen = (await mock.requests()).filter((q) => q.path === '/v1/chat/completions');
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].body.model, 'up-expensive');
+  // a stream asked for with an escaped key is a stream on both sides
+  const s = await postRaw(router, `{"model":"cheap",${msgs},"str\\u0065am":true}`);
+  assert.equal(s.status, 200, s.text);
+  assert.match(s.headers.get('content-type'), /text\/event-stream/);
+  assert.match(s.text, /data: \[DONE\]/);
+  // text no JSON parser upstream would read the same way is refused up front
+  const bad = [
+    [`{"model":"cheap","messages":[{"role":"user","content":"\\ud800"}]}`, /lone surrogate/],
+    [`{"model":"cheap","messages":[{"role":"user","content":"x\\udc00y"}]}`, /lone surrogate/],
+    [Buffer.from(`{"model":"cheap","messages":[{"role":"user","content":"\xff\xfe"}]}`, 'latin1'), /invalid UTF-8/],
+  ];
+  for (const [body, why] of bad) {
+    const b = await postRaw(router, body);
+    assert.equal(b.status, 400, b.text);
+    assert.equal(b.json.error.type, 'invalid_request_error');
+    assert.match(b.json.error.message, why);
+  }
+  await router.stop();
+});

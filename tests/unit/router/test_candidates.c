@@ -140,6 +140,12 @@ static void test_unknown_model(void **state)
     c = fx_query(&f, "zz/gpt");
     assert_int_equal(c.empty_reason, AR_ENOTFOUND);
     assert_string_equal(c.unknown_model, "zz/gpt");
+    /* a name that did not decode arrives as the null span: unknown, never dereferenced */
+    ar_span_t null_name = AR_SPAN_NULL;
+    ar_route_query_t q = {.models = &null_name, .models_cnt = 1};
+    assert_int_equal(ar_router_candidates(f.r, f.pool, &q, &c), 0);
+    assert_int_equal(c.cnt, 0);
+    assert_int_equal(c.empty_reason, AR_ENOTFOUND);
     fx_close(&f);
 }
 
