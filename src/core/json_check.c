@@ -48,39 +48,6 @@ static long u_escape(const char *p, const char *end)
     return cu;
 }
 
-/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf; /* the allowed range of the second byte */
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    return n;
-}
-
 /*
  * Strings must be text every JSON parser reads the same way: what jansson (and the
  * upstreams) refuse, lone UTF-16 surrogates and invalid UTF-8, is refused here too, so a
@@ -98,7 +65,7 @@ static int check_string(vstate_t *v)
         if (c < 0x20)
             return bad(v, "control character in string");
         if (c >= 0x80) {
-            size_t n = utf8_len((const unsigned char *)v->p, (const unsigned char *)v->end);
+            size_t n = ar_utf8_seq_len(v->p, (size_t)(v->end - v->p));
             if (n == 0)
                 return bad(v, "invalid UTF-8 in string");
             v->p += n;
@@ -515,14 +482,14 @@ static size_t string_keep(const char *s, size_t n, size_t limit)
     while (keep < n) {
         unsigned char c = (unsigned char)s[keep];
         size_t step = 1;
-        if (c == '\\')
+        if (c == '\\') {
             step = keep + 1 < n && s[keep + 1] == 'u' ? 6 : 2;
-        else if (c >= 0xf0)
-            step = 4;
-        else if (c >= 0xe0)
-            step = 3;
-        else if (c >= 0xc0)
-            step = 2;
+        } else if (c >= 0x80) {
+            /* a lead byte is trusted only with its continuation bytes: taking 4 bytes after a
+             * stray 0xf0 could swallow half of a following \u escape */
+            step = ar_utf8_seq_len(s + keep, n - keep);
+            step = step ? step : 1;
+        }
         if (keep + step > limit)
             break;
         keep += step;

@@ -18,21 +18,14 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/redact.h"
+#include "core/str.h"
 
 #define LINE_MAX_BYTES 16384
 #define PENDING_MAX (4u << 20)
 
 _Atomic int ar_log__level = AR_LOG_INFO;
 static _Atomic int log_format = AR_LOG_TEXT;
-
-typedef struct secret_set {
-    struct secret_set *older; /* kept until shutdown: a reader may still hold it */
-    size_t cnt;
-    char **val;
-    size_t *len;
-} secret_set_t;
-
-static _Atomic(secret_set_t *) secrets;
 
 static struct {
     pthread_mutex_t mu;
@@ -121,16 +114,7 @@ void ar_log_shutdown(void)
     if (lg.err_fd >= 0)
         close(lg.err_fd);
     lg.err_fd = -1;
-    secret_set_t *s = atomic_exchange(&secrets, NULL);
-    while (s) {
-        secret_set_t *older = s->older;
-        for (size_t i = 0; i < s->cnt; i++)
-            ar_free(s->val[i]);
-        ar_free(s->val);
-        ar_free(s->len);
-        ar_free(s);
-        s = older;
-    }
+    ar_redact_shutdown(); /* the logger was the last reader of the secrets */
 }
 
 void ar_log_set_level(ar_log_level_t level)
@@ -158,62 +142,6 @@ int ar_log_set_error_file(const char *path)
     if (old >= 0)
         close(old);
     return 0;
-}
-
-void ar_log_set_secrets(const char *const *list, size_t cnt)
-{
-    secret_set_t *s = ar_xcalloc(1, sizeof(*s));
-    s->val = ar_xcalloc(cnt ? cnt : 1, sizeof(char *));
-    s->len = ar_xcalloc(cnt ? cnt : 1, sizeof(size_t));
-    for (size_t i = 0; i < cnt; i++) {
-        if (!list[i] || strlen(list[i]) < 6)
-            continue;
-        s->val[s->cnt] = ar_xstrdup(list[i]);
-        s->len[s->cnt] = strlen(list[i]);
-        s->cnt++;
-    }
-    s->older = atomic_load(&secrets);
-    while (!atomic_compare_exchange_weak(&secrets, &s->older, s))
-        ;
-}
-
-char *ar_mask_key(ar_span_t key, char *out, size_t outlen)
-{
-    if (outlen < 16) {
-        if (outlen)
-            out[0] = '\0';
-        return out;
-    }
-    if (key.len < 12) {
-        memcpy(out, "***", 4);
-        return out;
-    }
-    snprintf(out, outlen, "%.6s...%.3s", key.ptr, key.ptr + key.len - 3);
-    return out;
-}
-
-/* Replaces every configured secret in line[0..*len) by its masked form. */
-static void mask_secrets(char *line, size_t *len, size_t cap)
-{
-    secret_set_t *s = atomic_load_explicit(&secrets, memory_order_acquire);
-    if (!s)
-        return;
-    for (size_t i = 0; i < s->cnt; i++) {
-        char *hit;
-        char *from = line;
-        while ((hit = memmem(from, (size_t)(line + *len - from), s->val[i], s->len[i]))) {
-            char masked[32];
-            ar_mask_key(ar_span(s->val[i], s->len[i]), masked, sizeof(masked));
-            size_t mlen = strlen(masked);
-            size_t tail = (size_t)(line + *len - (hit + s->len[i]));
-            if (mlen > s->len[i] && *len + mlen - s->len[i] > cap)
-                mlen = s->len[i]; /* no room: keep the length, still hide it */
-            memmove(hit + mlen, hit + s->len[i], tail);
-            memcpy(hit, masked, mlen);
-            *len = *len - s->len[i] + mlen;
-            from = hit + mlen;
-        }
-    }
 }
 
 static void emit(ar_log_level_t level, char *line, size_t len)
@@ -271,22 +199,75 @@ static void puts_(line_t *l, const char *s)
     put(l, s, strlen(s));
 }
 
-static void put_json_str(line_t *l, const char *s, size_t n)
+/* Appends an escape sequence whole or not at all: a line cut at its end must not end in
+ * half an escape. */
+static void put_whole(line_t *l, const char *s, size_t n)
+{
+    if (n <= l->cap - l->len)
+        put(l, s, n);
+    else
+        l->len = l->cap;
+}
+
+/*
+ * Appends s[0..n), escaped so that whatever it holds (client strings: model names, paths)
+ * can neither forge a line nor break its format. JSON: quotes, backslashes and control
+ * characters as JSON escapes, invalid UTF-8 as U+FFFD. Text: control characters, DEL,
+ * backslashes and invalid UTF-8 as \n \r \t \\ \xNN; with quote, '"' as \" too.
+ */
+static void put_escaped(line_t *l, const char *s, size_t n, bool json, bool quote)
 {
     static const char hex[] = "0123456789abcdef";
-    put(l, "\"", 1);
+    size_t run = 0; /* bytes copied as they are, written in one go */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put(l, e, 2);
-        } else if (c < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            put(l, e, 6);
-        } else {
-            put(l, (const char *)&s[i], 1);
+        size_t seq = 1;
+        bool plain = c >= 0x20 && c != 0x7f && c != '\\' && !(c == '"' && (json || quote));
+        if (c >= 0x80) {
+            seq = ar_utf8_seq_len(s + i, n - i);
+            plain = seq != 0;
         }
+        if (plain) {
+            run += seq;
+            i += seq - 1;
+            continue;
+        }
+        put(l, s + i - run, run);
+        run = 0;
+        char e[8];
+        size_t elen = 2;
+        e[0] = '\\';
+        switch (c) {
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        case '\\': e[1] = '\\'; break;
+        case '"': e[1] = '"'; break;
+        default:
+            if (json && c >= 0x80) {
+                memcpy(e, "\\ufffd", 6);
+                elen = 6;
+            } else if (json) {
+                memcpy(e, "\\u00", 4);
+                e[4] = hex[c >> 4];
+                e[5] = hex[c & 15];
+                elen = 6;
+            } else {
+                e[1] = 'x';
+                e[2] = hex[c >> 4];
+                e[3] = hex[c & 15];
+                elen = 4;
+            }
+        }
+        put_whole(l, e, elen);
     }
+    put(l, s + n - run, run);
+}
+
+static void put_json_str(line_t *l, const char *s, size_t n)
+{
+    put(l, "\"", 1);
+    put_escaped(l, s, n, true, false);
     put(l, "\"", 1);
 }
 
@@ -300,12 +281,40 @@ static void put_json_field(line_t *l, const char *key, const char *val)
     put_json_str(l, val, strlen(val));
 }
 
+/* A text-format value (logfmt): as it is when it is one plain word, else quoted and
+ * escaped, so that `model=a credential=x` inside a value cannot pose as two fields. */
+static void put_text_value(line_t *l, const char *v, size_t n)
+{
+    if (n == 0) {
+        put(l, "-", 1);
+        return;
+    }
+    bool bare = true;
+    for (size_t i = 0; i < n && bare; i++) {
+        unsigned char c = (unsigned char)v[i];
+        bare = c > 0x20 && c < 0x7f && c != '"' && c != '=' && c != '\\';
+    }
+    if (bare) {
+        put(l, v, n);
+        return;
+    }
+    put(l, "\"", 1);
+    put_escaped(l, v, n, false, true);
+    put(l, "\"", 1);
+}
+
+static void put_text_field(line_t *l, const char *key, const char *val)
+{
+    puts_(l, key);
+    put_text_value(l, val ? val : "-", val ? strlen(val) : 1);
+}
+
 static void finish(ar_log_level_t level, line_t *l)
 {
     if (l->len == l->cap)
         l->len--; /* make room for the newline */
     size_t len = l->len;
-    mask_secrets(l->p, &len, l->cap);
+    ar_redact(l->p, &len);
     l->p[len++] = '\n';
     emit(level, l->p, len);
 }
@@ -317,7 +326,15 @@ void ar_log_write(ar_log_level_t level, const ar_log_ctx_t *ctx, const char *fmt
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    size_t mlen = n < 0 ? 0 : ((size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n);
+    size_t mlen = n < 0 ? 0 : (size_t)n;
+    if (mlen >= sizeof(msg)) {
+        /* cut well before the end: a secret straddling the cut would escape masking */
+        static const char cut[] = "...(cut)";
+        mlen = sizeof(msg) - 1 - 64;
+        memcpy(msg + mlen, cut, sizeof(cut) - 1);
+        mlen += sizeof(cut) - 1;
+    }
+    ar_redact(msg, &mlen);
 
     char buf[LINE_MAX_BYTES];
     line_t l = {buf, 0, sizeof(buf) - 1};
@@ -344,22 +361,18 @@ void ar_log_write(ar_log_level_t level, const ar_log_ctx_t *ctx, const char *fmt
         put(&l, " ", 1);
         if (ctx && ctx->request_id) {
             put(&l, "[", 1);
-            puts_(&l, ctx->request_id);
+            put_escaped(&l, ctx->request_id, strlen(ctx->request_id), false, false);
             put(&l, "] ", 2);
         }
         if (ctx && ctx->action) {
             puts_(&l, ctx->action);
             put(&l, ": ", 2);
         }
-        put(&l, msg, mlen);
-        if (ctx && ctx->credential) {
-            put(&l, " credential=", 12);
-            puts_(&l, ctx->credential);
-        }
-        if (ctx && ctx->model) {
-            put(&l, " model=", 7);
-            puts_(&l, ctx->model);
-        }
+        put_escaped(&l, msg, mlen, false, false);
+        if (ctx && ctx->credential)
+            put_text_field(&l, " credential=", ctx->credential);
+        if (ctx && ctx->model)
+            put_text_field(&l, " model=", ctx->model);
     }
     finish(level, &l);
 }
@@ -372,8 +385,6 @@ void ar_log_access(const ar_access_log_t *r)
     line_t l = {buf, 0, sizeof(buf) - 1};
     char ts[40], num[160];
     size_t tlen = timestamp(ts, sizeof(ts));
-    const char *model = r->model ? r->model : "-";
-    const char *cred = r->credential ? r->credential : "-";
     if (atomic_load_explicit(&log_format, memory_order_relaxed) == AR_LOG_JSON) {
         put(&l, "{\"time\":\"", 9);
         put(&l, ts, tlen);
@@ -395,24 +406,22 @@ void ar_log_access(const ar_access_log_t *r)
         put(&l, "}", 1);
     } else {
         put(&l, ts, tlen);
-        put(&l, " info request method=", 21);
-        puts_(&l, r->method ? r->method : "-");
+        put(&l, " info request", 13);
+        put_text_field(&l, " method=", r->method);
         put(&l, " path=", 6);
-        put(&l, r->path.ptr, r->path.len);
-        int n = snprintf(num, sizeof(num), " status=%d model=", r->status);
+        put_text_value(&l, r->path.ptr, r->path.len);
+        int n = snprintf(num, sizeof(num), " status=%d", r->status);
         put(&l, num, (size_t)n);
-        puts_(&l, model);
-        put(&l, " credential=", 12);
-        puts_(&l, cred);
+        put_text_field(&l, " model=", r->model);
+        put_text_field(&l, " credential=", r->credential);
         n = snprintf(num, sizeof(num),
                      " attempts=%d latency_ms=%.3f prompt_tokens=%lld completion_tokens=%lld "
-                     "stream=%s client=",
+                     "stream=%s",
                      r->attempts, r->latency_ms, (long long)r->prompt_tokens,
                      (long long)r->completion_tokens, r->stream ? "true" : "false");
         put(&l, num, (size_t)n);
-        puts_(&l, r->client ? r->client : "-");
-        put(&l, " request_id=", 12);
-        puts_(&l, r->request_id ? r->request_id : "-");
+        put_text_field(&l, " client=", r->client);
+        put_text_field(&l, " request_id=", r->request_id);
     }
     finish(AR_LOG_INFO, &l);
 }

@@ -3,7 +3,8 @@
  * evaluates its arguments, so a disabled call costs one branch. Lines are formatted on the
  * calling thread and written by one logger thread, so a worker never blocks on a slow
  * stderr or disk (lines are dropped, and counted, if the logger falls 4 MiB behind).
- * Every configured secret is masked inside the formatter: call sites never need to.
+ * Secrets (core/redact.h) are masked inside the formatter, and client strings are escaped:
+ * call sites never need to do either.
  */
 #ifndef AR_CORE_LOG_H
 #define AR_CORE_LOG_H
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/redact.h"
 #include "core/span.h"
 
 typedef enum ar_log_level {
@@ -81,11 +83,6 @@ void ar_log_set_format(ar_log_format_t format);
  * AR_E* when the file cannot be opened (the previous setting stays).
  */
 int ar_log_set_error_file(const char *path);
-/**
- * Replaces the set of secrets masked in every line. The strings are copied; secrets
- * shorter than 6 bytes are ignored (they would mask ordinary words). Any thread.
- */
-void ar_log_set_secrets(const char *const *secrets, size_t cnt);
 /** Formats and queues one line. Use AR_LOG instead, which checks the level first. */
 void ar_log_write(ar_log_level_t level, const ar_log_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -95,11 +92,5 @@ void ar_log_access(const ar_access_log_t *rec);
 uint64_t ar_log_dropped(void);
 /** Parses "debug|info|warn|error" (any case). @return 0 or AR_EINVAL. */
 int ar_log_level_parse(const char *s, ar_log_level_t *out);
-
-/**
- * Writes a masked form of a key into out ("sk-abc...xyz"; "***" for short keys).
- * @param out at least 16 bytes. @return out.
- */
-char *ar_mask_key(ar_span_t key, char *out, size_t outlen);
 
 #endif

@@ -6,6 +6,7 @@
 #define AR_CORE_STR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -36,6 +37,12 @@ static inline int ar_hexval(char c)
         return c - 'A' + 10;
     return -1;
 }
+
+/**
+ * The length (2-4) of the well-formed UTF-8 sequence that starts p[0..n) with a byte >= 0x80
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ */
+size_t ar_utf8_seq_len(const char *p, size_t n);
 
 /** Writes v in decimal into out (at least 21 bytes) with a NUL. @return the length. */
 size_t ar_u64_dec(uint64_t v, char *out);

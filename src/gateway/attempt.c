@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/redact.h"
 #include "core/str.h"
 #include "gateway/gateway_int.h"
 
@@ -55,7 +56,9 @@ static void record_error(ar_gw_req_t *g, int status, const char *message)
     e->credential = g->dep ? g->dep->cred->name : "";
     e->model = g->dep ? g->dep->upstream_model : "";
     e->status = status;
-    e->message = message ? message : "";
+    /* upstream words, relayed in _router.errors and final errors: an upstream's 401 may
+     * quote the key it was sent */
+    e->message = message ? ar_redact_str(g->http->pool, message) : "";
 }
 
 static bool capable(const ar_provider_t *p, ar_endpoint_t ep)
@@ -242,6 +245,7 @@ static void send_answer(ar_gw_req_t *g, int status, ar_span_t body)
 static void send_error(ar_gw_req_t *g, int status, const char *type, const char *code,
                        const char *message, const ar_http_header_t *extra, size_t extra_cnt)
 {
+    message = ar_redact_str(g->http->pool, message);
     send_json_with(g, status, ar_gw_error_body(g->http, status, type, code, message), extra,
                    extra_cnt);
 }
@@ -301,6 +305,7 @@ static void emit_end(ar_gw_req_t *g)
 /* An SSE `error` event for a stream that cannot go on. */
 static void stream_error(ar_gw_req_t *g, const char *type, const char *message)
 {
+    message = ar_redact_str(g->http->pool, message);
     if (g->ctx.front) {
         ar_buf_reset(&g->front_out);
         if (g->ctx.front->stream_error(g, type, message, &g->front_out) == 0)
@@ -592,6 +597,22 @@ static void launch_failed(ar_gw_req_t *g, int rc)
     AR_LOG(AR_LOG_ERROR, &lc, "%s", ar_err_message(rc));
 }
 
+/* A credential that answered 401/403 is bad for this request: none of its deployments is
+ * tried again (SPEC section 4), whatever model they serve. */
+static void mark_bad_credential(ar_gw_req_t *g)
+{
+    if (!g->bad_creds)
+        g->bad_creds = ar_pool_calloc(g->http->pool, cfg_of(g)->credentials_cnt);
+    g->bad_creds[g->dep->cred_idx] = true;
+}
+
+static bool usable(ar_gw_req_t *g, const ar_deployment_t *d)
+{
+    if (g->bad_creds && g->bad_creds[d->cred_idx])
+        return false;
+    return capable(g->rt->providers[d->cred_idx], g->endpoint) && admit(g, d);
+}
+
 void ar_gw_attempt_next(ar_gw_req_t *g)
 {
     const ar_config_t *cfg = cfg_of(g);
@@ -601,7 +622,7 @@ void ar_gw_attempt_next(ar_gw_req_t *g)
         if (g->attempts > 0 && g->switches >= max_switches)
             break;
         const ar_deployment_t *d = g->cands.items[g->next_cand++];
-        if (!capable(g->rt->providers[d->cred_idx], g->endpoint) || !admit(g, d))
+        if (!usable(g, d))
             continue;
         if (g->attempts > 0)
             g->switches++;
@@ -614,7 +635,7 @@ void ar_gw_attempt_next(ar_gw_req_t *g)
     const ar_deployment_t *fb = ar_router_fallback(g->rt->router);
     if (!g->finished && fb && !g->fallback_tried) {
         g->fallback_tried = true;
-        if (capable(g->rt->providers[fb->cred_idx], g->endpoint) && admit(g, fb)) {
+        if (usable(g, fb)) {
             int rc = launch(g);
             if (rc == 0)
                 return;
@@ -648,6 +669,8 @@ static void on_retry_timer(uv_timer_t *t)
 static void after_failure(ar_gw_req_t *g, ar_outcome_t oc)
 {
     const ar_config_t *cfg = cfg_of(g);
+    if (oc.action == AR_ACT_NEXT_CREDENTIAL)
+        mark_bad_credential(g);
     if (oc.action == AR_ACT_RETRY_SAME && g->same_retries < cfg->routing.rate_limit_retries) {
         g->same_retries++;
         int64_t delay = cfg->routing.retry_delay_ms;
@@ -668,8 +691,12 @@ static void after_failure(ar_gw_req_t *g, ar_outcome_t oc)
 static int64_t parse_retry_after(ar_span_t v)
 {
     int64_t secs;
-    if (ar_parse_int64(v, &secs) == 0)
+    if (ar_parse_int64(v, &secs) == 0) {
+        /* any value beyond a day is "not soon" alike; the cap keeps * 1000 from overflowing */
+        if (secs > 86400)
+            secs = 86400;
         return secs >= 0 ? secs * 1000 : -1;
+    }
     char tmp[64];
     if (v.len >= sizeof(tmp))
         return -1;
@@ -777,6 +804,14 @@ static int on_data(void *ud, ar_span_t data)
     return rc;
 }
 
+static bool is_json_object(ar_span_t body)
+{
+    ar_span_t t = ar_span_trim(body);
+    while (t.len && (t.ptr[0] == '\n' || t.ptr[0] == '\r'))
+        t = ar_span_skip(t, 1);
+    return t.len && t.ptr[0] == '{' && ar_json_validate(body, NULL, 0) == 0;
+}
+
 /* A whole 2xx answer: translate if needed, then send with metadata. */
 static int deliver_whole(ar_gw_req_t *g)
 {
@@ -786,6 +821,12 @@ static int deliver_whole(ar_gw_req_t *g)
     if (rc)
         return rc;
     ar_span_t body = out->len ? ar_buf_span(out) : ar_buf_span(&g->up_body);
+    if (!out->len && !is_json_object(body)) {
+        /* a pass-through 2xx must still be an answer: a proxy error page or a cut body
+         * relayed as a success would hide an upstream failure from routing and the client */
+        g->call.error_detail = "the upstream answered 2xx with a body that is not a JSON object";
+        return AR_EUPSTREAM;
+    }
     if (out->len) {
         /* send_json reuses ev_out for the metadata: move the translation aside first */
         char *copy = ar_pool_strndup(g->http->pool, body.ptr, body.len);
@@ -827,7 +868,8 @@ static void on_done(void *ud, int err, const char *detail)
             ar_gw_req_finish(g);
             goto out;
         }
-        detail = "the upstream answer could not be read";
+        detail =
+            g->call.error_detail ? g->call.error_detail : "the upstream answer could not be read";
         err = AR_EUPSTREAM;
     }
     if (ar_http_responded(g->http)) {
@@ -858,7 +900,8 @@ static void on_done(void *ud, int err, const char *detail)
     AR_LOG(AR_LOG_INFO, &lc, "status %d: %s", oc.client_status, message);
     if (oc.action == AR_ACT_RETURN_ERROR && !err) {
         if (ar_provider_can(g->prov, AR_PROV_OPENAI_WIRE) && !g->ctx.front) {
-            send_json(g, g->up_status, ar_buf_span(&g->up_body)); /* the upstream's own error */
+            /* the upstream's own error, keys it quotes masked */
+            send_json(g, g->up_status, ar_redact_span(g->http->pool, ar_buf_span(&g->up_body)));
         } else {
             /* translated: the client gets its own format, with the upstream's words */
             ar_upstream_err_t ue;

@@ -30,7 +30,7 @@ static void apply_logging(const ar_config_t *cfg)
         secrets[n++] = cfg->credentials[i].api_key;
         secrets[n++] = cfg->credentials[i].credentials_json;
     }
-    ar_log_set_secrets(secrets, n);
+    ar_redact_set_secrets(secrets, n);
     ar_free(secrets);
     if (cfg->monitoring.log_errors && cfg->monitoring.errors_log_path) {
         if (ar_log_set_error_file(cfg->monitoring.errors_log_path) != 0)

@@ -154,6 +154,7 @@ typedef struct ar_gw_req {
     /* why candidates were skipped, for the final status when none was tried */
     int skipped_limited, skipped_other;
     int64_t retry_ms; /* the soonest a limited candidate frees up */
+    bool *bad_creds;  /* by credential index: answered 401/403 to this request (pool) */
     /* the current attempt */
     const ar_deployment_t *dep;
     ar_provider_t *prov;

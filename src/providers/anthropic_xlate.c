@@ -606,10 +606,11 @@ fail:
 
 /* ==== provider side: Anthropic answer -> OpenAI answer ==== */
 
+/* A token count (clamped: it is added and subtracted). */
 static int64_t int_of(const json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+    return json_is_integer(v) ? ar_tokens_clamp((int64_t)json_integer_value(v)) : 0;
 }
 
 static void set_usage(ar_usage_t *u, int64_t in, int64_t out, int64_t cache_read,
@@ -842,10 +843,11 @@ static ar_span_t raw_member(ar_span_t obj, const char *key)
     return in;
 }
 
+/* A token count from raw JSON, clamped. */
 static int64_t raw_int(ar_span_t obj, const char *key)
 {
     int64_t n = 0;
-    return ar_jscan_get_int(obj, ar_span_cstr(key), &n) == 0 ? n : 0;
+    return ar_jscan_get_int(obj, ar_span_cstr(key), &n) == 0 ? ar_tokens_clamp(n) : 0;
 }
 
 /*
@@ -1015,13 +1017,13 @@ static void scan_usage(ar_anth_stream_t *st, ar_span_t u, ar_usage_t *usage)
     /* message_delta repeats cumulative totals when it has them: overwrite, never add */
     int64_t v;
     if (ar_jscan_get_int(u, AR_LIT("input_tokens"), &v) == 0)
-        st->in = v;
+        st->in = ar_tokens_clamp(v);
     if (ar_jscan_get_int(u, AR_LIT("output_tokens"), &v) == 0)
-        st->out = v;
+        st->out = ar_tokens_clamp(v);
     if (ar_jscan_get_int(u, AR_LIT("cache_read_input_tokens"), &v) == 0)
-        st->cache_read = v;
+        st->cache_read = ar_tokens_clamp(v);
     if (ar_jscan_get_int(u, AR_LIT("cache_creation_input_tokens"), &v) == 0)
-        st->cache_write = v;
+        st->cache_write = ar_tokens_clamp(v);
     set_usage(usage, st->in, st->out, st->cache_read, st->cache_write);
 }
 
@@ -1946,12 +1948,12 @@ static void front_usage(ar_anth_front_t *st, ar_span_t u)
     ar_span_t details;
     int64_t v;
     if (ar_jscan_get_int(u, AR_LIT("prompt_tokens"), &v) == 0)
-        st->in = v;
+        st->in = ar_tokens_clamp(v);
     if (ar_jscan_get_int(u, AR_LIT("completion_tokens"), &v) == 0)
-        st->out = v;
+        st->out = ar_tokens_clamp(v);
     if (ar_jscan_get(u, AR_LIT("prompt_tokens_details"), &details) == 0 &&
         ar_jscan_get_int(details, AR_LIT("cached_tokens"), &v) == 0)
-        st->cached = v;
+        st->cached = ar_tokens_clamp(v);
 }
 
 static int front_choice(ar_anth_front_t *st, ar_span_t choice, ar_buf_t *out)

@@ -787,7 +787,7 @@ static int64_t read_usage(ar_span_t um, ar_usage_t *u)
             int64_t n = 0;
             for (size_t i = 0; i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9' && i < 18; i++)
                 n = n * 10 + (v.ptr[i] - '0');
-            *dst = n;
+            *dst = ar_tokens_clamp(n);
         }
     }
     /* tool-use prompt tokens are input; thoughts are output, as OpenAI counts reasoning */
@@ -1049,7 +1049,7 @@ static int whole_embeddings(ar_call_t *call, ar_span_t body, ar_buf_t *out)
             int64_t tc = 0;
             if (has(emb, AR_LIT("statistics"), &st) &&
                 ar_jscan_get_int(st, AR_LIT("token_count"), &tc) == 0) {
-                tokens += tc;
+                tokens = ar_tokens_clamp(tokens + ar_tokens_clamp(tc));
                 counted = true;
             }
             rc = append_embedding(out, n++, inner, b64);
@@ -1061,6 +1061,7 @@ static int whole_embeddings(ar_call_t *call, ar_span_t body, ar_buf_t *out)
         rc = AR_EUPSTREAM;
     if (!counted && has(body, AR_LIT("usageMetadata"), &v)) {
         counted = ar_jscan_get_int(v, AR_LIT("promptTokenCount"), &tokens) == 0;
+        tokens = ar_tokens_clamp(tokens);
     }
     call->usage.prompt_tokens = tokens;
     call->usage.completion_tokens = 0;

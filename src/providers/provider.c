@@ -256,7 +256,7 @@ static bool int_value(ar_span_t v, int64_t *out)
             return false;
         n = n * 10 + (v.ptr[i] - '0');
     }
-    *out = n;
+    *out = ar_tokens_clamp(n);
     return true;
 }
 

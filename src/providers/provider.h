@@ -91,6 +91,18 @@ typedef struct ar_inproc_answer {
     size_t events_cnt;
 } ar_inproc_answer_t;
 
+/**
+ * The most tokens one answer may report. Upstream counts are clamped into [0, this] where
+ * they are read, before any arithmetic: a broken or hostile upstream must not overflow the
+ * sums (prompt + cache + completion), the TPM windows or the spend counters.
+ */
+#define AR_TOKENS_MAX ((int64_t)1 << 40)
+
+static inline int64_t ar_tokens_clamp(int64_t n)
+{
+    return n < 0 ? 0 : (n > AR_TOKENS_MAX ? AR_TOKENS_MAX : n);
+}
+
 /** parse_event verdicts besides 0 (translated output, possibly empty = dropped). */
 #define AR_PROV_PASS 1 /* forward the event's raw bytes unchanged */
 

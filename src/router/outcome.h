@@ -9,10 +9,11 @@
 #include <stdbool.h>
 
 typedef enum ar_action {
-    AR_ACT_RETURN = 0,   /* success: answer the client */
-    AR_ACT_RETURN_ERROR, /* the request itself is wrong: answer the upstream error */
-    AR_ACT_NEXT,         /* try the next candidate */
-    AR_ACT_RETRY_SAME,   /* retry this deployment (rate_limit_retries), then the next */
+    AR_ACT_RETURN = 0,      /* success: answer the client */
+    AR_ACT_RETURN_ERROR,    /* the request itself is wrong: answer the upstream error */
+    AR_ACT_NEXT,            /* try the next candidate */
+    AR_ACT_RETRY_SAME,      /* retry this deployment (rate_limit_retries), then the next */
+    AR_ACT_NEXT_CREDENTIAL, /* the credential is bad: skip its other deployments too */
 } ar_action_t;
 
 typedef enum ar_breaker_effect {

@@ -155,3 +155,42 @@ test('the gateway and the upstream read the same request: escaped keys, duplicat
   }
   await router.stop();
 });
+
+test('keys quoted by an upstream error are masked in everything relayed', async () => {
+  const k = keyMaker();
+  const creds = credYaml({ name: 'cred_a', key: k('a'), base: mock.url }) +
+    credYaml({ name: 'cred_b', key: k('b'), base: mock.url });
+  const router = await startRouter(baseConfig({
+    credentials: creds,
+    models: modelYaml({ name: 'm', credential: 'cred_a', weight: 1 }) +
+      modelYaml({ name: 'm', credential: 'cred_b', weight: 0 }) +
+      modelYaml({ name: 'solo', credential: 'cred_a' }),
+    extra: 'routing:\n  strategy: weighted\nfail2ban:\n  max_attempts: -1\n',
+  }));
+  const foreign = 'sk-proj-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1';
+  const quoting = (key) => JSON.stringify({ error: {
+    message: `Incorrect API key provided: ${key}. Also tried ${foreign} and AIzaSyA1234567890abcdefghijklmnopqrstu.`,
+    type: 'invalid_request_error', code: 'invalid_api_key' } });
+  // failover: the 200 answer carries cred_a's error in _router.errors
+  await mock.queue([{ status: 401, body: quoting(k('a')) }], k('a'));
+  const r = await chat(router, 'm', 'x');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body._router.credential, 'cred_b');
+  for (const secret of [k('a'), foreign, 'AIzaSyA1234567890abcdefghijklmnopqrstu']) assert.ok(!r.text.includes(secret), r.text);
+  assert.match(r.body._router.errors[0].message, /Incorrect API key provided: sk-a-t\.\.\.000\./);
+  // nowhere else to go: the upstream's 401 body itself is relayed, masked
+  await mock.queue([{ status: 401, body: quoting(k('a')) }], k('a'));
+  const e = await chat(router, 'solo', 'x');
+  assert.equal(e.status, 401, e.text);
+  for (const secret of [k('a'), foreign, 'AIzaSyA1234567890abcdefghijklmnopqrstu']) assert.ok(!e.text.includes(secret), e.text);
+  assert.match(e.body.error.message, /sk-pro\.\.\.Ji1/);
+  // and through the Anthropic front (a translated error)
+  await mock.queue([{ status: 401, body: quoting(k('a')) }], k('a'));
+  const a = await postRaw(router, JSON.stringify({ model: 'solo', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+    '/v1/messages', { 'anthropic-version': '2023-06-01' });
+  assert.equal(a.status, 401, a.text);
+  assert.ok(!a.text.includes(k('a')) && !a.text.includes(foreign), a.text);
+  // the logs never had them either
+  for (const secret of [k('a'), foreign]) assert.ok(!router.out.includes(secret), 'a key reached the log');
+  await router.stop();
+});

@@ -147,6 +147,72 @@ test('401 and 403: the next credential serves; with none left the 401 is returne
   await router.stop();
 });
 
+test('401 and 403 mark the credential bad for the request: its other deployments are skipped', async () => {
+  const k = keyMaker();
+  // m is served by cred_a twice (two upstream models), then by cred_b, in that order
+  const router = await startRouter(baseConfig({
+    credentials: credYaml({ name: 'cred_a', key: k('a'), base: mock.url }) +
+      credYaml({ name: 'cred_b', key: k('b'), base: mock.url }),
+    models: modelYaml({ name: 'm', credential: 'cred_a', weight: 1 }) +
+      modelYaml({ name: 'm', credential: 'cred_a', model: 'other-up', weight: 0 }) +
+      modelYaml({ name: 'm', credential: 'cred_b', weight: 0 }),
+    extra: 'fail2ban:\n  max_attempts: 10\n' + NOBREAKER + routing({ max_retries: 5 }),
+  }));
+  for (const s of [401, 403]) {
+    await mock.clear();
+    await mock.queue([{ status: s }, { status: s }], k('a'));
+    const r = await chat(router, 'm', 'x');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body._router.credential, 'cred_b');
+    assert.equal(r.body._router.attempts, 2, 'cred_a was tried once, then cred_b');
+    assert.equal(await countWith(mock, k('a')), 1, `after a ${s} no other deployment of cred_a is tried`);
+    // the request after it may use cred_a again (the 401 counted toward fail2ban only)
+    await mock.clear();
+    const again = await chat(router, 'm', 'y');
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body._router.credential, 'cred_a');
+  }
+  await router.stop();
+});
+
+test('a 2xx whose body is not a JSON object is an upstream failure: next candidate, counted', async () => {
+  const k = keyMaker();
+  const router = await pair(k, {
+    extra: 'fail2ban:\n  max_attempts: 2\n  ban_duration: permanent\n' + NOBREAKER + routing({}),
+  });
+  for (const body of ['<html>502 Bad Gateway</html>', '{"id":"x","choices":[', '[1,2]', '']) {
+    await mock.clear();
+    await mock.queue([{ body }], k('a'));
+    const r = await chat(router, 'm', 'x');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body._router.credential, 'cred_b', JSON.stringify(body));
+    assert.equal(r.body._router.errors.length, 1);
+    assert.equal(r.body._router.errors[0].status, 502);
+    assert.match(r.body._router.errors[0].message, /not a JSON object/);
+    if (body === '<html>502 Bad Gateway</html>') {
+      // the second counted failure bans cred_a (max_attempts 2)
+      await mock.queue([{ body }], k('a'));
+      assert.equal((await chat(router, 'm', 'y')).body._router.credential, 'cred_b');
+      await mock.clear();
+      assert.equal((await chat(router, 'm', 'z')).body._router.attempts, 1);
+      assert.equal(await countWith(mock, k('a')), 0, 'cred_a is banned');
+      break;
+    }
+  }
+  await router.stop();
+  // with no other candidate the client gets a 502 naming the problem, not the page
+  const k2 = keyMaker();
+  const solo = await startRouter(baseConfig({
+    credentials: credYaml({ name: 'cred_a', key: k2('a'), base: mock.url }),
+    models: modelYaml({ name: 'm', credential: 'cred_a' }),
+  }));
+  await mock.queue([{ body: 'not json at all' }], k2('a'));
+  const r = await chat(solo, 'm', 'x');
+  assert.equal(r.status, 502, r.text);
+  assert.match(r.body.error.message, /not a JSON object/);
+  await solo.stop();
+});
+
 // Every counted outcome: after max_attempts (2) failed attempts the credential is banned
 // and skipped without being tried.
 const counted = [

@@ -125,6 +125,8 @@ typedef struct mock_dirs {
     int hang;
     int usage;
     mock_span_t content;
+    mock_span_t body;   /* answer exactly this body (status: `status` below 400, or 200) */
+    mock_span_t header; /* one extra response header line, "Name: value", sent as given */
 } mock_dirs_t;
 
 /* ---- server, workers, connections ---- */

@@ -149,6 +149,8 @@ static const dir_def_t dir_defs[] = {
     {"hang", DIR_BOOL, offsetof(mock_dirs_t, hang), 0, 1, 0},
     {"usage", DIR_BOOL, offsetof(mock_dirs_t, usage), 0, 1, 0},
     {"content", DIR_TEXT, offsetof(mock_dirs_t, content), 0, 0, 1},
+    {"body", DIR_TEXT, offsetof(mock_dirs_t, body), 0, 0, 1},
+    {"header", DIR_TEXT, offsetof(mock_dirs_t, header), 0, 0, 1},
 };
 
 static void dirs_clear(mock_dirs_t *d)
@@ -163,6 +165,8 @@ static void dirs_clear(mock_dirs_t *d)
     d->hang = -1;
     d->usage = -1;
     d->content = (mock_span_t){NULL, 0};
+    d->body = (mock_span_t){NULL, 0};
+    d->header = (mock_span_t){NULL, 0};
 }
 
 /* Directive names compare with '-' and '_' as the same character (headers use dashes). */
@@ -645,6 +649,12 @@ static void handle_api(mock_req_t *req, int idx)
         }
         dirs_from_bracket(req);
         req->text = mock_buf_span(&c->text);
+    }
+    if (req->dirs.body.ptr != NULL) {
+        /* a body as broken (or as odd) as a test needs, with the status asked for */
+        int status = req->dirs.status >= 100 ? req->dirs.status : 200;
+        mock_resp_simple(req, status, "application/json", req->dirs.body);
+        return;
     }
     if (req->dirs.status >= 400) {
         snprintf(msg, sizeof(msg), "mock error %d", req->dirs.status);

@@ -70,6 +70,10 @@ static size_t format_head(mock_req_t *req, int status, const char *content_type,
         mock_buf_adds(&h, "\r\nRetry-After: ");
         mock_buf_add_u64(&h, (uint64_t)req->dirs.retry_after_s);
     }
+    if (req->dirs.header.ptr != NULL) {
+        mock_buf_add(&h, "\r\n", 2);
+        mock_buf_add_span(&h, req->dirs.header);
+    }
     if (!req->keep_alive) {
         mock_buf_adds(&h, "\r\nConnection: close");
     } else if (req->http_minor == 0) {

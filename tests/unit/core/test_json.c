@@ -4,6 +4,7 @@
  * helpers (parse errors with their position, compact dump), and ar_json_shorten (what
  * bodies look like in debug logs).
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -483,6 +484,20 @@ static void test_shorten_cut_boundaries(void **state)
     long_string(in, prefix);
     snprintf(want, sizeof(want), "\"%s\xf0\x9f\x98\x80...(300 chars)\"", a44);
     expect_shorten(in, 200, want);
+    /* a stray lead byte (invalid UTF-8) never swallows half of the \u escape after it:
+     * such text is not valid JSON, so it is copied, never shortened into a broken escape */
+    snprintf(prefix, sizeof(prefix), "%s\xf0\\u00e9", a44);
+    long_string(in, prefix);
+    ar_buf_t b;
+    ar_buf_init(&b, 4096);
+    assert_int_equal(ar_json_shorten(ar_span_cstr(in), 200, 1 << 20, &b), 0);
+    for (const char *u = memmem(b.ptr, b.len, "\\u", 2); u;
+         u = memmem(u + 2, b.len - (size_t)(u + 2 - b.ptr), "\\u", 2)) {
+        assert_true(u + 6 <= b.ptr + b.len);
+        for (int i = 2; i < 6; i++)
+            assert_true(isxdigit((unsigned char)u[i]));
+    }
+    ar_buf_dispose(&b);
     /* a max_string under 48 keeps max_string bytes (never more than the string has) */
     expect_shorten("[\"abcdefghijklmnopqrst\",\"x\"]", 10, "[\"abcdefghij...(20 chars)\",\"x\"]");
     expect_shorten("\"abcdefghijk\"", 10, "\"abcdefghij...(11 chars)\"");

@@ -102,7 +102,7 @@ static void test_secrets_masked_text(void **state)
     capture_t *c = *state;
     ar_log_init(false);
     const char *const secrets[] = {SECRET, "short", NULL, SECRET2};
-    ar_log_set_secrets(secrets, 4);
+    ar_redact_set_secrets(secrets, 4);
     ar_log_ctx_t ctx = {.request_id = "req-1",
                         .credential = "openai_main",
                         .model = SECRET2,
@@ -131,7 +131,7 @@ static void test_secrets_masked_json(void **state)
     capture_t *c = *state;
     ar_log_init(false);
     const char *const secrets[] = {SECRET};
-    ar_log_set_secrets(secrets, 1);
+    ar_redact_set_secrets(secrets, 1);
     ar_log_set_format(AR_LOG_JSON);
     ar_log_ctx_t ctx = {.request_id = "r\"2", .credential = SECRET};
     ar_log_write(AR_LOG_WARN, &ctx, "key %s \"quoted\"\n", SECRET);
@@ -153,17 +153,19 @@ static void test_secrets_masked_json(void **state)
     ar_log_shutdown();
 }
 
+#define PLAIN_SECRET "plain-secret-value-0001" /* not shaped like a key: masked only if set */
+
 static void test_secrets_replaced(void **state)
 {
     capture_t *c = *state;
     ar_log_init(false);
-    const char *const first[] = {SECRET};
+    const char *const first[] = {PLAIN_SECRET};
     const char *const second[] = {SECRET2};
-    ar_log_set_secrets(first, 1);
-    ar_log_set_secrets(second, 1); /* replaces the set */
-    ar_log_write(AR_LOG_INFO, NULL, "%s %s", SECRET, SECRET2);
+    ar_redact_set_secrets(first, 1);
+    ar_redact_set_secrets(second, 1); /* replaces the set */
+    ar_log_write(AR_LOG_INFO, NULL, "%s %s", PLAIN_SECRET, SECRET2);
     char *out = captured(c);
-    assert_non_null(strstr(out, SECRET));
+    assert_non_null(strstr(out, PLAIN_SECRET));
     assert_null(strstr(out, SECRET2));
     free(out);
     ar_log_shutdown();
@@ -215,7 +217,7 @@ static void test_access_line(void **state)
     capture_t *c = *state;
     ar_log_init(false);
     const char *const secrets[] = {SECRET};
-    ar_log_set_secrets(secrets, 1);
+    ar_redact_set_secrets(secrets, 1);
     ar_access_log_t rec = {.method = "POST",
                            .path = AR_LIT("/v1/chat/completions"),
                            .status = 200,
@@ -238,12 +240,61 @@ static void test_access_line(void **state)
     ar_log_shutdown();
 }
 
+/* Client strings (model names, paths, messages quoting them) cannot forge a line or a
+ * field, in either format, and invalid UTF-8 never makes a JSON line unreadable. */
+static void test_client_strings_escaped(void **state)
+{
+    capture_t *c = *state;
+    ar_log_init(false);
+    ar_access_log_t rec = {.method = "POST",
+                           .path = AR_LIT("/v1/x\x7f"),
+                           .status = 400,
+                           .model = "m\n2026-01-01T00:00:00.000Z info request method=GET",
+                           .credential = "cred a=b",
+                           .client = "127.0.0.1",
+                           .request_id = "r1"};
+    ar_log_access(&rec);
+    ar_log_ctx_t ctx = {.request_id = "r1", .model = "x\r\ny"};
+    ar_log_write(AR_LOG_INFO, &ctx, "refused '%s' \\ \x1b[31m", "a\nb\tc\xff");
+    char *out = captured(c);
+    assert_int_equal(count(out, "\n"), 2); /* two lines, nothing forged */
+    assert_non_null(strstr(out,
+                           " path=\"/v1/x\\x7f\" status=400 model=\"m\\n2026-01-01T00:00:00.000Z "
+                           "info request method=GET\" credential=\"cred a=b\" attempts=0"));
+    assert_non_null(strstr(out, "refused 'a\\nb\\tc\\xff' \\\\ \\x1b[31m model=\"x\\r\\ny\"\n"));
+    free(out);
+
+    ar_log_set_format(AR_LOG_JSON);
+    ar_log_write(AR_LOG_INFO, &ctx, "bad utf8 \xc3( \xed\xa0\x80 ok \xc3\xa9 del \x7f");
+    ar_log_access(&rec);
+    out = captured(c); /* everything written so far: the two text lines, then two more */
+    assert_int_equal(count(out, "\n"), 4);
+    char *first = strchr(strchr(out, '\n') + 1, '\n') + 1;
+    char *second = strchr(first, '\n') + 1;
+    second[-1] = '\0';
+    json_error_t je;
+    json_t *v = json_loads(first, 0, &je);
+    if (!v)
+        fail_msg("not JSON: %s (%s)", first, je.text);
+    assert_string_equal(
+        json_string_value(json_object_get(v, "msg")),
+        "bad utf8 \xef\xbf\xbd( \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd ok \xc3\xa9 del \x7f");
+    json_decref(v);
+    v = json_loads(second, 0, &je);
+    if (!v)
+        fail_msg("not JSON: %s (%s)", second, je.text);
+    assert_string_equal(json_string_value(json_object_get(v, "path")), "/v1/x\x7f");
+    json_decref(v);
+    free(out);
+    ar_log_shutdown();
+}
+
 static void test_async_drains_on_shutdown(void **state)
 {
     capture_t *c = *state;
     ar_log_init(true);
     const char *const secrets[] = {SECRET};
-    ar_log_set_secrets(secrets, 1);
+    ar_redact_set_secrets(secrets, 1);
     for (int i = 0; i < 100; i++)
         ar_log_write(AR_LOG_INFO, NULL, "line %03d %s", i, SECRET);
     ar_log_shutdown(); /* joins the logger thread after it wrote everything */
@@ -267,6 +318,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secrets_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_strings_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_drains_on_shutdown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

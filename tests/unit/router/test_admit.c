@@ -337,7 +337,7 @@ static void test_auth_errors_ban_credential(void **state)
     fx_open(&f, ban_yaml);
     const ar_deployment_t *ax = dep(&f, "a:x"), *ay = dep(&f, "a:y"), *bx = dep(&f, "b:x");
     ar_outcome_t oc = attempt(&f, ax, 1000, 401, 0);
-    assert_int_equal(oc.action, AR_ACT_NEXT);
+    assert_int_equal(oc.action, AR_ACT_NEXT_CREDENTIAL);
     assert_int_equal(oc.ban_code, 401);
     attempt(&f, ay, 1000, 403, 0); /* any deployment of the credential counts */
     expect_skip(&f, ax, 1000, 0, AR_SKIP_NONE);

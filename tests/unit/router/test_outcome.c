@@ -64,8 +64,8 @@ static void test_auth_errors_switch_credential(void **state)
 {
     (void)state;
     /* 401, 403 | next credential, if none left return it | counts | no */
-    row_t r401 = {401, 0, AR_ACT_NEXT, false, 401, AR_BRK_NONE, 401};
-    row_t r403 = {403, 0, AR_ACT_NEXT, false, 403, AR_BRK_NONE, 403};
+    row_t r401 = {401, 0, AR_ACT_NEXT_CREDENTIAL, false, 401, AR_BRK_NONE, 401};
+    row_t r403 = {403, 0, AR_ACT_NEXT_CREDENTIAL, false, 403, AR_BRK_NONE, 403};
     check(&r401);
     check(&r403);
 }
