@@ -590,6 +590,16 @@ static void launch_failed(ar_gw_req_t *g, int rc)
         g->call.error_detail = NULL;
         return;
     }
+    if (rc == AR_EUNAVAIL) {
+        /* transient on our side (a Vertex token not fetched yet): next candidate, no verdict,
+         * so a token-endpoint outage never bans the credential */
+        record_error(g, 503, g->call.error_detail ? g->call.error_detail : ar_err_message(rc));
+        report(g, 0, 0, true);
+        ar_log_ctx_t lc = log_ctx(g, "building upstream request");
+        AR_LOG(AR_LOG_INFO, &lc, "%s", g->errs[g->errs_cnt - 1].message);
+        g->call.error_detail = NULL;
+        return;
+    }
     record_error(g, 502,
                  ar_pool_printf(g->http->pool, "cannot send request: %s", ar_err_message(rc)));
     report(g, 0, AR_EUPSTREAM, false);

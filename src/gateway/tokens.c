@@ -5,7 +5,7 @@
  * already have one. Afterwards a main-loop timer renews each token when its provider says
  * (60 s before expiry), retrying with backoff on failure, with at most one request in
  * flight per credential, always for the providers of the runtime currently installed.
- * Workers never wait for a token: a provider without one fails its attempt (AR_EAUTH).
+ * Workers never wait for a token: a provider without one skips its attempt (AR_EUNAVAIL: not counted against it).
  * Everything here runs on the main thread.
  */
 #include <stdio.h>

@@ -114,7 +114,13 @@ typedef struct ar_provider_ops {
     /** Allocates the provider for one credential. conf is borrowed for its lifetime. */
     ar_provider_t *(*create)(const ar_cred_conf_t *conf, char *err, size_t errlen);
     void (*destroy)(ar_provider_t *p);
-    /** Fills out (URL, headers, body) for call. Strings go into call->pool. */
+    /**
+     * Fills out (URL, headers, body) for call. Strings go into call->pool. @return 0;
+     * AR_EINVAL when the client's request cannot be expressed for this provider (the
+     * client's fault: a 400 if no other provider takes it); AR_EUNAVAIL when the credential
+     * cannot be used just now through no fault of its own (no access token yet); with
+     * call->error_detail saying why. Neither counts against the credential.
+     */
     int (*build_request)(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out);
     /**
      * Turns a 2xx body into the OpenAI response. Leaving out empty means "the body is

@@ -193,8 +193,12 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
     const char *auth = v->key_line;
     if (!auth) {
         auth = current_auth(v, call->pool);
-        if (!auth)
-            return AR_EAUTH; /* no token yet (or it lapsed): let the router move on */
+        if (!auth) {
+            /* no token yet, or it lapsed while the token endpoint is down: a transient state
+             * of ours, not a fault of the credential (the router moves on, counting nothing) */
+            call->error_detail = "no access token yet: the token endpoint has not answered";
+            return AR_EUNAVAIL;
+        }
     }
     const char *model = ar_gem_model_segment(call->pool, call->model);
     const char *method;

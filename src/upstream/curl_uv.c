@@ -106,6 +106,12 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_free(up);
 }
 
+void ar_upstream__handle_gone(ar_upstream_t *up)
+{
+    up->handles_open--;
+    maybe_free(up);
+}
+
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;

@@ -32,6 +32,59 @@ CURLU *ar_upstream__url(ar_upstream_t *up, const char *text)
     return u;
 }
 
+/* ---- request_timeout: upstream time only ---- */
+
+typedef struct deadline {
+    uv_timer_t timer;
+    ar_transfer_t *t; /* NULL once the transfer is freed */
+    ar_upstream_t *up;
+} deadline_t;
+
+static void on_deadline_closed(uv_handle_t *h)
+{
+    deadline_t *d = h->data;
+    ar_upstream_t *up = d->up;
+    ar_free(d);
+    ar_upstream__handle_gone(up);
+}
+
+/* The transfer used up its request_timeout: it ends as curl would have ended it, with the
+ * connect/answer distinction of map_curl_error. Called from the loop, never inside curl. */
+static void on_deadline(uv_timer_t *h)
+{
+    deadline_t *d = h->data;
+    ar_transfer_t *t = d->t;
+    if (!t || !t->active || t->cancelled)
+        return;
+    ar_upstream_t *up = t->up;
+    curl_off_t sent_us = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us);
+    int err = sent_us > 0 ? AR_ETIMEDOUT : AR_ECONNTIMEOUT;
+    ar_transfer_cbs_t cbs = t->cbs;
+    void *ud = t->ud;
+    ar_upstream__release(up, t);
+    cbs.on_done(ud, err, "request_timeout reached");
+    if (up->settled_cb)
+        up->settled_cb(up->settled_ud);
+}
+
+static void clock_start(ar_transfer_t *t)
+{
+    if (t->budget_ms < 0)
+        return;
+    t->running_ms = uv_now(t->up->loop);
+    uv_timer_start(&t->deadline->timer, on_deadline, (uint64_t)t->budget_ms, 0);
+}
+
+static void clock_stop(ar_transfer_t *t)
+{
+    if (t->budget_ms < 0 || !uv_is_active((uv_handle_t *)&t->deadline->timer))
+        return;
+    uint64_t used = uv_now(t->up->loop) - t->running_ms;
+    t->budget_ms = (int64_t)used < t->budget_ms ? t->budget_ms - (int64_t)used : 0;
+    uv_timer_stop(&t->deadline->timer);
+}
+
 static ar_transfer_t *transfer_get(ar_upstream_t *up)
 {
     ar_transfer_t *t;
@@ -49,6 +102,13 @@ static ar_transfer_t *transfer_get(ar_upstream_t *up)
         ar_free(t);
         return NULL;
     }
+    t->up = up;
+    t->deadline = ar_xcalloc(1, sizeof(*t->deadline));
+    uv_timer_init(up->loop, &t->deadline->timer);
+    t->deadline->timer.data = t->deadline;
+    t->deadline->t = t;
+    t->deadline->up = up;
+    up->handles_open++;
     ar_list_init(&t->link);
     ar_buf_init(&t->head, RESP_HEAD_BYTES_MAX);
     return t;
@@ -56,6 +116,9 @@ static ar_transfer_t *transfer_get(ar_upstream_t *up)
 
 void ar_upstream__free_transfer(ar_transfer_t *t)
 {
+    t->deadline->t = NULL;
+    uv_timer_stop(&t->deadline->timer);
+    uv_close((uv_handle_t *)&t->deadline->timer, on_deadline_closed);
     curl_easy_cleanup(t->easy);
     ar_buf_dispose(&t->head);
     ar_free(t);
@@ -151,6 +214,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
         return 0;
     if (rc == AR_EAGAIN) {
         t->paused = true;
+        clock_stop(t); /* waiting on the client is not upstream time */
         return CURL_WRITEFUNC_PAUSE;
     }
     if (rc) {
@@ -210,7 +274,8 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
     curl_easy_setopt(e, CURLOPT_CURLU, u); /* NULL clears it, so the string below counts */
     if (!u)
         curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, opts->timeout_ms > 0 ? (long)opts->timeout_ms : 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L); /* clock_start: curl's would not pause */
+    t->budget_ms = opts->timeout_ms > 0 ? opts->timeout_ms : -1;
     long cto = opts->connect_timeout_ms > 0 ? (long)opts->connect_timeout_ms : 10000L;
     if (opts->timeout_ms > 0 && cto > opts->timeout_ms)
         cto = (long)opts->timeout_ms;
@@ -247,11 +312,13 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
     t->active = true;
     ar_list_insert_tail(&up->active, &t->link);
     up->active_cnt++;
+    clock_start(t);
     return t;
 }
 
 void ar_upstream__release(ar_upstream_t *up, ar_transfer_t *t)
 {
+    uv_timer_stop(&t->deadline->timer);
     ar_list_remove(&t->link);
     if (t->active) {
         curl_multi_remove_handle(up->multi, t->easy);
@@ -289,6 +356,7 @@ void ar_transfer_resume(ar_transfer_t *t)
     if (!t || !t->paused || t->cancelled)
         return;
     t->paused = false;
+    clock_start(t);
     curl_easy_pause(t->easy, CURLPAUSE_CONT);
     ar_upstream__kick(t->up);
 }

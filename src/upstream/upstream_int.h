@@ -38,6 +38,12 @@ struct ar_transfer {
     uint64_t received;
     uint64_t start_us;
     uint64_t first_byte_us;
+    /* request_timeout counts upstream time only: the clock stops while the transfer is
+     * paused for a slow client (its own allocation: the handle outlives a freed transfer
+     * until its close callback) */
+    struct deadline *deadline;
+    int64_t budget_ms;   /* what is left of timeout_ms; < 0: no timeout */
+    uint64_t running_ms; /* loop time when the clock last started */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -79,6 +85,9 @@ void ar_upstream__free_transfer(ar_transfer_t *t);
 
 /** The parsed form of a URL, cached per client (NULL when curl rejects it). */
 CURLU *ar_upstream__url(ar_upstream_t *up, const char *text);
+
+/** A handle counted in up->handles_open has closed (the client may be freed now). */
+void ar_upstream__handle_gone(ar_upstream_t *up);
 
 /* curl_uv.c */
 /** Lets curl act on what is due now (after adding a handle or unpausing). */

@@ -519,7 +519,10 @@ test('vertex-ai: a key the token endpoint refuses fails over, and nothing blocks
     credential: vbad
     model: gemini-2.5-pro
 `,
-    extra: 'routing:\n  strategy: weighted\nfail2ban:\n  max_attempts: -1\ncircuit_breaker:\n  failure_threshold: -1\n',
+    // a token-endpoint failure is transient and ours: it must not count (max_attempts 1 would
+    // ban the credential for good on the first counted failure)
+    extra: 'routing:\n  strategy: weighted\nfail2ban:\n  max_attempts: 1\n  ban_duration: permanent\n' +
+      'circuit_breaker:\n  failure_threshold: 1\n',
   }));
   assert.ok(performance.now() - started < 10000 * slow, 'start is not held up by the refusal');
   assert.ok((await tokenRequests(mock)).length >= 1, 'the grant was tried');
@@ -530,14 +533,23 @@ test('vertex-ai: a key the token endpoint refuses fails over, and nothing blocks
   assert.equal(data._router.credential, 'gfb');
   assert.equal(data._router.errors.length, 1);
   assert.equal(data._router.errors[0].credential, 'vbad');
-  assert.match(data._router.errors[0].message, /authentication/);
-  // with no other credential the client gets 502, at once
-  const t0 = performance.now();
-  await assert.rejects(
-    c.chat.completions.create({ model: 'only', messages: [{ role: 'user', content: 'x' }] }),
-    (e) => { assert.equal(e.status, 502); return true; },
-  );
-  assert.ok(performance.now() - t0 < 2000 * slow);
+  assert.equal(data._router.errors[0].status, 503);
+  assert.match(data._router.errors[0].message, /no access token yet/);
+  // with no other credential the client gets 503 saying why, at once, every time: the
+  // credential is neither banned nor tripped by it
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    await assert.rejects(
+      c.chat.completions.create({ model: 'only', messages: [{ role: 'user', content: 'x' }] }),
+      (e) => { assert.equal(e.status, 503); assert.match(e.message, /no access token yet/); return true; },
+    );
+    assert.ok(performance.now() - t0 < 2000 * slow);
+  }
+  const health = await (await fetch(`${r.url}/health`)).json();
+  const vbad = health.credentials.find((x) => x.name === 'vbad');
+  assert.equal(vbad.banned, false);
+  assert.ok(health.models.filter((x) => x.credential === 'vbad').every((x) => x.state === 'CLOSED'),
+    JSON.stringify(health.models));
   // nothing reached the Vertex paths without a token
   const vertexCalls = (await mock.requests()).filter((x) => x.path.startsWith('/v1/projects/bad-proj/'));
   assert.equal(vertexCalls.length, 0);

@@ -194,3 +194,28 @@ test('keys quoted by an upstream error are masked in everything relayed', async 
   for (const secret of [k('a'), foreign]) assert.ok(!router.out.includes(secret), 'a key reached the log');
   await router.stop();
 });
+
+test('a client that stops reading a stream is cut by write_timeout and costs the credential nothing', async () => {
+  const k = keyMaker();
+  const router = await startRouter(baseConfig({
+    credentials: credYaml({ name: 'cred_a', key: k('a'), base: mock.url }),
+    models: modelYaml({ name: 'm', credential: 'cred_a' }),
+    server: '  request_timeout: 1s\n  write_timeout: 2s\n',
+    extra: 'fail2ban:\n  max_attempts: 1\n  ban_duration: permanent\n' +
+      'circuit_breaker:\n  failure_threshold: 1\n',
+  }));
+  // a 16 MB answer in 400 events: far more than the socket buffers hold
+  const content = `[mock chunks=400] ${'word '.repeat(3_200_000)}`;
+  const s = await sendRaw(router.port, JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content }] }));
+  s.on('data', () => s.pause()); // reads a little, then stops
+  await waitFor(() => /client stopped reading/.test(router.out), { what: 'write_timeout', timeoutMs: 15000 * slow });
+  s.destroy(); // a paused socket would not even notice the close
+  // not banned, breaker not open: the next request is served by the same credential
+  const ok = await chat(router, 'm', 'after the stall');
+  assert.equal(ok.status, 200, ok.text);
+  const health = await (await fetch(`${router.url}/health`)).json();
+  assert.equal(health.credentials[0].banned, false);
+  assert.equal(health.credentials[0].errors, 0);
+  assert.doesNotMatch(router.out, /status 504|upstream timed out/);
+  await router.stop();
+});

@@ -317,8 +317,8 @@ static void test_token_response(void **state)
     ar_provider_t *p = f->prov[0];
     ar_http_req_t req;
     /* no token yet: the attempt fails at once (the router moves on), nothing waits */
-    assert_int_equal(build(f, 0, AR_EP_CHAT, false, "m", &req), AR_EAUTH);
-    assert_int_equal(build(f, 0, AR_EP_EMBEDDINGS, false, "m", &req), AR_EAUTH);
+    assert_int_equal(build(f, 0, AR_EP_CHAT, false, "m", &req), AR_EUNAVAIL);
+    assert_int_equal(build(f, 0, AR_EP_EMBEDDINGS, false, "m", &req), AR_EUNAVAIL);
 
     int64_t now = ar_wall_ms();
     int64_t at = 0;
@@ -385,7 +385,7 @@ static void test_token_response(void **state)
         ar_provider_token_response(p, 200, AR_LIT("{\"access_token\":\"old\",\"expires_in\":2}"),
                                    now - 5000, &at),
         0);
-    assert_int_equal(build(f, 0, AR_EP_CHAT, false, "m", &req), AR_EAUTH);
+    assert_int_equal(build(f, 0, AR_EP_CHAT, false, "m", &req), AR_EUNAVAIL);
     fx_close(f);
 }
 

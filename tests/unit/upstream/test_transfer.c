@@ -27,6 +27,8 @@ typedef struct server {
     int fd;
     int port;
     const char *answer;
+    const char *answer2; /* sent after delay_ms, when set */
+    int delay_ms;
     char got[8192]; /* the last request, head and body */
     size_t got_len;
     pthread_t thread;
@@ -62,12 +64,17 @@ static void *serve(void *ud)
     if (c < 0)
         return NULL;
     read_request(c, s);
-    size_t off = 0, len = strlen(s->answer);
-    while (off < len) {
-        ssize_t n = write(c, s->answer + off, len - off);
-        if (n <= 0)
-            break;
-        off += (size_t)n;
+    const char *parts[2] = {s->answer, s->answer2};
+    for (int i = 0; i < 2 && parts[i]; i++) {
+        if (i)
+            usleep((useconds_t)s->delay_ms * 1000);
+        size_t off = 0, len = strlen(parts[i]);
+        while (off < len) {
+            ssize_t n = write(c, parts[i] + off, len - off);
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+        }
     }
     close(c);
     return NULL;
@@ -85,12 +92,19 @@ static int listen_local(int *port)
     return fd;
 }
 
-static void server_start(server_t *s, const char *answer)
+static void server_start2(server_t *s, const char *answer, const char *answer2, int delay_ms)
 {
     memset(s, 0, sizeof(*s));
     s->answer = answer;
+    s->answer2 = answer2;
+    s->delay_ms = delay_ms;
     s->fd = listen_local(&s->port);
     assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+}
+
+static void server_start(server_t *s, const char *answer)
+{
+    server_start2(s, answer, NULL, 0);
 }
 
 static void server_stop(server_t *s)
@@ -105,6 +119,11 @@ typedef struct fetch {
     ar_collected_t got; /* first, as ar_collect_* require */
     int err;
     bool done;
+    uv_loop_t *loop;
+    ar_transfer_t *xfer;
+    uv_timer_t pause_timer;
+    int pauses;
+    uint64_t paused_ms; /* how long the first pause lasts */
 } fetch_t;
 
 static void on_done(void *ud, int err, const char *detail)
@@ -118,18 +137,32 @@ static void on_done(void *ud, int err, const char *detail)
 static const ar_transfer_cbs_t cbs = {ar_collect_head, ar_collect_data, on_done};
 
 /* Runs one request to completion on a fresh loop and client. */
+static void run_with(const ar_http_req_t *req, size_t body_cap, int64_t timeout_ms,
+                     const ar_transfer_cbs_t *with, fetch_t *f);
+
 static void run(const ar_http_req_t *req, size_t body_cap, fetch_t *f)
+{
+    f->paused_ms = 0;
+    run_with(req, body_cap, 5000, &cbs, f);
+}
+
+static void run_with(const ar_http_req_t *req, size_t body_cap, int64_t timeout_ms,
+                     const ar_transfer_cbs_t *with, fetch_t *f)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
     ar_upstream_opts_t uo = {.max_idle_conns = 4, .idle_conn_timeout_ms = 1000};
     ar_upstream_t *up = ar_upstream_create(&loop, &uo);
     assert_non_null(up);
+    uint64_t paused_ms = f->paused_ms; /* the one setting a caller may preset */
     memset(f, 0, sizeof(*f));
+    f->paused_ms = paused_ms;
     ar_buf_init(&f->got.body, body_cap);
-    ar_transfer_opts_t to = {.timeout_ms = 5000};
+    ar_transfer_opts_t to = {.timeout_ms = timeout_ms};
     int err = 0;
-    assert_non_null(ar_transfer_start(up, req, &to, &cbs, f, &err));
+    f->loop = &loop;
+    f->xfer = ar_transfer_start(up, req, &to, with, f, &err);
+    assert_non_null(f->xfer);
     while (!f->done)
         uv_run(&loop, UV_RUN_ONCE);
     ar_upstream_close(up);
@@ -208,6 +241,69 @@ static void test_body_cap(void **state)
     ar_buf_dispose(&f.got.body);
 }
 
+/* request_timeout counts upstream time: an upstream that stalls past it fails with
+ * AR_ETIMEDOUT (an answer had begun: not a connect timeout). */
+static void test_timeout(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start2(&s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234",
+                  "56789", 1500);
+    char url[64];
+    url_of(&s, "/", url, sizeof(url));
+    ar_http_req_t req = {.method = "GET", .url = url};
+    fetch_t f;
+    run_with(&req, 1024, 200, &cbs, &f);
+    server_stop(&s);
+    assert_int_equal(f.err, AR_ETIMEDOUT);
+    ar_buf_dispose(&f.got.body);
+}
+
+static void on_pause_over(uv_timer_t *t)
+{
+    fetch_t *f = t->data;
+    uv_close((uv_handle_t *)t, NULL);
+    ar_transfer_resume(f->xfer);
+}
+
+/* A slow client: the first body bytes are refused (paused) for paused_ms. */
+static int pausing_data(void *ud, ar_span_t data)
+{
+    fetch_t *f = ud;
+    if (f->pauses++ == 0) {
+        uv_timer_init(f->loop, &f->pause_timer);
+        f->pause_timer.data = f;
+        uv_timer_start(&f->pause_timer, on_pause_over, f->paused_ms, 0);
+        return AR_EAGAIN;
+    }
+    return ar_collect_data(ud, data);
+}
+
+/* Time paused for the client is not upstream time: a pause three times as long as
+ * request_timeout does not time the transfer out. */
+static void test_paused_time_not_counted(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+                     "0123456789");
+    char url[64];
+    url_of(&s, "/", url, sizeof(url));
+    ar_http_req_t req = {.method = "GET", .url = url};
+    const ar_transfer_cbs_t pausing = {ar_collect_head, pausing_data, on_done};
+    fetch_t f;
+    memset(&f, 0, sizeof(f));
+    f.paused_ms = 600;
+    uint64_t t0 = uv_hrtime();
+    run_with(&req, 1024, 200, &pausing, &f);
+    server_stop(&s);
+    assert_true(uv_hrtime() - t0 >= 600 * 1000000ull); /* it really waited */
+    assert_int_equal(f.err, 0);
+    assert_int_equal(f.got.status, 200);
+    assert_int_equal(f.got.body.len, 10);
+    ar_buf_dispose(&f.got.body);
+}
+
 static void test_connect_refused(void **state)
 {
     (void)state;
@@ -225,10 +321,9 @@ static void test_connect_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_post_collected),
-        cmocka_unit_test(test_provider_accept_kept),
-        cmocka_unit_test(test_body_cap),
-        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_post_collected), cmocka_unit_test(test_provider_accept_kept),
+        cmocka_unit_test(test_body_cap),       cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_timeout),        cmocka_unit_test(test_paused_time_not_counted),
     };
     return cmocka_run_group_tests_name("test_transfer", tests, NULL, NULL);
 }
