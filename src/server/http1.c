@@ -189,8 +189,13 @@ static int on_headers_complete(llhttp_t *p)
     c->req = req;
     c->body_len = 0;
     c->body_expected = c->cl_count ? p->content_length : 0;
-    if (c->body_expected)
+    /* Memory for the body is taken as its bytes arrive, never for what is only declared:
+     * a small body gets its exact size now, a larger one grows (doubling, up to the
+     * declared length) in body_dyn; a chunked one grows up to max_body. */
+    if (c->body_expected && c->body_expected <= BODY_FIRST_BYTES)
         c->body_fixed = ar_pool_alloc(req->pool, c->body_expected);
+    else
+        c->body_dyn.max = c->body_expected ? c->body_expected : max_body;
     ar_span_t expect = ar_http_header(req, AR_LIT("expect"));
     if (expect.len && ar_span_ieq(expect, AR_LIT("100-continue")) && req->http_minor >= 1 &&
         (c->body_expected || c->te_count)) {
@@ -211,9 +216,12 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         c->body_len += len;
         return 0;
     }
-    c->body_dyn.max = ar_server__max_body(c->w->pub.server);
-    if (ar_buf_append(&c->body_dyn, at, len) != 0)
+    if (ar_buf_append(&c->body_dyn, at, len) != 0) {
+        if (c->body_expected)
+            return fail(c, 400, "body longer than Content-Length");
         return fail(c, 413, "request body too large");
+    }
+    c->body_len += len;
     return 0;
 }
 
@@ -224,7 +232,7 @@ static int on_message_complete(llhttp_t *p)
     if (c->body_fixed) {
         req->body = ar_span(c->body_fixed, c->body_len);
     } else if (c->body_dyn.len) {
-        /* Hand the chunked body's memory to the request. */
+        /* Hand the grown body's memory to the request. */
         ar_buf_t *b = ar_pool_alloc(req->pool, sizeof(*b));
         *b = c->body_dyn;
         ar_buf_init(&c->body_dyn, 0);

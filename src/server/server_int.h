@@ -21,6 +21,10 @@
 #define OUT_BUF_MAX ((size_t)1 << 30)
 #define POOL_BLOCK_BYTES 8192
 #define POOL_CACHE_MAX 256
+/* A Content-Length body up to this size gets its exact size at once, from the request
+ * pool (the common case: one allocation, no copy); a larger one grows as its bytes arrive,
+ * so a declared length reserves nothing before the bytes exist. */
+#define BODY_FIRST_BYTES (64u * 1024u)
 
 typedef struct post_item {
     struct post_item *next;
@@ -87,8 +91,8 @@ typedef struct ar_conn {
     int parse_error_status; /* set by callbacks: 413, 431, 400 */
     const char *parse_error_msg;
     ar_http_request_t *req;
-    ar_buf_t body_dyn; /* chunked bodies */
-    char *body_fixed;  /* Content-Length bodies, in the request pool */
+    ar_buf_t body_dyn; /* chunked bodies, and Content-Length ones over BODY_FIRST_BYTES */
+    char *body_fixed;  /* Content-Length bodies up to BODY_FIRST_BYTES, in the request pool */
     uint64_t body_len, body_expected;
     bool message_complete;
     /* pipelined input waiting for the current request to finish */

@@ -1,0 +1,150 @@
+// Hostile clients (issue 7, items 5, 6 and 10): a request is authenticated when its head
+// is complete, before any body byte is read or any body memory is reserved; body memory
+// grows only as bytes arrive; a request head has an absolute deadline (header_timeout,
+// 408) that dribbling bytes cannot extend; server.max_connections caps open client
+// connections (refused ones get a 503 and are closed) and /health shows the count; and a
+// port another process serves cannot be taken over (exit 1).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import {
+  startRouter, baseConfig, rawRequest, runCli, writeConfig, waitFor, freePort, MASTER_KEY, slow,
+} from './lib/harness.mjs';
+
+const credentials = '  - name: local\n    type: mock\n';
+const models = '  - name: m\n    credential: local\n';
+const chatBody = '{"model":"m","messages":[{"role":"user","content":"hello"}]}';
+
+// A raw keep-alive connection that reads whole responses (Content-Length framed, or a
+// 1xx head alone) one at a time.
+class Conn {
+  constructor(port) {
+    this.buf = Buffer.alloc(0);
+    this.closed = false;
+    this.waiters = [];
+    this.s = net.connect({ port, host: '127.0.0.1' });
+    this.s.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
+    this.s.on('close', () => { this.closed = true; this.wake(); });
+    this.s.on('error', () => {});
+    this.connected = new Promise((resolve) => this.s.on('connect', resolve));
+  }
+  wake() { for (const w of this.waiters.splice(0)) w(); }
+  write(s) { this.s.write(s); }
+  destroy() { this.s.destroy(); }
+  // The next response, or null when the connection closed (or ms passed) without one.
+  async response(ms = 5000 * slow) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const r = this.parse();
+      if (r) return r;
+      if (this.closed || Date.now() > deadline) return null;
+      await new Promise((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+  parse() {
+    const end = this.buf.indexOf('\r\n\r\n');
+    if (end < 0) return null;
+    const head = this.buf.subarray(0, end).toString('latin1');
+    const status = Number(head.split(' ')[1]);
+    const headers = {};
+    for (const line of head.split('\r\n').slice(1)) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    const len = status < 200 ? 0 : Number(headers['content-length'] || 0);
+    if (this.buf.length < end + 4 + len) return null;
+    const body = this.buf.subarray(end + 4, end + 4 + len).toString();
+    this.buf = this.buf.subarray(end + 4 + len);
+    return { status, headers, body };
+  }
+  // Resolves true once the server closed the connection (within ms).
+  async closedWithin(ms) {
+    await waitFor(() => this.closed, { timeoutMs: ms, what: 'connection closed' }).catch(() => {});
+    return this.closed;
+  }
+}
+
+const head = (path, key, extra = '') =>
+  `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+  (key === null ? '' : `Authorization: Bearer ${key}\r\n`) +
+  `Content-Type: application/json\r\n${extra}`;
+
+// The airouter process's memory figures from /proc (kB).
+function procMem(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(s)[1]);
+  return { rss: kb('VmRSS'), data: kb('VmData') };
+}
+
+let router;
+
+before(async () => {
+  router = await startRouter(baseConfig({ credentials, models }));
+});
+
+after(async () => { await router.stop(); });
+
+
+
+
+
+test('declared Content-Length is not reserved: 20 x 100 MB heads cost far less than 2 GB', async (t) => {
+  const pid = router.child.pid;
+  const base = procMem(pid);
+  const conns = [];
+  for (let i = 0; i < 20; i++) {
+    const c = new Conn(router.port);
+    // 100 Continue proves the server has parsed the head and set up the body
+    c.write(head('/v1/chat/completions', MASTER_KEY,
+      'Expect: 100-continue\r\nContent-Length: 104857600\r\n\r\n'));
+    conns.push(c);
+  }
+  for (const c of conns) assert.equal((await c.response()).status, 100);
+  // and a little of each body
+  for (const c of conns) c.write('{"model":"m","messages":[');
+  const now = procMem(pid);
+  for (const c of conns) c.destroy();
+  const grewMb = (now.data - base.data) / 1024;
+  const rssMb = (now.rss - base.rss) / 1024;
+  t.diagnostic(`VmData +${grewMb.toFixed(1)} MB, VmRSS +${rssMb.toFixed(1)} MB for 20 x 100 MB declared`);
+  assert.ok(grewMb < 200, `VmData grew ${grewMb.toFixed(0)} MB for 2000 MB declared`);
+  assert.ok(rssMb < 200, `VmRSS grew ${rssMb.toFixed(0)} MB`);
+});
+
+test('bodies larger than the first allocation arrive whole', async () => {
+  // ~3 MB in many writes: the buffer grows as the bytes come
+  const content = 'abcdefghij'.repeat(300000);
+  const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] });
+  const c = new Conn(router.port);
+  c.write(head('/v1/chat/completions', MASTER_KEY, `Content-Length: ${body.length}\r\n\r\n`));
+  for (let off = 0; off < body.length; off += 65536) c.write(body.slice(off, off + 65536));
+  const r = await c.response(20000 * slow);
+  assert.equal(r.status, 200);
+  assert.equal(JSON.parse(r.body).choices[0].message.content.length >= content.length, true);
+  c.destroy();
+});
+
+
+// ---- header_timeout ----
+
+
+
+// ---- max_connections ----
+
+
+
+// ---- one port, one instance ----
+
+// The exit of an airouter expected to refuse to start, or null if it is still running
+// after a few seconds (then it is stopped).
+async function exitOf(p) {
+  const e = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r(null), 5000 * slow))]);
+  if (!e) await p.stop({ expectCode: null });
+  return e;
+}
+
+
