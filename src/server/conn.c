@@ -207,8 +207,16 @@ int ar_server__conn_write(ar_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
         off += blen - skip;
         skip = 0;
     }
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)rest);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
+    /* uv_write copies the descriptors, so they may live on the stack (or briefly on the
+     * heap for an answer over 4 GiB, which one uv_buf_t cannot describe). */
+    uv_buf_t small[4];
+    size_t pieces = ar_server__buf_pieces(rest, UV_BUF_PIECE_MAX);
+    uv_buf_t *bv = pieces <= AR_ARRAY_CNT(small) ? small : ar_xmalloc(pieces * sizeof(uv_buf_t));
+    unsigned nb = 0;
+    ar_server__buf_split(bv, &nb, w->data, rest, UV_BUF_PIECE_MAX);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bv, nb, on_write_done);
+    if (bv != small)
+        ar_free(bv);
     if (rc < 0) {
         ar_free(w);
         ar_server__conn_close(c);

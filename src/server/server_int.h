@@ -151,6 +151,19 @@ void ar_server__reset_request_state(ar_conn_t *c);
 /** The cached Date header line for this second ("Date: ...\r\n"). */
 const char *ar_server__date(worker_impl_t *w, size_t *len);
 void ar_server__gen_request_id(worker_impl_t *w, char out[40]);
+/* The largest piece handed to one uv_buf_t (whose length is an unsigned int). */
+#define UV_BUF_PIECE_MAX ((size_t)1 << 30)
+/** How many pieces ar_server__buf_split makes of len bytes. */
+static inline size_t ar_server__buf_pieces(size_t len, size_t max)
+{
+    return len / max + (len % max != 0);
+}
+/**
+ * Appends len bytes at p to out[*n..] as uv_buf_t pieces of at most max bytes each
+ * (uv_buf_init takes an unsigned int length: a larger size_t would be truncated). out
+ * must have room for ar_server__buf_pieces(len, max) more; an empty span adds nothing.
+ */
+void ar_server__buf_split(uv_buf_t *out, unsigned *n, const char *p, size_t len, size_t max);
 
 /* listener.c */
 ar_pool_t *ar_server__pool_get(worker_impl_t *w);
