@@ -274,6 +274,7 @@ int ar_gateway_run(const char *config_path)
     };
     ar_server_cbs_t cbs = {
         .on_request = ar_gw_on_request,
+        .on_head = ar_gw_on_head,
         .worker_init = worker_init,
         .worker_dispose = worker_dispose,
         .ud = gw,

@@ -413,7 +413,24 @@ void ar_server__conn_fail(ar_conn_t *c, int status, const char *message)
     AR_LOG(AR_LOG_INFO, NULL, "rejected request from %s: %d %s", c->client_ip, status, message);
     c->close_after_write = true;
     c->lingering = true; /* keep reading: the client may still be sending */
+    if (ar_server__conn_write(c, bufs, 2) == 0)
+        ar_server__conn_linger(c);
+}
+
+void ar_server__conn_linger(ar_conn_t *c)
+{
+    c->close_after_write = true;
+    c->lingering = true;
     uv_timer_stop(&c->read_timer);
-    if (ar_server__conn_write(c, bufs, 2) == 0 && c->wq_bytes == 0)
-        linger_start(c);
+    if (c->wq_bytes == 0)
+        linger_start(c); /* else on_write_done starts it once the answer is out */
+}
+
+void ar_server__head_answered(ar_conn_t *c, ar_http_request_t *req)
+{
+    /* Never dispatched: no in-flight count to return, only the server's reference. */
+    req->_finished = true;
+    req->_conn = NULL;
+    c->req = NULL;
+    ar_http_unref(req);
 }

@@ -3,7 +3,8 @@
  * into the connection's header buffer (so the shared read buffer can be reused), enforce
  * the header (431) and body (413) limits and the smuggling rules (400), and pause the
  * parser at the end of each message: one request per connection runs at a time, later
- * pipelined ones wait in order.
+ * pipelined ones wait in order. A request that announces a body is shown to the handler's
+ * on_head first, which may refuse it before any body byte is read or reserved.
  */
 #include <string.h>
 
@@ -187,6 +188,28 @@ static int on_headers_complete(llhttp_t *p)
 
     ar_http_request_t *req = make_request(c);
     c->req = req;
+    /* The handler may refuse a request before its body is read (a missing key, an
+     * unknown path): then nothing more is read or reserved for it. */
+    bool has_body = c->cl_count ? p->content_length > 0 : (p->flags & F_CHUNKED) != 0;
+    ar_server_t *srv = c->w->pub.server;
+    if (has_body && srv->cbs.on_head) {
+        ar_http_ref(req); /* the handler may answer, which releases the server's reference */
+        c->in_head = true;
+        srv->cbs.on_head(req);
+        c->in_head = false;
+        bool answered = req->_responded;
+        if (answered && !req->_finished && !c->closing) {
+            AR_LOG(AR_LOG_ERROR, NULL, "on_head started a stream; closing the connection");
+            ar_server__conn_close(c);
+        }
+        ar_http_unref(req);
+        if (c->closing)
+            return -1;
+        if (answered) {
+            c->head_answered = true;
+            return -1; /* stops the parser; ar_server__conn_process lingers */
+        }
+    }
     c->body_len = 0;
     c->body_expected = c->cl_count ? p->content_length : 0;
     /* Memory for the body is taken as its bytes arrive, never for what is only declared:
@@ -201,7 +224,8 @@ static int on_headers_complete(llhttp_t *p)
         (c->body_expected || c->te_count)) {
         static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
-        ar_server__conn_write(c, &b, 1);
+        if (ar_server__conn_write(c, &b, 1) != 0)
+            return -1; /* the connection is closed: no body may follow into a freed request */
     }
     return 0;
 }
@@ -328,6 +352,12 @@ void ar_server__conn_process(ar_conn_t *c, const char *data, size_t len)
             return;
         }
         if (e != HPE_PAUSED || !c->message_complete) {
+            if (c->closing)
+                return;
+            if (c->head_answered) {
+                ar_server__conn_linger(c); /* the body, if it comes, is dropped */
+                return;
+            }
             if (c->parse_error_status) {
                 ar_server__conn_fail(c, c->parse_error_status, c->parse_error_msg);
             } else {

@@ -185,6 +185,12 @@ void ar_http_respond_parts(ar_http_request_t *req, int status, const ar_http_hea
     size_t body_len = 0;
     for (size_t i = 0; i < nparts; i++)
         body_len += parts[i].len;
+    if (c->in_head) {
+        /* Refused at its head: the body is still on its way and will not be read, so this
+         * answer ends the connection (said in the head, done by ar_server__conn_linger). */
+        c->close_after_write = true;
+        c->lingering = true;
+    }
     ar_buf_reset(&c->out);
     if (build_head(req, c, status, headers, cnt, false, body_len, &c->out) != 0) {
         ar_server__conn_close(c);
@@ -208,7 +214,9 @@ void ar_http_respond_parts(ar_http_request_t *req, int status, const ar_http_hea
     int rc = ar_server__conn_write(c, bufs, n);
     if (req->_conn) {
         ar_buf_reset(&c->out);
-        if (rc == 0)
+        if (rc == 0 && c->in_head)
+            ar_server__head_answered(c, req);
+        else if (rc == 0)
             ar_server__request_finished(c, req);
     }
     ar_http_unref(req);

@@ -92,6 +92,18 @@ typedef struct ar_server_cbs {
     /** Called on the worker thread for each complete request. The handler must end it
      *  with ar_http_respond or ar_http_start_stream + ar_http_end_stream, now or later. */
     void (*on_request)(ar_http_request_t *req);
+    /**
+     * Optional. Called on the worker thread when the head of a request that announces a
+     * body (Content-Length > 0, or chunked) is complete, before any body byte is read or
+     * any memory is taken for it, and before "100 Continue" is sent. req has its method,
+     * target, headers and request id; req->body is empty. The handler may refuse the
+     * request now with ar_http_respond* (never a stream), before returning: then the
+     * answer carries "Connection: close", the body is read only to be dropped, the
+     * connection closes, and on_request is never called for req. If it does not answer,
+     * the body is read and on_request follows with the same req (req->data kept), unless
+     * the client leaves first. Requests without a body go straight to on_request.
+     */
+    void (*on_head)(ar_http_request_t *req);
     /** Called on each worker thread before it serves (set worker->data here). */
     int (*worker_init)(ar_worker_t *w, void *ud);
     /** Called on each worker thread after its last connection closed; must close the

@@ -75,11 +75,12 @@ typedef struct ar_conn {
     bool in_dispatch; /* inside on_request: a synchronous finish must not re-enter parsing */
     bool keep_alive;  /* of the current request */
     bool close_after_write;
-    bool expect_continue;
     bool lingering;      /* an error answer is out: read and drop input until EOF */
     bool linger_started; /* FIN sent, the linger timer runs */
     uv_shutdown_t shutdown_req;
     bool request_started; /* bytes of a request arrived */
+    bool in_head;         /* inside cbs.on_head: an answer now is the request's only one */
+    bool head_answered;   /* on_head answered: the body is dropped, the connection closes */
     /* request being parsed */
     ar_buf_t hbuf; /* target, then header names and values, back to back */
     uint32_t target_len;
@@ -139,6 +140,15 @@ void ar_server__request_finished(ar_conn_t *c, ar_http_request_t *req);
 void ar_server__request_abort(ar_http_request_t *req, int reason);
 /** Sends a complete error response for a request that never reached a handler. */
 void ar_server__conn_fail(ar_conn_t *c, int status, const char *message);
+/**
+ * After an answer that ends the connection while the client may still be sending: drop
+ * whatever input still comes, send FIN once the answer is out, close at EOF or after a
+ * short linger time.
+ */
+void ar_server__conn_linger(ar_conn_t *c);
+/** on_head answered req (its answer is out or queued): the request is over, its body will
+ *  not be read. */
+void ar_server__head_answered(ar_conn_t *c, ar_http_request_t *req);
 void ar_server__conn_start_idle(ar_conn_t *c);
 
 /* http1.c */

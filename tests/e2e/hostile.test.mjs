@@ -88,9 +88,87 @@ before(async () => {
 
 after(async () => { await router.stop(); });
 
+test('a wrong or missing key is refused at the head, before the body is sent', async () => {
+  for (const key of ['sk-wrong', null]) {
+    const t0 = Date.now();
+    // 50 MB declared, nothing of it sent: the answer must come without waiting for it
+    const r = await rawRequest(router.port,
+      head('/v1/chat/completions', key, 'Content-Length: 50000000\r\n\r\n'), { timeoutMs: 3000 * slow });
+    assert.match(r.data, /^HTTP\/1\.1 401 /, `key ${key}: ${r.data}`);
+    assert.match(r.data, /\r\nConnection: close\r\n/i);
+    const body = JSON.parse(r.data.slice(r.data.indexOf('\r\n\r\n') + 4));
+    assert.equal(body.error.type, 'authentication_error');
+    assert.equal(body.error.code, key ? 'invalid_api_key' : 'missing_api_key');
+    assert.ok(r.closed, 'the connection is closed after the refusal');
+    assert.ok(Date.now() - t0 < 3000 * slow);
+  }
+});
 
+test('refused at the head: Anthropic shape for /v1/messages, 404/405 for other paths', async () => {
+  let r = await rawRequest(router.port,
+    head('/v1/messages', 'sk-wrong', 'Content-Length: 1000000\r\n\r\n'), { timeoutMs: 3000 * slow });
+  assert.match(r.data, /^HTTP\/1\.1 401 /);
+  const body = JSON.parse(r.data.slice(r.data.indexOf('\r\n\r\n') + 4));
+  assert.equal(body.type, 'error');
+  assert.equal(body.error.type, 'authentication_error');
 
+  r = await rawRequest(router.port,
+    head('/v1/nothing-here', MASTER_KEY, 'Content-Length: 1000000\r\n\r\n'), { timeoutMs: 3000 * slow });
+  assert.match(r.data, /^HTTP\/1\.1 404 /);
+  r = await rawRequest(router.port,
+    head('/health', MASTER_KEY, 'Content-Length: 1000000\r\n\r\n'), { timeoutMs: 3000 * slow });
+  assert.match(r.data, /^HTTP\/1\.1 405 /);
+  assert.match(r.data, /\r\nAllow: GET\r\n/);
+});
 
+test('Expect: 100-continue with a bad key gets the 401 instead of 100 Continue', async () => {
+  const c = new Conn(router.port);
+  c.write(head('/v1/chat/completions', 'sk-wrong', 'Expect: 100-continue\r\nContent-Length: 10000000\r\n\r\n'));
+  const r = await c.response(3000 * slow);
+  assert.ok(r, 'an answer without sending the body');
+  assert.equal(r.status, 401);
+  assert.ok(await c.closedWithin(5000 * slow));
+
+  // a good key gets 100 Continue, then the answer to the body
+  const g = new Conn(router.port);
+  g.write(head('/v1/chat/completions', MASTER_KEY,
+    `Expect: 100-continue\r\nContent-Length: ${chatBody.length}\r\n\r\n`));
+  const cont = await g.response();
+  assert.equal(cont.status, 100);
+  g.write(chatBody);
+  const ok = await g.response();
+  assert.equal(ok.status, 200);
+  assert.equal(JSON.parse(ok.body).choices[0].message.content.includes('hello'), true);
+  g.destroy();
+});
+
+test('one access line for a request refused at the head; a good request is served as before', async () => {
+  const rid = `head-refusal-${Date.now()}`;
+  const r = await rawRequest(router.port,
+    head('/v1/chat/completions', 'sk-wrong', `x-request-id: ${rid}\r\nContent-Length: 5000000\r\n\r\n`),
+    { timeoutMs: 3000 * slow });
+  assert.match(r.data, /^HTTP\/1\.1 401 /);
+  await waitFor(() => router.out.includes(rid), { what: 'the access line' });
+  const lines = router.out.split('\n').filter((l) => l.includes(rid));
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.match(lines[0], /status=401/);
+
+  // keep-alive requests with a body and a good key: answered, the connection stays open
+  const c = new Conn(router.port);
+  for (let i = 0; i < 3; i++) {
+    c.write(head('/v1/chat/completions', MASTER_KEY, `Content-Length: ${chatBody.length}\r\n\r\n`) + chatBody);
+    const a = await c.response();
+    assert.equal(a.status, 200);
+    assert.equal(a.headers.connection, undefined);
+  }
+  // a bodyless request with a bad key keeps today's answer and keeps the connection
+  c.write('GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-wrong\r\n\r\n');
+  const m = await c.response();
+  assert.equal(m.status, 401);
+  c.write(`GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\n\r\n`);
+  assert.equal((await c.response()).status, 200);
+  c.destroy();
+});
 
 test('declared Content-Length is not reserved: 20 x 100 MB heads cost far less than 2 GB', async (t) => {
   const pid = router.child.pid;
@@ -110,6 +188,7 @@ test('declared Content-Length is not reserved: 20 x 100 MB heads cost far less t
   for (const c of conns) c.destroy();
   const grewMb = (now.data - base.data) / 1024;
   const rssMb = (now.rss - base.rss) / 1024;
+  t.diagnostic(`VmData +${grewMb.toFixed(1)} MB, VmRSS +${rssMb.toFixed(1)} MB for 20 x 100 MB declared`);
   t.diagnostic(`VmData +${grewMb.toFixed(1)} MB, VmRSS +${rssMb.toFixed(1)} MB for 20 x 100 MB declared`);
   assert.ok(grewMb < 200, `VmData grew ${grewMb.toFixed(0)} MB for 2000 MB declared`);
   assert.ok(rssMb < 200, `VmRSS grew ${rssMb.toFixed(0)} MB`);

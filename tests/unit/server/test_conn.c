@@ -1,6 +1,7 @@
 /*
  * test_conn.c: the server's defences against hostile clients, over real sockets
- * (server_fixture.h): request bodies take memory only as their bytes arrive.
+ * (server_fixture.h): request bodies take memory only as their bytes arrive, and a handler
+ * may refuse a request at its head, before its body is read.
  */
 #include "server_fixture.h"
 
@@ -17,8 +18,33 @@ static uint64_t fnv(const char *p, size_t n)
     return h;
 }
 
+static int head_calls; /* on_head calls (under H.mu, through bump/get) */
+static int head_marker;
+
+/* Refuses /refuse* at the head with 401; marks every other request it sees. */
+static void conn_on_head(ar_http_request_t *req)
+{
+    bump(&head_calls);
+    if (ar_span_starts(req->path, AR_LIT("/refuse"))) {
+        ar_pool_cleanup_add(req->pool, on_release, NULL);
+        ar_span_t body = ar_http_error_body(req, "no key", "authentication_error", "missing");
+        ar_http_respond_json(req, 401, NULL, 0, body);
+        return;
+    }
+    req->data = &head_marker;
+}
+
 static void conn_on_request(ar_http_request_t *req)
 {
+    if (ar_span_eq(req->path, AR_LIT("/headcheck"))) {
+        bump(&H.requests);
+        ar_pool_cleanup_add(req->pool, on_release, NULL);
+        const char *body =
+            ar_pool_printf(req->pool, "{\"marked\":%s,\"body_len\":%zu}",
+                           req->data == &head_marker ? "true" : "false", req->body.len);
+        ar_http_respond_json(req, 200, NULL, 0, ar_span_cstr(body));
+        return;
+    }
     if (ar_span_eq(req->path, AR_LIT("/sum"))) {
         bump(&H.requests);
         ar_pool_cleanup_add(req->pool, on_release, NULL);
@@ -33,7 +59,10 @@ static void conn_on_request(ar_http_request_t *req)
 
 static void start_conn_server(ar_server_opts_t *o)
 {
-    ar_server_cbs_t cbs = {.on_request = conn_on_request};
+    pthread_mutex_lock(&H.mu);
+    head_calls = 0;
+    pthread_mutex_unlock(&H.mu);
+    ar_server_cbs_t cbs = {.on_request = conn_on_request, .on_head = conn_on_head};
     start_server_with(o, &cbs);
 }
 
@@ -121,11 +150,83 @@ static void test_body_grows(void **state)
     stop_server();
 }
 
+/* ---- refusing at the head ---- */
+
+static void test_head_refusal(void **state)
+{
+    (void)state;
+    ar_server_opts_t o = fx_opts(5000, 3000);
+    o.max_body_bytes = 1 << 20;
+    start_conn_server(&o);
+
+    /* Refused before any body byte is sent: the answer closes the connection, and body
+     * bytes sent after it are dropped unanswered. */
+    client_t *c = cli_open(0);
+    cli_send_str(c, "POST /refuse HTTP/1.1\r\nContent-Length: 500000\r\n\r\n");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_int_equal(R.status, 401);
+    assert_true(hdr_is(&R, "connection", "close"));
+    assert_non_null(strstr(R.body, "\"authentication_error\""));
+    (void)cli_send(c, big_body, 10000); /* may fail once the server has closed */
+    assert_true(cli_eof(c));
+    cli_close(c);
+
+    /* Expect: 100-continue gets the refusal instead of 100 Continue. */
+    c = cli_open(0);
+    cli_send_str(c, "POST /refuse HTTP/1.1\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 500000\r\n\r\n");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_int_equal(R.status, 401);
+    assert_true(cli_eof(c));
+    cli_close(c);
+
+    /* A chunked one too, and a request pipelined behind a refused one is never served. */
+    c = cli_open(0);
+    cli_send_str(c, "POST /refuse HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n0\r\n\r\nGET /after HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_int_equal(R.status, 401);
+    assert_true(cli_eof(c));
+    cli_close(c);
+    assert_int_equal(get(&H.requests), 0);
+    assert_int_equal(wait_for(&H.released, 3, 3000), 3);
+
+    /* A request the hook lets through keeps what the hook stored, gets its body, and the
+     * connection stays open; the hook is not asked about requests without a body. */
+    c = cli_open(0);
+    cli_send_str(c, "POST /headcheck HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_int_equal(R.status, 200);
+    assert_string_equal(R.body, "{\"marked\":true,\"body_len\":5}");
+    assert_false(resp_has(&R, "connection"));
+    roundtrip(c, "GET /refuse HTTP/1.1\r\n\r\n", 200); /* no body: on_request decides */
+    cli_send_str(c, "POST /headcheck HTTP/1.1\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 3\r\n\r\n");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_int_equal(R.status, 100);
+    cli_send_str(c, "abc");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_string_equal(R.body, "{\"marked\":true,\"body_len\":3}");
+    cli_close(c);
+    assert_int_equal(get(&head_calls), 5);
+
+    /* Let through, then the client leaves mid-body: released, never dispatched. */
+    c = cli_open(0);
+    cli_send_str(c, "POST /headcheck HTTP/1.1\r\nContent-Length: 100\r\n\r\nab");
+    assert_int_equal(wait_for(&head_calls, 6, 3000), 6);
+    cli_close(c);
+    assert_serves();
+    stop_server();
+    assert_int_equal(H.requests, 4); /* the three above and assert_serves */
+    assert_int_equal(H.released, 7);
+}
+
 int main(void)
 {
     ar_log_set_level(AR_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_grows),
+        cmocka_unit_test(test_head_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
