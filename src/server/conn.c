@@ -60,10 +60,14 @@ static void on_read_timeout(uv_timer_t *t)
     ar_conn_t *c = t->data;
     if (c->request_started && !c->processing) {
         /* A slow client: tell it why, then close. */
-        ar_server__conn_fail(c, 408, "request not received in time");
+        bool head_late =
+            !c->head_done && c->head_deadline && uv_now(&c->w->loop) >= c->head_deadline;
+        ar_server__conn_fail(c, 408,
+                             head_late ? "request head not received within header_timeout"
+                                       : "request not received in time");
         return;
     }
-    ar_server__conn_close(c);
+    ar_server__conn_close(c); /* idle, or never sent a byte of a request: closed silently */
 }
 
 static void arm_write_timer(ar_conn_t *c);
@@ -120,12 +124,27 @@ static void on_write_timeout(uv_timer_t *t)
     ar_server__conn_close(c);
 }
 
-void ar_server__conn_start_idle(ar_conn_t *c)
+void ar_server__conn_head_begins(ar_conn_t *c)
 {
-    int64_t ms = ar_server__idle_ms(c->w->pub.server);
+    int64_t ms = ar_server__header_ms(c->w->pub.server);
+    c->head_deadline = ms > 0 ? uv_now(&c->w->loop) + (uint64_t)ms : 0;
+}
+
+void ar_server__conn_arm_read(ar_conn_t *c)
+{
+    int64_t idle = ar_server__idle_ms(c->w->pub.server);
+    int64_t ms = idle > 0 ? idle : -1; /* -1: no timer */
+    /* While a head is awaited, received bytes re-arm the idle clock but never its absolute
+     * deadline: a client dribbling one byte at a time cannot hold the connection. */
+    if (!c->head_done && c->head_deadline) {
+        uint64_t now = uv_now(&c->w->loop);
+        int64_t left = c->head_deadline > now ? (int64_t)(c->head_deadline - now) : 0;
+        if (ms < 0 || left < ms)
+            ms = left;
+    }
     /* A connection whose answer is still going out is not idle: the write timer watches
      * it, and on_write_done starts this clock once the output has drained. */
-    if (ms > 0 && (c->wq_bytes == 0 || c->request_started))
+    if (ms >= 0 && (c->wq_bytes == 0 || c->request_started))
         uv_timer_start(&c->read_timer, on_read_timeout, (uint64_t)ms, 0);
     else
         uv_timer_stop(&c->read_timer);
@@ -161,7 +180,7 @@ static void on_write_done(uv_write_t *wr, int status)
             return;
         }
         if (!c->processing && !c->request_started)
-            ar_server__conn_start_idle(c);
+            ar_server__conn_arm_read(c);
     } else {
         arm_write_timer(c); /* progress: restart the stall clock */
     }
@@ -321,7 +340,8 @@ void ar_server__on_connection(uv_stream_t *listener, int status)
     }
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    ar_server__conn_start_idle(c);
+    ar_server__conn_head_begins(c); /* the first request's head is due from the accept on */
+    ar_server__conn_arm_read(c);
 }
 
 void ar_server__request_abort(ar_http_request_t *req, int reason)
@@ -381,7 +401,7 @@ void ar_server__request_finished(ar_conn_t *c, ar_http_request_t *req)
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }
     if (c->pending_in.len == 0) {
-        ar_server__conn_start_idle(c);
+        ar_server__conn_arm_read(c);
         return;
     }
     /* Parse what arrived meanwhile; take it out first, parsing may queue new leftovers. */

@@ -39,6 +39,10 @@ static int on_message_begin(llhttp_t *p)
 {
     ar_conn_t *c = conn_of(p);
     c->request_started = true;
+    /* A later request's head is due from its first byte (the first one's from the accept,
+     * so a connection that sends nothing is held no longer than a slow head). */
+    if (!c->head_deadline)
+        ar_server__conn_head_begins(c);
     return 0;
 }
 
@@ -170,6 +174,8 @@ static ar_http_request_t *make_request(ar_conn_t *c)
 static int on_headers_complete(llhttp_t *p)
 {
     ar_conn_t *c = conn_of(p);
+    c->head_done = true; /* header_timeout is over; idle_timeout watches the body */
+    c->head_deadline = 0;
     /* Smuggling: a message framed two ways, or twice, is refused outright. */
     for (size_t i = 0; i < c->hdrs_cnt; i++) {
         ar_span_t name = ar_span(c->hbuf.ptr + c->hdrs[i].name_off, c->hdrs[i].name_len);
@@ -298,6 +304,7 @@ void ar_server__reset_request_state(ar_conn_t *c)
     ar_buf_dispose(&c->body_dyn);
     c->message_complete = false;
     c->request_started = false;
+    c->head_done = false;
     if (c->req && !c->processing) {
         /* parsed but never dispatched: it has only the server's reference */
         ar_http_request_t *req = c->req;
@@ -348,7 +355,7 @@ void ar_server__conn_process(ar_conn_t *c, const char *data, size_t len)
         llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
         if (e == HPE_OK) {
             if (c->request_started)
-                ar_server__conn_start_idle(c); /* a stall while receiving is cut too */
+                ar_server__conn_arm_read(c); /* a stall while receiving is cut too */
             return;
         }
         if (e != HPE_PAUSED || !c->message_complete) {
@@ -389,5 +396,5 @@ void ar_server__conn_process(ar_conn_t *c, const char *data, size_t len)
         llhttp_resume(&c->parser);
     }
     if (!c->closing && !c->processing && !c->request_started)
-        ar_server__conn_start_idle(c);
+        ar_server__conn_arm_read(c);
 }

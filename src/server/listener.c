@@ -33,6 +33,11 @@ int64_t ar_server__write_ms(const ar_server_t *srv)
     return atomic_load_explicit(&srv->write_timeout_ms, memory_order_relaxed);
 }
 
+int64_t ar_server__header_ms(const ar_server_t *srv)
+{
+    return atomic_load_explicit(&srv->header_timeout_ms, memory_order_relaxed);
+}
+
 ar_pool_t *ar_server__pool_get(worker_impl_t *w)
 {
     if (w->pool_cache_cnt)
@@ -60,6 +65,7 @@ ar_server_t *ar_server_create(const ar_server_opts_t *opts, const ar_server_cbs_
     atomic_init(&srv->max_body_bytes, opts->max_body_bytes);
     atomic_init(&srv->idle_timeout_ms, opts->idle_timeout_ms);
     atomic_init(&srv->write_timeout_ms, opts->write_timeout_ms);
+    atomic_init(&srv->header_timeout_ms, opts->header_timeout_ms);
     int n = opts->workers;
     if (n <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -72,12 +78,12 @@ ar_server_t *ar_server_create(const ar_server_opts_t *opts, const ar_server_cbs_
     return srv;
 }
 
-void ar_server_set_limits(ar_server_t *srv, uint64_t max_body_bytes, int64_t idle_timeout_ms,
-                          int64_t write_timeout_ms)
+void ar_server_set_limits(ar_server_t *srv, const ar_server_opts_t *opts)
 {
-    atomic_store(&srv->max_body_bytes, max_body_bytes);
-    atomic_store(&srv->idle_timeout_ms, idle_timeout_ms);
-    atomic_store(&srv->write_timeout_ms, write_timeout_ms);
+    atomic_store(&srv->max_body_bytes, opts->max_body_bytes);
+    atomic_store(&srv->idle_timeout_ms, opts->idle_timeout_ms);
+    atomic_store(&srv->write_timeout_ms, opts->write_timeout_ms);
+    atomic_store(&srv->header_timeout_ms, opts->header_timeout_ms);
 }
 
 /* Opens a listening socket with SO_REUSEPORT on host:port. @return fd or -errno. */

@@ -86,6 +86,11 @@ typedef struct ar_server_opts {
     uint64_t max_header_bytes; /* larger header blocks: 431 */
     int64_t idle_timeout_ms;   /* keep-alive idle and read stalls; <= 0: none */
     int64_t write_timeout_ms;  /* output stalled this long: connection closed; <= 0: none */
+    /* A request head must be complete this long after it began: after the accept for a
+     * connection's first request, after its first byte for a later one. Bytes do not
+     * extend it (slowloris); when it passes the client gets 408 and the connection closes
+     * (one that sent nothing is closed silently). <= 0: none. */
+    int64_t header_timeout_ms;
 } ar_server_opts_t;
 
 typedef struct ar_server_cbs {
@@ -136,9 +141,12 @@ int ar_server_port(const ar_server_t *srv);
 int ar_server_worker_cnt(const ar_server_t *srv);
 /** Worker i, for posting work to it. */
 ar_worker_t *ar_server_worker(ar_server_t *srv, int i);
-/** Replaces the limits used for new requests (reload). Any thread. */
-void ar_server_set_limits(ar_server_t *srv, uint64_t max_body_bytes, int64_t idle_timeout_ms,
-                          int64_t write_timeout_ms);
+/**
+ * Replaces the limits used from now on (reload): max_body_bytes and the idle, write and
+ * header timeouts of opts; host, port, workers and max_header_bytes are fixed at start and
+ * ignored. A timer already running keeps its deadline. Any thread.
+ */
+void ar_server_set_limits(ar_server_t *srv, const ar_server_opts_t *opts);
 /**
  * Begins a graceful stop: listeners close, idle connections close, requests arriving on
  * open connections get 503, running requests continue. Returns at once.

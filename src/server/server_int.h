@@ -78,9 +78,11 @@ typedef struct ar_conn {
     bool lingering;      /* an error answer is out: read and drop input until EOF */
     bool linger_started; /* FIN sent, the linger timer runs */
     uv_shutdown_t shutdown_req;
-    bool request_started; /* bytes of a request arrived */
-    bool in_head;         /* inside cbs.on_head: an answer now is the request's only one */
-    bool head_answered;   /* on_head answered: the body is dropped, the connection closes */
+    bool request_started;   /* bytes of a request arrived */
+    bool head_done;         /* the current request's head is complete (its body may follow) */
+    bool in_head;           /* inside cbs.on_head: an answer now is the request's only one */
+    bool head_answered;     /* on_head answered: the body is dropped, the connection closes */
+    uint64_t head_deadline; /* loop time (ms) by which the awaited head must be complete; 0: none */
     /* request being parsed */
     ar_buf_t hbuf; /* target, then header names and values, back to back */
     uint32_t target_len;
@@ -122,6 +124,7 @@ struct ar_server {
     _Atomic uint64_t max_body_bytes;
     _Atomic int64_t idle_timeout_ms;
     _Atomic int64_t write_timeout_ms;
+    _Atomic int64_t header_timeout_ms;
     pthread_mutex_t start_mu;
     pthread_cond_t start_cond;
     int started;
@@ -149,7 +152,14 @@ void ar_server__conn_linger(ar_conn_t *c);
 /** on_head answered req (its answer is out or queued): the request is over, its body will
  *  not be read. */
 void ar_server__head_answered(ar_conn_t *c, ar_http_request_t *req);
-void ar_server__conn_start_idle(ar_conn_t *c);
+/**
+ * Arms the read timer for the connection's state: idle_timeout while it waits between
+ * requests or receives a body; while a head is awaited, the sooner of idle_timeout (since
+ * the last byte) and the head's absolute deadline (header_timeout), which bytes do not move.
+ */
+void ar_server__conn_arm_read(ar_conn_t *c);
+/** Starts the head deadline of the connection's next request, now (if header_timeout). */
+void ar_server__conn_head_begins(ar_conn_t *c);
 
 /* http1.c */
 void ar_server__parser_init(ar_conn_t *c);
@@ -181,5 +191,6 @@ void ar_server__pool_put(worker_impl_t *w, ar_pool_t *pool);
 uint64_t ar_server__max_body(const ar_server_t *srv);
 int64_t ar_server__idle_ms(const ar_server_t *srv);
 int64_t ar_server__write_ms(const ar_server_t *srv);
+int64_t ar_server__header_ms(const ar_server_t *srv);
 
 #endif

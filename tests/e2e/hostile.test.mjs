@@ -207,10 +207,99 @@ test('bodies larger than the first allocation arrive whole', async () => {
   c.destroy();
 });
 
+// `config check` on one server key's value: its exit code and stderr.
+async function checkServerKey(line) {
+  const f = writeConfig(`server:
+  master_key: sk-test-0123456789abcdef
+  ${line}
+credentials:
+${credentials}`);
+  return { f, ...(await runCli(['config', 'check', '-config', f])) };
+}
+
+test('config: header_timeout takes a duration or -1; anything else is FILE:LINE', async () => {
+  for (const bad of ['header_timeout: soon', 'header_timeout: 0', 'header_timeout: -2']) {
+    const r = await checkServerKey(bad);
+    assert.equal(r.code, 1, bad);
+    assert.ok(r.err.includes(`${r.f}:3:`), r.err);
+    assert.match(r.err, /header_timeout/);
+  }
+  for (const good of ['header_timeout: -1', 'header_timeout: 250ms', 'header_timeout: 30s'])
+    assert.equal((await checkServerKey(good)).code, 0, good);
+});
+
 
 // ---- header_timeout ----
 
+test('header_timeout: a client dribbling its head gets 408; a slow but timely one is served', async () => {
+  const r2 = await startRouter(baseConfig({
+    credentials, models, server: '  header_timeout: 1s\n  idle_timeout: 3s\n',
+  }));
+  try {
+    // one header byte every 100 ms, far inside idle_timeout: today that lasts forever
+    const c = new Conn(r2.port);
+    await c.connected;
+    const t0 = Date.now();
+    const req = head('/v1/chat/completions', MASTER_KEY) + 'X-Pad: ' + 'a'.repeat(1000);
+    let i = 0;
+    const drip = setInterval(() => { if (i < req.length && !c.closed) c.write(req[i++]); }, 100);
+    const r = await c.response(6000 * slow);
+    clearInterval(drip);
+    const dt = Date.now() - t0;
+    assert.ok(r, 'an answer while still dribbling');
+    assert.equal(r.status, 408);
+    assert.equal(r.headers.connection, 'close');
+    assert.equal(JSON.parse(r.body).error.type, 'invalid_request_error');
+    assert.ok(dt >= 900 && dt < 3000 * slow, `408 after ${dt} ms`);
+    assert.ok(await c.closedWithin(5000 * slow));
 
+    // the whole head in three pieces over ~500 ms: inside the deadline
+    const g = new Conn(r2.port);
+    const full = head('/v1/chat/completions', MASTER_KEY, `Content-Length: ${chatBody.length}\r\n\r\n`);
+    const third = Math.floor(full.length / 3);
+    g.write(full.slice(0, third));
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    g.write(full.slice(third, 2 * third));
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    g.write(full.slice(2 * third) + chatBody);
+    assert.equal((await g.response()).status, 200);
+
+    // idle between requests longer than header_timeout: idle_timeout governs, not it
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    g.write(full + chatBody);
+    const again = await g.response();
+    assert.ok(again, 'the keep-alive connection is still open');
+    assert.equal(again.status, 200);
+    g.destroy();
+
+    // a connection that never sends a byte is closed once header_timeout passes
+    const idle = new Conn(r2.port);
+    await idle.connected;
+    const t1 = Date.now();
+    assert.ok(await idle.closedWithin(6000 * slow));
+    assert.ok(Date.now() - t1 < 2900, 'closed by header_timeout, before idle_timeout');
+  } finally {
+    await r2.stop();
+  }
+});
+
+test('header_timeout is applied by a reload (SIGHUP)', async () => {
+  const yaml = (t) => baseConfig({ credentials, models, server: `  header_timeout: ${t}\n  idle_timeout: 5s\n` });
+  const r2 = await startRouter(yaml('10s'));
+  try {
+    fs.writeFileSync(r2.configFile, yaml('500ms').replaceAll('${PORT}', String(r2.port))
+      .replaceAll('${MASTER_KEY}', MASTER_KEY));
+    const from = r2.out.length;
+    r2.signal('SIGHUP');
+    await waitFor(() => r2.out.indexOf('configuration reloaded', from) >= 0, { what: 'reload' });
+    const t0 = Date.now();
+    const r = await rawRequest(r2.port, 'GET /v1/models HTTP/1.1\r\nHost: x\r\n', { timeoutMs: 4000 * slow });
+    assert.match(r.data, /^HTTP\/1\.1 408 /);
+    assert.ok(Date.now() - t0 < 3000 * slow);
+  } finally {
+    await r2.stop();
+  }
+});
 
 // ---- max_connections ----
 

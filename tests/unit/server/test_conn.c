@@ -1,7 +1,8 @@
 /*
  * test_conn.c: the server's defences against hostile clients, over real sockets
  * (server_fixture.h): request bodies take memory only as their bytes arrive, and a handler
- * may refuse a request at its head, before its body is read.
+ * may refuse a request at its head, before its body is read; a request head has an
+ * absolute deadline (header_timeout) that dribbled bytes do not extend.
  */
 #include "server_fixture.h"
 
@@ -221,12 +222,113 @@ static void test_head_refusal(void **state)
     assert_int_equal(H.released, 7);
 }
 
+/* ---- header_timeout ---- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+typedef struct dribble {
+    client_t *c;
+    const char *bytes;
+    int every_ms;
+    _Atomic bool stop;
+    int sent;
+} dribble_t;
+
+/* Sends one byte every every_ms until told to stop, out of bytes, or the socket fails. */
+static void *dribbler(void *arg)
+{
+    dribble_t *d = arg;
+    for (size_t i = 0; d->bytes[i] && !atomic_load(&d->stop); i++) {
+        if (send(d->c->fd, d->bytes + i, 1, MSG_NOSIGNAL) != 1)
+            break;
+        d->sent++;
+        sleep_ms(d->every_ms);
+    }
+    return NULL;
+}
+
+static void test_header_timeout(void **state)
+{
+    (void)state;
+    ar_server_opts_t o = fx_opts(1500, 3000);
+    o.header_timeout_ms = 500;
+    start_conn_server(&o);
+
+    /* One byte every 50 ms, far inside idle_timeout: the head's deadline still passes. */
+    client_t *c = cli_open(0);
+    dribble_t d = {.c = c, .every_ms = 50};
+    d.bytes =
+        "GET /slowloris HTTP/1.1\r\nHost: t\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    uint64_t t0 = ar_now_ms();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dribbler, &d), 0);
+    int rc = read_response(c, &R);
+    uint64_t dt = ar_now_ms() - t0;
+    atomic_store(&d.stop, true);
+    pthread_join(th, NULL);
+    assert_int_equal(rc, 0);
+    assert_true(d.sent > 3);
+    assert_error_close(c, 408);
+    assert_non_null(strstr(R.body, "header_timeout"));
+    assert_true(dt >= 450 && dt < 1400);
+    cli_close(c);
+
+    /* A connection that sends nothing is closed, silently, at the same deadline. */
+    c = cli_open(0);
+    t0 = ar_now_ms();
+    assert_true(cli_eof(c));
+    dt = ar_now_ms() - t0;
+    assert_true(dt >= 450 && dt < 1400);
+    cli_close(c);
+
+    /* A head sent slowly but in time is served; the body that follows is idle_timeout's,
+     * and so is a keep-alive pause longer than header_timeout between two requests. */
+    c = cli_open(0);
+    cli_send_str(c, "POST /headcheck HTTP/1.1\r\nHo");
+    sleep_ms(200);
+    cli_send_str(c, "st: t\r\nContent-Length: 4\r\n\r\n");
+    sleep_ms(700);
+    cli_send_str(c, "body");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_int_equal(R.status, 200);
+    assert_string_equal(R.body, "{\"marked\":true,\"body_len\":4}");
+    sleep_ms(700);
+    roundtrip(c, "GET /again HTTP/1.1\r\n\r\n", 200);
+    /* A later request's head is due from its own first byte. */
+    cli_send_str(c, "GET /late-head HTTP/1.1\r\n");
+    t0 = ar_now_ms();
+    assert_int_equal(read_response(c, &R), 0);
+    dt = ar_now_ms() - t0;
+    assert_error_close(c, 408);
+    assert_true(dt >= 450 && dt < 1400);
+    cli_close(c);
+
+    /* A reload applies to heads that begin afterwards; none (0) leaves idle_timeout. */
+    o.header_timeout_ms = 0;
+    ar_server_set_limits(srv, &o);
+    c = cli_open(0);
+    d = (dribble_t){.c = c, .every_ms = 100};
+    d.bytes = "GET /s HTTP/1.1\r\n\r\n";
+    assert_int_equal(pthread_create(&th, NULL, dribbler, &d), 0);
+    pthread_join(th, NULL); /* about 2 s of dribbling, never cut */
+    assert_int_equal(read_response(c, &R), 0);
+    assert_int_equal(R.status, 200);
+    cli_close(c);
+    stop_server();
+}
+
 int main(void)
 {
     ar_log_set_level(AR_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_grows),
         cmocka_unit_test(test_head_refusal),
+        cmocka_unit_test(test_header_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -288,7 +288,9 @@ static void test_set_limits(void **state)
     assert_error_close(c, 413);
     cli_close(c);
     /* A reload raises the limit for new requests. */
-    ar_server_set_limits(srv, 2048, 5000, 300);
+    ar_server_opts_t o = fx_opts(5000, 300);
+    o.max_body_bytes = 2048;
+    ar_server_set_limits(srv, &o);
     c = cli_open(0);
     roundtrip(c, req, 200);
     assert_non_null(strstr(R.body, "\"body_len\":1500"));
