@@ -337,6 +337,8 @@ static const ar_config_cmd_t server_cmds[] = {
      .flags = AR_CONFIG_F_UNLIMITED, .min = 1, .def = {.i = 120000}},
     {.name = "header_timeout", .type = AR_CONFIG_DURATION, .off = SRV(header_timeout_ms),
      .flags = AR_CONFIG_F_UNLIMITED, .min = 1, .def = {.i = 10000}},
+    {.name = "max_connections", .type = AR_CONFIG_I64, .off = SRV(max_connections),
+     .flags = AR_CONFIG_F_UNLIMITED, .max = 1 << 24},
     {.name = "idle_conn_timeout", .type = AR_CONFIG_DURATION, .off = SRV(idle_conn_timeout_ms),
      .flags = AR_CONFIG_F_UNLIMITED, .min = 1, .def = {.i = 120000}},
     {.name = "max_idle_conns", .type = AR_CONFIG_I64, .off = SRV(max_idle_conns),

@@ -53,6 +53,7 @@ static ar_server_opts_t server_opts(const ar_server_conf_t *sc)
         .idle_timeout_ms = sc->idle_timeout_ms,
         .write_timeout_ms = sc->write_timeout_ms,
         .header_timeout_ms = sc->header_timeout_ms,
+        .max_connections = sc->max_connections,
     };
     return o;
 }

@@ -99,6 +99,7 @@ static void admin_view(ar_http_request_t *req, ar_runtime_t *rt, ar_admin_view_t
     /* not counting the request asking */
     long busy = ar_server_in_flight(gw->server) - 1;
     v->in_flight = busy > 0 ? busy : 0;
+    ar_server_connections(gw->server, &v->conns_open, &v->conns_max);
     v->log_dropped = ar_log_dropped();
     v->draining = ar_worker_draining(req->worker);
 }

@@ -6,6 +6,7 @@
  * costs one syscall and no allocation.
  */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -27,6 +28,10 @@ static void on_handle_closed(uv_handle_t *h)
     ar_conn_t *c = h->data;
     if (--c->handles_open > 0)
         return;
+    if (c->counted) {
+        ar_server_t *srv = c->w->pub.server;
+        atomic_fetch_sub(c->refused ? &srv->conns_refusing : &srv->conns_open, 1);
+    }
     ar_list_remove(&c->link);
     ar_buf_dispose(&c->hbuf);
     ar_buf_dispose(&c->body_dyn);
@@ -71,6 +76,7 @@ static void on_read_timeout(uv_timer_t *t)
 }
 
 static void arm_write_timer(ar_conn_t *c);
+static void refuse(ar_conn_t *c);
 
 #define LINGER_MS 3000
 
@@ -340,6 +346,16 @@ void ar_server__on_connection(uv_stream_t *listener, int status)
     }
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    /* One count for the whole process: workers share the fd table. */
+    ar_server_t *srv = w->pub.server;
+    long max = ar_server__max_conns(srv);
+    long open = atomic_fetch_add(&srv->conns_open, 1) + 1;
+    if (max >= 0 && open > max) {
+        atomic_fetch_sub(&srv->conns_open, 1);
+        refuse(c);
+        return;
+    }
+    c->counted = true;
     ar_server__conn_head_begins(c); /* the first request's head is due from the accept on */
     ar_server__conn_arm_read(c);
 }
@@ -411,17 +427,23 @@ void ar_server__request_finished(ar_conn_t *c, ar_http_request_t *req)
     ar_buf_dispose(&in);
 }
 
-void ar_server__conn_fail(ar_conn_t *c, int status, const char *message)
+/* Sends a JSON error that ends the connection; code NULL: the status number. */
+static void send_error_close(ar_conn_t *c, int status, const char *type, const char *code,
+                             const char *message)
 {
-    static const char *types[] = {"invalid_request_error"};
     char rid[40];
     ar_server__gen_request_id(c->w, rid);
+    char num[8];
+    if (!code) {
+        snprintf(num, sizeof(num), "%d", status);
+        code = num;
+    }
     char body[512];
-    /* message is ours (static text), never client bytes: it needs no escaping */
+    /* message, type and code are ours (static text), never client bytes: no escaping */
     int n = snprintf(body, sizeof(body),
-                     "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%d\","
+                     "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\","
                      "\"param\":null}}",
-                     message, types[0], status);
+                     message, type, code);
     char head[512];
     size_t dlen = 0;
     const char *date = ar_server__date(c->w, &dlen);
@@ -430,11 +452,50 @@ void ar_server__conn_fail(ar_conn_t *c, int status, const char *message)
                      "Content-Length: %d\r\nx-request-id: %s\r\nConnection: close\r\n\r\n",
                      status, ar_http_reason(status), (int)dlen, date, n, rid);
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)h), uv_buf_init(body, (unsigned)n)};
-    AR_LOG(AR_LOG_INFO, NULL, "rejected request from %s: %d %s", c->client_ip, status, message);
     c->close_after_write = true;
     c->lingering = true; /* keep reading: the client may still be sending */
     if (ar_server__conn_write(c, bufs, 2) == 0)
         ar_server__conn_linger(c);
+}
+
+void ar_server__conn_fail(ar_conn_t *c, int status, const char *message)
+{
+    AR_LOG(AR_LOG_INFO, NULL, "rejected request from %s: %d %s", c->client_ip, status, message);
+    send_error_close(c, status, "invalid_request_error", NULL, message);
+}
+
+#define REFUSAL_LOG_EVERY_MS 10000
+
+/*
+ * A connection over max_connections. It is answered at once, before anything is read:
+ * a 503 that says why and closes the connection, then the lingering close so the client
+ * can read it (closing with its request unread would reset the connection and lose the
+ * answer). That is a whole, short answer, never a half-served request. Refused
+ * connections are counted apart (conns_refusing), and past REFUSING_MAX of them still
+ * lingering one is closed at once instead: a flood of refusals must not use up the fds
+ * that max_connections keeps for upstreams.
+ */
+static void refuse(ar_conn_t *c)
+{
+    ar_server_t *srv = c->w->pub.server;
+    uint64_t total = atomic_fetch_add(&srv->refused_total, 1) + 1;
+    uint64_t now = uv_now(&c->w->loop);
+    uint64_t last = atomic_load(&srv->refused_logged_ms);
+    if ((last == 0 || now - last >= REFUSAL_LOG_EVERY_MS) &&
+        atomic_compare_exchange_strong(&srv->refused_logged_ms, &last, now))
+        AR_LOG(AR_LOG_WARN, NULL,
+               "max_connections (%ld) reached: refusing new connections (%" PRIu64
+               " refused so far)",
+               ar_server__max_conns(srv), total);
+    if (atomic_fetch_add(&srv->conns_refusing, 1) >= REFUSING_MAX) {
+        atomic_fetch_sub(&srv->conns_refusing, 1);
+        ar_server__conn_close(c);
+        return;
+    }
+    c->counted = true;
+    c->refused = true;
+    send_error_close(c, 503, "service_unavailable_error", "too_many_connections",
+                     "Too many connections: the server is at its max_connections limit");
 }
 
 void ar_server__conn_linger(ar_conn_t *c)

@@ -6,10 +6,12 @@
  * bytes; that is conn.c.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,6 +38,53 @@ int64_t ar_server__write_ms(const ar_server_t *srv)
 int64_t ar_server__header_ms(const ar_server_t *srv)
 {
     return atomic_load_explicit(&srv->header_timeout_ms, memory_order_relaxed);
+}
+
+/* fds kept apart from client connections: listeners, loops, logs, the store. */
+#define FD_RESERVE 64
+/* The most fds the soft RLIMIT_NOFILE is raised to (an unlimited hard limit included). */
+#define NOFILE_CAP ((rlim_t)1 << 20)
+
+/* Raises the soft fd limit to the hard one (at most NOFILE_CAP): a server wants every fd
+ * it is allowed, and max_connections 0 is sized from the result. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want =
+        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_CAP ? NOFILE_CAP : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            AR_LOG(AR_LOG_DEBUG, NULL, "cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+    }
+}
+
+/* max_connections as configured -> the limit in force (-1: unlimited); see server.h. */
+static long resolve_max_conns(int64_t v)
+{
+    if (v < 0)
+        return -1;
+    if (v > 0)
+        return v > LONG_MAX ? LONG_MAX : (long)v;
+    struct rlimit rl;
+    rlim_t n = NOFILE_CAP;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n)
+        n = rl.rlim_cur;
+    long m = n > FD_RESERVE ? (long)(n - FD_RESERVE) / 2 : 0;
+    return m < 16 ? 16 : m;
+}
+
+long ar_server__max_conns(const ar_server_t *srv)
+{
+    return atomic_load_explicit(&srv->max_conns, memory_order_relaxed);
+}
+
+void ar_server_connections(const ar_server_t *srv, long *open, long *max)
+{
+    *open = atomic_load_explicit(&srv->conns_open, memory_order_relaxed);
+    *max = ar_server__max_conns(srv);
 }
 
 ar_pool_t *ar_server__pool_get(worker_impl_t *w)
@@ -66,6 +115,7 @@ ar_server_t *ar_server_create(const ar_server_opts_t *opts, const ar_server_cbs_
     atomic_init(&srv->idle_timeout_ms, opts->idle_timeout_ms);
     atomic_init(&srv->write_timeout_ms, opts->write_timeout_ms);
     atomic_init(&srv->header_timeout_ms, opts->header_timeout_ms);
+    atomic_init(&srv->max_conns, resolve_max_conns(opts->max_connections));
     int n = opts->workers;
     if (n <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -84,6 +134,7 @@ void ar_server_set_limits(ar_server_t *srv, const ar_server_opts_t *opts)
     atomic_store(&srv->idle_timeout_ms, opts->idle_timeout_ms);
     atomic_store(&srv->write_timeout_ms, opts->write_timeout_ms);
     atomic_store(&srv->header_timeout_ms, opts->header_timeout_ms);
+    atomic_store(&srv->max_conns, resolve_max_conns(opts->max_connections));
 }
 
 /* Opens a listening socket with SO_REUSEPORT on host:port. @return fd or -errno. */
@@ -261,6 +312,8 @@ done:
 
 int ar_server_start(ar_server_t *srv, char *err, size_t errlen)
 {
+    raise_nofile();
+    atomic_store(&srv->max_conns, resolve_max_conns(srv->opts.max_connections));
     for (int i = 0; i < srv->nworkers; i++) {
         worker_impl_t *w = &srv->workers[i];
         w->pub.id = i;

@@ -91,6 +91,13 @@ typedef struct ar_server_opts {
      * extend it (slowloris); when it passes the client gets 408 and the connection closes
      * (one that sent nothing is closed silently). <= 0: none. */
     int64_t header_timeout_ms;
+    /* Open client connections, all workers together. A connection over it is answered
+     * 503 (JSON, Connection: close) at once and closed. 0: sized from the fd limit,
+     * max(16, (RLIMIT_NOFILE - 64) / 2): each client connection may hold one upstream
+     * socket while its request runs, and 64 fds stay for listeners, loops, logs and the
+     * store. ar_server_start first raises the soft RLIMIT_NOFILE to the hard one (at most
+     * 1,048,576). < 0: unlimited. */
+    int64_t max_connections;
 } ar_server_opts_t;
 
 typedef struct ar_server_cbs {
@@ -142,9 +149,10 @@ int ar_server_worker_cnt(const ar_server_t *srv);
 /** Worker i, for posting work to it. */
 ar_worker_t *ar_server_worker(ar_server_t *srv, int i);
 /**
- * Replaces the limits used from now on (reload): max_body_bytes and the idle, write and
- * header timeouts of opts; host, port, workers and max_header_bytes are fixed at start and
- * ignored. A timer already running keeps its deadline. Any thread.
+ * Replaces the limits used from now on (reload): max_body_bytes, the idle, write and
+ * header timeouts and max_connections of opts; host, port, workers and max_header_bytes
+ * are fixed at start and ignored. A timer already running keeps its deadline, and a lower
+ * max_connections closes no open connection. Any thread.
  */
 void ar_server_set_limits(ar_server_t *srv, const ar_server_opts_t *opts);
 /**
@@ -154,6 +162,11 @@ void ar_server_set_limits(ar_server_t *srv, const ar_server_opts_t *opts);
 void ar_server_drain(ar_server_t *srv);
 /** Requests still running, over all workers. Any thread. */
 long ar_server_in_flight(const ar_server_t *srv);
+/**
+ * Client connections open now over all workers (those refused over the limit not
+ * counted), and the limit in force (-1: unlimited). Any thread.
+ */
+void ar_server_connections(const ar_server_t *srv, long *open, long *max);
 /** Tells every running request AR_ESHUTDOWN (their handlers answer and finish). */
 void ar_server_cancel_all(ar_server_t *srv);
 /** Closes every connection, stops the loops and joins the threads. Main thread. */

@@ -25,6 +25,9 @@
  * pool (the common case: one allocation, no copy); a larger one grows as its bytes arrive,
  * so a declared length reserves nothing before the bytes exist. */
 #define BODY_FIRST_BYTES (64u * 1024u)
+/* Connections refused over max_connections that are still being answered and drained
+ * (each holds an fd up to LINGER_MS); past this many, a refused one is closed at once. */
+#define REFUSING_MAX 64
 
 typedef struct post_item {
     struct post_item *next;
@@ -82,6 +85,8 @@ typedef struct ar_conn {
     bool head_done;         /* the current request's head is complete (its body may follow) */
     bool in_head;           /* inside cbs.on_head: an answer now is the request's only one */
     bool head_answered;     /* on_head answered: the body is dropped, the connection closes */
+    bool counted;           /* in srv->conns_open, or (refused) in srv->conns_refusing */
+    bool refused;           /* over max_connections: answered 503, never parsed */
     uint64_t head_deadline; /* loop time (ms) by which the awaited head must be complete; 0: none */
     /* request being parsed */
     ar_buf_t hbuf; /* target, then header names and values, back to back */
@@ -125,6 +130,11 @@ struct ar_server {
     _Atomic int64_t idle_timeout_ms;
     _Atomic int64_t write_timeout_ms;
     _Atomic int64_t header_timeout_ms;
+    _Atomic long max_conns; /* resolved from opts.max_connections; -1: unlimited */
+    _Atomic long conns_open;
+    _Atomic long conns_refusing;        /* refused, still answering or lingering */
+    _Atomic uint64_t refused_total;     /* connections refused since start */
+    _Atomic uint64_t refused_logged_ms; /* when a refusal was last logged */
     pthread_mutex_t start_mu;
     pthread_cond_t start_cond;
     int started;
@@ -192,5 +202,6 @@ uint64_t ar_server__max_body(const ar_server_t *srv);
 int64_t ar_server__idle_ms(const ar_server_t *srv);
 int64_t ar_server__write_ms(const ar_server_t *srv);
 int64_t ar_server__header_ms(const ar_server_t *srv);
+long ar_server__max_conns(const ar_server_t *srv);
 
 #endif

@@ -228,6 +228,16 @@ test('config: header_timeout takes a duration or -1; anything else is FILE:LINE'
     assert.equal((await checkServerKey(good)).code, 0, good);
 });
 
+test('config: max_connections takes a count, 0 or -1; anything else is FILE:LINE', async () => {
+  for (const bad of ['max_connections: -5', 'max_connections: many', 'max_connections: 1.5']) {
+    const r = await checkServerKey(bad);
+    assert.equal(r.code, 1, bad);
+    assert.ok(r.err.includes(`${r.f}:3:`), r.err);
+    assert.match(r.err, /max_connections/);
+  }
+  for (const good of ['max_connections: -1', 'max_connections: 0', 'max_connections: 5000'])
+    assert.equal((await checkServerKey(good)).code, 0, good);
+});
 
 // ---- header_timeout ----
 
@@ -303,7 +313,59 @@ test('header_timeout is applied by a reload (SIGHUP)', async () => {
 
 // ---- max_connections ----
 
+test('max_connections: the connection over the limit gets 503 and is closed; /health counts', async () => {
+  const r2 = await startRouter(baseConfig({ credentials, models, server: '  max_connections: 3\n' }));
+  try {
+    const get = (c, path) => {
+      c.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER_KEY}\r\n\r\n`);
+      return c.response();
+    };
+    // the harness's readiness probe is a connection too: wait until only ours is open
+    const h = new Conn(r2.port);
+    await waitFor(async () => JSON.parse((await get(h, '/health')).body).connections.open === 1,
+      { what: 'only the /health connection open' });
+    const a = new Conn(r2.port);
+    const b = new Conn(r2.port);
+    assert.equal((await get(a, '/v1/models')).status, 200);
+    assert.equal((await get(b, '/v1/models')).status, 200);
+    const health = await get(h, '/health');
+    assert.equal(health.status, 200);
+    assert.deepEqual(JSON.parse(health.body).connections, { open: 3, max: 3 });
 
+    // the fourth: a 503 JSON answer with Connection: close, never half-served
+    const d = new Conn(r2.port);
+    const refused = await get(d, '/v1/models');
+    assert.ok(refused, 'the refused connection gets an answer');
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.connection, 'close');
+    assert.equal(JSON.parse(refused.body).error.code, 'too_many_connections');
+    assert.ok(await d.closedWithin(5000 * slow));
+
+    // /vhealth and /metrics say so too
+    const v = await get(h, '/vhealth');
+    assert.match(v.body, /3 of 3 client connections/);
+    const m = await get(h, '/metrics');
+    assert.match(m.body, /^airouter_client_connections 3$/m);
+    assert.match(m.body, /^airouter_client_connections_max 3$/m);
+
+    // closing one makes room again
+    a.destroy();
+    await waitFor(async () => JSON.parse((await get(h, '/health')).body).connections.open === 2,
+      { what: 'open connections back to 2' });
+    const e = new Conn(r2.port);
+    assert.equal((await get(e, '/v1/models')).status, 200);
+    for (const c of [b, h, e]) c.destroy();
+  } finally {
+    await r2.stop();
+  }
+});
+
+test('max_connections 0 is sized from the fd limit; /health shows it', async () => {
+  const r = await fetch(`${router.url}/health`);
+  const { connections } = await r.json();
+  assert.ok(connections.open >= 1);
+  assert.ok(connections.max > 100, `max ${connections.max}`);
+});
 
 // ---- one port, one instance ----
 

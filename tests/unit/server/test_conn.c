@@ -2,9 +2,14 @@
  * test_conn.c: the server's defences against hostile clients, over real sockets
  * (server_fixture.h): request bodies take memory only as their bytes arrive, and a handler
  * may refuse a request at its head, before its body is read; a request head has an
- * absolute deadline (header_timeout) that dribbled bytes do not extend.
+ * absolute deadline (header_timeout) that dribbled bytes do not extend; connections over
+ * max_connections are refused whole (503) and counted.
  */
 #include "server_fixture.h"
+
+#include <sys/resource.h>
+
+#include "server/server_int.h" /* REFUSING_MAX */
 
 /* ---- handlers ---- */
 
@@ -322,6 +327,119 @@ static void test_header_timeout(void **state)
     stop_server();
 }
 
+/* ---- max_connections ---- */
+
+/* Waits until the server counts want open connections. @return the last count seen. */
+static long wait_open(long want, int ms)
+{
+    long open = -1, max = 0;
+    uint64_t end = ar_now_ms() + (uint64_t)ms;
+    for (;;) {
+        ar_server_connections(srv, &open, &max);
+        if (open == want || ar_now_ms() > end)
+            return open;
+        sleep_ms(5);
+    }
+}
+
+static void test_max_connections(void **state)
+{
+    (void)state;
+    ar_server_opts_t o = fx_opts(5000, 3000);
+    o.max_connections = 2;
+    start_conn_server(&o);
+    long open, max;
+    ar_server_connections(srv, &open, &max);
+    assert_int_equal(open, 0);
+    assert_int_equal(max, 2);
+
+    client_t *a = cli_open(0);
+    client_t *b = cli_open(1);
+    roundtrip(a, "GET /a HTTP/1.1\r\n\r\n", 200);
+    roundtrip(b, "GET /b HTTP/1.1\r\n\r\n", 200);
+    assert_int_equal(wait_open(2, 3000), 2);
+
+    /* The third is answered 503 before anything is read, and closed. */
+    client_t *c = cli_open(2);
+    assert_int_equal(read_response(c, &R), 0);
+    assert_error_close(c, 503);
+    assert_non_null(strstr(R.body, "\"code\":\"too_many_connections\""));
+    assert_non_null(strstr(R.body, "\"type\":\"service_unavailable_error\""));
+    cli_close(c);
+    /* ...also when it sent its request first (read and dropped, never served). */
+    c = cli_open(2);
+    cli_send_str(c, "POST /c HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_error_close(c, 503);
+    cli_close(c);
+    assert_int_equal(wait_open(2, 3000), 2); /* the refused were never counted open */
+
+    /* Closing one makes room. */
+    cli_close(a);
+    assert_int_equal(wait_open(1, 3000), 1);
+    c = cli_open(2);
+    roundtrip(c, "GET /c HTTP/1.1\r\n\r\n", 200);
+    cli_close(c);
+    assert_int_equal(wait_open(1, 3000), 1);
+
+    /* A flood of refusals: REFUSING_MAX of them are answered and linger (these clients
+     * neither read nor close), the rest are closed at once without an answer. */
+    c = cli_open(2);
+    roundtrip(c, "GET /c HTTP/1.1\r\n\r\n", 200);
+    enum { FLOOD = REFUSING_MAX + 6 };
+    int fds[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        fds[i] = try_connect(0);
+        assert_true(fds[i] >= 0);
+    }
+    int answered = 0, dropped = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        char buf[16];
+        ssize_t n = recv(fds[i], buf, sizeof(buf), 0);
+        if (n > 0 && memcmp(buf, "HTTP/1.1 503", 12) == 0)
+            answered++;
+        else if (n == 0 || (n < 0 && errno == ECONNRESET))
+            dropped++;
+    }
+    assert_int_equal(answered, REFUSING_MAX);
+    assert_int_equal(dropped, FLOOD - REFUSING_MAX);
+    for (int i = 0; i < FLOOD; i++)
+        close(fds[i]);
+    assert_int_equal(wait_open(2, 3000), 2);
+
+    /* A reload lifts the limit (-1: unlimited). */
+    o.max_connections = -1;
+    ar_server_set_limits(srv, &o);
+    ar_server_connections(srv, &open, &max);
+    assert_int_equal(max, -1);
+    client_t *d = cli_open(3);
+    roundtrip(d, "GET /d HTTP/1.1\r\n\r\n", 200);
+    assert_int_equal(wait_open(3, 3000), 3);
+    cli_close(d);
+    cli_close(c);
+    cli_close(b);
+    assert_int_equal(wait_open(0, 3000), 0);
+    stop_server();
+}
+
+/* max_connections 0 is sized from the fd limit, raised to the hard limit at start. */
+static void test_max_connections_default(void **state)
+{
+    (void)state;
+    ar_server_opts_t o = fx_opts(5000, 3000);
+    start_conn_server(&o);
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    long open, max;
+    ar_server_connections(srv, &open, &max);
+    rlim_t n = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > ((rlim_t)1 << 20) ? (rlim_t)1 << 20
+                                                                               : rl.rlim_cur;
+    assert_int_equal(max, n > 96 ? (long)(n - 64) / 2 : 16);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= ((rlim_t)1 << 20))
+        assert_true(rl.rlim_cur == rl.rlim_max); /* raised at start */
+    stop_server();
+}
+
 int main(void)
 {
     ar_log_set_level(AR_LOG_WARN);
@@ -329,6 +447,8 @@ int main(void)
         cmocka_unit_test(test_body_grows),
         cmocka_unit_test(test_head_refusal),
         cmocka_unit_test(test_header_timeout),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_max_connections_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
