@@ -138,8 +138,11 @@ struct ar_worker {
 /** Creates a server; nothing listens yet. opts and cbs are copied. */
 ar_server_t *ar_server_create(const ar_server_opts_t *opts, const ar_server_cbs_t *cbs);
 /**
- * Starts the workers and their listeners; returns when all listen or one failed.
- * @return 0, or a negative AR_E* with a message in err (e.g. the port is in use).
+ * Starts the workers and their listeners; returns when all listen or one failed. A port
+ * that another process listens on (another airouter included, whatever its SO_REUSEPORT)
+ * is refused before any worker starts; only this server's workers share it.
+ * @return 0, or a negative AR_E* with a message naming host:port in err (e.g. the port is
+ * in use). Call ar_server_stop and ar_server_destroy either way.
  */
 int ar_server_start(ar_server_t *srv, char *err, size_t errlen) AR_MUST_CHECK;
 /** The port actually bound (useful with port 0). */

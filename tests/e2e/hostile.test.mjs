@@ -377,4 +377,31 @@ async function exitOf(p) {
   return e;
 }
 
+test('a second airouter on a port another airouter serves exits 1 naming host:port', async () => {
+  const yaml = baseConfig({ credentials, models }).replaceAll('${PORT}', String(router.port));
+  const second = await startRouter(yaml, { expectReady: false });
+  const e = await exitOf(second);
+  assert.ok(e, `the second airouter started on port ${router.port}: ${second.out}`);
+  assert.equal(e.code, 1, second.out);
+  assert.ok(second.out.includes(`127.0.0.1:${router.port}`), second.out);
+  assert.match(second.out, /in use/);
+  // the first one still serves every request
+  for (let i = 0; i < 10; i++) assert.equal((await fetch(`${router.url}/health`)).status, 200);
+});
 
+test('a port held by another program: exit 1 naming host:port', async () => {
+  const port = await freePort();
+  const other = net.createServer(() => {});
+  await new Promise((resolve) => other.listen(port, '127.0.0.1', resolve));
+  try {
+    const yaml = baseConfig({ credentials, models }).replaceAll('${PORT}', String(port));
+    const p = await startRouter(yaml, { expectReady: false });
+    const e = await exitOf(p);
+    assert.ok(e, `airouter started on a port in use: ${p.out}`);
+    assert.equal(e.code, 1, p.out);
+    assert.ok(p.out.includes(`127.0.0.1:${port}`), p.out);
+    assert.match(p.out, /in use/);
+  } finally {
+    other.close();
+  }
+});

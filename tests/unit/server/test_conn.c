@@ -3,7 +3,8 @@
  * (server_fixture.h): request bodies take memory only as their bytes arrive, and a handler
  * may refuse a request at its head, before its body is read; a request head has an
  * absolute deadline (header_timeout) that dribbled bytes do not extend; connections over
- * max_connections are refused whole (503) and counted.
+ * max_connections are refused whole (503) and counted; and a port another process
+ * listens on cannot be taken over.
  */
 #include "server_fixture.h"
 
@@ -440,6 +441,82 @@ static void test_max_connections_default(void **state)
     stop_server();
 }
 
+/* ---- one port, one instance ---- */
+
+/* Starts a second server on port p: @return ar_server_start's code, its message in err. */
+static int start_other(int p, char *err, size_t errlen)
+{
+    ar_server_opts_t o = fx_opts(5000, 3000);
+    o.port = p;
+    ar_server_cbs_t cbs = {.on_request = conn_on_request};
+    ar_server_t *other = ar_server_create(&o, &cbs);
+    int rc = ar_server_start(other, err, errlen);
+    ar_server_stop(other);
+    ar_server_destroy(other);
+    return rc;
+}
+
+/* A listening socket on 127.0.0.1:p (0: any), with SO_REUSEPORT if asked. @return fd. */
+static int listen_on(int p, bool reuseport, int *bound)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    *bound = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void assert_port_refused(int p)
+{
+    char err[256] = "", want[64];
+    assert_int_not_equal(start_other(p, err, sizeof(err)), 0);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", p);
+    if (!strstr(err, want) || !strstr(err, "in use"))
+        print_message("message: %s\n", err);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "already in use"));
+}
+
+static void test_port_in_use(void **state)
+{
+    (void)state;
+    ar_server_opts_t o = fx_opts(5000, 3000);
+    o.workers = 2; /* the workers of one server share the port */
+    start_conn_server(&o);
+    int p = port;
+    /* Another server on the same port, with SO_REUSEPORT like ours: refused. */
+    assert_port_refused(p);
+    roundtrip(cli_open(0), "GET /still-ours HTTP/1.1\r\nConnection: close\r\n\r\n", 200);
+    assert_true(cli_eof(&clients[0])); /* the server closed first: its side is in TIME_WAIT */
+    cli_close(&clients[0]);
+    stop_server();
+
+    /* A restart on the port just released starts despite the TIME_WAIT left behind. */
+    o.port = p;
+    start_conn_server(&o);
+    assert_int_equal(port, p);
+    assert_serves();
+    stop_server();
+
+    /* Ports held by other programs, with or without SO_REUSEPORT. */
+    int q;
+    int fd = listen_on(0, false, &q);
+    assert_port_refused(q);
+    close(fd);
+    fd = listen_on(0, true, &q);
+    assert_port_refused(q);
+    close(fd);
+}
+
 int main(void)
 {
     ar_log_set_level(AR_LOG_WARN);
@@ -449,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_header_timeout),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_max_connections_default),
+        cmocka_unit_test(test_port_in_use),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
