@@ -1,9 +1,10 @@
 /*
- * conn.c: one client connection: accept, reads, the write queue, timers and close.
- * A connection is one allocation embedding its tcp handle, both timers and the llhttp
- * parser; it is freed in the last close callback. Writes try the socket first
- * (uv_try_write) and queue a copy only of what it did not take, so the common response
- * costs one syscall and no allocation.
+ * conn.c: one client connection: accept (counted against max_connections, refused with a
+ * 503 over it), reads, the write queue, timers (idle, header deadline, write stall,
+ * linger) and close. A connection is one allocation embedding its tcp handle, both timers
+ * and the llhttp parser; it is freed in the last close callback. Writes try the socket
+ * first (uv_try_write) and queue a copy only of what it did not take, so the common
+ * response costs one syscall and no allocation.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
