@@ -34,7 +34,9 @@ typedef struct ar_admin_view {
     uint64_t now_ms; /* monotonic: windows, bans, breakers */
     int64_t wall_ms; /* wall clock: timestamps shown to people */
     int64_t uptime_s;
-    long in_flight; /* client requests running, all workers */
+    long in_flight;  /* client requests running, all workers */
+    long conns_open; /* client connections open, all workers */
+    long conns_max;  /* server.max_connections in force; -1: unlimited */
     const ar_admin_proxy_t *proxies;
     size_t proxies_cnt;
     uint64_t log_dropped;

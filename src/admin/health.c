@@ -156,8 +156,10 @@ int ar_admin_health_json(const ar_admin_view_t *v, ar_buf_t *out)
     ar_admin_deps_t deps;
     ar_admin__deps_collect(v, &deps);
     bool degraded = ar_admin__degraded(v, &deps);
-    ar_admin__putf(&w, "{\"status\":\"%s\",\"uptime_s\":%" PRId64 ",", degraded ? "degraded" : "ok",
-                   v->uptime_s);
+    ar_admin__putf(&w,
+                   "{\"status\":\"%s\",\"uptime_s\":%" PRId64
+                   ",\"connections\":{\"open\":%ld,\"max\":%ld},",
+                   degraded ? "degraded" : "ok", v->uptime_s, v->conns_open, v->conns_max);
     put_credentials_json(&w, v);
     ar_admin__puts(&w, ",");
     put_models_json(&w, v, &deps);
@@ -329,10 +331,13 @@ int ar_admin_health_html(const ar_admin_view_t *v, ar_buf_t *out)
     ar_admin__puts(&w, page_head);
     ar_admin__putf(&w,
                    "<h1>airouter <span class=\"badge %s\">%s</span></h1>\n"
-                   "<p>uptime %" PRId64 " s &middot; %ld requests in flight &middot; "
-                   "as of %s%s</p>\n",
+                   "<p>uptime %" PRId64 " s &middot; %ld requests in flight &middot; %ld",
                    degraded ? "bad" : "ok", degraded ? "degraded" : "ok", v->uptime_s, v->in_flight,
-                   now, v->draining ? " &middot; <b>shutting down</b>" : "");
+                   v->conns_open);
+    if (v->conns_max >= 0)
+        ar_admin__putf(&w, " of %ld", v->conns_max);
+    ar_admin__putf(&w, " client connections &middot; as of %s%s</p>\n", now,
+                   v->draining ? " &middot; <b>shutting down</b>" : "");
     put_credentials_html(&w, v);
     put_models_html(&w, v, &deps);
     put_proxies_html(&w, v);

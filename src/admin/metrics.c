@@ -234,6 +234,11 @@ int ar_admin_metrics(const ar_admin_view_t *v, ar_buf_t *out)
     credential_families(&w, v);
     family(&w, "airouter_in_flight", "gauge", "Client requests being served.");
     ar_admin__putf(&w, "airouter_in_flight %ld\n", v->in_flight);
+    family(&w, "airouter_client_connections", "gauge", "Client connections open.");
+    ar_admin__putf(&w, "airouter_client_connections %ld\n", v->conns_open);
+    family(&w, "airouter_client_connections_max", "gauge",
+           "server.max_connections in force (-1: unlimited).");
+    ar_admin__putf(&w, "airouter_client_connections_max %ld\n", v->conns_max);
     family(&w, "airouter_uptime_seconds", "gauge", "Seconds since the server started.");
     ar_admin__putf(&w, "airouter_uptime_seconds %" PRId64 "\n", v->uptime_s);
     family(&w, "airouter_draining", "gauge", "1 while shutting down.");

@@ -35,6 +35,8 @@ typedef struct ar_server_conf {
     int64_t request_timeout_ms;       /* 60000; AR_UNLIMITED = none */
     int64_t write_timeout_ms;         /* 60000 */
     int64_t idle_timeout_ms;          /* 120000 */
+    int64_t header_timeout_ms;        /* 10000; AR_UNLIMITED = none */
+    int64_t max_connections;          /* 0 = from the fd limit; AR_UNLIMITED = none */
     int64_t idle_conn_timeout_ms;     /* 120000 */
     int64_t max_idle_conns;           /* 200 */
     int64_t max_idle_conns_per_host;  /* 20 */

@@ -41,6 +41,23 @@ static void apply_logging(const ar_config_t *cfg)
     }
 }
 
+/* The server's options from the config: at start, and its limits again on reload. */
+static ar_server_opts_t server_opts(const ar_server_conf_t *sc)
+{
+    ar_server_opts_t o = {
+        .host = sc->host,
+        .port = sc->port,
+        .workers = sc->workers,
+        .max_body_bytes = (uint64_t)sc->max_body_size_mb << 20,
+        .max_header_bytes = 64u * 1024u,
+        .idle_timeout_ms = sc->idle_timeout_ms,
+        .write_timeout_ms = sc->write_timeout_ms,
+        .header_timeout_ms = sc->header_timeout_ms,
+        .max_connections = sc->max_connections,
+    };
+    return o;
+}
+
 static int worker_init(ar_worker_t *w, void *ud)
 {
     ar_gateway_t *gw = ud;
@@ -199,8 +216,8 @@ static void reload(ar_gateway_t *gw)
     if (a->port != b->port || strcmp(a->host, b->host) != 0 || a->workers != b->workers)
         AR_LOG(AR_LOG_WARN, NULL, "reload: host, port and workers change only on restart");
     apply_logging(rt->cfg);
-    ar_server_set_limits(gw->server, (uint64_t)b->max_body_size_mb << 20, b->idle_timeout_ms,
-                         b->write_timeout_ms);
+    ar_server_opts_t limits = server_opts(b);
+    ar_server_set_limits(gw->server, &limits);
     /* Swap, then free the old runtime only after every worker passed a quiescent point:
      * a worker that loaded the old pointer has taken its reference by then. */
     swap_t *s = ar_xcalloc(1, sizeof(*s));
@@ -263,17 +280,10 @@ int ar_gateway_run(const char *config_path)
     atomic_store(&gw->rt, rt);
 
     const ar_server_conf_t *sc = &rt->cfg->server;
-    ar_server_opts_t opts = {
-        .host = sc->host,
-        .port = sc->port,
-        .workers = sc->workers,
-        .max_body_bytes = (uint64_t)sc->max_body_size_mb << 20,
-        .max_header_bytes = 64u * 1024u,
-        .idle_timeout_ms = sc->idle_timeout_ms,
-        .write_timeout_ms = sc->write_timeout_ms,
-    };
+    ar_server_opts_t opts = server_opts(sc);
     ar_server_cbs_t cbs = {
         .on_request = ar_gw_on_request,
+        .on_head = ar_gw_on_head,
         .worker_init = worker_init,
         .worker_dispose = worker_dispose,
         .ud = gw,

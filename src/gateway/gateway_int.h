@@ -116,13 +116,19 @@ typedef struct ar_front_ops {
                             const char *message);
 } ar_front_ops_t;
 
+struct ar_gw_route;
+
 /** What every request's req->data starts with: the runtime it holds. Zeroed at creation. */
 typedef struct ar_gw_ctx {
     ar_runtime_t *rt;
     const ar_front_ops_t *front;  /* NULL: the OpenAI format */
     void *front_state;            /* the front's, in the request pool */
     const ar_gw_rl_headers_t *rl; /* set by ar_gw_ratelimit; NULL: no X-RateLimit-* headers */
+    /* routes.c: what the head decided (route found, key checked), kept for the body */
+    const struct ar_gw_route *route;
+    ar_span_t route_path; /* the path without its /api or /openai prefix */
     /* for the access line, written when the request is released (routes.c) */
+    bool log_access; /* false while only the head was seen: a client gone then is not logged */
     const char *log_model;
     const char *log_credential;
     int log_attempts;
@@ -217,6 +223,13 @@ void ar_gw_tokens_start(ar_gateway_t *gw);
 void ar_gw_tokens_stop(ar_gateway_t *gw);
 
 /* routes.c */
+/**
+ * The server's on_head hook, for requests with a body: finds the route and checks the key
+ * before the body is read; answers 404/405/401 (in the route's error shape) at once, or
+ * leaves the request (runtime, route, front) in req->data for ar_gw_on_request.
+ */
+void ar_gw_on_head(ar_http_request_t *req);
+/** The server's on_request hook: serves a whole request (after ar_gw_on_head, or alone). */
 void ar_gw_on_request(ar_http_request_t *req);
 
 /* auth.c */

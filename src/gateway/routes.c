@@ -2,6 +2,8 @@
  * routes.c: the path table of the client API (SPEC section 3). `/api/v1` is the same as
  * `/v1`. An unknown path is a JSON 404; a known path with the wrong method a JSON 405
  * with Allow. Each request holds the runtime it started with (req->data while routing).
+ * A request with a body is routed and its key checked at its head (ar_gw_on_head), so a
+ * refused one is answered before its body is read or any memory is taken for it.
  * The observability pages (/health, /vhealth, /metrics, /admin/state, /openapi.json) are
  * formatted by src/admin from a view assembled here; only the /admin pages need a key.
  */
@@ -35,7 +37,7 @@ typedef enum route_id {
     R_AZURE_EMBEDDINGS,
 } route_id_t;
 
-typedef struct route {
+typedef struct ar_gw_route {
     ar_span_t path;
     bool prefix;      /* path is a prefix ending in '/' */
     ar_span_t suffix; /* with prefix: what the path must end with (empty: anything) */
@@ -97,6 +99,7 @@ static void admin_view(ar_http_request_t *req, ar_runtime_t *rt, ar_admin_view_t
     /* not counting the request asking */
     long busy = ar_server_in_flight(gw->server) - 1;
     v->in_flight = busy > 0 ? busy : 0;
+    ar_server_connections(gw->server, &v->conns_open, &v->conns_max);
     v->log_dropped = ar_log_dropped();
     v->draining = ar_worker_draining(req->worker);
 }
@@ -194,6 +197,8 @@ static void log_access(void *arg)
 {
     ar_http_request_t *req = arg;
     const ar_gw_ctx_t *ctx = req->data; /* the LLM path's ar_gw_req_t starts with its ctx */
+    if (!ctx->log_access)
+        return; /* authenticated at its head, gone before its body was complete */
     int status = ar_http_status(req);
     ar_access_log_t rec = {
         .method = req->method_name.ptr ? req->method_name.ptr : "-",
@@ -231,7 +236,8 @@ static void preflight(ar_http_request_t *req, ar_runtime_t *rt)
     ar_http_respond(req, 204, hs, n, AR_SPAN_NULL);
 }
 
-void ar_gw_on_request(ar_http_request_t *req)
+/* Gives the request its context: the runtime it keeps to the end, and the access line. */
+static ar_gw_ctx_t *begin(ar_http_request_t *req)
 {
     ar_gw_worker_t *gw = req->worker->data;
     ar_runtime_t *rt = ar_runtime_acquire(gw->gw);
@@ -241,7 +247,17 @@ void ar_gw_on_request(ar_http_request_t *req)
     req->data = ctx;
     /* one access line per request, whatever answered it, once its answer is done */
     ar_pool_cleanup_add(req->pool, log_access, req);
+    return ctx;
+}
 
+/*
+ * What can be decided from the head alone: the route (404, 405 with Allow, the CORS
+ * preflight) and the key (401). Answers those itself and returns false; otherwise records
+ * the route in ctx and returns true.
+ */
+static bool admit(ar_http_request_t *req, ar_gw_ctx_t *ctx)
+{
+    ar_runtime_t *rt = ctx->rt;
     ar_span_t path = req->path;
     if (ar_span_starts(path, AR_LIT("/api/v1/")) || ar_span_eq(path, AR_LIT("/api/v1")))
         path = ar_span_skip(path, 4);
@@ -266,7 +282,7 @@ void ar_gw_on_request(ar_http_request_t *req)
     if (!hit) {
         if (known && req->method == AR_HTTP_OPTIONS) {
             preflight(req, rt);
-            return;
+            return false;
         }
         if (known) {
             ar_http_header_t hs[4];
@@ -275,18 +291,44 @@ void ar_gw_on_request(ar_http_request_t *req)
             ar_span_t body = ar_http_error_body(req, "Method not allowed for this path",
                                                 "invalid_request_error", "method_not_allowed");
             ar_http_respond_json(req, 405, hs, n, body);
-            return;
+            return false;
         }
         char *msg = ar_pool_printf(req->pool, "Unknown path: %.*s",
                                    (int)(req->path.len > 200 ? 200 : req->path.len), req->path.ptr);
         ar_gw_error(req, 404, "not_found_error", "not_found", msg);
-        return;
+        return false;
     }
     /* Anthropic clients get Anthropic-shaped errors from the start, a 401 included */
     if (hit->id == R_MESSAGES || hit->id == R_COUNT_TOKENS)
         ctx->front = &ar_front_anthropic;
     if (hit->auth && ar_gw_authenticate(req, rt) != 0)
-        return;
+        return false;
+    ctx->route = hit;
+    ctx->route_path = path;
+    return true;
+}
+
+void ar_gw_on_head(ar_http_request_t *req)
+{
+    ar_gw_ctx_t *ctx = begin(req);
+    ctx->log_access = true; /* for an answer given now */
+    if (admit(req, ctx))
+        ctx->log_access = false; /* the body comes next; ar_gw_on_request logs */
+}
+
+void ar_gw_on_request(ar_http_request_t *req)
+{
+    ar_gw_ctx_t *ctx = req->data; /* set at the head when the request has a body */
+    if (!ctx) {
+        ctx = begin(req);
+        ctx->log_access = true;
+        if (!admit(req, ctx))
+            return;
+    }
+    ctx->log_access = true;
+    ar_runtime_t *rt = ctx->rt;
+    const route_t *hit = ctx->route;
+    ar_span_t path = ctx->route_path;
     switch (hit->id) {
     case R_CHAT: ar_gw_llm(req, rt, AR_EP_CHAT, AR_SPAN_NULL); break;
     case R_COMPLETIONS: ar_gw_llm(req, rt, AR_EP_COMPLETIONS, AR_SPAN_NULL); break;

@@ -1,11 +1,13 @@
 /*
- * conn.c: one client connection: accept, reads, the write queue, timers and close.
- * A connection is one allocation embedding its tcp handle, both timers and the llhttp
- * parser; it is freed in the last close callback. Writes try the socket first
- * (uv_try_write) and queue a copy only of what it did not take, so the common response
- * costs one syscall and no allocation.
+ * conn.c: one client connection: accept (counted against max_connections, refused with a
+ * 503 over it), reads, the write queue, timers (idle, header deadline, write stall,
+ * linger) and close. A connection is one allocation embedding its tcp handle, both timers
+ * and the llhttp parser; it is freed in the last close callback. Writes try the socket
+ * first (uv_try_write) and queue a copy only of what it did not take, so the common
+ * response costs one syscall and no allocation.
  */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -27,6 +29,10 @@ static void on_handle_closed(uv_handle_t *h)
     ar_conn_t *c = h->data;
     if (--c->handles_open > 0)
         return;
+    if (c->counted) {
+        ar_server_t *srv = c->w->pub.server;
+        atomic_fetch_sub(c->refused ? &srv->conns_refusing : &srv->conns_open, 1);
+    }
     ar_list_remove(&c->link);
     ar_buf_dispose(&c->hbuf);
     ar_buf_dispose(&c->body_dyn);
@@ -60,13 +66,18 @@ static void on_read_timeout(uv_timer_t *t)
     ar_conn_t *c = t->data;
     if (c->request_started && !c->processing) {
         /* A slow client: tell it why, then close. */
-        ar_server__conn_fail(c, 408, "request not received in time");
+        bool head_late =
+            !c->head_done && c->head_deadline && uv_now(&c->w->loop) >= c->head_deadline;
+        ar_server__conn_fail(c, 408,
+                             head_late ? "request head not received within header_timeout"
+                                       : "request not received in time");
         return;
     }
-    ar_server__conn_close(c);
+    ar_server__conn_close(c); /* idle, or never sent a byte of a request: closed silently */
 }
 
 static void arm_write_timer(ar_conn_t *c);
+static void refuse(ar_conn_t *c);
 
 #define LINGER_MS 3000
 
@@ -120,12 +131,27 @@ static void on_write_timeout(uv_timer_t *t)
     ar_server__conn_close(c);
 }
 
-void ar_server__conn_start_idle(ar_conn_t *c)
+void ar_server__conn_head_begins(ar_conn_t *c)
 {
-    int64_t ms = ar_server__idle_ms(c->w->pub.server);
+    int64_t ms = ar_server__header_ms(c->w->pub.server);
+    c->head_deadline = ms > 0 ? uv_now(&c->w->loop) + (uint64_t)ms : 0;
+}
+
+void ar_server__conn_arm_read(ar_conn_t *c)
+{
+    int64_t idle = ar_server__idle_ms(c->w->pub.server);
+    int64_t ms = idle > 0 ? idle : -1; /* -1: no timer */
+    /* While a head is awaited, received bytes re-arm the idle clock but never its absolute
+     * deadline: a client dribbling one byte at a time cannot hold the connection. */
+    if (!c->head_done && c->head_deadline) {
+        uint64_t now = uv_now(&c->w->loop);
+        int64_t left = c->head_deadline > now ? (int64_t)(c->head_deadline - now) : 0;
+        if (ms < 0 || left < ms)
+            ms = left;
+    }
     /* A connection whose answer is still going out is not idle: the write timer watches
      * it, and on_write_done starts this clock once the output has drained. */
-    if (ms > 0 && (c->wq_bytes == 0 || c->request_started))
+    if (ms >= 0 && (c->wq_bytes == 0 || c->request_started))
         uv_timer_start(&c->read_timer, on_read_timeout, (uint64_t)ms, 0);
     else
         uv_timer_stop(&c->read_timer);
@@ -161,7 +187,7 @@ static void on_write_done(uv_write_t *wr, int status)
             return;
         }
         if (!c->processing && !c->request_started)
-            ar_server__conn_start_idle(c);
+            ar_server__conn_arm_read(c);
     } else {
         arm_write_timer(c); /* progress: restart the stall clock */
     }
@@ -207,8 +233,16 @@ int ar_server__conn_write(ar_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
         off += blen - skip;
         skip = 0;
     }
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)rest);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
+    /* uv_write copies the descriptors, so they may live on the stack (or briefly on the
+     * heap for an answer over 4 GiB, which one uv_buf_t cannot describe). */
+    uv_buf_t small[4];
+    size_t pieces = ar_server__buf_pieces(rest, UV_BUF_PIECE_MAX);
+    uv_buf_t *bv = pieces <= AR_ARRAY_CNT(small) ? small : ar_xmalloc(pieces * sizeof(uv_buf_t));
+    unsigned nb = 0;
+    ar_server__buf_split(bv, &nb, w->data, rest, UV_BUF_PIECE_MAX);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bv, nb, on_write_done);
+    if (bv != small)
+        ar_free(bv);
     if (rc < 0) {
         ar_free(w);
         ar_server__conn_close(c);
@@ -313,7 +347,18 @@ void ar_server__on_connection(uv_stream_t *listener, int status)
     }
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    ar_server__conn_start_idle(c);
+    /* One count for the whole process: workers share the fd table. */
+    ar_server_t *srv = w->pub.server;
+    long max = ar_server__max_conns(srv);
+    long open = atomic_fetch_add(&srv->conns_open, 1) + 1;
+    if (max >= 0 && open > max) {
+        atomic_fetch_sub(&srv->conns_open, 1);
+        refuse(c);
+        return;
+    }
+    c->counted = true;
+    ar_server__conn_head_begins(c); /* the first request's head is due from the accept on */
+    ar_server__conn_arm_read(c);
 }
 
 void ar_server__request_abort(ar_http_request_t *req, int reason)
@@ -373,7 +418,7 @@ void ar_server__request_finished(ar_conn_t *c, ar_http_request_t *req)
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }
     if (c->pending_in.len == 0) {
-        ar_server__conn_start_idle(c);
+        ar_server__conn_arm_read(c);
         return;
     }
     /* Parse what arrived meanwhile; take it out first, parsing may queue new leftovers. */
@@ -383,17 +428,23 @@ void ar_server__request_finished(ar_conn_t *c, ar_http_request_t *req)
     ar_buf_dispose(&in);
 }
 
-void ar_server__conn_fail(ar_conn_t *c, int status, const char *message)
+/* Sends a JSON error that ends the connection; code NULL: the status number. */
+static void send_error_close(ar_conn_t *c, int status, const char *type, const char *code,
+                             const char *message)
 {
-    static const char *types[] = {"invalid_request_error"};
     char rid[40];
     ar_server__gen_request_id(c->w, rid);
+    char num[8];
+    if (!code) {
+        snprintf(num, sizeof(num), "%d", status);
+        code = num;
+    }
     char body[512];
-    /* message is ours (static text), never client bytes: it needs no escaping */
+    /* message, type and code are ours (static text), never client bytes: no escaping */
     int n = snprintf(body, sizeof(body),
-                     "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%d\","
+                     "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\","
                      "\"param\":null}}",
-                     message, types[0], status);
+                     message, type, code);
     char head[512];
     size_t dlen = 0;
     const char *date = ar_server__date(c->w, &dlen);
@@ -402,10 +453,66 @@ void ar_server__conn_fail(ar_conn_t *c, int status, const char *message)
                      "Content-Length: %d\r\nx-request-id: %s\r\nConnection: close\r\n\r\n",
                      status, ar_http_reason(status), (int)dlen, date, n, rid);
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)h), uv_buf_init(body, (unsigned)n)};
-    AR_LOG(AR_LOG_INFO, NULL, "rejected request from %s: %d %s", c->client_ip, status, message);
     c->close_after_write = true;
     c->lingering = true; /* keep reading: the client may still be sending */
+    if (ar_server__conn_write(c, bufs, 2) == 0)
+        ar_server__conn_linger(c);
+}
+
+void ar_server__conn_fail(ar_conn_t *c, int status, const char *message)
+{
+    AR_LOG(AR_LOG_INFO, NULL, "rejected request from %s: %d %s", c->client_ip, status, message);
+    send_error_close(c, status, "invalid_request_error", NULL, message);
+}
+
+#define REFUSAL_LOG_EVERY_MS 10000
+
+/*
+ * A connection over max_connections. It is answered at once, before anything is read:
+ * a 503 that says why and closes the connection, then the lingering close so the client
+ * can read it (closing with its request unread would reset the connection and lose the
+ * answer). That is a whole, short answer, never a half-served request. Refused
+ * connections are counted apart (conns_refusing), and past REFUSING_MAX of them still
+ * lingering one is closed at once instead: a flood of refusals must not use up the fds
+ * that max_connections keeps for upstreams.
+ */
+static void refuse(ar_conn_t *c)
+{
+    ar_server_t *srv = c->w->pub.server;
+    uint64_t total = atomic_fetch_add(&srv->refused_total, 1) + 1;
+    uint64_t now = uv_now(&c->w->loop);
+    uint64_t last = atomic_load(&srv->refused_logged_ms);
+    if ((last == 0 || now - last >= REFUSAL_LOG_EVERY_MS) &&
+        atomic_compare_exchange_strong(&srv->refused_logged_ms, &last, now))
+        AR_LOG(AR_LOG_WARN, NULL,
+               "max_connections (%ld) reached: refusing new connections (%" PRIu64
+               " refused so far)",
+               ar_server__max_conns(srv), total);
+    if (atomic_fetch_add(&srv->conns_refusing, 1) >= REFUSING_MAX) {
+        atomic_fetch_sub(&srv->conns_refusing, 1);
+        ar_server__conn_close(c);
+        return;
+    }
+    c->counted = true;
+    c->refused = true;
+    send_error_close(c, 503, "service_unavailable_error", "too_many_connections",
+                     "Too many connections: the server is at its max_connections limit");
+}
+
+void ar_server__conn_linger(ar_conn_t *c)
+{
+    c->close_after_write = true;
+    c->lingering = true;
     uv_timer_stop(&c->read_timer);
-    if (ar_server__conn_write(c, bufs, 2) == 0 && c->wq_bytes == 0)
-        linger_start(c);
+    if (c->wq_bytes == 0)
+        linger_start(c); /* else on_write_done starts it once the answer is out */
+}
+
+void ar_server__head_answered(ar_conn_t *c, ar_http_request_t *req)
+{
+    /* Never dispatched: no in-flight count to return, only the server's reference. */
+    req->_finished = true;
+    req->_conn = NULL;
+    c->req = NULL;
+    ar_http_unref(req);
 }

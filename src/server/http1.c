@@ -3,7 +3,8 @@
  * into the connection's header buffer (so the shared read buffer can be reused), enforce
  * the header (431) and body (413) limits and the smuggling rules (400), and pause the
  * parser at the end of each message: one request per connection runs at a time, later
- * pipelined ones wait in order.
+ * pipelined ones wait in order. A request that announces a body is shown to the handler's
+ * on_head first, which may refuse it before any body byte is read or reserved.
  */
 #include <string.h>
 
@@ -38,6 +39,10 @@ static int on_message_begin(llhttp_t *p)
 {
     ar_conn_t *c = conn_of(p);
     c->request_started = true;
+    /* A later request's head is due from its first byte (the first one's from the accept,
+     * so a connection that sends nothing is held no longer than a slow head). */
+    if (!c->head_deadline)
+        ar_server__conn_head_begins(c);
     return 0;
 }
 
@@ -172,6 +177,8 @@ static ar_http_request_t *make_request(ar_conn_t *c)
 static int on_headers_complete(llhttp_t *p)
 {
     ar_conn_t *c = conn_of(p);
+    c->head_done = true; /* header_timeout is over; idle_timeout watches the body */
+    c->head_deadline = 0;
     /* Smuggling: a message framed two ways, or twice, is refused outright. */
     for (size_t i = 0; i < c->hdrs_cnt; i++) {
         ar_span_t name = ar_span(c->hbuf.ptr + c->hdrs[i].name_off, c->hdrs[i].name_len);
@@ -190,16 +197,44 @@ static int on_headers_complete(llhttp_t *p)
 
     ar_http_request_t *req = make_request(c);
     c->req = req;
+    /* The handler may refuse a request before its body is read (a missing key, an
+     * unknown path): then nothing more is read or reserved for it. */
+    bool has_body = c->cl_count ? p->content_length > 0 : (p->flags & F_CHUNKED) != 0;
+    ar_server_t *srv = c->w->pub.server;
+    if (has_body && srv->cbs.on_head) {
+        ar_http_ref(req); /* the handler may answer, which releases the server's reference */
+        c->in_head = true;
+        srv->cbs.on_head(req);
+        c->in_head = false;
+        bool answered = req->_responded;
+        if (answered && !req->_finished && !c->closing) {
+            AR_LOG(AR_LOG_ERROR, NULL, "on_head started a stream; closing the connection");
+            ar_server__conn_close(c);
+        }
+        ar_http_unref(req);
+        if (c->closing)
+            return -1;
+        if (answered) {
+            c->head_answered = true;
+            return -1; /* stops the parser; ar_server__conn_process lingers */
+        }
+    }
     c->body_len = 0;
     c->body_expected = c->cl_count ? p->content_length : 0;
-    if (c->body_expected)
+    /* Memory for the body is taken as its bytes arrive, never for what is only declared:
+     * a small body gets its exact size now, a larger one grows (doubling, up to the
+     * declared length) in body_dyn; a chunked one grows up to max_body. */
+    if (c->body_expected && c->body_expected <= BODY_FIRST_BYTES)
         c->body_fixed = ar_pool_alloc(req->pool, c->body_expected);
+    else
+        c->body_dyn.max = c->body_expected ? c->body_expected : max_body;
     ar_span_t expect = ar_http_header(req, AR_LIT("expect"));
     if (expect.len && ar_span_ieq(expect, AR_LIT("100-continue")) && req->http_minor >= 1 &&
         (c->body_expected || c->te_count)) {
         static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
-        ar_server__conn_write(c, &b, 1);
+        if (ar_server__conn_write(c, &b, 1) != 0)
+            return -1; /* the connection is closed: no body may follow into a freed request */
     }
     return 0;
 }
@@ -214,9 +249,12 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         c->body_len += len;
         return 0;
     }
-    c->body_dyn.max = ar_server__max_body(c->w->pub.server);
-    if (ar_buf_append(&c->body_dyn, at, len) != 0)
+    if (ar_buf_append(&c->body_dyn, at, len) != 0) {
+        if (c->body_expected)
+            return fail(c, 400, "body longer than Content-Length");
         return fail(c, 413, "request body too large");
+    }
+    c->body_len += len;
     return 0;
 }
 
@@ -227,7 +265,7 @@ static int on_message_complete(llhttp_t *p)
     if (c->body_fixed) {
         req->body = ar_span(c->body_fixed, c->body_len);
     } else if (c->body_dyn.len) {
-        /* Hand the chunked body's memory to the request. */
+        /* Hand the grown body's memory to the request. */
         ar_buf_t *b = ar_pool_alloc(req->pool, sizeof(*b));
         *b = c->body_dyn;
         ar_buf_init(&c->body_dyn, 0);
@@ -269,6 +307,7 @@ void ar_server__reset_request_state(ar_conn_t *c)
     ar_buf_dispose(&c->body_dyn);
     c->message_complete = false;
     c->request_started = false;
+    c->head_done = false;
     if (c->req && !c->processing) {
         /* parsed but never dispatched: it has only the server's reference */
         ar_http_request_t *req = c->req;
@@ -319,10 +358,16 @@ void ar_server__conn_process(ar_conn_t *c, const char *data, size_t len)
         llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
         if (e == HPE_OK) {
             if (c->request_started)
-                ar_server__conn_start_idle(c); /* a stall while receiving is cut too */
+                ar_server__conn_arm_read(c); /* a stall while receiving is cut too */
             return;
         }
         if (e != HPE_PAUSED || !c->message_complete) {
+            if (c->closing)
+                return;
+            if (c->head_answered) {
+                ar_server__conn_linger(c); /* the body, if it comes, is dropped */
+                return;
+            }
             if (c->parse_error_status) {
                 ar_server__conn_fail(c, c->parse_error_status, c->parse_error_msg);
             } else {
@@ -354,5 +399,5 @@ void ar_server__conn_process(ar_conn_t *c, const char *data, size_t len)
         llhttp_resume(&c->parser);
     }
     if (!c->closing && !c->processing && !c->request_started)
-        ar_server__conn_start_idle(c);
+        ar_server__conn_arm_read(c);
 }

@@ -2,14 +2,17 @@
  * listener.c: worker threads. Each worker owns a libuv loop, an SO_REUSEPORT listening
  * socket (the kernel spreads connections over them) and an async handle through which
  * other threads post work to it. Workers start one after another so that port 0 resolves
- * to one port that every later worker binds too. Nothing here touches a connection's
- * bytes; that is conn.c.
+ * to one port that every later worker binds too; a port another process serves is refused
+ * before any of them starts (probe_port). Also here: the fd limit behind max_connections.
+ * Nothing here touches a connection's bytes; that is conn.c.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +34,58 @@ int64_t ar_server__idle_ms(const ar_server_t *srv)
 int64_t ar_server__write_ms(const ar_server_t *srv)
 {
     return atomic_load_explicit(&srv->write_timeout_ms, memory_order_relaxed);
+}
+
+int64_t ar_server__header_ms(const ar_server_t *srv)
+{
+    return atomic_load_explicit(&srv->header_timeout_ms, memory_order_relaxed);
+}
+
+/* fds kept apart from client connections: listeners, loops, logs, the store. */
+#define FD_RESERVE 64
+/* The most fds the soft RLIMIT_NOFILE is raised to (an unlimited hard limit included). */
+#define NOFILE_CAP ((rlim_t)1 << 20)
+
+/* Raises the soft fd limit to the hard one (at most NOFILE_CAP): a server wants every fd
+ * it is allowed, and max_connections 0 is sized from the result. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want =
+        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_CAP ? NOFILE_CAP : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            AR_LOG(AR_LOG_DEBUG, NULL, "cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+    }
+}
+
+/* max_connections as configured -> the limit in force (-1: unlimited); see server.h. */
+static long resolve_max_conns(int64_t v)
+{
+    if (v < 0)
+        return -1;
+    if (v > 0)
+        return v > LONG_MAX ? LONG_MAX : (long)v;
+    struct rlimit rl;
+    rlim_t n = NOFILE_CAP;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n)
+        n = rl.rlim_cur;
+    long m = n > FD_RESERVE ? (long)(n - FD_RESERVE) / 2 : 0;
+    return m < 16 ? 16 : m;
+}
+
+long ar_server__max_conns(const ar_server_t *srv)
+{
+    return atomic_load_explicit(&srv->max_conns, memory_order_relaxed);
+}
+
+void ar_server_connections(const ar_server_t *srv, long *open, long *max)
+{
+    *open = atomic_load_explicit(&srv->conns_open, memory_order_relaxed);
+    *max = ar_server__max_conns(srv);
 }
 
 ar_pool_t *ar_server__pool_get(worker_impl_t *w)
@@ -60,6 +115,8 @@ ar_server_t *ar_server_create(const ar_server_opts_t *opts, const ar_server_cbs_
     atomic_init(&srv->max_body_bytes, opts->max_body_bytes);
     atomic_init(&srv->idle_timeout_ms, opts->idle_timeout_ms);
     atomic_init(&srv->write_timeout_ms, opts->write_timeout_ms);
+    atomic_init(&srv->header_timeout_ms, opts->header_timeout_ms);
+    atomic_init(&srv->max_conns, resolve_max_conns(opts->max_connections));
     int n = opts->workers;
     if (n <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -72,16 +129,20 @@ ar_server_t *ar_server_create(const ar_server_opts_t *opts, const ar_server_cbs_
     return srv;
 }
 
-void ar_server_set_limits(ar_server_t *srv, uint64_t max_body_bytes, int64_t idle_timeout_ms,
-                          int64_t write_timeout_ms)
+void ar_server_set_limits(ar_server_t *srv, const ar_server_opts_t *opts)
 {
-    atomic_store(&srv->max_body_bytes, max_body_bytes);
-    atomic_store(&srv->idle_timeout_ms, idle_timeout_ms);
-    atomic_store(&srv->write_timeout_ms, write_timeout_ms);
+    atomic_store(&srv->max_body_bytes, opts->max_body_bytes);
+    atomic_store(&srv->idle_timeout_ms, opts->idle_timeout_ms);
+    atomic_store(&srv->write_timeout_ms, opts->write_timeout_ms);
+    atomic_store(&srv->header_timeout_ms, opts->header_timeout_ms);
+    atomic_store(&srv->max_conns, resolve_max_conns(opts->max_connections));
 }
 
-/* Opens a listening socket with SO_REUSEPORT on host:port. @return fd or -errno. */
-static int open_listener(const char *host, int port, int *bound_port, char *err, size_t errlen)
+/*
+ * Opens a socket bound to host:port with SO_REUSEADDR and, when reuseport, SO_REUSEPORT.
+ * @return fd or -errno, with a message naming host:port in err.
+ */
+static int bind_socket(const char *host, int port, bool reuseport, char *err, size_t errlen)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -103,15 +164,56 @@ static int open_listener(const char *host, int port, int *bound_port, char *err,
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
         int e = errno;
         freeaddrinfo(res);
         close(fd);
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(e));
+        if (e == EADDRINUSE)
+            snprintf(err, errlen,
+                     "cannot listen on %s:%d: address already in use (another airouter or "
+                     "another program is listening there)",
+                     host, port);
+        else
+            snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(e));
         return -e;
     }
     freeaddrinfo(res);
+    return fd;
+}
+
+/*
+ * One port, one instance. The workers' listeners use SO_REUSEPORT so that the kernel
+ * spreads connections over them, but SO_REUSEPORT would also let a second airouter (any
+ * config, same user) bind a port another one serves and silently take half its
+ * connections. So before the workers bind, the port is probed with a socket without
+ * SO_REUSEPORT (with SO_REUSEADDR, so that a previous instance's TIME_WAIT leftovers do
+ * not block a restart): Linux refuses that bind while any socket listens on the port,
+ * whatever that socket's options. The probe is closed again before the first worker
+ * binds, because its bind would otherwise conflict with the workers' own. That leaves a
+ * window of the time between the probe and the first worker's listen (well under a
+ * millisecond) in which a second instance started at the same instant could pass its own
+ * probe too; a running instance is always seen. Port 0 needs no probe: it resolves to a
+ * port nobody listens on.
+ */
+static int probe_port(const char *host, int port, char *err, size_t errlen)
+{
+    if (port == 0)
+        return 0;
+    int fd = bind_socket(host, port, false, err, errlen);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
+}
+
+/* Opens a listening socket with SO_REUSEPORT on host:port. @return fd or -errno. */
+static int open_listener(const char *host, int port, int *bound_port, char *err, size_t errlen)
+{
+    int fd = bind_socket(host, port, true, err, errlen);
+    if (fd < 0)
+        return fd;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
@@ -255,6 +357,12 @@ done:
 
 int ar_server_start(ar_server_t *srv, char *err, size_t errlen)
 {
+    raise_nofile();
+    atomic_store(&srv->max_conns, resolve_max_conns(srv->opts.max_connections));
+    if (probe_port(srv->host, srv->opts.port, err, errlen) != 0) {
+        srv->nworkers = 0; /* none started: ar_server_stop has nothing to join */
+        return AR_EIO;
+    }
     for (int i = 0; i < srv->nworkers; i++) {
         worker_impl_t *w = &srv->workers[i];
         w->pub.id = i;

@@ -71,6 +71,16 @@ void ar_server__gen_request_id(worker_impl_t *w, char out[40])
     out[28] = '\0';
 }
 
+void ar_server__buf_split(uv_buf_t *out, unsigned *n, const char *p, size_t len, size_t max)
+{
+    while (len > 0) {
+        size_t piece = len < max ? len : max;
+        out[(*n)++] = uv_buf_init((char *)p, (unsigned)piece);
+        p += piece;
+        len -= piece;
+    }
+}
+
 ar_span_t ar_http_header(const ar_http_request_t *req, ar_span_t name)
 {
     for (size_t i = 0; i < req->headers_cnt; i++) {
@@ -198,29 +208,38 @@ void ar_http_respond_parts(ar_http_request_t *req, int status, const ar_http_hea
     size_t body_len = 0;
     for (size_t i = 0; i < nparts; i++)
         body_len += parts[i].len;
+    if (c->in_head) {
+        /* Refused at its head: the body is still on its way and will not be read, so this
+         * answer ends the connection (said in the head, done by ar_server__conn_linger). */
+        c->close_after_write = true;
+        c->lingering = true;
+    }
     ar_buf_reset(&c->out);
     if (build_head(req, c, status, headers, cnt, false, body_len, &c->out) != 0) {
         ar_server__conn_close(c);
         return;
     }
+    /* One piece for the head, and each part split where it exceeds what a uv_buf_t holds. */
+    size_t pieces = 1;
+    for (size_t i = 0; i < nparts; i++)
+        pieces += ar_server__buf_pieces(parts[i].len, UV_BUF_PIECE_MAX);
     uv_buf_t small[8];
-    uv_buf_t *bufs = nparts + 1 <= AR_ARRAY_CNT(small)
-                         ? small
-                         : ar_pool_alloc(req->pool, sizeof(uv_buf_t) * (nparts + 1));
+    uv_buf_t *bufs =
+        pieces <= AR_ARRAY_CNT(small) ? small : ar_pool_alloc(req->pool, sizeof(uv_buf_t) * pieces);
     unsigned n = 0;
-    bufs[n++] = uv_buf_init(c->out.ptr, (unsigned)c->out.len);
+    ar_server__buf_split(bufs, &n, c->out.ptr, c->out.len, UV_BUF_PIECE_MAX);
     if (req->method != AR_HTTP_HEAD) {
-        for (size_t i = 0; i < nparts; i++) {
-            if (parts[i].len)
-                bufs[n++] = uv_buf_init((char *)parts[i].ptr, (unsigned)parts[i].len);
-        }
+        for (size_t i = 0; i < nparts; i++)
+            ar_server__buf_split(bufs, &n, parts[i].ptr, parts[i].len, UV_BUF_PIECE_MAX);
     }
     req->_bytes_out = body_len;
     ar_http_ref(req);
     int rc = ar_server__conn_write(c, bufs, n);
     if (req->_conn) {
         ar_buf_reset(&c->out);
-        if (rc == 0)
+        if (rc == 0 && c->in_head)
+            ar_server__head_answered(c, req);
+        else if (rc == 0)
             ar_server__request_finished(c, req);
     }
     ar_http_unref(req);
@@ -274,6 +293,9 @@ int ar_http_write(ar_http_request_t *req, ar_span_t data)
     req->_bytes_out += data.len;
     return 0;
 }
+
+/* The stream's head and chunk live in c->out, which never exceeds one uv_buf_t piece. */
+_Static_assert(OUT_BUF_MAX <= UV_BUF_PIECE_MAX, "a stream chunk must fit one uv_buf_t");
 
 /* Sends the unsent head (if any), the pending chunk with its framing, and, when last,
  * the terminating chunk, as one write. */

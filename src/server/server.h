@@ -87,12 +87,36 @@ typedef struct ar_server_opts {
     uint64_t max_header_bytes; /* larger header blocks: 431 */
     int64_t idle_timeout_ms;   /* keep-alive idle and read stalls; <= 0: none */
     int64_t write_timeout_ms;  /* output stalled this long: connection closed; <= 0: none */
+    /* A request head must be complete this long after it began: after the accept for a
+     * connection's first request, after its first byte for a later one. Bytes do not
+     * extend it (slowloris); when it passes the client gets 408 and the connection closes
+     * (one that sent nothing is closed silently). <= 0: none. */
+    int64_t header_timeout_ms;
+    /* Open client connections, all workers together. A connection over it is answered
+     * 503 (JSON, Connection: close) at once and closed. 0: sized from the fd limit,
+     * max(16, (RLIMIT_NOFILE - 64) / 2): each client connection may hold one upstream
+     * socket while its request runs, and 64 fds stay for listeners, loops, logs and the
+     * store. ar_server_start first raises the soft RLIMIT_NOFILE to the hard one (at most
+     * 1,048,576). < 0: unlimited. */
+    int64_t max_connections;
 } ar_server_opts_t;
 
 typedef struct ar_server_cbs {
     /** Called on the worker thread for each complete request. The handler must end it
      *  with ar_http_respond or ar_http_start_stream + ar_http_end_stream, now or later. */
     void (*on_request)(ar_http_request_t *req);
+    /**
+     * Optional. Called on the worker thread when the head of a request that announces a
+     * body (Content-Length > 0, or chunked) is complete, before any body byte is read or
+     * any memory is taken for it, and before "100 Continue" is sent. req has its method,
+     * target, headers and request id; req->body is empty. The handler may refuse the
+     * request now with ar_http_respond* (never a stream), before returning: then the
+     * answer carries "Connection: close", the body is read only to be dropped, the
+     * connection closes, and on_request is never called for req. If it does not answer,
+     * the body is read and on_request follows with the same req (req->data kept), unless
+     * the client leaves first. Requests without a body go straight to on_request.
+     */
+    void (*on_head)(ar_http_request_t *req);
     /** Called on each worker thread before it serves (set worker->data here). */
     int (*worker_init)(ar_worker_t *w, void *ud);
     /** Called on each worker thread after its last connection closed; must close the
@@ -115,8 +139,11 @@ struct ar_worker {
 /** Creates a server; nothing listens yet. opts and cbs are copied. */
 ar_server_t *ar_server_create(const ar_server_opts_t *opts, const ar_server_cbs_t *cbs);
 /**
- * Starts the workers and their listeners; returns when all listen or one failed.
- * @return 0, or a negative AR_E* with a message in err (e.g. the port is in use).
+ * Starts the workers and their listeners; returns when all listen or one failed. A port
+ * that another process listens on (another airouter included, whatever its SO_REUSEPORT)
+ * is refused before any worker starts; only this server's workers share it.
+ * @return 0, or a negative AR_E* with a message naming host:port in err (e.g. the port is
+ * in use). Call ar_server_stop and ar_server_destroy either way.
  */
 int ar_server_start(ar_server_t *srv, char *err, size_t errlen) AR_MUST_CHECK;
 /** The port actually bound (useful with port 0). */
@@ -125,9 +152,13 @@ int ar_server_port(const ar_server_t *srv);
 int ar_server_worker_cnt(const ar_server_t *srv);
 /** Worker i, for posting work to it. */
 ar_worker_t *ar_server_worker(ar_server_t *srv, int i);
-/** Replaces the limits used for new requests (reload). Any thread. */
-void ar_server_set_limits(ar_server_t *srv, uint64_t max_body_bytes, int64_t idle_timeout_ms,
-                          int64_t write_timeout_ms);
+/**
+ * Replaces the limits used from now on (reload): max_body_bytes, the idle, write and
+ * header timeouts and max_connections of opts; host, port, workers and max_header_bytes
+ * are fixed at start and ignored. A timer already running keeps its deadline, and a lower
+ * max_connections closes no open connection. Any thread.
+ */
+void ar_server_set_limits(ar_server_t *srv, const ar_server_opts_t *opts);
 /**
  * Begins a graceful stop: listeners close, idle connections close, requests arriving on
  * open connections get 503, running requests continue. Returns at once.
@@ -135,6 +166,11 @@ void ar_server_set_limits(ar_server_t *srv, uint64_t max_body_bytes, int64_t idl
 void ar_server_drain(ar_server_t *srv);
 /** Requests still running, over all workers. Any thread. */
 long ar_server_in_flight(const ar_server_t *srv);
+/**
+ * Client connections open now over all workers (those refused over the limit not
+ * counted), and the limit in force (-1: unlimited). Any thread.
+ */
+void ar_server_connections(const ar_server_t *srv, long *open, long *max);
 /** Tells every running request AR_ESHUTDOWN (their handlers answer and finish). */
 void ar_server_cancel_all(ar_server_t *srv);
 /** Closes every connection, stops the loops and joins the threads. Main thread. */

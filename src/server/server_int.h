@@ -21,6 +21,13 @@
 #define OUT_BUF_MAX ((size_t)1 << 30)
 #define POOL_BLOCK_BYTES 8192
 #define POOL_CACHE_MAX 256
+/* A Content-Length body up to this size gets its exact size at once, from the request
+ * pool (the common case: one allocation, no copy); a larger one grows as its bytes arrive,
+ * so a declared length reserves nothing before the bytes exist. */
+#define BODY_FIRST_BYTES (64u * 1024u)
+/* Connections refused over max_connections that are still being answered and drained
+ * (each holds an fd up to LINGER_MS); past this many, a refused one is closed at once. */
+#define REFUSING_MAX 64
 
 typedef struct post_item {
     struct post_item *next;
@@ -71,11 +78,16 @@ typedef struct ar_conn {
     bool in_dispatch; /* inside on_request: a synchronous finish must not re-enter parsing */
     bool keep_alive;  /* of the current request */
     bool close_after_write;
-    bool expect_continue;
     bool lingering;      /* an error answer is out: read and drop input until EOF */
     bool linger_started; /* FIN sent, the linger timer runs */
     uv_shutdown_t shutdown_req;
-    bool request_started; /* bytes of a request arrived */
+    bool request_started;   /* bytes of a request arrived */
+    bool head_done;         /* the current request's head is complete (its body may follow) */
+    bool in_head;           /* inside cbs.on_head: an answer now is the request's only one */
+    bool head_answered;     /* on_head answered: the body is dropped, the connection closes */
+    bool counted;           /* in srv->conns_open, or (refused) in srv->conns_refusing */
+    bool refused;           /* over max_connections: answered 503, never parsed */
+    uint64_t head_deadline; /* loop time (ms) by which the awaited head must be complete; 0: none */
     /* request being parsed */
     ar_buf_t hbuf; /* target, then header names and values, back to back */
     uint32_t target_len;
@@ -87,8 +99,8 @@ typedef struct ar_conn {
     int parse_error_status; /* set by callbacks: 413, 431, 400 */
     const char *parse_error_msg;
     ar_http_request_t *req;
-    ar_buf_t body_dyn; /* chunked bodies */
-    char *body_fixed;  /* Content-Length bodies, in the request pool */
+    ar_buf_t body_dyn; /* chunked bodies, and Content-Length ones over BODY_FIRST_BYTES */
+    char *body_fixed;  /* Content-Length bodies up to BODY_FIRST_BYTES, in the request pool */
     uint64_t body_len, body_expected;
     bool message_complete;
     /* pipelined input waiting for the current request to finish */
@@ -117,6 +129,12 @@ struct ar_server {
     _Atomic uint64_t max_body_bytes;
     _Atomic int64_t idle_timeout_ms;
     _Atomic int64_t write_timeout_ms;
+    _Atomic int64_t header_timeout_ms;
+    _Atomic long max_conns; /* resolved from opts.max_connections; -1: unlimited */
+    _Atomic long conns_open;
+    _Atomic long conns_refusing;        /* refused, still answering or lingering */
+    _Atomic uint64_t refused_total;     /* connections refused since start */
+    _Atomic uint64_t refused_logged_ms; /* when a refusal was last logged */
     pthread_mutex_t start_mu;
     pthread_cond_t start_cond;
     int started;
@@ -135,7 +153,23 @@ void ar_server__request_finished(ar_conn_t *c, ar_http_request_t *req);
 void ar_server__request_abort(ar_http_request_t *req, int reason);
 /** Sends a complete error response for a request that never reached a handler. */
 void ar_server__conn_fail(ar_conn_t *c, int status, const char *message);
-void ar_server__conn_start_idle(ar_conn_t *c);
+/**
+ * After an answer that ends the connection while the client may still be sending: drop
+ * whatever input still comes, send FIN once the answer is out, close at EOF or after a
+ * short linger time.
+ */
+void ar_server__conn_linger(ar_conn_t *c);
+/** on_head answered req (its answer is out or queued): the request is over, its body will
+ *  not be read. */
+void ar_server__head_answered(ar_conn_t *c, ar_http_request_t *req);
+/**
+ * Arms the read timer for the connection's state: idle_timeout while it waits between
+ * requests or receives a body; while a head is awaited, the sooner of idle_timeout (since
+ * the last byte) and the head's absolute deadline (header_timeout), which bytes do not move.
+ */
+void ar_server__conn_arm_read(ar_conn_t *c);
+/** Starts the head deadline of the connection's next request, now (if header_timeout). */
+void ar_server__conn_head_begins(ar_conn_t *c);
 
 /* http1.c */
 void ar_server__parser_init(ar_conn_t *c);
@@ -147,6 +181,19 @@ void ar_server__reset_request_state(ar_conn_t *c);
 /** The cached Date header line for this second ("Date: ...\r\n"). */
 const char *ar_server__date(worker_impl_t *w, size_t *len);
 void ar_server__gen_request_id(worker_impl_t *w, char out[40]);
+/* The largest piece handed to one uv_buf_t (whose length is an unsigned int). */
+#define UV_BUF_PIECE_MAX ((size_t)1 << 30)
+/** How many pieces ar_server__buf_split makes of len bytes. */
+static inline size_t ar_server__buf_pieces(size_t len, size_t max)
+{
+    return len / max + (len % max != 0);
+}
+/**
+ * Appends len bytes at p to out[*n..] as uv_buf_t pieces of at most max bytes each
+ * (uv_buf_init takes an unsigned int length: a larger size_t would be truncated). out
+ * must have room for ar_server__buf_pieces(len, max) more; an empty span adds nothing.
+ */
+void ar_server__buf_split(uv_buf_t *out, unsigned *n, const char *p, size_t len, size_t max);
 
 /* listener.c */
 ar_pool_t *ar_server__pool_get(worker_impl_t *w);
@@ -154,5 +201,7 @@ void ar_server__pool_put(worker_impl_t *w, ar_pool_t *pool);
 uint64_t ar_server__max_body(const ar_server_t *srv);
 int64_t ar_server__idle_ms(const ar_server_t *srv);
 int64_t ar_server__write_ms(const ar_server_t *srv);
+int64_t ar_server__header_ms(const ar_server_t *srv);
+long ar_server__max_conns(const ar_server_t *srv);
 
 #endif

@@ -34,6 +34,8 @@ static ar_admin_view_t view(fx_t *f, uint64_t now_ms)
     v.wall_ms = WALL_MS;
     v.uptime_s = 42;
     v.in_flight = 3;
+    v.conns_open = 5;
+    v.conns_max = 480;
     v.log_dropped = 7;
     return v;
 }
@@ -137,6 +139,8 @@ static void test_health_ban_breaker_and_stats(void **state)
     json_t *h = render_json(ar_admin_health_json, &v);
     assert_string_equal(json_string_value(json_object_get(h, "status")), "degraded");
     assert_int_equal(jint(h, "uptime_s", NULL), 42);
+    assert_int_equal(jint(h, "connections", "open"), 5);
+    assert_int_equal(jint(h, "connections", "max"), 480);
 
     json_t *creds = json_object_get(h, "credentials");
     assert_int_equal(json_array_size(creds), 2);
@@ -287,6 +291,11 @@ static void test_health_proxies(void **state)
     render(ar_admin_health_html, &v, &out);
     assert_non_null(strstr(out.ptr, "connection refused"));
     assert_non_null(strstr(out.ptr, "Remote routers"));
+    assert_non_null(strstr(out.ptr, "5 of 480 client connections"));
+    ar_buf_dispose(&out);
+    v.conns_max = -1; /* unlimited: no "of" */
+    render(ar_admin_health_html, &v, &out);
+    assert_non_null(strstr(out.ptr, "&middot; 5 client connections"));
     ar_buf_dispose(&out);
     fx_close(&f);
 }
@@ -378,6 +387,8 @@ static void test_metrics(void **state)
                 "airouter_upstream_errors_total{credential=\"q\\\"uo\\\\te\",kind=\"http_5xx\"} 1");
     assert_line(m, "airouter_upstream_errors_total{credential=\"a\",kind=\"http_5xx\"} 0");
     assert_line(m, "airouter_in_flight 3");
+    assert_line(m, "airouter_client_connections 5");
+    assert_line(m, "airouter_client_connections_max 480");
     assert_line(m, "airouter_uptime_seconds 42");
     assert_line(m, "airouter_log_lines_dropped_total 7");
 
@@ -392,6 +403,8 @@ static void test_metrics(void **state)
                                            "airouter_credential_banned",
                                            "airouter_breaker_state",
                                            "airouter_in_flight",
+                                           "airouter_client_connections",
+                                           "airouter_client_connections_max",
                                            "airouter_upstream_errors_total",
                                            "airouter_uptime_seconds",
                                            "airouter_log_lines_dropped_total",

@@ -1,8 +1,8 @@
 /*
  * test_response.c: unit tests of the socket-free parts of src/server/response.c: reason
  * phrases, the OpenAI-shaped error body, header lookup, request references (the last
- * unref returns the pool to the worker's cache and runs its cleanups), request ids and
- * the Date cache. No threads and no loop: a zeroed worker_impl_t is enough.
+ * unref returns the pool to the worker's cache and runs its cleanups), request ids, the
+ * Date cache, and the splitting of large pieces into uv_buf_t descriptors. No threads and no loop: a zeroed worker_impl_t is enough.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,12 +175,57 @@ static void test_date(void **state)
     assert_ptr_equal(ar_server__date(&w, &len2), d); /* cached in the worker */
 }
 
+static void test_buf_split(void **state)
+{
+    (void)state;
+    static char data[25];
+    uv_buf_t out[8];
+    unsigned n = 0;
+    /* Nothing for an empty span; one piece when it fits; the rest in max-sized pieces. */
+    ar_server__buf_split(out, &n, data, 0, 10);
+    assert_int_equal(n, 0);
+    assert_int_equal(ar_server__buf_pieces(0, 10), 0);
+    ar_server__buf_split(out, &n, data, 10, 10);
+    assert_int_equal(n, 1);
+    assert_int_equal(ar_server__buf_pieces(10, 10), 1);
+    ar_server__buf_split(out, &n, data, 25, 10);
+    assert_int_equal(ar_server__buf_pieces(25, 10), 3);
+    assert_int_equal(n, 4); /* appended after what was there */
+    assert_ptr_equal(out[0].base, data);
+    assert_int_equal(out[0].len, 10);
+    assert_ptr_equal(out[1].base, data);
+    assert_int_equal(out[1].len, 10);
+    assert_ptr_equal(out[2].base, data + 10);
+    assert_int_equal(out[2].len, 10);
+    assert_ptr_equal(out[3].base, data + 20);
+    assert_int_equal(out[3].len, 5);
+
+    /* 5 GiB + 3 with the real limit: 6 pieces that add up, none truncated to 32 bits (a
+     * single uv_buf_init((unsigned)len) would have said 1 GiB + 3). The bytes are never
+     * touched, so an address with nothing behind it is enough. */
+    size_t big = ((size_t)5 << 30) + 3;
+    const char *base = (const char *)(uintptr_t)0x100000;
+    n = 0;
+    assert_int_equal(ar_server__buf_pieces(big, UV_BUF_PIECE_MAX), 6);
+    ar_server__buf_split(out, &n, base, big, UV_BUF_PIECE_MAX);
+    assert_int_equal(n, 6);
+    size_t sum = 0;
+    for (unsigned i = 0; i < n; i++) {
+        assert_ptr_equal(out[i].base, base + sum);
+        assert_true(out[i].len <= UV_BUF_PIECE_MAX);
+        sum += out[i].len;
+    }
+    assert_true(sum == big);
+    assert_int_equal(out[5].len, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reason),        cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_header_lookup), cmocka_unit_test(test_ref_unref),
         cmocka_unit_test(test_request_ids),   cmocka_unit_test(test_date),
+        cmocka_unit_test(test_buf_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
