@@ -200,7 +200,8 @@ test('a client that stops reading a stream is cut by write_timeout and costs the
   const router = await startRouter(baseConfig({
     credentials: credYaml({ name: 'cred_a', key: k('a'), base: mock.url }),
     models: modelYaml({ name: 'm', credential: 'cred_a' }),
-    server: '  request_timeout: 1s\n  write_timeout: 2s\n',
+    // request_timeout is shorter than the stall, longer than the upstream needs to answer
+    server: `  request_timeout: ${2 * slow}s\n  write_timeout: ${4 * slow}s\n`,
     extra: 'fail2ban:\n  max_attempts: 1\n  ban_duration: permanent\n' +
       'circuit_breaker:\n  failure_threshold: 1\n',
   }));
@@ -208,7 +209,7 @@ test('a client that stops reading a stream is cut by write_timeout and costs the
   const content = `[mock chunks=400] ${'word '.repeat(3_200_000)}`;
   const s = await sendRaw(router.port, JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content }] }));
   s.on('data', () => s.pause()); // reads a little, then stops
-  await waitFor(() => /client stopped reading/.test(router.out), { what: 'write_timeout', timeoutMs: 15000 * slow });
+  await waitFor(() => /client stopped reading/.test(router.out), { what: 'write_timeout', timeoutMs: 20000 * slow });
   s.destroy(); // a paused socket would not even notice the close
   // not banned, breaker not open: the next request is served by the same credential
   const ok = await chat(router, 'm', 'after the stall');
