@@ -23,6 +23,9 @@ for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 command -v node >/dev/null 2>&1 || { [ "$what" = build ] || missing="$missing nodejs npm"; }
+# The end-to-end tests need npm too. Debian's nodejs comes without it (and node-llhttp pulls
+# nodejs in, so a node on the machine says nothing about npm); NodeSource's nodejs has it.
+case "$what" in test|bench|all) command -v npm >/dev/null 2>&1 || missing="$missing npm" ;; esac
 
 if [ -n "$missing" ]; then
     sudo=""
