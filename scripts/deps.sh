@@ -7,7 +7,7 @@ set -eu
 BUILD_PKGS="gcc make pkg-config node-llhttp libuv1-dev libcurl4-openssl-dev libjansson-dev
  libyaml-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev"
 TEST_PKGS="libcmocka-dev curl postgresql redis-server prometheus valgrind"
-BENCH_PKGS="wrk nginx"
+BENCH_PKGS="wrk nginx procps iproute2"  # procps (pgrep) and iproute2 (ss): not in a minimal install
 
 what=${1:-build}
 case "$what" in

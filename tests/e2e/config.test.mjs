@@ -75,6 +75,16 @@ test('the quickstart config is valid', async () => {
   assert.equal(r.code, 0, r.err);
 });
 
+test('the benchmark configs are valid (placeholders filled as bench/lib.sh does)', async () => {
+  const dir = `${repo}/bench/configs`;
+  for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
+    const text = fs.readFileSync(`${dir}/${name}`, 'utf8').replaceAll('@PORT@', '18080')
+      .replaceAll('@MOCK_PORT@', '18081').replaceAll('@MASTER_KEY@', 'sk-bench-0123456789');
+    const r = await runCli(['config', 'check', '-config', writeConfig(text, name)]);
+    assert.equal(r.code, 0, `${name}: ${r.err}`);
+  }
+});
+
 test('--version, --help, bad usage', async () => {
   assert.match((await runCli(['--version'])).out, /^airouter \d+\.\d+/);
   assert.match((await runCli(['--help'])).out, /config check/);
