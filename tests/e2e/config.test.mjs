@@ -75,6 +75,15 @@ test('the quickstart config is valid', async () => {
   assert.equal(r.code, 0, r.err);
 });
 
+test('the example of docs/configuration.md is valid', async () => {
+  const doc = fs.readFileSync(`${repo}/docs/configuration.md`, 'utf8');
+  const example = doc.slice(doc.indexOf('## A complete example')).match(/```yaml\n([\s\S]*?)```/)[1];
+  const env = { MASTER_KEY: 'sk-doc-0123456789', OPENAI_API_KEY: 'sk-o', ANTHROPIC_API_KEY: 'sk-a' };
+  const r = await runCli(['config', 'check', '-config', writeConfig(example)], env);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.err, '', 'the example sets no key that is not used yet');
+});
+
 test('the benchmark configs are valid (placeholders filled as bench/lib.sh does)', async () => {
   const dir = `${repo}/bench/configs`;
   for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
