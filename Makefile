@@ -3,6 +3,12 @@
 #   make run        quickstart server         make test-asan  the same under ASan+UBSan
 #   make bench      wrk: airouter vs nginx    make check      include rules + format
 # Missing Debian packages are installed by scripts/deps.sh (idempotent) on first use.
+#
+# A fresh machine has none of them when make reads this file, and make decides which rule
+# builds a file (and whether its prerequisites exist) before any recipe runs. So packages are
+# installed by recipes (deps-build, deps-test, deps-bench: order-only prerequisites, one
+# apt-get at a time) and no rule names a file that a package installs as a prerequisite;
+# otherwise the first run fails with "No rule to make target", with or without -j.
 
 CC       := gcc
 BUILD    ?= build
@@ -34,7 +40,6 @@ UNIT_SRC   := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 MOCK_SRC   := $(shell find tests/mock_upstream -name '*.c' 2>/dev/null | sort)
 MOCK_OBJ   := $(MOCK_SRC:%.c=$(BUILD)/obj/%.o)
-DEPS_STAMP := $(BUILD)/.deps-build
 
 V ?= 0
 ifeq ($(V),0)
@@ -46,31 +51,42 @@ endif
 MASTER_KEY ?= sk-airouter-quickstart-key
 export MASTER_KEY
 
-.PHONY: all test test-unit test-e2e test-asan run bench leakcheck check clean deps-test deps-bench
+.PHONY: all test test-unit test-e2e test-asan run bench leakcheck check clean
+.PHONY: deps-build deps-test deps-bench
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/airouter
 
-$(DEPS_STAMP): scripts/deps.sh
+# Each runs every time it is needed (dpkg is asked first, so that is cheap); each waits for
+# the one before, since two apt-get runs at once fail on dpkg's lock.
+deps-build:
 	@scripts/deps.sh build
-	@mkdir -p $(@D) && touch $@
 
-$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+deps-test: | deps-build
+	@scripts/deps.sh test
+
+deps-bench: | deps-test
+	@scripts/deps.sh bench
+
+$(BUILD)/obj/%.o: %.c | deps-build
 	@mkdir -p $(@D)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # The unit-test variant routes ar_xmalloc through cmocka's checked allocator.
-$(BUILD)/tobj/%.o: %.c | $(DEPS_STAMP)
+$(BUILD)/tobj/%.o: %.c | deps-build
 	@mkdir -p $(@D)
 	@echo "  CC    $< (unit)"
 	$(Q)$(CC) $(CFLAGS) -DUNIT_TESTING -c $< -o $@
 
-# llhttp is compiled from Debian's node-llhttp sources, never copied into the tree.
-$(BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c | $(DEPS_STAMP)
+# llhttp is compiled from Debian's node-llhttp sources, never copied into the tree. Its
+# source is a prerequisite only once it exists (the wildcard is expanded when make considers
+# the object, see the top of this file); before that, deps-build installs it.
+.SECONDEXPANSION:
+$(BUILD)/llhttp/%.o: $$(wildcard $(LLHTTP_SRC_DIR)/$$*.c) | deps-build
 	@mkdir -p $(@D)
-	@echo "  CC    $<"
-	$(Q)$(CC) -std=c11 $(LLHTTP_DEFS) $(OPT) -w -I$(LLHTTP_INC_DIR) $(if $(filter 1,$(SAN)),$(SANFLAGS)) -c $< -o $@
+	@echo "  CC    $(LLHTTP_SRC_DIR)/$*.c"
+	$(Q)$(CC) -std=c11 $(LLHTTP_DEFS) $(OPT) -w -I$(LLHTTP_INC_DIR) $(if $(filter 1,$(SAN)),$(SANFLAGS)) -c $(LLHTTP_SRC_DIR)/$*.c -o $@
 
 $(BUILD)/libairouter.a: $(LIB_OBJ) $(LLHTTP_OBJ)
 	@rm -f $@
@@ -88,16 +104,11 @@ $(BUILD)/mock_upstream: $(MOCK_OBJ) $(LLHTTP_OBJ)
 	@echo "  LINK  $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libairouter-test.a
+# cmocka comes with the test packages.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libairouter-test.a | deps-test
 	@mkdir -p $(@D)
 	@echo "  TEST  $@"
 	$(Q)$(CC) $(CFLAGS) -DUNIT_TESTING -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libairouter-test.a $(LDLIBS) -lcmocka
-
-deps-test:
-	@scripts/deps.sh test
-
-deps-bench:
-	@scripts/deps.sh bench
 
 test-unit: deps-test $(UNIT_BIN)
 	@tests/run-unit.sh $(BUILD) $(UNIT_BIN)

@@ -7,7 +7,7 @@ set -eu
 BUILD_PKGS="gcc make pkg-config node-llhttp libuv1-dev libcurl4-openssl-dev libjansson-dev
  libyaml-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev"
 TEST_PKGS="libcmocka-dev curl postgresql redis-server prometheus valgrind"
-BENCH_PKGS="wrk nginx"
+BENCH_PKGS="wrk nginx procps iproute2"  # procps (pgrep) and iproute2 (ss): not in a minimal install
 
 what=${1:-build}
 case "$what" in
@@ -23,15 +23,35 @@ for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 command -v node >/dev/null 2>&1 || { [ "$what" = build ] || missing="$missing nodejs npm"; }
+# The end-to-end tests need npm too. Debian's nodejs comes without it (and node-llhttp pulls
+# nodejs in, so a node on the machine says nothing about npm); NodeSource's nodejs has it.
+case "$what" in test|bench|all) command -v npm >/dev/null 2>&1 || missing="$missing npm" ;; esac
 
 if [ -n "$missing" ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; then
+        echo "deps: missing Debian packages:$missing; run this as root or install sudo" >&2
+        exit 1
+    fi
     echo "deps: installing:$missing"
-    $sudo apt-get update -qq
+    # Another apt-get (or a second make) may hold dpkg's lock: wait for it instead of failing.
+    lock="-o DPkg::Lock::Timeout=600"
+    $sudo apt-get $lock update -qq
     # Service packages must not start their daemons: tests start their own on 127.0.0.1.
-    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get $lock install -y -qq --no-install-recommends $missing >/dev/null
 fi
+
+# The end-to-end suite (node --test, the openai and @anthropic-ai/sdk packages) runs on
+# Debian 12's own nodejs (18.20) as well as on later ones; an older node fails in obscure
+# ways, so say so here.
+case "$what" in test|bench|all)
+    major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    if [ "$major" -lt 18 ]; then
+        echo "deps: the end-to-end tests need Node.js 18 or later; $(command -v node) is $(node --version 2>/dev/null)" >&2
+        exit 1
+    fi ;;
+esac
 
 if [ "$what" != build ]; then
     here=$(cd "$(dirname "$0")/.." && pwd)

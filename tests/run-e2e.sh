@@ -10,4 +10,8 @@ if [ "${AIROUTER_BUILD#*asan}" != "$AIROUTER_BUILD" ]; then
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
-exec node --test --test-concurrency=1 --test-timeout=300000 ${E2E_FILES:-*.test.mjs}
+# A per-test time limit where node has one (20.11+); Debian 12's node 18 does not, and every
+# wait in the harness has its own deadline anyway.
+limit=""
+node --test-timeout=1 -e 0 >/dev/null 2>&1 && limit="--test-timeout=300000"
+exec node --test --test-concurrency=1 $limit ${E2E_FILES:-*.test.mjs}

@@ -27,8 +27,14 @@ int ar_cli_config_check(const char *config_path)
         ar_strlist_dispose(&errors);
         return 1;
     }
-    printf("%s: configuration OK (%zu credentials, %zu models)\n", config_path,
-           cfg->credentials_cnt, cfg->models_cnt);
+    /* Keys that are accepted but do nothing yet are worth knowing, not failing over. */
+    for (size_t i = 0; i < cfg->warnings.cnt; i++)
+        fprintf(stderr, "warning: %s\n", cfg->warnings.items[i]);
+    printf("%s: configuration OK (%zu credentials, %zu models", config_path, cfg->credentials_cnt,
+           cfg->models_cnt);
+    if (cfg->warnings.cnt)
+        printf(", %zu warning%s", cfg->warnings.cnt, cfg->warnings.cnt == 1 ? "" : "s");
+    printf(")\n");
     ar_config_unref(cfg);
     return 0;
 }

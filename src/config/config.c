@@ -25,28 +25,42 @@
 #define PATH_MAX_LEN 192
 #define SHOW_MAX 48
 
-/* ---- errors ---- */
+/* ---- errors and warnings ---- */
+
+static void msgs_add(ar_config_msgs_t *m, int line, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0)
+        n = 0;
+    char *msg = ar_xmalloc((size_t)n + 1);
+    vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    if (m->cnt == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 8;
+        m->items = ar_xrealloc(m->items, m->cap * sizeof(*m->items));
+    }
+    m->items[m->cnt].line = line > 0 ? line : 1;
+    m->items[m->cnt].seq = m->cnt;
+    m->items[m->cnt].msg = msg;
+    m->cnt++;
+}
 
 void ar_config__err(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    msgs_add(&ctx->errs, line, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        n = 0;
-    char *msg = ar_xmalloc((size_t)n + 1);
+}
+
+void ar_config__warn(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
+{
+    va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    msgs_add(&ctx->warns, line, fmt, ap);
     va_end(ap);
-    if (ctx->errs_cnt == ctx->errs_cap) {
-        ctx->errs_cap = ctx->errs_cap ? ctx->errs_cap * 2 : 8;
-        ctx->errs = ar_xrealloc(ctx->errs, ctx->errs_cap * sizeof(*ctx->errs));
-    }
-    ctx->errs[ctx->errs_cnt].line = line > 0 ? line : 1;
-    ctx->errs[ctx->errs_cnt].seq = ctx->errs_cnt;
-    ctx->errs[ctx->errs_cnt].msg = msg;
-    ctx->errs_cnt++;
 }
 
 static int err_cmp(const void *a, const void *b)
@@ -64,26 +78,27 @@ static void strlist_push(ar_strlist_t *list, char *s)
     list->items[list->cnt++] = s;
 }
 
-/* Moves the collected errors, in file order, into out (NULL: drops them). */
-static void flush_errors(ar_config_ctx_t *ctx, ar_strlist_t *out)
+/* Moves the collected messages, in file order, into out as "FILE:LINE: msg" (NULL: drops
+ * them). */
+static void flush_msgs(const char *name, ar_config_msgs_t *m, ar_strlist_t *out)
 {
-    if (ctx->errs_cnt > 1)
-        qsort(ctx->errs, ctx->errs_cnt, sizeof(*ctx->errs), err_cmp);
-    for (size_t i = 0; i < ctx->errs_cnt; i++) {
+    if (m->cnt > 1)
+        qsort(m->items, m->cnt, sizeof(*m->items), err_cmp);
+    for (size_t i = 0; i < m->cnt; i++) {
         if (out) {
-            int n = snprintf(NULL, 0, "%s:%d: %s", ctx->name, ctx->errs[i].line, ctx->errs[i].msg);
+            int n = snprintf(NULL, 0, "%s:%d: %s", name, m->items[i].line, m->items[i].msg);
             char *s = ar_xmalloc((size_t)(n > 0 ? n : 0) + 1);
-            snprintf(s, (size_t)(n > 0 ? n : 0) + 1, "%s:%d: %s", ctx->name, ctx->errs[i].line,
-                     ctx->errs[i].msg);
+            snprintf(s, (size_t)(n > 0 ? n : 0) + 1, "%s:%d: %s", name, m->items[i].line,
+                     m->items[i].msg);
             strlist_push(out, s);
         }
-        ar_free(ctx->errs[i].msg);
+        ar_free(m->items[i].msg);
     }
-    if (ctx->errs)
-        ar_free(ctx->errs);
-    ctx->errs = NULL;
-    ctx->errs_cnt = 0;
-    ctx->errs_cap = 0;
+    if (m->items)
+        ar_free(m->items);
+    m->items = NULL;
+    m->cnt = 0;
+    m->cap = 0;
 }
 
 const char *ar_config__show(const char *value, char *out, size_t outlen)
@@ -222,6 +237,7 @@ void ar_config__defaults(const ar_config_section_t *sec, void *base)
             *(size_t *)((char *)base + c->off2) = 0;
             break;
         case AR_CONFIG_SECTION: ar_config__defaults(c->sub, f); break;
+        case AR_CONFIG_REFUSED: break; /* no storage */
         }
     }
     if (sec->mark_present)
@@ -625,6 +641,7 @@ static int set_value(ar_config_ctx_t *ctx, const ar_config_cmd_t *c, const char 
         ar_config__parse_section(ctx, c->sub, path, ar_config__line(key), node, f);
         return 0;
     case AR_CONFIG_ITEMS: return set_items(ctx, c, path, node, base);
+    case AR_CONFIG_REFUSED: break; /* reported by the walker; never stored */
     }
     return -1;
 }
@@ -736,6 +753,29 @@ static bool key_seen_before(ar_config_ctx_t *ctx, yaml_node_t *map, size_t idx, 
     return false;
 }
 
+/*
+ * A key that was set but that nothing reads (yet, or for this credential type) must not
+ * pass silently: the operator gets one warning per such key. A string set to "" counts as
+ * not set (it is stored as NULL), like an absent key.
+ */
+static void warn_if_unused(ar_config_ctx_t *ctx, const ar_config_section_t *sec,
+                           const ar_config_cmd_t *c, const char *kpath, yaml_node_t *key,
+                           const void *base, int variant)
+{
+    if (c->type == AR_CONFIG_STR && *(char *const *)((const char *)base + c->off) == NULL)
+        return;
+    const char *why = (c->flags & AR_CONFIG_F_NOT_USED) ? c->note : sec->not_used;
+    if (why && c->type != AR_CONFIG_SECTION && c->type != AR_CONFIG_ITEMS) {
+        ar_config__warn(ctx, ar_config__line(key), "%s: not used yet (%s)", kpath, why);
+        return;
+    }
+    if (variant >= 0 && (c->inert & (1u << variant))) {
+        const ar_config_cmd_t *vc = find_cmd(sec, sec->variant_key);
+        ar_config__warn(ctx, ar_config__line(key), "%s: not used by %s %s", kpath, sec->variant_key,
+                        enum_name(vc->enums, variant));
+    }
+}
+
 void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *sec,
                               const char *path, int line, yaml_node_t *node, void *base)
 {
@@ -794,9 +834,16 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
         }
         if (is_null(v))
             continue;
+        if (c->type == AR_CONFIG_REFUSED) {
+            ar_config__err(ctx, ar_config__line(k), "%s: %s", kpath, c->note);
+            continue;
+        }
         present |= 1ull << (c - sec->cmds);
-        if (set_value(ctx, c, kpath, k, v, base) == 0 && c->check)
-            c->check(ctx, kpath, v, base, (char *)base + c->off);
+        if (set_value(ctx, c, kpath, k, v, base) != 0)
+            continue;
+        if (c->check && c->check(ctx, kpath, v, base, (char *)base + c->off) != 0)
+            continue;
+        warn_if_unused(ctx, sec, c, kpath, k, base, variant);
     }
 
     for (size_t i = 0; i < sec->cmds_cnt; i++) {
@@ -818,6 +865,7 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
 static void config_free(ar_config_t *cfg)
 {
     ar_config__dispose(&ar_config__root, cfg);
+    ar_strlist_dispose(&cfg->warnings);
     if (cfg->path)
         ar_free(cfg->path);
     ar_free(cfg);
@@ -874,7 +922,8 @@ int ar_config_load_string(const char *name, const char *yaml, size_t len, ar_con
     cfg->path = ar_xstrdup(ctx.name);
     ar_config__defaults(&ar_config__root, cfg);
     ar_config__parse_section(&ctx, &ar_config__root, "", 1, root, cfg);
-    if (ctx.errs_cnt == 0) {
+    if (ctx.errs.cnt == 0) {
+        flush_msgs(ctx.name, &ctx.warns, &cfg->warnings);
         *out = cfg;
         cfg = NULL;
         rc = 0;
@@ -887,7 +936,8 @@ done:
         yaml_document_delete(&ctx.doc);
     yaml_parser_delete(&parser);
 done_errors:
-    flush_errors(&ctx, errors);
+    flush_msgs(ctx.name, &ctx.errs, errors);
+    flush_msgs(ctx.name, &ctx.warns, NULL); /* a config with errors has no warnings to show */
     return rc;
 }
 

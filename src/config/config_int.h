@@ -32,6 +32,8 @@ typedef enum ar_config_type {
     AR_CONFIG_MAP,      /* ar_kv_t * at off, size_t count at off2 (string -> string) */
     AR_CONFIG_SECTION,  /* nested mapping parsed with ar_config_cmd_t.sub; base = parent + off */
     AR_CONFIG_ITEMS,    /* sequence of mappings: array of sub->size items at off, count at off2 */
+    AR_CONFIG_REFUSED,  /* a key that is recognised only to be refused: .note says why and
+                           what to use instead (better than "unknown key") */
 } ar_config_type_t;
 
 /* ar_config_cmd_t.flags */
@@ -40,6 +42,10 @@ typedef enum ar_config_type {
 #define AR_CONFIG_F_EMPTY_NULL 0x04u /* strings: "" is stored as NULL (= not set) */
 #define AR_CONFIG_F_UNLIMITED 0x08u  /* numbers and durations: -1 (AR_UNLIMITED) is accepted */
 #define AR_CONFIG_F_PERMANENT 0x10u  /* durations: "permanent" (and -1) give AR_PERMANENT */
+/* Parsed and validated, but nothing reads it yet (a later version implements it): setting it
+ * is not an error but a warning "PATH: not used yet (.note)", so it never passes silently.
+ * ar_config_section_t.not_used does the same for every key of a section. */
+#define AR_CONFIG_F_NOT_USED 0x20u
 
 typedef struct ar_config_ctx ar_config_ctx_t;
 typedef struct ar_config_cmd ar_config_cmd_t;
@@ -88,6 +94,9 @@ struct ar_config_cmd {
     const ar_config_section_t *sub; /* SECTION, ITEMS */
     ar_config_check_fn check;
     unsigned variants; /* bit set of the section's variant values allowed; 0 = all */
+    unsigned inert;    /* variant values for which the key is accepted but does nothing: a
+                          warning "PATH: not used by type T" */
+    const char *note;  /* AR_CONFIG_REFUSED: the error; AR_CONFIG_F_NOT_USED: the reason */
 };
 
 struct ar_config_section {
@@ -105,6 +114,9 @@ struct ar_config_section {
     size_t present_off;
     ar_config_finish_fn finish;
     void (*dispose)(void *base); /* frees what the rows do not describe; may be NULL */
+    /* Non-NULL: nothing reads this section yet; every key set in it is a warning "PATH: not
+     * used yet (not_used)", as for rows with AR_CONFIG_F_NOT_USED. */
+    const char *not_used;
 };
 
 typedef struct ar_config_err {
@@ -113,12 +125,18 @@ typedef struct ar_config_err {
     char *msg;
 } ar_config_err_t;
 
+/* Problems or warnings, collected in any order and reported in file order. */
+typedef struct ar_config_msgs {
+    ar_config_err_t *items;
+    size_t cnt;
+    size_t cap;
+} ar_config_msgs_t;
+
 struct ar_config_ctx {
     const char *name; /* FILE in messages */
     yaml_document_t doc;
-    ar_config_err_t *errs;
-    size_t errs_cnt;
-    size_t errs_cap;
+    ar_config_msgs_t errs;
+    ar_config_msgs_t warns; /* handed to ar_config_t.warnings when the config loads */
 };
 
 /* ---- schema.c ---- */
@@ -133,6 +151,9 @@ extern const ar_config_section_t ar_config__root;
 
 /** Records "message" at line (1-based). printf-style. */
 void ar_config__err(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** Records a warning at line: the config still loads. printf-style. */
+void ar_config__warn(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /** 1-based line of a node. */
 int ar_config__line(const yaml_node_t *node);

@@ -315,7 +315,43 @@ static int set_type_name(ar_config_ctx_t *ctx, const char *path, yaml_node_t *no
     return 0;
 }
 
+/* idle_conn_timeout becomes libcurl's CURLOPT_MAXAGE_CONN, which counts whole seconds: a
+ * finer value could not be honoured as written. */
+static int check_whole_seconds(ar_config_ctx_t *ctx, const char *path, yaml_node_t *node,
+                               void *base, void *field)
+{
+    int64_t ms = *(int64_t *)field;
+    char show[64];
+    (void)base;
+    if (ms == AR_UNLIMITED || ms % 1000 == 0)
+        return 0;
+    ar_config__err(ctx, ar_config__line(node),
+                   "%s: must be a whole number of seconds (libcurl measures connection idle "
+                   "time in seconds), got '%s'",
+                   path,
+                   ar_config__show((const char *)node->data.scalar.value, show, sizeof(show)));
+    return -1;
+}
+
 /* ---- server ---- */
+
+/* Why these keys are refused or not used yet; each message ends up after "PATH: ". */
+#define NO_PER_HOST_POOL                                                                           \
+    "not supported: libcurl keeps one pool of idle upstream connections per worker with no "       \
+    "per-host limit (CURLMOPT_MAX_HOST_CONNECTIONS would cap concurrent requests to a host "       \
+    "and queue the rest, which is not the same); remove it and size the pool with "                \
+    "server.max_idle_conns"
+#define NO_PRICE_TABLE                                                                             \
+    "no price table is loaded in this version; costs come only from "                              \
+    "models[].input_cost_per_token and output_cost_per_token"
+#define NO_STORE                                                                                   \
+    "the store (virtual keys, plans, spend records) is not implemented in this version; only "     \
+    "server.master_key is accepted"
+#define NO_REDIS                                                                                   \
+    "limits and buckets are counted per instance; sharing them through Redis is not "              \
+    "implemented in this version"
+#define NO_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
+#define NO_JSON_FILTER "the json_response request filter is not implemented in this version"
 
 #define SRV(f) offsetof(ar_server_conf_t, f)
 /* clang-format off */
@@ -340,11 +376,11 @@ static const ar_config_cmd_t server_cmds[] = {
     {.name = "max_connections", .type = AR_CONFIG_I64, .off = SRV(max_connections),
      .flags = AR_CONFIG_F_UNLIMITED, .max = 1 << 24},
     {.name = "idle_conn_timeout", .type = AR_CONFIG_DURATION, .off = SRV(idle_conn_timeout_ms),
-     .flags = AR_CONFIG_F_UNLIMITED, .min = 1, .def = {.i = 120000}},
+     .flags = AR_CONFIG_F_UNLIMITED, .min = 1, .def = {.i = 120000},
+     .check = check_whole_seconds},
     {.name = "max_idle_conns", .type = AR_CONFIG_I64, .off = SRV(max_idle_conns),
      .flags = AR_CONFIG_F_UNLIMITED, .def = {.i = 200}},
-    {.name = "max_idle_conns_per_host", .type = AR_CONFIG_I64, .off = SRV(max_idle_conns_per_host),
-     .flags = AR_CONFIG_F_UNLIMITED, .def = {.i = 20}},
+    {.name = "max_idle_conns_per_host", .type = AR_CONFIG_REFUSED, .note = NO_PER_HOST_POOL},
     {.name = "shutdown_timeout", .type = AR_CONFIG_DURATION, .off = SRV(shutdown_timeout_ms),
      .flags = AR_CONFIG_F_UNLIMITED, .def = {.i = 10000}},
     {.name = "logging_level", .type = AR_CONFIG_ENUM, .off = SRV(logging_level),
@@ -356,7 +392,7 @@ static const ar_config_cmd_t server_cmds[] = {
     {.name = "default_models_rpm", .type = AR_CONFIG_I64, .off = SRV(default_models_rpm),
      .flags = AR_CONFIG_F_UNLIMITED, .def = {.i = AR_UNLIMITED}},
     {.name = "model_prices_link", .type = AR_CONFIG_STR, .off = SRV(model_prices_link),
-     .flags = AR_CONFIG_F_EMPTY_NULL},
+     .flags = AR_CONFIG_F_EMPTY_NULL | AR_CONFIG_F_NOT_USED, .note = NO_PRICE_TABLE},
     {.name = "replace_v1_models", .type = AR_CONFIG_BOOL, .off = SRV(replace_v1_models),
      .def = {.i = 1}},
     {.name = "router_metadata", .type = AR_CONFIG_BOOL, .off = SRV(router_metadata),
@@ -643,7 +679,8 @@ static const ar_config_cmd_t storage_cmds[] = {
     {.name = "key_cache_ttl", .type = AR_CONFIG_DURATION, .off = ST(key_cache_ttl_ms),
      .def = {.i = 5000}},
     {.name = "redis_url", .type = AR_CONFIG_STR, .off = ST(redis_url),
-     .flags = AR_CONFIG_F_EMPTY_NULL, .check = check_redis_url},
+     .flags = AR_CONFIG_F_EMPTY_NULL | AR_CONFIG_F_NOT_USED, .check = check_redis_url,
+     .note = NO_REDIS},
     {.name = "secret_key", .type = AR_CONFIG_STR, .off = ST(secret_key),
      .flags = AR_CONFIG_F_EMPTY_NULL},
 };
@@ -655,6 +692,7 @@ static const ar_config_section_t storage_section = {
     .size = sizeof(ar_storage_conf_t),
     .cmds = storage_cmds,
     .cmds_cnt = AR_ARRAY_CNT(storage_cmds),
+    .not_used = NO_STORE,
 };
 
 /* ---- litellm_db ---- */
@@ -717,6 +755,7 @@ static const ar_config_section_t litellm_section = {
     .cmds = litellm_cmds,
     .cmds_cnt = AR_ARRAY_CNT(litellm_cmds),
     .finish = litellm_finish,
+    .not_used = NO_LITELLM,
 };
 
 /* ---- credentials[] ---- */
@@ -805,7 +844,8 @@ static const ar_config_cmd_t cred_cmds[] = {
      .flags = AR_CONFIG_F_REQUIRED | AR_CONFIG_F_NONEMPTY},
     {.name = "type", .type = AR_CONFIG_ENUM, .off = CR(type), .flags = AR_CONFIG_F_REQUIRED,
      .enums = cred_types, .check = set_type_name},
-    {.name = "api_key", .type = AR_CONFIG_STR, .off = CR(api_key), .flags = AR_CONFIG_F_EMPTY_NULL},
+    {.name = "api_key", .type = AR_CONFIG_STR, .off = CR(api_key), .flags = AR_CONFIG_F_EMPTY_NULL,
+     .inert = V(AR_CRED_MOCK)},
     {.name = "base_url", .type = AR_CONFIG_STR, .off = CR(base_url), .flags = AR_CONFIG_F_NONEMPTY,
      .check = check_http_url, .variants = NOT_MOCK},
     {.name = "rpm", .type = AR_CONFIG_I64, .off = CR(rpm), .flags = AR_CONFIG_F_UNLIMITED,
@@ -815,7 +855,7 @@ static const ar_config_cmd_t cred_cmds[] = {
     {.name = "weight", .type = AR_CONFIG_I64, .off = CR(weight), .def = {.i = 1}},
     {.name = "is_fallback", .type = AR_CONFIG_BOOL, .off = CR(is_fallback)},
     {.name = "headers", .type = AR_CONFIG_MAP, .off = CR(headers), .off2 = CR(headers_cnt),
-     .check = check_headers},
+     .check = check_headers, .inert = V(AR_CRED_MOCK)},
     {.name = "api_version", .type = AR_CONFIG_STR, .off = CR(api_version),
      .flags = AR_CONFIG_F_NONEMPTY, .check = check_api_version, .variants = V(AR_CRED_AZURE)},
     {.name = "project_id", .type = AR_CONFIG_STR, .off = CR(project_id),
@@ -878,7 +918,8 @@ static const ar_config_cmd_t model_cmds[] = {
      .def = {.i = AR_MODEL_KIND_ANY}},
     {.name = "context_size", .type = AR_CONFIG_I64, .off = MD(context_size)},
     {.name = "max_output_tokens", .type = AR_CONFIG_I64, .off = MD(max_output_tokens)},
-    {.name = "json_response", .type = AR_CONFIG_BOOL, .off = MD(json_response)},
+    {.name = "json_response", .type = AR_CONFIG_BOOL, .off = MD(json_response),
+     .flags = AR_CONFIG_F_NOT_USED, .note = NO_JSON_FILTER},
     {.name = "available", .type = AR_CONFIG_BOOL, .off = MD(available), .def = {.i = 1}},
     {.name = "input_cost_per_token", .type = AR_CONFIG_DOUBLE, .off = MD(input_cost_per_token),
      .def = {.d = -1}},

@@ -37,9 +37,8 @@ typedef struct ar_server_conf {
     int64_t idle_timeout_ms;          /* 120000 */
     int64_t header_timeout_ms;        /* 10000; AR_UNLIMITED = none */
     int64_t max_connections;          /* 0 = from the fd limit; AR_UNLIMITED = none */
-    int64_t idle_conn_timeout_ms;     /* 120000 */
-    int64_t max_idle_conns;           /* 200 */
-    int64_t max_idle_conns_per_host;  /* 20 */
+    int64_t idle_conn_timeout_ms;     /* 120000; whole seconds; AR_UNLIMITED = none */
+    int64_t max_idle_conns;           /* 200, over all workers; 0 = none; AR_UNLIMITED */
     int64_t shutdown_timeout_ms;      /* 10000 */
     int logging_level;                /* ar_log_level_t; AR_LOG_INFO */
     int log_format;                   /* ar_log_format_t; AR_LOG_TEXT */
@@ -195,7 +194,8 @@ typedef struct ar_model_conf {
 
 typedef struct ar_config {
     _Atomic long refcnt;
-    char *path; /* the file it came from */
+    char *path;            /* the file it came from */
+    ar_strlist_t warnings; /* "FILE:LINE: PATH: not used yet (...)", in file order */
     ar_server_conf_t server;
     ar_fail2ban_conf_t fail2ban;
     ar_breaker_conf_t circuit_breaker;

@@ -58,20 +58,36 @@ static ar_server_opts_t server_opts(const ar_server_conf_t *sc)
     return o;
 }
 
+/* Keys that are set but do nothing yet: one line each, so they never pass silently. */
+static void log_config_warnings(const ar_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->warnings.cnt; i++)
+        AR_LOG(AR_LOG_WARN, NULL, "%s", cfg->warnings.items[i]);
+}
+
+/*
+ * The upstream pool settings of worker i of n. libcurl keeps one connection pool per worker,
+ * so the process-wide max_idle_conns is split between them: n equal shares, the remainder
+ * going to the first workers (a worker whose share is 0 keeps no idle connection).
+ */
+static ar_upstream_opts_t upstream_opts(const ar_server_conf_t *sc, int i, int n)
+{
+    int64_t total = sc->max_idle_conns;
+    int64_t share = total;
+    if (total >= 0 && n > 0)
+        share = total / n + (i < total % n ? 1 : 0);
+    return (ar_upstream_opts_t){
+        .max_idle_conns = share,
+        .idle_conn_timeout_ms = sc->idle_conn_timeout_ms,
+    };
+}
+
 static int worker_init(ar_worker_t *w, void *ud)
 {
     ar_gateway_t *gw = ud;
     ar_runtime_t *rt = ar_runtime_acquire(gw);
-    const ar_server_conf_t *sc = &rt->cfg->server;
-    int workers = ar_server_worker_cnt(gw->server);
-    int64_t idle = sc->max_idle_conns > 0 ? sc->max_idle_conns : 200;
-    int64_t per_host = sc->max_idle_conns_per_host > 0 ? sc->max_idle_conns_per_host : idle;
-    /* curl keeps one connection cache per worker: split the process-wide budget */
-    int64_t cache = (idle < per_host * 8 ? idle : per_host * 8) / workers;
-    ar_upstream_opts_t uo = {
-        .max_idle_conns = cache > 4 ? cache : 4,
-        .idle_conn_timeout_ms = sc->idle_conn_timeout_ms,
-    };
+    ar_upstream_opts_t uo =
+        upstream_opts(&rt->cfg->server, w->id, ar_server_worker_cnt(gw->server));
     ar_runtime_release(rt);
     ar_gw_worker_t *gwk = ar_xcalloc(1, sizeof(*gwk));
     gwk->gw = gw;
@@ -180,8 +196,16 @@ static void on_swap_done(uv_async_t *a)
 
 static void worker_passed(ar_worker_t *w, void *arg)
 {
-    (void)w;
     swap_t *s = arg;
+    ar_gw_worker_t *gwk = w->data;
+    /* The upstream pool follows the new configuration from the next transfer on. */
+    if (gwk) {
+        ar_runtime_t *rt = ar_runtime_acquire(s->gw);
+        ar_upstream_opts_t uo =
+            upstream_opts(&rt->cfg->server, w->id, ar_server_worker_cnt(s->gw->server));
+        ar_upstream_set_opts(gwk->up, &uo);
+        ar_runtime_release(rt);
+    }
     if (atomic_fetch_sub(&s->pending, 1) == 1)
         uv_async_send(&s->done);
 }
@@ -199,6 +223,8 @@ static void reload(ar_gateway_t *gw)
     }
     char err[256] = "";
     ar_runtime_t *rt = ar_runtime_build(cfg, gw->state, err, sizeof(err));
+    if (rt)
+        log_config_warnings(cfg);
     ar_config_unref(cfg);
     if (!rt) {
         AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: %s", err);
@@ -256,6 +282,7 @@ int ar_gateway_run(const char *config_path)
     }
     signal(SIGPIPE, SIG_IGN);
     apply_logging(cfg);
+    log_config_warnings(cfg);
 
     ar_gateway_t *gw = ar_xcalloc(1, sizeof(*gw));
     gw->started_ms = ar_now_ms();

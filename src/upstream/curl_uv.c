@@ -4,6 +4,7 @@
  * and when its timer is due; libuv tells curl when a socket is ready. One instance per
  * worker; nothing here is shared between threads.
  */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "core/log.h"
@@ -187,11 +188,25 @@ ar_upstream_t *ar_upstream_create(struct uv_loop_s *loop, const ar_upstream_opts
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    long maxconn = opts->max_idle_conns > 0 ? (long)opts->max_idle_conns : 0;
-    if (maxconn > 0)
-        curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, maxconn);
-    (void)opts->idle_conn_timeout_ms; /* applied per transfer (CURLOPT_MAXAGE_CONN) */
+    ar_upstream_set_opts(up, opts);
     return up;
+}
+
+void ar_upstream_set_opts(ar_upstream_t *up, const ar_upstream_opts_t *opts)
+{
+    /* CURLMOPT_MAXCONNECTS: 0 is libcurl's "no limit"; unset it would be 4 per easy handle
+     * ever added. Keeping none is done per transfer instead (CURLOPT_FORBID_REUSE). */
+    int64_t max = opts->max_idle_conns;
+    long maxconn = max < 0 ? 0L : max > LONG_MAX ? LONG_MAX : (long)max;
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, max == 0 ? 1L : maxconn);
+    up->forbid_reuse = max == 0 ? 1L : 0L;
+    /* libcurl drops a connection when its idle time in whole seconds, rounded down, exceeds
+     * CURLOPT_MAXAGE_CONN: "not reused after T seconds idle" is a maxage of T - 1. */
+    int64_t ms = opts->idle_conn_timeout_ms;
+    if (ms < 0)
+        up->maxage_s = LONG_MAX;
+    else
+        up->maxage_s = ms >= 1000 ? (long)((ms + 999) / 1000 - 1) : 0L;
 }
 
 long ar_upstream_active(const ar_upstream_t *up)

@@ -281,6 +281,9 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
         cto = (long)opts->timeout_ms;
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cto);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_bytes);
+    /* The pool settings (ar_upstream_opts_t) can change on reload: set them every time. */
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, up->maxage_s);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, up->forbid_reuse);
     bool get = strcmp(req->method, "GET") == 0;
     if (get) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);

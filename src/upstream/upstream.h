@@ -21,9 +21,18 @@ struct uv_loop_s;
 typedef struct ar_upstream ar_upstream_t;
 typedef struct ar_transfer ar_transfer_t;
 
+/*
+ * The connection pool of one client (libcurl's connection cache; it has no per-host limit).
+ * max_idle_conns: connections kept open for reuse once their requests are done (when a
+ *   request ends and the pool holds more, in use and idle together, the one idle longest is
+ *   closed); 0 keeps none (every connection closes after its request); < 0: no limit.
+ * idle_conn_timeout_ms: a connection idle this long is not reused; libcurl closes it the
+ *   next time this client starts a request. Whole seconds (libcurl's resolution; a
+ *   fraction rounds up); < 0: no limit.
+ */
 typedef struct ar_upstream_opts {
-    int64_t max_idle_conns;       /* idle connections kept by this client */
-    int64_t idle_conn_timeout_ms; /* an idle connection older than this is not reused */
+    int64_t max_idle_conns;
+    int64_t idle_conn_timeout_ms;
 } ar_upstream_opts_t;
 
 typedef struct ar_transfer_opts {
@@ -60,6 +69,11 @@ typedef struct ar_transfer_cbs {
 
 /** Creates the client of a worker on loop. Worker thread. */
 ar_upstream_t *ar_upstream_create(struct uv_loop_s *loop, const ar_upstream_opts_t *opts);
+/**
+ * Changes the pool settings (config reload); transfers started afterwards follow them.
+ * Worker thread, outside the client's callbacks.
+ */
+void ar_upstream_set_opts(ar_upstream_t *up, const ar_upstream_opts_t *opts);
 /**
  * Cancels all transfers (no callbacks) and closes the client; its memory is released
  * once libuv has closed its handles, so the loop must run afterwards.

@@ -71,6 +71,8 @@ struct ar_upstream {
     ar_list_t socks;    /* sockets being watched */
     void (*settled_cb)(void *ud);
     void *settled_ud;
+    long maxage_s;     /* CURLOPT_MAXAGE_CONN of every transfer */
+    long forbid_reuse; /* CURLOPT_FORBID_REUSE of every transfer (max_idle_conns 0) */
 };
 
 /* transfer.c */

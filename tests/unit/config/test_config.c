@@ -23,6 +23,19 @@
 
 #define BASE "server:\n  master_key: k\n"
 
+/* The reasons given for keys that are accepted but not used yet. */
+#define NOTE_STORE                                                                                 \
+    "the store (virtual keys, plans, spend records) is not implemented in this version; only "     \
+    "server.master_key is accepted"
+#define NOTE_REDIS                                                                                 \
+    "limits and buckets are counted per instance; sharing them through Redis is not "              \
+    "implemented in this version"
+#define NOTE_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
+#define NOTE_JSON "the json_response request filter is not implemented in this version"
+#define NOTE_PRICES                                                                                \
+    "no price table is loaded in this version; costs come only from "                              \
+    "models[].input_cost_per_token and output_cost_per_token"
+
 static int load(const char *yaml, ar_config_t **cfg, ar_strlist_t *errs)
 {
     return ar_config_load_string("t.yaml", yaml, strlen(yaml), cfg, errs);
@@ -69,6 +82,21 @@ static void expect_error(const char *yaml, const char *want)
     expect_errors(yaml, (const char *const[]){want, NULL});
 }
 
+/* cfg's warnings must be exactly the NULL-terminated list want, in that order. */
+static void expect_warnings(const ar_config_t *cfg, const char *const *want)
+{
+    size_t n = 0;
+    while (want[n])
+        n++;
+    for (size_t i = 0; i < cfg->warnings.cnt; i++) {
+        if (i >= n || strcmp(cfg->warnings.items[i], want[i]) != 0)
+            print_message("got warning [%zu]: %s\n", i, cfg->warnings.items[i]);
+    }
+    assert_int_equal(cfg->warnings.cnt, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(cfg->warnings.items[i], want[i]);
+}
+
 /* ---- the SPEC section 2 example ---- */
 
 static const char spec_yaml[] =
@@ -83,7 +111,7 @@ static const char spec_yaml[] =
     "  idle_timeout: 2m            # idle client keep-alive connection\n"
     "  idle_conn_timeout: 120s     # idle upstream pooled connection\n"
     "  max_idle_conns: 200         # upstream pool size (all hosts)\n"
-    "  max_idle_conns_per_host: 20\n"
+    "  # max_idle_conns_per_host: 20   (refused: see test_refused_key)\n"
     "  shutdown_timeout: 10s       # drain time on SIGTERM\n"
     "  logging_level: info         # debug | info | error\n"
     "  log_format: text            # text | json\n"
@@ -256,7 +284,6 @@ static void test_spec_example(void **state)
     assert_int_equal(s->idle_timeout_ms, 120000);
     assert_int_equal(s->idle_conn_timeout_ms, 120000);
     assert_int_equal(s->max_idle_conns, 200);
-    assert_int_equal(s->max_idle_conns_per_host, 20);
     assert_int_equal(s->shutdown_timeout_ms, 10000);
     assert_int_equal(s->logging_level, AR_LOG_INFO);
     assert_int_equal(s->log_format, AR_LOG_TEXT);
@@ -409,6 +436,16 @@ static void test_spec_example(void **state)
     assert_true(fabs(m->output_cost_per_token - 0.00001) < 1e-15);
     assert_int_equal(m->line, 122);
 
+    /* Keys that nothing reads yet load, with one warning each: the three storage keys set
+     * (redis_url "" is not set), the 14 litellm_db keys and json_response. */
+    assert_int_equal(cfg->warnings.cnt, 18);
+    assert_string_equal(cfg->warnings.items[0],
+                        "t.yaml:63: storage.database_url: not used yet (" NOTE_STORE ")");
+    assert_string_equal(cfg->warnings.items[3],
+                        "t.yaml:70: litellm_db.enabled: not used yet (" NOTE_LITELLM ")");
+    assert_string_equal(cfg->warnings.items[17],
+                        "t.yaml:133: models[0].json_response: not used yet (" NOTE_JSON ")");
+
     ar_config_unref(cfg);
 }
 
@@ -434,7 +471,6 @@ static void test_defaults(void **state)
     assert_int_equal(s->idle_timeout_ms, 120000);
     assert_int_equal(s->idle_conn_timeout_ms, 120000);
     assert_int_equal(s->max_idle_conns, 200);
-    assert_int_equal(s->max_idle_conns_per_host, 20);
     assert_int_equal(s->shutdown_timeout_ms, 10000);
     assert_int_equal(s->logging_level, AR_LOG_INFO);
     assert_int_equal(s->log_format, AR_LOG_TEXT);
@@ -1200,6 +1236,87 @@ static void test_ref_unref(void **state)
     ar_config_unref(NULL);
 }
 
+/* ---- keys that would do nothing ---- */
+
+/* libcurl has no per-host idle limit: the key is refused with the reason, at its line. */
+static void test_refused_key(void **state)
+{
+    (void)state;
+    expect_error(BASE "  max_idle_conns_per_host: 20\n",
+                 "t.yaml:3: server.max_idle_conns_per_host: not supported: libcurl keeps one pool "
+                 "of idle upstream connections per worker with no per-host limit "
+                 "(CURLMOPT_MAX_HOST_CONNECTIONS would cap concurrent requests to a host and "
+                 "queue the rest, which is not the same); remove it and size the pool with "
+                 "server.max_idle_conns");
+    /* null means absent, like every other key */
+    ar_config_t *cfg = load_ok(BASE "  max_idle_conns_per_host:\n");
+    assert_int_equal(cfg->warnings.cnt, 0);
+    ar_config_unref(cfg);
+}
+
+/* idle_conn_timeout is libcurl's CURLOPT_MAXAGE_CONN: whole seconds, or -1. */
+static void test_idle_conn_timeout(void **state)
+{
+    (void)state;
+    ar_config_t *cfg = load_ok(BASE "  idle_conn_timeout: 2m\n  max_idle_conns: 0\n");
+    assert_int_equal(cfg->server.idle_conn_timeout_ms, 120000);
+    assert_int_equal(cfg->server.max_idle_conns, 0);
+    ar_config_unref(cfg);
+    cfg = load_ok(BASE "  idle_conn_timeout: -1\n  max_idle_conns: -1\n");
+    assert_int_equal(cfg->server.idle_conn_timeout_ms, AR_UNLIMITED);
+    assert_int_equal(cfg->server.max_idle_conns, AR_UNLIMITED);
+    ar_config_unref(cfg);
+    expect_error(BASE "  idle_conn_timeout: 1500ms\n",
+                 "t.yaml:3: server.idle_conn_timeout: must be a whole number of seconds (libcurl "
+                 "measures connection idle time in seconds), got '1500ms'");
+    expect_error(BASE "  idle_conn_timeout: 500ms\n",
+                 "t.yaml:3: server.idle_conn_timeout: must be a whole number of seconds (libcurl "
+                 "measures connection idle time in seconds), got '500ms'");
+}
+
+/* Keys set but read by nothing load with one warning each, in file order; "" and null count
+ * as not set. */
+static void test_not_used_warnings(void **state)
+{
+    (void)state;
+    ar_config_t *cfg = load_ok(BASE "  model_prices_link: ./prices.json\n"
+                                    "storage:\n"
+                                    "  redis_url: redis://127.0.0.1:6379/0\n"
+                                    "  secret_key: \"\"\n"
+                                    "  key_cache_ttl:\n"
+                                    "litellm_db:\n"
+                                    "  enabled: false\n"
+                                    "credentials:\n"
+                                    "  - name: m\n"
+                                    "    type: mock\n"
+                                    "    api_key: sk-unused-0123\n"
+                                    "    headers: {X-A: b}\n"
+                                    "  - name: o\n"
+                                    "    type: openai\n"
+                                    "    api_key: sk-used-0123\n"
+                                    "    headers: {X-A: b}\n"
+                                    "models:\n"
+                                    "  - name: a\n"
+                                    "    credential: m\n"
+                                    "    json_response: false\n");
+    expect_warnings(cfg,
+                    (const char *const[]){
+                        "t.yaml:3: server.model_prices_link: not used yet (" NOTE_PRICES ")",
+                        "t.yaml:5: storage.redis_url: not used yet (" NOTE_REDIS ")",
+                        "t.yaml:9: litellm_db.enabled: not used yet (" NOTE_LITELLM ")",
+                        "t.yaml:13: credentials[0].api_key: not used by type mock",
+                        "t.yaml:14: credentials[0].headers: not used by type mock",
+                        "t.yaml:22: models[0].json_response: not used yet (" NOTE_JSON ")", NULL});
+    ar_config_unref(cfg);
+
+    /* a config without such keys has none; one with errors reports only the errors */
+    cfg = load_ok(BASE "credentials:\n  - name: m\n    type: mock\n");
+    assert_int_equal(cfg->warnings.cnt, 0);
+    ar_config_unref(cfg);
+    expect_error(BASE "  model_prices_link: ./p.json\n  port: 0\n",
+                 "t.yaml:4: server.port: must be between 1 and 65535, got 0");
+}
+
 static void test_cred_type_names(void **state)
 {
     (void)state;
@@ -1239,6 +1356,9 @@ int main(void)
         cmocka_unit_test(test_many_errors_in_file_order),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_ref_unref),
+        cmocka_unit_test(test_refused_key),
+        cmocka_unit_test(test_idle_conn_timeout),
+        cmocka_unit_test(test_not_used_warnings),
         cmocka_unit_test(test_cred_type_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
