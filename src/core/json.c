@@ -142,6 +142,8 @@ const char *ar_jscan_skip(const char *p, const char *end)
 
 int ar_jscan_get(ar_span_t obj, ar_span_t key, ar_span_t *val)
 {
+    if (!obj.len)
+        return AR_EPARSE; /* also the null span of an absent member: NULL + 0 is undefined */
     const char *end = obj.ptr + obj.len;
     const char *p = ws(obj.ptr, end);
     if (p >= end || *p != '{')

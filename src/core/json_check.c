@@ -208,6 +208,9 @@ static int check_value(vstate_t *v, int depth)
 
 int ar_json_validate(ar_span_t text, char *err, size_t errlen)
 {
+    static const char empty[1] = "";
+    if (!text.ptr)
+        text = ar_span(empty, 0); /* the null span: NULL + 0 is undefined */
     vstate_t v = {text.ptr, text.ptr, text.ptr + text.len, NULL};
     int rc = check_value(&v, 0);
     if (rc == 0) {
@@ -244,6 +247,8 @@ static const char *ws(const char *p, const char *end)
 
 static int begin(ar_span_t s, char open, ar_jscan_iter_t *it)
 {
+    if (!s.len)
+        return AR_EPARSE; /* also the null span of an absent member: NULL + 0 is undefined */
     const char *end = s.ptr + s.len;
     const char *p = ws(s.ptr, end);
     if (p >= end || *p != open)
@@ -568,6 +573,41 @@ static int shorten_value(ar_span_t v, size_t max_string, ar_buf_t *out, size_t s
     return append_capped(out, v.ptr, v.len, stop);
 }
 
+/*
+ * Where to cut text s at (at most) n bytes so that no escape sequence and no UTF-8
+ * character is split: a cut log line must still be valid text, its escapes whole.
+ */
+static size_t safe_cut(const char *s, size_t n)
+{
+    /* an escape that starts in the last 5 bytes and runs past the cut goes whole */
+    for (size_t b = n > 5 ? n - 5 : 0; b < n; b++) {
+        if (s[b] != '\\')
+            continue;
+        size_t run = 0; /* backslashes right before: an odd count makes this one escaped */
+        while (run < b && s[b - 1 - run] == '\\')
+            run++;
+        if (run % 2)
+            continue;
+        size_t len = b + 1 < n && s[b + 1] == 'u' ? 6 : 2;
+        if (b + len > n) {
+            n = b;
+            break;
+        }
+        b += len - 1;
+    }
+    /* a UTF-8 character whose lead byte is before the cut and whose tail is after it */
+    size_t k = n;
+    while (k > 0 && ((unsigned char)s[k - 1] & 0xc0) == 0x80 && n - k < 3)
+        k--;
+    if (k > 0 && (unsigned char)s[k - 1] >= 0xc0) {
+        unsigned char lead = (unsigned char)s[k - 1];
+        size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+        if (k - 1 + want > n)
+            n = k - 1;
+    }
+    return n;
+}
+
 static bool is_ws(char c)
 {
     return c == ' ' || c == '\n' || c == '\r' || c == '\t';
@@ -586,7 +626,7 @@ int ar_json_shorten(ar_span_t json, size_t max_string, size_t max_total, ar_buf_
     int rc = ar_json_validate(v, NULL, 0) == 0 ? shorten_value(v, max_string, out, stop, 0)
                                                : append_capped(out, v.ptr, v.len, stop);
     if (rc == 0 && out->len - start > max_total) {
-        out->len = start + max_total;
+        out->len = start + safe_cut(out->ptr + start, max_total);
         rc = ar_buf_append_str(out, "...(cut)");
     }
     return rc;

@@ -584,6 +584,23 @@ static void test_shorten_max_total(void **state)
     snprintf(want, sizeof(want), "%.100s...(cut)", in);
     expect_shorten_n(in, strlen(in), 200, 100, 1024, want);
     free(in);
+    /* the cut never splits an escape or a UTF-8 character (a cut log line stays valid) */
+    static const struct {
+        const char *in;
+        size_t max_total;
+        const char *want;
+    } cuts[] = {
+        {"\"aaaaaaaaaaaaa\\u00e9\"", 16, "\"aaaaaaaaaaaaa...(cut)"}, /* inside \u00e9 */
+        {"\"aaaaaaaaaaaaa\\u00e9\"", 20, "\"aaaaaaaaaaaaa\\u00e9...(cut)"},
+        {"\"aaaaaaaaaaaaaa\\n\"", 16, "\"aaaaaaaaaaaaaa...(cut)"},        /* inside \n */
+        {"\"aaaaaaaaaaaa\\\\x\"", 14, "\"aaaaaaaaaaaa...(cut)"},          /* inside \\ */
+        {"\"aaaaaaaaaaaa\\\\x\"", 15, "\"aaaaaaaaaaaa\\\\...(cut)"},      /* after it */
+        {"\"aaaaaaaaaaaaaa\xc3\xa9\"", 16, "\"aaaaaaaaaaaaaa...(cut)"},   /* inside é */
+        {"\"aaaaaaaaaaaaa\xe2\x82\xac\"", 16, "\"aaaaaaaaaaaaa...(cut)"}, /* inside € */
+        {"\"aaaaaaaaaaaaa\xe2\x82\xac\"", 17, "\"aaaaaaaaaaaaa\xe2\x82\xac...(cut)"},
+    };
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+        expect_shorten_n(cuts[i].in, strlen(cuts[i].in), 48, cuts[i].max_total, 1024, cuts[i].want);
     /* max_total counts from where this call started appending */
     ar_buf_t b;
     ar_buf_init(&b, 1024);

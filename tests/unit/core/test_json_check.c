@@ -153,12 +153,29 @@ static void test_duplicates(void **state)
     ar_pool_destroy(pool);
 }
 
+/* An absent member is the null span {NULL, 0}: every entry point refuses it without doing
+ * arithmetic on the null pointer (UBSan: "applying zero offset to null pointer"). */
+static void test_null_span(void **state)
+{
+    (void)state;
+    ar_jscan_iter_t it;
+    ar_span_t v;
+    int64_t n;
+    assert_int_equal(ar_jscan_array_begin(AR_SPAN_NULL, &it), AR_EPARSE);
+    assert_int_equal(ar_jscan_object_begin(AR_SPAN_NULL, &it), AR_EPARSE);
+    assert_int_equal(ar_jscan_get(AR_SPAN_NULL, SP("a"), &v), AR_EPARSE);
+    assert_int_equal(ar_jscan_get_int(AR_SPAN_NULL, SP("a"), &n), AR_EPARSE);
+    assert_int_equal(ar_json_validate(AR_SPAN_NULL, NULL, 0), AR_EPARSE);
+    assert_null(ar_jscan_skip(NULL, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_surrogates), cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_key_eq),     cmocka_unit_test(test_get_with_escaped_keys),
         cmocka_unit_test(test_key_text),   cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_null_span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
