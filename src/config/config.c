@@ -39,6 +39,7 @@ void ar_config__err(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, (size_t)n + 1, fmt, ap);
     va_end(ap);
+    msg = ar_config__hide_env(ctx, msg);
     if (ctx->errs_cnt == ctx->errs_cap) {
         ctx->errs_cap = ctx->errs_cap ? ctx->errs_cap * 2 : 8;
         ctx->errs = ar_xrealloc(ctx->errs, ctx->errs_cap * sizeof(*ctx->errs));
@@ -888,6 +889,7 @@ done:
     yaml_parser_delete(&parser);
 done_errors:
     flush_errors(&ctx, errors);
+    ar_config__env_dispose(&ctx);
     return rc;
 }
 
