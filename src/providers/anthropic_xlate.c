@@ -734,11 +734,14 @@ int ar_anth_request_fast(ar_span_t raw, const char *model, int64_t max_tokens_de
     if (!rc && nturns == 0)
         rc = AR_EAGAIN; /* the tree path words the error */
     int64_t max = max_tokens_default > 0 ? max_tokens_default : AR_ANTH_DEFAULT_MAX_TOKENS;
-    int64_t n;
-    if (mct.len && ar_parse_int64(mct, &n) == 0)
+    int64_t n, n2;
+    /* a limit out of int64 range is not dropped for the default: the tree path refuses it */
+    if ((mct.len && ar_parse_int64(mct, &n) != 0) || (mt.len && ar_parse_int64(mt, &n2) != 0))
+        rc = rc ? rc : AR_EAGAIN;
+    else if (mct.len)
         max = n;
-    else if (mt.len && ar_parse_int64(mt, &n) == 0)
-        max = n;
+    else if (mt.len)
+        max = n2;
     /* stop: a string or strings; empty ones are dropped, as the tree path drops them */
     ar_buf_t seqs;
     ar_buf_init(&seqs, 1u << 20);

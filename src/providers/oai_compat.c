@@ -224,7 +224,7 @@ static int tree_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
 {
     json_t *body = ar_call_json(call);
     if (!body)
-        return AR_EPARSE;
+        return AR_EINVAL; /* ar_call_json named the problem */
     strip_cache_control(body);
     if (o->model_in_body)
         json_object_set_new(body, "model", json_string(call->model));
@@ -287,8 +287,10 @@ int ar_oai_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
         return AR_ENOTFOUND;
     if (o->model_in_url) {
         url = model_url(o, call);
-        if (!url)
+        if (!url) {
+            call->error_detail = "no deployment name to put in the URL";
             return AR_EINVAL;
+        }
     }
     int rc = call->body ? AR_EAGAIN : splice_body(o, call, &out->body);
     if (rc == AR_EAGAIN)

@@ -781,17 +781,42 @@ static void test_stream_end(void **state)
     fx_close(f);
 }
 
+/* Issue 7, item 4(a): bodies the tree path cannot load are the client's 400 (AR_EINVAL with
+ * the reason), not AR_EPARSE, which the gateway answered 502 and counted against the
+ * credential. */
+static void test_untranslatable_bodies(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_CHAT,
+                             "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":"
+                             "\"hi\"}],\"max_tokens\":%s}");
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_CHAT,
+                             "{\"model\":\"c\",\"tags\":[\"x\"],\"messages\":[{\"role\":\"user\","
+                             "\"content\":[{\"type\":\"text\",\"text\":%s}]}]}");
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chat_request),     cmocka_unit_test(test_fast_request_matches_tree),
-        cmocka_unit_test(test_tools_request),    cmocka_unit_test(test_json_mode_stream_request),
-        cmocka_unit_test(test_request_defaults), cmocka_unit_test(test_request_errors),
-        cmocka_unit_test(test_urls_and_headers), cmocka_unit_test(test_responses),
-        cmocka_unit_test(test_stop_reasons),     cmocka_unit_test(test_response_malformed),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_stream_text),
-        cmocka_unit_test(test_stream_tool_use),  cmocka_unit_test(test_stream_thinking),
-        cmocka_unit_test(test_stream_errors),    cmocka_unit_test(test_stream_end),
+        cmocka_unit_test(test_chat_request),
+        cmocka_unit_test(test_fast_request_matches_tree),
+        cmocka_unit_test(test_tools_request),
+        cmocka_unit_test(test_json_mode_stream_request),
+        cmocka_unit_test(test_request_defaults),
+        cmocka_unit_test(test_request_errors),
+        cmocka_unit_test(test_urls_and_headers),
+        cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_stop_reasons),
+        cmocka_unit_test(test_response_malformed),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_stream_text),
+        cmocka_unit_test(test_stream_tool_use),
+        cmocka_unit_test(test_stream_thinking),
+        cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_stream_end),
+        cmocka_unit_test(test_untranslatable_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -724,6 +724,26 @@ static void test_parse_error(void **state)
     fx_close(f);
 }
 
+/* Issue 7, item 4(a): bodies jansson cannot load are the client's 400 (AR_EINVAL with the
+ * reason), not AR_EPARSE (a 502 counted against the credential). */
+static void test_untranslatable_bodies(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_CHAT,
+                             "{\"model\":\"g\",\"messages\":[{\"role\":\"user\",\"content\":"
+                             "\"hi\"}],\"temperature\":%s}");
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_EMBEDDINGS, "{\"input\":[\"a\",%s]}");
+    /* input Gemini cannot take says why too */
+    ar_call_t call =
+        fx_raw_call(f->pool, AR_EP_EMBEDDINGS, AR_LIT("{\"input\":[1,2,3]}"), "text-embedding");
+    ar_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(ar_provider_build(f->prov[0], &call, &req), AR_EINVAL);
+    assert_non_null(strstr(call.error_detail, "token ids"));
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_streams),
         cmocka_unit_test(test_stream_events),
         cmocka_unit_test(test_parse_error),
+        cmocka_unit_test(test_untranslatable_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

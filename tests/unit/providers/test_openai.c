@@ -359,6 +359,23 @@ static void test_models(void **state)
     fx_close(f);
 }
 
+/* Issue 7, item 4(a): a body that needs the tree path (an airouter extension field to strip)
+ * and that jansson cannot load is the client's 400, never an upstream failure: build
+ * returned AR_EPARSE before, which the gateway answered 502 and counted against the
+ * credential. */
+static void test_untranslatable_bodies(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    static const char fmt[] = "{\"model\":\"gpt\",\"tags\":[\"t\"],\"messages\":[{\"role\":"
+                              "\"user\",\"content\":\"hi\"}],\"max_tokens\":%s}";
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_CHAT, fmt);
+    fx_assert_untranslatable(f, f->prov[3], AR_EP_CHAT, fmt); /* proxy */
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_EMBEDDINGS,
+                             "{\"type\":\"x\",\"input\":[\"a\",%s]}");
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_parse_response_usage),
         cmocka_unit_test(test_parse_error),
         cmocka_unit_test(test_models),
+        cmocka_unit_test(test_untranslatable_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
