@@ -186,7 +186,11 @@ static int splice_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
         n += 8;
         memcpy(b + n, model.ptr, model.len);
         n += model.len;
-        b[n++] = ',';
+        size_t first = open + 1;
+        while (first < close && is_ws(raw.ptr[first]))
+            first++;
+        if (first < close) /* members follow (an empty object takes no comma) */
+            b[n++] = ',';
         memcpy(b + n, raw.ptr + open + 1, close - open - 1);
         n += close - open - 1;
     }
