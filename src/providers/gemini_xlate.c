@@ -935,9 +935,13 @@ static int whole_chat(ar_call_t *call, ar_span_t body, ar_buf_t *out)
     if (has(body, AR_LIT("responseId"), &v))
         rid = raw_string(v);
     char id[48];
-    if (rid.len)
-        snprintf(id, sizeof(id), "chatcmpl-%.*s", (int)(rid.len < 36 ? rid.len : 36), rid.ptr);
-    else
+    if (rid.len) {
+        /* at most 36 bytes, cut before a UTF-8 continuation byte, never inside a character */
+        size_t keep = rid.len < 36 ? rid.len : 36;
+        while (keep > 0 && keep < rid.len && ((unsigned char)rid.ptr[keep] & 0xc0) == 0x80)
+            keep--;
+        snprintf(id, sizeof(id), "chatcmpl-%.*s", (int)keep, rid.ptr);
+    } else
         new_id(id, sizeof(id), "chatcmpl-");
     for (char *p = id; *p; p++) {
         if (*p == '"' || *p == '\\')
