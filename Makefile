@@ -137,7 +137,8 @@ clean:
 # instrumentation. `fuzz` installs clang first and builds in a second make, so that sources
 # installed by scripts/deps.sh exist before make looks for them.
 FUZZ_BUILD    := build-fuzz
-FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+                 -fsanitize-ignorelist=tests/fuzz/ubsan-ignore.txt
 FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE $(LLHTTP_DEFS) -O1 -g $(WARN) -MMD -MP -Isrc \
                  -I$(LLHTTP_INC_DIR) -I$(PG_INC) -pthread $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_NAMES    := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
@@ -155,7 +156,7 @@ fuzz:
 
 fuzz-bin: $(FUZZ_BIN)
 
-$(FUZZ_BUILD)/obj/%.o: %.c
+$(FUZZ_BUILD)/obj/%.o: %.c tests/fuzz/ubsan-ignore.txt
 	@mkdir -p $(@D)
 	@echo "  CC    $< (fuzz)"
 	$(Q)clang $(FUZZ_CFLAGS) -c $< -o $@

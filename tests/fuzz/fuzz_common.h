@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -136,6 +139,8 @@ static inline void fz_check_json(ar_span_t text, bool utf8_in, const char *what)
  */
 static inline void fz_check_frames(ar_span_t out, bool events, bool utf8_in, const char *what)
 {
+    if (!out.len)
+        return;
     const char *p = out.ptr, *end = out.ptr + out.len;
     while (p < end) {
         if (events && (size_t)(end - p) >= 7 && memcmp(p, "event: ", 7) == 0) {
@@ -238,11 +243,17 @@ static inline bool fz_duplicate_keys(ar_span_t raw)
     return false;
 }
 
+static inline void fz_decref(void *v)
+{
+    json_decref(v);
+}
+
 /**
  * Fills call for a client body the way the gateway does (gateway/llm.c): raw is validated
  * JSON whose top level is an object without duplicate keys; model, stream_options,
  * stream and the extension flag are read off it. With tree set, the body is loaded with
- * jansson first and the call carries the tree instead (the POST /v1/messages path).
+ * jansson first and the call carries the tree instead (the POST /v1/messages path); the
+ * tree is released with pool.
  * @return false when the gateway would have refused the body before any provider saw it
  */
 static inline bool fz_call_from_raw(ar_call_t *call, ar_pool_t *pool, ar_endpoint_t ep,
@@ -288,7 +299,8 @@ static inline bool fz_call_from_raw(ar_call_t *call, ar_pool_t *pool, ar_endpoin
         return false;
     for (size_t i = 0; i < ar_request_extensions_cnt; i++)
         json_object_del(body, ar_request_extensions[i]);
-    call->body = body; /* the caller releases it */
+    ar_pool_cleanup_add(pool, fz_decref, body);
+    call->body = body;
     return true;
 }
 
@@ -360,18 +372,17 @@ static inline int fz_stream_event(void *ud, const ar_sse_event_t *ev)
 }
 
 /**
- * Feeds transcript to p on call as an upstream stream would arrive: split into pieces at
- * the offsets drawn from in, then ended (end_stream when no event failed). Every frame
- * the provider writes is checked.
+ * Feeds text to p on call as an upstream stream would arrive: in pieces whose sizes follow
+ * from step (0: whole), then ended (end_stream when no event failed). Every frame the
+ * provider writes is checked.
  */
-static inline void fz_stream_run(ar_provider_t *p, ar_call_t *call, fz_in_t *in, ar_span_t text,
+static inline void fz_stream_run(ar_provider_t *p, ar_call_t *call, uint8_t step, ar_span_t text,
                                  const char *what)
 {
     fz_stream_t s = {p, call, {0}, fz_utf8_valid(text), false, what};
     ar_buf_init(&s.out, 1u << 26);
     ar_sse_parser_t sp;
     ar_sse_parser_init(&sp, 16u << 20);
-    uint8_t step = fz_byte(in);
     size_t at = 0;
     int rc = 0;
     while (rc == 0 && at < text.len) {
@@ -393,6 +404,92 @@ static inline void fz_stream_run(ar_provider_t *p, ar_call_t *call, fz_in_t *in,
     fz_check_frames(ar_buf_span(&s.out), false, s.utf8_in, what);
     ar_sse_parser_dispose(&sp);
     ar_buf_dispose(&s.out);
+}
+
+/**
+ * A Vertex service-account key file's JSON with a fresh 2048-bit RSA key (malloc'd, free
+ * with free()). It holds no single quote, so it fits a single-quoted YAML scalar.
+ */
+static inline char *fz_service_account_json(void)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!key || !b || PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) != 1)
+        fz_fail("cannot make an RSA key");
+    char *pem;
+    long n = BIO_get_mem_data(b, &pem);
+    json_t *sa =
+        json_pack("{s:s, s:s, s:s, s:s%, s:s, s:s}", "type", "service_account", "project_id", "p",
+                  "private_key_id", "kid-1", "private_key", pem, (size_t)n, "client_email",
+                  "fuzz@p.iam.gserviceaccount.com", "token_uri", "http://127.0.0.1:9/token");
+    char *text = json_dumps(sa, JSON_COMPACT);
+    char *copy = strdup(text);
+    free(text);
+    json_decref(sa);
+    BIO_free(b);
+    EVP_PKEY_free(key);
+    return copy;
+}
+
+/* ---- one input for a provider target ---- */
+
+/* Upstream model names as deployments may spell them (config text: any bytes but NUL). */
+static const char *const fz_models[] = {"m", "gpt-4o-mini", "dep/x y?z#w&v=1", "q\"\\\x01\xc3\xa9"};
+
+/* What the parse modes pretend the client asked (ar_call_json reads it). */
+static const char fz_chat_body[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                                   "\"content\":\"hi\"}],\"encoding_format\":\"base64\"}";
+
+/**
+ * Runs one fuzz input against the providers in f. Byte 0 picks the hook (bits 0-1: build,
+ * whole answer, stream, error body + model list) and the provider (bits 2-4); byte 1 the
+ * endpoint (bits 0-1), the model (bits 2-3), the tree path (bit 4), whether the client
+ * wants stream usage (bit 5) and the deployment's max_output_tokens (bits 6-7). The rest is
+ * the client body, the upstream answer, the upstream stream or the error body.
+ */
+static inline void fz_provider_input(const fz_provs_t *f, fz_in_t *in)
+{
+    uint8_t op = fz_byte(in);
+    uint8_t opt = fz_byte(in);
+    ar_provider_t *p = f->p[(op >> 2 & 7) % f->cnt];
+    ar_endpoint_t ep = (ar_endpoint_t)((opt & 3) % AR_EP_CNT);
+    const char *model = fz_models[opt >> 2 & 3];
+    static const int64_t max_out[] = {0, 1, 8192, INT64_MAX};
+    ar_span_t rest = fz_rest(in);
+    bool utf8 = fz_utf8_valid(rest);
+    ar_pool_t *pool = ar_pool_create(4096);
+    ar_call_t call;
+    if ((op & 3) == 0) {
+        if (fz_call_from_raw(&call, pool, ep, rest, opt & 0x10, model)) {
+            call.max_output_tokens = max_out[opt >> 6];
+            (void)fz_build(p, &call, utf8, "upstream request");
+        }
+        ar_pool_destroy(pool);
+        return;
+    }
+    if (!fz_call_from_raw(&call, pool, ep, AR_LIT(fz_chat_body), false, model))
+        fz_fail("the parse modes' request does not load");
+    call.stream = (op & 3) == 2 && ep != AR_EP_EMBEDDINGS;
+    call.client_wants_usage = call.stream && (opt & 0x20);
+    if ((op & 3) == 1) {
+        ar_buf_t out;
+        ar_buf_init(&out, 1u << 26);
+        int rc = ar_provider_parse_response(p, &call, rest, &out);
+        if (rc && rc != AR_EUPSTREAM && rc != AR_ETOOBIG)
+            fz_fail("parse_response returned %s", ar_err_name(rc));
+        if (rc == 0 && out.len)
+            fz_check_json(ar_buf_span(&out), utf8, "translated answer");
+        ar_buf_dispose(&out);
+    } else if ((op & 3) == 2) {
+        uint8_t step = fz_byte(in);
+        fz_stream_run(p, &call, step, fz_rest(in), "translated stream");
+    } else {
+        fz_parse_error(p, &call, 400 + (opt & 0x7f) + (opt & 0x80 ? 100 : 0), rest);
+        ar_strlist_t ids = {0};
+        (void)ar_provider_parse_models(p, rest, &ids);
+        ar_strlist_dispose(&ids);
+    }
+    ar_pool_destroy(pool);
 }
 
 #endif
