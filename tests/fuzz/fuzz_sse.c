@@ -14,15 +14,13 @@
 
 #include "fuzz_common.h"
 
-#define MAX_EVENTS 4096
-
 typedef struct rec_ev {
     ar_span_t event, data, id, raw; /* malloc'd copies */
 } rec_ev_t;
 
 typedef struct rec {
-    rec_ev_t ev[MAX_EVENTS];
-    size_t cnt;
+    rec_ev_t *ev;
+    size_t cnt, alloc;
     size_t cap; /* the parser's max_event_bytes */
 } rec_t;
 
@@ -37,8 +35,10 @@ static char *dup(ar_span_t s)
 
 static void rec_add(rec_t *r, ar_span_t event, ar_span_t data, ar_span_t id, ar_span_t raw)
 {
-    if (r->cnt >= MAX_EVENTS)
-        return;
+    if (r->cnt == r->alloc) {
+        r->alloc = r->alloc ? r->alloc * 2 : 16;
+        r->ev = realloc(r->ev, r->alloc * sizeof(*r->ev));
+    }
     rec_ev_t *e = &r->ev[r->cnt++];
     e->event = ar_span(dup(event), event.len);
     e->data = ar_span(dup(data), data.len);
@@ -54,7 +54,9 @@ static void rec_free(rec_t *r)
         free((char *)r->ev[i].id.ptr);
         free((char *)r->ev[i].raw.ptr);
     }
-    r->cnt = 0;
+    free(r->ev);
+    r->ev = NULL;
+    r->cnt = r->alloc = 0;
 }
 
 static int on_event(void *ud, const ar_sse_event_t *ev)
