@@ -140,4 +140,66 @@ check:
 clean:
 	rm -rf build build-asan
 
+# ---- fuzzing (libFuzzer, clang): tests/fuzz/README.md ----
+#   make fuzz         build every target (tests/fuzz/fuzz_*.c) into build-fuzz/
+#   make fuzz-smoke   run each for FUZZ_SMOKE_SECONDS over its seed corpus; part of test-asan
+#   make fuzz-long FUZZ_SECONDS=600   run each longer, keeping what it finds; prints exec counts
+# The project's sources are compiled again with clang, ASan, UBSan and the fuzzer's coverage
+# instrumentation. `fuzz` installs clang first and builds in a second make, so that sources
+# installed by scripts/deps.sh exist before make looks for them.
+FUZZ_BUILD    := build-fuzz
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+                 -fsanitize-ignorelist=tests/fuzz/ubsan-ignore.txt
+FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE $(LLHTTP_DEFS) -O1 -g $(WARN) -MMD -MP -Isrc \
+                 -I$(LLHTTP_INC_DIR) -I$(PG_INC) -pthread $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_NAMES    := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_BIN      := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_LIB_OBJ  := $(SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_LLHTTP   := $(FUZZ_BUILD)/llhttp/api.o $(FUZZ_BUILD)/llhttp/http.o $(FUZZ_BUILD)/llhttp/llhttp.o
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SECONDS  ?= 600
+
+.PHONY: fuzz fuzz-bin fuzz-smoke fuzz-long fuzz-clean
+
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-bin
+
+fuzz-bin: $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/obj/%.o: %.c tests/fuzz/ubsan-ignore.txt
+	@mkdir -p $(@D)
+	@echo "  CC    $< (fuzz)"
+	$(Q)clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
+	@mkdir -p $(@D)
+	@echo "  CC    $< (fuzz)"
+	$(Q)clang -std=c11 $(LLHTTP_DEFS) -O1 -g -w -I$(LLHTTP_INC_DIR) $(FUZZ_SAN) \
+		-fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libairouter.a: $(FUZZ_LIB_OBJ) $(FUZZ_LLHTTP)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_BUILD)/libairouter.a
+	@echo "  FUZZ  $@"
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libairouter.a $(LDLIBS)
+
+fuzz-smoke: fuzz
+	@tests/fuzz/run.sh smoke $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) $(FUZZ_NAMES)
+
+fuzz-long: fuzz
+	@tests/fuzz/run.sh long $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# CI (.ci/run) runs test-asan: the fuzz smoke run comes with it.
+test-asan: fuzz-smoke
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+
+clean: fuzz-clean
+
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_BIN:=.d)
+
 -include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(MOCK_OBJ:.o=.d) $(UNIT_BIN:=.d)

@@ -1,28 +1,31 @@
 #!/bin/sh
 # Installs what airouter needs to build, test and benchmark on Debian 12.
 # Idempotent: it asks dpkg first and only calls apt-get for what is missing.
-# Usage: scripts/deps.sh [build|test|bench|all]   (default: build)
+# Usage: scripts/deps.sh [build|test|bench|fuzz|all]   (default: build)
 set -eu
 
 BUILD_PKGS="gcc make pkg-config node-llhttp libuv1-dev libcurl4-openssl-dev libjansson-dev
  libyaml-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev"
 TEST_PKGS="libcmocka-dev curl postgresql redis-server prometheus valgrind"
 BENCH_PKGS="wrk nginx procps iproute2"  # procps (pgrep) and iproute2 (ss): not in a minimal install
+# libFuzzer's runtime is only a recommendation of clang, which --no-install-recommends skips.
+FUZZ_PKGS="clang libclang-rt-14-dev"
 
 what=${1:-build}
 case "$what" in
     build) want="$BUILD_PKGS" ;;
     test)  want="$BUILD_PKGS $TEST_PKGS" ;;
     bench) want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
-    all)   want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
-    *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+    fuzz)  want="$BUILD_PKGS $FUZZ_PKGS" ;;
+    all)   want="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS $FUZZ_PKGS" ;;
+    *) echo "usage: $0 [build|test|bench|fuzz|all]" >&2; exit 2 ;;
 esac
 
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-command -v node >/dev/null 2>&1 || { [ "$what" = build ] || missing="$missing nodejs npm"; }
+command -v node >/dev/null 2>&1 || { [ "$what" = build ] || [ "$what" = fuzz ] || missing="$missing nodejs npm"; }
 # The end-to-end tests need npm too. Debian's nodejs comes without it (and node-llhttp pulls
 # nodejs in, so a node on the machine says nothing about npm); NodeSource's nodejs has it.
 case "$what" in test|bench|all) command -v npm >/dev/null 2>&1 || missing="$missing npm" ;; esac
@@ -53,7 +56,7 @@ case "$what" in test|bench|all)
     fi ;;
 esac
 
-if [ "$what" != build ]; then
+if [ "$what" != build ] && [ "$what" != fuzz ]; then
     here=$(cd "$(dirname "$0")/.." && pwd)
     if [ ! -d "$here/tests/e2e/node_modules" ] || [ "$here/tests/e2e/package-lock.json" -nt "$here/tests/e2e/node_modules/.stamp" ]; then
         echo "deps: npm ci in tests/e2e"

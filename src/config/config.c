@@ -27,7 +27,8 @@
 
 /* ---- errors and warnings ---- */
 
-static void msgs_add(ar_config_msgs_t *m, int line, const char *fmt, va_list ap)
+static void msgs_add(ar_config_ctx_t *ctx, ar_config_msgs_t *m, int line, const char *fmt,
+                     va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -37,6 +38,7 @@ static void msgs_add(ar_config_msgs_t *m, int line, const char *fmt, va_list ap)
     char *msg = ar_xmalloc((size_t)n + 1);
     vsnprintf(msg, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
+    msg = ar_config__hide_env(ctx, msg);
     if (m->cnt == m->cap) {
         m->cap = m->cap ? m->cap * 2 : 8;
         m->items = ar_xrealloc(m->items, m->cap * sizeof(*m->items));
@@ -51,7 +53,7 @@ void ar_config__err(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    msgs_add(&ctx->errs, line, fmt, ap);
+    msgs_add(ctx, &ctx->errs, line, fmt, ap);
     va_end(ap);
 }
 
@@ -59,7 +61,7 @@ void ar_config__warn(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    msgs_add(&ctx->warns, line, fmt, ap);
+    msgs_add(ctx, &ctx->warns, line, fmt, ap);
     va_end(ap);
 }
 
@@ -938,6 +940,7 @@ done:
 done_errors:
     flush_msgs(ctx.name, &ctx.errs, errors);
     flush_msgs(ctx.name, &ctx.warns, NULL); /* a config with errors has no warnings to show */
+    ar_config__env_dispose(&ctx);
     return rc;
 }
 

@@ -132,11 +132,19 @@ typedef struct ar_config_msgs {
     size_t cap;
 } ar_config_msgs_t;
 
+/* A variable a value was read from: its value is kept out of messages (env.c). */
+typedef struct ar_config_env_ref {
+    char *name;
+    char *value;
+} ar_config_env_ref_t;
+
 struct ar_config_ctx {
     const char *name; /* FILE in messages */
     yaml_document_t doc;
     ar_config_msgs_t errs;
-    ar_config_msgs_t warns; /* handed to ar_config_t.warnings when the config loads */
+    ar_config_msgs_t warns;   /* handed to ar_config_t.warnings when the config loads */
+    ar_config_env_ref_t *env; /* the variables read so far */
+    size_t env_cnt;
 };
 
 /* ---- schema.c ---- */
@@ -149,12 +157,21 @@ extern const ar_config_section_t ar_config__root;
 
 /* ---- config.c: the table walker and helpers ---- */
 
-/** Records "message" at line (1-based). printf-style. */
+/**
+ * Records "message" at line (1-based). printf-style. The value of any environment variable
+ * a value was read from is replaced by its reference ("${NAME}") in the message: such
+ * values are often secrets, and a key put in the wrong field must not be printed.
+ */
 void ar_config__err(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/** Records a warning at line: the config still loads. printf-style. */
+/** Records a warning at line: the config still loads. printf-style, values hidden alike. */
 void ar_config__warn(ar_config_ctx_t *ctx, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* env.c: the variables a value was read from, and keeping their values out of messages */
+/** Takes msg (owned) and returns it, or a copy with every variable value read so far (of 6
+ *  bytes or more, as ar_config__show prints it) replaced by "${NAME}". */
+char *ar_config__hide_env(const ar_config_ctx_t *ctx, char *msg);
+void ar_config__env_dispose(ar_config_ctx_t *ctx);
 /** 1-based line of a node. */
 int ar_config__line(const yaml_node_t *node);
 /** The value node of key in a mapping node, or NULL. Borrowed. */

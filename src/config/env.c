@@ -2,9 +2,11 @@
  * env.c: value resolution for config scalars. A value is a literal, `os.environ/NAME` (the
  * whole value names a variable) or a string containing `${NAME}` any number of times. It
  * runs on every scalar value before its type is checked, so `port: ${PORT}` works. It only
- * reads the environment (on the thread that loads the config) and never writes it.
+ * reads the environment (on the thread that loads the config) and never writes it, and it
+ * keeps the values it read out of error messages (they are often secrets).
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +46,81 @@ static const char *lookup(ar_config_ctx_t *ctx, const char *path, int line, ar_s
     memcpy(tmp, name.ptr, name.len);
     tmp[name.len] = '\0';
     const char *v = getenv(tmp);
-    if (!v)
+    if (!v) {
         ar_config__err(ctx, line, "environment variable %s is not set", tmp);
+        return NULL;
+    }
+    for (size_t i = 0; i < ctx->env_cnt; i++) {
+        if (strcmp(ctx->env[i].name, tmp) == 0)
+            return v;
+    }
+    ctx->env = ar_xrealloc(ctx->env, (ctx->env_cnt + 1) * sizeof(*ctx->env));
+    ctx->env[ctx->env_cnt].name = ar_xstrdup(tmp);
+    ctx->env[ctx->env_cnt].value = ar_xstrdup(v);
+    ctx->env_cnt++;
     return v;
+}
+
+/* Values shorter than this are not secrets (ports, flags) and would match too much. */
+#define HIDE_MIN 6
+/* ar_config__show keeps this much of a value (SHOW_MAX in config.c) */
+#define SHOWN_MAX 48
+
+static char shown(char c)
+{
+    return (unsigned char)c < 0x20 || c == 0x7f ? '?' : c;
+}
+
+char *ar_config__hide_env(const ar_config_ctx_t *ctx, char *msg)
+{
+    for (size_t i = 0; i < ctx->env_cnt; i++) {
+        const char *v = ctx->env[i].value;
+        size_t vlen = strlen(v);
+        if (vlen < HIDE_MIN)
+            continue;
+        /* the value as messages print it: in full, or its first SHOWN_MAX bytes made
+         * printable by ar_config__show */
+        char needle[SHOWN_MAX];
+        size_t nlen = vlen < SHOWN_MAX ? vlen : SHOWN_MAX;
+        for (size_t k = 0; k < nlen; k++)
+            needle[k] = shown(v[k]);
+        ar_buf_t b;
+        ar_buf_init(&b, SIZE_MAX / 2);
+        size_t mlen = strlen(msg), from = 0;
+        bool hit = false;
+        int rc = 0;
+        for (;;) {
+            const char *m = memmem(msg + from, mlen - from, needle, nlen);
+            if (!m)
+                break;
+            size_t at = (size_t)(m - msg), end = at + nlen;
+            while (end < mlen && end - at < vlen && msg[end] == shown(v[end - at]))
+                end++;
+            rc = rc ? rc : ar_buf_append(&b, msg + from, at - from);
+            rc = rc ? rc : ar_buf_appendf(&b, "${%s}", ctx->env[i].name);
+            from = end;
+            hit = true;
+        }
+        rc = rc ? rc : ar_buf_append(&b, msg + from, mlen - from);
+        if (hit) {
+            ar_free(msg);
+            msg = rc ? ar_xstrdup("(message withheld: it held an environment value)")
+                     : ar_xstrndup(b.ptr, b.len);
+        }
+        ar_buf_dispose(&b);
+    }
+    return msg;
+}
+
+void ar_config__env_dispose(ar_config_ctx_t *ctx)
+{
+    for (size_t i = 0; i < ctx->env_cnt; i++) {
+        ar_free(ctx->env[i].name);
+        ar_free(ctx->env[i].value);
+    }
+    ar_free(ctx->env);
+    ctx->env = NULL;
+    ctx->env_cnt = 0;
 }
 
 int ar_config__resolve(ar_config_ctx_t *ctx, const char *path, yaml_node_t *node, char **out)

@@ -3,14 +3,19 @@
  * event; lines starting with ':' are comments; unknown fields are ignored, as the
  * WHATWG EventSource rules say.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "core/sse.h"
 
 void ar_sse_parser_init(ar_sse_parser_t *p, size_t max_event_bytes)
 {
-    ar_buf_init(&p->carry, max_event_bytes);
-    ar_buf_init(&p->scratch, max_event_bytes);
+    /* One byte more than an event may have: an event of exactly the cap whose blank line is
+     * a lone "\r" is only known to be complete when the byte after it shows that no "\n"
+     * follows, and that byte must fit too. */
+    p->max = max_event_bytes < SIZE_MAX ? max_event_bytes : SIZE_MAX - 1;
+    ar_buf_init(&p->carry, p->max + 1);
+    ar_buf_init(&p->scratch, p->max);
 }
 
 void ar_sse_parser_dispose(ar_sse_parser_t *p)
@@ -49,7 +54,7 @@ static int deliver(ar_sse_parser_t *p, const char *s, const char *end, ar_sse_ev
     int data_lines = 0;
     /* An event found whole inside one fed piece never passed through the capped carry
      * buffer; check it here so the cap does not depend on how the bytes were split. */
-    if (ev.raw.len > p->carry.max)
+    if (ev.raw.len > p->max)
         return AR_ETOOBIG;
     ar_buf_reset(&p->scratch);
     const char *q = s;
@@ -131,7 +136,7 @@ static int scan(ar_sse_parser_t *p, const char *s, const char *end, bool final, 
             data_line = nl + 1;
         }
         if (plain && (lines == 2 || (lines == 3 && name.ptr)) && q - data_line > 7 &&
-            memcmp(data_line, "data:", 5) == 0 && (size_t)(q - ev_start) <= p->carry.max) {
+            memcmp(data_line, "data:", 5) == 0 && (size_t)(q - ev_start) <= p->max) {
             /* the shape of nearly every event: one data line; no need to read it again */
             const char *v = data_line + 5;
             if (*v == ' ')
@@ -165,7 +170,8 @@ int ar_sse_feed(ar_sse_parser_t *p, ar_span_t in, ar_sse_event_cb cb, void *ud)
         }
         /* Top the carry up only as far as the cap allows: the bytes that complete the
          * pending event may be followed by further events, which must not count against
-         * it. A carry that is full and still holds no complete event is over the cap. */
+         * it. A carry that is full (the cap plus the one byte that can end a trailing
+         * "\r") and still holds no complete event is over the cap. */
         size_t room = p->carry.max - p->carry.len;
         if (room == 0)
             return AR_ETOOBIG;

@@ -27,8 +27,9 @@ typedef struct ar_sse_event {
 typedef int (*ar_sse_event_cb)(void *ud, const ar_sse_event_t *ev);
 
 typedef struct ar_sse_parser {
-    ar_buf_t carry;   /* an incomplete event waiting for more bytes */
+    ar_buf_t carry;   /* an incomplete event waiting for more bytes (max + 1: see sse.c) */
     ar_buf_t scratch; /* joined multi-line data */
+    size_t max;       /* the largest event accepted, in bytes */
 } ar_sse_parser_t;
 
 /** @param max_event_bytes the largest event accepted (larger: AR_ETOOBIG). */

@@ -74,7 +74,7 @@ static int build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
         json_t *req = NULL;
         const char *detail = NULL;
         if (!body)
-            return AR_EPARSE;
+            return AR_EINVAL; /* ar_call_json named the problem */
         rc = ar_anth_request_from_openai(body, call->model, call->max_output_tokens, call->stream,
                                          &req, &detail);
         if (rc) {

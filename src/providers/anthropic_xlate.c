@@ -43,6 +43,51 @@ static bool raw_str_value(ar_span_t obj, const char *key, ar_span_t *val)
     return ar_jscan_string(*val, &inner) == 0 && ar_json_validate(*val, NULL, 0) == 0;
 }
 
+/*
+ * Appends the inside of a raw JSON string (escapes kept, as the scanner gives it) so that it
+ * is valid inside a JSON string literal whatever the upstream sent: well-formed escapes are
+ * copied as they are, raw control characters become \u00XX, and a backslash that starts no
+ * valid escape is escaped itself. For the short strings of an unvalidated stream event (ids,
+ * names, the model), which must never break the chunks they are copied into.
+ */
+static int append_string_inside(ar_buf_t *out, ar_span_t inner)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t from = 0;
+    int rc = 0;
+    if (!inner.len)
+        return 0;
+    for (size_t i = 0; i < inner.len && !rc; i++) {
+        unsigned char c = (unsigned char)inner.ptr[i];
+        if (c >= 0x20 && c != '\\')
+            continue;
+        size_t esc = 0; /* the length of a well-formed escape starting here */
+        if (c == '\\' && i + 1 < inner.len) {
+            char e = inner.ptr[i + 1];
+            if (e == 'u') {
+                esc = 6;
+                for (size_t k = 2; k < 6 && esc; k++)
+                    esc = i + k < inner.len && ar_hexval(inner.ptr[i + k]) >= 0 ? 6 : 0;
+            } else if (e && strchr("\"\\/bfnrt", e)) {
+                esc = 2;
+            }
+        }
+        if (esc) {
+            i += esc - 1;
+            continue;
+        }
+        rc = ar_buf_append(out, inner.ptr + from, i - from);
+        if (c == '\\') {
+            rc = rc ? rc : ar_buf_append_str(out, "\\\\");
+        } else {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rc = rc ? rc : ar_buf_append(out, u, sizeof(u));
+        }
+        from = i + 1;
+    }
+    return rc ? rc : ar_buf_append(out, inner.ptr + from, inner.len - from);
+}
+
 /* Appends a JSON array element, turning a failed constructor (NULL) into AR_ENOMEM. */
 static int push(json_t *arr, json_t *v)
 {
@@ -735,11 +780,14 @@ int ar_anth_request_fast(ar_span_t raw, const char *model, int64_t max_tokens_de
     if (!rc && nturns == 0)
         rc = AR_EAGAIN; /* the tree path words the error */
     int64_t max = max_tokens_default > 0 ? max_tokens_default : AR_ANTH_DEFAULT_MAX_TOKENS;
-    int64_t n;
-    if (mct.len && ar_parse_int64(mct, &n) == 0)
+    int64_t n, n2;
+    /* a limit out of int64 range is not dropped for the default: the tree path refuses it */
+    if ((mct.len && ar_parse_int64(mct, &n) != 0) || (mt.len && ar_parse_int64(mt, &n2) != 0))
+        rc = rc ? rc : AR_EAGAIN;
+    else if (mct.len)
         max = n;
-    else if (mt.len && ar_parse_int64(mt, &n) == 0)
-        max = n;
+    else if (mt.len)
+        max = n2;
     /* stop: a string or strings; empty ones are dropped, as the tree path drops them */
     ar_buf_t seqs;
     ar_buf_init(&seqs, 1u << 20);
@@ -1034,20 +1082,31 @@ static int message_start(ar_anth_stream_t *st, ar_span_t data, ar_usage_t *usage
         return AR_EUPSTREAM;
     (void)raw_str(msg, "id", &id);
     (void)raw_str(msg, "model", &model);
-    int n = snprintf(
-        st->head, sizeof(st->head),
-        "data: {\"id\":\"chatcmpl-%.*s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
-        "\"model\":\"%.*s\",\"choices\":[",
-        AR_SPAN_FMT(id), (long long)st->created, AR_SPAN_FMT(model));
-    if (n < 0 || (size_t)n + sizeof(DELTA_OPEN) > sizeof(st->head))
-        return AR_EUPSTREAM;
+    /* the event is not validated as a whole: id and model are made safe to copy */
+    ar_buf_t head;
+    ar_buf_init(&head, sizeof(st->head) - sizeof(DELTA_OPEN));
+    int rc = ar_buf_append_str(&head, "data: {\"id\":\"chatcmpl-");
+    rc = rc ? rc : append_string_inside(&head, id);
+    rc = rc ? rc
+            : ar_buf_appendf(&head,
+                             "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
+                             "\"model\":\"",
+                             (long long)st->created);
+    rc = rc ? rc : append_string_inside(&head, model);
+    rc = rc ? rc : ar_buf_append_str(&head, "\",\"choices\":[");
+    size_t n = head.len;
+    if (!rc)
+        memcpy(st->head, head.ptr, n);
+    ar_buf_dispose(&head);
+    if (rc)
+        return AR_EUPSTREAM; /* an id or model too long for a chunk head */
     memcpy(st->head + n, DELTA_OPEN, sizeof(DELTA_OPEN) - 1);
-    st->frame_len = (size_t)n;
-    st->delta_len = (size_t)n + sizeof(DELTA_OPEN) - 1;
+    st->frame_len = n;
+    st->delta_len = n + sizeof(DELTA_OPEN) - 1;
     st->started = true;
     if (ar_jscan_get(msg, AR_LIT("usage"), &u) == 0 && !ar_jscan_is_null(u))
         scan_usage(st, u, usage);
-    int rc = delta_begin(st, out);
+    rc = delta_begin(st, out);
     rc = rc ? rc : ar_buf_append_str(out, "\"role\":\"assistant\",\"content\":\"\"");
     rc = rc ? rc : delta_end(out, NULL);
     return rc;
@@ -1073,11 +1132,11 @@ static int block_start(ar_anth_stream_t *st, ar_span_t data, ar_buf_t *out)
     (void)raw_str(block, "name", &name);
     st->cur_tool = st->tools++;
     int rc = delta_begin(st, out);
-    rc = rc ? rc
-            : ar_buf_appendf(out,
-                             "\"tool_calls\":[{\"index\":%d,\"id\":\"%.*s\",\"type\":\"function\","
-                             "\"function\":{\"name\":\"%.*s\",\"arguments\":\"\"}}]",
-                             st->cur_tool, AR_SPAN_FMT(id), AR_SPAN_FMT(name));
+    rc = rc ? rc : ar_buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"id\":\"", st->cur_tool);
+    rc = rc ? rc : append_string_inside(out, id);
+    rc = rc ? rc : ar_buf_append_str(out, "\",\"type\":\"function\",\"function\":{\"name\":\"");
+    rc = rc ? rc : append_string_inside(out, name);
+    rc = rc ? rc : ar_buf_append_str(out, "\",\"arguments\":\"\"}}]");
     rc = rc ? rc : delta_end(out, NULL);
     return rc;
 }

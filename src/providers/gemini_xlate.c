@@ -626,7 +626,7 @@ int ar_gem_chat_body(ar_call_t *call, ar_span_t *out)
 {
     json_t *req = ar_call_json(call);
     if (!req)
-        return AR_EPARSE;
+        return AR_EINVAL; /* ar_call_json named the problem */
     json_t *messages = json_object_get(req, "messages");
     if (!json_is_array(messages) || json_array_size(messages) == 0) {
         call->error_detail = "'messages' must be a non-empty array";
@@ -671,7 +671,7 @@ int ar_gem_embed_body(ar_call_t *call, ar_gem_embed_api_t api, const char *model
 {
     json_t *req = ar_call_json(call);
     if (!req)
-        return AR_EPARSE;
+        return AR_EINVAL; /* ar_call_json named the problem */
     json_t *input = json_object_get(req, "input");
     json_t *texts = json_is_string(input) ? json_pack("[O]", input) : json_incref(input);
     json_t *dims = json_object_get(req, "dimensions");
@@ -679,6 +679,8 @@ int ar_gem_embed_body(ar_call_t *call, ar_gem_embed_api_t api, const char *model
     int rc = AR_EINVAL;
     size_t n = json_array_size(texts);
     *batch = false;
+    call->error_detail = "'input' must be a non-empty string or a non-empty array of "
+                         "non-empty strings (token ids cannot be sent to Gemini)";
     if (n == 0)
         goto out;
     size_t i;
@@ -687,6 +689,7 @@ int ar_gem_embed_body(ar_call_t *call, ar_gem_embed_api_t api, const char *model
         if (!json_is_string(t) || json_string_length(t) == 0)
             goto out; /* token-id input has no Gemini equivalent */
     }
+    call->error_detail = NULL;
     if (!json_is_integer(dims))
         dims = NULL;
     if (api == AR_GEM_EMBED_PREDICT) {
@@ -932,9 +935,13 @@ static int whole_chat(ar_call_t *call, ar_span_t body, ar_buf_t *out)
     if (has(body, AR_LIT("responseId"), &v))
         rid = raw_string(v);
     char id[48];
-    if (rid.len)
-        snprintf(id, sizeof(id), "chatcmpl-%.*s", (int)(rid.len < 36 ? rid.len : 36), rid.ptr);
-    else
+    if (rid.len) {
+        /* at most 36 bytes, cut before a UTF-8 continuation byte, never inside a character */
+        size_t keep = rid.len < 36 ? rid.len : 36;
+        while (keep > 0 && keep < rid.len && ((unsigned char)rid.ptr[keep] & 0xc0) == 0x80)
+            keep--;
+        snprintf(id, sizeof(id), "chatcmpl-%.*s", (int)keep, rid.ptr);
+    } else
         new_id(id, sizeof(id), "chatcmpl-");
     for (char *p = id; *p; p++) {
         if (*p == '"' || *p == '\\')

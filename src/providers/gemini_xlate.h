@@ -30,8 +30,8 @@ const char *ar_gem_model_segment(ar_pool_t *pool, const char *model);
  * contents, systemInstruction, tools, toolConfig and generationConfig. The mapping is
  * documented in the README (Providers: gemini, vertex-ai). Same body for streams.
  * @param out receives the body, in call->pool
- * @return 0, AR_EPARSE when the request is not JSON, AR_EINVAL when it has no messages or
- * a message Gemini cannot take, AR_ETOOBIG.
+ * @return 0, AR_EINVAL (call->error_detail says why) when the body cannot be loaded, has
+ * no messages or a message Gemini cannot take, AR_ETOOBIG.
  */
 int ar_gem_chat_body(ar_call_t *call, ar_span_t *out) AR_MUST_CHECK;
 
@@ -40,7 +40,8 @@ int ar_gem_chat_body(ar_call_t *call, ar_span_t *out) AR_MUST_CHECK;
  * AR_GEM_EMBED_CONTENT one input gives an EmbedContentRequest and several a
  * BatchEmbedContentsRequest (*batch set), whose requests name model_ref ("models/M").
  * `dimensions` becomes outputDimensionality.
- * @return 0, AR_EPARSE, AR_EINVAL (no input, token-id input, empty strings), AR_ETOOBIG.
+ * @return 0, AR_EINVAL (call->error_detail says why: the body cannot be loaded, no input,
+ * token-id input, empty strings), AR_ETOOBIG.
  */
 int ar_gem_embed_body(ar_call_t *call, ar_gem_embed_api_t api, const char *model_ref,
                       ar_span_t *out, bool *batch) AR_MUST_CHECK;

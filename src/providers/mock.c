@@ -38,7 +38,7 @@ static int prompt_of(const ar_call_t *call, ar_buf_t *text, size_t *prompt_chars
     *prompt_chars = 0;
     json_t *body = ar_call_json((ar_call_t *)call);
     if (!body)
-        return AR_EPARSE;
+        return AR_EINVAL; /* ar_call_json named the problem */
     if (call->endpoint == AR_EP_CHAT) {
         json_t *msgs = json_object_get(body, "messages");
         size_t i;

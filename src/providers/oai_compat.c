@@ -186,7 +186,11 @@ static int splice_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
         n += 8;
         memcpy(b + n, model.ptr, model.len);
         n += model.len;
-        b[n++] = ',';
+        size_t first = open + 1;
+        while (first < close && is_ws(raw.ptr[first]))
+            first++;
+        if (first < close) /* members follow (an empty object takes no comma) */
+            b[n++] = ',';
         memcpy(b + n, raw.ptr + open + 1, close - open - 1);
         n += close - open - 1;
     }
@@ -224,7 +228,7 @@ static int tree_body(const ar_oai_t *o, ar_call_t *call, ar_span_t *out)
 {
     json_t *body = ar_call_json(call);
     if (!body)
-        return AR_EPARSE;
+        return AR_EINVAL; /* ar_call_json named the problem */
     strip_cache_control(body);
     if (o->model_in_body)
         json_object_set_new(body, "model", json_string(call->model));
@@ -287,8 +291,10 @@ int ar_oai_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
         return AR_ENOTFOUND;
     if (o->model_in_url) {
         url = model_url(o, call);
-        if (!url)
+        if (!url) {
+            call->error_detail = "no deployment name to put in the URL";
             return AR_EINVAL;
+        }
     }
     int rc = call->body ? AR_EAGAIN : splice_body(o, call, &out->body);
     if (rc == AR_EAGAIN)

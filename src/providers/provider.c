@@ -322,9 +322,21 @@ json_t *ar_call_json(ar_call_t *call)
 {
     if (call->body)
         return call->body;
-    json_t *v = ar_json_parse(call->raw, NULL, 0);
-    if (!v)
+    char why[160];
+    json_t *v = ar_json_parse(call->raw, why, sizeof(why));
+    if (!v) {
+        /* The gateway's validator passed the text, so what jansson refuses is beyond the
+         * grammar: a number out of range, a lone surrogate escape, invalid UTF-8, a NUL in
+         * a key. The client's fault: say what (jansson quotes the text near it, so only
+         * printable ASCII of it is kept) and let the build hook answer AR_EINVAL. */
+        for (char *c = why; *c; c++) {
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                *c = '?';
+        }
+        call->error_detail =
+            ar_pool_printf(call->pool, "request body cannot be translated: %s", why);
         return NULL;
+    }
     ar_pool_cleanup_add(call->pool, decref, v);
     for (size_t i = 0; i < ar_request_extensions_cnt; i++)
         json_object_del(v, ar_request_extensions[i]);

@@ -247,7 +247,10 @@ extern const char *const ar_request_extensions[];
 extern const size_t ar_request_extensions_cnt;
 /**
  * The request as a jansson tree, extensions removed; parsed from call->raw on first use
- * and owned by the call's pool. @return the tree, or NULL when raw is not JSON.
+ * and owned by the call's pool. @return the tree, or NULL when jansson cannot load raw
+ * (a number out of range, a lone surrogate, invalid UTF-8): call->error_detail then names
+ * the problem, and a build_request hook returns AR_EINVAL (the client's 400; nothing is
+ * counted against the credential).
  */
 json_t *ar_call_json(ar_call_t *call);
 

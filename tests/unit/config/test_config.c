@@ -789,6 +789,35 @@ static void test_env_missing(void **state)
                                        "name ''");
 }
 
+/* Found by fuzzing (tests/fuzz/fuzz_config.c): a value read from the environment was
+ * printed in full when it did not fit its key, so an API key put into the wrong field (or
+ * a typo in a variable name) reached stderr and the reload log. Messages show the
+ * reference instead; short values (ports, flags) are shown as they are. */
+static void test_env_values_kept_out_of_messages(void **state)
+{
+    (void)state;
+    setenv("AR_T_SECRET", "sk-live-0123456789abcdef", 1);
+    setenv("AR_T_LONG", "sk-long-0123456789abcdef0123456789abcdef0123456789abcdef-end", 1);
+    setenv("AR_T_PORT", "abc", 1);
+    expect_errors(BASE "  port: ${AR_T_PORT}\n"
+                       "routing:\n"
+                       "  strategy: os.environ/AR_T_SECRET\n"
+                       "  retry_delay: x${AR_T_SECRET}y\n"
+                       "  max_retries: ${AR_T_LONG}\n",
+                  (const char *const[]){
+                      "t.yaml:3: server.port: expected an integer, got 'abc'",
+                      "t.yaml:5: routing.strategy: expected one of round_robin, weighted, "
+                      "least_busy, lowest_latency, smart, got '${AR_T_SECRET}'",
+                      "t.yaml:6: routing.retry_delay: expected a duration (e.g. 500ms, 30s, "
+                      "5m, 1h), got 'x${AR_T_SECRET}y'",
+                      "t.yaml:7: routing.max_retries: expected an integer, got '${AR_T_LONG}...'",
+                      NULL,
+                  });
+    unsetenv("AR_T_SECRET");
+    unsetenv("AR_T_LONG");
+    unsetenv("AR_T_PORT");
+}
+
 /* ---- errors ---- */
 
 static void test_unknown_key(void **state)
@@ -1339,6 +1368,7 @@ int main(void)
         cmocka_unit_test(test_null_is_absent),
         cmocka_unit_test(test_env_interpolation),
         cmocka_unit_test(test_env_missing),
+        cmocka_unit_test(test_env_values_kept_out_of_messages),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_bad_duration),

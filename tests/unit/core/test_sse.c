@@ -391,6 +391,26 @@ static void test_event_over_cap(void **state)
     rec_clear(&r);
 }
 
+/* Found by fuzzing (tests/fuzz/corpus/sse/cap-lone-cr): an event of exactly the cap whose
+ * blank line is a lone "\r" was refused when a piece ended right after that "\r" (the carry
+ * was full, and whether "\n" followed was not known yet), but accepted when fed whole. */
+static void test_event_of_cap_ending_in_lone_cr(void **state)
+{
+    (void)state;
+    static const char text[] = "data: abc\r\rdata: z\r\r:\rdata: e\r";
+    check_all_splits(text, sizeof(text) - 1, 11, 3);
+    /* one byte more than the cap is refused however it arrives */
+    rec_t r = {0};
+    assert_int_equal(parse_whole(S("data: abcd\r\r"), 11, &r), AR_ETOOBIG);
+    for (size_t k = 0; k <= 12; k++) {
+        rec_t s = {0};
+        assert_int_equal(parse_pieces(S("data: abcd\r\r"), k, 1, 11, &s), AR_ETOOBIG);
+        assert_int_equal(s.cnt, 0);
+        rec_clear(&s);
+    }
+    rec_clear(&r);
+}
+
 static void test_cap_counts_one_event_not_the_carry(void **state)
 {
     (void)state;
@@ -537,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_openai_transcript),
         cmocka_unit_test(test_byte_by_byte_events_arrive_on_time),
         cmocka_unit_test(test_event_over_cap),
+        cmocka_unit_test(test_event_of_cap_ending_in_lone_cr),
         cmocka_unit_test(test_cap_counts_one_event_not_the_carry),
         cmocka_unit_test(test_finish_delivers_unterminated_event),
         cmocka_unit_test(test_callback_error_stops),

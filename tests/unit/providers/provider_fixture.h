@@ -91,6 +91,72 @@ static inline ar_call_t fx_call(ar_pool_t *pool, ar_endpoint_t ep, json_t *body,
     return c;
 }
 
+/* A call on the raw path, set up from the client body the way the gateway scans it
+ * (gateway/llm.c): model, stream, stream_options and the extension flag read off raw. */
+static inline ar_call_t fx_raw_call(ar_pool_t *pool, ar_endpoint_t ep, ar_span_t raw,
+                                    const char *model)
+{
+    ar_call_t c = fx_call(pool, ep, NULL, false, model);
+    c.raw = raw;
+    c.public_model = "public";
+    ar_jscan_iter_t it;
+    ar_span_t k, v, usage;
+    assert_int_equal(ar_jscan_object_begin(raw, &it), 0);
+    while (ar_jscan_object_next(&it, &k, &v)) {
+        if (ar_span_eq(k, AR_LIT("model"))) {
+            c.raw_model = v;
+        } else if (ar_span_eq(k, AR_LIT("stream"))) {
+            c.stream = ep != AR_EP_EMBEDDINGS && ar_span_eq(v, AR_LIT("true"));
+        } else if (ar_span_eq(k, AR_LIT("stream_options"))) {
+            c.raw_stream_options = v;
+            c.client_wants_usage = ar_jscan_get(v, AR_LIT("include_usage"), &usage) == 0 &&
+                                   ar_span_eq(usage, AR_LIT("true"));
+        } else {
+            for (size_t i = 0; i < ar_request_extensions_cnt; i++)
+                c.raw_has_extensions =
+                    c.raw_has_extensions || ar_span_eq(k, ar_span_cstr(ar_request_extensions[i]));
+        }
+    }
+    return c;
+}
+
+/*
+ * Bodies the gateway's validator passes but jansson cannot load (a number out of range, a
+ * lone surrogate, invalid UTF-8): building them on p must be the client's 400 (AR_EINVAL),
+ * with call->error_detail naming the problem as `want` says, never an upstream failure.
+ * fmt is the body with one %s where the bad value goes ("{...,\"max_tokens\":%s}").
+ */
+static inline void fx_assert_untranslatable(fx_t *f, ar_provider_t *p, ar_endpoint_t ep,
+                                            const char *fmt)
+{
+    static const struct {
+        const char *value;
+        const char *want;
+    } bad[] = {
+        {"1e400", "request body cannot be translated: real number overflow near '1e400'"},
+        {"\"\\ud800\"", "request body cannot be translated: invalid Unicode '\\uD800'"},
+        {"\"caf\xe9\"", "request body cannot be translated: "},
+        {"123456789012345678901234567890", "request body cannot be translated: too big integer"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char body[1024];
+        snprintf(body, sizeof(body), fmt, bad[i].value);
+        ar_call_t call = fx_raw_call(f->pool, ep, ar_span_cstr(body), "up-model");
+        ar_http_req_t req;
+        memset(&req, 0, sizeof(req));
+        int rc = ar_provider_build(p, &call, &req);
+        if (rc != AR_EINVAL)
+            fail_msg("%s: build_request returned %s, want AR_EINVAL", body, ar_err_name(rc));
+        if (!call.error_detail || strncmp(call.error_detail, bad[i].want, strlen(bad[i].want)))
+            fail_msg("%s: error_detail '%s', want '%s...'", body,
+                     call.error_detail ? call.error_detail : "(null)", bad[i].want);
+        for (const char *c = call.error_detail; *c; c++) {
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                fail_msg("%s: error_detail holds byte 0x%02x", body, (unsigned char)*c);
+        }
+    }
+}
+
 /* Whether r carries exactly the header line `line` ("Name: value"). */
 static inline bool has_header(const ar_http_req_t *r, const char *line)
 {

@@ -781,17 +781,105 @@ static void test_stream_end(void **state)
     fx_close(f);
 }
 
+/* Issue 7, item 4(a): bodies the tree path cannot load are the client's 400 (AR_EINVAL with
+ * the reason), not AR_EPARSE, which the gateway answered 502 and counted against the
+ * credential. */
+static void test_untranslatable_bodies(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_CHAT,
+                             "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":"
+                             "\"hi\"}],\"max_tokens\":%s}");
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_CHAT,
+                             "{\"model\":\"c\",\"tags\":[\"x\"],\"messages\":[{\"role\":\"user\","
+                             "\"content\":[{\"type\":\"text\",\"text\":%s}]}]}");
+    fx_close(f);
+}
+
+/* The frames of out, each parsed by jansson (which also checks UTF-8); the array of
+ * chunks (json_decref it). */
+static json_t *chunks_of(ar_span_t out)
+{
+    json_t *all = json_array();
+    const char *p = out.ptr, *end = out.ptr + out.len;
+    while (p < end) {
+        assert_true(end - p > 6 && memcmp(p, "data: ", 6) == 0);
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl);
+        json_error_t je;
+        json_t *v = json_loadb(p + 6, (size_t)(nl - p - 6), 0, &je);
+        if (!v)
+            fail_msg("chunk is not JSON (%s): %.*s", je.text, (int)(nl - p), p);
+        json_array_append_new(all, v);
+        p = nl + 2;
+    }
+    return all;
+}
+
+/* Issue 7, item 8: message_start's id and model and a tool_use block's id and name were
+ * copied into every chunk as they came: raw control characters or a broken escape in them
+ * made each chunk invalid JSON. They are escaped now. */
+static void test_stream_ids_escaped(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    json_t *body = json_loads("{\"stream\":true}", 0, NULL);
+    const char *data[] = {
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_\x01\\\"q\\\"\\u00e9\\x\","
+        "\"model\":\"claude\tx\\\\\",\"usage\":{\"input_tokens\":3}}}",
+        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\","
+        "\"id\":\"toolu_\x1f\",\"name\":\"get\ntime\\u12\",\"input\":{}}}",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+        "\"text\":\"hi\"}}",
+    };
+    ar_call_t call = stream_call(f, body, false);
+    ar_buf_t out;
+    ar_buf_init(&out, 1 << 20);
+    assert_int_equal(events(f, &call, data, 3, &out), 0);
+    json_t *chunks = chunks_of(ar_buf_span(&out));
+    assert_int_equal(json_array_size(chunks), 3);
+    size_t i;
+    json_t *c;
+    json_array_foreach (chunks, i, c) {
+        assert_string_equal(ar_json_str(c, "id"), "chatcmpl-msg_\x01\"q\"\xc3\xa9\\x");
+        assert_string_equal(ar_json_str(c, "model"), "claude\tx\\");
+    }
+    json_t *tc = json_array_get(
+        json_object_get(
+            json_object_get(
+                json_array_get(json_object_get(json_array_get(chunks, 1), "choices"), 0), "delta"),
+            "tool_calls"),
+        0);
+    assert_string_equal(ar_json_str(tc, "id"), "toolu_\x1f");
+    assert_string_equal(ar_json_str(json_object_get(tc, "function"), "name"), "get\ntime\\u12");
+    json_decref(chunks);
+    ar_buf_dispose(&out);
+    json_decref(body);
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chat_request),     cmocka_unit_test(test_fast_request_matches_tree),
-        cmocka_unit_test(test_tools_request),    cmocka_unit_test(test_json_mode_stream_request),
-        cmocka_unit_test(test_request_defaults), cmocka_unit_test(test_request_errors),
-        cmocka_unit_test(test_urls_and_headers), cmocka_unit_test(test_responses),
-        cmocka_unit_test(test_stop_reasons),     cmocka_unit_test(test_response_malformed),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_stream_text),
-        cmocka_unit_test(test_stream_tool_use),  cmocka_unit_test(test_stream_thinking),
-        cmocka_unit_test(test_stream_errors),    cmocka_unit_test(test_stream_end),
+        cmocka_unit_test(test_chat_request),
+        cmocka_unit_test(test_fast_request_matches_tree),
+        cmocka_unit_test(test_tools_request),
+        cmocka_unit_test(test_json_mode_stream_request),
+        cmocka_unit_test(test_request_defaults),
+        cmocka_unit_test(test_request_errors),
+        cmocka_unit_test(test_urls_and_headers),
+        cmocka_unit_test(test_responses),
+        cmocka_unit_test(test_stop_reasons),
+        cmocka_unit_test(test_response_malformed),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_stream_text),
+        cmocka_unit_test(test_stream_tool_use),
+        cmocka_unit_test(test_stream_thinking),
+        cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_stream_end),
+        cmocka_unit_test(test_untranslatable_bodies),
+        cmocka_unit_test(test_stream_ids_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -724,6 +724,52 @@ static void test_parse_error(void **state)
     fx_close(f);
 }
 
+/* Issue 7, item 4(a): bodies jansson cannot load are the client's 400 (AR_EINVAL with the
+ * reason), not AR_EPARSE (a 502 counted against the credential). */
+static void test_untranslatable_bodies(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_CHAT,
+                             "{\"model\":\"g\",\"messages\":[{\"role\":\"user\",\"content\":"
+                             "\"hi\"}],\"temperature\":%s}");
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_EMBEDDINGS, "{\"input\":[\"a\",%s]}");
+    /* input Gemini cannot take says why too */
+    ar_call_t call =
+        fx_raw_call(f->pool, AR_EP_EMBEDDINGS, AR_LIT("{\"input\":[1,2,3]}"), "text-embedding");
+    ar_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(ar_provider_build(f->prov[0], &call, &req), AR_EINVAL);
+    assert_non_null(strstr(call.error_detail, "token ids"));
+    fx_close(f);
+}
+
+/* Found by fuzzing (tests/fuzz/corpus/gemini/response-id-cut-utf8): a responseId longer
+ * than the 36 bytes kept was cut inside a UTF-8 character, so the answer was not valid
+ * UTF-8 (jansson and strict clients refuse it). */
+static void test_response_id_cut_on_a_character(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    json_t *req = json_pack("{s:s}", "model", "g");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, req, false, "gemini-2.5-flash");
+    static const char body[] =
+        "{\"responseId\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\xc3\xa9\",\"candidates\":[]"
+        "}";
+    ar_buf_t out;
+    ar_buf_init(&out, 1 << 20);
+    assert_int_equal(ar_provider_parse_response(f->prov[0], &call, AR_LIT(body), &out), 0);
+    json_error_t je;
+    json_t *v = json_loadb(out.ptr, out.len, 0, &je);
+    if (!v)
+        fail_msg("answer is not valid JSON: %s", je.text);
+    assert_string_equal(ar_json_str(v, "id"), "chatcmpl-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    json_decref(v);
+    ar_buf_dispose(&out);
+    json_decref(req);
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +784,8 @@ int main(void)
         cmocka_unit_test(test_streams),
         cmocka_unit_test(test_stream_events),
         cmocka_unit_test(test_parse_error),
+        cmocka_unit_test(test_untranslatable_bodies),
+        cmocka_unit_test(test_response_id_cut_on_a_character),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -405,6 +405,23 @@ static void test_latency(void **state)
     fx_close(f);
 }
 
+/* Issue 7, item 4(a): the mock answers in process, and a body jansson cannot load is the
+ * client's 400 there too (AR_EINVAL with the reason), not AR_EPARSE. */
+static void test_untranslatable_bodies(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    static const char body[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud800\"}]}";
+    ar_call_t c = fx_raw_call(f->pool, AR_EP_CHAT, AR_LIT(body), "mock-upstream");
+    ar_buf_dispose(&f->ans.body);
+    memset(&f->ans, 0, sizeof(f->ans));
+    ar_buf_init(&f->ans.body, 1 << 20);
+    assert_int_equal(ar_provider_answer(f->prov[PLAIN], &c, &f->ans), AR_EINVAL);
+    assert_non_null(c.error_detail);
+    assert_non_null(strstr(c.error_detail, "request body cannot be translated: invalid Unicode"));
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_completions),
         cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_latency),
+        cmocka_unit_test(test_untranslatable_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -359,6 +359,45 @@ static void test_models(void **state)
     fx_close(f);
 }
 
+/* Issue 7, item 4(a): a body that needs the tree path (an airouter extension field to strip)
+ * and that jansson cannot load is the client's 400, never an upstream failure: build
+ * returned AR_EPARSE before, which the gateway answered 502 and counted against the
+ * credential. */
+static void test_untranslatable_bodies(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    static const char fmt[] = "{\"model\":\"gpt\",\"tags\":[\"t\"],\"messages\":[{\"role\":"
+                              "\"user\",\"content\":\"hi\"}],\"max_tokens\":%s}";
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_CHAT, fmt);
+    fx_assert_untranslatable(f, f->prov[3], AR_EP_CHAT, fmt); /* proxy */
+    fx_assert_untranslatable(f, f->prov[0], AR_EP_EMBEDDINGS,
+                             "{\"type\":\"x\",\"input\":[\"a\",%s]}");
+    fx_close(f);
+}
+
+/* Found by fuzzing (tests/fuzz/corpus/openai/splice-empty-object): the splice path put the
+ * model into an empty object with a trailing comma, {"model":"m",}. */
+static void test_splice_into_empty_object(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    static const char *const bodies[] = {"{}", " { \n } ", "{}\n"};
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        for (int stream = 0; stream < 2; stream++) {
+            ar_call_t call = fx_raw_call(f->pool, AR_EP_CHAT, ar_span_cstr(bodies[i]), "m");
+            call.stream = stream;
+            ar_http_req_t req = fx_build(f->prov[0], &call);
+            json_t *want = stream ? json_pack("{s:s,s:{s:b}}", "model", "m", "stream_options",
+                                              "include_usage", 1)
+                                  : json_pack("{s:s}", "model", "m");
+            assert_json_text(req.body.ptr, req.body.len, want);
+            json_decref(want);
+        }
+    }
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +411,8 @@ int main(void)
         cmocka_unit_test(test_parse_response_usage),
         cmocka_unit_test(test_parse_error),
         cmocka_unit_test(test_models),
+        cmocka_unit_test(test_untranslatable_bodies),
+        cmocka_unit_test(test_splice_into_empty_object),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
