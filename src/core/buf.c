@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/mem.h"
+#include "core/str.h"
 
 void ar_buf_init(ar_buf_t *b, size_t max)
 {
@@ -93,8 +94,16 @@ int ar_buf_append_json_escaped(ar_buf_t *b, ar_span_t s)
     size_t start = 0;
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        size_t seq = 0;
+        if (c >= 0x80) {
+            seq = ar_utf8_seq_len(s.ptr + i, s.len - i);
+            if (seq) {
+                i += seq - 1;
+                continue;
+            }
+        } else if (c >= 0x20 && c != '"' && c != '\\') {
             continue;
+        }
         int rc = ar_buf_append(b, s.ptr + start, i - start);
         if (rc)
             return rc;
@@ -107,11 +116,16 @@ int ar_buf_append_json_escaped(ar_buf_t *b, ar_span_t s)
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
         default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
+            if (c >= 0x80) {
+                /* not UTF-8 (an upstream's broken text): what is written stays valid JSON */
+                memcpy(esc, "\\ufffd", 6);
+            } else {
+                esc[1] = 'u';
+                esc[2] = '0';
+                esc[3] = '0';
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+            }
             n = 6;
         }
         rc = ar_buf_append(b, esc, n);

@@ -46,10 +46,39 @@ static bool raw_str_value(ar_span_t obj, const char *key, ar_span_t *val)
 /*
  * Appends the inside of a raw JSON string (escapes kept, as the scanner gives it) so that it
  * is valid inside a JSON string literal whatever the upstream sent: well-formed escapes are
- * copied as they are, raw control characters become \u00XX, and a backslash that starts no
- * valid escape is escaped itself. For the short strings of an unvalidated stream event (ids,
+ * copied as they are, raw control characters become \u00XX, invalid UTF-8 and half surrogate
+ * pairs become U+FFFD, and a backslash that starts no valid escape is escaped itself. For the short strings of an unvalidated stream event (ids,
  * names, the model), which must never break the chunks they are copied into.
  */
+/* The code unit of the \\uXXXX at s[i] (i + 6 <= len, hex checked), or -1. */
+static long u_unit(ar_span_t s, size_t i)
+{
+    if (i + 6 > s.len || s.ptr[i] != '\\' || s.ptr[i + 1] != 'u')
+        return -1;
+    long cu = 0;
+    for (size_t k = 2; k < 6; k++) {
+        int h = ar_hexval(s.ptr[i + k]);
+        if (h < 0)
+            return -1;
+        cu = cu * 16 + h;
+    }
+    return cu;
+}
+
+/* The length of the well-formed \\u escape at s[i]: 6, 12 for a surrogate pair, or 0 (not
+ * an escape, or half a pair). */
+static size_t u_escape_len(ar_span_t s, size_t i)
+{
+    long cu = u_unit(s, i);
+    if (cu < 0 || (cu >= 0xdc00 && cu <= 0xdfff))
+        return 0;
+    if (cu >= 0xd800 && cu <= 0xdbff) {
+        long low = u_unit(s, i + 6);
+        return low >= 0xdc00 && low <= 0xdfff ? 12 : 0;
+    }
+    return 6;
+}
+
 static int append_string_inside(ar_buf_t *out, ar_span_t inner)
 {
     static const char hex[] = "0123456789abcdef";
@@ -59,25 +88,32 @@ static int append_string_inside(ar_buf_t *out, ar_span_t inner)
         return 0;
     for (size_t i = 0; i < inner.len && !rc; i++) {
         unsigned char c = (unsigned char)inner.ptr[i];
-        if (c >= 0x20 && c != '\\')
+        size_t esc = 0; /* the length of a well-formed escape or UTF-8 character here */
+        if (c >= 0x80)
+            esc = ar_utf8_seq_len(inner.ptr + i, inner.len - i);
+        else if (c >= 0x20 && c != '\\')
             continue;
-        size_t esc = 0; /* the length of a well-formed escape starting here */
         if (c == '\\' && i + 1 < inner.len) {
             char e = inner.ptr[i + 1];
-            if (e == 'u') {
-                esc = 6;
-                for (size_t k = 2; k < 6 && esc; k++)
-                    esc = i + k < inner.len && ar_hexval(inner.ptr[i + k]) >= 0 ? 6 : 0;
-            } else if (e && strchr("\"\\/bfnrt", e)) {
+            if (e == 'u')
+                esc = u_escape_len(inner, i);
+            else if (e && strchr("\"\\/bfnrt", e))
                 esc = 2;
-            }
         }
         if (esc) {
             i += esc - 1;
             continue;
         }
         rc = ar_buf_append(out, inner.ptr + from, i - from);
-        if (c == '\\') {
+        if (c >= 0x80 ||
+            (c == '\\' && i + 1 < inner.len && inner.ptr[i + 1] == 'u' && i + 6 <= inner.len &&
+             ar_hexval(inner.ptr[i + 2]) >= 0 && ar_hexval(inner.ptr[i + 3]) >= 0 &&
+             ar_hexval(inner.ptr[i + 4]) >= 0 && ar_hexval(inner.ptr[i + 5]) >= 0)) {
+            /* invalid UTF-8, or half a surrogate pair: U+FFFD keeps the chunk valid JSON */
+            rc = rc ? rc : ar_buf_append_str(out, "\\ufffd");
+            if (c == '\\')
+                i += 5;
+        } else if (c == '\\') {
             rc = rc ? rc : ar_buf_append_str(out, "\\\\");
         } else {
             char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};

@@ -306,8 +306,8 @@ static inline bool fz_call_from_raw(ar_call_t *call, ar_pool_t *pool, ar_endpoin
 
 /**
  * Builds call on p and checks the verdict: 0 with a sendable request, AR_EINVAL naming the
- * problem in call->error_detail (the client's 400), AR_ENOTFOUND (endpoint not served),
- * AR_EAUTH (no token yet) or AR_ETOOBIG; nothing else.
+ * problem in call->error_detail (the client's 400), AR_EUNAVAIL (no token yet, also with
+ * error_detail), AR_ENOTFOUND (endpoint not served) or AR_ETOOBIG; nothing else.
  */
 static inline int fz_build(ar_provider_t *p, ar_call_t *call, bool utf8_in, const char *what)
 {
@@ -316,10 +316,10 @@ static inline int fz_build(ar_provider_t *p, ar_call_t *call, bool utf8_in, cons
     int rc = ar_provider_build(p, call, &req);
     if (rc == 0) {
         fz_check_http_req(&req, utf8_in, what);
-    } else if (rc == AR_EINVAL) {
+    } else if (rc == AR_EINVAL || rc == AR_EUNAVAIL) {
         if (!call->error_detail || !call->error_detail[0])
-            fz_fail("%s: AR_EINVAL without error_detail", what);
-    } else if (rc != AR_ENOTFOUND && rc != AR_EAUTH && rc != AR_ETOOBIG) {
+            fz_fail("%s: %s without error_detail", what, ar_err_name(rc));
+    } else if (rc != AR_ENOTFOUND && rc != AR_ETOOBIG) {
         fz_dump("client body", call->raw);
         fz_fail("%s: build_request returned %s", what, ar_err_name(rc));
     }

@@ -153,6 +153,13 @@ static void test_json_escaping(void **state)
 {
     (void)state;
     check_escape("plain", 5, "plain");
+    /* UTF-8 stays as it is; bytes that are not UTF-8 become U+FFFD, so the text stays JSON */
+    check_escape("caf\xc3\xa9 \xf0\x9f\x98\x80", 10, "caf\xc3\xa9 \xf0\x9f\x98\x80");
+    check_escape("a\xff"
+                 "b\xc3",
+                 4, "a\\ufffdb\\ufffd");
+    check_escape("\xed\xa0\x80x", 4, "\\ufffd\\ufffd\\ufffdx"); /* an encoded surrogate */
+    check_escape("n\0ul", 4, "n\\u0000ul");
     check_escape("", 0, "");
     check_escape("a\"b", 3, "a\\\"b");
     check_escape("back\\slash", 10, "back\\\\slash");

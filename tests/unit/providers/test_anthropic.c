@@ -856,6 +856,29 @@ static void test_stream_ids_escaped(void **state)
     json_decref(chunks);
     ar_buf_dispose(&out);
     json_decref(body);
+
+    /* bytes that are not UTF-8 and half surrogate pairs in the id become U+FFFD: a chunk
+     * with them would be refused by a strict JSON reader (and by airouter's own validator) */
+    body = json_loads("{\"stream\":true}", 0, NULL);
+    const char *odd[] = {
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_\xff\\ud800x\\udc00\\ud83d\\ude00\","
+        "\"model\":\"c\xc3\",\"usage\":{\"input_tokens\":3}}}",
+    };
+    call = stream_call(f, body, false);
+    ar_buf_init(&out, 1 << 20);
+    assert_int_equal(events(f, &call, odd, 1, &out), 0);
+    ar_span_t frame = ar_buf_span(&out);
+    assert_true(frame.len > 8 && memcmp(frame.ptr, "data: ", 6) == 0);
+    frame = ar_span(frame.ptr + 6, frame.len - 8); /* without "data: " and the blank line */
+    assert_int_equal(ar_json_validate(frame, NULL, 0), 0);
+    chunks = chunks_of(ar_buf_span(&out));
+    c = json_array_get(chunks, 0);
+    assert_string_equal(ar_json_str(c, "id"),
+                        "chatcmpl-msg_\xef\xbf\xbd\xef\xbf\xbdx\xef\xbf\xbd\xf0\x9f\x98\x80");
+    assert_string_equal(ar_json_str(c, "model"), "c\xef\xbf\xbd");
+    json_decref(chunks);
+    ar_buf_dispose(&out);
+    json_decref(body);
     fx_close(f);
 }
 
