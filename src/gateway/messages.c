@@ -1,7 +1,7 @@
 /*
  * messages.c: POST /v1/messages, Anthropic's Messages API in front of any provider (Claude
  * Code, the Anthropic SDKs). The body is validated and translated into an OpenAI chat
- * request once (providers/anthropic_xlate.c), then routed like any chat request; the
+ * request once (providers/anthropic_front.c), then routed like any chat request; the
  * `ar_front_anthropic` hooks turn what comes back (chat completions, chunks, errors) into
  * Anthropic messages, events and error bodies. Also POST /v1/messages/count_tokens, an
  * estimate (characters / 4) in Anthropic's shape. Nothing here talks to an upstream.

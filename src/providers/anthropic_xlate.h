@@ -3,7 +3,9 @@
  * inside) and Anthropic's Messages API, both ways. The provider side (providers/anthropic.c)
  * turns OpenAI requests into Anthropic requests and Anthropic answers, stream events and
  * errors back into OpenAI form; the front side (gateway/messages.c, POST /v1/messages) does
- * the inverse for clients that speak Anthropic. Nothing here does I/O or keeps global state:
+ * the inverse for clients that speak Anthropic. The provider side is implemented in
+ * anthropic_xlate.c, the front side in anthropic_front.c. Nothing here does I/O or keeps
+ * global state:
  * trees in, trees or bytes out, per-stream state in a struct the caller owns.
  *
  * Stream events are read with the allocation-free scanner (core/json.h) and written with

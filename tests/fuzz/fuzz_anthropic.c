@@ -1,6 +1,6 @@
 /*
  * fuzz_anthropic.c: libFuzzer target for the anthropic provider (providers/anthropic.c and
- * the provider side of anthropic_xlate.c): OpenAI client bodies into Anthropic requests (the
+ * anthropic_xlate.c, the provider side): OpenAI client bodies into Anthropic requests (the
  * raw fast path and the tree path), Anthropic messages into chat completions, Anthropic
  * event streams into OpenAI chunks, and error bodies. The input layout is
  * fz_provider_input's (fuzz_common.h).

@@ -1,6 +1,6 @@
 /*
  * fuzz_anthropic_front.c: libFuzzer target for the Anthropic Messages front
- * (providers/anthropic_xlate.c, front side, wired by gateway/messages.c): client Anthropic
+ * (providers/anthropic_front.c, wired by gateway/messages.c): client Anthropic
  * bodies into OpenAI requests (then built for an anthropic and an openai credential, as
  * POST /v1/messages does), OpenAI chat completions and chunk streams into Anthropic
  * messages and events, and the Anthropic error shapes.

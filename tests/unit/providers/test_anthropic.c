@@ -1,6 +1,6 @@
 /*
  * test_anthropic.c: unit tests of the anthropic provider (providers/anthropic.c and the
- * provider side of anthropic_xlate.c), on payloads shaped like those of Anthropic's API
+ * anthropic_xlate.c, the provider side), on payloads shaped like those of Anthropic's API
  * reference, with golden files under tests/fixtures/providers/anthropic/: OpenAI requests
  * in, Anthropic requests out (system, merged turns, images, tools, tool results, JSON mode,
  * stop sequences); Anthropic messages in, OpenAI completions out (every stop_reason, usage

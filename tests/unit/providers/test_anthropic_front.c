@@ -1,5 +1,5 @@
 /*
- * test_anthropic_front.c: unit tests of the front side of anthropic_xlate.c, which serves
+ * test_anthropic_front.c: unit tests of anthropic_front.c (the front side of the translation), which serves
  * POST /v1/messages: Anthropic requests in, OpenAI requests out (golden files, a round trip
  * through the provider side back to Anthropic, Anthropic-style validation messages); OpenAI
  * completions in, Anthropic messages out; OpenAI chunk streams in, Anthropic SSE events out
