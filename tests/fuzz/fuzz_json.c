@@ -222,8 +222,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         walk(pool, ar_span(p, (size_t)(e - p)), 0);
     }
 
+    /* Room to spare: with a tiny max_string a shortened string can be longer than itself
+     * ("x" becomes "...(1 chars)", about five times as long); a cut never exceeds
+     * max_total plus its marker. */
     ar_buf_t out;
-    ar_buf_init(&out, max_total + 4096);
+    ar_buf_init(&out, (max_total ? max_total : 6 * text.len) + 4096);
     if (ar_json_shorten(text, max_string, max_total ? max_total : SIZE_MAX, &out) != 0)
         fz_fail("ar_json_shorten failed with room to spare");
     if (valid == 0 && utf8)
