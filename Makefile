@@ -172,11 +172,13 @@ $(FUZZ_BUILD)/obj/%.o: %.c tests/fuzz/ubsan-ignore.txt
 	@echo "  CC    $< (fuzz)"
 	$(Q)clang $(FUZZ_CFLAGS) -c $< -o $@
 
-$(FUZZ_BUILD)/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
+# As for the main build: the source is named only once it exists (make caches what it once
+# saw missing in a directory, and would then find no rule for the main build's objects).
+$(FUZZ_BUILD)/llhttp/%.o: $$(wildcard $(LLHTTP_SRC_DIR)/$$*.c)
 	@mkdir -p $(@D)
-	@echo "  CC    $< (fuzz)"
+	@echo "  CC    $(LLHTTP_SRC_DIR)/$*.c (fuzz)"
 	$(Q)clang -std=c11 $(LLHTTP_DEFS) -O1 -g -w -I$(LLHTTP_INC_DIR) $(FUZZ_SAN) \
-		-fsanitize=fuzzer-no-link -c $< -o $@
+		-fsanitize=fuzzer-no-link -c $(LLHTTP_SRC_DIR)/$*.c -o $@
 
 $(FUZZ_BUILD)/libairouter.a: $(FUZZ_LIB_OBJ) $(FUZZ_LLHTTP)
 	@rm -f $@
