@@ -97,26 +97,12 @@ static void stream(uint8_t opt, uint8_t step, ar_span_t text, bool utf8)
     ar_anth_front_init(&r.st, fz_models[opt >> 1 & 3]);
     ar_buf_init(&r.out, 1u << 26);
     r.failed = false;
-    ar_sse_parser_t sp;
-    ar_sse_parser_init(&sp, 16u << 20);
-    size_t at = 0;
-    int rc = 0;
-    while (rc == 0 && at < text.len) {
-        size_t n = step ? (size_t)step : text.len - at;
-        if (n > text.len - at)
-            n = text.len - at;
-        rc = ar_sse_feed(&sp, ar_span(text.ptr + at, n), on_chunk, &r);
-        at += n;
-        step = (uint8_t)(step * 29u + 3u);
-    }
-    if (rc == 0)
-        rc = ar_sse_finish(&sp, on_chunk, &r);
+    int rc = fz_sse_pieces(text, step, on_chunk, &r);
     if (rc == 0 && ar_anth_front_end(&r.st, &r.out) != 0)
         fz_fail("ar_anth_front_end failed");
     if (rc && ar_anth_front_error_event(&r.st, "api_error", "upstream protocol error", &r.out))
         fz_fail("ar_anth_front_error_event failed");
     fz_check_frames(ar_buf_span(&r.out), true, utf8, "translated events");
-    ar_sse_parser_dispose(&sp);
     ar_buf_dispose(&r.out);
 }
 

@@ -372,6 +372,30 @@ static inline int fz_stream_event(void *ud, const ar_sse_event_t *ev)
 }
 
 /**
+ * Parses text as an SSE stream arriving in pieces whose sizes follow from step (0: all at
+ * once), calling cb for each event, then ends it. @return the first error, or 0.
+ */
+static inline int fz_sse_pieces(ar_span_t text, uint8_t step, ar_sse_event_cb cb, void *ud)
+{
+    ar_sse_parser_t sp;
+    ar_sse_parser_init(&sp, 16u << 20);
+    size_t at = 0;
+    int rc = 0;
+    while (rc == 0 && at < text.len) {
+        size_t n = step ? (size_t)step : text.len - at;
+        if (n > text.len - at)
+            n = text.len - at;
+        rc = ar_sse_feed(&sp, ar_span(text.ptr + at, n), cb, ud);
+        at += n;
+        step = (uint8_t)(step * 31u + 7u);
+    }
+    if (rc == 0)
+        rc = ar_sse_finish(&sp, cb, ud);
+    ar_sse_parser_dispose(&sp);
+    return rc;
+}
+
+/**
  * Feeds text to p on call as an upstream stream would arrive: in pieces whose sizes follow
  * from step (0: whole), then ended (end_stream when no event failed). Every frame the
  * provider writes is checked.
@@ -381,28 +405,13 @@ static inline void fz_stream_run(ar_provider_t *p, ar_call_t *call, uint8_t step
 {
     fz_stream_t s = {p, call, {0}, fz_utf8_valid(text), false, what};
     ar_buf_init(&s.out, 1u << 26);
-    ar_sse_parser_t sp;
-    ar_sse_parser_init(&sp, 16u << 20);
-    size_t at = 0;
-    int rc = 0;
-    while (rc == 0 && at < text.len) {
-        /* piece sizes: 0 means the rest at once */
-        size_t n = step ? (size_t)step : text.len - at;
-        if (n > text.len - at)
-            n = text.len - at;
-        rc = ar_sse_feed(&sp, ar_span(text.ptr + at, n), fz_stream_event, &s);
-        at += n;
-        step = (uint8_t)(step * 31u + 7u);
-    }
-    if (rc == 0)
-        rc = ar_sse_finish(&sp, fz_stream_event, &s);
+    int rc = fz_sse_pieces(text, step, fz_stream_event, &s);
     if (rc == 0 && !s.failed) {
         int erc = ar_provider_end_stream(p, call, &s.out);
         if (erc && erc != AR_ETOOBIG)
             fz_fail("%s: end_stream returned %s", what, ar_err_name(erc));
     }
     fz_check_frames(ar_buf_span(&s.out), false, s.utf8_in, what);
-    ar_sse_parser_dispose(&sp);
     ar_buf_dispose(&s.out);
 }
 
