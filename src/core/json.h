@@ -92,11 +92,19 @@ bool ar_jscan_object_next(ar_jscan_iter_t *it, ar_span_t *key, ar_span_t *val);
 bool ar_jscan_key_eq(ar_span_t raw_key, ar_span_t name);
 /** The decoded text of a raw key: raw itself when it has no escapes, else a copy in pool. */
 ar_span_t ar_jscan_key_text(struct ar_pool *pool, ar_span_t raw_key);
+/** Raw member keys collected while iterating an object (memory from a pool). */
+typedef struct ar_jscan_keys {
+    ar_span_t *items;
+    size_t cnt, cap;
+} ar_jscan_keys_t;
+
+/** Appends a raw key to keys, growing it (doubling) in pool. keys starts zeroed. */
+void ar_jscan_keys_add(struct ar_pool *pool, ar_jscan_keys_t *keys, ar_span_t raw_key);
 /**
  * True when two of the raw keys decode to the same text; *dup then holds that text
  * (borrowed from keys or pool). keys is rewritten in place (decoded, maybe reordered).
  */
-bool ar_jscan_keys_duplicate(struct ar_pool *pool, ar_span_t *keys, size_t cnt, ar_span_t *dup);
+bool ar_jscan_keys_duplicate(struct ar_pool *pool, ar_jscan_keys_t *keys, ar_span_t *dup);
 /** ar_jscan_keys_duplicate over the members of the raw object obj (false when not an object). */
 bool ar_jscan_object_duplicate(struct ar_pool *pool, ar_span_t obj, ar_span_t *dup);
 

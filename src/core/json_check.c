@@ -426,8 +426,23 @@ static int span_cmp(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-bool ar_jscan_keys_duplicate(ar_pool_t *pool, ar_span_t *keys, size_t cnt, ar_span_t *dup)
+void ar_jscan_keys_add(ar_pool_t *pool, ar_jscan_keys_t *keys, ar_span_t raw_key)
 {
+    if (keys->cnt == keys->cap) {
+        size_t cap = keys->cap ? 2 * keys->cap : 16;
+        ar_span_t *bigger = ar_pool_alloc(pool, cap * sizeof(*bigger));
+        if (keys->cnt)
+            memcpy(bigger, keys->items, keys->cnt * sizeof(*bigger));
+        keys->items = bigger;
+        keys->cap = cap;
+    }
+    keys->items[keys->cnt++] = raw_key;
+}
+
+bool ar_jscan_keys_duplicate(ar_pool_t *pool, ar_jscan_keys_t *list, ar_span_t *dup)
+{
+    ar_span_t *keys = list->items;
+    size_t cnt = list->cnt;
     for (size_t i = 0; i < cnt; i++)
         keys[i] = ar_jscan_key_text(pool, keys[i]);
     if (cnt <= 16) {
@@ -456,20 +471,12 @@ bool ar_jscan_object_duplicate(ar_pool_t *pool, ar_span_t obj, ar_span_t *dup)
 {
     ar_jscan_iter_t it;
     ar_span_t k, v;
-    size_t cnt = 0, cap = 16;
-    ar_span_t *keys = ar_pool_alloc(pool, cap * sizeof(*keys));
+    ar_jscan_keys_t keys = {0};
     if (ar_jscan_object_begin(obj, &it) != 0)
         return false;
-    while (ar_jscan_object_next(&it, &k, &v)) {
-        if (cnt == cap) {
-            ar_span_t *bigger = ar_pool_alloc(pool, 2 * cap * sizeof(*keys));
-            memcpy(bigger, keys, cnt * sizeof(*keys));
-            keys = bigger;
-            cap *= 2;
-        }
-        keys[cnt++] = k;
-    }
-    return ar_jscan_keys_duplicate(pool, keys, cnt, dup);
+    while (ar_jscan_object_next(&it, &k, &v))
+        ar_jscan_keys_add(pool, &keys, k);
+    return ar_jscan_keys_duplicate(pool, &keys, dup);
 }
 
 /* ---- shortening for logs ---- */

@@ -334,6 +334,8 @@ void ar_log_write(ar_log_level_t level, const ar_log_ctx_t *ctx, const char *fmt
         memcpy(msg + mlen, cut, sizeof(cut) - 1);
         mlen += sizeof(cut) - 1;
     }
+    /* masked before escaping: escaped client bytes can make the line longer than its cap,
+     * and a secret cut at the end of the line would escape the mask in finish() */
     ar_redact(msg, &mlen);
 
     char buf[LINE_MAX_BYTES];

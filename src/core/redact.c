@@ -93,6 +93,12 @@ static bool key_char(unsigned char c, bool dots)
            c == '_' || (dots && (c == '.' || c == '~' || c == '+' || c == '/' || c == '='));
 }
 
+/* The first bytes of the shapes' prefixes: most bytes of a text are skipped at once. */
+static bool shape_start(char c)
+{
+    return c == 's' || c == 'A' || c == 'y' || c == 'B' || c == 'b';
+}
+
 /* The length of the key of shape sh at s[i] (0: none). */
 static size_t shape_len(const char *s, size_t len, size_t i, const shape_t *sh)
 {
@@ -137,8 +143,7 @@ static bool mask_shapes(char *s, size_t *len)
 {
     bool hit = false;
     for (size_t i = 0; i < *len; i++) {
-        char c = s[i];
-        if (c != 's' && c != 'A' && c != 'y' && c != 'B' && c != 'b')
+        if (!shape_start(s[i]))
             continue;
         for (size_t k = 0; k < AR_ARRAY_CNT(shapes); k++) {
             size_t n = shape_len(s, *len, i, &shapes[k]);
@@ -168,8 +173,7 @@ bool ar_redact_needed(ar_span_t s)
             return true;
     }
     for (size_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
-        if (c != 's' && c != 'A' && c != 'y' && c != 'B' && c != 'b')
+        if (!shape_start(s.ptr[i]))
             continue;
         for (size_t k = 0; k < AR_ARRAY_CNT(shapes); k++) {
             if (shape_len(s.ptr, s.len, i, &shapes[k]))

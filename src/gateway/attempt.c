@@ -578,25 +578,16 @@ static bool admit(ar_gw_req_t *g, const ar_deployment_t *d)
 /* An attempt could not even start: count it as a failed attempt on its deployment. */
 static void launch_failed(ar_gw_req_t *g, int rc)
 {
-    if (rc == AR_EINVAL) {
-        /* The request cannot be expressed for this provider: the client's fault, not the
-         * deployment's. Another provider may take it; if none does, the client gets 400. */
-        const char *why = g->call.error_detail ? g->call.error_detail
-                                               : "the request cannot be sent to this provider";
-        record_error(g, 400, why);
-        report(g, 0, 0, true);
-        ar_log_ctx_t lc = log_ctx(g, "translating the request");
-        AR_LOG(AR_LOG_INFO, &lc, "%s", why);
-        g->call.error_detail = NULL;
-        return;
-    }
-    if (rc == AR_EUNAVAIL) {
-        /* transient on our side (a Vertex token not fetched yet): next candidate, no verdict,
-         * so a token-endpoint outage never bans the credential */
-        record_error(g, 503, g->call.error_detail ? g->call.error_detail : ar_err_message(rc));
+    if (rc == AR_EINVAL || rc == AR_EUNAVAIL) {
+        /* Not the deployment's fault, so no verdict: AR_EINVAL, the request cannot be
+         * expressed for this provider (the client's: a 400 if no other provider takes it);
+         * AR_EUNAVAIL, transient on our side (a Vertex token not fetched yet, so a
+         * token-endpoint outage never bans the credential). The next candidate may serve. */
+        const char *why = g->call.error_detail ? g->call.error_detail : ar_err_message(rc);
+        record_error(g, rc == AR_EINVAL ? 400 : 503, why);
         report(g, 0, 0, true);
         ar_log_ctx_t lc = log_ctx(g, "building upstream request");
-        AR_LOG(AR_LOG_INFO, &lc, "%s", g->errs[g->errs_cnt - 1].message);
+        AR_LOG(AR_LOG_INFO, &lc, "%s", why);
         g->call.error_detail = NULL;
         return;
     }
@@ -816,10 +807,8 @@ static int on_data(void *ud, ar_span_t data)
 
 static bool is_json_object(ar_span_t body)
 {
-    ar_span_t t = ar_span_trim(body);
-    while (t.len && (t.ptr[0] == '\n' || t.ptr[0] == '\r'))
-        t = ar_span_skip(t, 1);
-    return t.len && t.ptr[0] == '{' && ar_json_validate(body, NULL, 0) == 0;
+    ar_jscan_iter_t it;
+    return ar_jscan_object_begin(body, &it) == 0 && ar_json_validate(body, NULL, 0) == 0;
 }
 
 /* A whole 2xx answer: translate if needed, then send with metadata. */

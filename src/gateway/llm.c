@@ -32,8 +32,7 @@ static void free_req_bufs(void *arg)
 typedef struct fields {
     ar_span_t model, messages, prompt, input, stream, stream_options;
     bool has_extension;
-    ar_span_t *keys; /* every member's raw key, for the duplicate check */
-    size_t keys_cnt;
+    ar_jscan_keys_t keys; /* every member's raw key, for the duplicate check */
 } fields_t;
 
 static bool is_extension(ar_span_t key)
@@ -45,24 +44,17 @@ static bool is_extension(ar_span_t key)
     return false;
 }
 
-/* Keys are compared decoded ("mod\u0065l" is "model" to every parser upstream too). */
-static void scan_fields(ar_pool_t *pool, ar_span_t body, fields_t *f)
+/* Keys are compared decoded ("mod\u0065l" is "model" to every parser upstream too).
+ * @return false when the (validated) body is not an object. */
+static bool scan_fields(ar_pool_t *pool, ar_span_t body, fields_t *f)
 {
     memset(f, 0, sizeof(*f));
     ar_jscan_iter_t it;
     ar_span_t k, v;
-    size_t cap = 16;
-    f->keys = ar_pool_alloc(pool, cap * sizeof(*f->keys));
     if (ar_jscan_object_begin(body, &it) != 0)
-        return;
+        return false;
     while (ar_jscan_object_next(&it, &k, &v)) {
-        if (f->keys_cnt == cap) {
-            ar_span_t *bigger = ar_pool_alloc(pool, 2 * cap * sizeof(*f->keys));
-            memcpy(bigger, f->keys, cap * sizeof(*f->keys));
-            f->keys = bigger;
-            cap *= 2;
-        }
-        f->keys[f->keys_cnt++] = k;
+        ar_jscan_keys_add(pool, &f->keys, k);
         if (ar_jscan_key_eq(k, AR_LIT("model")))
             f->model = v;
         else if (ar_jscan_key_eq(k, AR_LIT("messages")))
@@ -78,6 +70,7 @@ static void scan_fields(ar_pool_t *pool, ar_span_t body, fields_t *f)
         else if (is_extension(k))
             f->has_extension = true;
     }
+    return true;
 }
 
 /*
@@ -90,7 +83,7 @@ static const char *duplicate_member(ar_pool_t *pool, fields_t *f)
 {
     ar_span_t dup;
     const char *where = NULL;
-    if (ar_jscan_keys_duplicate(pool, f->keys, f->keys_cnt, &dup))
+    if (ar_jscan_keys_duplicate(pool, &f->keys, &dup))
         where = "the request body";
     else if (f->stream_options.len && ar_jscan_object_duplicate(pool, f->stream_options, &dup))
         where = "'stream_options'";
@@ -287,14 +280,10 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_sp
         return;
     }
     fields_t f;
-    ar_span_t trimmed = ar_span_trim(req->body);
-    while (trimmed.len && (trimmed.ptr[0] == '\n' || trimmed.ptr[0] == '\r'))
-        trimmed = ar_span_skip(trimmed, 1);
-    if (first_char(trimmed) != '{') {
+    if (!scan_fields(req->pool, req->body, &f)) {
         bad_request(req, "invalid_json", "Request body must be a JSON object");
         return;
     }
-    scan_fields(req->pool, req->body, &f);
     const char *dup = duplicate_member(req->pool, &f);
     if (dup) {
         bad_request(req, "duplicate_key", dup);

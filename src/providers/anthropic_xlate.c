@@ -79,10 +79,7 @@ static int append_string_inside(ar_buf_t *out, ar_span_t inner)
             continue;
         }
         rc = ar_buf_append(out, inner.ptr + from, i - from);
-        if (c >= 0x80 ||
-            (c == '\\' && i + 1 < inner.len && inner.ptr[i + 1] == 'u' && i + 6 <= inner.len &&
-             ar_hexval(inner.ptr[i + 2]) >= 0 && ar_hexval(inner.ptr[i + 3]) >= 0 &&
-             ar_hexval(inner.ptr[i + 4]) >= 0 && ar_hexval(inner.ptr[i + 5]) >= 0)) {
+        if (c >= 0x80 || (c == '\\' && u_unit(inner, i) >= 0)) {
             /* invalid UTF-8, or half a surrogate pair: U+FFFD keeps the chunk valid JSON */
             rc = rc ? rc : ar_buf_append_str(out, "\\ufffd");
             if (c == '\\')

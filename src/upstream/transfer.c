@@ -32,6 +32,16 @@ CURLU *ar_upstream__url(ar_upstream_t *up, const char *text)
     return u;
 }
 
+/* A timeout is a connect timeout until the request went out. A reused connection has no
+ * connect time; the request was sent if the transfer got past its pre-transfer phase, so
+ * that is what tells the two apart. */
+static int timeout_err(ar_transfer_t *t)
+{
+    curl_off_t sent_us = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us);
+    return sent_us > 0 ? AR_ETIMEDOUT : AR_ECONNTIMEOUT;
+}
+
 /* ---- request_timeout: upstream time only ---- */
 
 typedef struct deadline {
@@ -57,9 +67,7 @@ static void on_deadline(uv_timer_t *h)
     if (!t || !t->active || t->cancelled)
         return;
     ar_upstream_t *up = t->up;
-    curl_off_t sent_us = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us);
-    int err = sent_us > 0 ? AR_ETIMEDOUT : AR_ECONNTIMEOUT;
+    int err = timeout_err(t);
     ar_transfer_cbs_t cbs = t->cbs;
     void *ud = t->ud;
     ar_upstream__release(up, t);
@@ -388,13 +396,7 @@ static int map_curl_error(ar_transfer_t *t, CURLcode code)
     curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_err);
     switch (code) {
     case CURLE_OK: return 0;
-    case CURLE_OPERATION_TIMEDOUT: {
-        /* A reused connection has no connect time; the request was sent if the transfer
-         * got past its pre-transfer phase, so that is what tells the two apart. */
-        curl_off_t sent_us = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us);
-        return sent_us > 0 ? AR_ETIMEDOUT : AR_ECONNTIMEOUT;
-    }
+    case CURLE_OPERATION_TIMEDOUT: return timeout_err(t);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY: return AR_EDNS;
     case CURLE_COULDNT_CONNECT: return map_os_errno(os_err, AR_ECONNREFUSED);
