@@ -23,9 +23,9 @@ typedef struct ar_transfer ar_transfer_t;
 
 /*
  * The connection pool of one client (libcurl's connection cache; it has no per-host limit).
- * max_idle_conns: connections kept open for reuse once their requests are done (when a
- *   request ends and the pool holds more, in use and idle together, the one idle longest is
- *   closed); 0 keeps none (every connection closes after its request); < 0: no limit.
+ * max_idle_conns: idle connections kept open for reuse (connections in use do not count;
+ *   when a request ends and more are idle, the one idle longest is closed); 0 keeps none
+ *   (every connection closes after its request); < 0: no limit.
  * idle_conn_timeout_ms: a connection idle this long is not reused; libcurl closes it the
  *   next time this client starts a request. Whole seconds (libcurl's resolution; a
  *   fraction rounds up); < 0: no limit.

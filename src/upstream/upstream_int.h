@@ -66,11 +66,17 @@ struct ar_upstream {
     long active_cnt;
     int in_curl; /* inside curl_multi_socket_action: multi calls must wait */
     bool closing;
-    int handles_open;   /* timer + socket polls still closing */
+    int handles_open;   /* timer, epoll watcher and deadline timers still closing */
     ar_list_t deferred; /* cancelled while in_curl: removed afterwards */
-    ar_list_t socks;    /* sockets being watched */
+    int epfd;           /* epoll set of curl's sockets (see curl_uv.c) */
+    uv_poll_t epoll;    /* libuv watching epfd */
+    uint8_t *fd_states; /* per socket number: FD_WATCHED | FD_PARKED | events */
+    size_t fd_cap;
     void (*settled_cb)(void *ud);
     void *settled_ud;
+    long idle_max;     /* max_idle_conns of this client; -1: no limit */
+    long socks_in_use; /* sockets curl watches now (not parked): connections in use */
+    long pool_cap;     /* CURLMOPT_MAXCONNECTS in force */
     long maxage_s;     /* CURLOPT_MAXAGE_CONN of every transfer */
     long forbid_reuse; /* CURLOPT_FORBID_REUSE of every transfer (max_idle_conns 0) */
 };

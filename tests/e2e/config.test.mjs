@@ -221,6 +221,28 @@ test('max_idle_conns: the pool keeps at most that many connections (0: none)', a
   }
 });
 
+test('max_idle_conns counts idle connections: requests beyond it do not close in-use ones', async () => {
+  // libcurl caps its whole pool, in use and idle together; with max_idle_conns as that cap,
+  // a request that ended while another still ran lost its connection and the next request
+  // paid a new connect (one per request under load).
+  const mock = await startMock();
+  const relay = await relayTo(mock.port);
+  try {
+    relay.stats.opened = 0;
+    const router = await startRouter(poolConfig(relay, '  max_idle_conns: 1'));
+    const slow = ask(router, '[mock latency=600ms] slow');
+    await ask(router, '[mock latency=50ms] quick');
+    assert.equal(relay.stats.opened, 2);
+    await ask(router, 'next'); // the quick request's connection is idle, not closed
+    assert.equal(relay.stats.opened, 2, 'the idle connection was closed while another was in use');
+    await slow;
+    await router.stop();
+  } finally {
+    await relay.close();
+    await mock.stop();
+  }
+});
+
 test('max_idle_conns_per_host is refused with FILE:LINE, the reason and what to use instead', async () => {
   const f = writeConfig(`server:
   master_key: sk-test-0123456789abcdef

@@ -29,6 +29,7 @@ typedef struct server {
     const char *answer;
     const char *answer2; /* sent after delay_ms, when set */
     int delay_ms;
+    int conns;      /* connections served one after another (0: one) */
     char got[8192]; /* the last request, head and body */
     size_t got_len;
     pthread_t thread;
@@ -57,12 +58,11 @@ static void read_request(int c, server_t *s)
     }
 }
 
-static void *serve(void *ud)
+static void serve_one(server_t *s)
 {
-    server_t *s = ud;
     int c = accept(s->fd, NULL, NULL);
     if (c < 0)
-        return NULL;
+        return;
     read_request(c, s);
     const char *parts[2] = {s->answer, s->answer2};
     for (int i = 0; i < 2 && parts[i]; i++) {
@@ -77,6 +77,13 @@ static void *serve(void *ud)
         }
     }
     close(c);
+}
+
+static void *serve(void *ud)
+{
+    server_t *s = ud;
+    for (int i = 0; i < (s->conns > 0 ? s->conns : 1); i++)
+        serve_one(s);
     return NULL;
 }
 
@@ -105,6 +112,15 @@ static void server_start2(server_t *s, const char *answer, const char *answer2, 
 static void server_start(server_t *s, const char *answer)
 {
     server_start2(s, answer, NULL, 0);
+}
+
+static void server_start_many(server_t *s, const char *answer, int conns)
+{
+    memset(s, 0, sizeof(*s));
+    s->answer = answer;
+    s->conns = conns;
+    s->fd = listen_local(&s->port);
+    assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
 }
 
 static void server_stop(server_t *s)
@@ -318,12 +334,54 @@ static void test_connect_refused(void **state)
     assert_int_equal(f.got.status, 0);
 }
 
+/* Sockets are watched in an epoll set of the client's own, with what was registered
+ * remembered per socket number. Here curl closes every connection when its request ends
+ * (max_idle_conns 0), and the next connection gets the same number, which the set must not
+ * mistake for the old socket (that would be a stall, then a timeout). */
+static void test_socket_numbers_come_back(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    server_t s;
+    server_start_many(&s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", N);
+    char url[64];
+    url_of(&s, "/", url, sizeof(url));
+    ar_http_req_t req = {.method = "GET", .url = url};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ar_upstream_opts_t uo = {.max_idle_conns = 0, .idle_conn_timeout_ms = 60000};
+    ar_upstream_t *up = ar_upstream_create(&loop, &uo);
+    assert_non_null(up);
+    ar_transfer_opts_t to = {.timeout_ms = 2000};
+    for (int i = 0; i < N; i++) {
+        fetch_t f;
+        memset(&f, 0, sizeof(f));
+        ar_buf_init(&f.got.body, 64);
+        int err = 0;
+        assert_non_null(ar_transfer_start(up, &req, &to, &cbs, &f, &err));
+        while (!f.done)
+            uv_run(&loop, UV_RUN_ONCE);
+        assert_int_equal(f.err, 0);
+        assert_int_equal(f.got.status, 200);
+        assert_int_equal(f.got.body.len, 2);
+        ar_buf_dispose(&f.got.body);
+    }
+    ar_upstream_close(up);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    server_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_post_collected), cmocka_unit_test(test_provider_accept_kept),
-        cmocka_unit_test(test_body_cap),       cmocka_unit_test(test_connect_refused),
-        cmocka_unit_test(test_timeout),        cmocka_unit_test(test_paused_time_not_counted),
+        cmocka_unit_test(test_post_collected),
+        cmocka_unit_test(test_provider_accept_kept),
+        cmocka_unit_test(test_body_cap),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_paused_time_not_counted),
+        cmocka_unit_test(test_socket_numbers_come_back),
     };
     return cmocka_run_group_tests_name("test_transfer", tests, NULL, NULL);
 }
