@@ -30,6 +30,11 @@ static inline void ar_list_insert_tail(ar_list_t *head, ar_list_t *item)
 }
 
 /** Unlinks item; removing an item twice is harmless (it points at itself after). */
+static inline void ar_list_insert_head(ar_list_t *head, ar_list_t *item)
+{
+    ar_list_insert_tail(head->next, item);
+}
+
 static inline void ar_list_remove(ar_list_t *item)
 {
     item->prev->next = item->next;

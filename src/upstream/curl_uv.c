@@ -153,6 +153,7 @@ static void on_timer(uv_timer_t *t)
 static void maybe_free(ar_upstream_t *up)
 {
     if (up->closing && up->handles_open == 0) {
+        ar_h1__dispose(up);
         ar_free(up->fd_states);
         ar_free(up);
     }
@@ -245,6 +246,8 @@ ar_upstream_t *ar_upstream_create(struct uv_loop_s *loop, const ar_upstream_opts
     ar_list_init(&up->active);
     ar_list_init(&up->cache);
     ar_list_init(&up->deferred);
+    ar_list_init(&up->h1_conns);
+    ar_list_init(&up->h1_idle);
     up->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (up->epfd < 0 || uv_poll_init(loop, &up->epoll, up->epfd) != 0) {
         if (up->epfd >= 0)
@@ -272,6 +275,8 @@ void ar_upstream_set_opts(ar_upstream_t *up, const ar_upstream_opts_t *opts)
     int64_t max = opts->max_idle_conns;
     up->idle_max = max < 0 ? -1 : max > LONG_MAX / 2 ? LONG_MAX / 2 : (long)max;
     up->forbid_reuse = max == 0 ? 1L : 0L;
+    up->curl_only = opts->curl_only;
+    up->idle_timeout_ms = opts->idle_conn_timeout_ms;
     up->pool_cap = -1;
     fit_pool(up);
     /* libcurl drops a connection when its idle time in whole seconds, rounded down, exceeds
@@ -317,6 +322,7 @@ void ar_upstream_close(ar_upstream_t *up)
         ar_upstream__release(up, t);
     }
     ar_upstream__flush_deferred(up);
+    ar_h1__close_all(up);
     ar_list_foreach_safe (pos, tmp, &up->cache) {
         ar_transfer_t *t = ar_container_of(pos, ar_transfer_t, link);
         ar_list_remove(&t->link);

@@ -37,6 +37,8 @@ CURLU *ar_upstream__url(ar_upstream_t *up, const char *text)
  * that is what tells the two apart. */
 static int timeout_err(ar_transfer_t *t)
 {
+    if (t->native)
+        return t->req_sent ? AR_ETIMEDOUT : AR_ECONNTIMEOUT;
     curl_off_t sent_us = 0;
     curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us);
     return sent_us > 0 ? AR_ETIMEDOUT : AR_ECONNTIMEOUT;
@@ -76,7 +78,7 @@ static void on_deadline(uv_timer_t *h)
         up->settled_cb(up->settled_ud);
 }
 
-static void clock_start(ar_transfer_t *t)
+void ar_upstream__clock_start(ar_transfer_t *t)
 {
     if (t->budget_ms < 0)
         return;
@@ -84,7 +86,7 @@ static void clock_start(ar_transfer_t *t)
     uv_timer_start(&t->deadline->timer, on_deadline, (uint64_t)t->budget_ms, 0);
 }
 
-static void clock_stop(ar_transfer_t *t)
+void ar_upstream__clock_stop(ar_transfer_t *t)
 {
     if (t->budget_ms < 0 || !uv_is_active((uv_handle_t *)&t->deadline->timer))
         return;
@@ -105,11 +107,6 @@ static ar_transfer_t *transfer_get(ar_upstream_t *up)
         return t;
     }
     t = ar_xcalloc(1, sizeof(*t));
-    t->easy = curl_easy_init();
-    if (!t->easy) {
-        ar_free(t);
-        return NULL;
-    }
     t->up = up;
     t->deadline = ar_xcalloc(1, sizeof(*t->deadline));
     uv_timer_init(up->loop, &t->deadline->timer);
@@ -119,6 +116,7 @@ static ar_transfer_t *transfer_get(ar_upstream_t *up)
     up->handles_open++;
     ar_list_init(&t->link);
     ar_buf_init(&t->head, RESP_HEAD_BYTES_MAX);
+    ar_buf_init(&t->pend, H1_READ_BYTES);
     return t;
 }
 
@@ -127,8 +125,10 @@ void ar_upstream__free_transfer(ar_transfer_t *t)
     t->deadline->t = NULL;
     uv_timer_stop(&t->deadline->timer);
     uv_close((uv_handle_t *)&t->deadline->timer, on_deadline_closed);
-    curl_easy_cleanup(t->easy);
+    if (t->easy)
+        curl_easy_cleanup(t->easy);
     ar_buf_dispose(&t->head);
+    ar_buf_dispose(&t->pend);
     ar_free(t);
 }
 
@@ -141,6 +141,7 @@ static void transfer_put(ar_upstream_t *up, ar_transfer_t *t)
     ar_buf_reset(&t->head);
     if (t->head.cap > 8192)
         ar_buf_dispose(&t->head);
+    ar_buf_dispose(&t->pend);
     ar_list_insert_tail(&up->cache, &t->link);
     up->cache_cnt++;
 }
@@ -167,20 +168,26 @@ static void parse_head(ar_transfer_t *t)
     }
 }
 
-/* Delivers the head once. @return 0 or the callback's error. */
-static int deliver_head(ar_transfer_t *t)
+int ar_upstream__deliver_head(ar_transfer_t *t, int status)
 {
     if (t->head_sent)
         return 0;
     t->head_sent = true;
-    long code = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
-    t->status = (int)code;
+    t->status = status;
     t->first_byte_us = ar_now_us();
     parse_head(t);
     if (!t->cbs.on_head)
         return 0;
     return t->cbs.on_head(t->ud, t->status, t->headers, t->headers_cnt);
+}
+
+/* Delivers the head once. @return 0 or the callback's error. */
+static int deliver_head(ar_transfer_t *t)
+{
+    long code = 0;
+    if (!t->head_sent)
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    return ar_upstream__deliver_head(t, (int)code);
 }
 
 static size_t header_cb(char *data, size_t size, size_t n, void *ud)
@@ -222,7 +229,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
         return 0;
     if (rc == AR_EAGAIN) {
         t->paused = true;
-        clock_stop(t); /* waiting on the client is not upstream time */
+        ar_upstream__clock_stop(t); /* waiting on the client is not upstream time */
         return CURL_WRITEFUNC_PAUSE;
     }
     if (rc) {
@@ -231,6 +238,15 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
     }
     t->received += len;
     return len;
+}
+
+static ar_transfer_t *transfer_started(ar_upstream_t *up, ar_transfer_t *t)
+{
+    t->active = true;
+    ar_list_insert_tail(&up->active, &t->link);
+    up->active_cnt++;
+    ar_upstream__clock_start(t);
+    return t;
 }
 
 ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
@@ -255,8 +271,25 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
     t->start_us = ar_now_us();
     t->first_byte_us = 0;
     t->errbuf[0] = '\0';
+    t->req_sent = false;
+    t->native = ar_h1__wants(up, req);
     ar_buf_reset(&t->head);
+    t->budget_ms = opts->timeout_ms > 0 ? opts->timeout_ms : -1;
 
+    if (t->native) {
+        int rc = ar_h1__start(up, t, req, opts);
+        if (rc) {
+            transfer_put(up, t);
+            *err = rc;
+            return NULL;
+        }
+        return transfer_started(up, t);
+    }
+    if (!t->easy && !(t->easy = curl_easy_init())) {
+        transfer_put(up, t);
+        *err = AR_ENOMEM;
+        return NULL;
+    }
     CURL *e = t->easy;
     if (!t->configured) {
         /* Options that never change for a handle, set once in its life. */
@@ -282,8 +315,7 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
     curl_easy_setopt(e, CURLOPT_CURLU, u); /* NULL clears it, so the string below counts */
     if (!u)
         curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L); /* clock_start: curl's would not pause */
-    t->budget_ms = opts->timeout_ms > 0 ? opts->timeout_ms : -1;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L); /* the deadline timer: curl's would not pause */
     long cto = opts->connect_timeout_ms > 0 ? (long)opts->connect_timeout_ms : 10000L;
     if (opts->timeout_ms > 0 && cto > opts->timeout_ms)
         cto = (long)opts->timeout_ms;
@@ -320,11 +352,7 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
         *err = AR_EIO;
         return NULL;
     }
-    t->active = true;
-    ar_list_insert_tail(&up->active, &t->link);
-    up->active_cnt++;
-    clock_start(t);
-    return t;
+    return transfer_started(up, t);
 }
 
 void ar_upstream__release(ar_upstream_t *up, ar_transfer_t *t)
@@ -332,7 +360,10 @@ void ar_upstream__release(ar_upstream_t *up, ar_transfer_t *t)
     uv_timer_stop(&t->deadline->timer);
     ar_list_remove(&t->link);
     if (t->active) {
-        curl_multi_remove_handle(up->multi, t->easy);
+        if (t->native)
+            ar_h1__detach(t);
+        else
+            curl_multi_remove_handle(up->multi, t->easy);
         t->active = false;
         up->active_cnt--;
     }
@@ -367,7 +398,11 @@ void ar_transfer_resume(ar_transfer_t *t)
     if (!t || !t->paused || t->cancelled)
         return;
     t->paused = false;
-    clock_start(t);
+    ar_upstream__clock_start(t);
+    if (t->native) {
+        ar_h1__resume(t);
+        return;
+    }
     curl_easy_pause(t->easy, CURLPAUSE_CONT);
     ar_upstream__kick(t->up);
 }

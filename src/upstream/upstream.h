@@ -10,6 +10,7 @@
 #ifndef AR_UPSTREAM_UPSTREAM_H
 #define AR_UPSTREAM_UPSTREAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -33,6 +34,7 @@ typedef struct ar_transfer ar_transfer_t;
 typedef struct ar_upstream_opts {
     int64_t max_idle_conns;
     int64_t idle_conn_timeout_ms;
+    bool curl_only; /* http:// through libcurl too, not the built-in HTTP/1.1 client (tests) */
 } ar_upstream_opts_t;
 
 typedef struct ar_transfer_opts {

@@ -16,6 +16,7 @@
 #define RESP_HEADERS_MAX 64
 #define RESP_HEAD_BYTES_MAX (64u * 1024u)
 #define TRANSFER_CACHE_MAX 128
+#define H1_READ_BYTES (64u * 1024u) /* h1.c reads this much at once; a pause holds at most that */
 
 struct ar_transfer {
     ar_upstream_t *up;
@@ -31,9 +32,19 @@ struct ar_transfer {
     bool head_sent;
     bool cancelled;
     bool paused;
-    bool active;     /* added to the multi handle */
-    bool configured; /* the handle's fixed options are set */
-    int user_err;    /* an error a callback returned */
+    bool active;              /* added to the multi handle */
+    bool configured;          /* the handle's fixed options are set */
+    bool native;              /* on a connection of h1.c, not on curl (easy is unused then) */
+    bool req_sent;            /* native: the whole request is written */
+    struct h1_conn *conn;     /* native: the connection it runs on, NULL before one is ready */
+    const ar_http_req_t *req; /* native: borrowed, for a retry on a fresh connection */
+    const char *path;         /* native: origin-form target within req->url */
+    int64_t connect_timeout_ms;
+    int retries;        /* native: stale pooled connections replaced */
+    ar_buf_t pend;      /* native, paused: refused body bytes, then unparsed input */
+    size_t pend_body;   /* of pend, the refused body bytes at its start */
+    struct h1_dns *dns; /* native: name lookup in flight */
+    int user_err;       /* an error a callback returned */
     uint64_t max_bytes;
     uint64_t received;
     uint64_t start_us;
@@ -78,6 +89,15 @@ struct ar_upstream {
     long socks_in_use; /* sockets curl watches now (not parked): connections in use */
     long pool_cap;     /* CURLMOPT_MAXCONNECTS in force */
     long maxage_s;     /* CURLOPT_MAXAGE_CONN of every transfer */
+    /* h1.c */
+    bool curl_only;          /* ar_upstream_opts_t.curl_only */
+    int64_t idle_timeout_ms; /* idle_conn_timeout; < 0: none */
+    struct h1_pool **pools;  /* one per host:port */
+    size_t pools_cnt;
+    ar_list_t h1_conns; /* every connection */
+    ar_list_t h1_idle;  /* idle connections, most recently used first */
+    long h1_idle_cnt;
+    char *h1_rbuf;     /* read buffer shared by the connections (copied out on pause) */
     long forbid_reuse; /* CURLOPT_FORBID_REUSE of every transfer (max_idle_conns 0) */
 };
 
@@ -96,6 +116,29 @@ CURLU *ar_upstream__url(ar_upstream_t *up, const char *text);
 
 /** A handle counted in up->handles_open has closed (the client may be freed now). */
 void ar_upstream__handle_gone(ar_upstream_t *up);
+
+/** The final head arrived: records status and time, parses t->head ("Name: value" lines)
+ *  and calls on_head once. @return 0 or the callback's error. */
+int ar_upstream__deliver_head(ar_transfer_t *t, int status);
+/** request_timeout's clock runs only while the transfer waits on the upstream. */
+void ar_upstream__clock_start(ar_transfer_t *t);
+void ar_upstream__clock_stop(ar_transfer_t *t);
+
+/* h1.c: plain-HTTP/1.1 upstreams on libuv, without curl */
+/** Whether req goes over h1.c (an http:// URL). */
+bool ar_h1__wants(const ar_upstream_t *up, const ar_http_req_t *req);
+/** Starts t on a pooled or new connection. No callback runs before it returns.
+ *  @return 0 or AR_E* (then nothing was started). */
+int ar_h1__start(ar_upstream_t *up, ar_transfer_t *t, const ar_http_req_t *req,
+                 const ar_transfer_opts_t *opts);
+/** Unties t from its connection: pooled again when its answer was whole, else closed. */
+void ar_h1__detach(ar_transfer_t *t);
+/** Hands over what a pause held back, then reads on. */
+void ar_h1__resume(ar_transfer_t *t);
+/** Closes every connection (ar_upstream_close, after the transfers were released). */
+void ar_h1__close_all(ar_upstream_t *up);
+/** Frees the pools (the client is being freed). */
+void ar_h1__dispose(ar_upstream_t *up);
 
 /* curl_uv.c */
 /** Lets curl act on what is due now (after adding a handle or unpausing). */

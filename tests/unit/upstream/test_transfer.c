@@ -131,6 +131,9 @@ static void server_stop(server_t *s)
 
 /* ---- the client side ---- */
 
+/* Every test runs twice: on the built-in HTTP/1.1 client (h1.c) and on libcurl. */
+static bool curl_only;
+
 typedef struct fetch {
     ar_collected_t got; /* first, as ar_collect_* require */
     int err;
@@ -167,7 +170,8 @@ static void run_with(const ar_http_req_t *req, size_t body_cap, int64_t timeout_
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    ar_upstream_opts_t uo = {.max_idle_conns = 4, .idle_conn_timeout_ms = 1000};
+    ar_upstream_opts_t uo = {
+        .max_idle_conns = 4, .idle_conn_timeout_ms = 1000, .curl_only = curl_only};
     ar_upstream_t *up = ar_upstream_create(&loop, &uo);
     assert_non_null(up);
     uint64_t paused_ms = f->paused_ms; /* the one setting a caller may preset */
@@ -349,7 +353,8 @@ static void test_socket_numbers_come_back(void **state)
     ar_http_req_t req = {.method = "GET", .url = url};
     uv_loop_t loop;
     uv_loop_init(&loop);
-    ar_upstream_opts_t uo = {.max_idle_conns = 0, .idle_conn_timeout_ms = 60000};
+    ar_upstream_opts_t uo = {
+        .max_idle_conns = 0, .idle_conn_timeout_ms = 60000, .curl_only = curl_only};
     ar_upstream_t *up = ar_upstream_create(&loop, &uo);
     assert_non_null(up);
     ar_transfer_opts_t to = {.timeout_ms = 2000};
@@ -372,6 +377,123 @@ static void test_socket_numbers_come_back(void **state)
     server_stop(&s);
 }
 
+/* Answers the built-in client must read as curl does: 1xx heads skipped, chunked bodies
+ * decoded, a body without a length read to the close; what is not HTTP is AR_EUPSTREAM. */
+static void fetch_answer(const char *answer, fetch_t *f)
+{
+    server_t s;
+    server_start(&s, answer);
+    char url[64];
+    url_of(&s, "/x", url, sizeof(url));
+    ar_http_req_t req = {.method = "POST", .url = url, .body = ar_span_cstr("{}")};
+    run(&req, 1024, f);
+    server_stop(&s);
+}
+
+static void test_answer_shapes(void **state)
+{
+    (void)state;
+    fetch_t f;
+    fetch_answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                 "X-Id: 7\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+                 &f);
+    assert_int_equal(f.err, 0);
+    assert_int_equal(f.got.status, 200);
+    assert_int_equal(f.got.body.len, 7);
+    assert_memory_equal(f.got.body.ptr, "abcdefg", 7);
+    ar_buf_dispose(&f.got.body);
+
+    fetch_answer("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", &f);
+    assert_int_equal(f.err, 0);
+    assert_int_equal(f.got.body.len, 13);
+    ar_buf_dispose(&f.got.body);
+
+    fetch_answer("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", &f);
+    assert_int_equal(f.err, AR_ECONNRESET); /* cut short: not a complete answer */
+    ar_buf_dispose(&f.got.body);
+
+    fetch_answer("SSH-2.0-OpenSSH_9.2\r\n", &f);
+    assert_int_equal(f.err, AR_EUPSTREAM);
+    assert_int_equal(f.got.status, 0);
+    ar_buf_dispose(&f.got.body);
+}
+
+/* A pooled connection the server closed meanwhile: the request it was given fails before
+ * any answer byte and goes again on a new connection, invisibly to the caller. */
+typedef struct chain {
+    fetch_t first, second;
+    ar_upstream_t *up;
+    const ar_http_req_t *req;
+} chain_t;
+
+static void on_first_done(void *ud, int err, const char *detail)
+{
+    (void)detail;
+    chain_t *ch = ud;
+    ch->first.err = err;
+    ch->first.done = true;
+    /* at once, before the loop sees the server's close of the pooled connection */
+    ar_transfer_opts_t to = {.timeout_ms = 3000};
+    int e = 0;
+    assert_non_null(ar_transfer_start(ch->up, ch->req, &to, &cbs, &ch->second, &e));
+}
+
+static void test_stale_pooled_connection(void **state)
+{
+    (void)state;
+    server_t s;
+    /* each connection answers one request, keep-alive promised, then closes */
+    server_start_many(&s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 2);
+    usleep(1000);
+    char url[64];
+    url_of(&s, "/", url, sizeof(url));
+    ar_http_req_t req = {.method = "GET", .url = url};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ar_upstream_opts_t uo = {
+        .max_idle_conns = 4, .idle_conn_timeout_ms = 60000, .curl_only = curl_only};
+    ar_upstream_t *up = ar_upstream_create(&loop, &uo);
+    chain_t ch = {.up = up, .req = &req};
+    ar_buf_init(&ch.first.got.body, 64);
+    ar_buf_init(&ch.second.got.body, 64);
+    const ar_transfer_cbs_t first_cbs = {ar_collect_head, ar_collect_data, on_first_done};
+    ar_transfer_opts_t to = {.timeout_ms = 3000};
+    int err = 0;
+    assert_non_null(ar_transfer_start(up, &req, &to, &first_cbs, &ch, &err));
+    while (!ch.second.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(ch.first.err, 0);
+    assert_int_equal(ch.second.err, 0);
+    assert_int_equal(ch.second.got.status, 200);
+    ar_buf_dispose(&ch.first.got.body);
+    ar_buf_dispose(&ch.second.got.body);
+    ar_upstream_close(up);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    server_stop(&s);
+}
+
+/* A pause in the middle of a chunked answer: the refused bytes and the rest of what was
+ * read come again, in order, after the resume. */
+static void test_pause_mid_answer(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                     "1\r\n \r\n5\r\nworld\r\n0\r\n\r\n");
+    char url[64];
+    url_of(&s, "/", url, sizeof(url));
+    ar_http_req_t req = {.method = "GET", .url = url};
+    const ar_transfer_cbs_t pausing = {ar_collect_head, pausing_data, on_done};
+    fetch_t f = {.paused_ms = 50};
+    run_with(&req, 1024, 2000, &pausing, &f);
+    server_stop(&s);
+    assert_int_equal(f.err, 0);
+    assert_int_equal(f.got.body.len, 11);
+    assert_memory_equal(f.got.body.ptr, "hello world", 11);
+    ar_buf_dispose(&f.got.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +504,12 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_paused_time_not_counted),
         cmocka_unit_test(test_socket_numbers_come_back),
+        cmocka_unit_test(test_answer_shapes),
+        cmocka_unit_test(test_stale_pooled_connection),
+        cmocka_unit_test(test_pause_mid_answer),
     };
-    return cmocka_run_group_tests_name("test_transfer", tests, NULL, NULL);
+    int failed =
+        cmocka_run_group_tests_name("test_transfer (built-in HTTP/1.1)", tests, NULL, NULL);
+    curl_only = true;
+    return failed + cmocka_run_group_tests_name("test_transfer (libcurl)", tests, NULL, NULL);
 }
