@@ -146,18 +146,19 @@ fill() {
     sed "${expr[@]}" "$tpl" >"$out"
 }
 
-# start_airouter NAME BUILD_DIR CONFIG_TEMPLATE: runs airouter in BENCH_TMP/NAME (its
-# working directory, so the SQLite store and logs land there). Sets AR_PID, AR_PORT,
-# AR_LOG. Retries on another port if the chosen one was taken meanwhile.
+# start_airouter NAME BUILD_DIR CONFIG_TEMPLATE [KEY=VALUE...]: runs airouter in
+# BENCH_TMP/NAME (its working directory, so the SQLite store and logs land there); the
+# KEY=VALUEs fill more @KEY@s. Sets AR_PID, AR_PORT, AR_LOG. Retries on another port if the
+# chosen one was taken meanwhile.
 start_airouter() {
-    local name=$1 build=$2 tpl=$3 dir try port pid
+    local name=$1 build=$2 tpl=$3 dir try port pid extra=("${@:4}")
     dir=$BENCH_TMP/$name
     mkdir -p "$dir"
     AR_LOG=$dir/airouter.log
     for try in 1 2 3 4 5; do
         port=$(pick_port)
         fill "$tpl" "$dir/config.yaml" PORT="$port" MOCK_PORT="${MOCK_PORT:-0}" \
-            MASTER_KEY="$BENCH_MASTER_KEY"
+            MASTER_KEY="$BENCH_MASTER_KEY" "${extra[@]}"
         (cd "$dir" && exec "$build/airouter" -config "$dir/config.yaml") >"$AR_LOG" 2>&1 &
         pid=$!
         BENCH_PIDS+=("$pid")
@@ -177,15 +178,15 @@ start_airouter() {
     die "airouter ($name) did not start"
 }
 
-# start_nginx NAME CONFIG_TEMPLATE: nginx in the foreground (daemon off) in the
-# background, prefix BENCH_TMP/NAME. Sets NGINX_PID (the master), NGINX_PORT.
+# start_nginx NAME CONFIG_TEMPLATE [KEY=VALUE...]: nginx in the foreground (daemon off) in
+# the background, prefix BENCH_TMP/NAME. Sets NGINX_PID (the master), NGINX_PORT.
 start_nginx() {
-    local name=$1 tpl=$2 dir try port pid
+    local name=$1 tpl=$2 dir try port pid extra=("${@:3}")
     dir=$BENCH_TMP/$name
     mkdir -p "$dir"
     for try in 1 2 3 4 5; do
         port=$(pick_port)
-        fill "$tpl" "$dir/nginx.conf" DIR="$dir" PORT="$port" MOCK_PORT="$MOCK_PORT"
+        fill "$tpl" "$dir/nginx.conf" DIR="$dir" PORT="$port" MOCK_PORT="$MOCK_PORT" "${extra[@]}"
         nginx -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
         pid=$!
         BENCH_PIDS+=("$pid")

@@ -22,7 +22,10 @@ CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 OUT=${BENCH_OUT:-$here/out}
 
-for tool in wrk nginx ss curl awk pgrep; do
+# thousands of connections: the scaling runs need more descriptors than a shell's default
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+for tool in wrk nginx ss curl awk pgrep node; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/deps.sh bench installs it)"
 done
 if [ ! -x "$build/airouter" ] || [ ! -x "$build/mock_upstream" ]; then
@@ -336,3 +339,8 @@ jarr() { local s; s=$(printf '%s' "${1:-}" | awk '{ $1 = $1; gsub(/ /, ", "); pr
 } >"$OUT/results.json"
 echo
 echo "Results: $OUT/results.json (raw wrk output: $RAW/)"
+
+if [ "${BENCH_SCALE:-1}" != 0 ]; then
+    # shellcheck source=bench/scale.sh
+    . "$here/scale.sh"
+fi

@@ -20,7 +20,7 @@
 #define PENDING_IN_MAX (1u << 20) /* pipelined bytes buffered while a request runs */
 #define OUT_BUF_MAX ((size_t)1 << 30)
 #define POOL_BLOCK_BYTES 8192
-#define POOL_CACHE_MAX 256
+#define POOL_CACHE_MAX 1024
 /* A Content-Length body up to this size gets its exact size at once, from the request
  * pool (the common case: one allocation, no copy); a larger one grows as its bytes arrive,
  * so a declared length reserves nothing before the bytes exist. */

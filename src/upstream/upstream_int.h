@@ -15,7 +15,7 @@
 
 #define RESP_HEADERS_MAX 64
 #define RESP_HEAD_BYTES_MAX (64u * 1024u)
-#define TRANSFER_CACHE_MAX 128
+#define TRANSFER_CACHE_MAX 1024
 #define H1_READ_BYTES (64u * 1024u) /* h1.c reads this much at once; a pause holds at most that */
 
 struct ar_transfer {
