@@ -226,3 +226,19 @@ wrk_run() {
 wrk_field() {
     sed -n 's/^BENCH_RESULT //p' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
 }
+
+# ---- report helpers (run.sh and scale.sh)
+us() { [ -n "${1:-}" ] && printf '%s' "$1" || printf -- '-'; }
+mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
+ratio() { # A B -> A/B with 2 decimals
+    if [ -n "${1:-}" ] && [ -n "${2:-}" ]; then
+        awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "" }'
+    fi
+}
+# verdict RATIO TARGET: how a ratio compares with its target, or why there is none.
+verdict() {
+    [ -n "$1" ] || { echo "not measured in this run"; return; }
+    awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "meets target" : "below target" }'
+}
+jnum() { [ -n "${1:-}" ] && printf '%s' "$1" || printf 'null'; }
+jarr() { local s; s=$(printf '%s' "${1:-}" | awk '{ $1 = $1; gsub(/ /, ", "); print }'); printf '[%s]' "$s"; }

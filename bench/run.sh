@@ -169,6 +169,11 @@ bench_init
 log "bench: build $build, ${DURATION}s per run, c$CONNS x$ROUNDS alternating, tmp $BENCH_TMP"
 
 start_mock "$build" --threads 2 --no-record
+if [ "${BENCH_ONLY:-}" = scale ]; then
+    # shellcheck source=bench/scale.sh
+    . "$here/scale.sh"
+    exit 0
+fi
 add_target direct "http://127.0.0.1:$MOCK_PORT" "$MOCK_PID" 1
 
 start_nginx nginx "$here/configs/nginx.conf"
@@ -199,8 +204,6 @@ for kind in "${KINDS[@]}"; do
 done
 
 # ---------------------------------------------------------------- report
-us() { [ -n "${1:-}" ] && printf '%s' "$1" || printf -- '-'; }
-mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
 added() { # KIND TARGET: p50(c1) - p50(c1) of direct, in us
     local d=${R[$1|direct|p50c1]:-} v=${R[$1|$2|p50c1]:-}
     if [ -n "$d" ] && [ -n "$v" ]; then echo $((v - d)); else echo ""; fi
@@ -208,11 +211,6 @@ added() { # KIND TARGET: p50(c1) - p50(c1) of direct, in us
 added2() { # KIND TARGET BASE: p50(c1) of TARGET - p50(c1) of BASE, in us
     local b=${R[$1|$3|p50c1]:-} v=${R[$1|$2|p50c1]:-}
     if [ -n "$b" ] && [ -n "$v" ]; then echo $((v - b)); else echo ""; fi
-}
-ratio() { # A B -> A/B with 2 decimals
-    if [ -n "${1:-}" ] && [ -n "${2:-}" ]; then
-        awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "" }'
-    fi
 }
 
 echo
@@ -236,11 +234,6 @@ for kind in "${KINDS[@]}"; do
 done
 echo "(errors = non-2xx responses + socket errors over all runs of that row, warm-up included)"
 
-# verdict RATIO TARGET: how a ratio compares with its target, or why there is none.
-verdict() {
-    [ -n "$1" ] || { echo "not measured in this run"; return; }
-    awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "meets target" : "below target" }'
-}
 
 echo
 echo "Ratios (the numbers to quote):"
@@ -282,8 +275,6 @@ if [ "${#WARNINGS[@]}" -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- JSON
-jnum() { [ -n "${1:-}" ] && printf '%s' "$1" || printf 'null'; }
-jarr() { local s; s=$(printf '%s' "${1:-}" | awk '{ $1 = $1; gsub(/ /, ", "); print }'); printf '[%s]' "$s"; }
 {
     printf '{\n  "meta": {"date": "%s", "cpus": %s, "seconds": %s, "warmup_seconds": %s, ' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "$DURATION" "$WARMUP"

@@ -15,6 +15,12 @@ SCALE_CONNS=${BENCH_SCALE_CONNS:-64 256 1024 4096}
 SSE_STREAMS=${BENCH_SSE_STREAMS:-10000}
 SSE_RAMP_MS=${BENCH_SSE_RAMP_MS:-2000}
 declare -A S # S[workers|conns|target|field]
+# One process proxies a stream with two descriptors (client and upstream connection), so
+# its open-file limit caps the streams: airouter's default max_connections is
+# (limit - 64) / 2 and refuses the rest with a 503. nginx's worker processes each have
+# the limit. Where run.sh could not raise the limit, a second run stays below the cap.
+NOFILE=$(ulimit -n)
+SSE_FIT=$(((NOFILE - 64) / 2 - 100))
 
 # worker_cpu PID: "ar-worker-0=TICKS ar-worker-1=TICKS ..." (utime + stime of each thread)
 worker_cpu() {
@@ -73,7 +79,8 @@ peak_rss() {
 
 # sse_run WORKERS TARGET URL PID HEADERS: the concurrent slow streams against one target.
 sse_run() {
-    local w=$1 t=$2 url=$3 pid=$4 headers=$5 out sampler peakf=$BENCH_TMP/peak.$t
+    local w=$1 t=$2 url=$3 pid=$4 headers=$5 out sampler peakf
+    peakf=$BENCH_TMP/peak.$t
     echo 0 >"$peakf"
     peak_rss "$pid" "$peakf" &
     sampler=$!
@@ -110,6 +117,10 @@ for w in 1 2; do
         log "   $SSE_STREAMS concurrent streams (20 chunks, 100 ms apart): nginx, airouter"
         sse_run "$w" nginx "$ng_url" "$ng_pid" $'x-mock-chunks: 20\nx-mock-chunk-delay: 100ms'
         sse_run "$w" airouter "$ar_url" "$ar_pid" ""
+        if [ "$SSE_FIT" -lt "$SSE_STREAMS" ]; then
+            log "   $SSE_FIT concurrent streams (what the open-file limit lets one process proxy)"
+            sse_run fit airouter "$ar_url" "$ar_pid" ""
+        fi
     fi
     stop_pid "$ng_pid" || true
     stop_pid "$ar_pid" || true
@@ -153,6 +164,14 @@ for t in nginx airouter; do
         "$(jget "$j" errors)" "$(jget "$j" error_kinds)" "$(jget "$j" ttfb_p50_ms)" \
         "$(jget "$j" ttfb_p99_ms)" "$(jget "$j" duration_p99_ms)" "$(mb "${S[2|sse|$t|peak]}")"
 done
+if [ "$SSE_FIT" -lt "$SSE_STREAMS" ]; then
+    j=${S[fit|sse|airouter|json]}
+    echo "  The open-file limit here is $NOFILE (run.sh could not raise it): one airouter process can"
+    echo "  proxy $(((NOFILE - 64) / 2)) streams (max_connections), the rest are refused with 503 by design."
+    printf '  airouter, %s streams: errors %s %s, TTFB p50 %s ms p99 %s ms, stream p99 %s ms, peak RSS %s MB\n' \
+        "$SSE_FIT" "$(jget "$j" errors)" "$(jget "$j" error_kinds)" "$(jget "$j" ttfb_p50_ms)" \
+        "$(jget "$j" ttfb_p99_ms)" "$(jget "$j" duration_p99_ms)" "$(mb "${S[fit|sse|airouter|peak]}")"
+fi
 echo "Idle keep-alive connections: $(jget "$idle_line" ok) of 4096 answered; RSS $(mb "$idle_before") -> $(mb "$idle_after") MB = $idle_per_conn bytes per connection"
 
 echo
@@ -169,6 +188,11 @@ printf '  two workers, c4096: errors %s, p99 nginx/airouter = %s (target >= 0.33
 e=$(jget "${S[2|sse|airouter|json]}" errors)
 printf '  %s concurrent slow streams: %s errors   (target 0: %s)\n' "$SSE_STREAMS" "$e" \
     "$([ "$e" = 0 ] && echo "meets target" || echo "below target")"
+if [ "$SSE_FIT" -lt "$SSE_STREAMS" ]; then
+    e=$(jget "${S[fit|sse|airouter|json]}" errors)
+    printf '  %s concurrent slow streams (the open-file limit of %s): %s errors   (target 0: %s)\n' \
+        "$SSE_FIT" "$NOFILE" "$e" "$([ "$e" = 0 ] && echo "meets target" || echo "below target")"
+fi
 printf '  memory per idle keep-alive connection      = %s bytes   (target <= 16384: %s)\n' "$idle_per_conn" \
     "$([ "$idle_per_conn" -le 16384 ] && echo "meets target" || echo "below target")"
 
@@ -185,7 +209,8 @@ printf '  memory per idle keep-alive connection      = %s bytes   (target <= 163
             done
         done
     done
-    printf '\n], "streams": {"nginx": %s, "airouter": %s, "peak_rss_mb": {"nginx": %s, "airouter": %s}},\n' \
+    printf '\n], "open_file_limit": %s, "streams_within_limit": %s,\n' "$NOFILE" "${S[fit|sse|airouter|json]:-null}"
+    printf '"streams": {"nginx": %s, "airouter": %s, "peak_rss_mb": {"nginx": %s, "airouter": %s}},\n' \
         "${S[2|sse|nginx|json]:-null}" "${S[2|sse|airouter|json]:-null}" \
         "$(mb "${S[2|sse|nginx|peak]:-0}")" "$(mb "${S[2|sse|airouter|peak]:-0}")"
     printf '"idle_connection_bytes": %s}\n' "$idle_per_conn"
