@@ -134,6 +134,25 @@ static void server_stop(server_t *s)
 /* Every test runs twice: on the built-in HTTP/1.1 client (h1.c) and on libcurl. */
 static bool curl_only;
 
+/* A fresh loop and client on it, with max_idle_conns idle connections kept. */
+static ar_upstream_t *client_open(uv_loop_t *loop, int64_t max_idle_conns)
+{
+    uv_loop_init(loop);
+    ar_upstream_opts_t uo = {
+        .max_idle_conns = max_idle_conns, .idle_conn_timeout_ms = 60000, .curl_only = curl_only};
+    ar_upstream_t *up = ar_upstream_create(loop, &uo);
+    assert_non_null(up);
+    return up;
+}
+
+/* Closes the client and checks that nothing is left on its loop. */
+static void client_close(uv_loop_t *loop, ar_upstream_t *up)
+{
+    ar_upstream_close(up);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
 typedef struct fetch {
     ar_collected_t got; /* first, as ar_collect_* require */
     int err;
@@ -169,11 +188,7 @@ static void run_with(const ar_http_req_t *req, size_t body_cap, int64_t timeout_
                      const ar_transfer_cbs_t *with, fetch_t *f)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    ar_upstream_opts_t uo = {
-        .max_idle_conns = 4, .idle_conn_timeout_ms = 1000, .curl_only = curl_only};
-    ar_upstream_t *up = ar_upstream_create(&loop, &uo);
-    assert_non_null(up);
+    ar_upstream_t *up = client_open(&loop, 4);
     uint64_t paused_ms = f->paused_ms; /* the one setting a caller may preset */
     memset(f, 0, sizeof(*f));
     f->paused_ms = paused_ms;
@@ -185,9 +200,7 @@ static void run_with(const ar_http_req_t *req, size_t body_cap, int64_t timeout_
     assert_non_null(f->xfer);
     while (!f->done)
         uv_run(&loop, UV_RUN_ONCE);
-    ar_upstream_close(up);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    client_close(&loop, up);
 }
 
 static void url_of(const server_t *s, const char *path, char *out, size_t n)
@@ -352,11 +365,7 @@ static void test_socket_numbers_come_back(void **state)
     url_of(&s, "/", url, sizeof(url));
     ar_http_req_t req = {.method = "GET", .url = url};
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    ar_upstream_opts_t uo = {
-        .max_idle_conns = 0, .idle_conn_timeout_ms = 60000, .curl_only = curl_only};
-    ar_upstream_t *up = ar_upstream_create(&loop, &uo);
-    assert_non_null(up);
+    ar_upstream_t *up = client_open(&loop, 0);
     ar_transfer_opts_t to = {.timeout_ms = 2000};
     for (int i = 0; i < N; i++) {
         fetch_t f;
@@ -371,9 +380,7 @@ static void test_socket_numbers_come_back(void **state)
         assert_int_equal(f.got.body.len, 2);
         ar_buf_dispose(&f.got.body);
     }
-    ar_upstream_close(up);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    client_close(&loop, up);
     server_stop(&s);
 }
 
@@ -449,10 +456,7 @@ static void test_stale_pooled_connection(void **state)
     url_of(&s, "/", url, sizeof(url));
     ar_http_req_t req = {.method = "GET", .url = url};
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    ar_upstream_opts_t uo = {
-        .max_idle_conns = 4, .idle_conn_timeout_ms = 60000, .curl_only = curl_only};
-    ar_upstream_t *up = ar_upstream_create(&loop, &uo);
+    ar_upstream_t *up = client_open(&loop, 4);
     chain_t ch = {.up = up, .req = &req};
     ar_buf_init(&ch.first.got.body, 64);
     ar_buf_init(&ch.second.got.body, 64);
@@ -467,9 +471,7 @@ static void test_stale_pooled_connection(void **state)
     assert_int_equal(ch.second.got.status, 200);
     ar_buf_dispose(&ch.first.got.body);
     ar_buf_dispose(&ch.second.got.body);
-    ar_upstream_close(up);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    client_close(&loop, up);
     server_stop(&s);
 }
 
