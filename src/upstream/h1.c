@@ -35,12 +35,15 @@
 /* A pooled connection the server closed meanwhile fails before any answer byte: the
  * request goes again on a fresh connection, at most this many times. */
 #define H1_STALE_RETRIES 2
+/* Addresses of a name tried in turn when connecting fails (IPv6 then IPv4, say). */
+#define H1_ADDRS_MAX 4
 
 typedef struct h1_pool {
     char *host; /* as in the URL, brackets of an IPv6 literal removed */
     int port;
-    char *host_line; /* "Host: host[:port]\r\n" */
-    struct sockaddr_storage addr;
+    char *host_line;                             /* "Host: host[:port]\r\n" */
+    struct sockaddr_storage addrs[H1_ADDRS_MAX]; /* in the resolver's order of preference */
+    int addrs_cnt;
     bool resolved;
     uint64_t resolved_ms;
     ar_list_t idle; /* its idle connections, most recently used first */
@@ -63,6 +66,7 @@ typedef struct h1_conn {
     uv_connect_t connect_req;
     h1_write_t writes[2];
     uint64_t seq; /* requests sent on it */
+    int addr_idx; /* of pool->addrs, the one connected to */
     llhttp_t parser;
     ar_upstream_t *up;
     h1_pool_t *pool;
@@ -100,11 +104,6 @@ static void conn_send(h1_conn_t *c);
 static int conn_begin(ar_transfer_t *t, h1_pool_t *pool, bool fresh_only);
 static void transfer_fail(ar_transfer_t *t, int err, const char *detail);
 
-bool ar_h1__wants(const ar_upstream_t *up, const ar_http_req_t *req)
-{
-    return !up->curl_only && strncmp(req->url, "http://", 7) == 0;
-}
-
 /* ---- pools ---- */
 
 /* Splits "http://host[:port]/path?query" into its pool and request target. */
@@ -112,9 +111,6 @@ static int parse_url(const char *url, char *host, size_t host_cap, int *port, co
 {
     const char *p = url + 7; /* after "http://" */
     const char *end = p + strcspn(p, "/?#");
-    const char *at = memchr(p, '@', (size_t)(end - p));
-    if (at)
-        return AR_EINVAL; /* credentials in a URL are not sent anywhere */
     const char *hs = p, *he, *colon;
     if (*p == '[') {
         hs = p + 1;
@@ -145,8 +141,25 @@ static int parse_url(const char *url, char *host, size_t host_cap, int *port, co
             return AR_EINVAL;
         *port = (int)v;
     }
-    *path = *end == '/' || *end == '?' ? end : "/";
+    *path = *end == '/' ? end : "/"; /* ar_h1__wants let nothing else through */
     return 0;
+}
+
+/* http:// URLs that parse here, whose authority is followed by a path or nothing. Any
+ * other (user info, which curl sends as Basic credentials; a query right after the
+ * authority; a malformed port) stays on curl, which reports it as it always has. */
+bool ar_h1__wants(const ar_upstream_t *up, const ar_http_req_t *req)
+{
+    if (up->curl_only || strncmp(req->url, "http://", 7) != 0)
+        return false;
+    const char *authority = req->url + 7;
+    size_t n = strcspn(authority, "/?#@");
+    if (authority[n] != '\0' && authority[n] != '/')
+        return false;
+    char host[256];
+    int port;
+    const char *path;
+    return parse_url(req->url, host, sizeof(host), &port, &path) == 0;
 }
 
 static h1_pool_t *pool_get(ar_upstream_t *up, const char *host, int port, bool v6)
@@ -169,11 +182,13 @@ static h1_pool_t *pool_get(ar_upstream_t *up, const char *host, int port, bool v
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
     if (uv_ip4_addr(host, port, &a4) == 0) {
-        memcpy(&p->addr, &a4, sizeof(a4));
+        memcpy(&p->addrs[0], &a4, sizeof(a4));
+        p->addrs_cnt = 1;
         p->resolved = true;
         p->resolved_ms = UINT64_MAX; /* a literal never expires */
     } else if (uv_ip6_addr(host, port, &a6) == 0) {
-        memcpy(&p->addr, &a6, sizeof(a6));
+        memcpy(&p->addrs[0], &a6, sizeof(a6));
+        p->addrs_cnt = 1;
         p->resolved = true;
         p->resolved_ms = UINT64_MAX;
     }
@@ -317,13 +332,34 @@ static void conn_failed(h1_conn_t *c, int status, const char *what)
     transfer_fail(t, map_uv_err(status, AR_EUPSTREAM), detail);
 }
 
+static int conn_connect(h1_conn_t *c, ar_transfer_t *t);
+static void settle(ar_upstream_t *up);
+
+/* Connecting to c's address failed: t tries the name's next address, if it has one.
+ * @return whether it does (c is closed either way). */
+static bool connect_next(h1_conn_t *c, ar_transfer_t *t)
+{
+    int next = c->addr_idx + 1;
+    h1_pool_t *pool = c->pool;
+    conn_close(c);
+    if (!t || next >= pool->addrs_cnt)
+        return false;
+    h1_conn_t *n = conn_new(t->up, pool);
+    n->addr_idx = next;
+    n->t = t;
+    t->conn = n;
+    return conn_connect(n, t) == 0;
+}
+
 static void on_connect_timeout(uv_timer_t *h)
 {
     h1_conn_t *c = h->data;
     ar_transfer_t *t = c->t;
-    conn_close(c);
-    if (t)
-        transfer_fail(t, AR_ECONNTIMEOUT, "connect timed out");
+    ar_upstream_t *up = c->up;
+    if (connect_next(c, t) || !t)
+        return;
+    transfer_fail(t, AR_ECONNTIMEOUT, "connect timed out");
+    settle(up);
 }
 
 /* ---- the answer ---- */
@@ -711,10 +747,12 @@ static void on_connected(uv_connect_t *req, int status)
         char detail[160];
         snprintf(detail, sizeof(detail), "cannot connect to %s port %d: %s", c->pool->host,
                  c->pool->port, uv_strerror(status));
-        conn_close(c);
+        ar_upstream_t *up = c->up;
+        if (connect_next(c, t))
+            return;
         if (t) {
             transfer_fail(t, map_uv_err(status, AR_ECONNREFUSED), detail);
-            settle(c->up);
+            settle(up);
         }
         return;
     }
@@ -728,8 +766,8 @@ static void on_connected(uv_connect_t *req, int status)
 static int conn_connect(h1_conn_t *c, ar_transfer_t *t)
 {
     c->connect_req.data = c;
-    int uvrc =
-        uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&c->pool->addr, on_connected);
+    int uvrc = uv_tcp_connect(&c->connect_req, &c->tcp,
+                              (struct sockaddr *)&c->pool->addrs[c->addr_idx], on_connected);
     if (uvrc != 0) {
         conn_close(c);
         return map_uv_err(uvrc, AR_ECONNREFUSED);
@@ -763,8 +801,13 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     h1_dns_t *d = req->data;
     ar_transfer_t *t = d->t;
     ar_upstream_t *up = d->up;
-    if (status == 0 && res && res->ai_addrlen <= sizeof(d->pool->addr)) {
-        memcpy(&d->pool->addr, res->ai_addr, res->ai_addrlen);
+    int n = 0;
+    for (struct addrinfo *a = status == 0 ? res : NULL; a && n < H1_ADDRS_MAX; a = a->ai_next) {
+        if (a->ai_addrlen <= sizeof(d->pool->addrs[0]))
+            memcpy(&d->pool->addrs[n++], a->ai_addr, a->ai_addrlen);
+    }
+    if (n) {
+        d->pool->addrs_cnt = n;
         d->pool->resolved = true;
         d->pool->resolved_ms = uv_now(up->loop);
     }
@@ -817,7 +860,7 @@ int ar_h1__start(ar_upstream_t *up, ar_transfer_t *t, const ar_http_req_t *req,
     int port;
     const char *path;
     if (parse_url(req->url, host, sizeof(host), &port, &path) != 0)
-        return AR_EINVAL;
+        return AR_EIO; /* ar_h1__wants took only URLs that parse */
     t->req = req;
     t->path = path;
     t->conn = NULL;
