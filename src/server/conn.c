@@ -64,6 +64,16 @@ void ar_server__conn_close(ar_conn_t *c)
 static void on_read_timeout(uv_timer_t *t)
 {
     ar_conn_t *c = t->data;
+    /* Lazy: arming only moves read_due; the timer, due no later, re-arms itself here. */
+    if (!c->read_due)
+        return; /* disarmed since */
+    uint64_t now = uv_now(&c->w->loop);
+    if (now < c->read_due) {
+        c->read_timer_at = c->read_due;
+        uv_timer_start(t, on_read_timeout, c->read_due - now, 0);
+        return;
+    }
+    c->read_due = 0;
     if (c->request_started && !c->processing) {
         /* A slow client: tell it why, then close. */
         bool head_late =
@@ -109,6 +119,7 @@ static void linger_start(ar_conn_t *c)
         ar_server__conn_close(c);
         return;
     }
+    c->read_due = 0;
     uv_timer_start(&c->read_timer, on_linger_timeout, LINGER_MS, 0);
 }
 
@@ -152,9 +163,32 @@ void ar_server__conn_arm_read(ar_conn_t *c)
     /* A connection whose answer is still going out is not idle: the write timer watches
      * it, and on_write_done starts this clock once the output has drained. */
     if (ms >= 0 && (c->wq_bytes == 0 || c->request_started))
-        uv_timer_start(&c->read_timer, on_read_timeout, (uint64_t)ms, 0);
+        ar_server__read_timer_set(c, ms);
     else
-        uv_timer_stop(&c->read_timer);
+        ar_server__read_timer_set(c, -1);
+}
+
+/*
+ * The read timer changes at least twice per request (stopped while the request runs,
+ * armed again after it). A libuv timer is a heap node inside the connection, so each change
+ * touches log(connections) other connections' memory: at a thousand connections that cost
+ * more than the rest of the timer work together. So arming only records read_due, and the
+ * timer is restarted only when it would fire too late; disarming leaves it to fire once,
+ * find nothing due, and stop.
+ */
+void ar_server__read_timer_set(ar_conn_t *c, int64_t ms)
+{
+    if (ms < 0) {
+        c->read_due = 0;
+        return;
+    }
+    uint64_t due = uv_now(&c->w->loop) + (uint64_t)ms;
+    c->read_due = due ? due : 1;
+    if (uv_is_active((uv_handle_t *)&c->read_timer) && c->read_timer_at <= due &&
+        c->read_timer.timer_cb == on_read_timeout)
+        return;
+    c->read_timer_at = due;
+    uv_timer_start(&c->read_timer, on_read_timeout, (uint64_t)ms, 0);
 }
 
 static void arm_write_timer(ar_conn_t *c)
@@ -503,6 +537,7 @@ void ar_server__conn_linger(ar_conn_t *c)
 {
     c->close_after_write = true;
     c->lingering = true;
+    c->read_due = 0;
     uv_timer_stop(&c->read_timer);
     if (c->wq_bytes == 0)
         linger_start(c); /* else on_write_done starts it once the answer is out */

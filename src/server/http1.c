@@ -336,7 +336,7 @@ static void dispatch(ar_conn_t *c)
     c->req = req;
     c->processing = true;
     atomic_fetch_add(&c->w->in_flight, 1);
-    uv_timer_stop(&c->read_timer);
+    ar_server__read_timer_set(c, -1);
     ar_server_t *srv = c->w->pub.server;
     if (c->w->draining) {
         c->keep_alive = false;

@@ -46,10 +46,15 @@ static int timeout_err(ar_transfer_t *t)
 
 /* ---- request_timeout: upstream time only ---- */
 
+/* Lazy like the server's read timer (conn.c): starting and stopping the clock once per
+ * request only moves `due`; the timer is restarted only when it would fire too late, and
+ * when it fires early it re-arms itself for what is left. */
 typedef struct deadline {
     uv_timer_t timer;
     ar_transfer_t *t; /* NULL once the transfer is freed */
     ar_upstream_t *up;
+    uint64_t due;      /* loop time the running clock runs out; 0: not running */
+    uint64_t fires_at; /* when the timer, if active, fires */
 } deadline_t;
 
 static void on_deadline_closed(uv_handle_t *h)
@@ -66,8 +71,15 @@ static void on_deadline(uv_timer_t *h)
 {
     deadline_t *d = h->data;
     ar_transfer_t *t = d->t;
-    if (!t || !t->active || t->cancelled)
+    if (!d->due || !t || !t->active || t->cancelled)
         return;
+    uint64_t now = uv_now(h->loop);
+    if (now < d->due) {
+        d->fires_at = d->due;
+        uv_timer_start(h, on_deadline, d->due - now, 0);
+        return;
+    }
+    d->due = 0;
     ar_upstream_t *up = t->up;
     int err = timeout_err(t);
     ar_transfer_cbs_t cbs = t->cbs;
@@ -80,19 +92,27 @@ static void on_deadline(uv_timer_t *h)
 
 void ar_upstream__clock_start(ar_transfer_t *t)
 {
+    deadline_t *d = t->deadline;
     if (t->budget_ms < 0)
         return;
     t->running_ms = uv_now(t->up->loop);
-    uv_timer_start(&t->deadline->timer, on_deadline, (uint64_t)t->budget_ms, 0);
+    d->due = t->running_ms + (uint64_t)t->budget_ms;
+    if (!d->due)
+        d->due = 1;
+    if (uv_is_active((uv_handle_t *)&d->timer) && d->fires_at <= d->due)
+        return;
+    d->fires_at = d->due;
+    uv_timer_start(&d->timer, on_deadline, (uint64_t)t->budget_ms, 0);
 }
 
 void ar_upstream__clock_stop(ar_transfer_t *t)
 {
-    if (t->budget_ms < 0 || !uv_is_active((uv_handle_t *)&t->deadline->timer))
+    deadline_t *d = t->deadline;
+    if (t->budget_ms < 0 || !d->due)
         return;
     uint64_t used = uv_now(t->up->loop) - t->running_ms;
     t->budget_ms = (int64_t)used < t->budget_ms ? t->budget_ms - (int64_t)used : 0;
-    uv_timer_stop(&t->deadline->timer);
+    d->due = 0;
 }
 
 static ar_transfer_t *transfer_get(ar_upstream_t *up)
@@ -357,7 +377,7 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
 
 void ar_upstream__release(ar_upstream_t *up, ar_transfer_t *t)
 {
-    uv_timer_stop(&t->deadline->timer);
+    t->deadline->due = 0; /* the timer, if still active, fires once and finds nothing */
     ar_list_remove(&t->link);
     if (t->active) {
         if (t->native)

@@ -456,6 +456,18 @@ static void test_idle_timeout(void **state)
     assert_true(dt >= 250);
     cli_close(c);
 
+    /* The clock restarts with each request: the read timer is lazy (armed once, it re-arms
+     * itself when it fires before the latest deadline), which must not close early. */
+    c = cli_open(0);
+    roundtrip(c, "GET / HTTP/1.1\r\n\r\n", 200);
+    usleep(200 * 1000);
+    roundtrip(c, "GET / HTTP/1.1\r\n\r\n", 200);
+    t0 = ar_now_ms();
+    assert_true(cli_eof(c));
+    dt = ar_now_ms() - t0;
+    assert_true(dt >= 250);
+    cli_close(c);
+
     /* A connection that never sends anything is closed too, silently. */
     c = cli_open(0);
     assert_true(cli_eof(c));

@@ -527,6 +527,46 @@ static void test_names_and_user_info(void **state)
     ar_buf_dispose(&f.got.body);
 }
 
+/* request_timeout's timer is lazy: a transfer struct comes back from the cache with its
+ * timer still set for the previous, shorter budget. It fires early and must re-arm for what
+ * is left: the stalled second request times out at its own budget, not the first's. */
+static void test_deadline_after_reuse(void **state)
+{
+    (void)state;
+    server_t quick, stall;
+    server_start(&quick, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    server_start2(&stall, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nab",
+                  "cd", 1500);
+    char u1[64], u2[64];
+    url_of(&quick, "/", u1, sizeof(u1));
+    url_of(&stall, "/", u2, sizeof(u2));
+    ar_http_req_t r1 = {.method = "GET", .url = u1}, r2 = {.method = "GET", .url = u2};
+    uv_loop_t loop;
+    ar_upstream_t *up = client_open(&loop, 4);
+    fetch_t f1 = {0}, f2 = {0};
+    ar_buf_init(&f1.got.body, 64);
+    ar_buf_init(&f2.got.body, 64);
+    int err = 0;
+    ar_transfer_opts_t short_budget = {.timeout_ms = 300}, long_budget = {.timeout_ms = 700};
+    assert_non_null(ar_transfer_start(up, &r1, &short_budget, &cbs, &f1, &err));
+    while (!f1.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(f1.err, 0);
+    uint64_t t0 = uv_hrtime();
+    assert_non_null(ar_transfer_start(up, &r2, &long_budget, &cbs, &f2, &err));
+    while (!f2.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    assert_int_equal(f2.err, AR_ETIMEDOUT);
+    assert_true(ms >= 650); /* not at the first request's 300 ms */
+    assert_true(ms < 1400); /* and not when the server finally answers */
+    ar_buf_dispose(&f1.got.body);
+    ar_buf_dispose(&f2.got.body);
+    client_close(&loop, up);
+    server_stop(&quick);
+    server_stop(&stall);
+}
+
 int main(void)
 {
     /* the test server writes the rest of an answer after the client gave up on it; as in
@@ -544,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_stale_pooled_connection),
         cmocka_unit_test(test_pause_mid_answer),
         cmocka_unit_test(test_names_and_user_info),
+        cmocka_unit_test(test_deadline_after_reuse),
     };
     int failed =
         cmocka_run_group_tests_name("test_transfer (built-in HTTP/1.1)", tests, NULL, NULL);
