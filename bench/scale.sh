@@ -18,9 +18,10 @@ declare -A S # S[workers|conns|target|field]
 # One process proxies a stream with two descriptors (client and upstream connection), so
 # its open-file limit caps the streams: airouter's default max_connections is
 # (limit - 64) / 2 and refuses the rest with a 503. nginx's worker processes each have
-# the limit. Where run.sh could not raise the limit, a second run stays below the cap.
+# the limit. Where run.sh could not raise the limit, a second run stays 5 % below the cap
+# (a finished stream's connection counts until the server has seen it close).
 NOFILE=$(ulimit -n)
-SSE_FIT=$(((NOFILE - 64) / 2 - 100))
+SSE_FIT=$(((NOFILE - 64) / 2 * 95 / 100))
 
 # worker_cpu PID: "ar-worker-0=TICKS ar-worker-1=TICKS ..." (utime + stime of each thread)
 worker_cpu() {
@@ -77,15 +78,30 @@ peak_rss() {
     done
 }
 
-# sse_run WORKERS TARGET URL PID HEADERS: the concurrent slow streams against one target.
+# settle_connections URL: waits (up to 10 s) until airouter's /health shows no client
+# connection but the asking one, so that a run does not start with the last one's still
+# closing (they count against max_connections). nginx has no such page: no wait.
+settle_connections() {
+    local i open
+    for i in $(seq 1 100); do
+        open=$(curl -s -m 2 "$1/health" | grep -o '"connections":{"open":[0-9]*' | grep -o '[0-9]*$')
+        [ -z "$open" ] || [ "$open" -le 1 ] && return 0
+        sleep 0.1
+    done
+    log "bench: $1 still has $open connections open after 10 s"
+}
+
+# sse_run WORKERS TARGET URL PID HEADERS STREAMS: the concurrent slow streams against one
+# target.
 sse_run() {
-    local w=$1 t=$2 url=$3 pid=$4 headers=$5 out sampler peakf
+    local w=$1 t=$2 url=$3 pid=$4 headers=$5 streams=$6 out sampler peakf
     peakf=$BENCH_TMP/peak.$t
+    [ "$t" = airouter ] && settle_connections "$url"
     echo 0 >"$peakf"
     peak_rss "$pid" "$peakf" &
     sampler=$!
     out=$(SSE_HEADERS=$headers node "$here/sse_load.mjs" "$url/v1/chat/completions" \
-        "$BENCH_MASTER_KEY" "$here/bodies/chat_stream.json" "$SSE_STREAMS" "$SSE_RAMP_MS" 60000)
+        "$BENCH_MASTER_KEY" "$here/bodies/chat_stream.json" "$streams" "$SSE_RAMP_MS" 60000)
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     S[$w|sse|$t|json]=$out
@@ -115,11 +131,12 @@ for w in 1 2; do
     done
     if [ "$w" = 2 ]; then
         log "   $SSE_STREAMS concurrent streams (20 chunks, 100 ms apart): nginx, airouter"
-        sse_run "$w" nginx "$ng_url" "$ng_pid" $'x-mock-chunks: 20\nx-mock-chunk-delay: 100ms'
-        sse_run "$w" airouter "$ar_url" "$ar_pid" ""
+        sse_run "$w" nginx "$ng_url" "$ng_pid" $'x-mock-chunks: 20\nx-mock-chunk-delay: 100ms' \
+            "$SSE_STREAMS"
+        sse_run "$w" airouter "$ar_url" "$ar_pid" "" "$SSE_STREAMS"
         if [ "$SSE_FIT" -lt "$SSE_STREAMS" ]; then
             log "   $SSE_FIT concurrent streams (what the open-file limit lets one process proxy)"
-            sse_run fit airouter "$ar_url" "$ar_pid" ""
+            sse_run fit airouter "$ar_url" "$ar_pid" "" "$SSE_FIT"
         fi
     fi
     stop_pid "$ng_pid" || true
