@@ -1,10 +1,9 @@
 /*
- * attempt.c: running one client request against its candidates (SPEC section 4). Each
- * candidate is first admitted by the router (ban, breaker, max_concurrent, RPM/TPM);
- * an admitted attempt builds the provider request and streams the answer back as it
- * arrives (SSE events are parsed, translated or passed through untouched, and flushed
- * per upstream read), or collects a whole answer and relays it with `_router` metadata.
- * A failed attempt is reported to the router, which answers with the outcome table's
+ * attempt.c: running one client request against its candidates (SPEC section 4), the
+ * retry machine. Each candidate is first admitted by the router (ban, breaker,
+ * max_concurrent, RPM/TPM); an admitted attempt builds the provider request and starts the
+ * transfer, whose bytes stream.c pumps to the client; answer.c shapes what is sent.
+ * In-process (mock) answers are delivered here too. A failed attempt is reported to the router, which answers with the outcome table's
  * verdict: retry the same deployment (429, ECONNRESET, ENETUNREACH: up to
  * rate_limit_retries, after retry_delay + jitter or the upstream's Retry-After), move to
  * the next candidate (at most max_retries switches), then routing.fallback, or return.
@@ -27,10 +26,9 @@
 #include "gateway/gateway_int.h"
 
 static int on_head(void *ud, int status, const ar_header_t *headers, size_t cnt);
-static int on_data(void *ud, ar_span_t data);
 static void on_done(void *ud, int err, const char *detail);
 
-static const ar_transfer_cbs_t xfer_cbs = {on_head, on_data, on_done};
+static const ar_transfer_cbs_t xfer_cbs = {on_head, ar_gw_on_upstream_data, on_done};
 
 #define ERROR_BODY_MAX (1u << 20)
 #define RETRY_AFTER_MAX_MS 60000
@@ -68,259 +66,6 @@ static bool capable(const ar_provider_t *p, ar_endpoint_t ep)
     if (ep == AR_EP_COMPLETIONS)
         return ar_provider_can(p, AR_PROV_COMPLETIONS);
     return true;
-}
-
-/* `"_router":{...}` (without braces around it) appended to out; a remote airouter's own
- * `_router` (chains) goes inside as "upstream". */
-static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out, ar_span_t upstream_meta)
-{
-    const ar_deployment_t *d = g->dep;
-    int rc = ar_buf_append_str(out, "\"_router\":{\"provider\":\"");
-    rc = rc ? rc : ar_buf_append_str(out, d ? d->cred->type_name : "");
-    rc = rc ? rc : ar_buf_append_str(out, "\",\"credential\":\"");
-    rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(d ? d->cred->name : ""));
-    rc = rc ? rc : ar_buf_append_str(out, "\",\"model_name\":\"");
-    rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(d ? d->upstream_model : ""));
-    char num[24];
-    size_t nlen = ar_u64_dec((uint64_t)g->attempts, num);
-    rc = rc ? rc : ar_buf_append_str(out, "\",\"attempts\":");
-    rc = rc ? rc : ar_buf_append(out, num, nlen);
-    rc = rc ? rc
-            : ar_buf_append_str(out, d && d->is_fallback ? ",\"fallback_used\":true,\"errors\":["
-                                                         : ",\"fallback_used\":false,\"errors\":[");
-    for (size_t i = 0; i < g->errs_cnt && !rc; i++) {
-        const ar_attempt_err_t *e = &g->errs[i];
-        rc = ar_buf_append_str(out, i ? ",{\"credential\":\"" : "{\"credential\":\"");
-        rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(e->credential));
-        rc = rc ? rc : ar_buf_append_str(out, "\",\"model\":\"");
-        rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(e->model));
-        nlen = ar_u64_dec((uint64_t)e->status, num);
-        rc = rc ? rc : ar_buf_append_str(out, "\",\"status\":");
-        rc = rc ? rc : ar_buf_append(out, num, nlen);
-        rc = rc ? rc : ar_buf_append_str(out, ",\"message\":\"");
-        rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(e->message));
-        rc = rc ? rc : ar_buf_append_str(out, "\"}");
-    }
-    rc = rc ? rc : ar_buf_append_str(out, "]");
-    if (upstream_meta.len) {
-        rc = rc ? rc : ar_buf_append_str(out, ",\"upstream\":");
-        rc = rc ? rc : ar_buf_append_span(out, upstream_meta);
-    }
-    rc = rc ? rc : ar_buf_append_str(out, "}");
-    return rc;
-}
-
-/* Finds a top-level `_router` member in a proxy's answer: the whole member (key to value,
- * with one neighbouring comma) and the value. @return false when there is none. */
-static bool find_remote_meta(ar_span_t body, ar_span_t *member, ar_span_t *value)
-{
-    ar_jscan_iter_t it;
-    ar_span_t k, v;
-    const char *prev_end = NULL;
-    if (ar_jscan_object_begin(body, &it) != 0)
-        return false;
-    while (ar_jscan_object_next(&it, &k, &v)) {
-        if (ar_span_eq(k, AR_LIT("_router"))) {
-            const char *start = k.ptr - 1; /* the opening quote */
-            const char *end = v.ptr + v.len;
-            if (prev_end) {
-                start = prev_end; /* take the comma before it */
-            } else {
-                const char *q = end;
-                const char *limit = body.ptr + body.len;
-                while (q < limit && *q != ',' && *q != '}')
-                    q++;
-                if (q < limit && *q == ',')
-                    end = q + 1; /* first member: take the comma after it */
-            }
-            *member = ar_span(start, (size_t)(end - start));
-            *value = v;
-            return true;
-        }
-        prev_end = v.ptr + v.len;
-    }
-    return false;
-}
-
-/* The response headers of an answer: content type, x-airouter-*, CORS, extra. */
-static size_t answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, bool stream,
-                             const ar_http_header_t *extra, size_t extra_cnt)
-{
-    size_t n = 0;
-    if (stream) {
-        hs[n++] = (ar_http_header_t){AR_LIT("Content-Type"), AR_LIT("text/event-stream")};
-        hs[n++] = (ar_http_header_t){AR_LIT("Cache-Control"), AR_LIT("no-cache")};
-        hs[n++] = (ar_http_header_t){AR_LIT("X-Accel-Buffering"), AR_LIT("no")};
-    } else {
-        hs[n++] = (ar_http_header_t){AR_LIT("Content-Type"), AR_LIT("application/json")};
-    }
-    if (cfg_of(g)->server.router_metadata && g->dep) {
-        hs[n++] =
-            (ar_http_header_t){AR_LIT("x-airouter-credential"), ar_span_cstr(g->dep->cred->name)};
-        hs[n++] =
-            (ar_http_header_t){AR_LIT("x-airouter-model"), ar_span_cstr(g->dep->upstream_model)};
-        char *att = ar_pool_alloc(g->http->pool, 24);
-        ar_u64_dec((uint64_t)g->attempts, att);
-        hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-attempts"), ar_span_cstr(att)};
-    }
-    for (size_t i = 0; i < extra_cnt && n < max; i++)
-        hs[n++] = extra[i];
-    n += ar_gw_common_headers(g->http, g->rt, hs + n, max - n);
-    return n;
-}
-
-/*
- * Sends a JSON object body, with `_router` spliced in before its closing brace when
- * router_metadata is on; the body itself is never copied.
- */
-static void send_json_with(ar_gw_req_t *g, int status, ar_span_t body,
-                           const ar_http_header_t *extra, size_t extra_cnt)
-{
-    ar_http_header_t hs[16];
-    size_t n = answer_headers(g, hs, AR_ARRAY_CNT(hs), false, extra, extra_cnt);
-    ar_span_t parts[3] = {body, AR_SPAN_NULL, AR_SPAN_NULL};
-    size_t nparts = 1;
-    ar_span_t remote = AR_SPAN_NULL, remote_member = AR_SPAN_NULL;
-    bool chained = cfg_of(g)->server.router_metadata && !g->ctx.front && g->dep &&
-                   g->dep->cred->type == AR_CRED_PROXY &&
-                   find_remote_meta(body, &remote_member, &remote);
-    size_t end = body.len;
-    while (end > 0 && (body.ptr[end - 1] == ' ' || body.ptr[end - 1] == '\n' ||
-                       body.ptr[end - 1] == '\r' || body.ptr[end - 1] == '\t'))
-        end--;
-    if (cfg_of(g)->server.router_metadata && !g->ctx.front && end > 0 && body.ptr[end - 1] == '}' &&
-        body.ptr[0] == '{') {
-        size_t before = end - 1;
-        while (before > 0 && (body.ptr[before - 1] == ' ' || body.ptr[before - 1] == '\n' ||
-                              body.ptr[before - 1] == '\r' || body.ptr[before - 1] == '\t'))
-            before--;
-        ar_buf_t *meta = &g->ev_out;
-        ar_buf_reset(meta);
-        bool empty = before <= 1 ||
-                     (chained && remote_member.ptr + remote_member.len >= body.ptr + end - 1 &&
-                      remote_member.ptr <= body.ptr + 1);
-        int rc = ar_buf_append_str(meta, empty ? "" : ",");
-        rc = rc ? rc : append_router_meta(g, meta, remote);
-        rc = rc ? rc : ar_buf_append_str(meta, "}");
-        if (rc == 0 && chained) {
-            /* the body around the remote member, then ours with theirs inside */
-            parts[0] = ar_span(body.ptr, (size_t)(remote_member.ptr - body.ptr));
-            const char *after = remote_member.ptr + remote_member.len;
-            parts[1] = ar_span(after, (size_t)(body.ptr + end - 1 - after));
-            parts[2] = ar_buf_span(meta);
-            nparts = 3;
-        } else if (rc == 0) {
-            parts[0] = ar_span(body.ptr, end - 1);
-            parts[1] = ar_buf_span(meta);
-            nparts = 2;
-        }
-    }
-    g->final_status = status;
-    ar_http_respond_parts(g->http, status, hs, n, parts, nparts);
-}
-
-static void send_json(ar_gw_req_t *g, int status, ar_span_t body)
-{
-    send_json_with(g, status, body, NULL, 0);
-}
-
-/* A successful whole answer (OpenAI chat.completion), in the client's format. */
-static void send_answer(ar_gw_req_t *g, int status, ar_span_t body)
-{
-    const ar_front_ops_t *front = g->ctx.front;
-    if (front) {
-        ar_buf_reset(&g->front_out);
-        if (front->whole(g, body, &g->front_out) == 0) {
-            body = ar_buf_span(&g->front_out);
-        } else {
-            status = 502;
-            body = ar_gw_error_body(g->http, 502, "api_error", "upstream_error",
-                                    "the upstream answer could not be translated");
-        }
-    }
-    send_json(g, status, body);
-}
-
-/* An error answer of ours (final statuses), in the client's format. */
-static void send_error(ar_gw_req_t *g, int status, const char *type, const char *code,
-                       const char *message, const ar_http_header_t *extra, size_t extra_cnt)
-{
-    message = ar_redact_str(g->http->pool, message);
-    send_json_with(g, status, ar_gw_error_body(g->http, status, type, code, message), extra,
-                   extra_cnt);
-}
-
-static void ensure_stream(ar_gw_req_t *g)
-{
-    if (ar_http_responded(g->http))
-        return;
-    ar_http_header_t hs[16];
-    size_t n = answer_headers(g, hs, AR_ARRAY_CNT(hs), true, NULL, 0);
-    g->final_status = 200;
-    ar_http_start_stream(g->http, 200, hs, n);
-}
-
-static int front_event(void *ud, const ar_sse_event_t *ev)
-{
-    ar_gw_req_t *g = ud;
-    return g->ctx.front->chunk(g, ev->data, &g->front_out);
-}
-
-/*
- * Sends OpenAI stream frames (complete "data: ...\n\n" events) to the client: as they
- * are, or re-read and translated by the front. @return 0 or AR_ECANCELED.
- */
-static int emit(ar_gw_req_t *g, ar_span_t frames)
-{
-    if (frames.len == 0)
-        return 0;
-    ensure_stream(g);
-    if (!g->ctx.front)
-        return ar_http_write(g->http, frames) ? AR_ECANCELED : 0;
-    ar_buf_reset(&g->front_out);
-    int rc = ar_sse_feed(&g->front_sse, frames, front_event, g);
-    if (rc == 0 && g->front_out.len)
-        rc = ar_http_write(g->http, ar_buf_span(&g->front_out)) ? AR_ECANCELED : 0;
-    return rc;
-}
-
-/* The stream ended normally: the provider's closing frames, then the front's. */
-static void emit_end(ar_gw_req_t *g)
-{
-    ar_buf_reset(&g->ev_out);
-    if (g->prov && ar_provider_end_stream(g->prov, &g->call, &g->ev_out) == 0)
-        (void)emit(g, ar_buf_span(&g->ev_out));
-    const ar_front_ops_t *front = g->ctx.front;
-    if (!front)
-        return;
-    ensure_stream(g);
-    ar_buf_reset(&g->front_out);
-    int rc = ar_sse_finish(&g->front_sse, front_event, g);
-    if (rc == 0)
-        rc = front->stream_end(g, &g->front_out);
-    if (rc == 0 && g->front_out.len)
-        (void)ar_http_write(g->http, ar_buf_span(&g->front_out));
-}
-
-/* An SSE `error` event for a stream that cannot go on. */
-static void stream_error(ar_gw_req_t *g, const char *type, const char *message)
-{
-    message = ar_redact_str(g->http->pool, message);
-    if (g->ctx.front) {
-        ar_buf_reset(&g->front_out);
-        if (g->ctx.front->stream_error(g, type, message, &g->front_out) == 0)
-            (void)ar_http_write(g->http, ar_buf_span(&g->front_out));
-        return;
-    }
-    ar_buf_t *b = &g->ev_out;
-    ar_buf_reset(b);
-    int rc = ar_buf_append_str(b, "data: {\"error\":{\"message\":\"");
-    rc = rc ? rc : ar_buf_append_json_escaped(b, ar_span_cstr(message));
-    rc = rc ? rc : ar_buf_append_str(b, "\",\"type\":\"");
-    rc = rc ? rc : ar_buf_append_str(b, type);
-    rc = rc ? rc : ar_buf_append_str(b, "\",\"code\":null,\"param\":null}}\n\n");
-    if (rc == 0)
-        (void)ar_http_write(g->http, ar_buf_span(b));
 }
 
 /* At debug level: a body, shortened (embedding vectors, base64 data) and masked. */
@@ -427,26 +172,27 @@ static void fail_all(ar_gw_req_t *g)
         char *ra = ar_pool_alloc(http->pool, 24);
         ar_u64_dec((uint64_t)secs, ra);
         ar_http_header_t extra[1] = {{AR_LIT("Retry-After"), ar_span_cstr(ra)}};
-        send_error(g, 429, "rate_limit_error", "rate_limit_exceeded",
-                   ar_pool_printf(http->pool,
-                                  "Rate limit reached for model '%s' on every deployment; retry "
-                                  "in %llds",
-                                  g->call.public_model, (long long)secs),
-                   extra, 1);
+        ar_gw_send_error(
+            g, 429, "rate_limit_error", "rate_limit_exceeded",
+            ar_pool_printf(http->pool,
+                           "Rate limit reached for model '%s' on every deployment; retry "
+                           "in %llds",
+                           g->call.public_model, (long long)secs),
+            extra, 1);
         ar_gw_req_finish(g);
         return;
     }
     if (g->attempts == 0 || g->errs_cnt == 0) {
-        send_error(g, 503, "service_unavailable_error", "no_available_deployment",
-                   ar_pool_printf(http->pool, "No available deployment for model '%s'",
-                                  g->call.public_model),
-                   NULL, 0);
+        ar_gw_send_error(g, 503, "service_unavailable_error", "no_available_deployment",
+                         ar_pool_printf(http->pool, "No available deployment for model '%s'",
+                                        g->call.public_model),
+                         NULL, 0);
         ar_gw_req_finish(g);
         return;
     }
     const ar_attempt_err_t *last = &g->errs[g->errs_cnt - 1];
     int status = last->status >= 400 ? last->status : 502;
-    send_error(g, status, type_for_status(status), "upstream_error", last->message, NULL, 0);
+    ar_gw_send_error(g, status, type_for_status(status), "upstream_error", last->message, NULL, 0);
     ar_gw_req_finish(g);
 }
 
@@ -470,15 +216,15 @@ static void inproc_deliver(ar_gw_req_t *g)
     g->ttfb_us = ar_now_us() - g->attempt_start_us;
     report(g, g->inproc.status, 0, false);
     if (g->call.stream) {
-        ensure_stream(g);
+        ar_gw_stream_begin(g);
         for (size_t i = 0; i < g->inproc.events_cnt; i++) {
-            if (emit(g, g->inproc.events[i]) != 0)
+            if (ar_gw_emit(g, g->inproc.events[i]) != 0)
                 break;
         }
-        emit_end(g);
+        ar_gw_stream_end(g);
         ar_http_end_stream(g->http);
     } else {
-        send_answer(g, g->inproc.status, ar_buf_span(&g->inproc.body));
+        ar_gw_send_answer(g, g->inproc.status, ar_buf_span(&g->inproc.body));
     }
     ar_gw_req_finish(g);
 }
@@ -727,84 +473,6 @@ static int on_head(void *ud, int status, const ar_header_t *headers, size_t cnt)
     return 0;
 }
 
-static int on_event(void *ud, const ar_sse_event_t *ev)
-{
-    ar_gw_req_t *g = ud;
-    if (g->finished || ar_http_aborted(g->http))
-        return AR_ECANCELED;
-    ar_buf_reset(&g->ev_out);
-    int rc = ar_provider_parse_event(g->prov, &g->call, ev, &g->ev_out);
-    if (rc < 0)
-        return rc;
-    ar_span_t out = rc == AR_PROV_PASS ? ev->raw : ar_buf_span(&g->ev_out);
-    if (emit(g, out) != 0)
-        return AR_ECANCELED;
-    /* the last event of a stream may lack its blank line */
-    if (rc == AR_PROV_PASS && out.len &&
-        !(out.len >= 2 && out.ptr[out.len - 1] == '\n' &&
-          (out.ptr[out.len - 2] == '\n' || out.ptr[out.len - 2] == '\r')))
-        return emit(g, AR_LIT("\n\n"));
-    return 0;
-}
-
-static void on_drain(ar_http_request_t *http);
-
-/* Output is written per upstream chunk but flushed once per upstream batch. */
-static void mark_unflushed(ar_gw_req_t *g)
-{
-    if (ar_list_empty(&g->unflushed_link))
-        ar_list_insert_tail(&g->gw->unflushed, &g->unflushed_link);
-}
-
-static void flush_now(ar_gw_req_t *g)
-{
-    ar_list_remove(&g->unflushed_link);
-    if (g->finished || !ar_http_responded(g->http))
-        return;
-    if (ar_http_flush(g->http) > AR_HTTP_HIGH_WATER && g->xfer) {
-        /* The client reads slower than the upstream writes: hold the upstream. */
-        g->paused = true;
-        g->http->on_drain = on_drain;
-    }
-}
-
-void ar_gw_flush_streams(void *gw_worker)
-{
-    ar_gw_worker_t *gwk = gw_worker;
-    while (!ar_list_empty(&gwk->unflushed)) {
-        ar_gw_req_t *g = ar_container_of(gwk->unflushed.next, ar_gw_req_t, unflushed_link);
-        ar_http_ref(g->http);
-        flush_now(g);
-        ar_http_unref(g->http);
-    }
-}
-
-static void on_drain(ar_http_request_t *http)
-{
-    ar_gw_req_t *g = http->data;
-    if (g->paused && g->xfer) {
-        g->paused = false;
-        ar_transfer_resume(g->xfer);
-    }
-}
-
-static int on_data(void *ud, ar_span_t data)
-{
-    ar_gw_req_t *g = ud;
-    if (g->finished)
-        return AR_ECANCELED;
-    if (!g->up_stream)
-        return ar_buf_append_span(&g->up_body, data) ? AR_ETOOBIG : 0;
-    if (g->paused)
-        return AR_EAGAIN;
-    ar_http_ref(g->http);
-    int rc = ar_sse_feed(&g->sse, data, on_event, g);
-    if (rc == 0 && !g->finished)
-        mark_unflushed(g);
-    ar_http_unref(g->http);
-    return rc;
-}
-
 static bool is_json_object(ar_span_t body)
 {
     ar_jscan_iter_t it;
@@ -832,7 +500,7 @@ static int deliver_whole(ar_gw_req_t *g)
         body = ar_span(copy, body.len);
     }
     report(g, g->up_status, 0, false);
-    send_answer(g, g->up_status, body);
+    ar_gw_send_answer(g, g->up_status, body);
     return 0;
 }
 
@@ -846,7 +514,7 @@ static void on_done(void *ud, int err, const char *detail)
     if (!g->up_stream)
         debug_dump(g, "upstream response body", ar_buf_span(&g->up_body));
     if (g->up_stream && err == 0) {
-        err = ar_sse_finish(&g->sse, on_event, g);
+        err = ar_gw_stream_finish(g);
         if (err == AR_ECANCELED || g->finished) {
             ar_gw_req_finish(g);
             goto out;
@@ -855,8 +523,8 @@ static void on_done(void *ud, int err, const char *detail)
     bool success = err == 0 && g->up_status >= 200 && g->up_status < 300;
     if (success && g->up_stream) {
         report(g, g->up_status, 0, false);
-        ensure_stream(g);
-        emit_end(g);
+        ar_gw_stream_begin(g);
+        ar_gw_stream_end(g);
         ar_http_end_stream(g->http);
         ar_gw_req_finish(g);
         goto out;
@@ -880,7 +548,7 @@ static void on_done(void *ud, int err, const char *detail)
                                                ar_err_message(err ? err : AR_EUPSTREAM));
         ar_log_ctx_t lc = log_ctx(g, "reading upstream stream");
         AR_LOG(AR_LOG_ERROR, &lc, "%s (%s)", msg, detail);
-        stream_error(g, "api_error", msg);
+        ar_gw_stream_error(g, "api_error", msg);
         ar_http_end_stream(g->http);
         ar_gw_req_finish(g);
         goto out;
@@ -900,13 +568,14 @@ static void on_done(void *ud, int err, const char *detail)
     if (oc.action == AR_ACT_RETURN_ERROR && !err) {
         if (ar_provider_can(g->prov, AR_PROV_OPENAI_WIRE) && !g->ctx.front) {
             /* the upstream's own error, keys it quotes masked */
-            send_json(g, g->up_status, ar_redact_span(g->http->pool, ar_buf_span(&g->up_body)));
+            ar_gw_send_json(g, g->up_status,
+                            ar_redact_span(g->http->pool, ar_buf_span(&g->up_body)), NULL, 0);
         } else {
             /* translated: the client gets its own format, with the upstream's words */
             ar_upstream_err_t ue;
             ar_provider_parse_error(g->prov, &g->call, g->up_status, ar_buf_span(&g->up_body), &ue);
-            send_error(g, g->up_status, ue.type ? ue.type : type_for_status(g->up_status), ue.code,
-                       ue.message, NULL, 0);
+            ar_gw_send_error(g, g->up_status, ue.type ? ue.type : type_for_status(g->up_status),
+                             ue.code, ue.message, NULL, 0);
         }
         ar_gw_req_finish(g);
     } else if (oc.action == AR_ACT_RETURN_ERROR) {
@@ -926,7 +595,7 @@ void ar_gw_req_abort(ar_http_request_t *http, int reason)
     if (reason == AR_ESHUTDOWN) {
         static const char msg[] = "Request cancelled: server is shutting down";
         if (ar_http_responded(http)) {
-            stream_error(g, "service_unavailable_error", msg);
+            ar_gw_stream_error(g, "service_unavailable_error", msg);
             ar_http_end_stream(http);
         } else {
             g->final_status = 503;

@@ -282,12 +282,39 @@ void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt);
 void ar_gw_messages_count_tokens(ar_http_request_t *req, ar_runtime_t *rt);
 extern const ar_front_ops_t ar_front_anthropic;
 
-/* attempt.c */
-/** Flushes every stream that wrote since the last upstream batch (worker thread). */
-void ar_gw_flush_streams(void *gw_worker);
+/* attempt.c: the retry machine (candidates, admission, retries, fallback, final errors) */
 void ar_gw_attempt_next(ar_gw_req_t *g);
 void ar_gw_req_abort(ar_http_request_t *http, int reason);
 void ar_gw_req_finish(ar_gw_req_t *g);
+
+/* answer.c: what a relayed answer looks like to the client */
+/** The headers of an answer: content type, x-airouter-*, CORS, then extra. @return count. */
+size_t ar_gw_answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, bool stream,
+                            const ar_http_header_t *extra, size_t extra_cnt);
+/** Sends a JSON object body with `_router` spliced in (router_metadata), never copied. */
+void ar_gw_send_json(ar_gw_req_t *g, int status, ar_span_t body, const ar_http_header_t *extra,
+                     size_t extra_cnt);
+/** A successful whole answer (OpenAI chat.completion), in the client's format. */
+void ar_gw_send_answer(ar_gw_req_t *g, int status, ar_span_t body);
+/** An error answer of the gateway's own, in the client's format, its message masked. */
+void ar_gw_send_error(ar_gw_req_t *g, int status, const char *type, const char *code,
+                      const char *message, const ar_http_header_t *extra, size_t extra_cnt);
+
+/* stream.c: the pump from an upstream transfer to the client */
+/** The transfer's on_data: collects a whole answer, or parses and forwards stream events. */
+int ar_gw_on_upstream_data(void *ud, ar_span_t data);
+/** Parses what the stream's last read left (its last event may lack the blank line). */
+int ar_gw_stream_finish(ar_gw_req_t *g);
+/** Sends the stream's head once (200, text/event-stream). */
+void ar_gw_stream_begin(ar_gw_req_t *g);
+/** Sends OpenAI stream frames, through the front if any. @return 0 or AR_ECANCELED. */
+int ar_gw_emit(ar_gw_req_t *g, ar_span_t frames);
+/** The stream ended normally: the provider's closing frames, then the front's. */
+void ar_gw_stream_end(ar_gw_req_t *g);
+/** An SSE error event for a stream that cannot go on, its message masked. */
+void ar_gw_stream_error(ar_gw_req_t *g, const char *type, const char *message);
+/** Flushes every stream that wrote since the last upstream batch (worker thread). */
+void ar_gw_flush_streams(void *gw_worker);
 
 /* models.c */
 void ar_gw_models(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t id);

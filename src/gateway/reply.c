@@ -1,7 +1,7 @@
 /*
  * reply.c: answers the gateway sends itself: JSON errors in the OpenAI shape and the
  * headers every answer carries (CORS, and X-RateLimit-* when client rate limiting is on).
- * Upstream answers are relayed by attempt.c, which adds the same common headers.
+ * Upstream answers are shaped by answer.c, which adds the same common headers.
  */
 #include <string.h>
 
