@@ -1,0 +1,345 @@
+/*
+ * sqlite.c: the embedded store backend. One connection per handle, WAL journal (readers
+ * never wait for the writer), a busy timeout so that the CLI and a running server can
+ * share the file, foreign keys on. The schema is a list of migrations applied in order at
+ * open, each in its own transaction, recorded in schema_version: a database written by an
+ * older airouter is brought up to date, one written by a newer one is refused.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/mem.h"
+#include "store/store_int.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+static const char *const migrations[] = {
+    /* 1: plans and virtual keys */
+    "CREATE TABLE plans ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " max_tokens INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE keys ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " hash TEXT NOT NULL UNIQUE,"
+    " masked TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0,"
+    " rpm INTEGER NOT NULL DEFAULT -1,"
+    " tpm INTEGER NOT NULL DEFAULT -1,"
+    " daily_tokens INTEGER NOT NULL DEFAULT -1,"
+    " monthly_tokens INTEGER NOT NULL DEFAULT -1,"
+    " limit_tokens INTEGER NOT NULL DEFAULT -1,"
+    " max_budget_usd REAL NOT NULL DEFAULT -1,"
+    " plan_id INTEGER REFERENCES plans(id),"
+    " models TEXT NOT NULL DEFAULT '');",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+typedef struct sq {
+    sqlite3 *db;
+    int version;
+} sq_t;
+
+static int fail(sqlite3 *db, char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+    return AR_EIO;
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return AR_EIO;
+}
+
+static int read_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *st;
+    *version = 0;
+    if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL) != SQLITE_OK)
+        return 0; /* no table yet: a new database */
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int migrate(sq_t *q, char *err, size_t errlen)
+{
+    char what[256];
+    if (exec(q->db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", err,
+             errlen))
+        return AR_EIO;
+    read_version(q->db, &q->version);
+    if (q->version > SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "the database is at schema version %d, newer than this airouter's %d; use the "
+                 "airouter that wrote it",
+                 q->version, SCHEMA_VERSION);
+        return AR_EINVAL;
+    }
+    for (int v = q->version + 1; v <= SCHEMA_VERSION; v++) {
+        char set[96];
+        snprintf(set, sizeof(set),
+                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d);", v);
+        int rc = exec(q->db, "BEGIN IMMEDIATE", err, errlen);
+        rc = rc ? rc : exec(q->db, migrations[v - 1], err, errlen);
+        rc = rc ? rc : exec(q->db, set, err, errlen);
+        rc = rc ? rc : exec(q->db, "COMMIT", err, errlen);
+        if (rc) {
+            snprintf(what, sizeof(what), "%s", err);
+            snprintf(err, errlen, "migrating the database to schema version %d: %s", v, what);
+            (void)exec(q->db, "ROLLBACK", what, sizeof(what));
+            return rc;
+        }
+        q->version = v;
+    }
+    return 0;
+}
+
+static int sq_open(const char *location, void **impl, char *err, size_t errlen)
+{
+    if (!*location) {
+        snprintf(err, errlen, "storage.database_url: sqlite:// needs a path");
+        return AR_EINVAL;
+    }
+    sq_t *q = ar_xcalloc(1, sizeof(*q));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(location, &q->db, flags, NULL) != SQLITE_OK) {
+        int rc = fail(q->db, err, errlen, location);
+        sqlite3_close(q->db);
+        ar_free(q);
+        return rc;
+    }
+    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    int rc = strcmp(location, ":memory:") == 0
+                 ? 0
+                 : exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err, errlen);
+    rc = rc ? rc : exec(q->db, "PRAGMA foreign_keys=ON", err, errlen);
+    rc = rc ? rc : migrate(q, err, errlen);
+    if (rc) {
+        sqlite3_close(q->db);
+        ar_free(q);
+        return rc;
+    }
+    *impl = q;
+    return 0;
+}
+
+static void sq_close(void *impl)
+{
+    sq_t *q = impl;
+    sqlite3_close(q->db);
+    ar_free(q);
+}
+
+static int sq_schema_version(void *impl)
+{
+    return ((sq_t *)impl)->version;
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return ar_xstrdup(t ? (const char *)t : "");
+}
+
+static int sq_plan_create(void *impl, const ar_plan_t *p, int64_t *id, char *err, size_t errlen)
+{
+    sq_t *q = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT INTO plans (name, description, max_tokens, created_ms) VALUES "
+                           "(?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, err, errlen, "creating a plan");
+    sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->description ? p->description : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, p->max_tokens);
+    sqlite3_bind_int64(st, 4, ar_wall_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT) {
+        snprintf(err, errlen, "a plan named '%s' exists already", p->name);
+        return AR_EINVAL;
+    }
+    if (rc != SQLITE_DONE)
+        return fail(q->db, err, errlen, "creating a plan");
+    *id = sqlite3_last_insert_rowid(q->db);
+    return 0;
+}
+
+static int sq_plan_list(void *impl, ar_plan_list_t *out)
+{
+    sq_t *q = impl;
+    sqlite3_stmt *st;
+    out->items = NULL;
+    out->cnt = 0;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT id, name, description, max_tokens, created_ms FROM plans "
+                           "ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return AR_EIO;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        out->items = ar_xrealloc(out->items, (out->cnt + 1) * sizeof(*out->items));
+        ar_plan_t *p = &out->items[out->cnt++];
+        p->id = sqlite3_column_int64(st, 0);
+        p->name = col_text(st, 1);
+        p->description = col_text(st, 2);
+        p->max_tokens = sqlite3_column_int64(st, 3);
+        p->created_ms = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        ar_store_plan_list_free(out);
+        return AR_EIO;
+    }
+    return 0;
+}
+
+#define KEY_COLUMNS                                                                                \
+    "id, name, hash, masked, created_ms, expires_ms, revoked, rpm, tpm, daily_tokens, "            \
+    "monthly_tokens, limit_tokens, max_budget_usd, COALESCE(plan_id, 0), models"
+
+static void key_from_row(sqlite3_stmt *st, ar_vkey_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->id = sqlite3_column_int64(st, 0);
+    k->name = col_text(st, 1);
+    const unsigned char *h = sqlite3_column_text(st, 2);
+    snprintf(k->hash, sizeof(k->hash), "%s", h ? (const char *)h : "");
+    const unsigned char *m = sqlite3_column_text(st, 3);
+    snprintf(k->masked, sizeof(k->masked), "%s", m ? (const char *)m : "");
+    k->created_ms = sqlite3_column_int64(st, 4);
+    k->expires_ms = sqlite3_column_int64(st, 5);
+    k->revoked = sqlite3_column_int(st, 6) != 0;
+    k->rpm = sqlite3_column_int64(st, 7);
+    k->tpm = sqlite3_column_int64(st, 8);
+    k->daily_tokens = sqlite3_column_int64(st, 9);
+    k->monthly_tokens = sqlite3_column_int64(st, 10);
+    k->limit_tokens = sqlite3_column_int64(st, 11);
+    k->max_budget_usd = sqlite3_column_double(st, 12);
+    k->plan_id = sqlite3_column_int64(st, 13);
+    k->models = col_text(st, 14);
+}
+
+static int sq_key_create(void *impl, const ar_vkey_t *k, int64_t *id, char *err, size_t errlen)
+{
+    sq_t *q = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "INSERT INTO keys (name, hash, masked, created_ms, expires_ms, rpm, "
+                           "tpm, daily_tokens, monthly_tokens, limit_tokens, max_budget_usd, "
+                           "plan_id, models) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, err, errlen, "creating a key");
+    sqlite3_bind_text(st, 1, k->name ? k->name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->masked, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, k->created_ms ? k->created_ms : ar_wall_ms());
+    sqlite3_bind_int64(st, 5, k->expires_ms);
+    sqlite3_bind_int64(st, 6, k->rpm);
+    sqlite3_bind_int64(st, 7, k->tpm);
+    sqlite3_bind_int64(st, 8, k->daily_tokens);
+    sqlite3_bind_int64(st, 9, k->monthly_tokens);
+    sqlite3_bind_int64(st, 10, k->limit_tokens);
+    sqlite3_bind_double(st, 11, k->max_budget_usd);
+    if (k->plan_id > 0)
+        sqlite3_bind_int64(st, 12, k->plan_id);
+    else
+        sqlite3_bind_null(st, 12);
+    sqlite3_bind_text(st, 13, k->models ? k->models : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT) {
+        snprintf(err, errlen, "%s",
+                 k->plan_id > 0 ? "that key exists already, or its plan does not"
+                                : "that key exists already");
+        return AR_EINVAL;
+    }
+    if (rc != SQLITE_DONE)
+        return fail(q->db, err, errlen, "creating a key");
+    *id = sqlite3_last_insert_rowid(q->db);
+    return 0;
+}
+
+static int sq_key_get(void *impl, int64_t id, const char *hash, ar_vkey_t *out)
+{
+    sq_t *q = impl;
+    sqlite3_stmt *st;
+    const char *sql = hash ? "SELECT " KEY_COLUMNS " FROM keys WHERE hash = ?"
+                           : "SELECT " KEY_COLUMNS " FROM keys WHERE id = ?";
+    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return AR_EIO;
+    if (hash)
+        sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        key_from_row(st, out);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? AR_ENOTFOUND : AR_EIO;
+}
+
+static int sq_key_list(void *impl, ar_vkey_list_t *out)
+{
+    sq_t *q = impl;
+    sqlite3_stmt *st;
+    out->items = NULL;
+    out->cnt = 0;
+    if (sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY id", -1, &st, NULL) !=
+        SQLITE_OK)
+        return AR_EIO;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        out->items = ar_xrealloc(out->items, (out->cnt + 1) * sizeof(*out->items));
+        key_from_row(st, &out->items[out->cnt++]);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        ar_store_key_list_free(out);
+        return AR_EIO;
+    }
+    return 0;
+}
+
+static int sq_key_revoke(void *impl, int64_t id)
+{
+    sq_t *q = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, "UPDATE keys SET revoked = 1 WHERE id = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return AR_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return AR_EIO;
+    return sqlite3_changes(q->db) ? 0 : AR_ENOTFOUND;
+}
+
+const ar_store_backend_t ar_store_sqlite = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .plan_create = sq_plan_create,
+    .plan_list = sq_plan_list,
+    .key_create = sq_key_create,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+};
