@@ -24,5 +24,7 @@ int ar_cli_parse(int argc, char **argv, ar_cli_args_t *out);
 int ar_cli_serve(const char *config_path);
 /** `airouter config check -config FILE`: 0 when valid, 1 with problems on stderr. */
 int ar_cli_config_check(const char *config_path);
+/** `airouter plan|key VERB [flags] [--json] [-config FILE]` (store_cmds.c); argv as main's. */
+int ar_cli_store(int argc, char **argv);
 
 #endif

@@ -21,12 +21,22 @@ static void usage(FILE *out)
             "usage:\n"
             "  airouter [serve] -config FILE      serve (also --config FILE)\n"
             "  airouter config check -config FILE validate a config, print problems\n"
+            "  airouter plan create --name NAME --max-tokens N [--description TEXT]\n"
+            "  airouter plan list\n"
+            "  airouter key create --name NAME [--limit N] [--daily N] [--monthly N] [--rpm N]\n"
+            "                      [--tpm N] [--budget USD] [--models a,b] [--expires 30d]\n"
+            "                      [--plan NAME]\n"
+            "  airouter key list | key revoke --key KEY|ID\n"
+            "      (plan and key commands act on storage.database_url of -config FILE;\n"
+            "       --json prints one JSON document)\n"
             "  airouter --version | --help\n",
             AR_VERSION);
 }
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (strcmp(argv[1], "plan") == 0 || strcmp(argv[1], "key") == 0))
+        return ar_cli_store(argc, argv);
     ar_cli_args_t a;
     int rc = ar_cli_parse(argc, argv, &a);
     if (rc != 0) {

@@ -345,8 +345,8 @@ static int check_whole_seconds(ar_config_ctx_t *ctx, const char *path, yaml_node
     "no price table is loaded in this version; costs come only from "                              \
     "models[].input_cost_per_token and output_cost_per_token"
 #define NO_STORE                                                                                   \
-    "the store (virtual keys, plans, spend records) is not implemented in this version; only "     \
-    "server.master_key is accepted"
+    "the server does not read the store yet: `airouter plan` and `airouter key` manage its plans " \
+    "and keys, but requests are checked against server.master_key only"
 #define NO_REDIS                                                                                   \
     "limits and buckets are counted per instance; sharing them through Redis is not "              \
     "implemented in this version"

@@ -25,8 +25,8 @@
 
 /* The reasons given for keys that are accepted but not used yet. */
 #define NOTE_STORE                                                                                 \
-    "the store (virtual keys, plans, spend records) is not implemented in this version; only "     \
-    "server.master_key is accepted"
+    "the server does not read the store yet: `airouter plan` and `airouter key` manage its plans " \
+    "and keys, but requests are checked against server.master_key only"
 #define NOTE_REDIS                                                                                 \
     "limits and buckets are counted per instance; sharing them through Redis is not "              \
     "implemented in this version"
