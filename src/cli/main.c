@@ -26,7 +26,9 @@ static void usage(FILE *out)
             "  airouter key create --name NAME [--limit N] [--daily N] [--monthly N] [--rpm N]\n"
             "                      [--tpm N] [--budget USD] [--models a,b] [--expires 30d]\n"
             "                      [--plan NAME]\n"
-            "  airouter key list | key revoke --key KEY|ID\n"
+            "  airouter key list | key revoke --key KEY|ID | key rotate --key KEY|ID\n"
+            "  airouter key set-limit --key KEY|ID [--limit N] [--daily N] [--monthly N]\n"
+            "                         [--rpm N] [--tpm N] [--budget USD]   (N or none)\n"
             "      (plan and key commands act on storage.database_url of -config FILE;\n"
             "       --json prints one JSON document)\n"
             "  airouter --version | --help\n",

@@ -309,18 +309,21 @@ static int key_create(ar_store_t *s, flags_t *f)
     return 0;
 }
 
-/* --key KEY or --key ID -> the key's id. @return 0, or 1 when it is not in the store. */
-static int key_id_of(ar_store_t *s, const char *arg, int64_t *id)
+/* --key KEY or --key ID -> the stored key. @return 0, or 1 when it is not in the store. */
+static int key_find(ar_store_t *s, const char *arg, ar_vkey_t *out)
 {
-    ar_vkey_t k;
     char hash[AR_KEY_HASH_LEN + 1];
     int rc;
+    if (!arg) {
+        fprintf(stderr, "airouter: --key KEY|ID is needed\n");
+        return 2;
+    }
     if (strncmp(arg, "sk-", 3) == 0) {
         ar_key_hash(arg, hash);
-        rc = ar_store_key_get(s, 0, hash, &k);
+        rc = ar_store_key_get(s, 0, hash, out);
     } else {
         int64_t n = 0;
-        rc = ar_parse_int64(ar_span_cstr(arg), &n) == 0 && n > 0 ? ar_store_key_get(s, n, NULL, &k)
+        rc = ar_parse_int64(ar_span_cstr(arg), &n) == 0 && n > 0 ? ar_store_key_get(s, n, NULL, out)
                                                                  : AR_ENOTFOUND;
     }
     if (rc) {
@@ -328,8 +331,6 @@ static int key_id_of(ar_store_t *s, const char *arg, int64_t *id)
                 "airouter: no such key (give the key or its id from 'airouter key list')\n");
         return 1;
     }
-    *id = k.id;
-    ar_vkey_free(&k);
     return 0;
 }
 
@@ -339,16 +340,108 @@ static int key_revoke(ar_store_t *s, flags_t *f)
     int rc = unknown_flags(f, "key revoke");
     if (rc)
         return rc;
-    if (!which)
-        return usage_error("%s", "key revoke needs --key KEY|ID");
-    int64_t id = 0;
-    if (key_id_of(s, which, &id) != 0 || ar_store_key_revoke(s, id) != 0)
-        return 1;
-    if (f->json)
-        print_json(json_pack("{sI sb}", "id", (json_int_t)id, "revoked", 1));
-    else
-        printf("key %" PRId64 " revoked\n", id);
+    ar_vkey_t k;
+    if ((rc = key_find(s, which, &k)) != 0)
+        return rc;
+    rc = ar_store_key_revoke(s, k.id) == 0 ? 0 : 1;
+    if (rc == 0 && f->json)
+        print_json(json_pack("{sI sb}", "id", (json_int_t)k.id, "revoked", 1));
+    else if (rc == 0)
+        printf("key %" PRId64 " revoked\n", k.id);
+    ar_vkey_free(&k);
+    return rc;
+}
+
+/* A limit flag of set-limit: a whole number, or "none" for no limit (-1). @return 0 or 2. */
+static int take_limit(flags_t *f, const char *name, int64_t *field, bool *changed)
+{
+    const char *v = take(f, name);
+    if (!v)
+        return 0;
+    *changed = true;
+    if (strcmp(v, "none") == 0) {
+        *field = -1;
+        return 0;
+    }
+    if (ar_parse_int64(ar_span_cstr(v), field) != 0 || *field < 0)
+        return usage_error("--%s needs a whole number >= 0 or 'none'", name);
     return 0;
+}
+
+static int key_set_limit(ar_store_t *s, flags_t *f)
+{
+    const char *which = take(f, "key"), *budget = take(f, "budget");
+    ar_vkey_t k;
+    int64_t limit = 0, daily = 0, monthly = 0, rpm = 0, tpm = 0;
+    bool c_limit = false, c_daily = false, c_monthly = false, c_rpm = false, c_tpm = false;
+    int rc = take_limit(f, "limit", &limit, &c_limit);
+    rc = rc ? rc : take_limit(f, "daily", &daily, &c_daily);
+    rc = rc ? rc : take_limit(f, "monthly", &monthly, &c_monthly);
+    rc = rc ? rc : take_limit(f, "rpm", &rpm, &c_rpm);
+    rc = rc ? rc : take_limit(f, "tpm", &tpm, &c_tpm);
+    double usd = -1;
+    if (!rc && budget && strcmp(budget, "none") != 0 &&
+        (ar_parse_double(ar_span_cstr(budget), &usd) != 0 || usd < 0))
+        rc = usage_error("--budget needs an amount in USD >= 0 or 'none', not '%s'", budget);
+    if (rc || (rc = unknown_flags(f, "key set-limit")))
+        return rc;
+    if (!(c_limit || c_daily || c_monthly || c_rpm || c_tpm || budget))
+        return usage_error("%s", "key set-limit needs one of --limit --daily --monthly --rpm "
+                                 "--tpm --budget");
+    if ((rc = key_find(s, which, &k)) != 0)
+        return rc;
+    k.limit_tokens = c_limit ? limit : k.limit_tokens;
+    k.daily_tokens = c_daily ? daily : k.daily_tokens;
+    k.monthly_tokens = c_monthly ? monthly : k.monthly_tokens;
+    k.rpm = c_rpm ? rpm : k.rpm;
+    k.tpm = c_tpm ? tpm : k.tpm;
+    k.max_budget_usd = budget ? usd : k.max_budget_usd;
+    char err[256];
+    rc = ar_store_key_update(s, &k, err, sizeof(err)) == 0 ? 0 : 1;
+    if (rc)
+        fprintf(stderr, "airouter: key set-limit: %s\n", err);
+    else if (f->json)
+        print_json(key_json(&k));
+    else
+        printf("key %" PRId64 " '%s' updated\n", k.id, k.name);
+    ar_vkey_free(&k);
+    return rc;
+}
+
+/* A new secret for the same key record (limits, usage, plan stay): printed once. */
+static int key_rotate(ar_store_t *s, flags_t *f)
+{
+    const char *which = take(f, "key");
+    int rc = unknown_flags(f, "key rotate");
+    if (rc)
+        return rc;
+    ar_vkey_t k;
+    if ((rc = key_find(s, which, &k)) != 0)
+        return rc;
+    char key[AR_KEY_LEN + 1], err[256];
+    if (ar_key_generate(key) != 0) {
+        ar_vkey_free(&k);
+        fprintf(stderr, "airouter: key rotate: no randomness available\n");
+        return 1;
+    }
+    ar_key_hash(key, k.hash);
+    ar_key_mask(key, k.masked);
+    rc = ar_store_key_update(s, &k, err, sizeof(err)) == 0 ? 0 : 1;
+    if (rc) {
+        fprintf(stderr, "airouter: key rotate: %s\n", err);
+    } else if (f->json) {
+        json_t *doc = key_json(&k);
+        json_object_set_new(doc, "key", json_string(key));
+        print_json(doc);
+    } else {
+        printf("%s\n", key);
+        fprintf(stderr,
+                "key %" PRId64 " '%s' rotated: the old key no longer works; the new one is "
+                "shown once\n",
+                k.id, k.name);
+    }
+    ar_vkey_free(&k);
+    return rc;
 }
 
 static int key_list(ar_store_t *s, flags_t *f)
@@ -403,6 +496,10 @@ int ar_cli_store(int argc, char **argv)
         run = key_list;
     else if (strcmp(group, "key") == 0 && strcmp(verb, "revoke") == 0)
         run = key_revoke;
+    else if (strcmp(group, "key") == 0 && strcmp(verb, "set-limit") == 0)
+        run = key_set_limit;
+    else if (strcmp(group, "key") == 0 && strcmp(verb, "rotate") == 0)
+        run = key_rotate;
     if (!run) {
         fprintf(stderr, "airouter: unknown command '%s %s'\n", group, verb);
         return 2;

@@ -331,6 +331,49 @@ static int sq_key_revoke(void *impl, int64_t id)
     return sqlite3_changes(q->db) ? 0 : AR_ENOTFOUND;
 }
 
+static int sq_key_update(void *impl, const ar_vkey_t *k, char *err, size_t errlen)
+{
+    sq_t *q = impl;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "UPDATE keys SET name = ?, hash = ?, masked = ?, expires_ms = ?, "
+                           "revoked = ?, rpm = ?, tpm = ?, daily_tokens = ?, monthly_tokens = ?, "
+                           "limit_tokens = ?, max_budget_usd = ?, plan_id = ?, models = ? "
+                           "WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, err, errlen, "updating a key");
+    sqlite3_bind_text(st, 1, k->name ? k->name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->masked, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, k->expires_ms);
+    sqlite3_bind_int(st, 5, k->revoked ? 1 : 0);
+    sqlite3_bind_int64(st, 6, k->rpm);
+    sqlite3_bind_int64(st, 7, k->tpm);
+    sqlite3_bind_int64(st, 8, k->daily_tokens);
+    sqlite3_bind_int64(st, 9, k->monthly_tokens);
+    sqlite3_bind_int64(st, 10, k->limit_tokens);
+    sqlite3_bind_double(st, 11, k->max_budget_usd);
+    if (k->plan_id > 0)
+        sqlite3_bind_int64(st, 12, k->plan_id);
+    else
+        sqlite3_bind_null(st, 12);
+    sqlite3_bind_text(st, 13, k->models ? k->models : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, k->id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT) {
+        snprintf(err, errlen, "that key exists already, or its plan does not");
+        return AR_EINVAL;
+    }
+    if (rc != SQLITE_DONE)
+        return fail(q->db, err, errlen, "updating a key");
+    if (sqlite3_changes(q->db) == 0) {
+        snprintf(err, errlen, "no such key");
+        return AR_ENOTFOUND;
+    }
+    return 0;
+}
+
 const ar_store_backend_t ar_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -342,4 +385,5 @@ const ar_store_backend_t ar_store_sqlite = {
     .key_get = sq_key_get,
     .key_list = sq_key_list,
     .key_revoke = sq_key_revoke,
+    .key_update = sq_key_update,
 };

@@ -94,6 +94,11 @@ int ar_store_key_revoke(ar_store_t *s, int64_t id)
     return s->be->key_revoke(s->impl, id);
 }
 
+int ar_store_key_update(ar_store_t *s, const ar_vkey_t *k, char *err, size_t errlen)
+{
+    return s->be->key_update(s->impl, k, err, errlen);
+}
+
 void ar_vkey_free(ar_vkey_t *k)
 {
     ar_free(k->name);

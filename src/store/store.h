@@ -70,6 +70,7 @@ typedef struct ar_store_backend {
     int (*key_get)(void *impl, int64_t id, const char *hash, ar_vkey_t *out);
     int (*key_list)(void *impl, ar_vkey_list_t *out);
     int (*key_revoke)(void *impl, int64_t id);
+    int (*key_update)(void *impl, const ar_vkey_t *k, char *err, size_t errlen);
 } ar_store_backend_t;
 
 /**
@@ -95,6 +96,12 @@ int ar_store_key_get(ar_store_t *s, int64_t id, const char *hash, ar_vkey_t *out
 int ar_store_key_list(ar_store_t *s, ar_vkey_list_t *out);
 /** Revokes a key for good. @return 0, or AR_ENOTFOUND. */
 int ar_store_key_revoke(ar_store_t *s, int64_t id);
+/**
+ * Writes every field of k (by k->id) but its id and creation time: limits, name, models,
+ * plan, expiry, and hash + masked form (a rotation). @return 0, AR_ENOTFOUND, or AR_EINVAL
+ * (a hash another key has, a plan that does not exist) with err set.
+ */
+int ar_store_key_update(ar_store_t *s, const ar_vkey_t *k, char *err, size_t errlen);
 void ar_vkey_free(ar_vkey_t *k);
 void ar_store_key_list_free(ar_vkey_list_t *l);
 

@@ -89,6 +89,35 @@ test('keys: shown once, stored as a hash, listed masked, revoked by key or id', 
   assert.match(missing.err, /no such key/);
 });
 
+test('keys: set-limit changes only the limits given; rotate replaces the secret, not the record', async () => {
+  const { file } = storeConfig();
+  const key = (await cli(file, 'key', 'create', '--name', 'k', '--rpm', '10', '--daily', '500')).out.trim();
+  const set = await cli(file, 'key', 'set-limit', '--key', key, '--rpm', '100', '--daily', 'none',
+    '--budget', '5', '--json');
+  assert.equal(set.code, 0, set.err);
+  const after = JSON.parse(set.out);
+  assert.equal(after.rpm, 100);
+  assert.equal(after.daily_tokens, -1);
+  assert.equal(after.max_budget_usd, 5);
+  assert.equal(after.monthly_tokens, -1);
+  const none = await cli(file, 'key', 'set-limit', '--key', key);
+  assert.equal(none.code, 2);
+  assert.match(none.err, /needs one of --limit/);
+
+  const rot = await cli(file, 'key', 'rotate', '--key', key);
+  assert.equal(rot.code, 0, rot.err);
+  const fresh = rot.out.trim();
+  assert.match(fresh, /^sk-[0-9A-Za-z]{48}$/);
+  assert.notEqual(fresh, key);
+  assert.match(rot.err, /the old key no longer works/);
+  const old = await cli(file, 'key', 'set-limit', '--key', key, '--rpm', '1');
+  assert.equal(old.code, 1, 'the old key still finds the record');
+  const keys = JSON.parse((await cli(file, 'key', 'list', '--json')).out).keys;
+  assert.equal(keys.length, 1);
+  assert.equal(keys[0].rpm, 100, 'rotation kept the limits');
+  assert.equal(keys[0].masked, `${fresh.slice(0, 6)}...${fresh.slice(-3)}`);
+});
+
 test('keys: bad use is a clear error with exit code 2, a missing plan exit code 1', async () => {
   const { file } = storeConfig();
   const cases = [

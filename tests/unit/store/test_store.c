@@ -198,6 +198,35 @@ static void test_keys(void **state)
     assert_int_equal(l.items[1].plan_id, 0);
     ar_store_key_list_free(&l);
 
+    /* an update writes limits and, for a rotation, the new hash: the old one no longer finds it */
+    ar_vkey_t upd;
+    assert_int_equal(ar_store_key_get(s, id2, NULL, &upd), 0);
+    char old_hash[AR_KEY_HASH_LEN + 1];
+    memcpy(old_hash, upd.hash, sizeof(old_hash));
+    char rotated[AR_KEY_LEN + 1];
+    assert_int_equal(ar_key_generate(rotated), 0);
+    ar_key_hash(rotated, upd.hash);
+    ar_key_mask(rotated, upd.masked);
+    upd.rpm = 7;
+    assert_int_equal(ar_store_key_update(s, &upd, err, sizeof(err)), 0);
+    ar_vkey_free(&upd);
+    assert_int_equal(ar_store_key_get(s, 0, old_hash, &got), AR_ENOTFOUND);
+    char new_hash[AR_KEY_HASH_LEN + 1];
+    ar_key_hash(rotated, new_hash);
+    assert_int_equal(ar_store_key_get(s, 0, new_hash, &got), 0);
+    assert_int_equal(got.id, id2);
+    assert_int_equal(got.rpm, 7);
+    /* taking another key's hash, or a plan that does not exist, is refused */
+    memcpy(got.hash, k.hash, sizeof(got.hash));
+    assert_int_equal(ar_store_key_update(s, &got, err, sizeof(err)), AR_EINVAL);
+    ar_key_hash(rotated, got.hash);
+    got.plan_id = 999;
+    assert_int_equal(ar_store_key_update(s, &got, err, sizeof(err)), AR_EINVAL);
+    got.id = 4242;
+    got.plan_id = 0;
+    assert_int_equal(ar_store_key_update(s, &got, err, sizeof(err)), AR_ENOTFOUND);
+    ar_vkey_free(&got);
+
     assert_int_equal(ar_store_key_revoke(s, id), 0);
     assert_int_equal(ar_store_key_get(s, id, NULL, &got), 0);
     assert_true(got.revoked);
