@@ -235,44 +235,58 @@ static void key_from_row(sqlite3_stmt *st, ar_vkey_t *k)
     k->models = col_text(st, 14);
 }
 
+/* The columns a key's creation and update both write, bound as ?1..?12 in this order. */
+#define KEY_WRITE_COLUMNS                                                                          \
+    "name, hash, masked, expires_ms, rpm, tpm, daily_tokens, monthly_tokens, limit_tokens, "       \
+    "max_budget_usd, plan_id, models"
+
+static void bind_key(sqlite3_stmt *st, const ar_vkey_t *k)
+{
+    sqlite3_bind_text(st, 1, k->name ? k->name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->masked, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, k->expires_ms);
+    sqlite3_bind_int64(st, 5, k->rpm);
+    sqlite3_bind_int64(st, 6, k->tpm);
+    sqlite3_bind_int64(st, 7, k->daily_tokens);
+    sqlite3_bind_int64(st, 8, k->monthly_tokens);
+    sqlite3_bind_int64(st, 9, k->limit_tokens);
+    sqlite3_bind_double(st, 10, k->max_budget_usd);
+    if (k->plan_id > 0)
+        sqlite3_bind_int64(st, 11, k->plan_id);
+    else
+        sqlite3_bind_null(st, 11);
+    sqlite3_bind_text(st, 12, k->models ? k->models : "", -1, SQLITE_STATIC);
+}
+
+/* A write to keys ran: its result as the store reports it. */
+static int key_written(sq_t *q, int rc, const char *what, char *err, size_t errlen)
+{
+    if (rc == SQLITE_CONSTRAINT) {
+        snprintf(err, errlen, "that key exists already, or its plan does not");
+        return AR_EINVAL;
+    }
+    if (rc != SQLITE_DONE)
+        return fail(q->db, err, errlen, what);
+    return 0;
+}
+
 static int sq_key_create(void *impl, const ar_vkey_t *k, int64_t *id, char *err, size_t errlen)
 {
     sq_t *q = impl;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db,
-                           "INSERT INTO keys (name, hash, masked, created_ms, expires_ms, rpm, "
-                           "tpm, daily_tokens, monthly_tokens, limit_tokens, max_budget_usd, "
-                           "plan_id, models) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "INSERT INTO keys (" KEY_WRITE_COLUMNS ", created_ms) VALUES "
+                           "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(q->db, err, errlen, "creating a key");
-    sqlite3_bind_text(st, 1, k->name ? k->name : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, k->hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, k->masked, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, k->created_ms ? k->created_ms : ar_wall_ms());
-    sqlite3_bind_int64(st, 5, k->expires_ms);
-    sqlite3_bind_int64(st, 6, k->rpm);
-    sqlite3_bind_int64(st, 7, k->tpm);
-    sqlite3_bind_int64(st, 8, k->daily_tokens);
-    sqlite3_bind_int64(st, 9, k->monthly_tokens);
-    sqlite3_bind_int64(st, 10, k->limit_tokens);
-    sqlite3_bind_double(st, 11, k->max_budget_usd);
-    if (k->plan_id > 0)
-        sqlite3_bind_int64(st, 12, k->plan_id);
-    else
-        sqlite3_bind_null(st, 12);
-    sqlite3_bind_text(st, 13, k->models ? k->models : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    bind_key(st, k);
+    sqlite3_bind_int64(st, 13, k->created_ms ? k->created_ms : ar_wall_ms());
+    int rc = key_written(q, sqlite3_step(st), "creating a key", err, errlen);
     sqlite3_finalize(st);
-    if (rc == SQLITE_CONSTRAINT) {
-        snprintf(err, errlen, "%s",
-                 k->plan_id > 0 ? "that key exists already, or its plan does not"
-                                : "that key exists already");
-        return AR_EINVAL;
-    }
-    if (rc != SQLITE_DONE)
-        return fail(q->db, err, errlen, "creating a key");
-    *id = sqlite3_last_insert_rowid(q->db);
-    return 0;
+    if (rc == 0)
+        *id = sqlite3_last_insert_rowid(q->db);
+    return rc;
 }
 
 static int sq_key_get(void *impl, int64_t id, const char *hash, ar_vkey_t *out)
@@ -335,43 +349,22 @@ static int sq_key_update(void *impl, const ar_vkey_t *k, char *err, size_t errle
 {
     sq_t *q = impl;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(q->db,
-                           "UPDATE keys SET name = ?, hash = ?, masked = ?, expires_ms = ?, "
-                           "revoked = ?, rpm = ?, tpm = ?, daily_tokens = ?, monthly_tokens = ?, "
-                           "limit_tokens = ?, max_budget_usd = ?, plan_id = ?, models = ? "
-                           "WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            q->db,
+            "UPDATE keys SET (" KEY_WRITE_COLUMNS ", revoked) = "
+            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) WHERE id = ?14",
+            -1, &st, NULL) != SQLITE_OK)
         return fail(q->db, err, errlen, "updating a key");
-    sqlite3_bind_text(st, 1, k->name ? k->name : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, k->hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, k->masked, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, k->expires_ms);
-    sqlite3_bind_int(st, 5, k->revoked ? 1 : 0);
-    sqlite3_bind_int64(st, 6, k->rpm);
-    sqlite3_bind_int64(st, 7, k->tpm);
-    sqlite3_bind_int64(st, 8, k->daily_tokens);
-    sqlite3_bind_int64(st, 9, k->monthly_tokens);
-    sqlite3_bind_int64(st, 10, k->limit_tokens);
-    sqlite3_bind_double(st, 11, k->max_budget_usd);
-    if (k->plan_id > 0)
-        sqlite3_bind_int64(st, 12, k->plan_id);
-    else
-        sqlite3_bind_null(st, 12);
-    sqlite3_bind_text(st, 13, k->models ? k->models : "", -1, SQLITE_STATIC);
+    bind_key(st, k);
+    sqlite3_bind_int(st, 13, k->revoked ? 1 : 0);
     sqlite3_bind_int64(st, 14, k->id);
-    int rc = sqlite3_step(st);
+    int rc = key_written(q, sqlite3_step(st), "updating a key", err, errlen);
     sqlite3_finalize(st);
-    if (rc == SQLITE_CONSTRAINT) {
-        snprintf(err, errlen, "that key exists already, or its plan does not");
-        return AR_EINVAL;
-    }
-    if (rc != SQLITE_DONE)
-        return fail(q->db, err, errlen, "updating a key");
-    if (sqlite3_changes(q->db) == 0) {
+    if (rc == 0 && sqlite3_changes(q->db) == 0) {
         snprintf(err, errlen, "no such key");
         return AR_ENOTFOUND;
     }
-    return 0;
+    return rc;
 }
 
 const ar_store_backend_t ar_store_sqlite = {
