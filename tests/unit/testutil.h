@@ -1,6 +1,6 @@
 /*
- * testutil.h: small helpers shared by the unit tests: reading fixture files and comparing
- * JSON texts structurally. Include it after <cmocka.h>, which turns malloc/free in test
+ * testutil.h: small helpers shared by the unit tests: reading fixture files, comparing
+ * JSON texts structurally, and a temporary directory holding a test's database. Include it after <cmocka.h>, which turns malloc/free in test
  * files into the checked allocator, so fixture buffers are leak-checked too.
  */
 #ifndef AR_TESTS_TESTUTIL_H
@@ -16,6 +16,24 @@
  * parent directories are tried too so a binary can be run from build/ by hand.
  * @return a malloc'd NUL-terminated copy (free with free()); fails the test when missing.
  */
+/*
+ * A fresh directory under /tmp (prefix names the test) for a database file: dir gets its
+ * path and url "sqlite://DIR/airouter.db". ar_test_rmdir removes it and what it holds.
+ */
+static inline void ar_test_store_dir(const char *prefix, char dir[64], char url[200])
+{
+    snprintf(dir, 64, "/tmp/%s-XXXXXX", prefix);
+    assert_non_null(mkdtemp(dir));
+    snprintf(url, 200, "sqlite://%s/airouter.db", dir);
+}
+
+static inline void ar_test_rmdir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static inline char *ar_test_fixture(const char *rel, size_t *len_out)
 {
     static const char *const prefixes[] = {"", "../", "../../", "../../../", "../../../../"};

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "testutil.h"
 
 static char dir[64];
 static char url[200];
@@ -26,19 +27,15 @@ static char err[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/ar-store-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    ar_test_store_dir("ar-store", dir, url);
     snprintf(path, sizeof(path), "%s/airouter.db", dir);
-    snprintf(url, sizeof(url), "sqlite://%s", path);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    ar_test_rmdir(dir);
     return 0;
 }
 

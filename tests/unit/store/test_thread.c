@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "store/thread.h"
+#include "testutil.h"
 
 static char dir[64];
 static char url[200];
@@ -24,18 +25,14 @@ static char url[200];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/ar-storethr-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(url, sizeof(url), "sqlite://%s/airouter.db", dir);
+    ar_test_store_dir("ar-storethr", dir, url);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    ar_test_rmdir(dir);
     return 0;
 }
 
