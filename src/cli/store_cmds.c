@@ -243,6 +243,20 @@ static json_t *key_json(const ar_vkey_t *k)
                      (json_int_t)k->plan_id, "models", k->models ? k->models : "");
 }
 
+/* A key just made: with --json its record and the key; else the key alone on stdout (for
+ * `KEY=$(airouter key create ...)`) and what happened on stderr. Shown this once only. */
+static void print_new_key(const ar_vkey_t *k, const char *key, bool json, const char *what)
+{
+    if (json) {
+        json_t *doc = key_json(k);
+        json_object_set_new(doc, "key", json_string(key));
+        print_json(doc);
+        return;
+    }
+    printf("%s\n", key);
+    fprintf(stderr, "key %" PRId64 " '%s' %s\n", k->id, k->name, what);
+}
+
 /* --plan NAME -> its id. @return 0, or 1 when there is no such plan. */
 static int plan_id_of(ar_store_t *s, const char *name, int64_t *id)
 {
@@ -297,15 +311,7 @@ static int key_create(ar_store_t *s, flags_t *f)
         fprintf(stderr, "airouter: key create: %s\n", err);
         return 1;
     }
-    if (f->json) {
-        json_t *doc = key_json(&k);
-        json_object_set_new(doc, "key", json_string(key));
-        print_json(doc);
-    } else {
-        printf("%s\n", key);
-        fprintf(stderr, "key %" PRId64 " '%s' created; it is shown once: store it now\n", k.id,
-                k.name);
-    }
+    print_new_key(&k, key, f->json, "created; it is shown once: store it now");
     return 0;
 }
 
@@ -429,16 +435,9 @@ static int key_rotate(ar_store_t *s, flags_t *f)
     rc = ar_store_key_update(s, &k, err, sizeof(err)) == 0 ? 0 : 1;
     if (rc) {
         fprintf(stderr, "airouter: key rotate: %s\n", err);
-    } else if (f->json) {
-        json_t *doc = key_json(&k);
-        json_object_set_new(doc, "key", json_string(key));
-        print_json(doc);
     } else {
-        printf("%s\n", key);
-        fprintf(stderr,
-                "key %" PRId64 " '%s' rotated: the old key no longer works; the new one is "
-                "shown once\n",
-                k.id, k.name);
+        print_new_key(&k, key, f->json,
+                      "rotated: the old key no longer works; the new one is shown once");
     }
     ar_vkey_free(&k);
     return rc;

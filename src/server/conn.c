@@ -54,9 +54,9 @@ void ar_server__conn_close(ar_conn_t *c)
             ar_server__reset_request_state(c); /* parsed partly, never dispatched */
     }
     c->req = NULL;
-    uv_timer_stop(&c->read_timer);
+    uv_timer_stop(&c->read_timer.timer);
     uv_timer_stop(&c->write_timer);
-    uv_close((uv_handle_t *)&c->read_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->read_timer.timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->write_timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
@@ -64,16 +64,8 @@ void ar_server__conn_close(ar_conn_t *c)
 static void on_read_timeout(uv_timer_t *t)
 {
     ar_conn_t *c = t->data;
-    /* Lazy: arming only moves read_due; the timer, due no later, re-arms itself here. */
-    if (!c->read_due)
-        return; /* disarmed since */
-    uint64_t now = uv_now(&c->w->loop);
-    if (now < c->read_due) {
-        c->read_timer_at = c->read_due;
-        uv_timer_start(t, on_read_timeout, c->read_due - now, 0);
-        return;
-    }
-    c->read_due = 0;
+    if (!ar_lazy_timer_expired(&c->read_timer))
+        return; /* disarmed since, or fired early and re-armed */
     if (c->request_started && !c->processing) {
         /* A slow client: tell it why, then close. */
         bool head_late =
@@ -119,8 +111,8 @@ static void linger_start(ar_conn_t *c)
         ar_server__conn_close(c);
         return;
     }
-    c->read_due = 0;
-    uv_timer_start(&c->read_timer, on_linger_timeout, LINGER_MS, 0);
+    ar_lazy_timer_repurpose(&c->read_timer);
+    uv_timer_start(&c->read_timer.timer, on_linger_timeout, LINGER_MS, 0);
 }
 
 /* Bytes of the queued writes that the socket has taken so far. */
@@ -168,27 +160,14 @@ void ar_server__conn_arm_read(ar_conn_t *c)
         ar_server__read_timer_set(c, -1);
 }
 
-/*
- * The read timer changes at least twice per request (stopped while the request runs,
- * armed again after it). A libuv timer is a heap node inside the connection, so each change
- * touches log(connections) other connections' memory: at a thousand connections that cost
- * more than the rest of the timer work together. So arming only records read_due, and the
- * timer is restarted only when it would fire too late; disarming leaves it to fire once,
- * find nothing due, and stop.
- */
+/* The read timer moves at least twice per request (disarmed while the request runs, armed
+ * after it): a lazy timer (core/lazy_timer.h). */
 void ar_server__read_timer_set(ar_conn_t *c, int64_t ms)
 {
-    if (ms < 0) {
-        c->read_due = 0;
-        return;
-    }
-    uint64_t due = uv_now(&c->w->loop) + (uint64_t)ms;
-    c->read_due = due ? due : 1;
-    if (uv_is_active((uv_handle_t *)&c->read_timer) && c->read_timer_at <= due &&
-        c->read_timer.timer_cb == on_read_timeout)
-        return;
-    c->read_timer_at = due;
-    uv_timer_start(&c->read_timer, on_read_timeout, (uint64_t)ms, 0);
+    if (ms < 0)
+        ar_lazy_timer_disarm(&c->read_timer);
+    else
+        ar_lazy_timer_arm(&c->read_timer, (uint64_t)ms);
 }
 
 static void arm_write_timer(ar_conn_t *c)
@@ -351,9 +330,8 @@ void ar_server__on_connection(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         return;
     }
-    uv_timer_init(&w->loop, &c->read_timer);
+    ar_lazy_timer_init(&w->loop, &c->read_timer, on_read_timeout, c);
     uv_timer_init(&w->loop, &c->write_timer);
-    c->read_timer.data = c;
     c->write_timer.data = c;
     c->handles_open = 3;
     ar_list_insert_tail(&w->conns, &c->link);
@@ -537,8 +515,8 @@ void ar_server__conn_linger(ar_conn_t *c)
 {
     c->close_after_write = true;
     c->lingering = true;
-    c->read_due = 0;
-    uv_timer_stop(&c->read_timer);
+    ar_lazy_timer_repurpose(&c->read_timer);
+    uv_timer_stop(&c->read_timer.timer);
     if (c->wq_bytes == 0)
         linger_start(c); /* else on_write_done starts it once the answer is out */
 }

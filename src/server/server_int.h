@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/lazy_timer.h"
 #include "core/list.h"
 #include "server/server.h"
 
@@ -66,7 +67,7 @@ typedef struct hdr_ref {
 
 typedef struct ar_conn {
     uv_tcp_t tcp;
-    uv_timer_t read_timer;
+    ar_lazy_timer_t read_timer; /* idle, head and body timeouts */
     uv_timer_t write_timer;
     llhttp_t parser;
     worker_impl_t *w;
@@ -88,8 +89,6 @@ typedef struct ar_conn {
     bool counted;           /* in srv->conns_open, or (refused) in srv->conns_refusing */
     bool refused;           /* over max_connections: answered 503, never parsed */
     uint64_t head_deadline; /* loop time (ms) by which the awaited head must be complete; 0: none */
-    uint64_t read_due;      /* loop time (ms) the read timeout is due; 0: disarmed */
-    uint64_t read_timer_at; /* when read_timer, if active, fires */
     /* request being parsed */
     ar_buf_t hbuf; /* target, then header names and values, back to back */
     uint32_t target_len;
@@ -170,7 +169,7 @@ void ar_server__head_answered(ar_conn_t *c, ar_http_request_t *req);
  * the last byte) and the head's absolute deadline (header_timeout), which bytes do not move.
  */
 void ar_server__conn_arm_read(ar_conn_t *c);
-/** Arms the read timeout ms from now (ms < 0: disarms it); lazily, see conn.c. */
+/** Arms the read timeout ms from now (ms < 0: disarms it). */
 void ar_server__read_timer_set(ar_conn_t *c, int64_t ms);
 /** Starts the head deadline of the connection's next request, now (if header_timeout). */
 void ar_server__conn_head_begins(ar_conn_t *c);

@@ -31,7 +31,6 @@
 
 #define H1_HEAD_MAX (1u << 20) /* a request head: the lines come from config and providers */
 #define H1_DNS_TTL_MS 60000
-#define H1_DEFAULT_CONNECT_MS 10000
 /* A pooled connection the server closed meanwhile fails before any answer byte: the
  * request goes again on a fresh connection, at most this many times. */
 #define H1_STALE_RETRIES 2
@@ -78,7 +77,6 @@ typedef struct h1_conn {
     uint64_t idle_since_ms;
     int handles; /* tcp + timer still open */
     int hstate;  /* 0: before a header, 1: in a name, 2: in a value */
-    bool connected;
     bool reading;
     bool reused;     /* served a request before this one */
     bool got_bytes;  /* the current answer's first byte arrived */
@@ -141,25 +139,8 @@ static int parse_url(const char *url, char *host, size_t host_cap, int *port, co
             return AR_EINVAL;
         *port = (int)v;
     }
-    *path = *end == '/' ? end : "/"; /* ar_h1__wants let nothing else through */
+    *path = *end == '/' ? end : "/"; /* ar_h1__start declined anything else */
     return 0;
-}
-
-/* http:// URLs that parse here, whose authority is followed by a path or nothing. Any
- * other (user info, which curl sends as Basic credentials; a query right after the
- * authority; a malformed port) stays on curl, which reports it as it always has. */
-bool ar_h1__wants(const ar_upstream_t *up, const ar_http_req_t *req)
-{
-    if (up->curl_only || strncmp(req->url, "http://", 7) != 0)
-        return false;
-    const char *authority = req->url + 7;
-    size_t n = strcspn(authority, "/?#@");
-    if (authority[n] != '\0' && authority[n] != '/')
-        return false;
-    char host[256];
-    int port;
-    const char *path;
-    return parse_url(req->url, host, sizeof(host), &port, &path) == 0;
 }
 
 static h1_pool_t *pool_get(ar_upstream_t *up, const char *host, int port, bool v6)
@@ -756,7 +737,6 @@ static void on_connected(uv_connect_t *req, int status)
         }
         return;
     }
-    c->connected = true;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 60);
     if (c->t)
@@ -772,8 +752,7 @@ static int conn_connect(h1_conn_t *c, ar_transfer_t *t)
         conn_close(c);
         return map_uv_err(uvrc, AR_ECONNREFUSED);
     }
-    int64_t cto = t->connect_timeout_ms > 0 ? t->connect_timeout_ms : H1_DEFAULT_CONNECT_MS;
-    uv_timer_start(&c->connect_timer, on_connect_timeout, (uint64_t)cto, 0);
+    uv_timer_start(&c->connect_timer, on_connect_timeout, (uint64_t)t->connect_timeout_ms, 0);
     return 0;
 }
 
@@ -852,15 +831,23 @@ static int resolve(ar_upstream_t *up, ar_transfer_t *t, h1_pool_t *pool)
 
 /* ---- transfer.c's entry points ---- */
 
-int ar_h1__start(ar_upstream_t *up, ar_transfer_t *t, const ar_http_req_t *req,
-                 const ar_transfer_opts_t *opts)
+/* http:// URLs that parse here, whose authority is followed by a path or nothing. Any
+ * other (https, user info, which curl sends as Basic credentials, a query right after the
+ * authority, a malformed port) is declined and stays on curl, which reports it as it always
+ * has. */
+int ar_h1__start(ar_upstream_t *up, ar_transfer_t *t, const ar_http_req_t *req)
 {
-    pthread_once(&settings_once, settings_init);
+    if (strncmp(req->url, "http://", 7) != 0)
+        return AR_H1_DECLINED;
+    const char *authority = req->url + 7;
+    size_t n = strcspn(authority, "/?#@");
     char host[256];
     int port;
     const char *path;
-    if (parse_url(req->url, host, sizeof(host), &port, &path) != 0)
-        return AR_EIO; /* ar_h1__wants took only URLs that parse */
+    if ((authority[n] != '\0' && authority[n] != '/') ||
+        parse_url(req->url, host, sizeof(host), &port, &path) != 0)
+        return AR_H1_DECLINED;
+    pthread_once(&settings_once, settings_init);
     t->req = req;
     t->path = path;
     t->conn = NULL;
@@ -868,10 +855,6 @@ int ar_h1__start(ar_upstream_t *up, ar_transfer_t *t, const ar_http_req_t *req,
     t->retries = 0;
     t->pend_body = 0;
     ar_buf_reset(&t->pend);
-    t->connect_timeout_ms = opts->connect_timeout_ms;
-    if (opts->timeout_ms > 0 &&
-        (t->connect_timeout_ms <= 0 || t->connect_timeout_ms > opts->timeout_ms))
-        t->connect_timeout_ms = opts->timeout_ms;
     h1_pool_t *pool = pool_get(up, host, port, strchr(host, ':') != NULL);
     if (!pool_address_fresh(up, pool))
         return resolve(up, t, pool);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/lazy_timer.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "upstream/upstream_int.h"
@@ -46,15 +47,11 @@ static int timeout_err(ar_transfer_t *t)
 
 /* ---- request_timeout: upstream time only ---- */
 
-/* Lazy like the server's read timer (conn.c): starting and stopping the clock once per
- * request only moves `due`; the timer is restarted only when it would fire too late, and
- * when it fires early it re-arms itself for what is left. */
+/* The clock starts and stops at least once per request: a lazy timer (core/lazy_timer.h). */
 typedef struct deadline {
-    uv_timer_t timer;
+    ar_lazy_timer_t timer;
     ar_transfer_t *t; /* NULL once the transfer is freed */
     ar_upstream_t *up;
-    uint64_t due;      /* loop time the running clock runs out; 0: not running */
-    uint64_t fires_at; /* when the timer, if active, fires */
 } deadline_t;
 
 static void on_deadline_closed(uv_handle_t *h)
@@ -71,15 +68,8 @@ static void on_deadline(uv_timer_t *h)
 {
     deadline_t *d = h->data;
     ar_transfer_t *t = d->t;
-    if (!d->due || !t || !t->active || t->cancelled)
+    if (!t || !t->active || t->cancelled || !ar_lazy_timer_expired(&d->timer))
         return;
-    uint64_t now = uv_now(h->loop);
-    if (now < d->due) {
-        d->fires_at = d->due;
-        uv_timer_start(h, on_deadline, d->due - now, 0);
-        return;
-    }
-    d->due = 0;
     ar_upstream_t *up = t->up;
     int err = timeout_err(t);
     ar_transfer_cbs_t cbs = t->cbs;
@@ -92,27 +82,19 @@ static void on_deadline(uv_timer_t *h)
 
 void ar_upstream__clock_start(ar_transfer_t *t)
 {
-    deadline_t *d = t->deadline;
     if (t->budget_ms < 0)
         return;
     t->running_ms = uv_now(t->up->loop);
-    d->due = t->running_ms + (uint64_t)t->budget_ms;
-    if (!d->due)
-        d->due = 1;
-    if (uv_is_active((uv_handle_t *)&d->timer) && d->fires_at <= d->due)
-        return;
-    d->fires_at = d->due;
-    uv_timer_start(&d->timer, on_deadline, (uint64_t)t->budget_ms, 0);
+    ar_lazy_timer_arm(&t->deadline->timer, (uint64_t)t->budget_ms);
 }
 
 void ar_upstream__clock_stop(ar_transfer_t *t)
 {
-    deadline_t *d = t->deadline;
-    if (t->budget_ms < 0 || !d->due)
+    if (t->budget_ms < 0 || !ar_lazy_timer_armed(&t->deadline->timer))
         return;
     uint64_t used = uv_now(t->up->loop) - t->running_ms;
     t->budget_ms = (int64_t)used < t->budget_ms ? t->budget_ms - (int64_t)used : 0;
-    d->due = 0;
+    ar_lazy_timer_disarm(&t->deadline->timer);
 }
 
 static ar_transfer_t *transfer_get(ar_upstream_t *up)
@@ -129,8 +111,7 @@ static ar_transfer_t *transfer_get(ar_upstream_t *up)
     t = ar_xcalloc(1, sizeof(*t));
     t->up = up;
     t->deadline = ar_xcalloc(1, sizeof(*t->deadline));
-    uv_timer_init(up->loop, &t->deadline->timer);
-    t->deadline->timer.data = t->deadline;
+    ar_lazy_timer_init(up->loop, &t->deadline->timer, on_deadline, t->deadline);
     t->deadline->t = t;
     t->deadline->up = up;
     up->handles_open++;
@@ -143,8 +124,8 @@ static ar_transfer_t *transfer_get(ar_upstream_t *up)
 void ar_upstream__free_transfer(ar_transfer_t *t)
 {
     t->deadline->t = NULL;
-    uv_timer_stop(&t->deadline->timer);
-    uv_close((uv_handle_t *)&t->deadline->timer, on_deadline_closed);
+    uv_timer_stop(&t->deadline->timer.timer);
+    uv_close((uv_handle_t *)&t->deadline->timer.timer, on_deadline_closed);
     if (t->easy)
         curl_easy_cleanup(t->easy);
     ar_buf_dispose(&t->head);
@@ -292,18 +273,23 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
     t->first_byte_us = 0;
     t->errbuf[0] = '\0';
     t->req_sent = false;
-    t->native = ar_h1__wants(up, req);
     ar_buf_reset(&t->head);
     t->budget_ms = opts->timeout_ms > 0 ? opts->timeout_ms : -1;
+    t->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 10000;
+    if (opts->timeout_ms > 0 && t->connect_timeout_ms > opts->timeout_ms)
+        t->connect_timeout_ms = opts->timeout_ms;
 
+    t->native = !up->curl_only;
     if (t->native) {
-        int rc = ar_h1__start(up, t, req, opts);
-        if (rc) {
+        int rc = ar_h1__start(up, t, req);
+        if (rc == 0)
+            return transfer_started(up, t);
+        t->native = false;
+        if (rc != AR_H1_DECLINED) {
             transfer_put(up, t);
             *err = rc;
             return NULL;
         }
-        return transfer_started(up, t);
     }
     if (!t->easy && !(t->easy = curl_easy_init())) {
         transfer_put(up, t);
@@ -336,10 +322,7 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
     if (!u)
         curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L); /* the deadline timer: curl's would not pause */
-    long cto = opts->connect_timeout_ms > 0 ? (long)opts->connect_timeout_ms : 10000L;
-    if (opts->timeout_ms > 0 && cto > opts->timeout_ms)
-        cto = (long)opts->timeout_ms;
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cto);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_bytes);
     /* The pool settings (ar_upstream_opts_t) can change on reload: set them every time. */
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, up->maxage_s);
@@ -377,7 +360,7 @@ ar_transfer_t *ar_transfer_start(ar_upstream_t *up, const ar_http_req_t *req,
 
 void ar_upstream__release(ar_upstream_t *up, ar_transfer_t *t)
 {
-    t->deadline->due = 0; /* the timer, if still active, fires once and finds nothing */
+    ar_lazy_timer_disarm(&t->deadline->timer);
     ar_list_remove(&t->link);
     if (t->active) {
         if (t->native)

@@ -32,19 +32,19 @@ struct ar_transfer {
     bool head_sent;
     bool cancelled;
     bool paused;
-    bool active;              /* added to the multi handle */
-    bool configured;          /* the handle's fixed options are set */
-    bool native;              /* on a connection of h1.c, not on curl (easy is unused then) */
-    bool req_sent;            /* native: the whole request is written */
-    struct h1_conn *conn;     /* native: the connection it runs on, NULL before one is ready */
-    const ar_http_req_t *req; /* native: borrowed, for a retry on a fresh connection */
-    const char *path;         /* native: origin-form target within req->url */
-    int64_t connect_timeout_ms;
-    int retries;        /* native: stale pooled connections replaced */
-    ar_buf_t pend;      /* native, paused: refused body bytes, then unparsed input */
-    size_t pend_body;   /* of pend, the refused body bytes at its start */
-    struct h1_dns *dns; /* native: name lookup in flight */
-    int user_err;       /* an error a callback returned */
+    bool active;                /* added to the multi handle */
+    bool configured;            /* the handle's fixed options are set */
+    bool native;                /* on a connection of h1.c, not on curl (easy is unused then) */
+    bool req_sent;              /* native: the whole request is written */
+    struct h1_conn *conn;       /* native: the connection it runs on, NULL before one is ready */
+    const ar_http_req_t *req;   /* native: borrowed, for a retry on a fresh connection */
+    const char *path;           /* native: origin-form target within req->url */
+    int64_t connect_timeout_ms; /* opts' connect timeout: default 10 s, within timeout_ms */
+    int retries;                /* native: stale pooled connections replaced */
+    ar_buf_t pend;              /* native, paused: refused body bytes, then unparsed input */
+    size_t pend_body;           /* of pend, the refused body bytes at its start */
+    struct h1_dns *dns;         /* native: name lookup in flight */
+    int user_err;               /* an error a callback returned */
     uint64_t max_bytes;
     uint64_t received;
     uint64_t start_us;
@@ -125,12 +125,11 @@ void ar_upstream__clock_start(ar_transfer_t *t);
 void ar_upstream__clock_stop(ar_transfer_t *t);
 
 /* h1.c: plain-HTTP/1.1 upstreams on libuv, without curl */
-/** Whether req goes over h1.c (an http:// URL). */
-bool ar_h1__wants(const ar_upstream_t *up, const ar_http_req_t *req);
+/** What ar_h1__start returns for a URL it leaves to curl (https, user info, odd forms). */
+#define AR_H1_DECLINED 1
 /** Starts t on a pooled or new connection. No callback runs before it returns.
- *  @return 0 or AR_E* (then nothing was started). */
-int ar_h1__start(ar_upstream_t *up, ar_transfer_t *t, const ar_http_req_t *req,
-                 const ar_transfer_opts_t *opts);
+ *  @return 0, AR_H1_DECLINED, or AR_E* (then nothing was started). */
+int ar_h1__start(ar_upstream_t *up, ar_transfer_t *t, const ar_http_req_t *req);
 /** Unties t from its connection: pooled again when its answer was whole, else closed. */
 void ar_h1__detach(ar_transfer_t *t);
 /** Hands over what a pause held back, then reads on. */
