@@ -14,9 +14,10 @@ allowed() {
     providers) echo "core providers upstream/http_req.h" ;;
     router)    echo "core router" ;;
     store)     echo "core store" ;;
-    gateway)   echo "core config server upstream providers router store gateway admin" ;;
-    admin)     echo "core server router store admin" ;;
-    cli)       echo "core gateway config store cli" ;;
+    tenant)    echo "core store tenant" ;;
+    gateway)   echo "core config server upstream providers router store tenant gateway admin" ;;
+    admin)     echo "core server router store tenant admin" ;;
+    cli)       echo "core gateway config store tenant cli" ;;
     *)         echo "" ;;
     esac
 }
