@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "core/conf.h"
-#include "router/window.h"
+#include "core/window.h"
 
 typedef enum ar_breaker_state {
     AR_BREAKER_CLOSED = 0,

@@ -23,7 +23,7 @@
 #include "router/breaker.h"
 #include "router/outcome.h"
 #include "router/stats.h"
-#include "router/window.h"
+#include "core/window.h"
 
 /**
  * Runtime state of one credential (model_name NULL) or one deployment (credential +

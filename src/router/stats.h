@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "router/window.h"
+#include "core/window.h"
 
 #define AR_HISTO_BUCKETS 15 /* + the implicit +Inf */
 

@@ -6,8 +6,8 @@
  * sum over the limit takes its own addition back, so concurrent admissions can only
  * under-admit, never exceed the limit. Time is passed in (now_ms), never read here.
  */
-#ifndef AR_ROUTER_WINDOW_H
-#define AR_ROUTER_WINDOW_H
+#ifndef AR_CORE_WINDOW_H
+#define AR_CORE_WINDOW_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

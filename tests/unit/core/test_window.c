@@ -1,5 +1,5 @@
 /*
- * test_window.c: unit tests of router/window.c, the lock-free 60-slot sliding window that
+ * test_window.c: unit tests of core/window.c, the lock-free 60-slot sliding window that
  * holds every RPM/TPM count (SPEC section 4 "Limits"): exact sums, where the window slides
  * with an injected clock (1 s slots for 60 s), add-then-check try_add at the limit and its
  * retry_ms, corrections, reconfiguration, and admissions racing from several threads.
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "router/window.h"
+#include "core/window.h"
 
 /* A 60 s window (1 s slots), as the router configures RPM and TPM. */
 static void win60(ar_window_t *w)

@@ -1,7 +1,7 @@
 /*
  * window.c: lock-free sliding windows (see window.h).
  */
-#include "router/window.h"
+#include "core/window.h"
 
 #define EPOCH(v) ((uint32_t)((v) >> 32))
 #define COUNT(v) ((uint32_t)((v)&0xffffffffu))
