@@ -1,0 +1,299 @@
+/*
+ * keycache.c: see keycache.h. Open addressing on the first 64 bits of the key's SHA-256
+ * (already uniform): a lookup is a few atomic loads. Writers (store results, refreshes)
+ * take one mutex; they are rare next to lookups.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "core/str.h"
+#include "tenant/keycache.h"
+
+#define MIN_CAP 64
+#define UNKNOWN_SLOTS 4096 /* bad keys remembered at once: a flood of them cannot grow memory */
+
+typedef struct table {
+    size_t cap; /* a power of two, at most half full */
+    _Atomic(ar_tkey_t *) slots[];
+} table_t;
+
+typedef struct unknown_slot {
+    uint64_t h;
+    int64_t until_ms;
+} unknown_slot_t;
+
+struct ar_keycache {
+    _Atomic(table_t *) table;
+    pthread_mutex_t mu; /* writers: table, states, retired */
+    size_t cnt;
+    ar_tkey_state_t **states; /* by id, open addressing, cap states_cap */
+    size_t states_cnt, states_cap;
+    /* replaced tables and snapshots, which a reader may still hold: freed with the cache */
+    void **retired;
+    size_t retired_cnt, retired_cap;
+    ar_tkey_conf_t **old_confs;
+    size_t old_confs_cnt, old_confs_cap;
+    pthread_mutex_t unknown_mu;
+    unknown_slot_t unknown[UNKNOWN_SLOTS];
+};
+
+static uint64_t hash_bits(const char *hex)
+{
+    uint64_t h = 0;
+    for (int i = 0; i < 16 && hex[i]; i++)
+        h = h << 4 | (uint64_t)(ar_hexval(hex[i]) & 0xf);
+    return h;
+}
+
+static table_t *table_new(size_t cap)
+{
+    table_t *t = ar_xcalloc(1, sizeof(*t) + cap * sizeof(t->slots[0]));
+    t->cap = cap;
+    return t;
+}
+
+ar_keycache_t *ar_keycache_new(void)
+{
+    ar_keycache_t *c = ar_xcalloc(1, sizeof(*c));
+    atomic_init(&c->table, table_new(MIN_CAP));
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->unknown_mu, NULL);
+    return c;
+}
+
+static void conf_free(ar_tkey_conf_t *k)
+{
+    if (!k)
+        return;
+    ar_free(k->name);
+    ar_free(k->plan_name);
+    ar_free(k->plan_description);
+    for (size_t i = 0; i < k->models_cnt; i++)
+        ar_free(k->models[i]);
+    ar_free(k->models);
+    ar_free(k);
+}
+
+/* Appends p to a growable array of pointers. */
+static void keep(void ***arr, size_t *cnt, size_t *cap, void *p)
+{
+    if (*cnt == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *arr = ar_xrealloc(*arr, *cap * sizeof(**arr));
+    }
+    (*arr)[(*cnt)++] = p;
+}
+
+void ar_keycache_free(ar_keycache_t *c)
+{
+    if (!c)
+        return;
+    table_t *t = atomic_load(&c->table);
+    for (size_t i = 0; i < t->cap; i++) {
+        ar_tkey_t *k = atomic_load(&t->slots[i]);
+        if (k) {
+            conf_free((ar_tkey_conf_t *)atomic_load(&k->conf));
+            ar_free(k);
+        }
+    }
+    ar_free(t);
+    for (size_t i = 0; i < c->states_cap; i++) {
+        if (c->states[i]) {
+            ar_quota_dispose(&c->states[i]->quota);
+            ar_free(c->states[i]);
+        }
+    }
+    ar_free(c->states);
+    for (size_t i = 0; i < c->retired_cnt; i++)
+        ar_free(c->retired[i]); /* old tables: their entries live in the current one */
+    ar_free(c->retired);
+    for (size_t i = 0; i < c->old_confs_cnt; i++)
+        conf_free(c->old_confs[i]);
+    ar_free(c->old_confs);
+    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->unknown_mu);
+    ar_free(c);
+}
+
+ar_tkey_t *ar_keycache_find(ar_keycache_t *c, const char *hash)
+{
+    table_t *t = atomic_load_explicit(&c->table, memory_order_acquire);
+    size_t mask = t->cap - 1;
+    for (size_t i = hash_bits(hash) & mask;; i = (i + 1) & mask) {
+        ar_tkey_t *k = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (!k)
+            return NULL;
+        if (memcmp(k->hash, hash, AR_KEY_HASH_LEN) == 0)
+            return k;
+    }
+}
+
+/* Under c->mu. */
+static void table_insert(table_t *t, ar_tkey_t *k)
+{
+    size_t mask = t->cap - 1;
+    size_t i = hash_bits(k->hash) & mask;
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed))
+        i = (i + 1) & mask;
+    atomic_store_explicit(&t->slots[i], k, memory_order_release);
+}
+
+/* Under c->mu: the state of key id, made on first use. */
+static ar_tkey_state_t *state_of(ar_keycache_t *c, int64_t id, const ar_usage_totals_t usage[3],
+                                 int64_t now_ms)
+{
+    if ((c->states_cnt + 1) * 2 > c->states_cap) {
+        size_t cap = c->states_cap ? c->states_cap * 2 : MIN_CAP;
+        ar_tkey_state_t **grown = ar_xcalloc(cap, sizeof(*grown));
+        for (size_t i = 0; i < c->states_cap; i++) {
+            ar_tkey_state_t *s = c->states[i];
+            if (!s)
+                continue;
+            size_t j = (size_t)s->id & (cap - 1);
+            while (grown[j])
+                j = (j + 1) & (cap - 1);
+            grown[j] = s;
+        }
+        ar_free(c->states);
+        c->states = grown;
+        c->states_cap = cap;
+    }
+    size_t mask = c->states_cap - 1;
+    size_t i = (size_t)id & mask;
+    for (; c->states[i]; i = (i + 1) & mask) {
+        if (c->states[i]->id == id)
+            return c->states[i];
+    }
+    ar_tkey_state_t *s = ar_xcalloc(1, sizeof(*s));
+    s->id = id;
+    ar_window_configure(&s->rpm, 60000);
+    ar_window_configure(&s->tpm, 60000);
+    ar_quota_init(&s->quota, usage ? &usage[0] : NULL, usage ? &usage[1] : NULL,
+                  usage ? &usage[2] : NULL, now_ms);
+    c->states[i] = s;
+    c->states_cnt++;
+    return s;
+}
+
+static ar_tkey_conf_t *conf_new(const ar_vkey_t *k, const ar_plan_t *plan)
+{
+    ar_tkey_conf_t *n = ar_xcalloc(1, sizeof(*n));
+    n->id = k->id;
+    n->name = ar_xstrdup(k->name ? k->name : "");
+    memcpy(n->masked, k->masked, sizeof(n->masked));
+    n->expires_ms = k->expires_ms;
+    n->revoked = k->revoked;
+    n->rpm = k->rpm;
+    n->tpm = k->tpm;
+    n->quota = (ar_quota_limits_t){k->daily_tokens, k->monthly_tokens, k->limit_tokens,
+                                   k->max_budget_usd};
+    n->plan_max_tokens = -1;
+    if (plan) {
+        n->plan_name = ar_xstrdup(plan->name ? plan->name : "");
+        n->plan_description = ar_xstrdup(plan->description ? plan->description : "");
+        n->plan_max_tokens = plan->max_tokens;
+    }
+    const char *m = k->models ? k->models : "";
+    while (*m) {
+        const char *end = strchr(m, ',');
+        size_t len = end ? (size_t)(end - m) : strlen(m);
+        ar_span_t name = ar_span_trim(ar_span(m, len));
+        if (name.len) {
+            n->models = ar_xrealloc(n->models, (n->models_cnt + 1) * sizeof(*n->models));
+            n->models[n->models_cnt++] = ar_xstrndup(name.ptr, name.len);
+        }
+        m += len + (end ? 1 : 0);
+    }
+    return n;
+}
+
+ar_tkey_t *ar_keycache_put(ar_keycache_t *c, const ar_vkey_t *k, const ar_plan_t *plan,
+                           const ar_usage_totals_t usage[3], int64_t now_ms)
+{
+    ar_tkey_conf_t *conf = conf_new(k, plan);
+    pthread_mutex_lock(&c->mu);
+    ar_tkey_t *e = ar_keycache_find(c, k->hash);
+    if (e) {
+        const ar_tkey_conf_t *old = atomic_exchange(&e->conf, conf);
+        keep((void ***)&c->old_confs, &c->old_confs_cnt, &c->old_confs_cap, (void *)old);
+        pthread_mutex_unlock(&c->mu);
+        return e;
+    }
+    e = ar_xcalloc(1, sizeof(*e));
+    memcpy(e->hash, k->hash, sizeof(e->hash));
+    atomic_init(&e->conf, conf);
+    e->state = state_of(c, k->id, usage, now_ms);
+    table_t *t = atomic_load(&c->table);
+    if ((c->cnt + 1) * 2 > t->cap) {
+        table_t *grown = table_new(t->cap * 2);
+        for (size_t i = 0; i < t->cap; i++) {
+            ar_tkey_t *old = atomic_load(&t->slots[i]);
+            if (old)
+                table_insert(grown, old);
+        }
+        atomic_store_explicit(&c->table, grown, memory_order_release);
+        keep(&c->retired, &c->retired_cnt, &c->retired_cap, t);
+        t = grown;
+    }
+    table_insert(t, e);
+    c->cnt++;
+    pthread_mutex_unlock(&c->mu);
+    /* known now: a negative answer remembered earlier must not outlive the key's creation */
+    pthread_mutex_lock(&c->unknown_mu);
+    unknown_slot_t *u = &c->unknown[hash_bits(k->hash) % UNKNOWN_SLOTS];
+    if (u->h == hash_bits(k->hash))
+        u->until_ms = 0;
+    pthread_mutex_unlock(&c->unknown_mu);
+    return e;
+}
+
+bool ar_keycache_unknown(ar_keycache_t *c, const char *hash, int64_t now_ms)
+{
+    uint64_t h = hash_bits(hash);
+    pthread_mutex_lock(&c->unknown_mu);
+    const unknown_slot_t *u = &c->unknown[h % UNKNOWN_SLOTS];
+    bool hit = u->h == h && u->until_ms > now_ms;
+    pthread_mutex_unlock(&c->unknown_mu);
+    return hit;
+}
+
+void ar_keycache_remember_unknown(ar_keycache_t *c, const char *hash, int64_t until_ms)
+{
+    uint64_t h = hash_bits(hash);
+    pthread_mutex_lock(&c->unknown_mu);
+    c->unknown[h % UNKNOWN_SLOTS] = (unknown_slot_t){h, until_ms};
+    pthread_mutex_unlock(&c->unknown_mu);
+}
+
+bool ar_tkey_allows(const ar_tkey_conf_t *k, const char *model, size_t len)
+{
+    if (k->models_cnt == 0)
+        return true;
+    for (size_t i = 0; i < k->models_cnt; i++) {
+        if (strlen(k->models[i]) == len && memcmp(k->models[i], model, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+ar_quota_limits_t ar_tkey_limits(const ar_tkey_conf_t *k)
+{
+    ar_quota_limits_t l = k->quota;
+    if (k->plan_max_tokens >= 0 && (l.total_tokens < 0 || k->plan_max_tokens < l.total_tokens))
+        l.total_tokens = k->plan_max_tokens;
+    return l;
+}
+
+void ar_keycache_each(ar_keycache_t *c, void (*fn)(void *ud, ar_tkey_t *k), void *ud)
+{
+    pthread_mutex_lock(&c->mu);
+    table_t *t = atomic_load(&c->table);
+    for (size_t i = 0; i < t->cap; i++) {
+        ar_tkey_t *k = atomic_load(&t->slots[i]);
+        if (k)
+            fn(ud, k);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
