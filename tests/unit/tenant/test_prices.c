@@ -379,6 +379,14 @@ static void test_load_file_and_cache(void **state)
     assert_true(same_file_text(cache, text, n));
     ar_prices_unref(p);
 
+    /* a cache that cannot be written: the table all the same, and a warning */
+    char nocache[160];
+    snprintf(nocache, sizeof(nocache), "%s/no-such-dir/cache.json", dir);
+    assert_int_equal(ar_prices_load(link, nocache, &p, err, sizeof(err)), 0);
+    assert_int_equal(ar_prices_count(p), 9);
+    assert_non_null(strstr(err, "not written"));
+    ar_prices_unref(p);
+
     /* file:// spelling */
     char flink[160];
     snprintf(flink, sizeof(flink), "file://%s", link);
