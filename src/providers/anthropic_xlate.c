@@ -615,6 +615,7 @@ static void set_usage(ar_usage_t *u, int64_t in, int64_t out, int64_t cache_read
     u->completion_tokens = out;
     u->total_tokens = u->prompt_tokens + out;
     u->cached_tokens = cache_read;
+    u->cache_creation_tokens = cache_write;
     u->seen = true;
 }
 

@@ -764,14 +764,14 @@ const char *ar_gem_finish_reason(ar_span_t r, bool has_tool_call)
     return has_tool_call ? "tool_calls" : "stop";
 }
 
-/* Usage from usageMetadata; returns the reasoning (thoughts) tokens. */
-static int64_t read_usage(ar_span_t um, ar_usage_t *u)
+/* Usage from usageMetadata. */
+static void read_usage(ar_span_t um, ar_usage_t *u)
 {
     int64_t prompt = 0, cand = 0, thoughts = 0, tool = 0, total = -1, cached = 0;
     ar_jscan_iter_t it;
     ar_span_t k, v;
     if (ar_jscan_object_begin(um, &it) != 0)
-        return 0;
+        return;
     while (ar_jscan_object_next(&it, &k, &v)) {
         int64_t *dst = NULL;
         if (ar_span_eq(k, AR_LIT("promptTokenCount")))
@@ -797,12 +797,13 @@ static int64_t read_usage(ar_span_t um, ar_usage_t *u)
     u->prompt_tokens = prompt + tool;
     u->completion_tokens = cand + thoughts;
     u->total_tokens = total >= 0 ? total : u->prompt_tokens + u->completion_tokens;
-    u->cached_tokens = cached;
+    /* cachedContentTokenCount is part of promptTokenCount */
+    u->cached_tokens = cached < prompt ? cached : prompt;
+    u->reasoning_tokens = thoughts;
     u->seen = true;
-    return thoughts;
 }
 
-static int append_usage(ar_buf_t *b, const ar_usage_t *u, int64_t reasoning)
+static int append_usage(ar_buf_t *b, const ar_usage_t *u)
 {
     int rc = ar_buf_appendf(b,
                             "\"usage\":{\"prompt_tokens\":%" PRId64
@@ -812,11 +813,11 @@ static int append_usage(ar_buf_t *b, const ar_usage_t *u, int64_t reasoning)
         rc = rc ? rc
                 : ar_buf_appendf(b, ",\"prompt_tokens_details\":{\"cached_tokens\":%" PRId64 "}",
                                  u->cached_tokens);
-    if (reasoning > 0)
+    if (u->reasoning_tokens > 0)
         rc = rc ? rc
                 : ar_buf_appendf(
                       b, ",\"completion_tokens_details\":{\"reasoning_tokens\":%" PRId64 "}",
-                      reasoning);
+                      u->reasoning_tokens);
     return rc ? rc : ar_buf_append_str(b, "}");
 }
 
@@ -929,9 +930,8 @@ static int whole_choice(ar_buf_t *b, ar_span_t cand, size_t pos)
 static int whole_chat(ar_call_t *call, ar_span_t body, ar_buf_t *out)
 {
     ar_span_t v, cands = AR_SPAN_NULL, rid = AR_SPAN_NULL;
-    int64_t reasoning = 0;
     if (has(body, AR_LIT("usageMetadata"), &v))
-        reasoning = read_usage(v, &call->usage);
+        read_usage(v, &call->usage);
     if (has(body, AR_LIT("responseId"), &v))
         rid = raw_string(v);
     char id[48];
@@ -972,7 +972,7 @@ static int whole_chat(ar_call_t *call, ar_span_t body, ar_buf_t *out)
                                  blocked ? "content_filter" : "stop");
     }
     rc = rc ? rc : ar_buf_append_str(out, "],");
-    rc = rc ? rc : append_usage(out, &call->usage, reasoning);
+    rc = rc ? rc : append_usage(out, &call->usage);
     rc = rc ? rc : ar_buf_append_str(out, "}");
     return rc;
 }
@@ -1107,7 +1107,6 @@ typedef struct gem_stream {
     uint32_t finish_sent; /* ... its finish chunk went out */
     uint32_t tool_seen;   /* ... it called a function */
     int tool_next[MAX_CANDIDATES];
-    int64_t reasoning_tokens;
 } gem_stream_t;
 
 static gem_stream_t *stream_state(ar_call_t *call)
@@ -1228,7 +1227,7 @@ int ar_gem_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *
         return AR_EUPSTREAM; /* an error object instead of a response: the stream failed */
     gem_stream_t *st = stream_state(call);
     if (has(data, AR_LIT("usageMetadata"), &v))
-        st->reasoning_tokens = read_usage(v, &call->usage);
+        read_usage(v, &call->usage);
     size_t start = out->len;
     int rc = 0;
     size_t n = 0;
@@ -1267,7 +1266,7 @@ int ar_gem_end_stream(ar_provider_t *p, ar_call_t *call, ar_buf_t *out)
                             st->id, st->created);
         rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(call->model));
         rc = rc ? rc : ar_buf_append_str(out, "\",\"choices\":[],");
-        rc = rc ? rc : append_usage(out, &call->usage, st->reasoning_tokens);
+        rc = rc ? rc : append_usage(out, &call->usage);
         rc = rc ? rc : ar_buf_append_str(out, "}\n\n");
     }
     rc = rc ? rc : ar_buf_append_str(out, "data: [DONE]\n\n");

@@ -269,20 +269,35 @@ void ar_provider_usage_from_openai(ar_span_t usage, ar_usage_t *u)
     if (ar_jscan_object_begin(usage, &it) != 0)
         return;
     while (ar_jscan_object_next(&it, &k, &v)) {
-        if (ar_span_eq(k, AR_LIT("prompt_tokens"))) {
+        ar_span_t c;
+        if (ar_span_eq(k, AR_LIT("prompt_tokens")) || ar_span_eq(k, AR_LIT("input_tokens"))) {
             int_value(v, &u->prompt_tokens);
-        } else if (ar_span_eq(k, AR_LIT("completion_tokens"))) {
+        } else if (ar_span_eq(k, AR_LIT("completion_tokens")) ||
+                   ar_span_eq(k, AR_LIT("output_tokens"))) {
             int_value(v, &u->completion_tokens);
         } else if (ar_span_eq(k, AR_LIT("total_tokens"))) {
             total = int_value(v, &u->total_tokens);
-        } else if (ar_span_eq(k, AR_LIT("prompt_tokens_details"))) {
-            ar_span_t c;
+        } else if (ar_span_eq(k, AR_LIT("prompt_tokens_details")) ||
+                   ar_span_eq(k, AR_LIT("input_tokens_details"))) {
             if (ar_jscan_get(v, AR_LIT("cached_tokens"), &c) == 0)
                 int_value(c, &u->cached_tokens);
+        } else if (ar_span_eq(k, AR_LIT("completion_tokens_details")) ||
+                   ar_span_eq(k, AR_LIT("output_tokens_details"))) {
+            if (ar_jscan_get(v, AR_LIT("reasoning_tokens"), &c) == 0)
+                int_value(c, &u->reasoning_tokens);
+        } else if (ar_span_eq(k, AR_LIT("cache_creation_input_tokens"))) {
+            int_value(v, &u->cache_creation_tokens);
         }
     }
     if (!total)
         u->total_tokens = u->prompt_tokens + u->completion_tokens;
+    /* details are parts of the totals: an upstream that says otherwise is not believed */
+    if (u->cached_tokens > u->prompt_tokens)
+        u->cached_tokens = u->prompt_tokens;
+    if (u->cache_creation_tokens > u->prompt_tokens - u->cached_tokens)
+        u->cache_creation_tokens = u->prompt_tokens - u->cached_tokens;
+    if (u->reasoning_tokens > u->completion_tokens)
+        u->reasoning_tokens = u->completion_tokens;
     u->seen = true;
 }
 

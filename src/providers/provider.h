@@ -40,12 +40,17 @@ typedef enum ar_endpoint {
 #define AR_PROV_OPENAI_WIRE (1u << 6) /* speaks OpenAI: its error bodies are relayed as is */
 #define AR_PROV_TOKEN (1u << 7)       /* needs an access token fetched by the gateway (vertex) */
 
+/* Usage, normalised across providers: prompt_tokens counts every input token (cached and
+ * cache-creation ones included, whatever the upstream's own split), completion_tokens every
+ * output token (reasoning included). The details are 0 when the upstream does not say. */
 typedef struct ar_usage {
     int64_t prompt_tokens;
     int64_t completion_tokens;
     int64_t total_tokens;
-    int64_t cached_tokens;
-    bool seen; /* the upstream reported usage */
+    int64_t cached_tokens;         /* prompt tokens read from a cache */
+    int64_t cache_creation_tokens; /* prompt tokens written to a cache (Anthropic) */
+    int64_t reasoning_tokens;      /* completion tokens spent thinking */
+    bool seen;                     /* the upstream reported usage */
 } ar_usage_t;
 
 /** One attempt of one client request, as a provider sees it. */
@@ -254,7 +259,13 @@ extern const size_t ar_request_extensions_cnt;
  */
 json_t *ar_call_json(ar_call_t *call);
 
-/** Reads usage from an OpenAI-style `usage` object (raw JSON) into u. */
+/**
+ * Reads usage from an OpenAI-style `usage` object (raw JSON) into u: Chat Completions'
+ * names (prompt_tokens, prompt_tokens_details.cached_tokens,
+ * completion_tokens_details.reasoning_tokens) or the Responses API's (input_tokens,
+ * input_tokens_details, output_tokens, output_tokens_details), and the
+ * cache_creation_input_tokens some OpenAI-compatible proxies add for Anthropic models.
+ */
 void ar_provider_usage_from_openai(ar_span_t usage_json, ar_usage_t *u);
 /** Serialises v into a new buffer owned by the pool. */
 int ar_provider_dump_body(ar_call_t *call, const json_t *v, ar_span_t *out) AR_MUST_CHECK;

@@ -376,6 +376,8 @@ static void response_golden(fx_t *f, const char *in, ar_usage_t *u)
     json_object_set_new(got, "created", json_integer(CREATED));
     assert_json_equal(got, g.want);
     assert_int_equal(call.usage.prompt_tokens, u->prompt_tokens);
+    assert_int_equal(call.usage.cached_tokens, u->cached_tokens);
+    assert_int_equal(call.usage.cache_creation_tokens, u->cache_creation_tokens);
     json_decref(got);
     json_decref(req);
     ar_buf_dispose(&out);
@@ -394,6 +396,8 @@ static void test_responses(void **state)
     assert_int_equal(u.completion_tokens, 503);
     assert_int_equal(u.total_tokens, 3995 + 503);
     assert_int_equal(u.cached_tokens, 1800);
+    assert_int_equal(u.cache_creation_tokens, 100);
+    assert_int_equal(u.reasoning_tokens, 0); /* Anthropic does not count thinking apart */
     /* tool_use -> tool_calls with arguments as JSON text */
     response_golden(f, "response_tool_use", &u);
     assert_int_equal(u.prompt_tokens, 472);
@@ -621,6 +625,7 @@ static void test_stream_text(void **state)
     assert_int_equal(u.prompt_tokens, 35);
     assert_int_equal(u.completion_tokens, 15);
     assert_int_equal(u.cached_tokens, 10);
+    assert_int_equal(u.cache_creation_tokens, 0);
     /* usage recorded even when the client did not ask for the chunk */
     u = stream_golden(f, "stream_text", false);
     assert_true(u.seen);
@@ -734,6 +739,37 @@ static void test_stream_errors(void **state)
     ar_buf_t out;
     ar_buf_init(&out, 1 << 20);
     assert_int_equal(events(f, &call, one, 1, &out), AR_EUPSTREAM);
+    ar_buf_dispose(&out);
+    json_decref(body);
+    fx_close(f);
+}
+
+static void test_stream_cache_usage(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    json_t *body = json_loads("{\"stream\":true}", 0, NULL);
+    /* cache reads and writes come with message_start; message_delta repeats totals */
+    const char *ev[] = {
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"c\",\"usage\":{"
+        "\"input_tokens\":5,\"cache_creation_input_tokens\":2000,\"cache_read_input_tokens\":"
+        "300,\"output_tokens\":1}}}",
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{"
+        "\"input_tokens\":5,\"cache_creation_input_tokens\":2000,\"cache_read_input_tokens\":"
+        "300,\"output_tokens\":40}}"};
+    ar_call_t call = stream_call(f, body, true);
+    ar_buf_t out;
+    ar_buf_init(&out, 1 << 20);
+    assert_int_equal(events(f, &call, ev, 2, &out), 0);
+    assert_int_equal(call.usage.prompt_tokens, 2305);
+    assert_int_equal(call.usage.cached_tokens, 300);
+    assert_int_equal(call.usage.cache_creation_tokens, 2000);
+    assert_int_equal(call.usage.completion_tokens, 40);
+    assert_int_equal(call.usage.total_tokens, 2345);
+    static const char want[] = "\"usage\":{\"prompt_tokens\":2305,\"completion_tokens\":40,"
+                               "\"total_tokens\":2345,\"prompt_tokens_details\":{"
+                               "\"cached_tokens\":300}}";
+    assert_non_null(memmem(out.ptr, out.len, want, sizeof(want) - 1));
     ar_buf_dispose(&out);
     json_decref(body);
     fx_close(f);
@@ -901,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_stream_thinking),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_stream_end),
+        cmocka_unit_test(test_stream_cache_usage),
         cmocka_unit_test(test_untranslatable_bodies),
         cmocka_unit_test(test_stream_ids_escaped),
     };

@@ -352,6 +352,8 @@ static void test_chat_responses(void **state)
     assert_int_equal(call.usage.completion_tokens, 1033); /* candidates + thoughts */
     assert_int_equal(call.usage.total_tokens, 1044);
     assert_int_equal(call.usage.cached_tokens, 4);
+    assert_int_equal(call.usage.reasoning_tokens, 1018); /* thoughtsTokenCount */
+    assert_int_equal(call.usage.cache_creation_tokens, 0);
     parse_golden(f, AR_EP_CHAT, "resp_function_call", "gemini-2.5-flash", body, &call);
     assert_int_equal(call.usage.prompt_tokens, 120);
     parse_golden(f, AR_EP_CHAT, "resp_candidates", "gemini-2.0-flash", body, &call);
@@ -359,6 +361,8 @@ static void test_chat_responses(void **state)
     parse_golden(f, AR_EP_CHAT, "resp_blocked", "gemini-2.0-flash", body, &call);
     parse_golden(f, AR_EP_CHAT, "resp_thinking", "gemini-2.5-pro", body, &call);
     assert_int_equal(call.usage.completion_tokens, 46);
+    assert_int_equal(call.usage.reasoning_tokens, 40);
+    assert_int_equal(call.usage.cached_tokens, 0);
     json_decref(body);
     fx_close(f);
 }
@@ -571,12 +575,32 @@ static void test_streams(void **state)
     assert_int_equal(u.total_tokens, 21);
     stream_golden(f, "stream_tool", false, "gemini-2.5-flash", &u);
     assert_int_equal(u.completion_tokens, 30); /* thoughts count as output */
+    assert_int_equal(u.reasoning_tokens, 20);
     assert_int_equal(u.total_tokens, 80);
     stream_golden(f, "stream_unfinished", false, "gemini-2.0-flash", &u);
     assert_int_equal(u.total_tokens, 5);
 
+    /* the usage chunk (asked for) carries the cached and reasoning details */
+    static const char sse[] =
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],\"role\":"
+        "\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{"
+        "\"promptTokenCount\":300,\"cachedContentTokenCount\":256,\"candidatesTokenCount\":"
+        "2,\"thoughtsTokenCount\":70,\"toolUsePromptTokenCount\":5,\"totalTokenCount\":"
+        "377}}\n\n";
+    json_t *got = run_stream(f->prov[0], ar_span(sse, sizeof(sse) - 1), 0, true, &u, "m");
+    assert_int_equal(u.prompt_tokens, 305);
+    assert_int_equal(u.cached_tokens, 256);
+    assert_int_equal(u.completion_tokens, 72);
+    assert_int_equal(u.reasoning_tokens, 70);
+    json_t *last = json_array_get(got, json_array_size(got) - 2); /* before [DONE] */
+    assert_json_str(json_object_get(last, "usage"),
+                    "{\"prompt_tokens\":305,\"completion_tokens\":72,\"total_tokens\":377,"
+                    "\"prompt_tokens_details\":{\"cached_tokens\":256},"
+                    "\"completion_tokens_details\":{\"reasoning_tokens\":70}}");
+    json_decref(got);
+
     /* an empty stream still ends well-formed */
-    json_t *got = run_stream(f->prov[0], AR_LIT(""), 0, true, &u, "m");
+    got = run_stream(f->prov[0], AR_LIT(""), 0, true, &u, "m");
     assert_int_equal(json_array_size(got), 4); /* role, finish, usage, [DONE] */
     assert_false(u.seen);
     json_decref(got);

@@ -237,6 +237,16 @@ static void test_stream_event_edge_cases(void **state)
         parse_one(f, &call, "{\"choices\": [ ], \"usage\": {\"prompt_tokens\": 3}}", &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(call.usage.prompt_tokens, 3);
+    /* a reasoning model's usage chunk: the details are recorded too */
+    assert_int_equal(parse_one(f, &call,
+                               "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_"
+                               "tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":8},"
+                               "\"completion_tokens_details\":{\"reasoning_tokens\":2}}}",
+                               &n),
+                     0);
+    assert_int_equal(call.usage.cached_tokens, 8);
+    assert_int_equal(call.usage.reasoning_tokens, 2);
+    assert_int_equal(call.usage.completion_tokens, 4);
     /* not JSON: forwarded as is */
     assert_int_equal(parse_one(f, &call, "keep going", &n), AR_PROV_PASS);
     assert_false(call.stream_done);
@@ -261,6 +271,22 @@ static void test_parse_response_usage(void **state)
     assert_int_equal(call.usage.completion_tokens, 12);
     assert_int_equal(call.usage.total_tokens, 1129);
     assert_int_equal(call.usage.cached_tokens, 1024);
+    assert_int_equal(call.usage.reasoning_tokens, 0);
+    assert_int_equal(call.usage.cache_creation_tokens, 0);
+    /* a reasoning model's answer */
+    memset(&call.usage, 0, sizeof(call.usage));
+    assert_int_equal(
+        ar_provider_parse_response(
+            f->prov[0], &call,
+            AR_LIT("{\"id\":\"x\",\"usage\":{\"prompt_tokens\":50,\"completion_tokens\":"
+                   "900,\"total_tokens\":950,\"prompt_tokens_details\":{\"cached_tokens\":"
+                   "32},\"completion_tokens_details\":{\"reasoning_tokens\":768}}}"),
+            &out),
+        0);
+    assert_int_equal(call.usage.prompt_tokens, 50);
+    assert_int_equal(call.usage.cached_tokens, 32);
+    assert_int_equal(call.usage.completion_tokens, 900);
+    assert_int_equal(call.usage.reasoning_tokens, 768);
     /* an answer without usage leaves it unseen */
     memset(&call.usage, 0, sizeof(call.usage));
     assert_int_equal(ar_provider_parse_response(f->prov[0], &call,
@@ -270,6 +296,47 @@ static void test_parse_response_usage(void **state)
     ar_buf_dispose(&out);
     json_decref(body);
     fx_close(f);
+}
+
+static ar_usage_t usage_of(const char *json)
+{
+    ar_usage_t u = {0};
+    ar_provider_usage_from_openai(ar_span_cstr(json), &u);
+    return u;
+}
+
+static void test_usage_details(void **state)
+{
+    (void)state;
+    /* the Responses API's names */
+    ar_usage_t u = usage_of("{\"input_tokens\":328,\"input_tokens_details\":{\"cached_tokens\":"
+                            "256},\"output_tokens\":52,\"output_tokens_details\":{"
+                            "\"reasoning_tokens\":40},\"total_tokens\":380}");
+    assert_true(u.seen);
+    assert_int_equal(u.prompt_tokens, 328);
+    assert_int_equal(u.cached_tokens, 256);
+    assert_int_equal(u.completion_tokens, 52);
+    assert_int_equal(u.reasoning_tokens, 40);
+    assert_int_equal(u.total_tokens, 380);
+    /* an OpenAI-compatible proxy in front of Anthropic adds the cache writes */
+    u = usage_of("{\"prompt_tokens\":1000,\"completion_tokens\":5,\"prompt_tokens_details\":{"
+                 "\"cached_tokens\":600},\"cache_creation_input_tokens\":300,"
+                 "\"cache_read_input_tokens\":600}");
+    assert_int_equal(u.cached_tokens, 600);
+    assert_int_equal(u.cache_creation_tokens, 300);
+    assert_int_equal(u.total_tokens, 1005);
+    /* details larger than their totals are cut to them; junk is ignored */
+    u = usage_of("{\"prompt_tokens\":10,\"completion_tokens\":3,\"prompt_tokens_details\":{"
+                 "\"cached_tokens\":50},\"cache_creation_input_tokens\":9,"
+                 "\"completion_tokens_details\":{\"reasoning_tokens\":7}}");
+    assert_int_equal(u.cached_tokens, 10);
+    assert_int_equal(u.cache_creation_tokens, 0);
+    assert_int_equal(u.reasoning_tokens, 3);
+    u = usage_of("{\"prompt_tokens\":10,\"completion_tokens_details\":{\"reasoning_tokens\":"
+                 "-4},\"prompt_tokens_details\":null}");
+    assert_int_equal(u.prompt_tokens, 10);
+    assert_int_equal(u.reasoning_tokens, 0);
+    assert_int_equal(u.cached_tokens, 0);
 }
 
 static void test_parse_error(void **state)
@@ -409,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_stream_usage_passed_when_asked),
         cmocka_unit_test(test_stream_event_edge_cases),
         cmocka_unit_test(test_parse_response_usage),
+        cmocka_unit_test(test_usage_details),
         cmocka_unit_test(test_parse_error),
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_untranslatable_bodies),
