@@ -118,8 +118,8 @@ int ar_sq_conn_remove(void *impl, int64_t id, bool force, char *err, size_t errl
                      id, &assigned);
     if (rc == 0 && assigned > 0 && !force) {
         snprintf(err, errlen,
-                 "connection %lld has models assigned to keys (%lld assignment%s); remove them "
-                 "first, or use --force to remove them with it",
+                 "connection %lld has models assigned to keys (%lld assignment%s); --force "
+                 "removes them with it",
                  (long long)id, (long long)assigned, assigned == 1 ? "" : "s");
         rc = AR_EINVAL;
     }
