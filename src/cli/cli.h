@@ -5,6 +5,8 @@
 #ifndef AR_CLI_CLI_H
 #define AR_CLI_CLI_H
 
+#include <stdbool.h>
+
 typedef enum ar_cli_cmd {
     AR_CMD_SERVE = 0,
     AR_CMD_CONFIG_CHECK,
@@ -24,7 +26,13 @@ int ar_cli_parse(int argc, char **argv, ar_cli_args_t *out);
 int ar_cli_serve(const char *config_path);
 /** `airouter config check -config FILE`: 0 when valid, 1 with problems on stderr. */
 int ar_cli_config_check(const char *config_path);
-/** `airouter plan|key VERB [flags] [--json] [-config FILE]` (store_cmds.c); argv as main's. */
+/**
+ * The store commands (SPEC section 6): `airouter plan|key|vkey|connection|model VERB` and
+ * `airouter assign|stats|backup|restore`, with [flags] [--json] [-config FILE]
+ * (store_cmds.c); argv as main's.
+ */
 int ar_cli_store(int argc, char **argv);
+/** Whether argv[1] names a store command (ar_cli_store takes it). */
+bool ar_cli_is_store_command(const char *group);
 
 #endif

@@ -29,7 +29,17 @@ static void usage(FILE *out)
             "  airouter key list | key revoke --key KEY|ID | key rotate --key KEY|ID\n"
             "  airouter key set-limit --key KEY|ID [--limit N] [--daily N] [--monthly N]\n"
             "                         [--rpm N] [--tpm N] [--budget USD]   (N or none)\n"
-            "      (plan and key commands act on storage.database_url of -config FILE;\n"
+            "  airouter key list --stats          with today's and this month's usage\n"
+            "  airouter vkey add --name N --key K import an existing key\n"
+            "  airouter stats                     key counts, usage today/month/all, top keys\n"
+            "  airouter backup --path FILE.json | restore --path FILE.json (a new database)\n"
+            "  airouter connection add --name N --provider TYPE --endpoint URL --api-key K\n"
+            "      (the key is stored encrypted with storage.secret_key)\n"
+            "  airouter connection list | connection remove --id ID [--force]\n"
+            "  airouter model add --conn-id ID --name ALIAS --remote NAME [--deployment D]\n"
+            "  airouter model list [--conn-id ID]\n"
+            "  airouter assign --vkey-id ID --model-id ID --alias NAME [--tps N]\n"
+            "      (these commands act on storage.database_url of -config FILE;\n"
             "       --json prints one JSON document)\n"
             "  airouter --version | --help\n",
             AR_VERSION);
@@ -37,7 +47,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "plan") == 0 || strcmp(argv[1], "key") == 0))
+    if (argc > 1 && ar_cli_is_store_command(argv[1]))
         return ar_cli_store(argc, argv);
     ar_cli_args_t a;
     int rc = ar_cli_parse(argc, argv, &a);

@@ -1,6 +1,7 @@
 /*
- * store_cmds.c: `airouter plan ...` and `airouter key ...` (SPEC section 6), acting on the
- * store of storage.database_url in -config. Human output is a short listing with masked
+ * store_cmds.c: `airouter plan ...`, `airouter key ...` and `airouter vkey add` (SPEC
+ * section 6), and the dispatch of every store command (the others: tenancy_cmds.c,
+ * backup_cmds.c), acting on the store of storage.database_url in -config. Human output is a short listing with masked
  * keys; --json prints one JSON document for scripts. A new key is printed once, at
  * creation, alone on its line (the store keeps only its hash).
  * Exit codes: 0 done, 1 the store refused (a duplicate name, an unknown key), 2 bad usage
@@ -14,159 +15,10 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "config/config.h"
+#include "cli/store_cli.h"
 #include "core/clock.h"
 #include "core/str.h"
 #include "store/store.h"
-
-#define MAX_FLAGS 16
-
-typedef struct flags {
-    const char *names[MAX_FLAGS];
-    const char *values[MAX_FLAGS];
-    size_t cnt;
-    bool json;
-    const char *config_path;
-} flags_t;
-
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "airouter: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    return 2;
-}
-
-/* --name value / --name=value / -name value; --json and -config are taken here too. */
-static int parse_flags(int argc, char **argv, int from, flags_t *f)
-{
-    memset(f, 0, sizeof(*f));
-    f->config_path = "config.yaml";
-    for (int i = from; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-')
-            return usage_error("unexpected argument '%s'", a);
-        a += a[1] == '-' ? 2 : 1;
-        if (strcmp(a, "json") == 0) {
-            f->json = true;
-            continue;
-        }
-        const char *eq = strchr(a, '=');
-        size_t n = eq ? (size_t)(eq - a) : strlen(a);
-        const char *v = eq ? eq + 1 : NULL;
-        if (!v) {
-            if (i + 1 >= argc)
-                return usage_error("%s needs a value", argv[i]);
-            v = argv[++i];
-        }
-        if (n == 6 && strncmp(a, "config", 6) == 0) {
-            f->config_path = v;
-            continue;
-        }
-        if (f->cnt == MAX_FLAGS)
-            return usage_error("too many flags at '%s'", argv[i]);
-        char *name = strndup(a, n);
-        f->names[f->cnt] = name;
-        f->values[f->cnt++] = v;
-    }
-    return 0;
-}
-
-static void flags_free(flags_t *f)
-{
-    for (size_t i = 0; i < f->cnt; i++)
-        free((char *)f->names[i]);
-}
-
-/* Takes flag name's value (NULL when absent); a taken flag is not reported as unknown. */
-static const char *take(flags_t *f, const char *name)
-{
-    for (size_t i = 0; i < f->cnt; i++) {
-        if (f->names[i] && strcmp(f->names[i], name) == 0) {
-            free((char *)f->names[i]);
-            f->names[i] = NULL;
-            return f->values[i];
-        }
-    }
-    return NULL;
-}
-
-static int unknown_flags(flags_t *f, const char *command)
-{
-    for (size_t i = 0; i < f->cnt; i++) {
-        if (f->names[i]) {
-            fprintf(stderr, "airouter: %s: unknown flag --%s\n", command, f->names[i]);
-            return 2;
-        }
-    }
-    return 0;
-}
-
-/* A count flag: absent -> dflt; else a non-negative integer. @return 0 or 2. */
-static int take_count(flags_t *f, const char *name, int64_t dflt, int64_t *out)
-{
-    const char *v = take(f, name);
-    *out = dflt;
-    if (!v)
-        return 0;
-    if (ar_parse_int64(ar_span_cstr(v), out) != 0 || *out < 0)
-        return usage_error("--%s needs a whole number >= 0", name);
-    return 0;
-}
-
-static int open_store(const char *config_path, ar_store_t **s)
-{
-    ar_config_t *cfg = NULL;
-    ar_strlist_t errors = {0};
-    if (ar_config_load(config_path, &cfg, &errors) != 0) {
-        for (size_t i = 0; i < errors.cnt; i++)
-            fprintf(stderr, "%s\n", errors.items[i]);
-        ar_strlist_dispose(&errors);
-        return 2;
-    }
-    char err[512];
-    int rc = ar_store_open(cfg->storage.database_url, s, err, sizeof(err));
-    ar_config_unref(cfg);
-    if (rc) {
-        fprintf(stderr, "airouter: %s\n", err);
-        return rc == AR_EINVAL ? 2 : 1;
-    }
-    return 0;
-}
-
-static void print_json(json_t *doc)
-{
-    char *s = json_dumps(doc, JSON_COMPACT);
-    printf("%s\n", s ? s : "null");
-    free(s);
-    json_decref(doc);
-}
-
-/* 1234567 -> "1,234,567"; -1 -> "-" (no limit). */
-static const char *thousands(int64_t v, char buf[32])
-{
-    if (v < 0)
-        return "-";
-    char raw[24];
-    int n = snprintf(raw, sizeof(raw), "%" PRId64, v);
-    size_t o = 0;
-    for (int i = 0; i < n; i++) {
-        if (i && (n - i) % 3 == 0)
-            buf[o++] = ',';
-        buf[o++] = raw[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-static const char *date_of(int64_t ms, char buf[32])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, 32, "%Y-%m-%d", &tm);
-    return buf;
-}
 
 /* ---- plans ---- */
 
@@ -177,14 +29,17 @@ static json_t *plan_json(const ar_plan_t *p)
                      "created_ms", (json_int_t)p->created_ms);
 }
 
-static int plan_create(ar_store_t *s, flags_t *f)
+static int plan_create(ar_cli_ctx_t *c)
 {
-    ar_plan_t p = {.name = (char *)take(f, "name"), .description = (char *)take(f, "description")};
-    int rc = take_count(f, "max-tokens", -1, &p.max_tokens);
-    if (rc || (rc = unknown_flags(f, "plan create")))
+    ar_store_t *s = c->store;
+    ar_cli_flags_t *f = c->f;
+    ar_plan_t p = {.name = (char *)ar_cli_take(f, "name"),
+                   .description = (char *)ar_cli_take(f, "description")};
+    int rc = ar_cli_take_count(f, "max-tokens", -1, &p.max_tokens);
+    if (rc || (rc = ar_cli_unknown_flags(f, "plan create")))
         return rc;
     if (!p.name || !*p.name || p.max_tokens < 0)
-        return usage_error("%s", "plan create needs --name NAME and --max-tokens N");
+        return ar_cli_usage_error("%s", "plan create needs --name NAME and --max-tokens N");
     char err[256];
     if (ar_store_plan_create(s, &p, &p.id, err, sizeof(err)) != 0) {
         fprintf(stderr, "airouter: plan create: %s\n", err);
@@ -192,18 +47,20 @@ static int plan_create(ar_store_t *s, flags_t *f)
     }
     p.created_ms = ar_wall_ms();
     if (f->json) {
-        print_json(plan_json(&p));
+        ar_cli_print_json(plan_json(&p));
     } else {
         char b[32];
         printf("plan %" PRId64 " '%s' created: %s tokens\n", p.id, p.name,
-               thousands(p.max_tokens, b));
+               ar_cli_thousands(p.max_tokens, b));
     }
     return 0;
 }
 
-static int plan_list(ar_store_t *s, flags_t *f)
+static int plan_list(ar_cli_ctx_t *c)
 {
-    int rc = unknown_flags(f, "plan list");
+    ar_store_t *s = c->store;
+    ar_cli_flags_t *f = c->f;
+    int rc = ar_cli_unknown_flags(f, "plan list");
     if (rc)
         return rc;
     ar_plan_list_t l;
@@ -215,13 +72,13 @@ static int plan_list(ar_store_t *s, flags_t *f)
         json_t *a = json_array();
         for (size_t i = 0; i < l.cnt; i++)
             json_array_append_new(a, plan_json(&l.items[i]));
-        print_json(json_pack("{so}", "plans", a));
+        ar_cli_print_json(json_pack("{so}", "plans", a));
     } else {
         printf("%-5s %-20s %15s  %s\n", "ID", "NAME", "MAX TOKENS", "DESCRIPTION");
         for (size_t i = 0; i < l.cnt; i++) {
             char b[32];
             printf("%-5" PRId64 " %-20s %15s  %s\n", l.items[i].id, l.items[i].name,
-                   thousands(l.items[i].max_tokens, b), l.items[i].description);
+                   ar_cli_thousands(l.items[i].max_tokens, b), l.items[i].description);
         }
         printf("%zu plan%s\n", l.cnt, l.cnt == 1 ? "" : "s");
     }
@@ -250,7 +107,7 @@ static void print_new_key(const ar_vkey_t *k, const char *key, bool json, const 
     if (json) {
         json_t *doc = key_json(k);
         json_object_set_new(doc, "key", json_string(key));
-        print_json(doc);
+        ar_cli_print_json(doc);
         return;
     }
     printf("%s\n", key);
@@ -275,26 +132,31 @@ static int plan_id_of(ar_store_t *s, const char *name, int64_t *id)
     return 1;
 }
 
-static int key_create(ar_store_t *s, flags_t *f)
+static int key_create(ar_cli_ctx_t *c)
 {
-    ar_vkey_t k = {.name = (char *)take(f, "name"), .models = (char *)take(f, "models")};
-    const char *plan = take(f, "plan"), *budget = take(f, "budget"), *expires = take(f, "expires");
-    int rc = take_count(f, "limit", -1, &k.limit_tokens);
-    rc = rc ? rc : take_count(f, "daily", -1, &k.daily_tokens);
-    rc = rc ? rc : take_count(f, "monthly", -1, &k.monthly_tokens);
-    rc = rc ? rc : take_count(f, "rpm", -1, &k.rpm);
-    rc = rc ? rc : take_count(f, "tpm", -1, &k.tpm);
-    if (rc || (rc = unknown_flags(f, "key create")))
+    ar_store_t *s = c->store;
+    ar_cli_flags_t *f = c->f;
+    ar_vkey_t k = {.name = (char *)ar_cli_take(f, "name"),
+                   .models = (char *)ar_cli_take(f, "models")};
+    const char *plan = ar_cli_take(f, "plan"), *budget = ar_cli_take(f, "budget"),
+               *expires = ar_cli_take(f, "expires");
+    int rc = ar_cli_take_count(f, "limit", -1, &k.limit_tokens);
+    rc = rc ? rc : ar_cli_take_count(f, "daily", -1, &k.daily_tokens);
+    rc = rc ? rc : ar_cli_take_count(f, "monthly", -1, &k.monthly_tokens);
+    rc = rc ? rc : ar_cli_take_count(f, "rpm", -1, &k.rpm);
+    rc = rc ? rc : ar_cli_take_count(f, "tpm", -1, &k.tpm);
+    if (rc || (rc = ar_cli_unknown_flags(f, "key create")))
         return rc;
     if (!k.name || !*k.name)
-        return usage_error("%s", "key create needs --name NAME");
+        return ar_cli_usage_error("%s", "key create needs --name NAME");
     k.max_budget_usd = -1;
     if (budget &&
         (ar_parse_double(ar_span_cstr(budget), &k.max_budget_usd) != 0 || k.max_budget_usd < 0))
-        return usage_error("--budget needs an amount in USD >= 0, not '%s'", budget);
+        return ar_cli_usage_error("--budget needs an amount in USD >= 0, not '%s'", budget);
     int64_t ttl = 0;
     if (expires && (ar_parse_duration_ms(ar_span_cstr(expires), &ttl) != 0 || ttl <= 0))
-        return usage_error("--expires needs a duration such as 30d or 12h, not '%s'", expires);
+        return ar_cli_usage_error("--expires needs a duration such as 30d or 12h, not '%s'",
+                                  expires);
     if (plan && plan_id_of(s, plan, &k.plan_id) != 0)
         return 1;
     char key[AR_KEY_LEN + 1];
@@ -340,10 +202,12 @@ static int key_find(ar_store_t *s, const char *arg, ar_vkey_t *out)
     return 0;
 }
 
-static int key_revoke(ar_store_t *s, flags_t *f)
+static int key_revoke(ar_cli_ctx_t *c)
 {
-    const char *which = take(f, "key");
-    int rc = unknown_flags(f, "key revoke");
+    ar_store_t *s = c->store;
+    ar_cli_flags_t *f = c->f;
+    const char *which = ar_cli_take(f, "key");
+    int rc = ar_cli_unknown_flags(f, "key revoke");
     if (rc)
         return rc;
     ar_vkey_t k;
@@ -351,7 +215,7 @@ static int key_revoke(ar_store_t *s, flags_t *f)
         return rc;
     rc = ar_store_key_revoke(s, k.id) == 0 ? 0 : 1;
     if (rc == 0 && f->json)
-        print_json(json_pack("{sI sb}", "id", (json_int_t)k.id, "revoked", 1));
+        ar_cli_print_json(json_pack("{sI sb}", "id", (json_int_t)k.id, "revoked", 1));
     else if (rc == 0)
         printf("key %" PRId64 " revoked\n", k.id);
     ar_vkey_free(&k);
@@ -359,9 +223,9 @@ static int key_revoke(ar_store_t *s, flags_t *f)
 }
 
 /* A limit flag of set-limit: a whole number, or "none" for no limit (-1). @return 0 or 2. */
-static int take_limit(flags_t *f, const char *name, int64_t *field, bool *changed)
+static int take_limit(ar_cli_flags_t *f, const char *name, int64_t *field, bool *changed)
 {
-    const char *v = take(f, name);
+    const char *v = ar_cli_take(f, name);
     if (!v)
         return 0;
     *changed = true;
@@ -370,13 +234,15 @@ static int take_limit(flags_t *f, const char *name, int64_t *field, bool *change
         return 0;
     }
     if (ar_parse_int64(ar_span_cstr(v), field) != 0 || *field < 0)
-        return usage_error("--%s needs a whole number >= 0 or 'none'", name);
+        return ar_cli_usage_error("--%s needs a whole number >= 0 or 'none'", name);
     return 0;
 }
 
-static int key_set_limit(ar_store_t *s, flags_t *f)
+static int key_set_limit(ar_cli_ctx_t *c)
 {
-    const char *which = take(f, "key"), *budget = take(f, "budget");
+    ar_store_t *s = c->store;
+    ar_cli_flags_t *f = c->f;
+    const char *which = ar_cli_take(f, "key"), *budget = ar_cli_take(f, "budget");
     ar_vkey_t k;
     int64_t limit = 0, daily = 0, monthly = 0, rpm = 0, tpm = 0;
     bool c_limit = false, c_daily = false, c_monthly = false, c_rpm = false, c_tpm = false;
@@ -388,12 +254,13 @@ static int key_set_limit(ar_store_t *s, flags_t *f)
     double usd = -1;
     if (!rc && budget && strcmp(budget, "none") != 0 &&
         (ar_parse_double(ar_span_cstr(budget), &usd) != 0 || usd < 0))
-        rc = usage_error("--budget needs an amount in USD >= 0 or 'none', not '%s'", budget);
-    if (rc || (rc = unknown_flags(f, "key set-limit")))
+        rc = ar_cli_usage_error("--budget needs an amount in USD >= 0 or 'none', not '%s'", budget);
+    if (rc || (rc = ar_cli_unknown_flags(f, "key set-limit")))
         return rc;
     if (!(c_limit || c_daily || c_monthly || c_rpm || c_tpm || budget))
-        return usage_error("%s", "key set-limit needs one of --limit --daily --monthly --rpm "
-                                 "--tpm --budget");
+        return ar_cli_usage_error("%s",
+                                  "key set-limit needs one of --limit --daily --monthly --rpm "
+                                  "--tpm --budget");
     if ((rc = key_find(s, which, &k)) != 0)
         return rc;
     k.limit_tokens = c_limit ? limit : k.limit_tokens;
@@ -407,7 +274,7 @@ static int key_set_limit(ar_store_t *s, flags_t *f)
     if (rc)
         fprintf(stderr, "airouter: key set-limit: %s\n", err);
     else if (f->json)
-        print_json(key_json(&k));
+        ar_cli_print_json(key_json(&k));
     else
         printf("key %" PRId64 " '%s' updated\n", k.id, k.name);
     ar_vkey_free(&k);
@@ -415,10 +282,12 @@ static int key_set_limit(ar_store_t *s, flags_t *f)
 }
 
 /* A new secret for the same key record (limits, usage, plan stay): printed once. */
-static int key_rotate(ar_store_t *s, flags_t *f)
+static int key_rotate(ar_cli_ctx_t *c)
 {
-    const char *which = take(f, "key");
-    int rc = unknown_flags(f, "key rotate");
+    ar_store_t *s = c->store;
+    ar_cli_flags_t *f = c->f;
+    const char *which = ar_cli_take(f, "key");
+    int rc = ar_cli_unknown_flags(f, "key rotate");
     if (rc)
         return rc;
     ar_vkey_t k;
@@ -443,74 +312,187 @@ static int key_rotate(ar_store_t *s, flags_t *f)
     return rc;
 }
 
-static int key_list(ar_store_t *s, flags_t *f)
+/* The usage of key id in l (zeros when it has none this month). */
+static const ar_key_usage_t *usage_of(const ar_key_usage_list_t *l, int64_t id)
 {
-    int rc = unknown_flags(f, "key list");
+    static const ar_key_usage_t none = {0};
+    for (size_t i = 0; i < l->cnt; i++) {
+        if (l->items[i].key_id == id)
+            return &l->items[i];
+    }
+    return &none;
+}
+
+static int key_list(ar_cli_ctx_t *c)
+{
+    ar_store_t *s = c->store;
+    ar_cli_flags_t *f = c->f;
+    const char *stats = ar_cli_take(f, "stats");
+    int rc = ar_cli_unknown_flags(f, "key list");
     if (rc)
         return rc;
     ar_vkey_list_t l;
+    ar_key_usage_list_t u = {0};
+    int64_t now = ar_wall_ms();
     if (ar_store_key_list(s, &l) != 0) {
         fprintf(stderr, "airouter: key list: cannot read the store\n");
         return 1;
     }
+    if (stats && ar_store_usage_by_key(s, now, &u) != 0) {
+        ar_store_key_list_free(&l);
+        fprintf(stderr, "airouter: key list: cannot read the usage\n");
+        return 1;
+    }
     if (f->json) {
         json_t *a = json_array();
-        for (size_t i = 0; i < l.cnt; i++)
-            json_array_append_new(a, key_json(&l.items[i]));
-        print_json(json_pack("{so}", "keys", a));
+        for (size_t i = 0; i < l.cnt; i++) {
+            json_t *k = key_json(&l.items[i]);
+            if (stats) {
+                const ar_key_usage_t *ku = usage_of(&u, l.items[i].id);
+                json_object_set_new(k, "today", ar_cli_usage_json(&ku->day));
+                json_object_set_new(k, "month", ar_cli_usage_json(&ku->month));
+            }
+            json_array_append_new(a, k);
+        }
+        ar_cli_print_json(json_pack("{so}", "keys", a));
     } else {
-        printf("%-5s %-18s %-13s %12s %12s %12s %6s  %-10s %s\n", "ID", "NAME", "KEY", "LIMIT",
+        printf("%-5s %-18s %-13s %12s %12s %12s %6s  %-10s %-8s", "ID", "NAME", "KEY", "LIMIT",
                "DAILY", "MONTHLY", "RPM", "CREATED", "STATUS");
-        int64_t now = ar_wall_ms();
+        if (stats)
+            printf(" %14s %9s %14s %9s %10s", "TOKENS TODAY", "REQ TODAY", "TOKENS MONTH",
+                   "REQ MONTH", "COST MONTH");
+        printf("\n");
         for (size_t i = 0; i < l.cnt; i++) {
             const ar_vkey_t *k = &l.items[i];
-            char a[32], b[32], c[32], d[32], e[32];
+            char a[32], b[32], d[32], e[32], g[32];
             const char *status = k->revoked                              ? "revoked"
                                  : k->expires_ms && k->expires_ms <= now ? "expired"
                                                                          : "active";
-            printf("%-5" PRId64 " %-18s %-13s %12s %12s %12s %6s  %-10s %s\n", k->id, k->name,
-                   k->masked, thousands(k->limit_tokens, a), thousands(k->daily_tokens, b),
-                   thousands(k->monthly_tokens, c), thousands(k->rpm, d), date_of(k->created_ms, e),
-                   status);
+            printf("%-5" PRId64 " %-18s %-13s %12s %12s %12s %6s  %-10s %-8s", k->id, k->name,
+                   k->masked, ar_cli_thousands(k->limit_tokens, a),
+                   ar_cli_thousands(k->daily_tokens, b), ar_cli_thousands(k->monthly_tokens, d),
+                   ar_cli_thousands(k->rpm, e), ar_cli_date(k->created_ms, g), status);
+            if (stats) {
+                const ar_key_usage_t *ku = usage_of(&u, k->id);
+                char t1[32], r1[32], t2[32], r2[32];
+                printf(" %14s %9s %14s %9s %10.4f",
+                       ar_cli_thousands(ku->day.prompt_tokens + ku->day.completion_tokens, t1),
+                       ar_cli_thousands(ku->day.requests, r1),
+                       ar_cli_thousands(ku->month.prompt_tokens + ku->month.completion_tokens, t2),
+                       ar_cli_thousands(ku->month.requests, r2), ku->month.cost_usd);
+            }
+            printf("\n");
         }
         printf("%zu key%s\n", l.cnt, l.cnt == 1 ? "" : "s");
     }
+    ar_store_key_usage_list_free(&u);
     ar_store_key_list_free(&l);
     return 0;
 }
 
+/* `vkey add --name N --key K`: an existing key (from another gateway) kept as its hash. The
+ * key is not printed back. */
+static int vkey_add(ar_cli_ctx_t *c)
+{
+    ar_cli_flags_t *f = c->f;
+    ar_vkey_t k = {.name = (char *)ar_cli_take(f, "name"),
+                   .rpm = -1,
+                   .tpm = -1,
+                   .daily_tokens = -1,
+                   .monthly_tokens = -1,
+                   .limit_tokens = -1,
+                   .max_budget_usd = -1};
+    const char *key = ar_cli_take(f, "key");
+    int rc = ar_cli_unknown_flags(f, "vkey add");
+    if (rc)
+        return rc;
+    if (!k.name || !*k.name || !key)
+        return ar_cli_usage_error("%s", "vkey add needs --name NAME and --key KEY");
+    if (!ar_key_well_formed(key))
+        return ar_cli_usage_error("%s", "vkey add: --key is not a virtual key: expected sk- "
+                                        "followed by at least 40 letters and digits");
+    ar_key_hash(key, k.hash);
+    ar_key_mask(key, k.masked);
+    k.created_ms = ar_wall_ms();
+    char err[256];
+    if (ar_store_key_create(c->store, &k, &k.id, err, sizeof(err)) != 0) {
+        fprintf(stderr, "airouter: vkey add: %s\n", err);
+        return 1;
+    }
+    if (f->json)
+        ar_cli_print_json(key_json(&k));
+    else
+        printf("key %" PRId64 " '%s' imported (%s)\n", k.id, k.name, k.masked);
+    return 0;
+}
+
+typedef struct command {
+    const char *group, *verb; /* verb NULL: a one-word command */
+    int (*run)(ar_cli_ctx_t *c);
+} command_t;
+
+static const command_t commands[] = {
+    {"plan", "create", plan_create},
+    {"plan", "list", plan_list},
+    {"key", "create", key_create},
+    {"key", "list", key_list},
+    {"key", "revoke", key_revoke},
+    {"key", "set-limit", key_set_limit},
+    {"key", "rotate", key_rotate},
+    {"vkey", "add", vkey_add},
+    {"connection", "add", ar_cli_connection_add},
+    {"connection", "list", ar_cli_connection_list},
+    {"connection", "remove", ar_cli_connection_remove},
+    {"model", "add", ar_cli_model_add},
+    {"model", "list", ar_cli_model_list},
+    {"assign", NULL, ar_cli_assign},
+    {"stats", NULL, ar_cli_stats},
+    {"backup", NULL, ar_cli_backup},
+    {"restore", NULL, ar_cli_restore},
+};
+
+bool ar_cli_is_store_command(const char *group)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i].group, group) == 0)
+            return true;
+    }
+    return false;
+}
+
 int ar_cli_store(int argc, char **argv)
 {
-    if (argc < 3)
-        return usage_error("'%s' needs a subcommand (see airouter --help)", argv[1]);
-    const char *group = argv[1], *verb = argv[2];
-    int (*run)(ar_store_t *, flags_t *) = NULL;
-    if (strcmp(group, "plan") == 0 && strcmp(verb, "create") == 0)
-        run = plan_create;
-    else if (strcmp(group, "plan") == 0 && strcmp(verb, "list") == 0)
-        run = plan_list;
-    else if (strcmp(group, "key") == 0 && strcmp(verb, "create") == 0)
-        run = key_create;
-    else if (strcmp(group, "key") == 0 && strcmp(verb, "list") == 0)
-        run = key_list;
-    else if (strcmp(group, "key") == 0 && strcmp(verb, "revoke") == 0)
-        run = key_revoke;
-    else if (strcmp(group, "key") == 0 && strcmp(verb, "set-limit") == 0)
-        run = key_set_limit;
-    else if (strcmp(group, "key") == 0 && strcmp(verb, "rotate") == 0)
-        run = key_rotate;
-    if (!run) {
+    static const char *const bare[] = {"stats", "force", NULL}; /* flags without a value */
+    const char *group = argv[1], *verb = argc > 2 ? argv[2] : NULL;
+    const command_t *cmd = NULL;
+    bool grouped = false;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && !cmd; i++) {
+        if (strcmp(commands[i].group, group) != 0)
+            continue;
+        grouped = commands[i].verb != NULL;
+        if (!commands[i].verb || (verb && strcmp(commands[i].verb, verb) == 0))
+            cmd = &commands[i];
+    }
+    if (!cmd && (!verb || verb[0] == '-'))
+        return ar_cli_usage_error("'%s' needs a subcommand (see airouter --help)", group);
+    if (!cmd) {
         fprintf(stderr, "airouter: unknown command '%s %s'\n", group, verb);
         return 2;
     }
-    flags_t f;
-    int rc = parse_flags(argc, argv, 3, &f);
-    ar_store_t *s = NULL;
+    ar_cli_flags_t f;
+    ar_cli_ctx_t c = {.f = &f};
+    char *secret_key = NULL;
+    int rc = ar_cli_parse_flags(argc, argv, grouped ? 3 : 2, bare, &f);
     if (rc == 0)
-        rc = open_store(f.config_path, &s);
+        rc = ar_cli_open_store(f.config_path, &c.store, &secret_key);
+    c.secret_key = secret_key;
     if (rc == 0)
-        rc = run(s, &f);
-    ar_store_close(s);
-    flags_free(&f);
+        rc = cmd->run(&c);
+    ar_store_close(c.store);
+    if (secret_key) {
+        memset(secret_key, 0, strlen(secret_key));
+        free(secret_key);
+    }
+    ar_cli_flags_free(&f);
     return rc;
 }

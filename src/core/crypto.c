@@ -14,6 +14,11 @@
 #include "core/crypto.h"
 #include "core/str.h"
 
+void ar_sha256(ar_span_t in, unsigned char out[32])
+{
+    SHA256((const unsigned char *)in.ptr, in.len, out);
+}
+
 void ar_sha256_hex(ar_span_t in, char out[65])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
@@ -124,6 +129,65 @@ int ar_base64_decode(ar_span_t in, ar_buf_t *out)
 }
 
 /* Reads an RSA private key from PEM text. @return the key (EVP_PKEY_free) or NULL. */
+int ar_aes256gcm_seal(const unsigned char key[32], ar_span_t aad, ar_span_t plain, ar_buf_t *out)
+{
+    if (plain.len > INT_MAX || aad.len > INT_MAX)
+        return AR_ETOOBIG;
+    size_t start = out->len;
+    int rc = ar_buf_reserve(out, AR_GCM_NONCE_LEN + plain.len + AR_GCM_TAG_LEN);
+    if (rc)
+        return rc;
+    unsigned char *nonce = (unsigned char *)out->ptr + start;
+    unsigned char *ct = nonce + AR_GCM_NONCE_LEN;
+    if (RAND_bytes(nonce, AR_GCM_NONCE_LEN) != 1)
+        return AR_EIO;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int n = 0, fin = 0;
+    bool ok = c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) == 1 &&
+              (aad.len == 0 ||
+               EVP_EncryptUpdate(c, NULL, &n, (const unsigned char *)aad.ptr, (int)aad.len) == 1) &&
+              EVP_EncryptUpdate(c, ct, &n, (const unsigned char *)plain.ptr, (int)plain.len) == 1 &&
+              EVP_EncryptFinal_ex(c, ct + n, &fin) == 1 &&
+              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, AR_GCM_TAG_LEN, ct + plain.len) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok)
+        return AR_EIO;
+    out->len = start + AR_GCM_NONCE_LEN + plain.len + AR_GCM_TAG_LEN;
+    return 0;
+}
+
+int ar_aes256gcm_open(const unsigned char key[32], ar_span_t aad, ar_span_t blob, ar_buf_t *out)
+{
+    if (blob.len < AR_GCM_NONCE_LEN + AR_GCM_TAG_LEN || blob.len > INT_MAX || aad.len > INT_MAX)
+        return AR_EINVAL;
+    const unsigned char *nonce = (const unsigned char *)blob.ptr;
+    const unsigned char *ct = nonce + AR_GCM_NONCE_LEN;
+    size_t ct_len = blob.len - AR_GCM_NONCE_LEN - AR_GCM_TAG_LEN;
+    size_t start = out->len;
+    int rc = ar_buf_reserve(out, ct_len + 1);
+    if (rc)
+        return rc;
+    unsigned char *pt = (unsigned char *)out->ptr + start;
+    unsigned char tag[AR_GCM_TAG_LEN];
+    memcpy(tag, ct + ct_len, sizeof(tag));
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int n = 0, fin = 0;
+    bool ok = c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) == 1 &&
+              (aad.len == 0 ||
+               EVP_DecryptUpdate(c, NULL, &n, (const unsigned char *)aad.ptr, (int)aad.len) == 1) &&
+              EVP_DecryptUpdate(c, pt, &n, ct, (int)ct_len) == 1 &&
+              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, AR_GCM_TAG_LEN, tag) == 1 &&
+              EVP_DecryptFinal_ex(c, pt + n, &fin) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok) {
+        /* a wrong key decrypts to garbage before the tag check fails: leave none of it */
+        OPENSSL_cleanse(pt, ct_len);
+        return AR_EINVAL;
+    }
+    out->len = start + ct_len;
+    return 0;
+}
+
 static EVP_PKEY *read_rsa_key(ar_span_t pem)
 {
     if (pem.len == 0 || pem.len > INT_MAX)

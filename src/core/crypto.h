@@ -14,6 +14,8 @@
 #include "core/err.h"
 #include "core/span.h"
 
+/** SHA-256 of in, raw. */
+void ar_sha256(ar_span_t in, unsigned char out[32]);
 /** SHA-256 of in as 64 lower-case hex chars plus NUL. */
 void ar_sha256_hex(ar_span_t in, char out[65]);
 /** Fills out with n cryptographically random bytes. @return 0 or AR_EIO. */
@@ -26,6 +28,23 @@ uint64_t ar_rand_u64(void);
 int ar_base64_encode(ar_span_t in, bool url, ar_buf_t *out) AR_MUST_CHECK;
 /** Decodes standard or URL-safe base64 (padding optional). @return 0 or AR_EPARSE. */
 int ar_base64_decode(ar_span_t in, ar_buf_t *out) AR_MUST_CHECK;
+
+#define AR_GCM_NONCE_LEN 12
+#define AR_GCM_TAG_LEN 16
+/**
+ * AES-256-GCM: appends nonce (12 random bytes) || ciphertext || tag (16 bytes) of plain
+ * to out, authenticating aad too. @return 0, AR_EIO (no randomness, cipher failure) or
+ * AR_ETOOBIG (out full).
+ */
+int ar_aes256gcm_seal(const unsigned char key[32], ar_span_t aad, ar_span_t plain,
+                      ar_buf_t *out) AR_MUST_CHECK;
+/**
+ * Opens what ar_aes256gcm_seal made with the same key and aad, appending the plaintext to
+ * out. @return 0; AR_EINVAL when the blob is too short, was altered, or the key or aad
+ * differ (nothing is appended then); AR_ETOOBIG when out is full.
+ */
+int ar_aes256gcm_open(const unsigned char key[32], ar_span_t aad, ar_span_t blob,
+                      ar_buf_t *out) AR_MUST_CHECK;
 
 /**
  * Checks that pem holds an RSA private key OpenSSL can read (PKCS#8 "BEGIN PRIVATE KEY"

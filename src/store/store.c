@@ -1,11 +1,13 @@
 /*
- * store.c: the store interface's front. It picks the backend for a database URL and
- * frees the records the backends hand out; everything else is the backend's.
+ * store.c: the store interface's front. It picks the backend for a database URL, seals and
+ * opens provider secrets (secret.h: a backend only ever sees the sealed blob) and frees the
+ * records the backends hand out; everything else is the backend's.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
+#include "store/secret.h"
 #include "store/store_int.h"
 
 struct ar_store {
@@ -114,4 +116,176 @@ void ar_store_key_list_free(ar_vkey_list_t *l)
     ar_free(l->items);
     l->items = NULL;
     l->cnt = 0;
+}
+
+int ar_store_keys_changed_since(ar_store_t *s, int64_t since_ms, ar_vkey_list_t *out)
+{
+    return s->be->keys_changed_since(s->impl, since_ms, out);
+}
+
+int ar_store_change_seq(ar_store_t *s, int64_t *seq)
+{
+    return s->be->change_seq(s->impl, seq);
+}
+
+/* ---- the ledger ---- */
+
+int ar_store_spend_apply(ar_store_t *s, const ar_spend_t *recs, size_t n, size_t *inserted,
+                         char *err, size_t errlen)
+{
+    return s->be->spend_apply(s->impl, recs, n, inserted, err, errlen);
+}
+
+int ar_store_spend_count(ar_store_t *s, int64_t *n)
+{
+    return s->be->spend_count(s->impl, n);
+}
+
+int ar_store_usage(ar_store_t *s, int64_t key_id, int64_t now_ms, ar_usage_totals_t *day,
+                   ar_usage_totals_t *month, ar_usage_totals_t *total)
+{
+    return s->be->usage(s->impl, key_id, now_ms, day, month, total);
+}
+
+int ar_store_usage_by_key(ar_store_t *s, int64_t now_ms, ar_key_usage_list_t *out)
+{
+    return s->be->usage_by_key(s->impl, now_ms, out);
+}
+
+void ar_store_key_usage_list_free(ar_key_usage_list_t *l)
+{
+    ar_free(l->items);
+    l->items = NULL;
+    l->cnt = 0;
+}
+
+int ar_store_stats(ar_store_t *s, int64_t now_ms, ar_store_stats_t *out)
+{
+    return s->be->stats(s->impl, now_ms, out);
+}
+
+/* ---- tenancy ---- */
+
+int ar_store_conn_create(ar_store_t *s, const ar_conn_t *c, const char *secret,
+                         const char *secret_key, int64_t *id, char *err, size_t errlen)
+{
+    ar_buf_t blob;
+    ar_buf_init(&blob, 1 << 20);
+    int rc = ar_secret_seal(secret_key, c->name, secret ? secret : "", &blob, err, errlen);
+    if (rc == 0) {
+        ar_conn_t sealed = *c;
+        sealed.secret = (unsigned char *)blob.ptr;
+        sealed.secret_len = blob.len;
+        rc = s->be->conn_create(s->impl, &sealed, id, err, errlen);
+    }
+    ar_buf_dispose(&blob);
+    return rc;
+}
+
+int ar_store_conn_get(ar_store_t *s, int64_t id, ar_conn_t *out)
+{
+    return s->be->conn_get(s->impl, id, out);
+}
+
+int ar_store_conn_list(ar_store_t *s, ar_conn_list_t *out)
+{
+    return s->be->conn_list(s->impl, out);
+}
+
+int ar_store_conn_secret(ar_store_t *s, int64_t id, const char *secret_key, char **plain, char *err,
+                         size_t errlen)
+{
+    ar_conn_t c;
+    *plain = NULL;
+    int rc = s->be->conn_get(s->impl, id, &c);
+    if (rc) {
+        snprintf(err, errlen, "no connection with id %lld", (long long)id);
+        return rc;
+    }
+    rc = ar_secret_open(secret_key, c.name, c.secret, c.secret_len, plain, err, errlen);
+    ar_conn_free(&c);
+    return rc;
+}
+
+int ar_store_conn_remove(ar_store_t *s, int64_t id, bool force, char *err, size_t errlen)
+{
+    return s->be->conn_remove(s->impl, id, force, err, errlen);
+}
+
+void ar_conn_free(ar_conn_t *c)
+{
+    ar_free(c->name);
+    ar_free(c->provider);
+    ar_free(c->endpoint);
+    ar_free(c->secret);
+    memset(c, 0, sizeof(*c));
+}
+
+void ar_store_conn_list_free(ar_conn_list_t *l)
+{
+    for (size_t i = 0; i < l->cnt; i++)
+        ar_conn_free(&l->items[i]);
+    ar_free(l->items);
+    l->items = NULL;
+    l->cnt = 0;
+}
+
+int ar_store_model_create(ar_store_t *s, const ar_pmodel_t *m, int64_t *id, char *err,
+                          size_t errlen)
+{
+    return s->be->model_create(s->impl, m, id, err, errlen);
+}
+
+int ar_store_model_list(ar_store_t *s, int64_t conn_id, ar_pmodel_list_t *out)
+{
+    return s->be->model_list(s->impl, conn_id, out);
+}
+
+void ar_store_model_list_free(ar_pmodel_list_t *l)
+{
+    for (size_t i = 0; i < l->cnt; i++) {
+        ar_free(l->items[i].name);
+        ar_free(l->items[i].remote);
+        ar_free(l->items[i].deployment);
+    }
+    ar_free(l->items);
+    l->items = NULL;
+    l->cnt = 0;
+}
+
+int ar_store_assign_create(ar_store_t *s, const ar_assign_t *a, int64_t *id, char *err,
+                           size_t errlen)
+{
+    return s->be->assign_create(s->impl, a, id, err, errlen);
+}
+
+int ar_store_assign_list(ar_store_t *s, int64_t key_id, ar_assign_list_t *out)
+{
+    return s->be->assign_list(s->impl, key_id, out);
+}
+
+int ar_store_assign_remove(ar_store_t *s, int64_t id)
+{
+    return s->be->assign_remove(s->impl, id);
+}
+
+void ar_store_assign_list_free(ar_assign_list_t *l)
+{
+    for (size_t i = 0; i < l->cnt; i++)
+        ar_free(l->items[i].alias);
+    ar_free(l->items);
+    l->items = NULL;
+    l->cnt = 0;
+}
+
+/* ---- backup ---- */
+
+int ar_store_backup(ar_store_t *s, json_t **out, char *err, size_t errlen)
+{
+    return s->be->backup(s->impl, out, err, errlen);
+}
+
+int ar_store_restore(ar_store_t *s, json_t *in, char *err, size_t errlen)
+{
+    return s->be->restore(s->impl, in, err, errlen);
 }

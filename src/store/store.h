@@ -1,6 +1,7 @@
 /*
- * store.h: the durable state of SPEC section 6 (plans, virtual keys; usage, spend and
- * connections come next), behind one interface with a backend per database. store.c
+ * store.h: the durable state of SPEC section 6 (plans, virtual keys, the spend ledger and
+ * its daily usage, provider connections with encrypted secrets, provider models and their
+ * assignment to keys, backup and restore), behind one interface with a backend per database. store.c
  * picks the backend from storage.database_url; sqlite.c is the embedded default, and a
  * PostgreSQL backend is one more file that fills the same ar_store_backend_t.
  *
@@ -16,6 +17,8 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/json.h"
+#include "store/spend.h"
 
 typedef struct ar_store ar_store_t;
 
@@ -39,6 +42,7 @@ typedef struct ar_vkey {
     char hash[AR_KEY_HASH_LEN + 1];
     char masked[AR_KEY_MASKED_MAX];
     int64_t created_ms;
+    int64_t updated_ms; /* the last create, update or revocation (the store sets it) */
     int64_t expires_ms; /* 0: never */
     bool revoked;
     int64_t rpm, tpm;
@@ -58,6 +62,66 @@ typedef struct ar_vkey_list {
     size_t cnt;
 } ar_vkey_list_t;
 
+/* A key's usage today and this month (UTC), for listings. */
+typedef struct ar_key_usage {
+    int64_t key_id;
+    ar_usage_totals_t day, month;
+} ar_key_usage_t;
+
+typedef struct ar_key_usage_list {
+    ar_key_usage_t *items;
+    size_t cnt;
+} ar_key_usage_list_t;
+
+/* What `airouter stats` shows. Expired keys that are not revoked count as expired. */
+typedef struct ar_store_stats {
+    int64_t keys_active, keys_revoked, keys_expired;
+    ar_usage_totals_t day, month, total;
+} ar_store_stats_t;
+
+/* A provider connection. secret is the sealed blob (secret.h: nonce || ciphertext || tag),
+ * never the plaintext; ar_store_conn_secret opens it. */
+typedef struct ar_conn {
+    int64_t id;
+    char *name;
+    char *provider; /* a credential type of the config: openai, azure, ... */
+    char *endpoint;
+    unsigned char *secret;
+    size_t secret_len;
+    int64_t created_ms, updated_ms;
+} ar_conn_t;
+
+typedef struct ar_conn_list {
+    ar_conn_t *items;
+    size_t cnt;
+} ar_conn_list_t;
+
+/* A model served through a connection: name is the alias clients use, remote the upstream
+ * model name, deployment an Azure deployment ("" when none). */
+typedef struct ar_pmodel {
+    int64_t id, conn_id;
+    char *name, *remote, *deployment;
+    int64_t created_ms;
+} ar_pmodel_t;
+
+typedef struct ar_pmodel_list {
+    ar_pmodel_t *items;
+    size_t cnt;
+} ar_pmodel_list_t;
+
+/* A provider model made available to one key under an alias; tps -1: no limit. */
+typedef struct ar_assign {
+    int64_t id, key_id, model_id;
+    char *alias;
+    double tps;
+    int64_t created_ms;
+} ar_assign_t;
+
+typedef struct ar_assign_list {
+    ar_assign_t *items;
+    size_t cnt;
+} ar_assign_list_t;
+
 /* What a database backend provides. err/errlen: a message for the operator on failure. */
 typedef struct ar_store_backend {
     const char *name; /* "sqlite" */
@@ -71,6 +135,29 @@ typedef struct ar_store_backend {
     int (*key_list)(void *impl, ar_vkey_list_t *out);
     int (*key_revoke)(void *impl, int64_t id);
     int (*key_update)(void *impl, const ar_vkey_t *k, char *err, size_t errlen);
+    int (*keys_changed_since)(void *impl, int64_t since_ms, ar_vkey_list_t *out);
+    int (*change_seq)(void *impl, int64_t *seq);
+    /* ledger */
+    int (*spend_apply)(void *impl, const ar_spend_t *recs, size_t n, size_t *inserted, char *err,
+                       size_t errlen);
+    int (*spend_count)(void *impl, int64_t *n);
+    int (*usage)(void *impl, int64_t key_id, int64_t now_ms, ar_usage_totals_t *day,
+                 ar_usage_totals_t *month, ar_usage_totals_t *total);
+    int (*usage_by_key)(void *impl, int64_t now_ms, ar_key_usage_list_t *out);
+    int (*stats)(void *impl, int64_t now_ms, ar_store_stats_t *out);
+    /* tenancy */
+    int (*conn_create)(void *impl, const ar_conn_t *c, int64_t *id, char *err, size_t errlen);
+    int (*conn_get)(void *impl, int64_t id, ar_conn_t *out);
+    int (*conn_list)(void *impl, ar_conn_list_t *out);
+    int (*conn_remove)(void *impl, int64_t id, bool force, char *err, size_t errlen);
+    int (*model_create)(void *impl, const ar_pmodel_t *m, int64_t *id, char *err, size_t errlen);
+    int (*model_list)(void *impl, int64_t conn_id, ar_pmodel_list_t *out);
+    int (*assign_create)(void *impl, const ar_assign_t *a, int64_t *id, char *err, size_t errlen);
+    int (*assign_list)(void *impl, int64_t key_id, ar_assign_list_t *out);
+    int (*assign_remove)(void *impl, int64_t id);
+    /* backup */
+    int (*backup)(void *impl, json_t **out, char *err, size_t errlen);
+    int (*restore)(void *impl, json_t *in, char *err, size_t errlen);
 } ar_store_backend_t;
 
 /**
@@ -104,6 +191,100 @@ int ar_store_key_revoke(ar_store_t *s, int64_t id);
 int ar_store_key_update(ar_store_t *s, const ar_vkey_t *k, char *err, size_t errlen);
 void ar_vkey_free(ar_vkey_t *k);
 void ar_store_key_list_free(ar_vkey_list_t *l);
+/**
+ * The keys whose updated_ms >= since_ms (created, updated or revoked since then), in id
+ * order: a running server polls this to see what the CLI changed.
+ */
+int ar_store_keys_changed_since(ar_store_t *s, int64_t since_ms, ar_vkey_list_t *out);
+/**
+ * A counter every write to plans, keys, connections, provider models and assignments
+ * bumps (database triggers, so writes from any process, a restore included, count). A
+ * server that remembers it and finds it changed reloads its tenancy; one cheap read.
+ */
+int ar_store_change_seq(ar_store_t *s, int64_t *seq);
+
+/* ---- the ledger ---- */
+
+/**
+ * Applies spend records in one transaction: each is inserted unless its id is there
+ * already, and the daily usage of its key grows only for the records actually inserted,
+ * so replaying a batch (after a crash between apply and journal truncation) changes
+ * nothing. @return 0 with *inserted set (may be NULL); AR_EIO with err set and nothing
+ * applied.
+ */
+int ar_store_spend_apply(ar_store_t *s, const ar_spend_t *recs, size_t n, size_t *inserted,
+                         char *err, size_t errlen);
+/** How many spend records the ledger holds. */
+int ar_store_spend_count(ar_store_t *s, int64_t *n);
+/**
+ * A key's usage on the UTC day and in the calendar month (UTC) containing now_ms, and in
+ * all. Any of day, month, total may be NULL. A key without usage gets zeros.
+ */
+int ar_store_usage(ar_store_t *s, int64_t key_id, int64_t now_ms, ar_usage_totals_t *day,
+                   ar_usage_totals_t *month, ar_usage_totals_t *total);
+/** Today's and this month's usage of every key that has any this month, by key id. */
+int ar_store_usage_by_key(ar_store_t *s, int64_t now_ms, ar_key_usage_list_t *out);
+void ar_store_key_usage_list_free(ar_key_usage_list_t *l);
+/** Key counts and usage totals over all keys (master key included: key id 0). */
+int ar_store_stats(ar_store_t *s, int64_t now_ms, ar_store_stats_t *out);
+
+/* ---- tenancy: connections, provider models, assignments ---- */
+
+/**
+ * Stores a connection with secret sealed under secret_key (c->secret is ignored).
+ * @return 0 with *id set; AR_EINVAL when secret_key is NULL or empty ("storage.secret_key
+ * is required to store provider secrets"), or the name is taken; err set.
+ */
+int ar_store_conn_create(ar_store_t *s, const ar_conn_t *c, const char *secret,
+                         const char *secret_key, int64_t *id, char *err, size_t errlen);
+/** By id, with the sealed secret. @return 0 or AR_ENOTFOUND. */
+int ar_store_conn_get(ar_store_t *s, int64_t id, ar_conn_t *out);
+int ar_store_conn_list(ar_store_t *s, ar_conn_list_t *out);
+/**
+ * The plaintext secret of connection id (*plain: malloc'd, NUL-terminated; wipe and free
+ * it with ar_secret_free). @return 0; AR_ENOTFOUND; AR_EINVAL when secret_key is missing
+ * or is not the one the secret was sealed with ("cannot decrypt ..."), err set.
+ */
+int ar_store_conn_secret(ar_store_t *s, int64_t id, const char *secret_key, char **plain, char *err,
+                         size_t errlen);
+/**
+ * Removes a connection and its provider models. Refused (AR_EINVAL) while any of its
+ * models is assigned to a key, unless force, which removes those assignments too.
+ * @return 0, AR_ENOTFOUND or AR_EINVAL, err set.
+ */
+int ar_store_conn_remove(ar_store_t *s, int64_t id, bool force, char *err, size_t errlen);
+void ar_conn_free(ar_conn_t *c);
+void ar_store_conn_list_free(ar_conn_list_t *l);
+
+/** @return 0 with *id set; AR_EINVAL (no such connection, a duplicate name on it), err set. */
+int ar_store_model_create(ar_store_t *s, const ar_pmodel_t *m, int64_t *id, char *err,
+                          size_t errlen);
+/** The provider models of connection conn_id (0: all), in id order. */
+int ar_store_model_list(ar_store_t *s, int64_t conn_id, ar_pmodel_list_t *out);
+void ar_store_model_list_free(ar_pmodel_list_t *l);
+
+/** @return 0 with *id set; AR_EINVAL (no such key or model, the alias taken on the key). */
+int ar_store_assign_create(ar_store_t *s, const ar_assign_t *a, int64_t *id, char *err,
+                           size_t errlen);
+/** The assignments of key key_id (0: all), in id order. */
+int ar_store_assign_list(ar_store_t *s, int64_t key_id, ar_assign_list_t *out);
+/** @return 0 or AR_ENOTFOUND. */
+int ar_store_assign_remove(ar_store_t *s, int64_t id);
+void ar_store_assign_list_free(ar_assign_list_t *l);
+
+/* ---- backup ---- */
+
+/**
+ * The whole tenancy and usage as one JSON document: plans, keys (hash and masked form),
+ * connections (sealed secret as base64), provider models, assignments, usage_daily; not
+ * the spend records. *out: a new reference.
+ */
+int ar_store_backup(ar_store_t *s, json_t **out, char *err, size_t errlen);
+/**
+ * Loads a backup into an EMPTY database (AR_EINVAL otherwise), ids preserved, in one
+ * transaction: on any error nothing is written. @return 0, AR_EINVAL or AR_EIO, err set.
+ */
+int ar_store_restore(ar_store_t *s, json_t *in, char *err, size_t errlen);
 
 /* keys.c: key material */
 #define AR_KEY_RANDOM_CHARS 48

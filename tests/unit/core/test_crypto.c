@@ -180,6 +180,47 @@ static char *pem_of(EVP_PKEY *key, bool traditional)
     return s;
 }
 
+static void test_aes256gcm(void **state)
+{
+    (void)state;
+    unsigned char key[32], other[32];
+    memset(key, 7, sizeof(key));
+    memset(other, 8, sizeof(other));
+    ar_buf_t sealed, plain;
+    ar_buf_init(&sealed, 4096);
+    ar_buf_init(&plain, 4096);
+    assert_int_equal(ar_aes256gcm_seal(key, ar_span_cstr("conn"), ar_span_cstr("hello"), &sealed),
+                     0);
+    assert_int_equal(sealed.len, AR_GCM_NONCE_LEN + 5 + AR_GCM_TAG_LEN);
+    assert_null(memmem(sealed.ptr, sealed.len, "hello", 5));
+    assert_int_equal(ar_aes256gcm_open(key, ar_span_cstr("conn"), ar_buf_span(&sealed), &plain), 0);
+    assert_int_equal(plain.len, 5);
+    assert_memory_equal(plain.ptr, "hello", 5);
+    /* a wrong key, a wrong aad, a flipped bit, a short blob: refused, nothing appended */
+    ar_buf_reset(&plain);
+    assert_int_equal(ar_aes256gcm_open(other, ar_span_cstr("conn"), ar_buf_span(&sealed), &plain),
+                     AR_EINVAL);
+    assert_int_equal(ar_aes256gcm_open(key, ar_span_cstr("conn2"), ar_buf_span(&sealed), &plain),
+                     AR_EINVAL);
+    sealed.ptr[AR_GCM_NONCE_LEN] ^= 1;
+    assert_int_equal(ar_aes256gcm_open(key, ar_span_cstr("conn"), ar_buf_span(&sealed), &plain),
+                     AR_EINVAL);
+    assert_int_equal(ar_aes256gcm_open(key, ar_span_cstr("conn"), ar_span(sealed.ptr, 20), &plain),
+                     AR_EINVAL);
+    assert_int_equal(plain.len, 0);
+    /* the same plaintext twice: different nonces, different blobs */
+    ar_buf_t a, b;
+    ar_buf_init(&a, 256);
+    ar_buf_init(&b, 256);
+    assert_int_equal(ar_aes256gcm_seal(key, ar_span_cstr(""), ar_span_cstr("x"), &a), 0);
+    assert_int_equal(ar_aes256gcm_seal(key, ar_span_cstr(""), ar_span_cstr("x"), &b), 0);
+    assert_memory_not_equal(a.ptr, b.ptr, a.len);
+    ar_buf_dispose(&a);
+    ar_buf_dispose(&b);
+    ar_buf_dispose(&sealed);
+    ar_buf_dispose(&plain);
+}
+
 static void test_rsa_key_check(void **state)
 {
     (void)state;
@@ -279,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_random),        cmocka_unit_test(test_base64_vectors),
         cmocka_unit_test(test_base64_bad),    cmocka_unit_test(test_base64_round_trips),
         cmocka_unit_test(test_rsa_key_check), cmocka_unit_test(test_jwt_rs256),
+        cmocka_unit_test(test_aes256gcm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

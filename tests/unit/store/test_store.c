@@ -2,7 +2,8 @@
  * test_store.c: the store on real SQLite files in a temporary directory: migrations (a new
  * file, a reopened one, one from a newer airouter), plans, keys (by hash and by id, listed,
  * revoked), the key itself never reaching the file, foreign keys, refused URLs; and the key
- * material of keys.c.
+ * material of keys.c; a version-1 database migrated with its data kept; key change times
+ * and the change counter.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "core/clock.h"
 #include "store/store.h"
 #include "testutil.h"
 
@@ -52,10 +54,10 @@ static void test_migrations(void **state)
 {
     (void)state;
     ar_store_t *s = open_store();
-    assert_int_equal(ar_store_schema_version(s), 1);
+    assert_int_equal(ar_store_schema_version(s), 2);
     ar_store_close(s);
     s = open_store(); /* reopened: nothing to migrate, nothing lost */
-    assert_int_equal(ar_store_schema_version(s), 1);
+    assert_int_equal(ar_store_schema_version(s), 2);
     ar_store_close(s);
 
     /* a file written by a newer airouter is refused, not rewritten */
@@ -67,6 +69,97 @@ static void test_migrations(void **state)
     assert_int_equal(ar_store_open(url, &s, err, sizeof(err)), AR_EINVAL);
     assert_null(s);
     assert_non_null(strstr(err, "schema version 99"));
+}
+
+/* A database written by the airouter of schema version 1 (plans and keys only). */
+static const char v1_schema[] =
+    "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+    "INSERT INTO schema_version VALUES (1);"
+    "CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT "
+    "NOT NULL DEFAULT '', max_tokens INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
+    " masked TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0, rpm INTEGER NOT NULL DEFAULT -1, tpm INTEGER NOT NULL "
+    "DEFAULT -1, daily_tokens INTEGER NOT NULL DEFAULT -1, monthly_tokens INTEGER NOT NULL "
+    "DEFAULT -1, limit_tokens INTEGER NOT NULL DEFAULT -1, max_budget_usd REAL NOT NULL DEFAULT "
+    "-1, plan_id INTEGER REFERENCES plans(id), models TEXT NOT NULL DEFAULT '');"
+    "INSERT INTO plans (name, max_tokens, created_ms) VALUES ('basic', 1000, 1700000000000);"
+    "INSERT INTO keys (name, hash, masked, created_ms, rpm, plan_id) VALUES "
+    "('old', 'abc123', 'sk-abc...xyz', 1700000000123, 60, 1);";
+
+static void test_migration_from_v1(void **state)
+{
+    (void)state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    ar_store_t *s = open_store();
+    assert_int_equal(ar_store_schema_version(s), 2);
+    ar_vkey_t k;
+    assert_int_equal(ar_store_key_get(s, 0, "abc123", &k), 0);
+    assert_string_equal(k.name, "old");
+    assert_int_equal(k.rpm, 60);
+    assert_int_equal(k.plan_id, 1);
+    assert_int_equal(k.created_ms, 1700000000123);
+    assert_int_equal(k.updated_ms, 1700000000123); /* the creation time until changed */
+    ar_vkey_free(&k);
+    ar_plan_list_t pl;
+    assert_int_equal(ar_store_plan_list(s, &pl), 0);
+    assert_int_equal(pl.cnt, 1);
+    ar_store_plan_list_free(&pl);
+    /* the new tables are there and work */
+    int64_t n = -1;
+    assert_int_equal(ar_store_spend_count(s, &n), 0);
+    assert_int_equal(n, 0);
+    ar_store_close(s);
+}
+
+/* keys_changed_since sees creations, updates and revocations; the change counter moves
+ * with every tenancy write. */
+static void test_changes(void **state)
+{
+    (void)state;
+    ar_store_t *s = open_store();
+    int64_t seq0 = -1, seq1 = -1, seq2 = -1;
+    assert_int_equal(ar_store_change_seq(s, &seq0), 0);
+    char key[AR_KEY_LEN + 1];
+    assert_int_equal(ar_key_generate(key), 0);
+    ar_vkey_t k = {.name = "a", .rpm = -1, .tpm = -1, .created_ms = 1000};
+    ar_key_hash(key, k.hash);
+    ar_key_mask(key, k.masked);
+    int64_t id1 = 0, id2 = 0;
+    assert_int_equal(ar_store_key_create(s, &k, &id1, err, sizeof(err)), 0);
+    assert_int_equal(ar_key_generate(key), 0);
+    ar_key_hash(key, k.hash);
+    k.created_ms = 0; /* now */
+    assert_int_equal(ar_store_key_create(s, &k, &id2, err, sizeof(err)), 0);
+    assert_int_equal(ar_store_change_seq(s, &seq1), 0);
+    assert_true(seq1 >= seq0 + 2);
+
+    ar_vkey_list_t l;
+    assert_int_equal(ar_store_keys_changed_since(s, 0, &l), 0);
+    assert_int_equal(l.cnt, 2);
+    ar_store_key_list_free(&l);
+    assert_int_equal(ar_store_keys_changed_since(s, 2000, &l), 0);
+    assert_int_equal(l.cnt, 1); /* the one created at 1000 is older */
+    assert_int_equal(l.items[0].id, id2);
+    int64_t mark = l.items[0].updated_ms + 1;
+    ar_store_key_list_free(&l);
+
+    /* wait for the wall clock to pass mark, so the revocation's time is after it */
+    while (ar_wall_ms() < mark)
+        ;
+    assert_int_equal(ar_store_key_revoke(s, id1), 0);
+    assert_int_equal(ar_store_keys_changed_since(s, mark, &l), 0);
+    assert_int_equal(l.cnt, 1);
+    assert_int_equal(l.items[0].id, id1);
+    assert_true(l.items[0].revoked);
+    ar_store_key_list_free(&l);
+    assert_int_equal(ar_store_change_seq(s, &seq2), 0);
+    assert_true(seq2 > seq1);
+    ar_store_close(s);
 }
 
 static void test_refused_urls(void **state)
@@ -273,6 +366,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test(test_refused_urls),
         cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
