@@ -42,7 +42,9 @@ typedef struct ar_usage_totals {
     double cost_usd;
 } ar_usage_totals_t;
 
-/** Appends r as one JSON object and a newline. @return 0 or AR_ENOMEM. */
+/** Appends r as one JSON object and a newline (member names: spend.c). NULL strings are
+ *  written as "". Worker-safe: no allocation beyond out. @return 0, or AR_ETOOBIG when out's
+ *  cap is reached (out is then as it was). */
 int ar_spend_encode(const ar_spend_t *r, ar_buf_t *out);
 /**
  * Reads one record from a line (without its newline). @return 0, or AR_EINVAL when the
