@@ -247,6 +247,21 @@ void ar_http_respond_parts(ar_http_request_t *req, int status, const ar_http_hea
             ar_server__buf_split(bufs, &n, parts[i].ptr, parts[i].len, UV_BUF_PIECE_MAX);
     }
     req->_bytes_out = body_len;
+    if (req->_hold_end) {
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += bufs[i].len;
+        char *copy = ar_pool_alloc(req->pool, total ? total : 1);
+        size_t off = 0;
+        for (unsigned i = 0; i < n; i++) {
+            memcpy(copy + off, bufs[i].base, bufs[i].len);
+            off += bufs[i].len;
+        }
+        req->_held_out = ar_span(copy, total);
+        req->_held = 1;
+        ar_buf_reset(&c->out);
+        return;
+    }
     ar_http_ref(req);
     int rc = ar_server__conn_write(c, bufs, n);
     if (req->_conn) {
@@ -342,7 +357,7 @@ static int send_chunk(ar_http_request_t *req, ar_conn_t *c, bool last)
 size_t ar_http_flush(ar_http_request_t *req)
 {
     ar_conn_t *c = req->_conn;
-    if (!c || !req->_streaming || c->out.len == 0)
+    if (!c || !req->_streaming || c->out.len == 0 || req->_held)
         return c ? c->wq_bytes : 0;
     ar_http_ref(req);
     send_chunk(req, c, false);
@@ -353,15 +368,47 @@ size_t ar_http_flush(ar_http_request_t *req)
 
 void ar_http_end_stream(ar_http_request_t *req)
 {
-    if (req->_finished)
+    if (req->_finished || req->_held)
         return;
     if (!req->_streaming)
         ar_http_start_stream(req, 200, NULL, 0);
     ar_conn_t *c = req->_conn;
     if (!c)
         return;
+    if (req->_hold_end) {
+        req->_held = 2; /* c->out keeps the pending bytes until the release */
+        return;
+    }
     ar_http_ref(req);
     int rc = send_chunk(req, c, true);
+    if (rc == 0 && req->_conn)
+        ar_server__request_finished(c, req);
+    ar_http_unref(req);
+}
+
+void ar_http_hold_end(ar_http_request_t *req)
+{
+    req->_hold_end = true;
+}
+
+void ar_http_release_end(ar_http_request_t *req)
+{
+    uint8_t held = req->_held;
+    req->_hold_end = false;
+    req->_held = 0;
+    ar_conn_t *c = req->_conn;
+    if (!held || !c || req->_finished)
+        return;
+    ar_http_ref(req);
+    int rc;
+    if (held == 1) {
+        uv_buf_t bufs[8];
+        unsigned n = 0;
+        ar_server__buf_split(bufs, &n, req->_held_out.ptr, req->_held_out.len, UV_BUF_PIECE_MAX);
+        rc = ar_server__conn_write(c, bufs, n);
+    } else {
+        rc = send_chunk(req, c, true);
+    }
     if (rc == 0 && req->_conn)
         ar_server__request_finished(c, req);
     ar_http_unref(req);

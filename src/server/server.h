@@ -73,6 +73,9 @@ struct ar_http_request {
     bool _finished;  /* response complete */
     bool _streaming;
     bool _aborted;
+    bool _hold_end;      /* ar_http_hold_end: the end waits for ar_http_release_end */
+    uint8_t _held;       /* what the hold kept: 0 nothing, 1 a whole response, 2 a stream's end */
+    ar_span_t _held_out; /* a held whole response, head and body, in the pool */
     int _status;
     size_t _bytes_out;
     char _rid[40];
@@ -222,6 +225,16 @@ int ar_http_write(ar_http_request_t *req, ar_span_t data);
 size_t ar_http_flush(ar_http_request_t *req);
 /** Flushes and sends the terminating chunk; the response is complete. */
 void ar_http_end_stream(ar_http_request_t *req);
+/**
+ * Holds the end of req's response until ar_http_release_end: a whole response
+ * (ar_http_respond*) is kept (copied into the pool), and a stream's last pending bytes and
+ * terminating chunk (ar_http_end_stream) wait; bytes a stream flushed before its end still
+ * go out at once. So a handler can make something durable before the client sees the end
+ * of its answer. The request stays in flight until released.
+ */
+void ar_http_hold_end(ar_http_request_t *req);
+/** Sends what the hold kept, if the client is still there, and completes the response. */
+void ar_http_release_end(ar_http_request_t *req);
 /** True once the head went out (a different answer is impossible then). */
 static inline bool ar_http_responded(const ar_http_request_t *req)
 {

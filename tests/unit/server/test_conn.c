@@ -41,8 +41,44 @@ static void conn_on_head(ar_http_request_t *req)
     req->data = &head_marker;
 }
 
+/* ---- a held end (ar_http_hold_end): released 150 ms after the handler answered ---- */
+
+#define HOLD_MS 150
+
+static void on_hold_timer(uv_timer_t *t)
+{
+    htimer_t *ht = t->data;
+    ar_http_release_end(ht->req);
+    timer_done(ht);
+}
+
+/* /held: a whole answer; /held-stream: "early" flushed at once, "late" and the end held. */
+static bool held_answer(ar_http_request_t *req)
+{
+    bool whole = ar_span_eq(req->path, AR_LIT("/held"));
+    if (!whole && !ar_span_eq(req->path, AR_LIT("/held-stream")))
+        return false;
+    bump(&H.requests);
+    ar_pool_cleanup_add(req->pool, on_release, NULL);
+    ar_http_hold_end(req);
+    if (whole) {
+        ar_http_respond_json(req, 200, NULL, 0, AR_LIT("{\"held\":true}"));
+    } else {
+        ar_http_start_stream(req, 200, NULL, 0);
+        assert_int_equal(ar_http_write(req, AR_LIT("early\n")), 0);
+        ar_http_flush(req);
+        assert_int_equal(ar_http_write(req, AR_LIT("late\n")), 0);
+        ar_http_end_stream(req);
+        ar_http_flush(req); /* a flush after the end sends nothing while held */
+    }
+    start_timer(req, HOLD_MS, on_hold_timer);
+    return true;
+}
+
 static void conn_on_request(ar_http_request_t *req)
 {
+    if (held_answer(req))
+        return;
     if (ar_span_eq(req->path, AR_LIT("/headcheck"))) {
         bump(&H.requests);
         ar_pool_cleanup_add(req->pool, on_release, NULL);
@@ -158,6 +194,40 @@ static void test_body_grows(void **state)
 }
 
 /* ---- refusing at the head ---- */
+
+static bool cli_has(const client_t *c, const char *s)
+{
+    return memmem(c->buf, c->len, s, strlen(s)) != NULL;
+}
+
+static void test_held_end(void **state)
+{
+    (void)state;
+    ar_server_opts_t o = fx_opts(5000, 3000);
+    start_conn_server(&o);
+    client_t *c = cli_open(0);
+    uint64_t t0 = ar_now_ms();
+    cli_send_str(c, "GET /held HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_response(c, &R), 0);
+    assert_true(ar_now_ms() - t0 >= HOLD_MS - 5); /* nothing came before the release */
+    assert_int_equal(R.status, 200);
+    assert_string_equal(R.body, "{\"held\":true}");
+    /* the connection goes on after a held answer */
+    t0 = ar_now_ms();
+    cli_send_str(c, "GET /held-stream HTTP/1.1\r\n\r\n");
+    /* the head and "early" arrive before the release, the rest after it */
+    while (!cli_has(c, "early\n"))
+        assert_true(cli_fill(c) > 0);
+    assert_true(ar_now_ms() - t0 < HOLD_MS);
+    assert_false(cli_has(c, "late"));
+    while (!cli_has(c, "\r\n0\r\n\r\n"))
+        assert_true(cli_fill(c) > 0);
+    assert_true(ar_now_ms() - t0 >= HOLD_MS - 5);
+    assert_true(cli_has(c, "late\n"));
+    cli_close(c);
+    assert_int_equal(wait_for(&H.released, 2, 3000), 2);
+    stop_server();
+}
 
 static void test_head_refusal(void **state)
 {
@@ -527,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_max_connections_default),
         cmocka_unit_test(test_port_in_use),
+        cmocka_unit_test(test_held_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
