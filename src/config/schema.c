@@ -341,12 +341,6 @@ static int check_whole_seconds(ar_config_ctx_t *ctx, const char *path, yaml_node
     "per-host limit (CURLMOPT_MAX_HOST_CONNECTIONS would cap concurrent requests to a host "       \
     "and queue the rest, which is not the same); remove it and size the pool with "                \
     "server.max_idle_conns"
-#define NO_PRICE_TABLE                                                                             \
-    "no price table is loaded in this version; costs come only from "                              \
-    "models[].input_cost_per_token and output_cost_per_token"
-#define NO_STORE                                                                                   \
-    "the server does not read the store yet: `airouter plan` and `airouter key` manage its plans " \
-    "and keys, but requests are checked against server.master_key only"
 #define NO_REDIS                                                                                   \
     "limits and buckets are counted per instance; sharing them through Redis is not "              \
     "implemented in this version"
@@ -392,7 +386,7 @@ static const ar_config_cmd_t server_cmds[] = {
     {.name = "default_models_rpm", .type = AR_CONFIG_I64, .off = SRV(default_models_rpm),
      .flags = AR_CONFIG_F_UNLIMITED, .def = {.i = AR_UNLIMITED}},
     {.name = "model_prices_link", .type = AR_CONFIG_STR, .off = SRV(model_prices_link),
-     .flags = AR_CONFIG_F_EMPTY_NULL | AR_CONFIG_F_NOT_USED, .note = NO_PRICE_TABLE},
+     .flags = AR_CONFIG_F_EMPTY_NULL},
     {.name = "replace_v1_models", .type = AR_CONFIG_BOOL, .off = SRV(replace_v1_models),
      .def = {.i = 1}},
     {.name = "router_metadata", .type = AR_CONFIG_BOOL, .off = SRV(router_metadata),
@@ -683,6 +677,10 @@ static const ar_config_cmd_t storage_cmds[] = {
      .note = NO_REDIS},
     {.name = "secret_key", .type = AR_CONFIG_STR, .off = ST(secret_key),
      .flags = AR_CONFIG_F_EMPTY_NULL},
+    {.name = "spend_fsync_interval", .type = AR_CONFIG_DURATION,
+     .off = ST(spend_fsync_interval_ms), .def = {.i = 100}},
+    {.name = "default_max_output_tokens", .type = AR_CONFIG_I64,
+     .off = ST(default_max_output_tokens), .def = {.i = 4096}, .min = 1, .max = 100000000},
 };
 /* clang-format on */
 #undef ST
@@ -692,7 +690,6 @@ static const ar_config_section_t storage_section = {
     .size = sizeof(ar_storage_conf_t),
     .cmds = storage_cmds,
     .cmds_cnt = AR_ARRAY_CNT(storage_cmds),
-    .not_used = NO_STORE,
 };
 
 /* ---- litellm_db ---- */

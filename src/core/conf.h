@@ -110,10 +110,12 @@ typedef struct ar_monitoring_conf {
 } ar_monitoring_conf_t;
 
 typedef struct ar_storage_conf {
-    char *database_url;       /* "sqlite://./airouter.db" */
-    int64_t key_cache_ttl_ms; /* 5000 */
-    char *redis_url;          /* NULL = none */
-    char *secret_key;         /* NULL = none */
+    char *database_url;                /* "sqlite://./airouter.db" */
+    int64_t key_cache_ttl_ms;          /* 5000 */
+    char *redis_url;                   /* NULL = none */
+    char *secret_key;                  /* NULL = none */
+    int64_t spend_fsync_interval_ms;   /* 100 */
+    int64_t default_max_output_tokens; /* 4096 */
 } ar_storage_conf_t;
 
 typedef struct ar_litellm_conf {

@@ -102,10 +102,7 @@ static ar_outcome_t report(ar_gw_req_t *g, int status, int err, bool cancelled)
         .completion_tokens = u->completion_tokens,
         .usage_seen = u->seen,
     };
-    const ar_model_conf_t *m = g->dep->model;
-    if (u->seen && m && m->input_cost_per_token >= 0 && m->output_cost_per_token >= 0)
-        res.cost_usd = (double)u->prompt_tokens * m->input_cost_per_token +
-                       (double)u->completion_tokens * m->output_cost_per_token;
+    res.cost_usd = ar_gw_cost(g);
     return ar_router_report(g->rt->router, g->dep, &g->adm, &res, now / 1000);
 }
 
@@ -128,6 +125,7 @@ void ar_gw_req_finish(ar_gw_req_t *g)
         g->xfer = NULL;
     }
     report(g, 0, 0, true); /* an attempt still open ends without a verdict */
+    ar_gw_key_settle(g, ar_gw_cost(g));
     ar_http_request_t *http = g->http;
     http->on_abort = NULL;
     http->on_drain = NULL;
@@ -141,6 +139,7 @@ void ar_gw_req_finish(ar_gw_req_t *g)
     g->ctx.log_prompt_tokens = g->call.usage.prompt_tokens;
     g->ctx.log_completion_tokens = g->call.usage.completion_tokens;
     g->ctx.log_stream = g->call.stream;
+    ar_gw_spend_record(g); /* the held end of the answer goes out once it is written */
     if (g->timer_init) {
         uv_timer_stop(&g->timer);
         uv_close((uv_handle_t *)&g->timer, on_timer_closed); /* holds a reference */

@@ -1,8 +1,13 @@
 /*
  * auth.c: who is calling. The key may come in any of the four header spellings of SPEC
  * section 3 (OpenAI, Anthropic, Azure and Google SDKs each use their own) and is compared
- * in constant time. Keys never reach logs or errors.
+ * in constant time. Keys never reach logs or errors. The master key is checked first;
+ * a virtual key is found by its SHA-256 in the process-wide key cache (no lock), and only a
+ * key the cache has never seen waits for the store.
  */
+#include <string.h>
+
+#include "core/clock.h"
 #include "core/crypto.h"
 #include "gateway/gateway_int.h"
 
@@ -25,18 +30,77 @@ static ar_span_t client_key(const ar_http_request_t *req)
     return AR_SPAN_NULL;
 }
 
-int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt)
+static int refuse(ar_http_request_t *req, const char *code, const char *message)
 {
-    ar_span_t key = client_key(req);
-    if (key.len == 0) {
-        ar_gw_error(req, 401, "authentication_error", "missing_api_key",
-                    "Missing API key: send it as 'Authorization: Bearer KEY' (or x-api-key, "
-                    "api-key, x-goog-api-key)");
+    ar_gw_error(req, 401, "authentication_error", code, message);
+    return AR_EAUTH;
+}
+
+/* A known virtual key: usable now, or refused. */
+static int check_key(ar_http_request_t *req, ar_tkey_t *k, ar_gw_auth_level_t level)
+{
+    const ar_tkey_conf_t *conf = atomic_load_explicit(&k->conf, memory_order_acquire);
+    if (conf->revoked)
+        return refuse(req, "invalid_api_key", "Invalid API key: it was revoked");
+    if (conf->expires_ms && conf->expires_ms <= ar_wall_ms())
+        return refuse(req, "invalid_api_key", "Invalid API key: it expired");
+    if (level == AR_AUTH_MASTER) {
+        ar_gw_error(req, 403, "permission_error", "master_key_required",
+                    "This endpoint needs the master key");
         return AR_EAUTH;
     }
+    ((ar_gw_ctx_t *)req->data)->key = k;
+    return 0;
+}
+
+/* The store answered: run the request again, now that the cache knows the key. */
+static void looked_up(ar_http_request_t *req)
+{
+    ar_gw_ctx_t *ctx = req->data;
+    ctx->auth_pending = false;
+    ctx->auth_looked_up = true;
+    /* a client gone, or a request answered meanwhile (a shutdown's 503), is not run again */
+    if (ctx->auth_waiting && !ar_http_aborted(req) && !ar_http_responded(req)) {
+        ctx->auth_waiting = false;
+        ar_gw_on_request(req);
+    }
+}
+
+int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_auth_level_t level)
+{
+    ar_gw_ctx_t *ctx = req->data;
+    ctx->key = NULL;
+    ar_span_t key = client_key(req);
+    if (key.len == 0)
+        return refuse(req, "missing_api_key",
+                      "Missing API key: send it as 'Authorization: Bearer KEY' (or x-api-key, "
+                      "api-key, x-goog-api-key)");
+    ar_gateway_t *gw = ((ar_gw_worker_t *)req->worker->data)->gw;
+    ar_gw_tenancy_t *t = gw->tenancy;
     const char *master = rt->cfg->server.master_key;
-    if (master && ar_ct_equal(key, ar_span_cstr(master)))
+    if (master && ar_ct_equal(key, ar_span_cstr(master))) {
+        ctx->key = t ? ar_keycache_master(ar_gw_tenancy_keys(t)) : NULL;
         return 0;
-    ar_gw_error(req, 401, "authentication_error", "invalid_api_key", "Invalid API key");
-    return AR_EAUTH;
+    }
+    char text[256];
+    if (!t || key.len >= sizeof(text))
+        return refuse(req, "invalid_api_key", "Invalid API key");
+    memcpy(text, key.ptr, key.len);
+    text[key.len] = '\0';
+    if (!ar_key_well_formed(text))
+        return refuse(req, "invalid_api_key", "Invalid API key");
+    char hash[AR_KEY_HASH_LEN + 1];
+    ar_key_hash(text, hash);
+    explicit_bzero(text, sizeof(text));
+    ar_keycache_t *cache = ar_gw_tenancy_keys(t);
+    ar_tkey_t *k = ar_keycache_find(cache, hash);
+    if (k)
+        return check_key(req, k, level);
+    /* asked the store once already for this request: its answer was "no such key" */
+    if (ctx->auth_looked_up || ar_keycache_unknown(cache, hash, (int64_t)ar_now_ms()))
+        return refuse(req, "invalid_api_key", "Invalid API key");
+    if (ar_gw_key_lookup(req, hash, looked_up) != 0)
+        return refuse(req, "invalid_api_key", "Invalid API key");
+    ctx->auth_pending = true;
+    return AR_EAGAIN;
 }

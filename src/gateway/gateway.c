@@ -130,6 +130,7 @@ static void stop_now(ar_gateway_t *gw)
     uv_close((uv_handle_t *)&gw->sig_hup, on_closed_noop);
     ar_gw_proxies_stop(gw);
     ar_gw_tokens_stop(gw);
+    ar_gw_tenancy_poll_stop(gw);
     ar_server_stop(gw->server);
     AR_LOG(AR_LOG_INFO, NULL, "stopped");
 }
@@ -141,6 +142,8 @@ static void on_drain_tick(uv_timer_t *t)
     long in_flight = ar_server_in_flight(gw->server);
     uint64_t elapsed = ar_now_ms() - gw->drain_started_ms;
     int64_t limit = rt->cfg->server.shutdown_timeout_ms;
+    /* store answers and spend acknowledgements on their way to a worker count as running */
+    in_flight += ar_gw_tenancy_outstanding(gw);
     if (in_flight == 0) {
         stop_now(gw);
         return;
@@ -242,6 +245,7 @@ static void reload(ar_gateway_t *gw)
     if (a->port != b->port || strcmp(a->host, b->host) != 0 || a->workers != b->workers)
         AR_LOG(AR_LOG_WARN, NULL, "reload: host, port and workers change only on restart");
     apply_logging(rt->cfg);
+    ar_gw_prices_load(gw, rt->cfg);
     ar_server_opts_t limits = server_opts(b);
     ar_server_set_limits(gw->server, &limits);
     /* Swap, then free the old runtime only after every worker passed a quiescent point:
@@ -305,6 +309,12 @@ int ar_gateway_run(const char *config_path)
         goto out;
     }
     atomic_store(&gw->rt, rt);
+    /* the store first: an unapplied journal is replayed before any request is served */
+    if (ar_gw_tenancy_start(gw, rt->cfg, err, sizeof(err)) != 0) {
+        AR_LOG(AR_LOG_ERROR, NULL, "%s", err);
+        exit_code = 1;
+        goto out;
+    }
 
     const ar_server_conf_t *sc = &rt->cfg->server;
     ar_server_opts_t opts = server_opts(sc);
@@ -342,6 +352,8 @@ int ar_gateway_run(const char *config_path)
     }
     ar_gw_proxies_start(gw);
     ar_gw_tokens_start(gw);
+    ar_gw_tenancy_poll_start(gw);
+    ar_gw_prices_load(gw, rt->cfg); /* after the workers: libcurl is initialised */
     AR_LOG(AR_LOG_INFO, NULL,
            "airouter listening on %s:%d (%d workers, %zu credentials, %zu models)", sc->host,
            ar_server_port(gw->server), ar_server_worker_cnt(gw->server), rt->cfg->credentials_cnt,
@@ -354,6 +366,8 @@ int ar_gateway_run(const char *config_path)
 out:
     if (gw->server)
         ar_server_destroy(gw->server);
+    ar_gw_tenancy_stop(gw); /* the spend journal is applied whole before exit */
+    ar_gw_prices_stop(gw);
     ar_runtime_release(atomic_load(&gw->rt));
     ar_gw_ratelimit_destroy(gw);
     ar_router_state_destroy(gw->state);

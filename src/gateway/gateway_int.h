@@ -19,6 +19,7 @@
 #include "router/outcome.h"
 #include "router/router.h"
 #include "server/server.h"
+#include "tenant/keycache.h"
 #include "upstream/upstream.h"
 
 /** One config generation: immutable once built, shared by all workers, refcounted. */
@@ -69,6 +70,9 @@ struct ar_gateway {
     struct ar_gw_tokens *tokens;    /* tokens.c, main thread */
     /* ratelimit.c: the client buckets, made on first use, kept across reloads */
     _Atomic(struct ar_gw_limiter *) limiter;
+    /* tenancy.c: the store thread, the key cache and the spend ledger (NULL: no store) */
+    struct ar_gw_tenancy *tenancy;
+    struct ar_gw_prices *prices; /* cost.c: the price table (NULL: no model_prices_link) */
 };
 
 /** Per worker thread. */
@@ -127,6 +131,11 @@ typedef struct ar_gw_ctx {
     /* routes.c: what the head decided (route found, key checked), kept for the body */
     const struct ar_gw_route *route;
     ar_span_t route_path; /* the path without its /api or /openai prefix */
+    /* auth.c: the caller's virtual key (NULL: the master key, or none checked yet) */
+    ar_tkey_t *key;
+    bool auth_pending;   /* a store lookup of the key is in flight */
+    bool auth_waiting;   /* ...and the whole request waits on it */
+    bool auth_looked_up; /* the lookup answered: key set, or the key exists nowhere */
     /* for the access line, written when the request is released (routes.c) */
     bool log_access; /* false while only the head was seen: a client gone then is not logged */
     const char *log_model;
@@ -188,6 +197,11 @@ typedef struct ar_gw_req {
     size_t errs_cnt;
     int final_status;
     bool finished;
+    /* keyguard.c: what the caller's virtual key was charged */
+    ar_reservation_t quota_res;
+    int64_t key_tpm_charged;   /* tokens added to the key's TPM window */
+    uint64_t key_charged_ms;   /* when */
+    int64_t max_output_tokens; /* the request's max_tokens / max_completion_tokens, 0: none */
 } ar_gw_req_t;
 
 /* runtime.c */
@@ -233,8 +247,73 @@ void ar_gw_on_head(ar_http_request_t *req);
 void ar_gw_on_request(ar_http_request_t *req);
 
 /* auth.c */
-/** Checks the caller's key. @return 0, or responds 401 itself and returns AR_EAUTH. */
-int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt);
+typedef enum ar_gw_auth_level { AR_AUTH_PUBLIC, AR_AUTH_KEY, AR_AUTH_MASTER } ar_gw_auth_level_t;
+/**
+ * Checks the caller's key: the master key, or a virtual key from the key cache. A key the
+ * cache has not seen is looked up in the store without blocking: the request is parked
+ * (ctx->auth_pending), and ar_gw_on_request runs again for it once the answer is in.
+ * @return 0 (ctx->key set for a virtual key), AR_EAGAIN (parked), or AR_EAUTH after
+ * answering 401 (no, unknown, revoked or expired key) or 403 (a virtual key on a
+ * master-only route).
+ */
+int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_auth_level_t level);
+
+/* tenancy.c: the store behind virtual keys, quotas and the ledger */
+typedef struct ar_gw_tenancy ar_gw_tenancy_t;
+/** The process-wide key cache. Any thread. */
+ar_keycache_t *ar_gw_tenancy_keys(ar_gw_tenancy_t *t);
+/** Opens the store of storage.database_url and starts its thread. Main thread, at start. */
+int ar_gw_tenancy_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, size_t errlen);
+/** Starts polling the store for key changes (every key_cache_ttl / 2). Main thread. */
+void ar_gw_tenancy_poll_start(ar_gateway_t *gw);
+/** Stops polling. Main thread. */
+void ar_gw_tenancy_poll_stop(ar_gateway_t *gw);
+/** Drains and closes everything, once the workers have stopped. Main thread. */
+void ar_gw_tenancy_stop(ar_gateway_t *gw);
+/** Store answers still on their way to a worker: shutdown waits for them. Any thread. */
+long ar_gw_tenancy_outstanding(const ar_gateway_t *gw);
+/** How long storage answers are trusted (key_cache_ttl). */
+int64_t ar_gw_tenancy_ttl_ms(const ar_gateway_t *gw);
+/**
+ * Looks the key with this hash up in the store; cb(req) runs on req's worker afterwards,
+ * with the key in the cache (ar_keycache_find) or remembered as unknown. Holds a
+ * reference on req until then. @return 0, or AR_ESHUTDOWN (no store: cb never runs).
+ */
+int ar_gw_key_lookup(ar_http_request_t *req, const char *hash, void (*cb)(ar_http_request_t *req));
+
+/* usage.c: GET /usage, /limits, /tariff, /rate-limit for the calling key */
+void ar_gw_key_usage(ar_http_request_t *req, ar_runtime_t *rt);
+void ar_gw_key_limits(ar_http_request_t *req, ar_runtime_t *rt);
+void ar_gw_key_tariff(ar_http_request_t *req, ar_runtime_t *rt);
+void ar_gw_key_rate_limit(ar_http_request_t *req, ar_runtime_t *rt);
+
+/* cost.c: what a request costs */
+/** Loads server.model_prices_link on a helper thread (start, SIGHUP). Main thread. */
+void ar_gw_prices_load(ar_gateway_t *gw, const ar_config_t *cfg);
+/** Stops a load still running and frees every table. Main thread, at exit. */
+void ar_gw_prices_stop(ar_gateway_t *gw);
+/** dep's model's prices per token (input, output): config, else the table; 0 unknown. */
+void ar_gw_price_of(const ar_gw_req_t *g, const ar_deployment_t *dep, double *in, double *out);
+/** The cost in USD of the usage the request's current deployment reported. */
+double ar_gw_cost(const ar_gw_req_t *g);
+
+/** Holds the end of an LLM answer until its spend record is written (with a ledger). */
+void ar_gw_spend_hold(ar_http_request_t *req);
+/**
+ * Writes the finished request's spend record to the ledger; once its bytes are in the
+ * kernel the held end of the answer goes out. Worker thread, from ar_gw_req_finish.
+ */
+void ar_gw_spend_record(ar_gw_req_t *g);
+
+/* keyguard.c: what a virtual key may do, worker thread */
+/**
+ * The key's checks for an LLM request about to be routed: the models it may use (403),
+ * its RPM and TPM (429 limit_type "key"), its token and budget quotas (429 "quota"), which
+ * reserve the request's worst case. @return 0, or AR_ELIMIT after answering.
+ */
+int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt);
+/** Settles what ar_gw_key_admit charged with the request's real usage. Idempotent. */
+void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd);
 
 /* reply.c */
 /** An error body in the client's format (the request's front, else OpenAI's shape). */
@@ -260,6 +339,9 @@ size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_h
  * passed are given back, so a refused request counts nowhere).
  */
 int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model);
+/** A 429 naming the limit (limit_type) with Retry-After, in the client's format. */
+void ar_gw_refuse_limit(ar_http_request_t *req, const ar_runtime_t *rt, const char *limit_type,
+                        int64_t retry_ms, const char *message);
 /** Frees the process-wide buckets. Main thread, once the workers have stopped. */
 void ar_gw_ratelimit_destroy(ar_gateway_t *gw);
 

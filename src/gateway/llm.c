@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "gateway/gateway_int.h"
 
 static void bad_request(ar_http_request_t *req, const char *code, const char *msg)
@@ -31,6 +32,7 @@ static void free_req_bufs(void *arg)
 /* The top-level members the gateway routes on, found in one pass over the raw body. */
 typedef struct fields {
     ar_span_t model, messages, prompt, input, stream, stream_options;
+    ar_span_t max_tokens; /* max_completion_tokens, else max_tokens */
     bool has_extension;
     ar_jscan_keys_t keys; /* every member's raw key, for the duplicate check */
 } fields_t;
@@ -57,6 +59,9 @@ static bool scan_fields(ar_pool_t *pool, ar_span_t body, fields_t *f)
         ar_jscan_keys_add(pool, &f->keys, k);
         if (ar_jscan_key_eq(k, AR_LIT("model")))
             f->model = v;
+        else if (ar_jscan_key_eq(k, AR_LIT("max_completion_tokens")) ||
+                 (ar_jscan_key_eq(k, AR_LIT("max_tokens")) && !f->max_tokens.len))
+            f->max_tokens = v;
         else if (ar_jscan_key_eq(k, AR_LIT("messages")))
             f->messages = v;
         else if (ar_jscan_key_eq(k, AR_LIT("prompt")))
@@ -226,10 +231,14 @@ static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, cons
         }
         return;
     }
+    g->ctx = *ctx; /* the runtime, the front, the X-RateLimit-* values, the key, the log */
+    /* the caller's virtual key: its models, RPM/TPM and quotas (nothing for the master key) */
+    if (ar_gw_key_admit(g, names, names_cnt) != 0)
+        return;
     ar_http_ref(req); /* released by ar_gw_req_finish */
     req->on_abort = ar_gw_req_abort;
-    g->ctx = *ctx; /* the runtime, the front, the X-RateLimit-* values, the log fields */
     req->data = g;
+    ar_gw_spend_hold(req);
     ar_gw_attempt_next(g);
 }
 
@@ -261,6 +270,10 @@ void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body)
     for (size_t i = 0; i < ar_request_extensions_cnt; i++)
         json_object_del(body, ar_request_extensions[i]);
     g->call.body = body;
+    json_t *max = json_object_get(body, "max_completion_tokens");
+    if (!json_is_integer(max))
+        max = json_object_get(body, "max_tokens");
+    g->max_output_tokens = json_is_integer(max) ? json_integer_value(max) : 0;
     g->call.stream = json_is_true(json_object_get(body, "stream"));
     g->call.client_wants_usage =
         json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
@@ -322,6 +335,8 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_sp
             names[names_cnt++] = ar_jscan_string_text(req->pool, m);
     }
     g->call.raw = req->body;
+    if (f.max_tokens.len == 0 || ar_parse_int64(f.max_tokens, &g->max_output_tokens) != 0)
+        g->max_output_tokens = 0; /* absent, or not an integer: the upstream will say so */
     g->call.raw_model = f.model;
     g->call.raw_stream_options = f.stream_options;
     g->call.raw_has_extensions = f.has_extension;

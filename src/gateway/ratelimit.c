@@ -120,12 +120,11 @@ static bool tighter(const ar_bucket_result_t *a, const ar_bucket_result_t *b)
     return a->full_ms > b->full_ms;
 }
 
-static void refuse(ar_http_request_t *req, const ar_runtime_t *rt, const check_t *c)
+void ar_gw_refuse_limit(ar_http_request_t *req, const ar_runtime_t *rt, const char *limit_type,
+                        int64_t retry_ms, const char *message)
 {
-    static const char body_fmt[] = "{\"error\":{\"message\":\"Rate limit exceeded\","
-                                   "\"type\":\"rate_limit_error\",\"limit_type\":\"%s\"}}";
     char *retry = ar_pool_alloc(req->pool, 24);
-    ar_u64_dec((uint64_t)((c->res.retry_ms + 999) / 1000), retry);
+    ar_u64_dec((uint64_t)((retry_ms + 999) / 1000), retry);
     ar_http_header_t hs[8];
     hs[0] = (ar_http_header_t){AR_LIT("Retry-After"), ar_span_cstr(retry)};
     size_t n = 1 + ar_gw_common_headers(req, rt, hs + 1, AR_ARRAY_CNT(hs) - 1);
@@ -134,12 +133,20 @@ static void refuse(ar_http_request_t *req, const ar_runtime_t *rt, const check_t
         /* another client API (/v1/messages): its own error shape, the limit named inside */
         ar_span_t b =
             ar_gw_error_body(req, 429, "rate_limit_error", "rate_limit_exceeded",
-                             ar_pool_printf(req->pool, "Rate limit exceeded (%s limit)", c->type));
+                             ar_pool_printf(req->pool, "%s (%s limit)", message, limit_type));
         ar_http_respond_json(req, 429, hs, n, b);
         return;
     }
-    char *body = ar_pool_printf(req->pool, body_fmt, c->type);
-    ar_http_respond_json(req, 429, hs, n, ar_span_cstr(body));
+    ar_buf_t b;
+    ar_buf_init(&b, 4096);
+    int rc = ar_buf_append_str(&b, "{\"error\":{\"message\":\"");
+    rc = rc ? rc : ar_buf_append_json_escaped(&b, ar_span_cstr(message));
+    rc = rc ? rc : ar_buf_append_str(&b, "\",\"type\":\"rate_limit_error\",\"limit_type\":\"");
+    rc = rc ? rc : ar_buf_append_str(&b, limit_type);
+    rc = rc ? rc : ar_buf_append_str(&b, "\"}}");
+    char *body = rc ? NULL : ar_pool_strndup(req->pool, b.ptr, b.len);
+    ar_buf_dispose(&b);
+    ar_http_respond_json(req, 429, hs, n, body ? ar_span_cstr(body) : AR_LIT("{}"));
 }
 
 int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model)
@@ -178,7 +185,7 @@ int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model)
                     ar_bucket_give(checks[j].bucket, &checks[j].lim);
             }
             record_headers(req, &c->res);
-            refuse(req, rt, c);
+            ar_gw_refuse_limit(req, rt, c->type, c->res.retry_ms, "Rate limit exceeded");
             return AR_ELIMIT;
         }
         if (!tightest || tighter(&c->res, &tightest->res))

@@ -35,6 +35,10 @@ typedef enum route_id {
     R_AZURE_CHAT, /* Azure OpenAI SDKs: /openai/deployments/{deployment}/... */
     R_AZURE_COMPLETIONS,
     R_AZURE_EMBEDDINGS,
+    R_USAGE, /* the calling key's own: usage.c */
+    R_LIMITS,
+    R_TARIFF,
+    R_RATE_LIMIT,
 } route_id_t;
 
 typedef struct ar_gw_route {
@@ -44,31 +48,40 @@ typedef struct ar_gw_route {
     ar_http_method_t method;
     const char *allow;
     route_id_t id;
-    bool auth;
+    ar_gw_auth_level_t auth;
 } route_t;
 
 static const route_t routes[] = {
-    {AR_LIT("/v1/chat/completions"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_CHAT, true},
-    {AR_LIT("/v1/completions"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_COMPLETIONS, true},
-    {AR_LIT("/v1/embeddings"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_EMBEDDINGS, true},
-    {AR_LIT("/v1/messages"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_MESSAGES, true},
+    {AR_LIT("/v1/chat/completions"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_CHAT,
+     AR_AUTH_KEY},
+    {AR_LIT("/v1/completions"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_COMPLETIONS,
+     AR_AUTH_KEY},
+    {AR_LIT("/v1/embeddings"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_EMBEDDINGS,
+     AR_AUTH_KEY},
+    {AR_LIT("/v1/messages"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_MESSAGES, AR_AUTH_KEY},
     {AR_LIT("/v1/messages/count_tokens"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_COUNT_TOKENS,
-     true},
-    {AR_LIT("/v1/models"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODELS, true},
-    {AR_LIT("/v1/models/"), true, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODEL, true},
-    {AR_LIT("/health"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_HEALTH, false},
-    {AR_LIT("/vhealth"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_VHEALTH, false},
-    {AR_LIT("/metrics"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_METRICS, false},
-    {AR_LIT("/openapi.json"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_OPENAPI, false},
-    {AR_LIT("/admin/state"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_STATE, true},
-    {AR_LIT("/admin/state/"), true, AR_LIT("/reset"), AR_HTTP_POST, "POST", R_ADMIN_RESET, true},
+     AR_AUTH_KEY},
+    {AR_LIT("/v1/models"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODELS, AR_AUTH_KEY},
+    {AR_LIT("/v1/models/"), true, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODEL, AR_AUTH_KEY},
+    {AR_LIT("/health"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_HEALTH, AR_AUTH_PUBLIC},
+    {AR_LIT("/vhealth"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_VHEALTH, AR_AUTH_PUBLIC},
+    {AR_LIT("/metrics"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_METRICS, AR_AUTH_PUBLIC},
+    {AR_LIT("/openapi.json"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_OPENAPI, AR_AUTH_PUBLIC},
+    {AR_LIT("/admin/state"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_STATE,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/state/"), true, AR_LIT("/reset"), AR_HTTP_POST, "POST", R_ADMIN_RESET,
+     AR_AUTH_MASTER},
+    {AR_LIT("/usage"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_USAGE, AR_AUTH_KEY},
+    {AR_LIT("/limits"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_LIMITS, AR_AUTH_KEY},
+    {AR_LIT("/tariff"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_TARIFF, AR_AUTH_KEY},
+    {AR_LIT("/rate-limit"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_RATE_LIMIT, AR_AUTH_KEY},
     /* chat first: its suffix also ends in /completions */
     {AR_LIT("/openai/deployments/"), true, AR_LIT("/chat/completions"), AR_HTTP_POST, "POST",
-     R_AZURE_CHAT, true},
+     R_AZURE_CHAT, AR_AUTH_KEY},
     {AR_LIT("/openai/deployments/"), true, AR_LIT("/completions"), AR_HTTP_POST, "POST",
-     R_AZURE_COMPLETIONS, true},
+     R_AZURE_COMPLETIONS, AR_AUTH_KEY},
     {AR_LIT("/openai/deployments/"), true, AR_LIT("/embeddings"), AR_HTTP_POST, "POST",
-     R_AZURE_EMBEDDINGS, true},
+     R_AZURE_EMBEDDINGS, AR_AUTH_KEY},
 };
 
 /* The deployment of an Azure path: what lies between the prefix and the suffix. */
@@ -252,10 +265,10 @@ static ar_gw_ctx_t *begin(ar_http_request_t *req)
 
 /*
  * What can be decided from the head alone: the route (404, 405 with Allow, the CORS
- * preflight) and the key (401). Answers those itself and returns false; otherwise records
- * the route in ctx and returns true.
+ * preflight) and the key (401, 403). Answers those itself and returns AR_EAUTH; otherwise
+ * records the route in ctx and returns 0, or AR_EAGAIN while the key is looked up.
  */
-static bool admit(ar_http_request_t *req, ar_gw_ctx_t *ctx)
+static int admit(ar_http_request_t *req, ar_gw_ctx_t *ctx)
 {
     ar_runtime_t *rt = ctx->rt;
     ar_span_t path = req->path;
@@ -282,7 +295,7 @@ static bool admit(ar_http_request_t *req, ar_gw_ctx_t *ctx)
     if (!hit) {
         if (known && req->method == AR_HTTP_OPTIONS) {
             preflight(req, rt);
-            return false;
+            return AR_EAUTH;
         }
         if (known) {
             ar_http_header_t hs[4];
@@ -291,28 +304,26 @@ static bool admit(ar_http_request_t *req, ar_gw_ctx_t *ctx)
             ar_span_t body = ar_http_error_body(req, "Method not allowed for this path",
                                                 "invalid_request_error", "method_not_allowed");
             ar_http_respond_json(req, 405, hs, n, body);
-            return false;
+            return AR_EAUTH;
         }
         char *msg = ar_pool_printf(req->pool, "Unknown path: %.*s",
                                    (int)(req->path.len > 200 ? 200 : req->path.len), req->path.ptr);
         ar_gw_error(req, 404, "not_found_error", "not_found", msg);
-        return false;
+        return AR_EAUTH;
     }
     /* Anthropic clients get Anthropic-shaped errors from the start, a 401 included */
     if (hit->id == R_MESSAGES || hit->id == R_COUNT_TOKENS)
         ctx->front = &ar_front_anthropic;
-    if (hit->auth && ar_gw_authenticate(req, rt) != 0)
-        return false;
     ctx->route = hit;
     ctx->route_path = path;
-    return true;
+    return hit->auth == AR_AUTH_PUBLIC ? 0 : ar_gw_authenticate(req, rt, hit->auth);
 }
 
 void ar_gw_on_head(ar_http_request_t *req)
 {
     ar_gw_ctx_t *ctx = begin(req);
     ctx->log_access = true; /* for an answer given now */
-    if (admit(req, ctx))
+    if (admit(req, ctx) != AR_EAUTH)
         ctx->log_access = false; /* the body comes next; ar_gw_on_request logs */
 }
 
@@ -322,7 +333,18 @@ void ar_gw_on_request(ar_http_request_t *req)
     if (!ctx) {
         ctx = begin(req);
         ctx->log_access = true;
-        if (!admit(req, ctx))
+        int rc = admit(req, ctx);
+        if (rc == AR_EAGAIN)
+            ctx->auth_waiting = true; /* auth.c runs this again once the store answered */
+        if (rc != 0)
+            return;
+    } else if (ctx->auth_pending) {
+        ctx->auth_waiting = true; /* the key's lookup, started at the head, is not back */
+        return;
+    } else if (ctx->auth_looked_up && !ctx->key && ctx->route->auth != AR_AUTH_PUBLIC) {
+        /* looked up at the head (or just now): decide with the cache's answer */
+        ctx->log_access = true;
+        if (ar_gw_authenticate(req, ctx->rt, ctx->route->auth) != 0)
             return;
     }
     ctx->log_access = true;
@@ -366,5 +388,9 @@ void ar_gw_on_request(ar_http_request_t *req)
         admin_page(req, rt, ar_admin_state_json, AR_LIT("application/json"), false, 200);
         break;
     case R_ADMIN_RESET: admin_reset(req, rt, path); break;
+    case R_USAGE: ar_gw_key_usage(req, rt); break;
+    case R_LIMITS: ar_gw_key_limits(req, rt); break;
+    case R_TARIFF: ar_gw_key_tariff(req, rt); break;
+    case R_RATE_LIMIT: ar_gw_key_rate_limit(req, rt); break;
     }
 }

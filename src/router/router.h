@@ -19,11 +19,11 @@
 #include "core/err.h"
 #include "core/pool.h"
 #include "core/span.h"
+#include "core/window.h"
 #include "router/ban.h"
 #include "router/breaker.h"
 #include "router/outcome.h"
 #include "router/stats.h"
-#include "core/window.h"
 
 /**
  * Runtime state of one credential (model_name NULL) or one deployment (credential +

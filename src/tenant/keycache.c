@@ -37,6 +37,7 @@ struct ar_keycache {
     size_t old_confs_cnt, old_confs_cap;
     pthread_mutex_t unknown_mu;
     unknown_slot_t unknown[UNKNOWN_SLOTS];
+    ar_tkey_t *master;
 };
 
 static uint64_t hash_bits(const char *hex)
@@ -46,6 +47,10 @@ static uint64_t hash_bits(const char *hex)
         h = h << 4 | (uint64_t)(ar_hexval(hex[i]) & 0xf);
     return h;
 }
+
+static ar_tkey_conf_t *conf_new(const ar_vkey_t *k, const ar_plan_t *plan);
+static void init_state(ar_tkey_state_t *s, int64_t id, const ar_usage_totals_t usage[3],
+                       int64_t now_ms);
 
 static table_t *table_new(size_t cap)
 {
@@ -60,7 +65,25 @@ ar_keycache_t *ar_keycache_new(void)
     atomic_init(&c->table, table_new(MIN_CAP));
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->unknown_mu, NULL);
+    ar_vkey_t m = {.id = 0,
+                   .name = "master",
+                   .masked = "master",
+                   .rpm = -1,
+                   .tpm = -1,
+                   .daily_tokens = -1,
+                   .monthly_tokens = -1,
+                   .limit_tokens = -1,
+                   .max_budget_usd = -1};
+    c->master = ar_xcalloc(1, sizeof(*c->master));
+    atomic_init(&c->master->conf, conf_new(&m, NULL));
+    c->master->state = ar_xcalloc(1, sizeof(*c->master->state));
+    init_state(c->master->state, 0, NULL, 0);
     return c;
+}
+
+ar_tkey_t *ar_keycache_master(ar_keycache_t *c)
+{
+    return c->master;
 }
 
 static void conf_free(ar_tkey_conf_t *k)
@@ -112,6 +135,10 @@ void ar_keycache_free(ar_keycache_t *c)
     for (size_t i = 0; i < c->old_confs_cnt; i++)
         conf_free(c->old_confs[i]);
     ar_free(c->old_confs);
+    conf_free((ar_tkey_conf_t *)atomic_load(&c->master->conf));
+    ar_quota_dispose(&c->master->state->quota);
+    ar_free(c->master->state);
+    ar_free(c->master);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->unknown_mu);
     ar_free(c);
@@ -138,6 +165,16 @@ static void table_insert(table_t *t, ar_tkey_t *k)
     while (atomic_load_explicit(&t->slots[i], memory_order_relaxed))
         i = (i + 1) & mask;
     atomic_store_explicit(&t->slots[i], k, memory_order_release);
+}
+
+static void init_state(ar_tkey_state_t *s, int64_t id, const ar_usage_totals_t usage[3],
+                       int64_t now_ms)
+{
+    s->id = id;
+    ar_window_configure(&s->rpm, 60000);
+    ar_window_configure(&s->tpm, 60000);
+    ar_quota_init(&s->quota, usage ? &usage[0] : NULL, usage ? &usage[1] : NULL,
+                  usage ? &usage[2] : NULL, now_ms);
 }
 
 /* Under c->mu: the state of key id, made on first use. */
@@ -167,11 +204,7 @@ static ar_tkey_state_t *state_of(ar_keycache_t *c, int64_t id, const ar_usage_to
             return c->states[i];
     }
     ar_tkey_state_t *s = ar_xcalloc(1, sizeof(*s));
-    s->id = id;
-    ar_window_configure(&s->rpm, 60000);
-    ar_window_configure(&s->tpm, 60000);
-    ar_quota_init(&s->quota, usage ? &usage[0] : NULL, usage ? &usage[1] : NULL,
-                  usage ? &usage[2] : NULL, now_ms);
+    init_state(s, id, usage, now_ms);
     c->states[i] = s;
     c->states_cnt++;
     return s;
@@ -187,8 +220,8 @@ static ar_tkey_conf_t *conf_new(const ar_vkey_t *k, const ar_plan_t *plan)
     n->revoked = k->revoked;
     n->rpm = k->rpm;
     n->tpm = k->tpm;
-    n->quota = (ar_quota_limits_t){k->daily_tokens, k->monthly_tokens, k->limit_tokens,
-                                   k->max_budget_usd};
+    n->quota =
+        (ar_quota_limits_t){k->daily_tokens, k->monthly_tokens, k->limit_tokens, k->max_budget_usd};
     n->plan_max_tokens = -1;
     if (plan) {
         n->plan_name = ar_xstrdup(plan->name ? plan->name : "");
@@ -206,6 +239,19 @@ static ar_tkey_conf_t *conf_new(const ar_vkey_t *k, const ar_plan_t *plan)
         }
         m += len + (end ? 1 : 0);
     }
+    return n;
+}
+
+static ar_tkey_conf_t *conf_copy(const ar_tkey_conf_t *k)
+{
+    ar_tkey_conf_t *n = ar_xcalloc(1, sizeof(*n));
+    *n = *k;
+    n->name = ar_xstrdup(k->name);
+    n->plan_name = k->plan_name ? ar_xstrdup(k->plan_name) : NULL;
+    n->plan_description = k->plan_description ? ar_xstrdup(k->plan_description) : NULL;
+    n->models = k->models_cnt ? ar_xcalloc(k->models_cnt, sizeof(*n->models)) : NULL;
+    for (size_t i = 0; i < k->models_cnt; i++)
+        n->models[i] = ar_xstrdup(k->models[i]);
     return n;
 }
 
@@ -294,6 +340,37 @@ void ar_keycache_each(ar_keycache_t *c, void (*fn)(void *ud, ar_tkey_t *k), void
         ar_tkey_t *k = atomic_load(&t->slots[i]);
         if (k)
             fn(ud, k);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+bool ar_keycache_has_id(ar_keycache_t *c, int64_t id)
+{
+    pthread_mutex_lock(&c->mu);
+    bool found = false;
+    if (c->states_cap) {
+        size_t mask = c->states_cap - 1;
+        for (size_t i = (size_t)id & mask; c->states[i] && !found; i = (i + 1) & mask)
+            found = c->states[i]->id == id;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+void ar_keycache_revoke_others(ar_keycache_t *c, int64_t id, const char *keep_hash)
+{
+    pthread_mutex_lock(&c->mu);
+    table_t *t = atomic_load(&c->table);
+    for (size_t i = 0; i < t->cap; i++) {
+        ar_tkey_t *k = atomic_load(&t->slots[i]);
+        const ar_tkey_conf_t *old = k ? atomic_load(&k->conf) : NULL;
+        if (!old || old->id != id || old->revoked ||
+            memcmp(k->hash, keep_hash, AR_KEY_HASH_LEN) == 0)
+            continue;
+        ar_tkey_conf_t *gone = conf_copy(old);
+        gone->revoked = true;
+        atomic_store(&k->conf, gone);
+        keep((void ***)&c->old_confs, &c->old_confs_cnt, &c->old_confs_cap, (void *)old);
     }
     pthread_mutex_unlock(&c->mu);
 }

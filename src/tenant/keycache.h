@@ -71,6 +71,18 @@ void ar_keycache_remember_unknown(ar_keycache_t *c, const char *hash, int64_t un
 bool ar_tkey_allows(const ar_tkey_conf_t *k, const char *model, size_t len);
 /** The quota limits in force: the key's, with the plan's max_tokens as a total limit. */
 ar_quota_limits_t ar_tkey_limits(const ar_tkey_conf_t *k);
+/**
+ * The master key's entry (id 0, no limits): its usage is counted like a key's. It is not
+ * found by hash (a new master key in a reloaded config must not leave the old one valid).
+ */
+ar_tkey_t *ar_keycache_master(ar_keycache_t *c);
+/** Whether a key of this id is cached (under any hash). */
+bool ar_keycache_has_id(ar_keycache_t *c, int64_t id);
+/**
+ * After a rotation: every cached hash of key id but keep_hash is marked revoked (the old
+ * secret stops working). Any thread.
+ */
+void ar_keycache_revoke_others(ar_keycache_t *c, int64_t id, const char *keep_hash);
 /** Calls fn for every key id's state (for /admin and tests). */
 void ar_keycache_each(ar_keycache_t *c, void (*fn)(void *ud, ar_tkey_t *k), void *ud);
 

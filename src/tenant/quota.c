@@ -99,8 +99,7 @@ static int64_t token_room(const ar_quota_t *q, const ar_quota_limits_t *lim)
 }
 
 ar_quota_verdict_t ar_quota_reserve(ar_quota_t *q, const ar_quota_limits_t *lim,
-                                    const ar_quota_ask_t *ask, int64_t now_ms,
-                                    ar_reservation_t *r)
+                                    const ar_quota_ask_t *ask, int64_t now_ms, ar_reservation_t *r)
 {
     memset(r, 0, sizeof(*r));
     int64_t prompt = ask->prompt_tokens > 0 ? ask->prompt_tokens : 1;
@@ -117,16 +116,15 @@ ar_quota_verdict_t ar_quota_reserve(ar_quota_t *q, const ar_quota_limits_t *lim,
     }
     if (tokens_left >= 0 && tokens_left < prompt) {
         v = AR_QUOTA_TOKENS;
-    } else if (usd_left >= 0 &&
-               (usd_left <= 0 || usd_left < (double)prompt * ask->input_price)) {
+    } else if (usd_left >= 0 && (usd_left <= 0 || usd_left < (double)prompt * ask->input_price)) {
         /* an empty budget refuses even when prices are unknown (cost 0) */
         v = AR_QUOTA_BUDGET;
     } else {
         if (tokens_left >= 0)
             r->tokens = worst < tokens_left ? worst : tokens_left;
         if (usd_left >= 0) {
-            double cost = (double)prompt * ask->input_price +
-                          (double)(worst - prompt) * ask->output_price;
+            double cost =
+                (double)prompt * ask->input_price + (double)(worst - prompt) * ask->output_price;
             r->usd = cost < usd_left ? cost : usd_left;
         }
         q->reserved_tokens += r->tokens;

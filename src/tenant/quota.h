@@ -33,8 +33,8 @@ typedef struct ar_quota {
 
 /* What a request asks for. */
 typedef struct ar_quota_ask {
-    int64_t prompt_tokens;     /* the estimate */
-    int64_t max_output_tokens; /* max_tokens, else storage.default_max_output_tokens */
+    int64_t prompt_tokens;            /* the estimate */
+    int64_t max_output_tokens;        /* max_tokens, else storage.default_max_output_tokens */
     double input_price, output_price; /* USD per token; 0 when unknown */
 } ar_quota_ask_t;
 
@@ -68,8 +68,7 @@ int64_t ar_quota_next_month_ms(int64_t now_ms);
  * refused (nothing reserved).
  */
 ar_quota_verdict_t ar_quota_reserve(ar_quota_t *q, const ar_quota_limits_t *lim,
-                                    const ar_quota_ask_t *ask, int64_t now_ms,
-                                    ar_reservation_t *r);
+                                    const ar_quota_ask_t *ask, int64_t now_ms, ar_reservation_t *r);
 /**
  * Counts a finished request (held reservation or none: a request of a key without quotas
  * is counted too) and releases its reservation. Idempotent on r (a settled r is not held).

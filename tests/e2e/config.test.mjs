@@ -264,7 +264,6 @@ credentials:
 
 const notUsedYet = `server:
   master_key: sk-test-0123456789abcdef
-  model_prices_link: ./prices.json
 storage:
   database_url: "sqlite://./keys.db"
   redis_url: ""
@@ -279,12 +278,10 @@ test('config check: keys nothing reads yet are warnings with FILE:LINE, not fail
   const f = writeConfig(notUsedYet);
   const r = await runCli(['config', 'check', '-config', f]);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /configuration OK \(1 credentials, 0 models, 3 warnings\)/);
+  assert.match(r.out, /configuration OK \(1 credentials, 0 models, 1 warning\)/);
   const lines = r.err.trim().split('\n');
-  assert.equal(lines.length, 3, r.err);
-  assert.ok(lines[0].startsWith(`warning: ${f}:3: server.model_prices_link: not used yet (`), r.err);
-  assert.ok(lines[1].startsWith(`warning: ${f}:5: storage.database_url: not used yet (`), r.err);
-  assert.ok(lines[2].startsWith(`warning: ${f}:8: litellm_db.enabled: not used yet (`), r.err);
+  assert.equal(lines.length, 1, r.err);
+  assert.ok(lines[0].startsWith(`warning: ${f}:7: litellm_db.enabled: not used yet (`), r.err);
   // redis_url "" is the same as not set: no warning
   assert.ok(!r.err.includes('redis_url'), r.err);
 });
@@ -293,11 +290,9 @@ test('serve: keys nothing reads yet are logged once each at start, and the serve
   const router = await startRouter(notUsedYet.replace('  master_key: sk-test-0123456789abcdef',
     `  host: 127.0.0.1\n  port: \${PORT}\n  workers: 1\n  master_key: "\${MASTER_KEY}"`));
   await waitFor(() => router.out.includes('airouter listening'), { what: 'start line' });
-  for (const key of ['server.model_prices_link', 'storage.database_url', 'litellm_db.enabled']) {
-    const n = router.out.split(`: ${key}: not used yet (`).length - 1;
-    assert.equal(n, 1, `${key} logged ${n} times:\n${router.out}`);
-  }
-  assert.ok(router.out.includes(`${router.configFile}:6: server.model_prices_link`), router.out);
+  const n = router.out.split(': litellm_db.enabled: not used yet (').length - 1;
+  assert.equal(n, 1, `litellm_db.enabled logged ${n} times:\n${router.out}`);
+  assert.ok(router.out.includes(`${router.configFile}:10: litellm_db.enabled`), router.out);
   const r = await fetch(`${router.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },

@@ -60,10 +60,10 @@ function portOpen(port) {
 }
 
 class Proc {
-  constructor(name, bin, args, env) {
+  constructor(name, bin, args, env, cwd = undefined) {
     this.name = name;
     this.out = '';
-    this.child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd });
     this.child.stdout.on('data', (d) => { this.out += d; });
     this.child.stderr.on('data', (d) => { this.out += d; });
     this.exited = new Promise((resolve) => this.child.on('exit', (code, sig) => resolve({ code, sig })));
@@ -120,7 +120,10 @@ export async function startRouter(yaml, { env = {}, args = [], expectReady = tru
   const port = await freePort();
   const text = yaml.replaceAll('${PORT}', String(port)).replaceAll('${MASTER_KEY}', MASTER_KEY);
   const file = writeConfig(text);
-  const p = new Proc('airouter', airouterBin, ['-config', file, ...args], { ...env });
+  // in the config's own directory: the default store (sqlite://./airouter.db) and its
+  // journal belong to this test alone
+  const p = new Proc('airouter', airouterBin, ['-config', file, ...args], { ...env },
+    path.dirname(file));
   p.port = port;
   p.url = `http://127.0.0.1:${port}`;
   p.configFile = file;

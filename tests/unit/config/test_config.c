@@ -24,18 +24,11 @@
 #define BASE "server:\n  master_key: k\n"
 
 /* The reasons given for keys that are accepted but not used yet. */
-#define NOTE_STORE                                                                                 \
-    "the server does not read the store yet: `airouter plan` and `airouter key` manage its plans " \
-    "and keys, but requests are checked against server.master_key only"
 #define NOTE_REDIS                                                                                 \
     "limits and buckets are counted per instance; sharing them through Redis is not "              \
     "implemented in this version"
 #define NOTE_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
 #define NOTE_JSON "the json_response request filter is not implemented in this version"
-#define NOTE_PRICES                                                                                \
-    "no price table is loaded in this version; costs come only from "                              \
-    "models[].input_cost_per_token and output_cost_per_token"
-
 static int load(const char *yaml, ar_config_t **cfg, ar_strlist_t *errs)
 {
     return ar_config_load_string("t.yaml", yaml, strlen(yaml), cfg, errs);
@@ -436,14 +429,12 @@ static void test_spec_example(void **state)
     assert_true(fabs(m->output_cost_per_token - 0.00001) < 1e-15);
     assert_int_equal(m->line, 122);
 
-    /* Keys that nothing reads yet load, with one warning each: the three storage keys set
-     * (redis_url "" is not set), the 14 litellm_db keys and json_response. */
-    assert_int_equal(cfg->warnings.cnt, 18);
+    /* Keys that nothing reads yet load, with one warning each: the 14 litellm_db keys and
+     * json_response (redis_url "" is not set). */
+    assert_int_equal(cfg->warnings.cnt, 15);
     assert_string_equal(cfg->warnings.items[0],
-                        "t.yaml:63: storage.database_url: not used yet (" NOTE_STORE ")");
-    assert_string_equal(cfg->warnings.items[3],
                         "t.yaml:70: litellm_db.enabled: not used yet (" NOTE_LITELLM ")");
-    assert_string_equal(cfg->warnings.items[17],
+    assert_string_equal(cfg->warnings.items[14],
                         "t.yaml:133: models[0].json_response: not used yet (" NOTE_JSON ")");
 
     ar_config_unref(cfg);
@@ -1330,7 +1321,6 @@ static void test_not_used_warnings(void **state)
                                     "    json_response: false\n");
     expect_warnings(cfg,
                     (const char *const[]){
-                        "t.yaml:3: server.model_prices_link: not used yet (" NOTE_PRICES ")",
                         "t.yaml:5: storage.redis_url: not used yet (" NOTE_REDIS ")",
                         "t.yaml:9: litellm_db.enabled: not used yet (" NOTE_LITELLM ")",
                         "t.yaml:13: credentials[0].api_key: not used by type mock",

@@ -112,8 +112,10 @@ static void test_budget(void **state)
     ar_usage_totals_t total = {.cost_usd = 0.9};
     ar_quota_init(&q, NULL, NULL, &total, T0);
     ar_quota_limits_t lim = {-1, -1, -1, 1.0};
-    ar_quota_ask_t ask = {.prompt_tokens = 100, .max_output_tokens = 100,
-                          .input_price = 0.0001, .output_price = 0.001};
+    ar_quota_ask_t ask = {.prompt_tokens = 100,
+                          .max_output_tokens = 100,
+                          .input_price = 0.0001,
+                          .output_price = 0.001};
     ar_reservation_t a, b;
     /* prompt costs 0.01 and fits; worst case 0.11 is capped at the 0.1 left */
     assert_int_equal(ar_quota_reserve(&q, &lim, &ask, T0, &a), AR_QUOTA_OK);
