@@ -34,14 +34,16 @@ fi
 
 # ---------------------------------------------------------------- registry
 TARGETS=()
-declare -A T_URL T_PID T_ROUNDS
-# add_target NAME BASE-URL PID ROUNDS: ROUNDS = c64 runs (the best one is reported).
+declare -A T_URL T_PID T_ROUNDS T_KEY
+# add_target NAME BASE-URL PID ROUNDS [KEY]: ROUNDS = c64 runs (the best one is reported);
+# KEY is the client key the target gets (default: the master key).
 add_target() {
     selected "$1" "${BENCH_TARGETS:-}" || return 0
     TARGETS+=("$1")
     T_URL[$1]=$2
     T_PID[$1]=$3
     T_ROUNDS[$1]=$4
+    T_KEY[$1]=${5:-$BENCH_MASTER_KEY}
 }
 
 KINDS=()
@@ -89,8 +91,9 @@ preflight() {
     f=$BENCH_TMP/preflight.out
     while IFS= read -r line; do [ -n "$line" ] && hdr+=(-H "$line"); done <<<"${K_HEADERS[$kind]}"
     code=$(curl -sS -o "$f" -w '%{http_code}' --max-time 10 -X POST \
-        -H "Authorization: Bearer $BENCH_MASTER_KEY" -H 'Content-Type: application/json' \
+        -H "Authorization: Bearer ${T_KEY[$t]}" -H 'Content-Type: application/json' \
         "${hdr[@]}" --data-binary "@${K_BODY[$kind]}" "${T_URL[$t]}${K_PATH[$kind]}") || code=000
+    R[$t|answered]=$((${R[$t|answered]:-0} + 1))
     if [ "$code" != 200 ]; then
         log "bench: pre-flight $kind -> $t: HTTP $code"
         head -c 2000 "$f" >&2 || true
@@ -108,9 +111,10 @@ run_wrk() {
     local kind=$1 t=$2 label=$3 c=$4 th=$5 d=$6 f
     f=$RAW/$(slug "$kind-$t-$label").txt
     wrk_run "$f" "${T_URL[$t]}${K_PATH[$kind]}" "${K_LUA[$kind]}" "${K_BODY[$kind]}" \
-        "${K_HEADERS[$kind]}" "$BENCH_MASTER_KEY" -t"$th" -c"$c" -d"${d}s" --timeout 10s
+        "${K_HEADERS[$kind]}" "${T_KEY[$t]}" -t"$th" -c"$c" -d"${d}s" --timeout 10s
     W_REQ=$(wrk_field "$f" requests)
     [ -n "$W_REQ" ] || { cat "$f" >&2; die "wrk gave no result for $kind -> $t ($label)"; }
+    R[$t|answered]=$((${R[$t|answered]:-0} + W_REQ))
     W_DUR=$(wrk_field "$f" duration_us)
     W_RPS=$(awk -v n="$W_REQ" -v d="$W_DUR" 'BEGIN { printf "%.1f", (d > 0 ? n / (d / 1e6) : 0) }')
     W_P50=$(wrk_field "$f" p50_us)
@@ -182,6 +186,18 @@ add_target nginx "http://127.0.0.1:$NGINX_PORT" "$NGINX_PID" "$ROUNDS"
 start_airouter airouter-openai "$build" "$here/configs/airouter-openai.yaml"
 add_target "airouter(openai)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
 
+# The same pass-through, called with a virtual key from the store instead of the master key:
+# what key authentication, per-key limits and quotas cost. Its ledger is counted at the end.
+VKEY_DIR=$BENCH_TMP/airouter-vkey
+mkdir -p "$VKEY_DIR"
+printf 'server:\n  master_key: x\nstorage:\n  database_url: sqlite://%s/airouter.db\n' \
+    "$VKEY_DIR" >"$VKEY_DIR/cli.yaml"
+VKEY=$("$build/airouter" key create --name bench --daily 100000000000 -config "$VKEY_DIR/cli.yaml" 2>/dev/null) ||
+    die "could not create the benchmark's virtual key"
+start_airouter airouter-vkey "$build" "$here/configs/airouter-openai.yaml"
+add_target "airouter(vkey)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS" "$VKEY"
+VKEY_PID=$AR_PID
+
 start_airouter airouter-routing "$build" "$here/configs/airouter-routing.yaml"
 add_target "airouter(routing)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
 
@@ -202,6 +218,17 @@ if [ "${#TARGETS[@]}" -eq 0 ] || [ "${#KINDS[@]}" -eq 0 ]; then die "nothing sel
 for kind in "${KINDS[@]}"; do
     measure_kind "$kind"
 done
+
+# The ledger of airouter(vkey): every answered request (wrk counts those) has its record once
+# SIGTERM drained the journal; requests cut at the end of a run have one too (status 499).
+LEDGER_RECORDS=""
+if selected "airouter(vkey)" "${BENCH_TARGETS:-}"; then
+    kill -TERM "$VKEY_PID" 2>/dev/null || true
+    wait "$VKEY_PID" 2>/dev/null || true
+    forget_pid "$VKEY_PID"
+    LEDGER_RECORDS=$(sqlite3 "$VKEY_DIR/airouter.db" 'SELECT COUNT(*) FROM spend' 2>/dev/null || echo "")
+    LEDGER_OK=$(sqlite3 "$VKEY_DIR/airouter.db" 'SELECT COUNT(*) FROM spend WHERE status = 200' 2>/dev/null || echo "")
+fi
 
 # ---------------------------------------------------------------- report
 added() { # KIND TARGET: p50(c1) - p50(c1) of direct, in us
@@ -249,6 +276,10 @@ for kind in "${KINDS[@]}"; do
         "$(us "$(added "$kind" nginx)")" "$(us "$(added "$kind" "airouter(openai)")")"
     printf '  %-10s RSS at %s connections: nginx %s MB, airouter %s MB\n' "" "$CONNS" \
         "$(mb "${R[$kind|nginx|rss]:-0}")" "$(mb "${R[$kind|airouter(openai)|rss]:-0}")"
+    rr=$(ratio "${R[$kind|airouter(vkey)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")
+    printf '  %-10s virtual key / master key req/s = %s   (cost target <= 5%%: ratio >= 0.95: %s); p99 c%s: %s vs %s us\n' "" \
+        "$(us "$rr")" "$(verdict "$rr" 0.95)" "$CONNS" "$(us "${R[$kind|airouter(vkey)|p99]:-}")" \
+        "$(us "${R[$kind|airouter(openai)|p99]:-}")"
     rr=$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")
     printf '  %-10s routing (4 credentials, limits, 1 failing) / plain pass-through req/s = %s   (cost target < 10%%: ratio > 0.9: %s)\n' "" \
         "$(us "$rr")" "$(verdict "$rr" 0.9)"
@@ -267,6 +298,12 @@ for kind in "${KINDS[@]}"; do
         printf '  %-10s content chunks per stream (pre-flight):%s\n' "" "$line"
     fi
 done
+
+if [ -n "$LEDGER_RECORDS" ]; then
+    printf '  ledger     airouter(vkey): %s answers counted by wrk and curl, %s spend records with status 200, %s in all (%s)\n' \
+        "${R[airouter(vkey)|answered]:-0}" "${LEDGER_OK:-?}" "$LEDGER_RECORDS" \
+        "$([ "${LEDGER_OK:-0}" -ge "${R[airouter(vkey)|answered]:-0}" ] && echo "none lost" || echo "RECORDS MISSING")"
+fi
 
 if [ "${#WARNINGS[@]}" -gt 0 ]; then
     echo
@@ -311,6 +348,8 @@ fi
             "$(jnum "$(ratio "${R[$kind|airouter(mock)|rps]:-}" "${R[$kind|direct|rps]:-}")")"
         printf '"rps_anthropic_over_passthrough": %s, ' \
             "$(jnum "$(ratio "${R[$kind|airouter(anthropic)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
+        printf '"rps_vkey_over_master_key": %s, ' \
+            "$(jnum "$(ratio "${R[$kind|airouter(vkey)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         printf '"rps_routing_over_passthrough": %s, ' \
             "$(jnum "$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         printf '"rps_target": 0.8,\n      "added_p50_c1_us": {"nginx": %s, "airouter": %s}, ' \
@@ -318,7 +357,9 @@ fi
         printf '"rss_mb": {"nginx": %s, "airouter": %s}}' \
             "$(mb "${R[$kind|nginx|rss]:-0}")" "$(mb "${R[$kind|airouter(openai)|rss]:-0}")"
     done
-    printf '\n  },\n  "warnings": %s\n}\n' "$(
+    printf '\n  },\n  "ledger": {"answered": %s, "records_200": %s, "records": %s},\n' \
+        "${R[airouter(vkey)|answered]:-0}" "$(jnum "${LEDGER_OK:-}")" "$(jnum "$LEDGER_RECORDS")"
+    printf '  "warnings": %s\n}\n' "$(
         printf '['
         sep=''
         for w in "${WARNINGS[@]}"; do
