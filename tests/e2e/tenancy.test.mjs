@@ -136,26 +136,32 @@ test('a key\'s models (403) and RPM (429 limit_type key)', async () => {
 // 60 requests at once against a quota that fits 10 of them: each reserves its worst case
 // (prompt estimate + max_tokens) before it is sent; the upstream holds every answer 600ms,
 // so every admission is decided before any request settles.
-test('token quota: 60 concurrent requests, a limit that fits 10: exactly 10 served, the rest 429 quota', async () => {
+const maxTokens = 5;
+const quotaReq = { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: maxTokens };
+const quotaEst = Math.floor(JSON.stringify(quotaReq).length / 4) + 1; // what airouter estimates
+const inPrice = 0.001, outPrice = 0.002;
+
+// A key made with keyFlags(worst case of one request), 60 concurrent requests with it.
+async function sixtyAtOnce(keyFlags, priced = '') {
   const mock = await startMock();
-  const dir = storeDir();
-  const db = path.join(dir, 't.db');
-  const cfg = cliConfig(db);
-  const maxTokens = 5;
-  const req = { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: maxTokens };
-  const est = Math.floor(JSON.stringify(req).length / 4) + 1;
-  const worst = est + maxTokens;
-  const k = await makeKey(cfg, '--limit', String(10 * worst));
+  const db = path.join(storeDir(), 't.db');
+  const k = await makeKey(cliConfig(db), ...keyFlags);
   await mock.queue(Array.from({ length: 60 }, () => ({ latency: '600ms', content: 'a b c d e' })));
-  const router = await startRouter(config({ db, upstream: mock }));
-  const rs = await Promise.all(Array.from({ length: 60 }, () => chat(router, k.key, req)));
-  const codes = rs.map((r) => r.status);
-  const served = codes.filter((c) => c === 200).length;
-  assert.equal(served, 10, `codes: ${codes}`);
+  const text = config({ db, upstream: mock }).replace('    credential: up\n', `    credential: up\n${priced}`);
+  const router = await startRouter(text);
+  const rs = await Promise.all(Array.from({ length: 60 }, () => chat(router, k.key, quotaReq)));
+  const served = rs.filter((r) => r.status === 200).length;
   for (const r of rs) {
     if (r.status === 429) assert.equal((await r.json()).error.limit_type, 'quota');
-    else await r.json();
+    else assert.equal(r.status, 200, await r.text());
   }
+  return { mock, db, k, router, served };
+}
+
+test('token quota: 60 concurrent requests, a limit that fits 10: exactly 10 served, the rest 429 quota', async () => {
+  const worst = quotaEst + maxTokens;
+  const { mock, db, k, router, served } = await sixtyAtOnce(['--limit', String(10 * worst)]);
+  assert.equal(served, 10);
   const u = await (await get(router, '/usage', k.key)).json();
   assert.equal(u.total.requests, 10);
   assert.equal(u.total.limit_tokens, 10 * worst);
@@ -168,27 +174,10 @@ test('token quota: 60 concurrent requests, a limit that fits 10: exactly 10 serv
 });
 
 test('budget: priced model, 60 concurrent requests against a budget that fits 10: at most 11 served', async () => {
-  const mock = await startMock();
-  const dir = storeDir();
-  const db = path.join(dir, 't.db');
-  const cfg = cliConfig(db);
-  const maxTokens = 5;
-  const req = { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: maxTokens };
-  const est = Math.floor(JSON.stringify(req).length / 4) + 1;
-  const inPrice = 0.001, outPrice = 0.002;
-  const worst = est * inPrice + maxTokens * outPrice;
-  const k = await makeKey(cfg, '--budget', String(10.5 * worst));
-  await mock.queue(Array.from({ length: 60 }, () => ({ latency: '600ms', content: 'a b c d e' })));
+  const worst = quotaEst * inPrice + maxTokens * outPrice;
   const priced = `    input_cost_per_token: ${inPrice}\n    output_cost_per_token: ${outPrice}\n`;
-  const text = config({ db, upstream: mock }).replace('    credential: up\n', `    credential: up\n${priced}`);
-  const router = await startRouter(text);
-  const rs = await Promise.all(Array.from({ length: 60 }, () => chat(router, k.key, req)));
-  const served = rs.filter((r) => r.status === 200).length;
+  const { mock, k, router, served } = await sixtyAtOnce(['--budget', String(10.5 * worst)], priced);
   assert.ok(served >= 10 && served <= 11, `served ${served}`);
-  for (const r of rs) {
-    if (r.status === 429) assert.equal((await r.json()).error.limit_type, 'quota');
-    else await r.json();
-  }
   let u = await (await get(router, '/usage', k.key)).json();
   assert.equal(u.total.requests, served);
   assert.ok(u.total.cost_usd > 0);
@@ -197,7 +186,7 @@ test('budget: priced model, 60 concurrent requests against a budget that fits 10
   let last;
   for (let i = 0; i < 200; i++) {
     await mock.queue([{ content: 'a b c d e' }]);
-    last = await chat(router, k.key, req);
+    last = await chat(router, k.key, quotaReq);
     await last.text();
     if (last.status !== 200) break;
   }

@@ -3,8 +3,8 @@
  * allocates on more than one thread. cmocka takes no lock around its lists of blocks, so
  * this file interposes _test_malloc and friends (what ar_xmalloc maps to in test builds)
  * with versions that hold one lock around the real ones, found with dlsym(RTLD_NEXT).
- * Include it once per test program, after <cmocka.h>. (tests/unit/server/server_fixture.h
- * carries the same front for the server.)
+ * Include it once per test program, after <cmocka.h> (tests/unit/server/server_fixture.h
+ * does, for the server's tests).
  *
  * One more trap: cmocka 1.1's list of blocks is thread-local. A block allocated on a thread
  * is linked into that thread's list, and freeing it unlinks it from there, so a thread that

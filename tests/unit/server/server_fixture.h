@@ -7,15 +7,13 @@
  * first, once per test program: it includes <cmocka.h> and defines cmocka's allocator
  * entry points.
  *
- * cmocka's checked allocator keeps one global list and is not thread-safe. The worker
- * allocates, and so does the test thread when it posts to the worker (ar_server_drain,
- * ar_server_cancel_all, ar_server_stop), so this file interposes _test_malloc and friends
- * with versions that hold one lock around the real ones.
+ * cmocka's checked allocator is not thread-safe. The worker allocates, and so does the
+ * test thread when it posts to the worker (ar_server_drain, ar_server_cancel_all,
+ * ar_server_stop), so this file takes the locked front of tests/unit/alloc_mt.h.
  */
 #ifndef AR_TESTS_SERVER_FIXTURE_H
 #define AR_TESTS_SERVER_FIXTURE_H
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,67 +39,8 @@
 #include "core/pool.h"
 #include "server/server.h"
 
-/* ---- a thread-safe front for cmocka's allocator ---- */
-
-static pthread_mutex_t alloc_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
-
-typedef void *(*malloc_fn)(const size_t, const char *, const int);
-typedef void *(*calloc_fn)(const size_t, const size_t, const char *, const int);
-typedef void *(*realloc_fn)(void *, const size_t, const char *, const int);
-typedef void (*free_fn)(void *const, const char *, const int);
-
-static inline void *real_sym(const char *name)
-{
-    void *p = dlsym(RTLD_NEXT, name);
-    if (!p) {
-        fprintf(stderr, "cannot find %s in libcmocka\n", name);
-        abort();
-    }
-    return p;
-}
-
-void *_test_malloc(const size_t size, const char *file, const int line)
-{
-    static malloc_fn real;
-    pthread_mutex_lock(&alloc_mu);
-    if (!real)
-        real = (malloc_fn)real_sym("_test_malloc");
-    void *p = real(size, file, line);
-    pthread_mutex_unlock(&alloc_mu);
-    return p;
-}
-
-void *_test_calloc(const size_t n, const size_t size, const char *file, const int line)
-{
-    static calloc_fn real;
-    pthread_mutex_lock(&alloc_mu);
-    if (!real)
-        real = (calloc_fn)real_sym("_test_calloc");
-    void *p = real(n, size, file, line);
-    pthread_mutex_unlock(&alloc_mu);
-    return p;
-}
-
-void *_test_realloc(void *ptr, const size_t size, const char *file, const int line)
-{
-    static realloc_fn real;
-    pthread_mutex_lock(&alloc_mu);
-    if (!real)
-        real = (realloc_fn)real_sym("_test_realloc");
-    void *p = real(ptr, size, file, line);
-    pthread_mutex_unlock(&alloc_mu);
-    return p;
-}
-
-void _test_free(void *const ptr, const char *file, const int line)
-{
-    static free_fn real;
-    pthread_mutex_lock(&alloc_mu);
-    if (!real)
-        real = (free_fn)real_sym("_test_free");
-    real(ptr, file, line);
-    pthread_mutex_unlock(&alloc_mu);
-}
+/* cmocka's allocator made thread-safe: the worker allocates, and so does the test thread */
+#include "../alloc_mt.h"
 
 /* ---- what the handler saw (written on the worker, read by the test) ---- */
 
