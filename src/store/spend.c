@@ -2,7 +2,7 @@
  * spend.c: the spend record's line format, the one the journal carries. Encoding runs on a
  * worker for every finished request, so it writes the JSON by hand into the caller's
  * buffer (no jansson tree, no allocation beyond the buffer); decoding runs only on the
- * store thread and uses jansson. The format is one compact JSON object per line with short
+ * store thread with the allocation-free scanner. The format is one compact JSON object per line with short
  * member names (they are written for every request):
  *
  *   id   record id            rid  request_id         ts   ts_ms (wall clock)
@@ -16,7 +16,9 @@
  * newer writer may add members and an older reader still applies the record.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -105,100 +107,163 @@ int ar_spend_encode(const ar_spend_t *r, ar_buf_t *out)
     return rc;
 }
 
-/* ---- decoding (store thread) ---- */
+/* ---- decoding (store thread) ----
+ * The store thread decodes every record the server writes, so this reads the line with
+ * the allocation-free scanner (core/json.h) rather than building a jansson tree: a strict
+ * validation first, then one pass over the members. Only a string with escapes (rare: the
+ * writer escapes nothing but quotes, backslashes and control characters) goes to jansson.
+ */
 
-/* Copies obj[name] (a string shorter than cap) into dst. Missing: "" unless required. */
-static int get_fixed(const json_t *obj, const char *name, char *dst, size_t cap, bool required)
+enum {
+    F_ID,
+    F_RID,
+    F_TS,
+    F_K,
+    F_M,
+    F_UM,
+    F_C,
+    F_PT,
+    F_CT,
+    F_CR,
+    F_CW,
+    F_RT,
+    F_USD,
+    F_ST,
+    F_LAT,
+    F_TFB,
+    F_S,
+    F_CNT
+};
+static const char *const field_names[F_CNT] = {"id",  "rid", "ts",  "k",   "m",  "um",
+                                               "c",   "pt",  "ct",  "cr",  "cw", "rt",
+                                               "usd", "st",  "lat", "tfb", "s"};
+
+/* The decoded text of a raw JSON string value, malloc'd. @return NULL when not a string. */
+static char *string_of(ar_span_t val)
 {
-    json_t *v = json_object_get(obj, name);
-    if (!v)
-        return required ? AR_EINVAL : 0;
-    if (!json_is_string(v) || json_string_length(v) >= cap)
+    ar_span_t raw;
+    if (ar_jscan_string(val, &raw) != 0)
+        return NULL;
+    if (!memchr(raw.ptr, '\\', raw.len))
+        return ar_xstrndup(raw.ptr, raw.len);
+    json_t *v = json_loadb(val.ptr, val.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    char *out = json_is_string(v) && !memchr(json_string_value(v), '\0', json_string_length(v))
+                    ? ar_xstrndup(json_string_value(v), json_string_length(v))
+                    : NULL;
+    json_decref(v);
+    return out;
+}
+
+/* An integer value: digits with an optional minus, in int64_t. */
+static int int_of(ar_span_t val, int64_t *out)
+{
+    size_t i = val.len && val.ptr[0] == '-' ? 1 : 0;
+    if (i == val.len || val.len > 20)
         return AR_EINVAL;
-    size_t n = json_string_length(v);
-    if (required && n == 0)
+    uint64_t n = 0;
+    for (size_t j = i; j < val.len; j++) {
+        unsigned d = (unsigned)(val.ptr[j] - '0');
+        if (d > 9 || n > (UINT64_MAX - d) / 10)
+            return AR_EINVAL;
+        n = n * 10 + d;
+    }
+    if (i ? n > (uint64_t)INT64_MAX + 1 : n > (uint64_t)INT64_MAX)
         return AR_EINVAL;
-    memcpy(dst, json_string_value(v), n);
-    dst[n] = '\0';
+    *out = i ? (int64_t)(0 - n) : (int64_t)n;
     return 0;
 }
 
-static int get_str(const json_t *obj, const char *name, char **dst)
+static int double_of(ar_span_t val, double *out)
 {
-    json_t *v = json_object_get(obj, name);
-    if (v && !json_is_string(v))
+    char num[64];
+    if (val.len == 0 || val.len >= sizeof(num) || val.ptr[0] == '"' || val.ptr[0] == 't' ||
+        val.ptr[0] == 'f' || val.ptr[0] == 'n' || val.ptr[0] == '{' || val.ptr[0] == '[')
         return AR_EINVAL;
-    *dst = ar_xstrdup(v ? json_string_value(v) : "");
-    return 0;
+    memcpy(num, val.ptr, val.len);
+    num[val.len] = '\0';
+    char *end;
+    *out = strtod(num, &end);
+    return *end == '\0' ? 0 : AR_EINVAL;
 }
 
-static int get_int(const json_t *obj, const char *name, int64_t *dst)
+/* One member into r. */
+static int put_field(ar_spend_t *r, int f, ar_span_t val)
 {
-    json_t *v = json_object_get(obj, name);
-    if (!v)
+    int64_t *ints[F_CNT] = {[F_TS] = &r->ts_ms,
+                            [F_K] = &r->key_id,
+                            [F_PT] = &r->prompt_tokens,
+                            [F_CT] = &r->completion_tokens,
+                            [F_CR] = &r->cached_tokens,
+                            [F_CW] = &r->cache_creation_tokens,
+                            [F_RT] = &r->reasoning_tokens,
+                            [F_LAT] = &r->latency_ms,
+                            [F_TFB] = &r->ttfb_ms};
+    if (ints[f])
+        return int_of(val, ints[f]);
+    switch (f) {
+    case F_ID:
+    case F_RID: {
+        char *text = string_of(val);
+        char *dst = f == F_ID ? r->id : r->request_id;
+        size_t n = text ? strlen(text) : 0;
+        int rc = text && n < AR_SPEND_ID_MAX && (f != F_ID || n) ? 0 : AR_EINVAL;
+        if (!rc)
+            memcpy(dst, text, n + 1);
+        ar_free(text);
+        return rc;
+    }
+    case F_M:
+    case F_UM:
+    case F_C: {
+        char **dst = f == F_M ? &r->model : f == F_UM ? &r->upstream_model : &r->credential;
+        *dst = string_of(val);
+        return *dst ? 0 : AR_EINVAL;
+    }
+    case F_USD: return double_of(val, &r->cost_usd);
+    case F_ST: {
+        int64_t st;
+        if (int_of(val, &st) != 0 || st < 0 || st > 999)
+            return AR_EINVAL;
+        r->status = (int)st;
         return 0;
-    if (!json_is_integer(v))
+    }
+    case F_S:
+        if (ar_span_eq(val, AR_LIT("true")) || ar_span_eq(val, AR_LIT("false"))) {
+            r->stream = val.ptr[0] == 't';
+            return 0;
+        }
         return AR_EINVAL;
-    *dst = (int64_t)json_integer_value(v);
+    }
     return 0;
 }
 
 int ar_spend_decode(const char *line, size_t len, ar_spend_t *r)
 {
     memset(r, 0, sizeof(*r));
-    json_t *root = ar_json_parse((ar_span_t){line, len}, NULL, 0);
-    if (!root)
+    ar_span_t text = {line, len};
+    ar_jscan_iter_t it;
+    if (ar_json_validate(text, NULL, 0) != 0 || ar_jscan_object_begin(text, &it) != 0)
         return AR_EINVAL;
-    int rc = json_is_object(root) ? 0 : AR_EINVAL;
-    int64_t status = 0;
-    if (!rc)
-        rc = get_fixed(root, "id", r->id, sizeof(r->id), true);
-    if (!rc)
-        rc = get_fixed(root, "rid", r->request_id, sizeof(r->request_id), false);
-    if (!rc)
-        rc = get_int(root, "ts", &r->ts_ms);
-    if (!rc)
-        rc = get_int(root, "k", &r->key_id);
-    if (!rc)
-        rc = get_str(root, "m", &r->model);
-    if (!rc)
-        rc = get_str(root, "um", &r->upstream_model);
-    if (!rc)
-        rc = get_str(root, "c", &r->credential);
-    if (!rc)
-        rc = get_int(root, "pt", &r->prompt_tokens);
-    if (!rc)
-        rc = get_int(root, "ct", &r->completion_tokens);
-    if (!rc)
-        rc = get_int(root, "cr", &r->cached_tokens);
-    if (!rc)
-        rc = get_int(root, "cw", &r->cache_creation_tokens);
-    if (!rc)
-        rc = get_int(root, "rt", &r->reasoning_tokens);
-    if (!rc) {
-        json_t *v = json_object_get(root, "usd");
-        if (v && !json_is_number(v))
-            rc = AR_EINVAL;
-        else if (v)
-            r->cost_usd = json_number_value(v);
+    unsigned seen = 0;
+    ar_span_t key, val;
+    int rc = 0;
+    while (!rc && ar_jscan_object_next(&it, &key, &val)) {
+        for (int f = 0; f < F_CNT; f++) {
+            if (!ar_jscan_key_eq(key, ar_span_cstr(field_names[f])))
+                continue;
+            /* a member twice is not a record this writer made */
+            rc = seen & (1u << f) ? AR_EINVAL : put_field(r, f, val);
+            seen |= 1u << f;
+            break;
+        }
     }
-    if (!rc)
-        rc = get_int(root, "st", &status);
-    if (!rc && (status < 0 || status > 999))
+    if (!rc && !(seen & (1u << F_ID)))
         rc = AR_EINVAL;
-    r->status = (int)status;
-    if (!rc)
-        rc = get_int(root, "lat", &r->latency_ms);
-    if (!rc)
-        rc = get_int(root, "tfb", &r->ttfb_ms);
-    if (!rc) {
-        json_t *v = json_object_get(root, "s");
-        if (v && !json_is_boolean(v))
-            rc = AR_EINVAL;
-        else
-            r->stream = json_is_true(v);
+    for (int f = F_M; !rc && f <= F_C; f++) {
+        char **dst = f == F_M ? &r->model : f == F_UM ? &r->upstream_model : &r->credential;
+        if (!*dst)
+            *dst = ar_xstrdup("");
     }
-    json_decref(root);
     if (rc)
         ar_spend_dispose(r);
     return rc;

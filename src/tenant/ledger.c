@@ -6,6 +6,7 @@
  * the records stay in the journal and the next report (or the next start) applies them.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,10 @@
 #include "tenant/ledger.h"
 
 #define SLICE_BYTES (256u << 10) /* records held in memory by one apply step at most */
+/* The journal is applied when this much is waiting, or when ar_ledger_kick says so (a
+ * timer): large batches make the database's share of each record small (one transaction,
+ * one file open per batch, not per group commit). */
+#define APPLY_BACKLOG_BYTES (512u << 10)
 #define BATCH_MAX 512
 
 struct ar_ledger {
@@ -24,10 +29,12 @@ struct ar_ledger {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint64_t w_seg, w_end; /* the journal has written up to here (mu) */
+    uint64_t q_seg, q_end; /* the last apply job was queued for up to here (mu) */
     bool apply_queued;     /* (mu) */
     bool closing_done;     /* (mu) the final apply ran */
     int replay_rc;         /* (mu) */
     bool replay_done;      /* (mu) */
+    _Atomic uint64_t applied, apply_errors, direct_written;
     /* the store thread's own */
     uint64_t a_seg, a_off; /* applied up to here */
     size_t replayed;
@@ -100,6 +107,7 @@ static int apply_segment(ar_store_t *s, ar_ledger_t *l, uint64_t seg, uint64_t *
             char err[256] = "";
             size_t inserted = 0;
             if (ar_store_spend_apply(s, b->recs, b->cnt, &inserted, err, sizeof(err)) != 0) {
+                atomic_fetch_add(&l->apply_errors, 1);
                 AR_LOG(AR_LOG_ERROR, NULL,
                        "ledger: applying %zu spend records failed (%s); they stay in the journal",
                        b->cnt, err);
@@ -108,6 +116,7 @@ static int apply_segment(ar_store_t *s, ar_ledger_t *l, uint64_t seg, uint64_t *
                 break;
             }
             *applied += b->cnt;
+            atomic_fetch_add(&l->applied, b->cnt);
         }
         if (b->bad)
             AR_LOG(AR_LOG_WARN, NULL,
@@ -154,6 +163,30 @@ static void apply_work(ar_store_t *s, void *arg)
     apply_upto(s, l, seg, end);
 }
 
+/* Under l->mu: whether an apply job should be queued now; records what it will cover. */
+static bool take_apply(ar_ledger_t *l, bool whatever_is_waiting)
+{
+    if (l->apply_queued || (l->w_seg == l->q_seg && l->w_end == l->q_end))
+        return false;
+    bool big = l->w_seg != l->q_seg || l->w_end - l->q_end >= APPLY_BACKLOG_BYTES;
+    if (!big && !whatever_is_waiting)
+        return false;
+    l->apply_queued = true;
+    l->q_seg = l->w_seg;
+    l->q_end = l->w_end;
+    return true;
+}
+
+static void queue_apply(ar_ledger_t *l)
+{
+    ar_store_job_t j = {apply_work, NULL, NULL, NULL, l};
+    if (ar_store_thread_submit(l->st, &j) != 0) {
+        pthread_mutex_lock(&l->mu);
+        l->apply_queued = false; /* stopping: close applies what is left */
+        pthread_mutex_unlock(&l->mu);
+    }
+}
+
 /* Journal thread: a batch is in the kernel. */
 static void on_written(void *ud, uint64_t seg, uint64_t end)
 {
@@ -161,17 +194,21 @@ static void on_written(void *ud, uint64_t seg, uint64_t end)
     pthread_mutex_lock(&l->mu);
     l->w_seg = seg;
     l->w_end = end;
-    bool queue = !l->apply_queued;
-    l->apply_queued = true;
+    bool queue = take_apply(l, false);
     pthread_mutex_unlock(&l->mu);
-    if (queue) {
-        ar_store_job_t j = {apply_work, NULL, NULL, NULL, l};
-        if (ar_store_thread_submit(l->st, &j) != 0) {
-            pthread_mutex_lock(&l->mu);
-            l->apply_queued = false; /* stopping: close applies what is left */
-            pthread_mutex_unlock(&l->mu);
-        }
-    }
+    if (queue)
+        queue_apply(l);
+}
+
+void ar_ledger_kick(ar_ledger_t *l)
+{
+    if (!l || !l->j)
+        return;
+    pthread_mutex_lock(&l->mu);
+    bool queue = take_apply(l, true);
+    pthread_mutex_unlock(&l->mu);
+    if (queue)
+        queue_apply(l);
 }
 
 /* ---- replay at open (store thread) ---- */
@@ -259,6 +296,7 @@ size_t ar_ledger_replayed(const ar_ledger_t *l)
 
 typedef struct direct {
     ar_spend_t r;
+    ar_ledger_t *l;
 } direct_t;
 
 static void direct_work(ar_store_t *s, void *arg)
@@ -266,8 +304,12 @@ static void direct_work(ar_store_t *s, void *arg)
     direct_t *d = arg;
     char err[256] = "";
     size_t inserted = 0;
-    if (ar_store_spend_apply(s, &d->r, 1, &inserted, err, sizeof(err)) != 0)
+    if (ar_store_spend_apply(s, &d->r, 1, &inserted, err, sizeof(err)) != 0) {
+        atomic_fetch_add(&d->l->apply_errors, 1);
         AR_LOG(AR_LOG_ERROR, NULL, "ledger: a spend record was refused: %s", err);
+    } else {
+        atomic_fetch_add(&d->l->applied, 1);
+    }
     ar_spend_dispose(&d->r);
     ar_free(d);
 }
@@ -278,6 +320,7 @@ static int append_direct(ar_ledger_t *l, const ar_spend_t *r)
     ar_buf_t line;
     ar_buf_init(&line, 1u << 20);
     direct_t *d = ar_xcalloc(1, sizeof(*d));
+    d->l = l;
     int rc = ar_spend_encode(r, &line);
     rc = rc ? rc : ar_spend_decode(line.ptr, line.len ? line.len - 1 : 0, &d->r);
     ar_buf_dispose(&line);
@@ -294,8 +337,10 @@ int ar_ledger_append(ar_ledger_t *l, const ar_spend_t *r, void (*done)(void *ud,
 {
     if (!l->j) {
         int rc = append_direct(l, r);
-        if (rc == 0)
+        if (rc == 0) {
+            atomic_fetch_add(&l->direct_written, 1);
             done(ud, 0);
+        }
         return rc;
     }
     ar_buf_t line;
@@ -305,6 +350,22 @@ int ar_ledger_append(ar_ledger_t *l, const ar_spend_t *r, void (*done)(void *ud,
         rc = ar_journal_append(l->j, line.ptr, line.len, done, ud);
     ar_buf_dispose(&line);
     return rc;
+}
+
+void ar_ledger_stats(ar_ledger_t *l, ar_ledger_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (l->j) {
+        ar_journal_stats_t js;
+        ar_journal_stats(l->j, &js);
+        out->written = js.written;
+        out->write_errors = js.failed;
+    } else {
+        out->written = atomic_load(&l->direct_written);
+    }
+    out->applied = atomic_load(&l->applied);
+    out->apply_errors = atomic_load(&l->apply_errors);
+    out->replayed = l->replayed;
 }
 
 /* ---- close ---- */

@@ -34,8 +34,25 @@ int ar_ledger_open(ar_store_thread_t *st, const char *journal_dir, int64_t fsync
  */
 int ar_ledger_append(ar_ledger_t *l, const ar_spend_t *r, void (*done)(void *ud, int err),
                      void *ud);
+/**
+ * Queues the application of whatever the journal holds beyond what was applied. The
+ * ledger applies on its own once a backlog builds up; a timer calls this so that a quiet
+ * server's records reach the database soon too. Any thread.
+ */
+void ar_ledger_kick(ar_ledger_t *l);
 /** Records replayed at open (for the log and tests). */
 size_t ar_ledger_replayed(const ar_ledger_t *l);
+
+/* What the ledger did since it opened, for /health and /metrics. */
+typedef struct ar_ledger_stats {
+    uint64_t written;      /* records handed to the kernel */
+    uint64_t write_errors; /* records the journal could not write */
+    uint64_t applied;      /* records the database took (replayed ones included) */
+    uint64_t apply_errors; /* batches the database refused (they stay in the journal) */
+    uint64_t replayed;
+} ar_ledger_stats_t;
+/** Any thread. */
+void ar_ledger_stats(ar_ledger_t *l, ar_ledger_stats_t *out);
 /**
  * Writes what is queued, syncs, applies everything to the store, and frees. The store
  * thread must still run; it is not stopped.
