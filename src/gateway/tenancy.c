@@ -34,12 +34,12 @@ struct ar_gw_tenancy {
     _Atomic int64_t polled_since_ms; /* wall clock: keys changed since then are read again */
     /* store connections and models: read again when the store's change counter moves */
     ar_gateway_t *gw;
-    char *secret_key;        /* storage.secret_key at start (NULL: none) */
-    int64_t seen_seq;        /* store thread: the counter when last read */
-    bool had_conns;          /* store thread: the last read found connections */
-    bool had_assigns;        /* store thread: ...or assignments */
-    uv_async_t models_async; /* main loop: a new read is waiting in pending_models */
-    bool async_init;         /* under async_mu: the store thread sends, the main loop closes */
+    char *secret_key;                /* storage.secret_key at start (NULL: none) */
+    int64_t seen_seq;                /* store thread: the counter when last read */
+    bool had_assigns;                /* store thread: the last read found assignments */
+    unsigned char models_digest[32]; /* store thread: SHA-256 of the last set posted */
+    uv_async_t models_async;         /* main loop: a new read is waiting in pending_models */
+    bool async_init; /* under async_mu: the store thread sends, the main loop closes */
     pthread_mutex_t async_mu;
     _Atomic(ar_gw_store_models_t *) pending_models;
 };
@@ -269,16 +269,17 @@ static bool conn_has_models(const ar_pmodel_list_t *pm, int64_t conn_id)
  * (never the key). A connection without models would serve any name to anyone (an open
  * credential): it is left out too. @return NULL when none remains or on a read error.
  */
-static ar_gw_store_models_t *read_models(ar_gw_tenancy_t *t, ar_store_t *s)
+static ar_gw_store_models_t *read_models(ar_gw_tenancy_t *t, ar_store_t *s, bool *failed)
 {
     ar_conn_list_t cl = {0};
     ar_pmodel_list_t pm = {0};
     ar_gw_store_models_t *sm = NULL;
+    *failed = false;
     if (ar_store_conn_list(s, &cl) != 0 || ar_store_model_list(s, 0, &pm) != 0) {
         AR_LOG(AR_LOG_ERROR, NULL, "store: reading connections and models failed");
+        *failed = true;
         goto done;
     }
-    t->had_conns = cl.cnt > 0;
     if (cl.cnt == 0)
         goto done;
     sm = ar_xcalloc(1, sizeof(*sm));
@@ -321,6 +322,32 @@ done:
     return sm;
 }
 
+/* A digest of everything in sm (keys included, never kept): an unchanged set is not posted
+ * again, so a change to keys or plans costs no runtime rebuild. */
+static void models_digest(const ar_gw_store_models_t *sm, unsigned char out[32])
+{
+    ar_buf_t b;
+    ar_buf_init(&b, 64u << 20);
+    for (size_t i = 0; sm && i < sm->creds_cnt; i++) {
+        const ar_config_extra_cred_t *c = &sm->creds[i];
+        const char *f[] = {c->name, c->type, c->base_url, c->api_key};
+        for (size_t j = 0; j < 4; j++)
+            if (ar_buf_append(&b, f[j] ? f[j] : "", strlen(f[j] ? f[j] : "") + 1) != 0)
+                break; /* 64 MiB of names: the digest covers a prefix, still a change */
+    }
+    for (size_t i = 0; sm && i < sm->models_cnt; i++) {
+        const ar_config_extra_model_t *m = &sm->models[i];
+        const char *f[] = {m->name, m->credential, m->model};
+        for (size_t j = 0; j < 3; j++)
+            if (ar_buf_append(&b, f[j], strlen(f[j]) + 1) != 0)
+                break;
+    }
+    ar_sha256(ar_buf_span(&b), out);
+    if (b.ptr)
+        memset(b.ptr, 0, b.len);
+    ar_buf_dispose(&b);
+}
+
 typedef struct sync_load {
     ar_gw_tenancy_t *t;
     ar_gw_store_models_t *out;
@@ -335,7 +362,9 @@ static void sync_load_work(ar_store_t *s, void *arg)
     int64_t seq = 0;
     if (ar_store_change_seq(s, &seq) == 0)
         l->t->seen_seq = seq; /* read first: a change made meanwhile is seen by the poll */
-    l->out = read_models(l->t, s);
+    bool failed;
+    l->out = read_models(l->t, s, &failed);
+    models_digest(l->out, l->t->models_digest);
     ar_assign_list_t al = {0};
     l->t->had_assigns = ar_store_assign_list(s, 0, &al) == 0 && al.cnt > 0;
     ar_store_assign_list_free(&al);
@@ -406,7 +435,8 @@ static void collect_id(void *ud, ar_tkey_t *k)
 /*
  * Store thread, when the change counter moved: assignments reach the cached keys (they
  * do not touch a key's own updated_ms), and a changed set of connections and models goes
- * to the main loop. Nothing is done for a store that has neither and had neither.
+ * to the main loop (only when it differs from the last one: nothing is rebuilt for a store
+ * without connections, or for a change to keys or plans).
  */
 static void store_changed(ar_gw_tenancy_t *t, ar_store_t *s)
 {
@@ -426,10 +456,15 @@ static void store_changed(ar_gw_tenancy_t *t, ar_store_t *s)
         ar_free(set.ids);
     }
     t->had_assigns = assigns;
-    bool had = t->had_conns;
-    ar_gw_store_models_t *sm = read_models(t, s);
-    if (!sm && !had)
+    bool failed;
+    ar_gw_store_models_t *sm = read_models(t, s, &failed);
+    unsigned char digest[32];
+    models_digest(sm, digest);
+    if (failed || memcmp(digest, t->models_digest, sizeof(digest)) == 0) {
+        ar_gw_store_models_free(sm); /* a read error keeps what runs; so does no change */
         return;
+    }
+    memcpy(t->models_digest, digest, sizeof(digest));
     if (!sm)
         sm = ar_xcalloc(1, sizeof(*sm));
     ar_gw_store_models_free(atomic_exchange(&t->pending_models, sm));

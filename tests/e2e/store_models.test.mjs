@@ -109,6 +109,10 @@ test('store connections and assignments serve a key\'s alias, limited, private, 
     // the file's models still serve the key
     assert.equal((await chat(router, k1.key, 'm')).status, 200);
 
+    // a change to keys alone rebuilds nothing
+    await cli(cfg, 'key', 'create', '--name', 'three');
+    await sleep(500);
+
     // a SIGHUP reload keeps the store's entries
     router.signal('SIGHUP');
     await waitFor(() => /configuration reloaded/.test(router.out), { what: 'reload' });
@@ -124,7 +128,10 @@ test('store connections and assignments serve a key\'s alias, limited, private, 
     await router.stop();
     await mock.stop();
   }
-  assert.match(router.out, /store connections applied: 1 connections, 1 models/);
+  // applied twice: the model added (the connection alone serves nothing), the connection gone
+  const applied = router.out.match(/store connections applied: \d+ connections, \d+ models/g);
+  assert.deepEqual(applied, ['store connections applied: 1 connections, 1 models',
+    'store connections applied: 0 connections, 0 models']);
   assert.ok(!router.out.includes(SECRET), 'the provider secret reached a log line');
 });
 
