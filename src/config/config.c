@@ -298,6 +298,66 @@ void ar_config__dispose(const ar_config_section_t *sec, void *base)
         sec->dispose(base);
 }
 
+static ar_kv_t *copy_map(const ar_kv_t *kv, size_t cnt)
+{
+    if (!kv)
+        return NULL;
+    ar_kv_t *n = ar_xcalloc(cnt ? cnt : 1, sizeof(*n));
+    for (size_t i = 0; i < cnt; i++) {
+        n[i].key = kv[i].key ? ar_xstrdup(kv[i].key) : NULL;
+        n[i].value = kv[i].value ? ar_xstrdup(kv[i].value) : NULL;
+    }
+    return n;
+}
+
+void ar_config__unshare(const ar_config_section_t *sec, void *base)
+{
+    for (size_t i = 0; i < sec->cmds_cnt; i++) {
+        const ar_config_cmd_t *c = &sec->cmds[i];
+        char *f = (char *)base + c->off;
+        size_t cnt = *(size_t *)((char *)base + c->off2);
+        switch (c->type) {
+        case AR_CONFIG_STR:
+            if (*(char **)f)
+                *(char **)f = ar_xstrdup(*(char **)f);
+            break;
+        case AR_CONFIG_INT_LIST:
+            if (*(int **)f) {
+                int *arr = ar_xmalloc((cnt ? cnt : 1) * sizeof(int));
+                memcpy(arr, *(int **)f, cnt * sizeof(int));
+                *(int **)f = arr;
+            }
+            break;
+        case AR_CONFIG_STR_LIST: {
+            ar_strlist_t *l = (ar_strlist_t *)f;
+            if (l->items) {
+                char **items = ar_xcalloc(l->cnt ? l->cnt : 1, sizeof(*items));
+                for (size_t j = 0; j < l->cnt; j++)
+                    items[j] = l->items[j] ? ar_xstrdup(l->items[j]) : NULL;
+                l->items = items;
+            }
+            break;
+        }
+        case AR_CONFIG_MAP: *(ar_kv_t **)f = copy_map(*(ar_kv_t **)f, cnt); break;
+        case AR_CONFIG_SECTION: ar_config__unshare(c->sub, f); break;
+        case AR_CONFIG_ITEMS: {
+            const char *items = *(char **)f;
+            if (!items)
+                break;
+            char *n = ar_xmalloc((cnt ? cnt : 1) * c->sub->size);
+            memcpy(n, items, cnt * c->sub->size);
+            for (size_t j = 0; j < cnt; j++)
+                ar_config__unshare(c->sub, n + j * c->sub->size);
+            *(char **)f = n;
+            break;
+        }
+        default: break;
+        }
+    }
+    if (sec->unshare)
+        sec->unshare(base);
+}
+
 /* ---- value setters ---- */
 
 /* The resolved text of a scalar node, or -1 after reporting. */
@@ -864,7 +924,7 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
 
 /* ---- loading ---- */
 
-static void config_free(ar_config_t *cfg)
+void ar_config__free(ar_config_t *cfg)
 {
     ar_config__dispose(&ar_config__root, cfg);
     ar_strlist_dispose(&cfg->warnings);
@@ -933,7 +993,7 @@ int ar_config_load_string(const char *name, const char *yaml, size_t len, ar_con
 
 done:
     if (cfg)
-        config_free(cfg);
+        ar_config__free(cfg);
     if (have_doc)
         yaml_document_delete(&ctx.doc);
     yaml_parser_delete(&parser);
@@ -1014,7 +1074,7 @@ void ar_config_unref(ar_config_t *cfg)
     if (!cfg)
         return;
     if (atomic_fetch_sub_explicit(&cfg->refcnt, 1, memory_order_acq_rel) == 1)
-        config_free(cfg);
+        ar_config__free(cfg);
 }
 
 long ar_config_cred_index(const ar_config_t *cfg, const char *name)

@@ -114,6 +114,7 @@ struct ar_config_section {
     size_t present_off;
     ar_config_finish_fn finish;
     void (*dispose)(void *base); /* frees what the rows do not describe; may be NULL */
+    void (*unshare)(void *base); /* copies what the rows do not describe; may be NULL */
     /* Non-NULL: nothing reads this section yet; every key set in it is a warning "PATH: not
      * used yet (not_used)", as for rows with AR_CONFIG_F_NOT_USED. */
     const char *not_used;
@@ -154,6 +155,13 @@ struct ar_config_ctx {
  * checks across sections (models -> credentials, duplicates, routing.fallback).
  */
 extern const ar_config_section_t ar_config__root;
+/** The credentials[] and models[] item sections (ar_config_extend fills items from them). */
+extern const ar_config_section_t ar_config__cred_section;
+extern const ar_config_section_t ar_config__model_section;
+/** Runs the per-type checks and defaults of a credential read (or filled) into c. */
+void ar_config__cred_finish(ar_config_ctx_t *ctx, const char *path, ar_cred_conf_t *c);
+/** Parses a `type:` spelling. @return 0, or -1 when it is no credential type. */
+int ar_config__cred_type(const char *name, ar_cred_type_t *out);
 
 /* ---- config.c: the table walker and helpers ---- */
 
@@ -188,6 +196,13 @@ void ar_config__defaults(const ar_config_section_t *sec, void *base);
  */
 void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *sec,
                               const char *path, int line, yaml_node_t *node, void *base);
+/**
+ * After a shallow copy (memcpy) of a section: replaces every pointer the rows of sec
+ * describe (and its unshare hook) by a copy, so that the copy owns what it points to.
+ */
+void ar_config__unshare(const ar_config_section_t *sec, void *base);
+/** Frees a whole config (what ar_config_unref does with the last reference). */
+void ar_config__free(ar_config_t *cfg);
 /** Frees everything the rows of sec describe (and its dispose hook); base is not freed. */
 void ar_config__dispose(const ar_config_section_t *sec, void *base);
 /** A value shortened and made printable for a message, into out. */

@@ -820,6 +820,29 @@ static void cred_finish(ar_config_ctx_t *ctx, const char *path, int line, yaml_n
     }
 }
 
+void ar_config__cred_finish(ar_config_ctx_t *ctx, const char *path, ar_cred_conf_t *c)
+{
+    cred_finish(ctx, path, c->line, NULL, c);
+}
+
+int ar_config__cred_type(const char *name, ar_cred_type_t *out)
+{
+    for (const ar_config_enum_t *e = cred_types; name && e->name; e++) {
+        if (strcmp(e->name, name) == 0) {
+            *out = (ar_cred_type_t)e->value;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void cred_unshare(void *base)
+{
+    ar_cred_conf_t *c = base;
+    if (c->type_name)
+        c->type_name = ar_xstrdup(c->type_name);
+}
+
 static void cred_dispose(void *base)
 {
     ar_cred_conf_t *c = base;
@@ -871,7 +894,7 @@ static const ar_config_cmd_t cred_cmds[] = {
 /* clang-format on */
 #undef CR
 
-static const ar_config_section_t cred_section = {
+const ar_config_section_t ar_config__cred_section = {
     .name = "credentials",
     .size = sizeof(ar_cred_conf_t),
     .cmds = cred_cmds,
@@ -879,6 +902,7 @@ static const ar_config_section_t cred_section = {
     .variant_key = "type",
     .finish = cred_finish,
     .dispose = cred_dispose,
+    .unshare = cred_unshare,
 };
 
 /* ---- models[] ---- */
@@ -926,7 +950,7 @@ static const ar_config_cmd_t model_cmds[] = {
 /* clang-format on */
 #undef MD
 
-static const ar_config_section_t model_section = {
+const ar_config_section_t ar_config__model_section = {
     .name = "models",
     .size = sizeof(ar_model_conf_t),
     .cmds = model_cmds,
@@ -1048,9 +1072,9 @@ static const ar_config_cmd_t root_cmds[] = {
     {.name = "litellm_db", .type = AR_CONFIG_SECTION, .off = CF(litellm_db),
      .sub = &litellm_section},
     {.name = "credentials", .type = AR_CONFIG_ITEMS, .off = CF(credentials),
-     .off2 = CF(credentials_cnt), .sub = &cred_section},
+     .off2 = CF(credentials_cnt), .sub = &ar_config__cred_section},
     {.name = "models", .type = AR_CONFIG_ITEMS, .off = CF(models), .off2 = CF(models_cnt),
-     .sub = &model_section},
+     .sub = &ar_config__model_section},
 };
 /* clang-format on */
 #undef CF

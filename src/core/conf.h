@@ -166,6 +166,7 @@ typedef struct ar_cred_conf {
     int64_t mock_latency_ms;    /* mock: 0 */
     int64_t mock_stream_chunks; /* mock: 0 = one chunk per word */
     int line;                   /* where it was defined */
+    bool from_store;            /* a store connection (ar_config_extend), not the file's */
 } ar_cred_conf_t;
 
 typedef enum ar_model_kind {
@@ -192,6 +193,9 @@ typedef struct ar_model_conf {
     double input_cost_per_token;  /* < 0 = not set (use the price table) */
     double output_cost_per_token; /* < 0 = not set */
     int line;
+    /* a store provider model (ar_config_extend): reached only through a key's alias, never
+     * by its internal name, "auto" or the model list */
+    bool from_store;
 } ar_model_conf_t;
 
 typedef struct ar_config {

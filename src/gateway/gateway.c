@@ -213,39 +213,52 @@ static void worker_passed(ar_worker_t *w, void *arg)
         uv_async_send(&s->done);
 }
 
-static void reload(ar_gateway_t *gw)
+/*
+ * A runtime from the config file's config plus the store's entries (sm, may be NULL), made
+ * ready to serve. When the entries cannot be added and without_store_ok, the file's
+ * config alone is used (a reload must not fail for the store's sake). @return NULL with err
+ * set on failure.
+ */
+static ar_runtime_t *build_runtime(ar_gateway_t *gw, ar_config_t *file_cfg,
+                                   const ar_gw_store_models_t *sm, bool without_store_ok, char *err,
+                                   size_t errlen)
 {
     ar_config_t *cfg = NULL;
-    ar_strlist_t errors = {0};
-    if (ar_config_load(gw->config_path, &cfg, &errors) != 0) {
-        for (size_t i = 0; i < errors.cnt; i++)
-            AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: %s", errors.items[i]);
-        ar_strlist_dispose(&errors);
-        AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: keeping the running configuration");
-        return;
+    if (sm && sm->creds_cnt) {
+        char why[256] = "";
+        if (ar_config_extend(file_cfg, sm->creds, sm->creds_cnt, sm->models, sm->models_cnt, &cfg,
+                             why, sizeof(why)) != 0) {
+            if (!without_store_ok) {
+                snprintf(err, errlen, "store connections: %s", why);
+                return NULL;
+            }
+            AR_LOG(AR_LOG_ERROR, NULL, "store connections not served: %s", why);
+        }
     }
-    char err[256] = "";
-    ar_runtime_t *rt = ar_runtime_build(cfg, gw->state, err, sizeof(err));
-    if (rt)
-        log_config_warnings(cfg);
+    if (!cfg)
+        cfg = ar_config_ref(file_cfg);
+    ar_runtime_t *rt = ar_runtime_build(cfg, gw->state, err, errlen);
     ar_config_unref(cfg);
-    if (!rt) {
-        AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: %s", err);
-        return;
-    }
+    if (!rt)
+        return NULL;
     ar_runtime_discover(rt);
     ar_gw_tokens_prime(rt);
     if (ar_gw_models_build(rt) != 0) {
         ar_runtime_release(rt);
-        AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: out of memory");
-        return;
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
+    return rt;
+}
+
+/* Installs rt (taken) in place of the running runtime: logging, limits, then the swap. */
+static void swap_in(ar_gateway_t *gw, ar_runtime_t *rt)
+{
     ar_runtime_t *cur = atomic_load(&gw->rt);
     const ar_server_conf_t *a = &cur->cfg->server, *b = &rt->cfg->server;
     if (a->port != b->port || strcmp(a->host, b->host) != 0 || a->workers != b->workers)
         AR_LOG(AR_LOG_WARN, NULL, "reload: host, port and workers change only on restart");
-    apply_logging(rt->cfg);
-    ar_gw_prices_load(gw, rt->cfg);
+    apply_logging(rt->cfg); /* the new secrets are masked before anything can log them */
     ar_server_opts_t limits = server_opts(b);
     ar_server_set_limits(gw->server, &limits);
     /* Swap, then free the old runtime only after every worker passed a quiescent point:
@@ -259,7 +272,51 @@ static void reload(ar_gateway_t *gw)
     s->done.data = s;
     for (int i = 0; i < n; i++)
         ar_worker_post(ar_server_worker(gw->server, i), worker_passed, s);
+}
+
+static void reload(ar_gateway_t *gw)
+{
+    ar_config_t *cfg = NULL;
+    ar_strlist_t errors = {0};
+    if (ar_config_load(gw->config_path, &cfg, &errors) != 0) {
+        for (size_t i = 0; i < errors.cnt; i++)
+            AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: %s", errors.items[i]);
+        ar_strlist_dispose(&errors);
+        AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: keeping the running configuration");
+        return;
+    }
+    char err[256] = "";
+    ar_runtime_t *rt = build_runtime(gw, cfg, gw->store_models, true, err, sizeof(err));
+    if (!rt) {
+        ar_config_unref(cfg);
+        AR_LOG(AR_LOG_ERROR, NULL, "reload rejected: %s", err);
+        return;
+    }
+    log_config_warnings(cfg);
+    ar_config_unref(gw->file_cfg);
+    gw->file_cfg = cfg;
+    swap_in(gw, rt);
+    ar_gw_prices_load(gw, rt->cfg);
     AR_LOG(AR_LOG_INFO, NULL, "configuration reloaded from %s", gw->config_path);
+}
+
+void ar_gw_store_models_apply(ar_gateway_t *gw, ar_gw_store_models_t *sm)
+{
+    char err[256] = "";
+    ar_runtime_t *rt = build_runtime(gw, gw->file_cfg, sm, false, err, sizeof(err));
+    if (!rt) {
+        AR_LOG(AR_LOG_ERROR, NULL,
+               "store change not applied: %s; keeping the running "
+               "configuration",
+               err);
+        ar_gw_store_models_free(sm);
+        return;
+    }
+    ar_gw_store_models_free(gw->store_models);
+    gw->store_models = sm;
+    swap_in(gw, rt);
+    AR_LOG(AR_LOG_INFO, NULL, "store connections applied: %zu connections, %zu models",
+           sm ? sm->creds_cnt : 0, sm ? sm->models_cnt : 0);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -292,29 +349,26 @@ int ar_gateway_run(const char *config_path)
     gw->started_ms = ar_now_ms();
     gw->config_path = ar_xstrdup(config_path);
     gw->state = ar_router_state_create();
+    gw->file_cfg = cfg;
     char err[256] = "";
-    ar_runtime_t *rt = ar_runtime_build(cfg, gw->state, err, sizeof(err));
-    ar_config_unref(cfg);
     int exit_code = 0;
+    ar_runtime_t *rt = NULL;
+    /* the store first: an unapplied journal is replayed before any request is served, and
+     * its connections serve from the first request on */
+    if (ar_gw_tenancy_start(gw, cfg, err, sizeof(err)) != 0) {
+        AR_LOG(AR_LOG_ERROR, NULL, "%s", err);
+        exit_code = 1;
+        goto out;
+    }
+    gw->store_models = ar_gw_tenancy_load_models(gw);
+    rt = build_runtime(gw, cfg, gw->store_models, true, err, sizeof(err));
     if (!rt) {
         fprintf(stderr, "%s: %s\n", config_path, err);
         exit_code = 2;
         goto out;
     }
-    ar_runtime_discover(rt);
-    ar_gw_tokens_prime(rt);
-    if (ar_gw_models_build(rt) != 0) {
-        ar_runtime_release(rt);
-        exit_code = 1;
-        goto out;
-    }
+    apply_logging(rt->cfg);
     atomic_store(&gw->rt, rt);
-    /* the store first: an unapplied journal is replayed before any request is served */
-    if (ar_gw_tenancy_start(gw, rt->cfg, err, sizeof(err)) != 0) {
-        AR_LOG(AR_LOG_ERROR, NULL, "%s", err);
-        exit_code = 1;
-        goto out;
-    }
 
     const ar_server_conf_t *sc = &rt->cfg->server;
     ar_server_opts_t opts = server_opts(sc);
@@ -369,6 +423,8 @@ out:
     ar_gw_tenancy_stop(gw); /* the spend journal is applied whole before exit */
     ar_gw_prices_stop(gw);
     ar_runtime_release(atomic_load(&gw->rt));
+    ar_config_unref(gw->file_cfg);
+    ar_gw_store_models_free(gw->store_models);
     ar_gw_ratelimit_destroy(gw);
     ar_router_state_destroy(gw->state);
     ar_free(gw->config_path);

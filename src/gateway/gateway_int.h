@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "config/config.h"
 #include "core/buf.h"
 #include "core/conf.h"
 #include "core/json.h"
@@ -52,9 +53,23 @@ typedef struct ar_proxy_snapshot {
     ar_proxy_health_t items[];
 } ar_proxy_snapshot_t;
 
+/**
+ * The store's provider connections and models as config entries (tenancy.c reads them on
+ * the store thread): connection c is credential "store:c" with its decrypted key, model m
+ * of c is model "store:c/m". Owns every string; ar_gw_store_models_free wipes the keys.
+ */
+typedef struct ar_gw_store_models {
+    ar_config_extra_cred_t *creds;
+    size_t creds_cnt;
+    ar_config_extra_model_t *models;
+    size_t models_cnt;
+} ar_gw_store_models_t;
+
 struct ar_gateway {
     ar_server_t *server;
-    ar_router_state_t *state; /* outlives runtimes */
+    ar_config_t *file_cfg;              /* the config file's, as last loaded (main thread) */
+    ar_gw_store_models_t *store_models; /* the store's entries in force (main thread) */
+    ar_router_state_t *state;           /* outlives runtimes */
     _Atomic(ar_runtime_t *) rt;
     char *config_path;
     uv_loop_t *main_loop;
@@ -211,6 +226,14 @@ void ar_runtime_discover(ar_runtime_t *rt);
 ar_runtime_t *ar_runtime_acquire(ar_gateway_t *gw);
 void ar_runtime_release(ar_runtime_t *rt);
 
+/* gateway.c */
+/**
+ * Makes the store's entries (taken) part of the running configuration: a runtime is built
+ * from the config file's config plus them and swapped in as a SIGHUP reload does. On
+ * failure the running configuration stays. Main thread.
+ */
+void ar_gw_store_models_apply(ar_gateway_t *gw, ar_gw_store_models_t *sm);
+
 /* proxies.c (main thread, except acquire/release) */
 void ar_gw_proxies_start(ar_gateway_t *gw);
 void ar_gw_proxies_stop(ar_gateway_t *gw);
@@ -268,6 +291,13 @@ int ar_gw_tenancy_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, siz
 void ar_gw_tenancy_poll_start(ar_gateway_t *gw);
 /** Stops polling. Main thread. */
 void ar_gw_tenancy_poll_stop(ar_gateway_t *gw);
+/**
+ * Reads the store's connections (decrypting their keys with storage.secret_key) and
+ * provider models, waiting for the store thread. Main thread, at start, before serving.
+ * @return the entries (NULL when the store has no connection with models).
+ */
+ar_gw_store_models_t *ar_gw_tenancy_load_models(ar_gateway_t *gw);
+void ar_gw_store_models_free(ar_gw_store_models_t *sm);
 /** Drains and closes everything, once the workers have stopped. Main thread. */
 void ar_gw_tenancy_stop(ar_gateway_t *gw);
 /** Store answers still on their way to a worker: shutdown waits for them. Any thread. */

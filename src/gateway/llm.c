@@ -186,6 +186,90 @@ static ar_gw_req_t *new_req(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoin
     return g;
 }
 
+/*
+ * A virtual key's aliases (its assigned store models): each name that is one of them is
+ * replaced by the provider model's internal name, and its tps counted. @return the names
+ * to route (names itself when the key has no alias), and in *hits the aliases used (in
+ * the pool, *hits_cnt of them); NULL after answering 429 (limit_type "key").
+ */
+static const ar_span_t *map_aliases(ar_http_request_t *req, const ar_runtime_t *rt,
+                                    const ar_tkey_conf_t *kc, const ar_span_t *names,
+                                    size_t names_cnt, const ar_tkey_alias_t ***hits,
+                                    size_t *hits_cnt)
+{
+    *hits = NULL;
+    *hits_cnt = 0;
+    if (!kc || kc->aliases_cnt == 0 || names_cnt == 0)
+        return names;
+    ar_span_t *out = ar_pool_alloc(req->pool, names_cnt * sizeof(*out));
+    *hits = ar_pool_alloc(req->pool, names_cnt * sizeof(**hits));
+    uint64_t now = ar_now_ms();
+    for (size_t i = 0; i < names_cnt; i++) {
+        const ar_tkey_alias_t *a = ar_tkey_alias(kc, names[i].ptr, names[i].len);
+        out[i] = a ? ar_span_cstr(a->target) : names[i];
+        if (!a)
+            continue;
+        int64_t retry_ms = 0;
+        if (!ar_tkey_alias_admit(a, now, &retry_ms)) {
+            for (size_t j = 0; j < *hits_cnt; j++) {
+                if ((*hits)[j]->window)
+                    ar_window_sub_at((*hits)[j]->window, now, 1);
+            }
+            ar_gw_refuse_limit(req, rt, "key", retry_ms > 0 ? retry_ms : 1000,
+                               ar_pool_printf(req->pool,
+                                              "Rate limit of %g requests per second exceeded "
+                                              "for the model '%s' on this key",
+                                              a->tps, a->alias));
+            return NULL;
+        }
+        (*hits)[(*hits_cnt)++] = a;
+    }
+    return out;
+}
+
+/* Gives back the tps counted for a request refused after map_aliases. */
+static void unmap_aliases(const ar_tkey_alias_t **hits, size_t hits_cnt)
+{
+    uint64_t now = ar_now_ms();
+    for (size_t i = 0; i < hits_cnt; i++) {
+        if (hits[i]->window)
+            ar_window_sub_at(hits[i]->window, now, 1);
+    }
+}
+
+static bool hit_targets(const ar_tkey_alias_t **hits, size_t hits_cnt, const char *name)
+{
+    for (size_t i = 0; i < hits_cnt; i++) {
+        if (strcmp(hits[i]->target, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Store connections serve only the aliases of the keys they are assigned to: a candidate
+ * on one is kept only when the caller's alias led to its model (a client naming the
+ * internal name, or pinning "store:conn/anything", gets nothing from it). @return whether
+ * any candidate was dropped.
+ */
+static bool drop_unassigned(ar_candidates_t *c, const ar_tkey_alias_t **hits, size_t hits_cnt)
+{
+    size_t n = 0, primary = 0;
+    for (size_t i = 0; i < c->cnt; i++) {
+        const ar_deployment_t *d = c->items[i];
+        if (d->cred->from_store &&
+            !(d->model && d->model->from_store && hit_targets(hits, hits_cnt, d->model->name)))
+            continue;
+        if (i < c->primary_cnt)
+            primary++;
+        c->items[n++] = d;
+    }
+    bool dropped = n != c->cnt;
+    c->cnt = n;
+    c->primary_cnt = primary;
+    return dropped;
+}
+
 /* What every LLM request does once its body is understood: client limits, candidates,
  * then the first attempt. */
 static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, const ar_span_t *names,
@@ -215,11 +299,25 @@ static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, cons
     ctx->log_model = g->call.public_model;
     ctx->log_stream = g->call.stream;
 
-    ar_route_query_t q = {names, names_cnt, ar_now_ms()};
+    /* a virtual key's aliases route to the store models assigned to it */
+    const ar_tkey_conf_t *kc = ctx->key ? atomic_load(&ctx->key->conf) : NULL;
+    const ar_tkey_alias_t **hits;
+    size_t hits_cnt;
+    const ar_span_t *route = map_aliases(req, rt, kc, names, names_cnt, &hits, &hits_cnt);
+    if (!route)
+        return;
+    ar_route_query_t q = {route, names_cnt, ar_now_ms()};
     ar_router_candidates(rt->router, req->pool, &q, &g->cands);
+    if (drop_unassigned(&g->cands, hits, hits_cnt) && g->cands.cnt == 0) {
+        g->cands.empty_reason = AR_ENOTFOUND;
+        g->cands.unknown_model = NULL;
+    }
     if (g->cands.cnt == 0) {
+        unmap_aliases(hits, hits_cnt);
         if (g->cands.empty_reason == AR_ENOTFOUND) {
-            const char *m = g->cands.unknown_model ? g->cands.unknown_model : "auto";
+            /* the client's name, never an internal one its alias stood for */
+            const char *m =
+                hits_cnt || !g->cands.unknown_model ? g->call.public_model : g->cands.unknown_model;
             ar_gw_error(req, 404, "not_found_error", "model_not_found",
                         ar_pool_printf(req->pool,
                                        "The model '%s' does not exist or no credential serves it",
@@ -233,8 +331,10 @@ static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, cons
     }
     g->ctx = *ctx; /* the runtime, the front, the X-RateLimit-* values, the key, the log */
     /* the caller's virtual key: its models, RPM/TPM and quotas (nothing for the master key) */
-    if (ar_gw_key_admit(g, names, names_cnt) != 0)
+    if (ar_gw_key_admit(g, names, names_cnt) != 0) {
+        unmap_aliases(hits, hits_cnt);
         return;
+    }
     ar_http_ref(req); /* released by ar_gw_req_finish */
     req->on_abort = ar_gw_req_abort;
     req->data = g;

@@ -59,6 +59,8 @@ int ar_gw_models_build(ar_runtime_t *rt)
     for (size_t i = 0; i < cfg->models_cnt; i++) {
         const ar_model_conf_t *mc = &cfg->models[i];
         const ar_cred_conf_t *c = &cfg->credentials[mc->credential_idx];
+        if (mc->from_store)
+            continue; /* internal names: a key reaches them only through its aliases */
         json_t *m = find_by_id(data, mc->name);
         if (!m) {
             m = new_model(mc->name, c->type_name, created);

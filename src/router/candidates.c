@@ -165,6 +165,8 @@ static void resolve_auto(resolve_t *rs)
     ar_router_t *r = rs->r;
     size_t start = rs->cnt;
     for (size_t i = 0; i < r->deps_cnt; i++) {
+        if (r->deps[i].model->from_store)
+            continue; /* reached only through the alias of a key it is assigned to */
         rs->matched = true;
         if (r->deps[i].model->available)
             push(rs, &r->deps[i]);

@@ -48,6 +48,15 @@ static uint64_t hash_bits(const char *hex)
     return h;
 }
 
+/* The tps counter of one assignment, in its key's state: a list only writers (under the
+ * cache's mutex) walk; readers reach a counter through their snapshot's alias. */
+struct ar_tkey_tps {
+    int64_t assign_id;
+    int64_t window_ms;
+    ar_window_t win;
+    struct ar_tkey_tps *next;
+};
+
 static ar_tkey_conf_t *conf_new(const ar_vkey_t *k, const ar_plan_t *plan);
 static void init_state(ar_tkey_state_t *s, int64_t id, const ar_usage_totals_t usage[3],
                        int64_t now_ms);
@@ -96,7 +105,23 @@ static void conf_free(ar_tkey_conf_t *k)
     for (size_t i = 0; i < k->models_cnt; i++)
         ar_free(k->models[i]);
     ar_free(k->models);
+    for (size_t i = 0; i < k->aliases_cnt; i++) {
+        ar_free(k->aliases[i].alias);
+        ar_free(k->aliases[i].target);
+    }
+    ar_free(k->aliases);
     ar_free(k);
+}
+
+static void state_free(ar_tkey_state_t *s)
+{
+    ar_quota_dispose(&s->quota);
+    while (s->tps) {
+        struct ar_tkey_tps *n = s->tps->next;
+        ar_free(s->tps);
+        s->tps = n;
+    }
+    ar_free(s);
 }
 
 /* Appends p to a growable array of pointers. */
@@ -123,10 +148,8 @@ void ar_keycache_free(ar_keycache_t *c)
     }
     ar_free(t);
     for (size_t i = 0; i < c->states_cap; i++) {
-        if (c->states[i]) {
-            ar_quota_dispose(&c->states[i]->quota);
-            ar_free(c->states[i]);
-        }
+        if (c->states[i])
+            state_free(c->states[i]);
     }
     ar_free(c->states);
     for (size_t i = 0; i < c->retired_cnt; i++)
@@ -136,8 +159,7 @@ void ar_keycache_free(ar_keycache_t *c)
         conf_free(c->old_confs[i]);
     ar_free(c->old_confs);
     conf_free((ar_tkey_conf_t *)atomic_load(&c->master->conf));
-    ar_quota_dispose(&c->master->state->quota);
-    ar_free(c->master->state);
+    state_free(c->master->state);
     ar_free(c->master);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->unknown_mu);
@@ -255,13 +277,66 @@ static ar_tkey_conf_t *conf_copy(const ar_tkey_conf_t *k)
     return n;
 }
 
+/* A tps limit as a sliding window: one second, or 1/tps seconds for one request when
+ * tps < 1 (0.5: one request every 2 s). */
+static void tps_shape(double tps, int64_t *window_ms, int64_t *limit)
+{
+    if (tps >= 1) {
+        *window_ms = 1000;
+        *limit = (int64_t)tps;
+    } else {
+        *window_ms = (int64_t)(1000.0 / tps);
+        *limit = 1;
+    }
+}
+
+/* Under c->mu: the counter of assignment id in state s, made on first use. */
+static ar_window_t *tps_window(ar_tkey_state_t *s, int64_t assign_id, double tps)
+{
+    int64_t window_ms, limit;
+    tps_shape(tps, &window_ms, &limit);
+    struct ar_tkey_tps *t = s->tps;
+    while (t && t->assign_id != assign_id)
+        t = t->next;
+    if (!t) {
+        t = ar_xcalloc(1, sizeof(*t));
+        t->assign_id = assign_id;
+        t->next = s->tps;
+        s->tps = t;
+    }
+    if (t->window_ms != window_ms) {
+        ar_window_configure(&t->win, window_ms);
+        t->window_ms = window_ms;
+    }
+    return &t->win;
+}
+
+/* Under c->mu: the aliases of conf, copied, with their counters in state s. */
+static void conf_set_aliases(ar_tkey_conf_t *conf, ar_tkey_state_t *s, const ar_tkey_alias_t *a,
+                             size_t n)
+{
+    if (!n)
+        return;
+    conf->aliases = ar_xcalloc(n, sizeof(*conf->aliases));
+    for (size_t i = 0; i < n; i++) {
+        ar_tkey_alias_t *d = &conf->aliases[conf->aliases_cnt++];
+        d->assign_id = a[i].assign_id;
+        d->alias = ar_xstrdup(a[i].alias ? a[i].alias : "");
+        d->target = ar_xstrdup(a[i].target ? a[i].target : "");
+        d->tps = a[i].tps;
+        d->window = a[i].tps > 0 ? tps_window(s, a[i].assign_id, a[i].tps) : NULL;
+    }
+}
+
 ar_tkey_t *ar_keycache_put(ar_keycache_t *c, const ar_vkey_t *k, const ar_plan_t *plan,
+                           const ar_tkey_alias_t *aliases, size_t aliases_cnt,
                            const ar_usage_totals_t usage[3], int64_t now_ms)
 {
     ar_tkey_conf_t *conf = conf_new(k, plan);
     pthread_mutex_lock(&c->mu);
     ar_tkey_t *e = ar_keycache_find(c, k->hash);
     if (e) {
+        conf_set_aliases(conf, e->state, aliases, aliases_cnt);
         const ar_tkey_conf_t *old = atomic_exchange(&e->conf, conf);
         keep((void ***)&c->old_confs, &c->old_confs_cnt, &c->old_confs_cap, (void *)old);
         pthread_mutex_unlock(&c->mu);
@@ -271,6 +346,7 @@ ar_tkey_t *ar_keycache_put(ar_keycache_t *c, const ar_vkey_t *k, const ar_plan_t
     memcpy(e->hash, k->hash, sizeof(e->hash));
     atomic_init(&e->conf, conf);
     e->state = state_of(c, k->id, usage, now_ms);
+    conf_set_aliases(conf, e->state, aliases, aliases_cnt); /* before e is published */
     table_t *t = atomic_load(&c->table);
     if ((c->cnt + 1) * 2 > t->cap) {
         table_t *grown = table_new(t->cap * 2);
@@ -315,13 +391,32 @@ void ar_keycache_remember_unknown(ar_keycache_t *c, const char *hash, int64_t un
 
 bool ar_tkey_allows(const ar_tkey_conf_t *k, const char *model, size_t len)
 {
-    if (k->models_cnt == 0)
+    if (k->models_cnt == 0 || ar_tkey_alias(k, model, len))
         return true;
     for (size_t i = 0; i < k->models_cnt; i++) {
         if (strlen(k->models[i]) == len && memcmp(k->models[i], model, len) == 0)
             return true;
     }
     return false;
+}
+
+const ar_tkey_alias_t *ar_tkey_alias(const ar_tkey_conf_t *k, const char *name, size_t len)
+{
+    for (size_t i = 0; i < k->aliases_cnt; i++) {
+        const ar_tkey_alias_t *a = &k->aliases[i];
+        if (strlen(a->alias) == len && memcmp(a->alias, name, len) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+bool ar_tkey_alias_admit(const ar_tkey_alias_t *a, uint64_t now_ms, int64_t *retry_ms)
+{
+    if (!a->window || a->tps <= 0)
+        return true;
+    int64_t window_ms, limit;
+    tps_shape(a->tps, &window_ms, &limit);
+    return ar_window_try_add(a->window, now_ms, 1, limit, retry_ms);
 }
 
 ar_quota_limits_t ar_tkey_limits(const ar_tkey_conf_t *k)

@@ -40,7 +40,7 @@ static void test_put_find_refresh(void **state)
     ar_vkey_t k = vkey(7, "sk-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "");
     assert_null(ar_keycache_find(c, k.hash));
     ar_usage_totals_t usage[3] = {{.requests = 1, .prompt_tokens = 5}, {0}, {0}};
-    ar_tkey_t *e = ar_keycache_put(c, &k, NULL, usage, 1000);
+    ar_tkey_t *e = ar_keycache_put(c, &k, NULL, NULL, 0, usage, 1000);
     assert_ptr_equal(ar_keycache_find(c, k.hash), e);
     const ar_tkey_conf_t *conf = atomic_load(&e->conf);
     assert_int_equal(conf->id, 7);
@@ -50,7 +50,7 @@ static void test_put_find_refresh(void **state)
     /* a refresh: new settings, the same entry and state */
     k.revoked = true;
     k.rpm = 60;
-    ar_tkey_t *again = ar_keycache_put(c, &k, NULL, NULL, 2000);
+    ar_tkey_t *again = ar_keycache_put(c, &k, NULL, NULL, 0, NULL, 2000);
     assert_ptr_equal(again, e);
     conf = atomic_load(&e->conf);
     assert_true(conf->revoked);
@@ -58,7 +58,7 @@ static void test_put_find_refresh(void **state)
     assert_int_equal(e->state->quota.used_day.prompt_tokens, 5);
     /* a rotation: another hash, the same id shares the state */
     ar_vkey_t rot = vkey(7, "sk-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "");
-    ar_tkey_t *r = ar_keycache_put(c, &rot, NULL, NULL, 3000);
+    ar_tkey_t *r = ar_keycache_put(c, &rot, NULL, NULL, 0, NULL, 3000);
     assert_ptr_not_equal(r, e);
     assert_ptr_equal(r->state, e->state);
     ar_keycache_free(c);
@@ -74,7 +74,7 @@ static void test_unknown(void **state)
     assert_true(ar_keycache_unknown(c, k.hash, 100));
     assert_false(ar_keycache_unknown(c, k.hash, 200));
     ar_keycache_remember_unknown(c, k.hash, 500);
-    ar_keycache_put(c, &k, NULL, NULL, 150); /* created since: no longer unknown */
+    ar_keycache_put(c, &k, NULL, NULL, 0, NULL, 150); /* created since: no longer unknown */
     assert_false(ar_keycache_unknown(c, k.hash, 160));
     ar_keycache_free(c);
 }
@@ -86,7 +86,7 @@ static void test_models_and_plan(void **state)
     ar_vkey_t k = vkey(2, "sk-dddddddddddddddddddddddddddddddddddddddddddd", "gpt-4o, claude ,");
     k.limit_tokens = 5000;
     ar_plan_t plan = {.id = 1, .name = "basic", .description = "small", .max_tokens = 1000};
-    ar_tkey_t *e = ar_keycache_put(c, &k, &plan, NULL, 0);
+    ar_tkey_t *e = ar_keycache_put(c, &k, &plan, NULL, 0, NULL, 0);
     const ar_tkey_conf_t *conf = atomic_load(&e->conf);
     assert_int_equal(conf->models_cnt, 2);
     assert_true(ar_tkey_allows(conf, "gpt-4o", 6));
@@ -95,9 +95,58 @@ static void test_models_and_plan(void **state)
     assert_string_equal(conf->plan_name, "basic");
     assert_int_equal(ar_tkey_limits(conf).total_tokens, 1000); /* the tighter of the two */
     ar_vkey_t all = vkey(3, "sk-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "");
-    conf = atomic_load(&ar_keycache_put(c, &all, NULL, NULL, 0)->conf);
+    conf = atomic_load(&ar_keycache_put(c, &all, NULL, NULL, 0, NULL, 0)->conf);
     assert_true(ar_tkey_allows(conf, "anything", 8));
     assert_int_equal(ar_tkey_limits(conf).total_tokens, -1);
+    ar_keycache_free(c);
+}
+
+static void test_aliases_and_tps(void **state)
+{
+    (void)state;
+    ar_keycache_t *c = ar_keycache_new();
+    ar_vkey_t k = vkey(4, "sk-ffffffffffffffffffffffffffffffffffffffffffff", "gpt-4o");
+    ar_tkey_alias_t in[] = {
+        {.assign_id = 10, .alias = "fast", .target = "store:oa/mini", .tps = 2},
+        {.assign_id = 11, .alias = "free", .target = "store:oa/big", .tps = -1},
+    };
+    ar_tkey_t *e = ar_keycache_put(c, &k, NULL, in, 2, NULL, 0);
+    const ar_tkey_conf_t *conf = atomic_load(&e->conf);
+    assert_int_equal(conf->aliases_cnt, 2);
+    const ar_tkey_alias_t *a = ar_tkey_alias(conf, "fast", 4);
+    assert_non_null(a);
+    assert_string_equal(a->target, "store:oa/mini");
+    assert_ptr_not_equal(a->target, in[0].target);
+    assert_null(ar_tkey_alias(conf, "fas", 3));
+    /* the allow-list accepts the key's aliases besides its own models */
+    assert_true(ar_tkey_allows(conf, "fast", 4));
+    assert_true(ar_tkey_allows(conf, "gpt-4o", 6));
+    assert_false(ar_tkey_allows(conf, "store:oa/mini", 13));
+
+    /* 2 per second, then refused until the second has passed */
+    int64_t retry = 0;
+    assert_true(ar_tkey_alias_admit(a, 100000, &retry));
+    assert_true(ar_tkey_alias_admit(a, 100010, &retry));
+    assert_false(ar_tkey_alias_admit(a, 100020, &retry));
+    assert_true(retry > 0 && retry <= 1000);
+    assert_true(ar_tkey_alias_admit(a, 101100, &retry));
+    /* no limit */
+    const ar_tkey_alias_t *f = ar_tkey_alias(conf, "free", 4);
+    for (int i = 0; i < 100; i++)
+        assert_true(ar_tkey_alias_admit(f, 100000, &retry));
+
+    /* a refresh keeps the counter of the same assignment */
+    e = ar_keycache_put(c, &k, NULL, in, 2, NULL, 0);
+    const ar_tkey_conf_t *conf2 = atomic_load(&e->conf);
+    assert_ptr_not_equal(conf2, conf);
+    const ar_tkey_alias_t *a2 = ar_tkey_alias(conf2, "fast", 4);
+    assert_ptr_equal(a2->window, a->window);
+    assert_true(ar_tkey_alias_admit(a2, 101110, &retry));
+    assert_false(ar_tkey_alias_admit(a2, 101120, &retry));
+    /* a refresh without the assignment drops the alias */
+    e = ar_keycache_put(c, &k, NULL, NULL, 0, NULL, 0);
+    assert_null(ar_tkey_alias(atomic_load(&e->conf), "fast", 4));
+    assert_false(ar_tkey_allows(atomic_load(&e->conf), "fast", 4));
     ar_keycache_free(c);
 }
 
@@ -135,7 +184,7 @@ static void test_concurrent_growth(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(pthread_create(&th[i], NULL, reader, c), 0);
     for (int i = 0; i < KEYS; i++) {
-        ar_keycache_put(c, &ks[i], NULL, NULL, 0);
+        ar_keycache_put(c, &ks[i], NULL, NULL, 0, NULL, 0);
         atomic_store(&published, i + 1);
     }
     for (int i = 0; i < 3; i++) {
@@ -151,9 +200,8 @@ static void test_concurrent_growth(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_find_refresh),
-        cmocka_unit_test(test_unknown),
-        cmocka_unit_test(test_models_and_plan),
+        cmocka_unit_test(test_put_find_refresh),  cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_models_and_plan),   cmocka_unit_test(test_aliases_and_tps),
         cmocka_unit_test(test_concurrent_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
