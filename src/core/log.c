@@ -54,6 +54,7 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void *logger_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "ar-log");
     (void)arg;
     ar_buf_t out, out_err;
     ar_buf_init(&out, PENDING_MAX);

@@ -99,6 +99,7 @@ static int worker_init(ar_worker_t *w, void *ud)
     }
     ar_list_init(&gwk->unflushed);
     ar_upstream_on_settled(gwk->up, ar_gw_flush_streams, gwk);
+    ar_gw_spend_worker_init(gwk);
     w->data = gwk;
     return 0;
 }
@@ -110,6 +111,7 @@ static void worker_dispose(ar_worker_t *w, void *ud)
     if (!gwk)
         return;
     ar_upstream_close(gwk->up);
+    ar_gw_spend_worker_dispose(gwk);
     ar_free(gwk);
     w->data = NULL;
 }

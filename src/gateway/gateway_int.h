@@ -95,7 +95,8 @@ typedef struct ar_gw_worker {
     ar_gateway_t *gw;
     ar_worker_t *worker;
     ar_upstream_t *up;
-    ar_list_t unflushed; /* streams with output written since the last flush */
+    ar_list_t unflushed;               /* streams with output written since the last flush */
+    struct ar_gw_spend_batcher *spend; /* tenancy.c: spend records of this loop turn */
 } ar_gw_worker_t;
 
 /** One error of one attempt, for `_router.errors`. */
@@ -327,6 +328,10 @@ void ar_gw_price_of(const ar_gw_req_t *g, const ar_deployment_t *dep, double *in
 /** The cost in USD of the usage the request's current deployment reported. */
 double ar_gw_cost(const ar_gw_req_t *g);
 
+/** The worker's spend record batcher (a uv_check on its loop). Worker thread. */
+void ar_gw_spend_worker_init(ar_gw_worker_t *gwk);
+/** Closes it; nothing may be pending (shutdown waits for ar_gw_tenancy_outstanding). */
+void ar_gw_spend_worker_dispose(ar_gw_worker_t *gwk);
 /** Holds the end of an LLM answer until its spend record is written (with a ledger). */
 void ar_gw_spend_hold(ar_http_request_t *req);
 /**

@@ -19,8 +19,12 @@
 #include "store/thread.h"
 #include "tenant/ledger.h"
 
+/* The applier's niceness above the workers'. */
+#define LEDGER_NICE 10
+
 struct ar_gw_tenancy {
     ar_store_thread_t *store;
+    ar_store_thread_t *applier; /* the ledger's (NULL: the store thread applies it) */
     ar_ledger_t *ledger;
     char id_prefix[13]; /* random per process: spend record ids never repeat */
     _Atomic uint64_t id_seq;
@@ -509,6 +513,8 @@ static void poll_work(ar_store_t *s, void *arg)
 static void on_poll(uv_timer_t *timer)
 {
     ar_gw_tenancy_t *t = timer->data;
+    /* spend records of a quiet server reach the database too (a busy one applies on its own) */
+    ar_ledger_kick(t->ledger);
     if (atomic_exchange(&t->poll_busy, true))
         return;
     ar_store_job_t j = {poll_work, NULL, NULL, NULL, t};
@@ -569,9 +575,22 @@ int ar_gw_tenancy_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, siz
     }
     char dir[1024];
     ar_ledger_dir_for(sc->database_url, dir, sizeof(dir));
-    rc = ar_ledger_open(t->store, dir, sc->spend_fsync_interval_ms, &t->ledger, why, sizeof(why));
+    /* The ledger is applied by a thread of its own, with its own connection and a lower
+     * priority: under load its batches wait, the workers and key lookups do not. (An
+     * in-memory database has one connection: the store thread applies it.) */
+    ar_store_thread_t *applier = t->store;
+    if (dir[0])
+        rc = ar_store_thread_start_as(sc->database_url, "ar-ledger", LEDGER_NICE, &t->applier, why,
+                                      sizeof(why));
+    if (rc == 0 && t->applier)
+        applier = t->applier;
+    if (rc == 0)
+        rc =
+            ar_ledger_open(applier, dir, sc->spend_fsync_interval_ms, &t->ledger, why, sizeof(why));
     if (rc != 0) {
         snprintf(err, errlen, "%s", why);
+        if (t->applier)
+            ar_store_thread_stop(t->applier);
         ar_store_thread_stop(t->store);
         ar_free(t);
         return rc;
@@ -599,6 +618,8 @@ void ar_gw_tenancy_stop(ar_gateway_t *gw)
     if (!t)
         return;
     ar_ledger_close(t->ledger); /* the journal applied whole: nothing left for a replay */
+    if (t->applier)
+        ar_store_thread_stop(t->applier);
     ar_store_thread_stop(t->store);
     ar_keycache_free(t->keys);
     ar_gw_store_models_free(atomic_exchange(&t->pending_models, NULL));
@@ -617,22 +638,93 @@ void ar_gw_spend_hold(ar_http_request_t *req)
         ar_http_hold_end(req);
 }
 
-static void spend_acked_on_worker(ar_worker_t *w, void *arg)
+/*
+ * Records are handed to the journal in groups: what a worker finished during one turn of
+ * its loop goes as one entry (one lock, one wake-up of the journal thread), and comes back
+ * as one post that ends all those answers. A uv_check handle, active only while a group is
+ * open, closes the group at the end of the turn.
+ */
+typedef struct spend_group {
+    ar_gw_worker_t *gwk;
+    ar_buf_t lines;
+    ar_http_request_t **reqs;
+    size_t cnt, cap;
+} spend_group_t;
+
+typedef struct ar_gw_spend_batcher {
+    uv_check_t check;
+    spend_group_t *open; /* the group of this turn, NULL when none */
+} ar_gw_spend_batcher_t;
+
+static void group_free(spend_group_t *grp)
 {
-    (void)w;
-    ar_http_request_t *req = arg;
-    ar_gw_tenancy_t *t = ((ar_gw_worker_t *)req->worker->data)->gw->tenancy;
-    ar_http_release_end(req);
-    ar_http_unref(req);
-    atomic_fetch_sub(&t->outstanding, 1);
+    ar_buf_dispose(&grp->lines);
+    ar_free(grp->reqs);
+    ar_free(grp);
 }
 
-/* Journal thread: the record is in the kernel; the worker may end the answer now. */
-static void spend_written(void *ud, int err)
+/* Worker: the group's records are in the kernel: its answers end now. */
+static void group_release(ar_worker_t *w, void *arg)
 {
-    ar_http_request_t *req = ud;
-    (void)err; /* a failed write was logged by the journal; the answer is not held hostage */
-    ar_worker_post(req->worker, spend_acked_on_worker, req);
+    (void)w;
+    spend_group_t *grp = arg;
+    ar_gw_tenancy_t *t = grp->gwk->gw->tenancy;
+    for (size_t i = 0; i < grp->cnt; i++) {
+        ar_http_release_end(grp->reqs[i]);
+        ar_http_unref(grp->reqs[i]);
+    }
+    atomic_fetch_sub(&t->outstanding, (long)grp->cnt);
+    group_free(grp);
+}
+
+/* Journal thread. A failed write was logged by the journal: the answers are not held
+ * hostage to it. */
+static void group_written(void *ud, int err)
+{
+    (void)err;
+    spend_group_t *grp = ud;
+    ar_worker_post(grp->gwk->worker, group_release, grp);
+}
+
+/* The end of a loop turn: the open group goes to the journal. */
+static void on_turn_end(uv_check_t *h)
+{
+    ar_gw_worker_t *gwk = h->data;
+    ar_gw_spend_batcher_t *b = gwk->spend;
+    spend_group_t *grp = b->open;
+    b->open = NULL;
+    uv_check_stop(h);
+    if (!grp)
+        return;
+    ar_gw_tenancy_t *t = gwk->gw->tenancy;
+    if (ar_ledger_append_lines(t->ledger, grp->lines.ptr, grp->lines.len, grp->cnt, group_written,
+                               grp) != 0) {
+        AR_LOG(AR_LOG_ERROR, NULL, "ledger: %zu spend records were not written", grp->cnt);
+        group_release(gwk->worker, grp);
+    }
+}
+
+static void on_batcher_closed_free(uv_handle_t *h)
+{
+    ar_free(ar_container_of((uv_check_t *)h, ar_gw_spend_batcher_t, check));
+}
+
+void ar_gw_spend_worker_init(ar_gw_worker_t *gwk)
+{
+    ar_gw_spend_batcher_t *b = ar_xcalloc(1, sizeof(*b));
+    uv_check_init(gwk->worker->loop, &b->check);
+    b->check.data = gwk;
+    gwk->spend = b;
+}
+
+void ar_gw_spend_worker_dispose(ar_gw_worker_t *gwk)
+{
+    ar_gw_spend_batcher_t *b = gwk->spend;
+    if (!b)
+        return;
+    gwk->spend = NULL;
+    b->check.data = NULL; /* gwk is freed before the close callback runs */
+    uv_close((uv_handle_t *)&b->check, on_batcher_closed_free);
 }
 
 static void copy_id(char dst[AR_SPEND_ID_MAX], const char *src)
@@ -669,13 +761,25 @@ void ar_gw_spend_record(ar_gw_req_t *g)
     uint64_t seq = atomic_fetch_add(&t->id_seq, 1) + 1;
     snprintf(r.id, sizeof(r.id), "%s-%llx", t->id_prefix, (unsigned long long)seq);
     copy_id(r.request_id, http->request_id);
-    ar_http_ref(http);
-    atomic_fetch_add(&t->outstanding, 1);
-    if (ar_ledger_append(t->ledger, &r, spend_written, http) != 0) {
+    ar_gw_spend_batcher_t *b = g->gw->spend;
+    if (!b->open) {
+        b->open = ar_xcalloc(1, sizeof(*b->open));
+        b->open->gwk = g->gw;
+        ar_buf_init(&b->open->lines, 64u << 20);
+        uv_check_start(&b->check, on_turn_end);
+    }
+    spend_group_t *grp = b->open;
+    if (ar_spend_encode(&r, &grp->lines) != 0) {
         AR_LOG(AR_LOG_ERROR, NULL, "ledger: the spend record of request %s was not written",
                http->request_id);
-        atomic_fetch_sub(&t->outstanding, 1);
-        ar_http_unref(http);
         ar_http_release_end(http);
+        return;
     }
+    if (grp->cnt == grp->cap) {
+        grp->cap = grp->cap ? grp->cap * 2 : 16;
+        grp->reqs = ar_xrealloc(grp->reqs, grp->cap * sizeof(*grp->reqs));
+    }
+    grp->reqs[grp->cnt++] = http;
+    ar_http_ref(http);
+    atomic_fetch_add(&t->outstanding, 1);
 }

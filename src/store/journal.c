@@ -2,8 +2,8 @@
  * journal.c: the spend journal's writer thread and its segment files. Appenders copy their
  * line into a record, queue it under a short mutex and return; the "ar-journal" thread
  * takes everything queued at once (group commit), writes it with writev, reports each
- * record's outcome, and fdatasyncs on a timer (so a quiet journal still syncs within the
- * interval). A failed write is cut back to the last whole line, so a segment never holds a
+ * record's outcome. fdatasync runs on a timer in a second thread, "ar-jsync", so a slow disk
+ * never delays a write (a quiet journal still syncs within the interval). A failed write is cut back to the last whole line, so a segment never holds a
  * half line followed by good ones. Reading, listing and removing segments work on the files
  * alone: they need no open journal and hold no record in memory. It never parses a record.
  */
@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ typedef struct rec {
     void (*done)(void *ud, int err);
     void *done_ud;
     size_t len, cap;
+    size_t lines; /* records in it: one, or a group (ar_journal_append_lines) */
     char line[];
 } rec_t;
 
@@ -68,6 +70,20 @@ struct ar_journal {
     uint64_t sync_due_us; /* monotonic time by which that must be synced */
     bool failing;         /* in a burst of write failures (logged once) */
     uint64_t burst_failed;
+
+    /* The syncer (fsync_interval_ms > 0): a thread that fdatasyncs behind the writer, so a
+     * slow sync never holds up a write, nor the answers that wait for their record to be
+     * written. It syncs a dup of the segment's fd; the writer syncs a segment itself only
+     * when it closes it. */
+    bool has_syncer;
+    pthread_t syncer;
+    pthread_mutex_t smu; /* guards what follows */
+    pthread_cond_t scond;
+    int sfd;          /* a dup of the segment being written, -1: none */
+    bool sdirty;      /* written since the last sync */
+    uint64_t sdue_us; /* when that must be synced */
+    bool sstop;
+    _Atomic bool sfailed; /* a sync failed: the writer starts a new segment */
 };
 
 static const ar_log_ctx_t lctx = {.action = "writing the spend journal"};
@@ -292,6 +308,16 @@ static void sync_segment(ar_journal_t *j, uint64_t *syncs)
 /* Syncs and closes the segment; the next write creates the one after it. */
 static void roll(ar_journal_t *j, uint64_t *syncs)
 {
+    if (j->has_syncer) {
+        pthread_mutex_lock(&j->smu);
+        bool dirty = j->sdirty;
+        j->sdirty = false;
+        if (j->sfd >= 0)
+            close(j->sfd);
+        j->sfd = -1;
+        pthread_mutex_unlock(&j->smu);
+        j->unsynced = dirty; /* synced below, by the writer, before the segment closes */
+    }
     if (j->unsynced)
         sync_segment(j, syncs);
     if (j->fd >= 0) {
@@ -313,6 +339,13 @@ static int open_segment(ar_journal_t *j)
         return errno;
     j->fd = fd;
     j->end = 0;
+    if (j->has_syncer) {
+        pthread_mutex_lock(&j->smu);
+        if (j->sfd >= 0)
+            close(j->sfd);
+        j->sfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        pthread_mutex_unlock(&j->smu);
+    }
     int e = sync_dir(j->dir);
     if (e)
         AR_LOG(AR_LOG_WARN, &lctx, "spend journal %s: syncing the directory failed (%s)", j->dir,
@@ -369,7 +402,15 @@ static outcome_t write_batch(ar_journal_t *j, rec_t *batch, uint64_t *syncs)
     j->end += whole;
     o.seg = j->seg;
     o.end = j->end;
-    if (whole && !j->unsynced) {
+    if (whole && j->has_syncer) {
+        pthread_mutex_lock(&j->smu);
+        if (!j->sdirty) {
+            j->sdirty = true;
+            j->sdue_us = ar_now_us() + (uint64_t)j->fsync_interval_ms * 1000u;
+            pthread_cond_signal(&j->scond);
+        }
+        pthread_mutex_unlock(&j->smu);
+    } else if (whole && !j->unsynced) {
         j->unsynced = true;
         j->sync_due_us =
             ar_now_us() + (uint64_t)(j->fsync_interval_ms > 0 ? j->fsync_interval_ms : 0) * 1000u;
@@ -388,6 +429,13 @@ static outcome_t write_batch(ar_journal_t *j, rec_t *batch, uint64_t *syncs)
 
 static void handle_batch(ar_journal_t *j, rec_t *batch, ar_journal_stats_t *delta)
 {
+    if (atomic_exchange(&j->sfailed, false) && j->fd >= 0) {
+        /* the kernel may have dropped this file's dirty pages: it is not trusted again */
+        close(j->fd);
+        j->fd = -1;
+        j->seg++;
+        j->end = 0;
+    }
     outcome_t o = write_batch(j, batch, &delta->syncs);
     size_t cnt = 0;
     for (rec_t *r = batch; r; r = r->next)
@@ -410,13 +458,18 @@ static void handle_batch(ar_journal_t *j, rec_t *batch, ar_journal_stats_t *delt
         j->failing = false;
     }
     size_t i = 0;
+    uint64_t lines_ok = 0, lines_failed = 0;
     for (rec_t *r = batch; r; r = r->next, i++) {
+        if (i < o.nwhole)
+            lines_ok += r->lines;
+        else
+            lines_failed += r->lines;
         if (r->done)
             r->done(r->done_ud, i < o.nwhole ? 0 : AR_EIO);
     }
     delta->writes++;
-    delta->written += o.nwhole;
-    delta->failed += nfailed;
+    delta->written += lines_ok;
+    delta->failed += lines_failed;
     if (o.nwhole && j->on_written)
         j->on_written(j->ud, o.seg, o.end);
     if (j->fd >= 0 && j->end >= j->segment_max_bytes)
@@ -487,6 +540,46 @@ static void *run(void *arg)
     return NULL;
 }
 
+static void *run_syncer(void *arg)
+{
+    ar_journal_t *j = arg;
+    pthread_setname_np(pthread_self(), "ar-jsync");
+    pthread_mutex_lock(&j->smu);
+    while (!j->sstop) {
+        if (!j->sdirty || j->sfd < 0) {
+            pthread_cond_wait(&j->scond, &j->smu);
+            continue;
+        }
+        uint64_t due = j->sdue_us;
+        if (ar_now_us() < due) {
+            struct timespec ts = {.tv_sec = (time_t)(due / 1000000u),
+                                  .tv_nsec = (long)(due % 1000000u) * 1000};
+            pthread_cond_timedwait(&j->scond, &j->smu, &ts);
+            continue;
+        }
+        j->sdirty = false;
+        int fd = fcntl(j->sfd, F_DUPFD_CLOEXEC, 0); /* the writer may close sfd meanwhile */
+        pthread_mutex_unlock(&j->smu);
+        int rc = fd >= 0 ? fdatasync(fd) : -1;
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        pthread_mutex_lock(&j->mu);
+        j->st.syncs++;
+        pthread_mutex_unlock(&j->mu);
+        if (rc != 0) {
+            AR_LOG(AR_LOG_ERROR, &lctx,
+                   "spend journal %s: fdatasync failed (%s); records written since the last "
+                   "sync may be lost if the machine crashes; starting a new segment",
+                   j->dir, strerror(e));
+            atomic_store(&j->sfailed, true);
+        }
+        pthread_mutex_lock(&j->smu);
+    }
+    pthread_mutex_unlock(&j->smu);
+    return NULL;
+}
+
 /* ---- the appenders' side ---- */
 
 int ar_journal_append(ar_journal_t *j, const char *line, size_t len,
@@ -494,6 +587,15 @@ int ar_journal_append(ar_journal_t *j, const char *line, size_t len,
 {
     if (len == 0 || len > AR_JOURNAL_LINE_MAX || line[len - 1] != '\n' ||
         memchr(line, '\n', len - 1))
+        return AR_EINVAL;
+    return ar_journal_append_lines(j, line, len, 1, done, done_ud);
+}
+
+int ar_journal_append_lines(ar_journal_t *j, const char *lines, size_t len, size_t cnt,
+                            void (*done)(void *ud, int err), void *done_ud)
+{
+    const char *line = lines;
+    if (len == 0 || cnt == 0 || line[len - 1] != '\n')
         return AR_EINVAL;
     rec_t *r = NULL;
     pthread_mutex_lock(&j->mu);
@@ -520,6 +622,7 @@ int ar_journal_append(ar_journal_t *j, const char *line, size_t len,
     }
     memcpy(r->line, line, len);
     r->len = len;
+    r->lines = cnt;
     r->done = done;
     r->done_ud = done_ud;
     r->next = NULL;
@@ -530,7 +633,7 @@ int ar_journal_append(ar_journal_t *j, const char *line, size_t len,
         pthread_cond_signal(&j->cond); /* the writer waits only on an empty queue */
     }
     j->tail = r;
-    j->st.queued++;
+    j->st.queued += cnt;
     pthread_mutex_unlock(&j->mu);
     return 0;
 }
@@ -594,9 +697,28 @@ int ar_journal_open(const ar_journal_opts_t *o, ar_journal_t **out, char *err, s
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* ar_now_us's clock */
     pthread_cond_init(&j->cond, &ca);
+    j->sfd = -1;
+    if (j->fsync_interval_ms > 0) {
+        pthread_mutex_init(&j->smu, NULL);
+        pthread_cond_init(&j->scond, &ca);
+        j->has_syncer = pthread_create(&j->syncer, NULL, run_syncer, j) == 0;
+        if (!j->has_syncer) { /* the writer syncs, as with an interval of 0 */
+            pthread_mutex_destroy(&j->smu);
+            pthread_cond_destroy(&j->scond);
+        }
+    }
     pthread_condattr_destroy(&ca);
     if (pthread_create(&j->thread, NULL, run, j) != 0) {
         snprintf(err, errlen, "spend journal: cannot start its thread");
+        if (j->has_syncer) {
+            pthread_mutex_lock(&j->smu);
+            j->sstop = true;
+            pthread_cond_signal(&j->scond);
+            pthread_mutex_unlock(&j->smu);
+            pthread_join(j->syncer, NULL);
+            pthread_mutex_destroy(&j->smu);
+            pthread_cond_destroy(&j->scond);
+        }
         pthread_mutex_destroy(&j->mu);
         pthread_cond_destroy(&j->cond);
         close(lock_fd);
@@ -617,6 +739,19 @@ void ar_journal_close(ar_journal_t *j)
     pthread_cond_signal(&j->cond);
     pthread_mutex_unlock(&j->mu);
     pthread_join(j->thread, NULL);
+    if (j->has_syncer) {
+        pthread_mutex_lock(&j->smu);
+        j->sstop = true;
+        pthread_cond_signal(&j->scond);
+        pthread_mutex_unlock(&j->smu);
+        pthread_join(j->syncer, NULL);
+        if (j->sdirty && j->fd >= 0 && fdatasync(j->fd) == 0)
+            j->st.syncs++;
+        if (j->sfd >= 0)
+            close(j->sfd);
+        pthread_mutex_destroy(&j->smu);
+        pthread_cond_destroy(&j->scond);
+    }
     if (j->fd >= 0)
         close(j->fd);
     recycle(j, NULL);

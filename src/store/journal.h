@@ -69,6 +69,14 @@ int ar_journal_open(const ar_journal_opts_t *o, ar_journal_t **out, char *err, s
  */
 int ar_journal_append(ar_journal_t *j, const char *line, size_t len,
                       void (*done)(void *ud, int err), void *done_ud);
+/**
+ * ar_journal_append for a group of lines written together: text holds cnt complete lines
+ * (each at most AR_JOURNAL_LINE_MAX, the last ending the text), and done(done_ud, err)
+ * runs once for all of them. One queue entry, one lock, one wake-up for a whole group: a
+ * worker hands over the records of one loop iteration at once.
+ */
+int ar_journal_append_lines(ar_journal_t *j, const char *text, size_t len, size_t cnt,
+                            void (*done)(void *ud, int err), void *done_ud);
 
 /** A snapshot of the counters, which the writer publishes after each batch's callbacks
  *  returned. Any thread. */

@@ -29,9 +29,9 @@ static void utc_day(int64_t ms, char out[16])
 
 #define USAGE_ADD                                                                                  \
     "INSERT INTO usage_daily (key_id, day, requests, prompt_tokens, completion_tokens, cost_usd) " \
-    "VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT (key_id, day) DO UPDATE SET "                      \
-    "requests = requests + 1, prompt_tokens = prompt_tokens + ?3, "                                \
-    "completion_tokens = completion_tokens + ?4, cost_usd = cost_usd + ?5"
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key_id, day) DO UPDATE SET "                     \
+    "requests = requests + ?3, prompt_tokens = prompt_tokens + ?4, "                               \
+    "completion_tokens = completion_tokens + ?5, cost_usd = cost_usd + ?6"
 
 static void bind_spend(sqlite3_stmt *st, const ar_spend_t *r)
 {
@@ -54,9 +54,41 @@ static void bind_spend(sqlite3_stmt *st, const ar_spend_t *r)
     sqlite3_bind_int(st, 17, r->stream ? 1 : 0);
 }
 
-/* One record: the ledger row, and the aggregate when the row is new. */
-static int apply_one(sq_t *q, sqlite3_stmt *ins, sqlite3_stmt *add, const ar_spend_t *r,
-                     size_t *inserted)
+/* What a batch adds to one key's day: summed in memory, written once per batch. */
+typedef struct day_sum {
+    int64_t key_id;
+    char day[16];
+    ar_usage_totals_t t;
+} day_sum_t;
+
+#define DAY_SUMS_MAX 64 /* distinct (key, day) pairs held before they are written */
+
+typedef struct batch_sums {
+    day_sum_t items[DAY_SUMS_MAX];
+    size_t cnt;
+} batch_sums_t;
+
+static int write_sums(sqlite3_stmt *add, batch_sums_t *b)
+{
+    for (size_t i = 0; i < b->cnt; i++) {
+        const day_sum_t *d = &b->items[i];
+        sqlite3_reset(add);
+        sqlite3_bind_int64(add, 1, d->key_id);
+        sqlite3_bind_text(add, 2, d->day, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(add, 3, d->t.requests);
+        sqlite3_bind_int64(add, 4, d->t.prompt_tokens);
+        sqlite3_bind_int64(add, 5, d->t.completion_tokens);
+        sqlite3_bind_double(add, 6, d->t.cost_usd);
+        if (sqlite3_step(add) != SQLITE_DONE)
+            return AR_EIO;
+    }
+    b->cnt = 0;
+    return 0;
+}
+
+/* One record: the ledger row, and (when the row is new) its share of its key's day. */
+static int apply_one(sq_t *q, sqlite3_stmt *ins, sqlite3_stmt *add, batch_sums_t *sums,
+                     const ar_spend_t *r, size_t *inserted)
 {
     sqlite3_reset(ins);
     bind_spend(ins, r);
@@ -64,17 +96,26 @@ static int apply_one(sq_t *q, sqlite3_stmt *ins, sqlite3_stmt *add, const ar_spe
         return AR_EIO;
     if (sqlite3_changes(q->db) == 0)
         return 0; /* applied before */
+    (*inserted)++;
     char day[16];
     utc_day(r->ts_ms, day);
-    sqlite3_reset(add);
-    sqlite3_bind_int64(add, 1, r->key_id);
-    sqlite3_bind_text(add, 2, day, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(add, 3, r->prompt_tokens);
-    sqlite3_bind_int64(add, 4, r->completion_tokens);
-    sqlite3_bind_double(add, 5, r->cost_usd);
-    if (sqlite3_step(add) != SQLITE_DONE)
-        return AR_EIO;
-    (*inserted)++;
+    day_sum_t *d = NULL;
+    for (size_t i = 0; i < sums->cnt && !d; i++) {
+        if (sums->items[i].key_id == r->key_id && strcmp(sums->items[i].day, day) == 0)
+            d = &sums->items[i];
+    }
+    if (!d) {
+        if (sums->cnt == DAY_SUMS_MAX && write_sums(add, sums) != 0)
+            return AR_EIO;
+        d = &sums->items[sums->cnt++];
+        memset(d, 0, sizeof(*d));
+        d->key_id = r->key_id;
+        memcpy(d->day, day, sizeof(d->day));
+    }
+    d->t.requests++;
+    d->t.prompt_tokens += r->prompt_tokens;
+    d->t.completion_tokens += r->completion_tokens;
+    d->t.cost_usd += r->cost_usd;
     return 0;
 }
 
@@ -94,8 +135,11 @@ int ar_sq_spend_apply(void *impl, const ar_spend_t *recs, size_t n, size_t *inse
     if (sqlite3_prepare_v2(q->db, SPEND_INSERT, -1, &ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, USAGE_ADD, -1, &add, NULL) != SQLITE_OK)
         rc = AR_EIO;
+    batch_sums_t sums = {.cnt = 0};
     for (size_t i = 0; i < n && !rc; i++)
-        rc = apply_one(q, ins, add, &recs[i], &done);
+        rc = apply_one(q, ins, add, &sums, &recs[i], &done);
+    if (rc == 0 && write_sums(add, &sums) != 0)
+        rc = AR_EIO;
     if (rc)
         ar_sq_fail(q->db, err, errlen, "applying spend records");
     sqlite3_finalize(ins);

@@ -6,7 +6,11 @@
  * submission order. Stopping runs every job already submitted, then joins.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/mem.h"
 #include "store/thread.h"
@@ -23,11 +27,24 @@ struct ar_store_thread {
     pthread_cond_t cond;
     job_t *head, *tail;
     bool stopping;
+    char name[16];
+    int nice; /* added to the thread's niceness: a background thread yields to the workers */
 };
 
 static void *run(void *arg)
 {
     ar_store_thread_t *t = arg;
+    pthread_setname_np(pthread_self(), t->name);
+    /* Linux: a thread's niceness is its own (setpriority on its tid); raising it needs no
+     * privilege, and failing to is harmless */
+    if (t->nice) {
+        /* SCHED_IDLE: the thread runs only on a CPU nothing else wants, and any other
+         * thread that wakes takes the CPU from it at once (a niced thread can still hold it
+         * for a scheduler tick: a millisecond of someone's latency) */
+        struct sched_param sp = {.sched_priority = 0};
+        if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+            (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), t->nice);
+    }
     for (;;) {
         pthread_mutex_lock(&t->mu);
         while (!t->head && !t->stopping)
@@ -50,6 +67,12 @@ static void *run(void *arg)
 
 int ar_store_thread_start(const char *url, ar_store_thread_t **out, char *err, size_t errlen)
 {
+    return ar_store_thread_start_as(url, "ar-store", 0, out, err, errlen);
+}
+
+int ar_store_thread_start_as(const char *url, const char *name, int nice, ar_store_thread_t **out,
+                             char *err, size_t errlen)
+{
     *out = NULL;
     ar_store_t *s = NULL;
     int rc = ar_store_open(url, &s, err, errlen);
@@ -57,6 +80,8 @@ int ar_store_thread_start(const char *url, ar_store_thread_t **out, char *err, s
         return rc;
     ar_store_thread_t *t = ar_xcalloc(1, sizeof(*t));
     t->store = s;
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->nice = nice;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cond, NULL);
     if (pthread_create(&t->thread, NULL, run, t) != 0) {

@@ -24,6 +24,13 @@ typedef struct ar_store_job {
 
 /** Opens the store of url and starts its thread. @return 0, or an AR_E* with err set. */
 int ar_store_thread_start(const char *url, ar_store_thread_t **out, char *err, size_t errlen);
+/**
+ * The same with the thread's name (at most 15 characters) and a niceness added to it: a
+ * thread with its own connection for background work (applying the spend ledger) yields
+ * the CPU to the workers and to the store thread that answers them.
+ */
+int ar_store_thread_start_as(const char *url, const char *name, int nice, ar_store_thread_t **out,
+                             char *err, size_t errlen);
 /** Queues a job (run in submission order). Any thread. @return 0, or AR_ESHUTDOWN once
  *  stopping began (the job is not run). */
 int ar_store_thread_submit(ar_store_thread_t *t, const ar_store_job_t *j);

@@ -368,6 +368,31 @@ void ar_ledger_stats(ar_ledger_t *l, ar_ledger_stats_t *out)
     out->replayed = l->replayed;
 }
 
+int ar_ledger_append_lines(ar_ledger_t *l, const char *text, size_t len, size_t cnt,
+                           void (*done)(void *ud, int err), void *ud)
+{
+    if (l->j)
+        return ar_journal_append_lines(l->j, text, len, cnt, done, ud);
+    /* in-memory database: each record to the store as it is */
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        direct_t *d = ar_xcalloc(1, sizeof(*d));
+        d->l = l;
+        ar_store_job_t j = {direct_work, NULL, NULL, NULL, d};
+        if (ar_spend_decode(p, n, &d->r) != 0 || ar_store_thread_submit(l->st, &j) != 0) {
+            ar_spend_dispose(&d->r);
+            ar_free(d);
+        } else {
+            atomic_fetch_add(&l->direct_written, 1);
+        }
+        p += n + 1;
+    }
+    done(ud, 0);
+    return 0;
+}
+
 /* ---- close ---- */
 
 static void final_work(ar_store_t *s, void *arg)

@@ -40,6 +40,12 @@ int ar_ledger_append(ar_ledger_t *l, const ar_spend_t *r, void (*done)(void *ud,
  * server's records reach the database soon too. Any thread.
  */
 void ar_ledger_kick(ar_ledger_t *l);
+/**
+ * ar_ledger_append for cnt records already encoded (ar_spend_encode, one line each) in
+ * text: one journal entry, one done(ud, err) for all of them. Any thread.
+ */
+int ar_ledger_append_lines(ar_ledger_t *l, const char *text, size_t len, size_t cnt,
+                           void (*done)(void *ud, int err), void *ud);
 /** Records replayed at open (for the log and tests). */
 size_t ar_ledger_replayed(const ar_ledger_t *l);
 
