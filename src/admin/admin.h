@@ -27,6 +27,14 @@ typedef struct ar_admin_proxy {
 } ar_admin_proxy_t;
 
 /** Everything the admin pages read, borrowed for the duration of one call. */
+/* The store and its spend ledger, as /health and /metrics show them. */
+typedef struct ar_admin_storage {
+    const char *type; /* "sqlite"; NULL: no store */
+    long keys_cached; /* virtual keys the server has seen */
+    uint64_t ledger_written, ledger_applied, ledger_write_errors, ledger_apply_errors,
+        ledger_replayed;
+} ar_admin_storage_t;
+
 typedef struct ar_admin_view {
     const ar_config_t *cfg;
     ar_router_t *router;
@@ -41,6 +49,7 @@ typedef struct ar_admin_view {
     size_t proxies_cnt;
     uint64_t log_dropped;
     bool draining;
+    ar_admin_storage_t storage;
 } ar_admin_view_t;
 
 /** GET /health: `{"status":"ok|degraded", ...}` exactly as SPEC section 8. */

@@ -165,8 +165,23 @@ int ar_admin_health_json(const ar_admin_view_t *v, ar_buf_t *out)
     put_models_json(&w, v, &deps);
     ar_admin__puts(&w, ",");
     put_proxies_json(&w, v);
-    /* keys and spend, and shared limits, land with the store and Redis */
-    ar_admin__puts(&w, ",\"storage\":{\"type\":\"none\"},\"redis\":{\"configured\":false}}");
+    const ar_admin_storage_t *st = &v->storage;
+    if (!st->type) {
+        ar_admin__puts(&w, ",\"storage\":{\"type\":\"none\"}");
+    } else {
+        uint64_t done =
+            st->ledger_applied > st->ledger_replayed ? st->ledger_applied - st->ledger_replayed : 0;
+        ar_admin__putf(&w,
+                       ",\"storage\":{\"type\":\"%s\",\"keys_cached\":%ld,\"ledger\":{"
+                       "\"written\":%" PRIu64 ",\"applied\":%" PRIu64 ",\"pending\":%" PRIu64
+                       ",\"replayed\":%" PRIu64 ",\"write_errors\":%" PRIu64
+                       ",\"apply_errors\":%" PRIu64 "}}",
+                       st->type, st->keys_cached, st->ledger_written, done,
+                       st->ledger_written > done ? st->ledger_written - done : 0,
+                       st->ledger_replayed, st->ledger_write_errors, st->ledger_apply_errors);
+    }
+    /* shared limits land with Redis */
+    ar_admin__puts(&w, ",\"redis\":{\"configured\":false}}");
     ar_admin__deps_dispose(&deps);
     return w.rc;
 }

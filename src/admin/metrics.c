@@ -246,6 +246,25 @@ int ar_admin_metrics(const ar_admin_view_t *v, ar_buf_t *out)
     family(&w, "airouter_log_lines_dropped_total", "counter",
            "Log lines dropped because the log writer fell behind.");
     ar_admin__putf(&w, "airouter_log_lines_dropped_total %" PRIu64 "\n", v->log_dropped);
+    const ar_admin_storage_t *st = &v->storage;
+    if (st->type) {
+        family(&w, "airouter_virtual_keys_cached", "gauge",
+               "Virtual keys the server has read from the store.");
+        ar_admin__putf(&w, "airouter_virtual_keys_cached %ld\n", st->keys_cached);
+        family(&w, "airouter_ledger_records_total", "counter",
+               "Spend records: written to the journal, applied to the database (replayed "
+               "ones included).");
+        ar_admin__putf(&w, "airouter_ledger_records_total{state=\"written\"} %" PRIu64 "\n",
+                       st->ledger_written);
+        ar_admin__putf(&w, "airouter_ledger_records_total{state=\"applied\"} %" PRIu64 "\n",
+                       st->ledger_applied);
+        family(&w, "airouter_ledger_errors_total", "counter",
+               "Spend records the journal could not write, batches the database refused.");
+        ar_admin__putf(&w, "airouter_ledger_errors_total{kind=\"write\"} %" PRIu64 "\n",
+                       st->ledger_write_errors);
+        ar_admin__putf(&w, "airouter_ledger_errors_total{kind=\"apply\"} %" PRIu64 "\n",
+                       st->ledger_apply_errors);
+    }
     ar_admin__deps_dispose(&deps);
     return w.rc;
 }

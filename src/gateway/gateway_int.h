@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "admin/admin.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/conf.h"
@@ -301,6 +302,8 @@ ar_gw_store_models_t *ar_gw_tenancy_load_models(ar_gateway_t *gw);
 void ar_gw_store_models_free(ar_gw_store_models_t *sm);
 /** Drains and closes everything, once the workers have stopped. Main thread. */
 void ar_gw_tenancy_stop(ar_gateway_t *gw);
+/** What /health and /metrics show of the store and the ledger. Any thread. */
+void ar_gw_tenancy_storage(const ar_gateway_t *gw, ar_admin_storage_t *out);
 /** Store answers still on their way to a worker: shutdown waits for them. Any thread. */
 long ar_gw_tenancy_outstanding(const ar_gateway_t *gw);
 /** How long storage answers are trusted (key_cache_ttl). */

@@ -115,6 +115,7 @@ static void admin_view(ar_http_request_t *req, ar_runtime_t *rt, ar_admin_view_t
     ar_server_connections(gw->server, &v->conns_open, &v->conns_max);
     v->log_dropped = ar_log_dropped();
     v->draining = ar_worker_draining(req->worker);
+    ar_gw_tenancy_storage(gw, &v->storage);
 }
 
 /* Formats one admin page with fn and answers it; /health pages also show the proxies. */

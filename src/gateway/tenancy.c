@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
@@ -782,4 +783,21 @@ void ar_gw_spend_record(ar_gw_req_t *g)
     grp->reqs[grp->cnt++] = http;
     ar_http_ref(http);
     atomic_fetch_add(&t->outstanding, 1);
+}
+
+void ar_gw_tenancy_storage(const ar_gateway_t *gw, ar_admin_storage_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    ar_gw_tenancy_t *t = gw->tenancy;
+    if (!t)
+        return;
+    out->type = "sqlite";
+    out->keys_cached = ar_keycache_count(t->keys);
+    ar_ledger_stats_t ls;
+    ar_ledger_stats(t->ledger, &ls);
+    out->ledger_written = ls.written;
+    out->ledger_applied = ls.applied;
+    out->ledger_write_errors = ls.write_errors;
+    out->ledger_apply_errors = ls.apply_errors;
+    out->ledger_replayed = ls.replayed;
 }

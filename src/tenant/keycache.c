@@ -469,3 +469,11 @@ void ar_keycache_revoke_others(ar_keycache_t *c, int64_t id, const char *keep_ha
     }
     pthread_mutex_unlock(&c->mu);
 }
+
+long ar_keycache_count(ar_keycache_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    long n = (long)c->cnt;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}

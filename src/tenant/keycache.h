@@ -101,6 +101,8 @@ ar_quota_limits_t ar_tkey_limits(const ar_tkey_conf_t *k);
  * found by hash (a new master key in a reloaded config must not leave the old one valid).
  */
 ar_tkey_t *ar_keycache_master(ar_keycache_t *c);
+/** How many keys (hashes) the cache holds. Any thread. */
+long ar_keycache_count(ar_keycache_t *c);
 /** Whether a key of this id is cached (under any hash). */
 bool ar_keycache_has_id(ar_keycache_t *c, int64_t id);
 /**

@@ -89,7 +89,11 @@ test('/health: the failing credential is banned, counts and limits are shown', a
   assert.equal(mbad.success_rate, 0);
   assert.equal(mbad.latency_ms_p50, null);
   assert.deepEqual(h.proxies, []);
-  assert.deepEqual(h.storage, { type: 'none' });
+  // the default store (sqlite://./airouter.db in the server's directory) and its ledger
+  assert.equal(h.storage.type, 'sqlite');
+  assert.deepEqual(Object.keys(h.storage.ledger).sort(),
+    ['applied', 'apply_errors', 'pending', 'replayed', 'write_errors', 'written']);
+  assert.equal(h.storage.ledger.write_errors, 0);
   assert.deepEqual(h.redis, { configured: false });
 });
 

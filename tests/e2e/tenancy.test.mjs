@@ -257,6 +257,12 @@ test('ledger: SIGTERM drains the journal into the database before exit 0', async
     assert.equal(r.status, 200);
     await r.text();
   }));
+  const h = await (await fetch(`${router.url}/health`)).json();
+  assert.equal(h.storage.type, 'sqlite');
+  assert.equal(h.storage.ledger.written, 20);
+  assert.equal(h.storage.ledger.write_errors, 0);
+  const m = await (await fetch(`${router.url}/metrics`)).text();
+  assert.match(m, /^airouter_ledger_records_total\{state="written"\} 20$/m);
   await router.stop(); // expects exit 0
   const rows = sql(db, "SELECT request_id FROM spend ORDER BY request_id").split('\n');
   assert.deepEqual(rows.sort(), ids.sort());

@@ -185,6 +185,25 @@ static void test_health_ban_breaker_and_stats(void **state)
     assert_true(json_is_false(json_object_get(json_object_get(h, "redis"), "configured")));
     json_decref(h);
 
+    /* with a store: its ledger, pending = written - applied (replayed ones are not new) */
+    v.storage = (ar_admin_storage_t){.type = "sqlite",
+                                     .keys_cached = 3,
+                                     .ledger_written = 10,
+                                     .ledger_applied = 9,
+                                     .ledger_replayed = 2,
+                                     .ledger_apply_errors = 1};
+    h = render_json(ar_admin_health_json, &v);
+    json_t *st = json_object_get(h, "storage");
+    assert_string_equal(json_string_value(json_object_get(st, "type")), "sqlite");
+    assert_int_equal(json_integer_value(json_object_get(st, "keys_cached")), 3);
+    json_t *lg = json_object_get(st, "ledger");
+    assert_int_equal(json_integer_value(json_object_get(lg, "written")), 10);
+    assert_int_equal(json_integer_value(json_object_get(lg, "applied")), 7);
+    assert_int_equal(json_integer_value(json_object_get(lg, "pending")), 3);
+    assert_int_equal(json_integer_value(json_object_get(lg, "apply_errors")), 1);
+    json_decref(h);
+    v.storage = (ar_admin_storage_t){0};
+
     /* after the ban ran out and the admin reset the breaker, all is well again */
     assert_int_equal(ar_router_reset_model(f.r, "x-up"), 1);
     v = view(&f, 2000 + 300000);
