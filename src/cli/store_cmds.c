@@ -395,13 +395,8 @@ static int key_list(ar_cli_ctx_t *c)
 static int vkey_add(ar_cli_ctx_t *c)
 {
     ar_cli_flags_t *f = c->f;
-    ar_vkey_t k = {.name = (char *)ar_cli_take(f, "name"),
-                   .rpm = -1,
-                   .tpm = -1,
-                   .daily_tokens = -1,
-                   .monthly_tokens = -1,
-                   .limit_tokens = -1,
-                   .max_budget_usd = -1};
+    ar_vkey_t k = ar_vkey_unlimited();
+    k.name = (char *)ar_cli_take(f, "name");
     const char *key = ar_cli_take(f, "key");
     int rc = ar_cli_unknown_flags(f, "vkey add");
     if (rc)

@@ -580,6 +580,21 @@ static void *run_syncer(void *arg)
     return NULL;
 }
 
+/* Stops and joins the syncer (the writer has stopped, or never started). */
+static void stop_syncer(ar_journal_t *j)
+{
+    if (!j->has_syncer)
+        return;
+    pthread_mutex_lock(&j->smu);
+    j->sstop = true;
+    pthread_cond_signal(&j->scond);
+    pthread_mutex_unlock(&j->smu);
+    pthread_join(j->syncer, NULL);
+    pthread_mutex_destroy(&j->smu);
+    pthread_cond_destroy(&j->scond);
+    j->has_syncer = false;
+}
+
 /* ---- the appenders' side ---- */
 
 int ar_journal_append(ar_journal_t *j, const char *line, size_t len,
@@ -710,15 +725,7 @@ int ar_journal_open(const ar_journal_opts_t *o, ar_journal_t **out, char *err, s
     pthread_condattr_destroy(&ca);
     if (pthread_create(&j->thread, NULL, run, j) != 0) {
         snprintf(err, errlen, "spend journal: cannot start its thread");
-        if (j->has_syncer) {
-            pthread_mutex_lock(&j->smu);
-            j->sstop = true;
-            pthread_cond_signal(&j->scond);
-            pthread_mutex_unlock(&j->smu);
-            pthread_join(j->syncer, NULL);
-            pthread_mutex_destroy(&j->smu);
-            pthread_cond_destroy(&j->scond);
-        }
+        stop_syncer(j);
         pthread_mutex_destroy(&j->mu);
         pthread_cond_destroy(&j->cond);
         close(lock_fd);
@@ -739,19 +746,12 @@ void ar_journal_close(ar_journal_t *j)
     pthread_cond_signal(&j->cond);
     pthread_mutex_unlock(&j->mu);
     pthread_join(j->thread, NULL);
-    if (j->has_syncer) {
-        pthread_mutex_lock(&j->smu);
-        j->sstop = true;
-        pthread_cond_signal(&j->scond);
-        pthread_mutex_unlock(&j->smu);
-        pthread_join(j->syncer, NULL);
-        if (j->sdirty && j->fd >= 0 && fdatasync(j->fd) == 0)
-            j->st.syncs++;
-        if (j->sfd >= 0)
-            close(j->sfd);
-        pthread_mutex_destroy(&j->smu);
-        pthread_cond_destroy(&j->scond);
-    }
+    stop_syncer(j);
+    /* what the syncer had not synced yet: the last sync is the closer's */
+    if (j->sdirty && j->fd >= 0 && fdatasync(j->fd) == 0)
+        j->st.syncs++;
+    if (j->sfd >= 0)
+        close(j->sfd);
     if (j->fd >= 0)
         close(j->fd);
     recycle(j, NULL);

@@ -52,6 +52,17 @@ typedef struct ar_vkey {
     char *models;    /* allowed model aliases, comma-separated; "" = all */
 } ar_vkey_t;
 
+/** A key record with every limit unset (-1), to fill in. */
+static inline ar_vkey_t ar_vkey_unlimited(void)
+{
+    return (ar_vkey_t){.rpm = -1,
+                       .tpm = -1,
+                       .daily_tokens = -1,
+                       .monthly_tokens = -1,
+                       .limit_tokens = -1,
+                       .max_budget_usd = -1};
+}
+
 typedef struct ar_plan_list {
     ar_plan_t *items;
     size_t cnt;

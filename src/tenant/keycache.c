@@ -4,6 +4,7 @@
  * take one mutex; they are rare next to lookups.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,15 +75,9 @@ ar_keycache_t *ar_keycache_new(void)
     atomic_init(&c->table, table_new(MIN_CAP));
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->unknown_mu, NULL);
-    ar_vkey_t m = {.id = 0,
-                   .name = "master",
-                   .masked = "master",
-                   .rpm = -1,
-                   .tpm = -1,
-                   .daily_tokens = -1,
-                   .monthly_tokens = -1,
-                   .limit_tokens = -1,
-                   .max_budget_usd = -1};
+    ar_vkey_t m = ar_vkey_unlimited();
+    m.name = "master";
+    snprintf(m.masked, sizeof(m.masked), "master");
     c->master = ar_xcalloc(1, sizeof(*c->master));
     atomic_init(&c->master->conf, conf_new(&m, NULL));
     c->master->state = ar_xcalloc(1, sizeof(*c->master->state));

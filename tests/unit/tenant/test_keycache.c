@@ -19,15 +19,10 @@
 
 static ar_vkey_t vkey(int64_t id, const char *key, const char *models)
 {
-    ar_vkey_t k = {.id = id,
-                   .name = "team",
-                   .rpm = -1,
-                   .tpm = -1,
-                   .daily_tokens = -1,
-                   .monthly_tokens = -1,
-                   .limit_tokens = -1,
-                   .max_budget_usd = -1,
-                   .models = (char *)models};
+    ar_vkey_t k = ar_vkey_unlimited();
+    k.id = id;
+    k.name = "team";
+    k.models = (char *)models;
     ar_key_hash(key, k.hash);
     ar_key_mask(key, k.masked);
     return k;
