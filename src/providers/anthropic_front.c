@@ -241,7 +241,10 @@ fail:
     return rc;
 }
 
-static int front_system(const json_t *system, json_t *msgs, char *err, size_t errlen)
+/* A system prompt (a string or text blocks) as one system message; `where` names it in
+ * errors ("system", or "messages.N.content" for a system entry inside messages). */
+static int front_system(const json_t *system, const char *where, json_t *msgs, char *err,
+                        size_t errlen)
 {
     int rc = 0;
     json_t *parts = NULL;
@@ -253,14 +256,14 @@ static int front_system(const json_t *system, json_t *msgs, char *err, size_t er
         return push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", system));
     }
     if (!json_is_array(system))
-        FAIL("system: Input should be a valid string or a list of text blocks");
+        FAIL("%s: Input should be a valid string or a list of text blocks", where);
     parts = json_array();
     size_t i;
     json_t *b;
     json_array_foreach (system, i, b) {
         json_t *t = json_object_get(b, "text");
         if (!str_is(ar_json_str(b, "type"), "text") || !json_is_string(t))
-            FAIL("system.%zu: system blocks must be text blocks", i);
+            FAIL("%s.%zu: system blocks must be text blocks", where, i);
         json_t *part = json_pack("{s:s,s:O}", "type", "text", "text", t);
         if (part && copy_key(part, b, "cache_control")) {
             json_decref(part);
@@ -343,16 +346,25 @@ static int front_messages(const json_t *in, json_t *msgs, char *err, size_t errl
     int rc = 0;
     size_t i;
     json_t *m;
+    size_t turns = 0;
     json_array_foreach (in, i, m) {
         const char *role = ar_json_str(m, "role");
         json_t *content = json_object_get(m, "content");
         if (!json_is_object(m))
             FAIL("messages.%zu: Input should be a valid dictionary", i);
-        if (!str_is(role, "user") && !str_is(role, "assistant"))
-            FAIL("messages.%zu.role: Input should be 'user' or 'assistant'", i);
+        bool system = str_is(role, "system");
+        if (!str_is(role, "user") && !str_is(role, "assistant") && !system)
+            FAIL("messages.%zu.role: Input should be 'user', 'assistant' or 'system'", i);
         if (!content)
             FAIL("messages.%zu.content: Field required", i);
-        if (json_is_string(content)) {
+        turns += !system;
+        if (system) {
+            /* Claude Code's per-turn controls: a system message at this very position (the
+             * Anthropic provider folds it into the top-level system, in order) */
+            char where[48];
+            snprintf(where, sizeof(where), "messages.%zu.content", i);
+            rc = front_system(content, where, msgs, err, errlen);
+        } else if (json_is_string(content)) {
             rc = push(msgs, json_pack("{s:s,s:O}", "role", role, "content", content));
         } else if (!json_is_array(content)) {
             FAIL("messages.%zu.content: Input should be a valid string or list", i);
@@ -364,6 +376,8 @@ static int front_messages(const json_t *in, json_t *msgs, char *err, size_t errl
         if (rc)
             goto fail;
     }
+    if (turns == 0)
+        FAIL("messages: at least one user or assistant message is required");
 fail:
     return rc;
 }
@@ -414,7 +428,7 @@ int ar_anth_front_request(const json_t *a, bool keep_cache_control, json_t **out
     json_t *stream = json_object_get(a, "stream");
     if (stream && !json_is_boolean(stream))
         FAIL("stream: Input should be a valid boolean");
-    rc = front_system(json_object_get(a, "system"), msgs, err, errlen);
+    rc = front_system(json_object_get(a, "system"), "system", msgs, err, errlen);
     rc = rc ? rc : front_messages(in, msgs, err, errlen);
     rc = rc ? rc : copy_key(oai, a, "model");
     rc = rc ? rc : (json_object_set(oai, "messages", msgs) ? AR_ENOMEM : 0);

@@ -627,3 +627,43 @@ test('anthropic sdk -> /v1/messages: Authorization: Bearer works too; count_toke
   assert.equal(r3.status, 400);
   assert.equal((await r3.json()).error.type, 'invalid_request_error');
 });
+
+test('anthropic sdk -> /v1/messages: system entries inside messages (Claude Code 2.1)', async () => {
+  const messages = [
+    { role: 'user', content: 'first' },
+    { role: 'assistant', content: 'ok' },
+    { role: 'system', content: 'Plan mode is on.' },
+    { role: 'user', content: 'second' },
+    { role: 'system', content: [{ type: 'text', text: 'Be brief.' }] },
+  ];
+  // an OpenAI-format upstream gets a system message at each position
+  await mock.clear();
+  const m = await anth.messages.create({ model: 'gpt', max_tokens: 50, system: 'Top.', messages });
+  assert.equal(m.type, 'message');
+  const [o] = (await mock.requests()).filter((r) => r.path === '/v1/chat/completions');
+  assert.deepEqual(o.body.messages, [
+    { role: 'system', content: 'Top.' },
+    { role: 'user', content: 'first' },
+    { role: 'assistant', content: 'ok' },
+    { role: 'system', content: 'Plan mode is on.' },
+    { role: 'user', content: 'second' },
+    { role: 'system', content: [{ type: 'text', text: 'Be brief.' }] },
+  ]);
+  // an Anthropic upstream gets a valid request: the system texts appended to the top-level
+  // system in order, the turns alone in messages
+  await mock.clear();
+  const c = await anth.messages.create({ model: 'claude', max_tokens: 50, system: 'Top.', messages });
+  assert.equal(c.content[0].text, 'echo: second');
+  const [a] = await anthropicSeen();
+  assert.deepEqual(a.body.system, [
+    { type: 'text', text: 'Top.' },
+    { type: 'text', text: 'Plan mode is on.' },
+    { type: 'text', text: 'Be brief.' },
+  ]);
+  assert.deepEqual(a.body.messages.map((x) => x.role), ['user', 'assistant', 'user']);
+  // a role that is neither is still refused, in Anthropic's shape
+  await assert.rejects(
+    anth.messages.create({ model: 'gpt', max_tokens: 5, messages: [{ role: 'tool', content: 'x' }] }),
+    (e) => e.status === 400 && /messages\.0\.role/.test(e.error.error.message),
+  );
+});

@@ -142,6 +142,56 @@ static void test_front_request_cases(void **state)
     json_decref(r);
 }
 
+static void test_front_mid_system(void **state)
+{
+    (void)state;
+    /* Claude Code 2.1's per-turn controls: system entries inside messages, a string and text
+     * blocks (cache_control kept), each a system message at its position */
+    json_t *in = loads(
+        "{\"model\":\"m\",\"max_tokens\":5,\"system\":\"Top.\",\"messages\":[{\"role\":"
+        "\"user\",\"content\":\"Hi\"},{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":"
+        "\"assistant\",\"content\":\"Hello\"},{\"role\":\"system\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"Plan mode.\",\"cache_control\":{\"type\":\"ephemeral\"}}]},{\"role\":"
+        "\"system\",\"content\":\"\"},{\"role\":\"user\",\"content\":\"Go\"}]}");
+    json_t *out = NULL;
+    char err[256] = "";
+    assert_int_equal(ar_anth_front_request(in, true, &out, err, sizeof(err)), 0);
+    assert_json_str(
+        json_object_get(out, "messages"),
+        "[{\"role\":\"system\",\"content\":\"Top.\"},{\"role\":\"user\",\"content\":\"Hi\"},"
+        "{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"assistant\",\"content\":"
+        "\"Hello\"},{\"role\":\"system\",\"content\":[{\"type\":\"text\",\"text\":\"Plan mode.\","
+        "\"cache_control\":{\"type\":\"ephemeral\"}}]},{\"role\":\"user\",\"content\":\"Go\"}]");
+    /* an Anthropic upstream gets one valid request: every system text in the top-level
+     * system, in order, and the turns alone in messages */
+    json_t *back = NULL;
+    const char *detail = NULL;
+    assert_int_equal(ar_anth_request_from_openai(out, "claude", 0, false, &back, &detail), 0);
+    assert_json_str(json_object_get(back, "system"),
+                    "[{\"type\":\"text\",\"text\":\"Top.\"},{\"type\":\"text\",\"text\":"
+                    "\"Be brief.\"},{\"type\":\"text\",\"text\":\"Plan mode.\",\"cache_control\":{"
+                    "\"type\":\"ephemeral\"}}]");
+    json_t *turns = json_object_get(back, "messages");
+    assert_int_equal(json_array_size(turns), 3);
+    assert_string_equal(ar_json_str(json_array_get(turns, 0), "role"), "user");
+    assert_string_equal(ar_json_str(json_array_get(turns, 1), "role"), "assistant");
+    assert_string_equal(ar_json_str(json_array_get(turns, 2), "role"), "user");
+    json_decref(back);
+    json_decref(out);
+    /* a system entry between two user turns: the Anthropic turns merge and still alternate */
+    json_decref(in);
+    in = loads("{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
+               "\"a\"},{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":"
+               "\"b\"}]}");
+    assert_int_equal(ar_anth_front_request(in, false, &out, err, sizeof(err)), 0);
+    assert_int_equal(ar_anth_request_from_openai(out, "claude", 0, false, &back, &detail), 0);
+    assert_json_str(json_object_get(back, "system"), "\"s\"");
+    assert_int_equal(json_array_size(json_object_get(back, "messages")), 1);
+    json_decref(back);
+    json_decref(out);
+    json_decref(in);
+}
+
 static void test_front_validation(void **state)
 {
     (void)state;
@@ -160,7 +210,15 @@ static void test_front_validation(void **state)
         {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[]}", "at least one message"},
         {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]"
          "}",
-         "messages.0.role"},
+         "at least one user or assistant message"},
+        {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}",
+         "messages.0.role: Input should be 'user', 'assistant' or 'system'"},
+        {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+         "{\"role\":\"system\",\"content\":[{\"type\":\"image\"}]}]}",
+         "messages.1.content.0: system blocks must be text blocks"},
+        {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+         "{\"role\":\"system\",\"content\":7}]}",
+         "messages.1.content: Input should be a valid string or a list of text blocks"},
         {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\"}]}",
          "messages.0.content: Field required"},
         {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":3}]}",
@@ -557,10 +615,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_front_request),      cmocka_unit_test(test_front_request_cases),
-        cmocka_unit_test(test_front_validation),   cmocka_unit_test(test_front_whole),
-        cmocka_unit_test(test_front_stream_text),  cmocka_unit_test(test_front_stream_tools),
-        cmocka_unit_test(test_front_stream_edges), cmocka_unit_test(test_error_types),
-        cmocka_unit_test(test_count_tokens),
+        cmocka_unit_test(test_front_mid_system),   cmocka_unit_test(test_front_validation),
+        cmocka_unit_test(test_front_whole),        cmocka_unit_test(test_front_stream_text),
+        cmocka_unit_test(test_front_stream_tools), cmocka_unit_test(test_front_stream_edges),
+        cmocka_unit_test(test_error_types),        cmocka_unit_test(test_count_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
