@@ -59,6 +59,8 @@ void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
     }
     ar_anth_front_t *st = ar_pool_alloc(req->pool, sizeof(*st));
     ar_anth_front_init(st, ar_pool_strdup_span(req->pool, ar_json_span(anth, "model")));
+    if (json_is_true(json_object_get(anth, "stream")))
+        st->estimate = ar_anth_count_tokens(anth);
     json_decref(anth);
     /* the answers (and errors from here on) are shaped by the front */
     ctx->front = &ar_front_anthropic;

@@ -588,11 +588,15 @@ static int front_message_start(ar_anth_front_t *st, ar_span_t chunk, ar_buf_t *o
         rc = rc ? rc : ar_buf_append_span(out, model);
     else
         rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(st->model));
+    /* the upstream's count when a chunk has carried it already, else the estimate (clients
+     * such as LangChain take their input count from this event) */
+    int64_t in =
+        st->in || st->cached ? (st->in > st->cached ? st->in - st->cached : 0) : st->estimate;
     rc = rc ? rc
             : ar_buf_appendf(out,
                              "\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
                              "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":0}}}\n\n",
-                             (long long)(st->in > st->cached ? st->in - st->cached : 0));
+                             (long long)in);
     st->started = true;
     return rc;
 }

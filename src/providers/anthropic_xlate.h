@@ -150,9 +150,14 @@ typedef struct ar_anth_front {
     const char *stop;   /* Anthropic stop_reason once the finish chunk came, else NULL */
     int64_t in, out;    /* usage from the usage chunk */
     int64_t cached;     /* prompt_tokens_details.cached_tokens */
+    int64_t estimate;   /* message_start's input_tokens while the upstream has not said */
 } ar_anth_front_t;
 
-/** Prepares st; model (borrowed) names the message until the upstream says otherwise. */
+/**
+ * Prepares st; model (borrowed) names the message until the upstream says otherwise.
+ * Set st->estimate afterwards (ar_anth_count_tokens of the request) for message_start's
+ * input_tokens: OpenAI-format upstreams report usage only at the end of a stream.
+ */
 void ar_anth_front_init(ar_anth_front_t *st, const char *model);
 
 /**

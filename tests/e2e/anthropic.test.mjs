@@ -440,7 +440,11 @@ test('anthropic sdk -> /v1/messages: streams from every backend', async () => {
   for (const model of BACKENDS) {
     const stream = anth.messages.stream({ model, max_tokens: 100, messages: [{ role: 'user', content: 'one two three' }] });
     const types = [];
-    stream.on('streamEvent', (e) => types.push(e.type));
+    let start = null;
+    stream.on('streamEvent', (e) => {
+      types.push(e.type);
+      if (e.type === 'message_start') start = e;
+    });
     let text = '';
     stream.on('text', (t) => { text += t; });
     const m = await stream.finalMessage();
@@ -449,6 +453,8 @@ test('anthropic sdk -> /v1/messages: streams from every backend', async () => {
     assert.equal(m.stop_reason, 'end_turn');
     assert.equal(m.usage.output_tokens, 4, model);
     assert.ok(m.usage.input_tokens >= 1, `${model}: input tokens reach message_delta`);
+    // message_start already has an input count (the estimate until the upstream says)
+    assert.ok(start.message.usage.input_tokens > 0, `${model}: message_start input_tokens`);
     assert.equal(types[0], 'message_start');
     assert.equal(types[1], 'content_block_start');
     assert.equal(types.at(-3), 'content_block_stop');
@@ -463,6 +469,7 @@ test('anthropic sdk -> /v1/messages: streams from every backend', async () => {
   assert.equal(events[0].type, 'message_start');
   assert.match(events[0].message.id, /^msg_mock_/);
   assert.equal(events[0].message.model, CLAUDE);
+  assert.equal(events[0].message.usage.input_tokens, 1, '"x y": 3 characters -> 1');
   const deltas = events.filter((e) => e.type === 'content_block_delta').map((e) => e.delta);
   assert.ok(deltas.every((d) => d.type === 'text_delta'));
   assert.equal(deltas.map((d) => d.text).join(''), 'echo: x y');

@@ -431,6 +431,63 @@ static int chunk(run_t *r, const char *data)
     return ar_anth_front_chunk(&r->st, ar_span_cstr(data), &r->out);
 }
 
+/* The usage object of event i of a translated stream. */
+static json_t *event_usage(json_t *events, size_t i)
+{
+    json_t *data = json_array_get(json_array_get(events, i), 1);
+    json_t *msg = json_object_get(data, "message");
+    return json_object_get(msg ? msg : data, "usage");
+}
+
+static void test_front_stream_estimate(void **state)
+{
+    (void)state;
+    /* an OpenAI upstream reports usage at the end only: message_start carries the
+     * count_tokens estimate of the request, message_delta the upstream's real numbers */
+    json_t *a = loads("{\"model\":\"m\",\"max_tokens\":5,\"system\":\"0123456789\",\"messages\":"
+                      "[{\"role\":\"user\",\"content\":\"0123456789\"}],\"stream\":true}");
+    run_t r;
+    ar_anth_front_init(&r.st, "m");
+    r.st.estimate = ar_anth_count_tokens(a);
+    assert_int_equal(r.st.estimate, 5);
+    json_decref(a);
+    ar_buf_init(&r.out, 1 << 20);
+    assert_int_equal(chunk(&r, "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                               "\"assistant\",\"content\":\"Hi\"}}]}"),
+                     0);
+    assert_int_equal(chunk(&r, "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},"
+                               "\"finish_reason\":\"stop\"}]}"),
+                     0);
+    assert_int_equal(chunk(&r, "{\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+                               "\"completion_tokens\":1,\"prompt_tokens_details\":{"
+                               "\"cached_tokens\":2}}}"),
+                     0);
+    assert_int_equal(chunk(&r, "[DONE]"), 0);
+    json_t *got = events_json(ar_buf_span(&r.out));
+    assert_string_equal(json_string_value(json_array_get(json_array_get(got, 0), 0)),
+                        "message_start");
+    assert_json_str(event_usage(got, 0), "{\"input_tokens\":5,\"output_tokens\":0}");
+    size_t last = json_array_size(got) - 2;
+    assert_string_equal(json_string_value(json_array_get(json_array_get(got, last), 0)),
+                        "message_delta");
+    assert_json_str(event_usage(got, last),
+                    "{\"input_tokens\":7,\"cache_read_input_tokens\":2,\"output_tokens\":1}");
+    json_decref(got);
+    ar_buf_dispose(&r.out);
+
+    /* a count the upstream gave before message_start wins over the estimate */
+    ar_anth_front_init(&r.st, "m");
+    r.st.estimate = 5;
+    ar_buf_init(&r.out, 1 << 20);
+    assert_int_equal(chunk(&r, "{\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":30,"
+                               "\"completion_tokens\":0}}"),
+                     0);
+    got = events_json(ar_buf_span(&r.out));
+    assert_json_str(event_usage(got, 0), "{\"input_tokens\":30,\"output_tokens\":0}");
+    json_decref(got);
+    ar_buf_dispose(&r.out);
+}
+
 static void test_front_stream_edges(void **state)
 {
     (void)state;
@@ -614,11 +671,12 @@ static void test_count_tokens(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_front_request),      cmocka_unit_test(test_front_request_cases),
-        cmocka_unit_test(test_front_mid_system),   cmocka_unit_test(test_front_validation),
-        cmocka_unit_test(test_front_whole),        cmocka_unit_test(test_front_stream_text),
-        cmocka_unit_test(test_front_stream_tools), cmocka_unit_test(test_front_stream_edges),
-        cmocka_unit_test(test_error_types),        cmocka_unit_test(test_count_tokens),
+        cmocka_unit_test(test_front_request),         cmocka_unit_test(test_front_request_cases),
+        cmocka_unit_test(test_front_mid_system),      cmocka_unit_test(test_front_validation),
+        cmocka_unit_test(test_front_whole),           cmocka_unit_test(test_front_stream_text),
+        cmocka_unit_test(test_front_stream_tools),    cmocka_unit_test(test_front_stream_edges),
+        cmocka_unit_test(test_front_stream_estimate), cmocka_unit_test(test_error_types),
+        cmocka_unit_test(test_count_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
