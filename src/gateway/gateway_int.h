@@ -32,6 +32,8 @@ typedef struct ar_runtime {
     ar_provider_t **providers; /* by credential index */
     ar_span_t models_json;     /* the /v1/models answer, built once */
     char *models_json_mem;
+    ar_span_t models_anth_json; /* the same in Anthropic's shape (anthropic-version sent) */
+    char *models_anth_json_mem;
     uint64_t max_response_bytes;
     int64_t *token_refresh_at; /* tokens.c: when to renew each credential's token (0: none) */
 } ar_runtime_t;

@@ -2,8 +2,11 @@
  * models.c: GET /v1/models and /v1/models/{id}. The list merges the `models:` entries
  * (one object per public name, with tags, type, context_size and available merged over
  * its deployments) and the models discovered on open credentials. It is built once per
- * runtime, so answering costs a copy of nothing.
+ * runtime, so answering costs a copy of nothing. Anthropic's SDKs (the request carries
+ * `anthropic-version`) get the same list in Anthropic's shape, also built once:
+ * {"data":[{"type":"model","id","display_name","created_at"}],"has_more","first_id","last_id"}.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -51,6 +54,45 @@ static void merge_tags(json_t *m, const ar_strlist_t *tags)
     }
 }
 
+/* root compacted into a heap string (mem) and its span. */
+static int dump_into(const json_t *root, char **mem, ar_span_t *span)
+{
+    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    if (!s)
+        return AR_ENOMEM;
+    *mem = ar_xstrdup(s);
+    free(s);
+    *span = ar_span_cstr(*mem);
+    return 0;
+}
+
+/* The Anthropic list for the OpenAI one (data): every model under the same id, its display
+ * name the id too (airouter's names are what clients ask for), created_at in RFC 3339. */
+static int anthropic_list(ar_runtime_t *rt, const json_t *data, json_int_t created)
+{
+    char when[32];
+    time_t t = (time_t)created;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
+    json_t *list = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach (data, i, m) {
+        json_t *id = json_object_get(m, "id");
+        json_array_append_new(list, json_pack("{s:s,s:O,s:O,s:s}", "type", "model", "id", id,
+                                              "display_name", id, "created_at", when));
+    }
+    size_t n = json_array_size(data);
+    json_t *first = n ? json_object_get(json_array_get(data, 0), "id") : NULL;
+    json_t *last = n ? json_object_get(json_array_get(data, n - 1), "id") : NULL;
+    json_t *root = json_pack("{s:o,s:b,s:O,s:O}", "data", list, "has_more", 0, "first_id",
+                             first ? first : json_null(), "last_id", last ? last : json_null());
+    int rc = dump_into(root, &rt->models_anth_json_mem, &rt->models_anth_json);
+    json_decref(root);
+    return rc;
+}
+
 int ar_gw_models_build(ar_runtime_t *rt)
 {
     const ar_config_t *cfg = rt->cfg;
@@ -95,28 +137,28 @@ int ar_gw_models_build(ar_runtime_t *rt)
             json_array_append_new(data, m);
         }
     }
+    int rc = anthropic_list(rt, data, created);
     json_t *root = json_object();
     json_object_set_new(root, "object", json_string("list"));
     json_object_set_new(root, "data", data);
-    char *s = json_dumps(root, JSON_COMPACT);
+    rc = rc ? rc : dump_into(root, &rt->models_json_mem, &rt->models_json);
     json_decref(root);
-    if (!s)
-        return AR_ENOMEM;
-    rt->models_json_mem = ar_xstrdup(s);
-    free(s);
-    rt->models_json = ar_span_cstr(rt->models_json_mem);
-    return 0;
+    return rc;
 }
 
 void ar_gw_models(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t id)
 {
+    const ar_gw_ctx_t *ctx = req->data;
+    /* routes.c chose the Anthropic front for a request with anthropic-version */
+    ar_span_t list =
+        ctx && ctx->front == &ar_front_anthropic ? rt->models_anth_json : rt->models_json;
     ar_http_header_t hs[4];
     size_t n = ar_gw_common_headers(req, rt, hs, AR_ARRAY_CNT(hs));
     if (id.len == 0) {
-        ar_http_respond_json(req, 200, hs, n, rt->models_json);
+        ar_http_respond_json(req, 200, hs, n, list);
         return;
     }
-    json_t *root = ar_json_parse(rt->models_json, NULL, 0);
+    json_t *root = ar_json_parse(list, NULL, 0);
     char *want = ar_pool_strdup_span(req->pool, id);
     json_t *m = root ? find_by_id(json_object_get(root, "data"), want) : NULL;
     if (!m) {

@@ -312,8 +312,13 @@ static int admit(ar_http_request_t *req, ar_gw_ctx_t *ctx)
         ar_gw_error(req, 404, "not_found_error", "not_found", msg);
         return AR_EAUTH;
     }
-    /* Anthropic clients get Anthropic-shaped errors from the start, a 401 included */
+    /* Anthropic clients get Anthropic-shaped errors from the start, a 401 included; on
+     * /v1/models the anthropic-version header (which Anthropic's SDKs always send) tells
+     * them apart, and chooses the shape of the list too */
     if (hit->id == R_MESSAGES || hit->id == R_COUNT_TOKENS)
+        ctx->front = &ar_front_anthropic;
+    if ((hit->id == R_MODELS || hit->id == R_MODEL) &&
+        ar_http_header(req, AR_LIT("anthropic-version")).len)
         ctx->front = &ar_front_anthropic;
     ctx->route = hit;
     ctx->route_path = path;

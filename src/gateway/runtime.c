@@ -58,6 +58,7 @@ void ar_runtime_release(ar_runtime_t *rt)
         ar_free(rt->providers);
     }
     ar_free(rt->models_json_mem);
+    ar_free(rt->models_anth_json_mem);
     ar_free(rt->token_refresh_at);
     ar_config_unref(rt->cfg);
     ar_free(rt);

@@ -674,3 +674,50 @@ test('anthropic sdk -> /v1/messages: system entries inside messages (Claude Code
     (e) => e.status === 400 && /messages\.0\.role/.test(e.error.error.message),
   );
 });
+
+test('anthropic sdk -> /v1/models: the list and one model in Anthropic shape', async () => {
+  const page = await anth.models.list();
+  const ids = page.data.map((m) => m.id);
+  assert.deepEqual(ids.slice(0, 4), ['claude', 'claude-pair', 'gpt', 'mocky']);
+  for (const m of page.data) {
+    assert.deepEqual(Object.keys(m).sort(), ['created_at', 'display_name', 'id', 'type']);
+    assert.equal(m.type, 'model');
+    assert.equal(m.display_name, m.id);
+    assert.match(m.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.ok(Math.abs(Date.parse(m.created_at) - Date.now()) < 86400e3);
+  }
+  assert.equal(page.has_more, false);
+  assert.equal(page.first_id, ids[0]);
+  assert.equal(page.last_id, ids.at(-1));
+  const all = [];
+  for await (const m of anth.models.list()) all.push(m.id);
+  assert.deepEqual(all, ids, 'auto-pagination stops at has_more: false');
+  const one = await anth.models.retrieve('gpt');
+  assert.deepEqual(Object.keys(one).sort(), ['created_at', 'display_name', 'id', 'type']);
+  assert.equal(one.type, 'model');
+  assert.equal(one.id, 'gpt');
+  await assert.rejects(anth.models.retrieve('no-such-model'), (e) => {
+    assert.equal(e.status, 404);
+    assert.equal(e.error.type, 'error');
+    assert.equal(e.error.error.type, 'not_found_error');
+    assert.match(e.error.error.message, /no-such-model/);
+    return true;
+  });
+  // a wrong key with anthropic-version: Anthropic's 401
+  const r = await fetch(`${router.url}/v1/models`, { headers: { 'x-api-key': 'sk-wrong', 'anthropic-version': '2023-06-01' } });
+  assert.equal(r.status, 401);
+  assert.equal((await r.json()).error.type, 'authentication_error');
+  // without the header, OpenAI's shape as before
+  const o = await oai.models.list();
+  assert.equal(o.data[0].object, 'model');
+  assert.equal(typeof o.data[0].created, 'number');
+  assert.equal(o.data[0].display_name, undefined);
+  const raw = await (await fetch(`${router.url}/v1/models`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).json();
+  assert.equal(raw.object, 'list');
+  assert.equal(raw.has_more, undefined);
+  const gone = await fetch(`${router.url}/v1/models/no-such-model`, { headers: { authorization: `Bearer ${MASTER_KEY}` } });
+  assert.equal(gone.status, 404);
+  assert.equal((await gone.json()).error.code, 'model_not_found');
+  const gpt = await oai.models.retrieve('gpt');
+  assert.deepEqual([gpt.id, gpt.object, gpt.owned_by], ['gpt', 'model', 'openai']);
+});
