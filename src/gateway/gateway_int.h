@@ -304,6 +304,12 @@ ar_gw_store_models_t *ar_gw_tenancy_load_models(ar_gateway_t *gw);
 void ar_gw_store_models_free(ar_gw_store_models_t *sm);
 /** Drains and closes everything, once the workers have stopped. Main thread. */
 void ar_gw_tenancy_stop(ar_gateway_t *gw);
+/** The spend ledger (NULL without a store). Any thread. */
+struct ar_ledger *ar_gw_tenancy_ledger(ar_gw_tenancy_t *t);
+/** Counts work on its way to a worker (delta > 0) or done (< 0): shutdown waits for it. */
+void ar_gw_tenancy_track(ar_gw_tenancy_t *t, long delta);
+/** A spend record id no other record of any run has: a random prefix per process + a count. */
+void ar_gw_tenancy_record_id(ar_gw_tenancy_t *t, char out[AR_SPEND_ID_MAX]);
 /** What /health and /metrics show of the store and the ledger. Any thread. */
 void ar_gw_tenancy_storage(const ar_gateway_t *gw, ar_admin_storage_t *out);
 /** Store answers still on their way to a worker: shutdown waits for them. Any thread. */
@@ -333,6 +339,7 @@ void ar_gw_price_of(const ar_gw_req_t *g, const ar_deployment_t *dep, double *in
 /** The cost in USD of the usage the request's current deployment reported. */
 double ar_gw_cost(const ar_gw_req_t *g);
 
+/* spend.c: the spend record of each LLM request, written before the answer ends */
 /** The worker's spend record batcher (a uv_check on its loop). Worker thread. */
 void ar_gw_spend_worker_init(ar_gw_worker_t *gwk);
 /** Closes it; nothing may be pending (shutdown waits for ar_gw_tenancy_outstanding). */
