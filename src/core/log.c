@@ -380,10 +380,40 @@ void ar_log_write(ar_log_level_t level, const ar_log_ctx_t *ctx, const char *fmt
     finish(level, &l);
 }
 
+/*
+ * The access line's reason, masked and then cut to AR_LOG_REASON_MAX bytes without
+ * splitting a UTF-8 sequence; "..." marks a cut. Masked before the cut: a secret cut in two
+ * would escape the mask. @return its length in out (0: no reason).
+ */
+static size_t reason_of(const char *reason, char *out, size_t cap)
+{
+    if (!reason)
+        return 0;
+    /* far past the cut: a secret straddling cap cannot reach back before it */
+    size_t n = strnlen(reason, cap);
+    memcpy(out, reason, n);
+    ar_redact(out, &n);
+    if (n <= AR_LOG_REASON_MAX)
+        return n;
+    size_t keep = 0;
+    while (keep < AR_LOG_REASON_MAX - 3) {
+        size_t seq = (unsigned char)out[keep] < 0x80 ? 1 : ar_utf8_seq_len(out + keep, n - keep);
+        if (seq == 0)
+            seq = 1; /* an invalid byte is escaped on its own */
+        if (keep + seq > AR_LOG_REASON_MAX - 3)
+            break;
+        keep += seq;
+    }
+    memcpy(out + keep, "...", 3);
+    return keep + 3;
+}
+
 void ar_log_access(const ar_access_log_t *r)
 {
     if (!ar_log_enabled(AR_LOG_INFO))
         return;
+    char reason[1024];
+    size_t reason_len = reason_of(r->reason, reason, sizeof(reason));
     char buf[LINE_MAX_BYTES];
     line_t l = {buf, 0, sizeof(buf) - 1};
     char ts[40], num[160];
@@ -402,6 +432,10 @@ void ar_log_access(const ar_access_log_t *r)
                      r->status, r->attempts, r->latency_ms, (long long)r->prompt_tokens,
                      (long long)r->completion_tokens, r->stream ? "true" : "false");
         put(&l, num, (size_t)n);
+        if (reason_len) {
+            put(&l, ",\"reason\":", 10);
+            put_json_str(&l, reason, reason_len);
+        }
         put_json_field(&l, "model", r->model);
         put_json_field(&l, "credential", r->credential);
         put_json_field(&l, "client", r->client);
@@ -415,6 +449,12 @@ void ar_log_access(const ar_access_log_t *r)
         put_text_value(&l, r->path.ptr, r->path.len);
         int n = snprintf(num, sizeof(num), " status=%d", r->status);
         put(&l, num, (size_t)n);
+        if (reason_len) {
+            /* always quoted: a reason is a phrase, and reads as one */
+            put(&l, " reason=\"", 9);
+            put_escaped(&l, reason, reason_len, false, true);
+            put(&l, "\"", 1);
+        }
         put_text_field(&l, " model=", r->model);
         put_text_field(&l, " credential=", r->credential);
         n = snprintf(num, sizeof(num),

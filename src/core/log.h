@@ -48,7 +48,13 @@ typedef struct ar_access_log {
     const char *client;
     const char *request_id;
     bool stream;
+    /* why the gateway answered an error itself (NULL: no field); client-influenced, so it is
+     * masked, cut to AR_LOG_REASON_MAX bytes and escaped like every other field */
+    const char *reason;
 } ar_access_log_t;
+
+/** The longest `reason` an access line carries, in bytes (cut at a character boundary). */
+#define AR_LOG_REASON_MAX 200
 
 extern _Atomic int ar_log__level;
 

@@ -171,6 +171,7 @@ void ar_gw_send_answer(ar_gw_req_t *g, int status, ar_span_t body)
             body = ar_buf_span(&g->front_out);
         } else {
             status = 502;
+            ar_gw_set_reason(g->http, "the upstream answer could not be translated");
             body = ar_gw_error_body(g->http, 502, "api_error", "upstream_error",
                                     "the upstream answer could not be translated");
         }
@@ -183,6 +184,7 @@ void ar_gw_send_error(ar_gw_req_t *g, int status, const char *type, const char *
                       const char *message, const ar_http_header_t *extra, size_t extra_cnt)
 {
     message = ar_redact_str(g->http->pool, message);
+    ar_gw_set_reason(g->http, message);
     ar_gw_send_json(g, status, ar_gw_error_body(g->http, status, type, code, message), extra,
                     extra_cnt);
 }

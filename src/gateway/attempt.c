@@ -575,6 +575,7 @@ static void on_done(void *ud, int err, const char *detail)
             ar_provider_parse_error(g->prov, &g->call, g->up_status, ar_buf_span(&g->up_body), &ue);
             ar_gw_send_error(g, g->up_status, ue.type ? ue.type : type_for_status(g->up_status),
                              ue.code, ue.message, NULL, 0);
+            g->ctx.log_reason = NULL; /* relayed: the upstream's error, not a refusal of ours */
         }
         ar_gw_req_finish(g);
     } else if (oc.action == AR_ACT_RETURN_ERROR) {
@@ -593,6 +594,7 @@ void ar_gw_req_abort(ar_http_request_t *http, int reason)
         return;
     if (reason == AR_ESHUTDOWN) {
         static const char msg[] = "Request cancelled: server is shutting down";
+        ar_gw_set_reason(http, msg);
         if (ar_http_responded(http)) {
             ar_gw_stream_error(g, "service_unavailable_error", msg);
             ar_http_end_stream(http);

@@ -163,6 +163,7 @@ typedef struct ar_gw_ctx {
     int64_t log_prompt_tokens;
     int64_t log_completion_tokens;
     bool log_stream;
+    const char *log_reason; /* why the gateway answered an error itself (ar_gw_set_reason) */
 } ar_gw_ctx_t;
 
 static inline ar_runtime_t *ar_gw_rt(const ar_http_request_t *req)
@@ -366,8 +367,16 @@ void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd);
 /** An error body in the client's format (the request's front, else OpenAI's shape). */
 ar_span_t ar_gw_error_body(ar_http_request_t *req, int status, const char *type, const char *code,
                            const char *message);
+/** Answers an error of the gateway's own, in the client's format; message is the reason. */
 void ar_gw_error(ar_http_request_t *req, int status, const char *type, const char *code,
                  const char *message);
+/**
+ * Records why the gateway answers this request with an error of its own, for the access
+ * line's `reason` field (the last one recorded wins). reason is copied into the request's
+ * pool (at most about 1 KiB of it; the logger masks and cuts it further). Every error
+ * helper here calls it; call it directly only for an answer sent another way.
+ */
+void ar_gw_set_reason(ar_http_request_t *req, const char *reason);
 /**
  * Headers common to every answer: CORS, and X-RateLimit-* once ar_gw_ratelimit ran (3 of
  * them; a group that does not fit in max is left out). Fills out, returns the count.

@@ -129,11 +129,11 @@ void ar_gw_refuse_limit(ar_http_request_t *req, const ar_runtime_t *rt, const ch
     hs[0] = (ar_http_header_t){AR_LIT("Retry-After"), ar_span_cstr(retry)};
     size_t n = 1 + ar_gw_common_headers(req, rt, hs + 1, AR_ARRAY_CNT(hs) - 1);
     const ar_gw_ctx_t *ctx = req->data;
+    const char *why = ar_pool_printf(req->pool, "%s (%s limit)", message, limit_type);
+    ar_gw_set_reason(req, why);
     if (ctx->front) {
         /* another client API (/v1/messages): its own error shape, the limit named inside */
-        ar_span_t b =
-            ar_gw_error_body(req, 429, "rate_limit_error", "rate_limit_exceeded",
-                             ar_pool_printf(req->pool, "%s (%s limit)", message, limit_type));
+        ar_span_t b = ar_gw_error_body(req, 429, "rate_limit_error", "rate_limit_exceeded", why);
         ar_http_respond_json(req, 429, hs, n, b);
         return;
     }

@@ -1,7 +1,8 @@
 /*
  * reply.c: answers the gateway sends itself: JSON errors in the OpenAI shape and the
  * headers every answer carries (CORS, and X-RateLimit-* when client rate limiting is on).
- * Upstream answers are shaped by answer.c, which adds the same common headers.
+ * Upstream answers are shaped by answer.c, which adds the same common headers. Each error
+ * answered here also records its message as the access line's reason.
  */
 #include <string.h>
 
@@ -67,9 +68,19 @@ ar_span_t ar_gw_error_body(ar_http_request_t *req, int status, const char *type,
     return ar_http_error_body(req, message, type, code);
 }
 
+void ar_gw_set_reason(ar_http_request_t *req, const char *reason)
+{
+    ar_gw_ctx_t *ctx = req->data;
+    if (!ctx || !reason)
+        return;
+    /* copied: messages may point into buffers freed before the access line is written */
+    ctx->log_reason = ar_pool_strndup(req->pool, reason, strnlen(reason, 1023));
+}
+
 void ar_gw_error(ar_http_request_t *req, int status, const char *type, const char *code,
                  const char *message)
 {
+    ar_gw_set_reason(req, message);
     ar_span_t body = ar_gw_error_body(req, status, type, code, message);
     ar_http_header_t hs[8];
     size_t n = ar_gw_common_headers(req, ar_gw_rt(req), hs, AR_ARRAY_CNT(hs));

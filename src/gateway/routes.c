@@ -227,6 +227,7 @@ static void log_access(void *arg)
         .client = req->client_ip,
         .request_id = req->request_id,
         .stream = ctx->log_stream,
+        .reason = ctx->log_reason,
     };
     ar_log_access(&rec);
 }
@@ -302,6 +303,7 @@ static int admit(ar_http_request_t *req, ar_gw_ctx_t *ctx)
             ar_http_header_t hs[4];
             size_t n = ar_gw_common_headers(req, rt, hs, 3);
             hs[n++] = (ar_http_header_t){AR_LIT("Allow"), ar_span_cstr(known->allow)};
+            ar_gw_set_reason(req, "Method not allowed for this path");
             ar_span_t body = ar_http_error_body(req, "Method not allowed for this path",
                                                 "invalid_request_error", "method_not_allowed");
             ar_http_respond_json(req, 405, hs, n, body);

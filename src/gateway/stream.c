@@ -70,6 +70,7 @@ void ar_gw_stream_end(ar_gw_req_t *g)
 void ar_gw_stream_error(ar_gw_req_t *g, const char *type, const char *message)
 {
     message = ar_redact_str(g->http->pool, message);
+    ar_gw_set_reason(g->http, message); /* the status is already 200: this says what broke */
     if (g->ctx.front) {
         ar_buf_reset(&g->front_out);
         if (g->ctx.front->stream_error(g, type, message, &g->front_out) == 0)

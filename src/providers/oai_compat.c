@@ -328,6 +328,33 @@ static bool is_empty_array(ar_span_t v)
     return v.ptr[v.len - 1] == ']';
 }
 
+/* True when some ']' in s closes an empty array ("[]", "[ ]"): a cheap byte scan that lets
+ * almost every chunk skip the real look at "choices" below. */
+static bool may_hold_empty_array(ar_span_t s)
+{
+    const char *p = s.ptr;
+    const char *end = s.ptr + s.len;
+    while ((p = memchr(p, ']', (size_t)(end - p))) != NULL) {
+        const char *q = p;
+        while (q > s.ptr && is_ws(q[-1]))
+            q--;
+        if (q > s.ptr && q[-1] == '[')
+            return true;
+        p++;
+    }
+    return false;
+}
+
+/* A chunk without choices and without usage tells a client nothing a chat.completion.chunk
+ * can carry: Azure's first chunk (empty object, prompt_filter_results) is one. Typed clients
+ * expect every event to be a chunk with choices, so it is dropped, as LiteLLM does. */
+static bool is_choiceless(ar_span_t data)
+{
+    ar_span_t choices;
+    return may_hold_empty_array(data) && ar_jscan_get(data, AR_LIT("choices"), &choices) == 0 &&
+           is_empty_array(choices);
+}
+
 int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev, ar_buf_t *out)
 {
     (void)p;
@@ -357,16 +384,16 @@ int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *
         left = (size_t)(q - data.ptr);
     }
     if (!u)
-        return AR_PROV_PASS;
+        return is_choiceless(data) ? 0 : AR_PROV_PASS;
     ar_span_t after = ar_span_trim(ar_span(u + 7, (size_t)(data.ptr + data.len - u - 7)));
     if (after.len && after.ptr[0] == ':') {
         after = ar_span_trim(ar_span_skip(after, 1));
         if (ar_span_starts(after, AR_LIT("null")))
-            return AR_PROV_PASS;
+            return is_choiceless(data) ? 0 : AR_PROV_PASS;
     }
     ar_span_t usage;
     if (ar_jscan_get(data, AR_LIT("usage"), &usage) != 0 || ar_jscan_is_null(usage))
-        return AR_PROV_PASS;
+        return is_choiceless(data) ? 0 : AR_PROV_PASS;
     ar_provider_usage_from_openai(usage, &call->usage);
     if (call->client_wants_usage)
         return AR_PROV_PASS;

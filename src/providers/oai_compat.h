@@ -3,7 +3,9 @@
  * (their ops tables point at these functions instead of copying them). Requests pass
  * through with the model replaced (or cut out, when it is in the URL as in Azure's
  * deployment URLs); streams gain `stream_options.include_usage` so usage can be accounted,
- * and the usage-only chunk is dropped again when the client did not ask for it.
+ * and the usage-only chunk is dropped again when the client did not ask for it. Chunks with
+ * neither choices nor usage (Azure's prompt-filter chunk) are dropped: every streamed event
+ * a client gets is a chat.completion.chunk.
  */
 #ifndef AR_PROVIDERS_OAI_COMPAT_H
 #define AR_PROVIDERS_OAI_COMPAT_H

@@ -2,7 +2,8 @@
 // Azure OpenAI routes. Deployment URLs with the default and a configured api-version, the v1
 // API, chat (whole and streamed), completions and embeddings; what the mock received (path,
 // api-version query, api-key header and never a Bearer, model only where it belongs); Azure's
-// errors relayed or handled per the outcome table; and the Azure SDK client against airouter.
+// errors relayed or handled per the outcome table; Azure's prompt-filter chunk dropped from
+// streams; and the Azure SDK client against airouter.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { AzureOpenAI } from 'openai';
@@ -163,6 +164,48 @@ test('streaming chat with include_usage: exactly one usage chunk', async () => {
   const usage = chunks.filter((c) => c.choices.length === 0);
   assert.equal(usage.length, 1);
   assert.equal(usage[0].usage.completion_tokens, 4);
+});
+
+test('streaming chat: Azure\'s prompt-filter chunk (no choices) never reaches the client', async () => {
+  // the mock really sends it first (the prompt_filter directive), as Azure does
+  const raw = await fetch(`${mock.url}/openai/deployments/gpt-4o-eu/chat/completions?api-version=${DEFAULT_VERSION}`, {
+    method: 'POST',
+    headers: { 'api-key': KEY, 'content-type': 'application/json', 'x-mock-prompt-filter': '1' },
+    body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'x' }] }),
+  }).then((r) => r.text());
+  assert.match(raw.split('\n\n')[0], /^data: \{"choices":\[\],.*"object":"","prompt_filter_results":/);
+
+  for (const includeUsage of [false, true]) {
+    const body = {
+      model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: '[mock prompt_filter=1] filtered words' }],
+      ...(includeUsage ? { stream_options: { include_usage: true } } : {}),
+    };
+    const r = await fetch(`${router.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(r.status, 200);
+    const events = (await r.text()).split('\n\n').filter(Boolean);
+    assert.equal(events.at(-1), 'data: [DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, '')));
+    for (const c of chunks) {
+      assert.equal(c.object, 'chat.completion.chunk', JSON.stringify(c));
+      assert.equal(c.prompt_filter_results, undefined);
+    }
+    const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+    assert.equal(text, 'echo: filtered words');
+    assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+    // the include_usage chunk (choices empty, usage set) stays, and only when asked
+    const usage = chunks.filter((c) => c.choices.length === 0);
+    assert.equal(usage.length, includeUsage ? 1 : 0);
+    if (includeUsage) assert.equal(usage[0].usage.completion_tokens, 3);
+  }
+  // the official SDK sees only chunks too
+  const sdkChunks = await collect(await client.chat.completions.create({
+    model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: '[mock prompt_filter=1] hi' }],
+  }));
+  assert.ok(sdkChunks.every((c) => c.object === 'chat.completion.chunk' && c.choices.length > 0));
 });
 
 test('completions: the deployment URL of /completions', async () => {

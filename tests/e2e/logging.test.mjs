@@ -72,9 +72,11 @@ function textAccess(out, id) {
   return lines(out).filter((l) => / request method=/.test(l) && l.endsWith(` request_id=${id}`));
 }
 
+// logfmt: a quoted value is one token (its text as logged, quotes off), so `a=b` inside
+// it is no field
 function parseKv(line) {
   const kv = {};
-  for (const m of line.matchAll(/(\w+)=(\S*)/g)) kv[m[1]] = m[2];
+  for (const m of line.matchAll(/ (\w+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g)) kv[m[1]] = m[2] ?? m[3];
   return kv;
 }
 
@@ -166,6 +168,78 @@ test('every request gets an access line: models list, 401, 404, unknown model, b
     assert.equal(kv.path, k.path);
     assert.equal(Number(kv.status), k.status);
   }
+  await router.stop();
+});
+
+// The `reason` of an error the gateway answered itself: quoted right after status.
+const reasonOf = (line) => (/ status=\d+ reason="/.test(line) ? parseKv(line).reason : undefined);
+
+test('errors of the gateway own carry a reason; client bytes cannot break the line', async () => {
+  const router = await startRouter(config({
+    extra: 'rate_limiting:\n  enabled: true\n  per_model: { requests_per_minute: 1, burst_size: 1 }\n',
+  }));
+  const msg = [{ role: 'user', content: 'x' }];
+  const cases = [];
+  const badjson = await post(router, '/v1/chat/completions', '{"model":');
+  cases.push({ r: badjson, status: 400, reason: /^Malformed JSON in request body: / });
+  const badmsg = await post(router, '/v1/chat/completions', { model: 'gpt-4o', messages: [1] });
+  cases.push({ r: badmsg, status: 400, reason: /^'messages\[0\]' must be an object with a string 'role'$/ });
+  // a key (decoded into the message) that tries to end the field and forge a line
+  const key = 'k\\" x\\n2026-01-01T00:00:00.000Z info request method=GET status=200';
+  const dup = await post(router, '/v1/chat/completions', `{"model":"gpt-4o","messages":[],"${key}":1,"${key}":2}`);
+  cases.push({ r: dup, status: 400,
+    reason: /^Duplicate member 'k\\" x\\n2026-01-01T00:00:00\.000Z info request method=GET status=200' in the request body$/ });
+  const wrong = await post(router, '/v1/chat/completions', { model: 'gpt-4o', messages: msg },
+    { authorization: 'Bearer sk-wrong-key-abcdef0123456789' });
+  cases.push({ r: wrong, status: 401, reason: /API key/i, absent: 'sk-wrong-key-abcdef0123456789' });
+  const nomodel = await post(router, '/v1/chat/completions', { model: 'no-such-model', messages: msg });
+  cases.push({ r: nomodel, status: 404, reason: /^The model 'no-such-model' does not exist/ });
+  const nopath = await post(router, '/v1/nothing-here', {});
+  cases.push({ r: nopath, status: 404, reason: /^Unknown path: \/v1\/nothing-here$/ });
+  const first = await post(router, '/v1/chat/completions', { model: 'gpt-4o', messages: msg });
+  assert.equal(first.status, 200);
+  const limited = await post(router, '/v1/chat/completions', { model: 'gpt-4o', messages: msg });
+  cases.push({ r: limited, status: 429, reason: /^Rate limit exceeded \(model limit\)$/ });
+  // a model name that tries to end the field and forge fields of its own
+  const evil = 'evil" status=200 model=m credential=c request_id=x';
+  const forged = await post(router, '/v1/chat/completions', { model: evil, messages: msg });
+  cases.push({ r: forged, status: 404, reason: /^The model 'evil\\" status=200 model=m credential=c request_id=x' does not exist/ });
+  // a newline in it is refused before anything echoes it
+  const newline = await post(router, '/v1/chat/completions', { model: 'a\n2026-01-01T00:00:00.000Z info request', messages: msg });
+  cases.push({ r: newline, status: 400, reason: /^'model' must be a non-empty string without control characters$/ });
+
+  for (const k of cases) {
+    assert.equal(k.r.status, k.status, k.r.text);
+    const found = await waitAccess(router, k.r.id);
+    assert.equal(found.length, 1, found.join('\n'));
+    const reason = reasonOf(found[0]);
+    assert.ok(reason !== undefined, `no reason in ${found[0]}`);
+    assert.match(reason, k.reason, found[0]);
+    assert.ok(reason.length <= 220, found[0]);
+    if (k.absent) assert.ok(!found[0].includes(k.absent), found[0]);
+    const kv = parseKv(found[0]);
+    assert.equal(kv.status, String(k.status));
+    assert.equal(kv.request_id, k.r.id);
+    assert.notEqual(kv.model, 'm');
+  }
+  assert.ok(!lines(router.out).some((l) => l.startsWith('2026-01-01T00:00:00.000Z')));
+  // an answer that is no error has no reason
+  const ok = await waitAccess(router, first.id);
+  assert.equal(reasonOf(ok[0]), undefined, ok[0]);
+  assert.ok(!ok[0].includes(' reason='), ok[0]);
+  await router.stop();
+});
+
+test('log_format json: a refused request carries its reason', async () => {
+  const router = await startRouter(config({ server: '  log_format: json\n' }));
+  const evil = 'q"uote \\ back\\slash';
+  const r = await post(router, '/v1/chat/completions', { model: evil, messages: [{ role: 'user', content: 'x' }] });
+  assert.equal(r.status, 404);
+  const find = (out, id) => lines(out).filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l)).filter((j) => j.request_id === id && 'status' in j);
+  const [a] = await waitAccess(router, r.id, find);
+  assert.equal(a.status, 404);
+  assert.equal(a.reason, `The model '${evil}' does not exist or no credential serves it`);
   await router.stop();
 });
 

@@ -124,6 +124,7 @@ typedef struct mock_dirs {
     int malformed;
     int hang;
     int usage;
+    int prompt_filter; /* streams open with Azure's prompt-filter chunk (empty choices) */
     mock_span_t content;
     mock_span_t body;   /* answer exactly this body (status: `status` below 400, or 200) */
     mock_span_t header; /* one extra response header line, "Name: value", sent as given */

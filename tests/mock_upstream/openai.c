@@ -159,6 +159,17 @@ static void ev_raw(const oai_ctx_t *x, const char *text)
     mock_resp_event_end(x->req);
 }
 
+/* What Azure sends first in every chat stream, byte for byte: the prompt's content-filter
+ * verdict, in a chunk with an empty object and no choices (the prompt_filter directive). */
+static void prompt_filter_chunk(const oai_ctx_t *x)
+{
+    if (x->req->dirs.prompt_filter == 1) {
+        ev_raw(x, "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","
+                  "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}"
+                  "\n\n");
+    }
+}
+
 /* The usage-only chunk, the optional malformed event, then [DONE]. */
 static void stream_tail(const oai_ctx_t *x)
 {
@@ -361,6 +372,7 @@ static void chat_stream(oai_ctx_t *x, mock_span_t answer, mock_span_t tool)
     mock_buf_t *o;
 
     mock_resp_stream_begin(req, 200, "text/event-stream");
+    prompt_filter_chunk(x);
 
     o = ev_open(x);
     if (tool.ptr != NULL) {

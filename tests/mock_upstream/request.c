@@ -148,6 +148,7 @@ static const dir_def_t dir_defs[] = {
     {"malformed", DIR_BOOL, offsetof(mock_dirs_t, malformed), 0, 1, 0},
     {"hang", DIR_BOOL, offsetof(mock_dirs_t, hang), 0, 1, 0},
     {"usage", DIR_BOOL, offsetof(mock_dirs_t, usage), 0, 1, 0},
+    {"prompt_filter", DIR_BOOL, offsetof(mock_dirs_t, prompt_filter), 0, 1, 0},
     {"content", DIR_TEXT, offsetof(mock_dirs_t, content), 0, 0, 1},
     {"body", DIR_TEXT, offsetof(mock_dirs_t, body), 0, 0, 1},
     {"header", DIR_TEXT, offsetof(mock_dirs_t, header), 0, 0, 1},
@@ -164,6 +165,7 @@ static void dirs_clear(mock_dirs_t *d)
     d->malformed = -1;
     d->hang = -1;
     d->usage = -1;
+    d->prompt_filter = -1;
     d->content = (mock_span_t){NULL, 0};
     d->body = (mock_span_t){NULL, 0};
     d->header = (mock_span_t){NULL, 0};

@@ -289,6 +289,63 @@ static void test_client_strings_escaped(void **state)
     ar_log_shutdown();
 }
 
+/* The reason of a refused request: quoted and escaped (a client's quote or newline inside
+ * cannot end the field or the line), masked, cut at 200 bytes on a character boundary, a
+ * JSON string in JSON lines, and absent when there is none (test_access_line). */
+static void test_access_reason(void **state)
+{
+    capture_t *c = *state;
+    ar_log_init(false);
+    const char *const secrets[] = {SECRET};
+    ar_redact_set_secrets(secrets, 1);
+    ar_access_log_t rec = {.method = "POST",
+                           .path = AR_LIT("/v1/chat/completions"),
+                           .status = 404,
+                           .model = "x",
+                           .client = "127.0.0.1",
+                           .request_id = "r7",
+                           .reason = "No model 'a\"\nb status=200' for key " SECRET};
+    ar_log_access(&rec);
+    char *out = captured(c);
+    assert_int_equal(count(out, "\n"), 1);
+    assert_non_null(strstr(out, " status=404 reason=\"No model 'a\\\"\\nb status=200' for key "
+                                "sk-liv...def\" model=x credential=- "));
+    assert_null(strstr(out, SECRET));
+    free(out);
+
+    /* 300 bytes of two-byte characters after one ASCII byte: cut to 197 bytes plus "..." */
+    char long_reason[302];
+    long_reason[0] = 'x';
+    for (size_t i = 1; i + 1 < 301; i += 2)
+        memcpy(long_reason + i, "\xc3\xa9", 2);
+    long_reason[301] = '\0';
+    rec.reason = long_reason;
+    ar_log_set_format(AR_LOG_JSON);
+    ar_log_access(&rec);
+    out = captured(c);
+    char *line = strchr(out, '\n') + 1;
+    *strchr(line, '\n') = '\0';
+    json_error_t je;
+    json_t *v = json_loads(line, 0, &je);
+    if (!v)
+        fail_msg("not JSON: %s (%s)", line, je.text);
+    const char *got = json_string_value(json_object_get(v, "reason"));
+    assert_non_null(got);
+    assert_int_equal(strlen(got), 1 + 98 * 2 + 3); /* 197 whole bytes, never half an é */
+    assert_memory_equal(got, long_reason, 197);
+    assert_string_equal(got + 197, "...");
+    assert_int_equal(json_integer_value(json_object_get(v, "status")), 404);
+    json_decref(v);
+    free(out);
+
+    rec.reason = NULL;
+    ar_log_access(&rec);
+    out = captured(c);
+    assert_null(strstr(strrchr(out, '{'), "reason"));
+    free(out);
+    ar_log_shutdown();
+}
+
 static void test_async_drains_on_shutdown(void **state)
 {
     capture_t *c = *state;
@@ -319,6 +376,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_strings_escaped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_drains_on_shutdown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

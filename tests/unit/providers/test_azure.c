@@ -4,7 +4,7 @@
  * with the default and a configured api_version, the v1 API form, the api-key and extra
  * headers, the bodies (model removed for deployment URLs, replaced for v1) through both the
  * splice and the tree path, stream usage handling on an Azure transcript (its prompt-filter
- * chunk), response usage and Azure's error bodies (the content filter sample of its docs).
+ * chunk dropped), chunks without choices, response usage and Azure's error bodies (the content filter sample of its docs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -298,22 +298,22 @@ static void test_stream_usage(void **state)
     json_t *body = json_pack("{s:s}", "model", "gpt-4o");
     ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, true, "gpt-4o-eu");
     fx_verdicts_t s;
-    /* unasked: only the usage-only chunk (13) is dropped; Azure's prompt-filter chunk (0)
-     * also has "choices":[] but no usage, and passes */
+    /* unasked: Azure's prompt-filter chunk (0: "choices":[], "usage":null) is no chunk a
+     * client can read and is dropped, and so is the usage-only chunk (13) */
     call.client_wants_usage = false;
     run_stream(f, &call, &s);
     for (size_t i = 0; i < 15; i++) {
-        assert_int_equal(s.verdict[i], i == 13 ? 0 : AR_PROV_PASS);
+        assert_int_equal(s.verdict[i], i == 0 || i == 13 ? 0 : AR_PROV_PASS);
         assert_int_equal(s.out_len[i], 0);
     }
     assert_fixture_usage(&call);
-    /* asked: everything passes, usage is still recorded */
+    /* asked: the usage chunk passes too, usage is still recorded; the prompt filter's not */
     memset(&call.usage, 0, sizeof(call.usage));
     call.stream_done = false;
     call.client_wants_usage = true;
     run_stream(f, &call, &s);
     for (size_t i = 0; i < 15; i++)
-        assert_int_equal(s.verdict[i], AR_PROV_PASS);
+        assert_int_equal(s.verdict[i], i == 0 ? 0 : AR_PROV_PASS);
     assert_fixture_usage(&call);
     /* the same verdicts wherever the transport splits the bytes */
     size_t len;
@@ -324,10 +324,64 @@ static void test_stream_usage(void **state)
         call.stream_done = false;
         run_stream_split(f, &call, &s, text, len, split);
         for (size_t i = 0; i < 15; i++)
-            assert_int_equal(s.verdict[i], i == 13 ? 0 : AR_PROV_PASS);
+            assert_int_equal(s.verdict[i], i == 0 || i == 13 ? 0 : AR_PROV_PASS);
         assert_fixture_usage(&call);
     }
     free(text);
+    json_decref(body);
+    fx_close(f);
+}
+
+/* One event's verdict, alone. */
+static int verdict_of(fx_t *f, ar_call_t *call, const char *data)
+{
+    ar_sse_event_t ev = {.data = ar_span_cstr(data), .raw = ar_span_cstr(data)};
+    ar_buf_t out;
+    ar_buf_init(&out, 1 << 16);
+    int rc = ar_provider_parse_event(f->prov[0], call, &ev, &out);
+    assert_int_equal(out.len, 0);
+    ar_buf_dispose(&out);
+    return rc;
+}
+
+/* Every event a client gets is a chunk: one with neither choices nor usage is dropped in
+ * each form Azure writes it (no usage member at all, as without include_usage; spaced),
+ * while chunks that merely contain "[]" elsewhere, usage chunks and errors pass. */
+static void test_choiceless_chunks(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    json_t *body = json_pack("{s:s}", "model", "gpt-4o");
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, body, true, "gpt-4o-eu");
+    static const char *const dropped[] = {
+        "{\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","
+        "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}",
+        "{\"choices\": [ ],\"object\":\"\",\"usage\":null}",
+        "{\"object\":\"\",\"usage\":null,\"choices\":[]}",
+    };
+    static const char *const passed[] = {
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[]\"}}],\"object\":\"chat."
+        "completion.chunk\"}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[]}}],\"usage\":null}",
+        "{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{}}],\"prompt_filter_results\":[]}",
+        "{\"error\":{\"message\":\"boom\",\"details\":[]}}",
+        "not json []",
+    };
+    for (int wants = 0; wants < 2; wants++) {
+        call.client_wants_usage = wants;
+        for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++)
+            assert_int_equal(verdict_of(f, &call, dropped[i]), 0);
+        for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++)
+            assert_int_equal(verdict_of(f, &call, passed[i]), AR_PROV_PASS);
+        /* the include_usage chunk: choices empty, usage there */
+        memset(&call.usage, 0, sizeof(call.usage));
+        assert_int_equal(verdict_of(f, &call,
+                                    "{\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+                                    "\"completion_tokens\":2,\"total_tokens\":5}}"),
+                         wants ? AR_PROV_PASS : 0);
+        assert_true(call.usage.seen);
+        assert_int_equal(call.usage.total_tokens, 5);
+    }
     json_decref(body);
     fx_close(f);
 }
@@ -413,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_stream_bodies),
         cmocka_unit_test(test_splice_cut),
         cmocka_unit_test(test_stream_usage),
+        cmocka_unit_test(test_choiceless_chunks),
         cmocka_unit_test(test_parse_response_usage),
         cmocka_unit_test(test_parse_error),
         cmocka_unit_test(test_caps),
