@@ -332,6 +332,8 @@ static bool is_empty_array(ar_span_t v)
  * almost every chunk skip the real look at "choices" below. */
 static bool may_hold_empty_array(ar_span_t s)
 {
+    if (s.len == 0)
+        return false; /* an event without data has a NULL ptr: no pointer arithmetic on it */
     const char *p = s.ptr;
     const char *end = s.ptr + s.len;
     while ((p = memchr(p, ']', (size_t)(end - p))) != NULL) {

@@ -373,6 +373,13 @@ static void test_choiceless_chunks(void **state)
             assert_int_equal(verdict_of(f, &call, dropped[i]), 0);
         for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++)
             assert_int_equal(verdict_of(f, &call, passed[i]), AR_PROV_PASS);
+        /* an event without data: its span has no pointer (found by the fuzzer: UBSan's
+         * "applying zero offset to null pointer") */
+        ar_sse_event_t empty = {.data = AR_SPAN_NULL, .raw = AR_SPAN_NULL};
+        ar_buf_t out;
+        ar_buf_init(&out, 1 << 16);
+        (void)ar_provider_parse_event(f->prov[0], &call, &empty, &out);
+        ar_buf_dispose(&out);
         /* the include_usage chunk: choices empty, usage there */
         memset(&call.usage, 0, sizeof(call.usage));
         assert_int_equal(verdict_of(f, &call,
