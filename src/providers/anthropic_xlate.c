@@ -520,8 +520,57 @@ static bool is_plain_text(const json_t *block)
     return json_object_size(block) == 2 && json_is_string(json_object_get(block, "text"));
 }
 
+/*
+ * OpenAI's reasoning_effort as a thinking budget in tokens; 0 for "none" (no thinking).
+ * Anthropic's least budget is 1024 tokens, so "minimal" and "low" share it.
+ */
+static int effort_budget(const json_t *effort, json_int_t *budget, const char **detail)
+{
+    static const struct {
+        const char *name;
+        json_int_t budget;
+    } levels[] = {{"none", 0}, {"minimal", 1024}, {"low", 1024}, {"medium", 4096}, {"high", 16384}};
+    for (size_t i = 0; json_is_string(effort) && i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (str_is(json_string_value(effort), levels[i].name)) {
+            *budget = levels[i].budget;
+            return 0;
+        }
+    }
+    *detail = "'reasoning_effort' must be none, minimal, low, medium or high";
+    return AR_EINVAL;
+}
+
+/*
+ * thinking: the client's own Anthropic parameter, else one made from reasoning_effort.
+ * Sets *budget to the thinking budget (0 without one) and *on when thinking is asked for.
+ */
+static int translate_thinking(const json_t *oai, json_t *req, json_int_t *budget, bool *on,
+                              const char **detail)
+{
+    json_t *thinking = json_object_get(oai, "thinking");
+    json_t *effort = json_object_get(oai, "reasoning_effort");
+    *budget = 0;
+    *on = false;
+    if (json_is_object(thinking)) {
+        /* extended thinking: passed through for clients that know Anthropic's parameter */
+        json_t *b = json_object_get(thinking, "budget_tokens");
+        *on = !str_is(ar_json_str(thinking, "type"), "disabled");
+        *budget = json_is_integer(b) ? json_integer_value(b) : 0;
+        return copy_key(req, oai, "thinking");
+    }
+    if (!effort || json_is_null(effort))
+        return 0;
+    int rc = effort_budget(effort, budget, detail);
+    if (rc || *budget == 0)
+        return rc;
+    *on = true;
+    return set(req, "thinking",
+               json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", *budget));
+}
+
 /* The sampling and limit parameters that map one to one, or nearly. */
-static int translate_params(const json_t *oai, int64_t max_default, bool stream, json_t *req)
+static int translate_params(const json_t *oai, int64_t max_default, bool stream, json_t *req,
+                            const char **detail)
 {
     json_t *mct = json_object_get(oai, "max_completion_tokens");
     json_t *mt = json_object_get(oai, "max_tokens");
@@ -530,9 +579,20 @@ static int translate_params(const json_t *oai, int64_t max_default, bool stream,
         max = json_integer_value(mct);
     else if (json_is_integer(mt))
         max = json_integer_value(mt);
-    int rc = set(req, "max_tokens", json_integer(max));
+    json_int_t budget;
+    bool thinking;
+    int rc = translate_thinking(oai, req, &budget, &thinking, detail);
+    if (rc)
+        return rc;
+    /* Anthropic refuses max_tokens <= budget_tokens; the limit the client gave is then read as
+     * what it wants of the answer, on top of the thinking (LiteLLM raises it likewise) */
+    if (budget > 0 && max <= budget)
+        max += budget;
+    rc = set(req, "max_tokens", json_integer(max));
     static const char *const numbers[] = {"temperature", "top_p", "top_k"};
-    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]) && !rc; i++) {
+    /* with thinking on, Anthropic refuses temperature and top_k and narrows top_p: the model's
+     * own sampling is kept rather than the request refused */
+    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]) && !rc && !thinking; i++) {
         if (json_is_number(json_object_get(oai, numbers[i])))
             rc = copy_key(req, oai, numbers[i]);
     }
@@ -557,9 +617,6 @@ static int translate_params(const json_t *oai, int64_t max_default, bool stream,
     const char *user = ar_json_str(oai, "user");
     if (!rc && user)
         rc = set(req, "metadata", json_pack("{s:s}", "user_id", user));
-    /* extended thinking: passed through for clients that know Anthropic's parameter */
-    if (!rc && json_is_object(json_object_get(oai, "thinking")))
-        rc = copy_key(req, oai, "thinking");
     return rc;
 }
 
@@ -591,7 +648,7 @@ int ar_anth_request_from_openai(const json_t *oai, const char *model, int64_t ma
     if (json_array_size(sys) > 0)
         rc = json_object_set(req, "system", system) ? AR_ENOMEM : 0;
     rc = rc ? rc : (json_object_set(req, "messages", msgs) ? AR_ENOMEM : 0);
-    rc = rc ? rc : translate_params(oai, max_tokens_default, stream, req);
+    rc = rc ? rc : translate_params(oai, max_tokens_default, stream, req, detail);
     rc = rc ? rc : translate_tools(json_object_get(oai, "tools"), req, detail);
     rc = rc ? rc : translate_tool_choice(oai, req, detail);
     if (rc)

@@ -40,7 +40,12 @@
  * @param stream sets "stream": true
  * @param out receives a new tree (json_decref it) on success
  * @param detail receives a static message on AR_EINVAL (the request cannot be expressed:
- *        tool call arguments that are not a JSON object, unsupported parts or roles)
+ *        tool call arguments that are not a JSON object, unsupported parts or roles, an
+ *        unknown reasoning_effort)
+ * reasoning_effort (minimal/low 1024, medium 4096, high 16384; none: no thinking) becomes
+ * thinking with that budget unless the client sent thinking itself; with thinking on,
+ * max_tokens is raised by the budget when not above it, and temperature/top_p/top_k are
+ * left out as Anthropic refuses them.
  * @return 0 or AR_EINVAL
  */
 int ar_anth_request_from_openai(const json_t *oai, const char *model, int64_t max_tokens_default,

@@ -588,7 +588,40 @@ static void copy_number(json_t *gc, const char *to, const json_t *req, const cha
         json_object_set(gc, to, v);
 }
 
-static void translate_generation(const json_t *req, json_t *body)
+/*
+ * reasoning_effort -> thinkingConfig, the thoughts asked for so that they come back as
+ * reasoning_content. "minimal" stays within every 2.5 model's range (Flash-Lite's least is
+ * 512); "none" leaves the model's default, as 2.5 Pro refuses a budget of 0. A
+ * maxOutputTokens that the budget would eat whole is raised by it (thoughts count as output).
+ */
+static int translate_thinking(ar_call_t *call, const json_t *req, json_t *gc)
+{
+    static const struct {
+        const char *name;
+        json_int_t budget;
+    } levels[] = {{"none", 0}, {"minimal", 512}, {"low", 1024}, {"medium", 4096}, {"high", 16384}};
+    json_t *effort = json_object_get(req, "reasoning_effort");
+    if (!effort || json_is_null(effort))
+        return 0;
+    for (size_t i = 0; json_is_string(effort) && i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (!str_is(json_string_value(effort), levels[i].name))
+            continue;
+        json_int_t budget = levels[i].budget;
+        if (budget == 0)
+            return 0;
+        json_t *max = json_object_get(gc, "maxOutputTokens");
+        if (json_is_integer(max) && json_integer_value(max) <= budget)
+            json_object_set_new(gc, "maxOutputTokens",
+                                json_integer(json_integer_value(max) + budget));
+        json_object_set_new(gc, "thinkingConfig",
+                            json_pack("{s:I,s:b}", "thinkingBudget", budget, "includeThoughts", 1));
+        return 0;
+    }
+    call->error_detail = "'reasoning_effort' must be none, minimal, low, medium or high";
+    return AR_EINVAL;
+}
+
+static int translate_generation(ar_call_t *call, const json_t *req, json_t *body)
 {
     json_t *gc = json_object();
     copy_number(gc, "temperature", req, "temperature");
@@ -616,10 +649,12 @@ static void translate_generation(const json_t *req, json_t *body)
         if (json_is_object(schema))
             json_object_set_new(gc, "responseSchema", clean_schema(schema, schema, 0));
     }
-    if (json_object_size(gc) > 0)
+    int rc = translate_thinking(call, req, gc);
+    if (!rc && json_object_size(gc) > 0)
         json_object_set_new(body, "generationConfig", gc);
     else
         json_decref(gc);
+    return rc;
 }
 
 int ar_gem_chat_body(ar_call_t *call, ar_span_t *out)
@@ -650,8 +685,8 @@ int ar_gem_chat_body(ar_call_t *call, ar_span_t *out)
     }
     json_object_set(body, "contents", x.contents);
     translate_tools(req, body);
-    translate_generation(req, body);
-    rc = ar_provider_dump_body(call, body, out);
+    rc = translate_generation(call, req, body);
+    rc = rc ? rc : ar_provider_dump_body(call, body, out);
 out:
     json_decref(body);
     json_decref(x.contents);

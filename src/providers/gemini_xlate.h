@@ -27,7 +27,8 @@ const char *ar_gem_model_segment(ar_pool_t *pool, const char *model);
 
 /**
  * Builds the GenerateContentRequest body for call's OpenAI chat request (ar_call_json):
- * contents, systemInstruction, tools, toolConfig and generationConfig. The mapping is
+ * contents, systemInstruction, tools, toolConfig and generationConfig (reasoning_effort as
+ * thinkingConfig with includeThoughts). The mapping is
  * documented in the README (Providers: gemini, vertex-ai). Same body for streams.
  * @param out receives the body, in call->pool
  * @return 0, AR_EINVAL (call->error_detail says why) when the body cannot be loaded, has

@@ -137,6 +137,22 @@ test('openai sdk -> anthropic: text, usage, metadata, and the wire request', asy
   });
 });
 
+test('openai sdk -> anthropic: reasoning_effort becomes a thinking budget', async () => {
+  await mock.clear();
+  const r = await oai.chat.completions.create({
+    model: 'claude', messages: [{ role: 'user', content: 'think' }], reasoning_effort: 'low', max_tokens: 500, temperature: 0.3,
+  });
+  assert.equal(r.choices[0].message.content, 'echo: think');
+  const [up] = await anthropicSeen();
+  assert.deepEqual(up.body.thinking, { type: 'enabled', budget_tokens: 1024 });
+  assert.equal(up.body.max_tokens, 1524, 'raised above the budget');
+  assert.equal(up.body.temperature, undefined, 'Anthropic refuses temperature with thinking');
+  await assert.rejects(
+    oai.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'x' }], reasoning_effort: 'extreme' }),
+    (e) => e.status === 400 && /reasoning_effort/.test(e.message),
+  );
+});
+
 test('openai sdk -> anthropic: merged turns, stop sequences, max_tokens, JSON mode', async () => {
   await mock.clear();
   // consecutive user messages are one Anthropic turn; the mock refuses non-alternating roles

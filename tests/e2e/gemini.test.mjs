@@ -285,6 +285,22 @@ test('gemini: JSON mode with a schema', async () => {
   assert.deepEqual(JSON.parse(o.choices[0].message.content), { echo: 'echo: obj' });
 });
 
+test('gemini: reasoning_effort becomes thinkingConfig with the thoughts asked for', async () => {
+  await mock.clear();
+  const r = await client.chat.completions.create({
+    model: 'gem', messages: [{ role: 'user', content: 'think' }], reasoning_effort: 'medium', max_tokens: 100,
+  });
+  assert.equal(r.choices[0].message.content, 'echo: think');
+  const [up] = await mock.requests();
+  assert.deepEqual(up.body.generationConfig, {
+    maxOutputTokens: 4196, thinkingConfig: { thinkingBudget: 4096, includeThoughts: true }, // raised by the budget
+  });
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gem', messages: [{ role: 'user', content: 'x' }], reasoning_effort: 'extreme' }),
+    (e) => e.status === 400 && /reasoning_effort/.test(e.message),
+  );
+});
+
 test('gemini: embeddings, single and batch, base64 (SDK default) and float', async () => {
   await mock.clear();
   const one = await client.embeddings.create({ model: 'gemb', input: 'hello embeddings' });

@@ -74,6 +74,86 @@ static json_t *translate(const char *openai, int64_t max_out, int expect_rc, con
 
 /* ---- requests ---- */
 
+/* reasoning_effort -> thinking with a budget below max_tokens, sampling left out */
+static void test_reasoning_effort(void **state)
+{
+    (void)state;
+    static const char msgs[] = "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]";
+    char body[512];
+    static const struct {
+        const char *effort;
+        const char *max; /* the client's max_tokens, "" for none */
+        int64_t budget, want_max;
+    } cases[] = {
+        {"minimal", "", 1024, 4096}, /* the default max is already above the budget */
+        {"low", ",\"max_tokens\":1000", 1024, 2024},
+        {"medium", "", 4096, 8192}, /* a max equal to the budget is raised too */
+        {"high", ",\"max_completion_tokens\":20000", 16384, 20000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{%s,\"reasoning_effort\":\"%s\",\"temperature\":0.2,\"top_p\":0.5,"
+                 "\"top_k\":5%s}",
+                 msgs, cases[i].effort, cases[i].max);
+        json_t *r = translate(body, 0, 0, NULL);
+        json_t *th = json_object_get(r, "thinking");
+        assert_string_equal(ar_json_str(th, "type"), "enabled");
+        assert_int_equal(json_integer_value(json_object_get(th, "budget_tokens")), cases[i].budget);
+        assert_int_equal(json_integer_value(json_object_get(r, "max_tokens")), cases[i].want_max);
+        assert_null(json_object_get(r, "temperature"));
+        assert_null(json_object_get(r, "top_p"));
+        assert_null(json_object_get(r, "top_k"));
+        assert_null(json_object_get(r, "reasoning_effort"));
+        json_decref(r);
+    }
+    /* "none" (and null): no thinking, sampling kept */
+    json_t *r = translate("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                          "\"reasoning_effort\":\"none\",\"temperature\":0.2}",
+                          0, 0, NULL);
+    assert_null(json_object_get(r, "thinking"));
+    assert_json_str(json_object_get(r, "temperature"), "0.2");
+    assert_int_equal(json_integer_value(json_object_get(r, "max_tokens")), 4096);
+    json_decref(r);
+    r = translate("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                  "\"reasoning_effort\":null}",
+                  0, 0, NULL);
+    assert_null(json_object_get(r, "thinking"));
+    json_decref(r);
+    /* the client's own thinking wins over reasoning_effort; max_tokens still made room */
+    r = translate("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2000,"
+                  "\"reasoning_effort\":\"high\",\"thinking\":{\"type\":\"enabled\","
+                  "\"budget_tokens\":3000},\"temperature\":0.7}",
+                  0, 0, NULL);
+    assert_json_str(json_object_get(r, "thinking"),
+                    "{\"type\":\"enabled\",\"budget_tokens\":3000}");
+    assert_int_equal(json_integer_value(json_object_get(r, "max_tokens")), 5000);
+    assert_null(json_object_get(r, "temperature"));
+    json_decref(r);
+    /* thinking disabled by the client: sampling kept */
+    r = translate("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"thinking\":{\"type\":"
+                  "\"disabled\"},\"temperature\":0.7}",
+                  0, 0, NULL);
+    assert_json_str(json_object_get(r, "temperature"), "0.7");
+    json_decref(r);
+    /* an unknown effort is a clear error */
+    const char *detail = NULL;
+    assert_null(translate("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                          "\"reasoning_effort\":\"extreme\"}",
+                          0, AR_EINVAL, &detail));
+    assert_non_null(strstr(detail, "reasoning_effort"));
+    assert_null(translate("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                          "\"reasoning_effort\":3}",
+                          0, AR_EINVAL, &detail));
+    /* the fast path leaves such a request to the tree path */
+    ar_buf_t out;
+    ar_buf_init(&out, 1u << 20);
+    assert_int_equal(ar_anth_request_fast(AR_LIT("{\"messages\":[{\"role\":\"user\",\"content\":"
+                                                 "\"x\"}],\"reasoning_effort\":\"low\"}"),
+                                          "m", 0, false, &out),
+                     AR_EAGAIN);
+    ar_buf_dispose(&out);
+}
+
 static void test_chat_request(void **state)
 {
     (void)state;
@@ -922,6 +1002,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chat_request),
+        cmocka_unit_test(test_reasoning_effort),
         cmocka_unit_test(test_fast_request_matches_tree),
         cmocka_unit_test(test_tools_request),
         cmocka_unit_test(test_json_mode_stream_request),

@@ -250,6 +250,65 @@ static void test_request_edge_cases(void **state)
     fx_close(f);
 }
 
+/* reasoning_effort -> generationConfig.thinkingConfig with the thoughts asked for */
+static void test_reasoning_effort(void **state)
+{
+    (void)state;
+    fx_t *f = fx_open();
+    ar_http_req_t req;
+    char body[512];
+    static const struct {
+        const char *effort;
+        const char *max; /* the client's max_tokens, "" for none */
+        const char *want;
+    } cases[] = {
+        {"minimal", "", "{\"thinkingConfig\":{\"thinkingBudget\":512,\"includeThoughts\":true}}"},
+        {"low", ",\"temperature\":0.5",
+         "{\"temperature\":0.5,\"thinkingConfig\":{\"thinkingBudget\":1024,"
+         "\"includeThoughts\":true}}"},
+        {"medium", ",\"max_tokens\":4096", /* the budget would eat it whole: raised */
+         "{\"maxOutputTokens\":8192,\"thinkingConfig\":{\"thinkingBudget\":4096,"
+         "\"includeThoughts\":true}}"},
+        {"high", ",\"max_completion_tokens\":30000",
+         "{\"maxOutputTokens\":30000,\"thinkingConfig\":{\"thinkingBudget\":16384,"
+         "\"includeThoughts\":true}}"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                 "\"reasoning_effort\":\"%s\"%s}",
+                 cases[i].effort, cases[i].max);
+        assert_int_equal(build_json(f, body, &req), 0);
+        json_t *got = json_loadb(req.body.ptr, req.body.len, 0, NULL);
+        assert_json_str(json_object_get(got, "generationConfig"), cases[i].want);
+        assert_null(json_object_get(got, "reasoning_effort"));
+        json_decref(got);
+    }
+    /* "none" and null leave the model's default */
+    assert_int_equal(build_json(f,
+                                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                                "\"reasoning_effort\":\"none\"}",
+                                &req),
+                     0);
+    assert_null(ar_span_find(req.body, AR_LIT("generationConfig")));
+    assert_int_equal(build_json(f,
+                                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                                "\"reasoning_effort\":null}",
+                                &req),
+                     0);
+    assert_null(ar_span_find(req.body, AR_LIT("thinkingConfig")));
+    /* an unknown effort is a clear error */
+    json_t *bad = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                             "\"reasoning_effort\":\"max\"}",
+                             0, NULL);
+    ar_call_t call = fx_call(f->pool, AR_EP_CHAT, bad, false, "m");
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(ar_provider_build(f->prov[0], &call, &req), AR_EINVAL);
+    assert_non_null(strstr(call.error_detail, "reasoning_effort"));
+    json_decref(bad);
+    fx_close(f);
+}
+
 static void test_embeddings_requests(void **state)
 {
     (void)state;
@@ -800,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_chat_requests),
         cmocka_unit_test(test_urls_and_headers),
         cmocka_unit_test(test_request_edge_cases),
+        cmocka_unit_test(test_reasoning_effort),
         cmocka_unit_test(test_embeddings_requests),
         cmocka_unit_test(test_chat_responses),
         cmocka_unit_test(test_finish_reasons),
