@@ -128,9 +128,12 @@ double ar_gw_cost(const ar_gw_req_t *g)
 {
     const ar_usage_t *u = &g->call.usage;
     ar_price_t p;
-    if (!u->seen || !price_of(g, g->dep, &p))
+    if (!price_of(g, g->dep, &p))
         return 0;
     ar_cost_usage_t cu = {u->prompt_tokens, u->completion_tokens, u->cached_tokens,
                           u->cache_creation_tokens, u->reasoning_tokens};
-    return ar_price_cost(&p, &cu);
+    if (!u->seen) /* billed without usage: the prompt estimate, at the input rate */
+        cu = (ar_cost_usage_t){0};
+    ar_gw_billed_tokens(g, &cu.prompt_tokens, &cu.completion_tokens);
+    return cu.prompt_tokens || cu.completion_tokens ? ar_price_cost(&p, &cu) : 0;
 }

@@ -360,6 +360,12 @@ void ar_gw_spend_record(ar_gw_req_t *g);
  * reserve the request's worst case. @return 0, or AR_ELIMIT after answering.
  */
 int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt);
+/**
+ * The prompt and completion tokens the request is billed for (quotas, ledger, cost): the
+ * upstream's usage, else, when an answer began but its usage never came, the prompt
+ * estimate.
+ */
+void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *completion);
 /** Settles what ar_gw_key_admit charged with the request's real usage. Idempotent. */
 void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd);
 

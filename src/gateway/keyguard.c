@@ -73,16 +73,30 @@ int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
     return AR_ELIMIT;
 }
 
+void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *completion)
+{
+    const ar_usage_t *u = &g->call.usage;
+    *prompt = *completion = 0;
+    if (u->seen) {
+        *prompt = u->prompt_tokens;
+        *completion = u->completion_tokens;
+    } else if (g->dep && g->up_status >= 200 && g->up_status < 300) {
+        /* the upstream answered but its usage never came (a stream the client cut, or one
+         * that broke): the prompt was spent all the same, and cancelling must not be free */
+        *prompt = g->est_tokens;
+    }
+}
+
 void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd)
 {
     ar_tkey_t *k = g->ctx.key;
     if (!k || !g->key_charged_ms)
         return;
-    const ar_usage_t *u = &g->call.usage;
-    int64_t used = u->seen ? u->prompt_tokens + u->completion_tokens : g->key_tpm_charged;
+    int64_t prompt, completion;
+    ar_gw_billed_tokens(g, &prompt, &completion);
+    int64_t used = prompt + completion;
     if (used != g->key_tpm_charged)
         ar_window_add(&k->state->tpm, ar_now_ms(), used - g->key_tpm_charged);
-    ar_quota_settle(&k->state->quota, &g->quota_res, u->seen ? u->prompt_tokens : 0,
-                    u->seen ? u->completion_tokens : 0, cost_usd, ar_wall_ms());
+    ar_quota_settle(&k->state->quota, &g->quota_res, prompt, completion, cost_usd, ar_wall_ms());
     g->key_charged_ms = 0;
 }

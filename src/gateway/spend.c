@@ -123,6 +123,8 @@ void ar_gw_spend_record(ar_gw_req_t *g)
     if (!ar_gw_tenancy_ledger(t))
         return;
     const ar_usage_t *u = &g->call.usage;
+    int64_t prompt, completion;
+    ar_gw_billed_tokens(g, &prompt, &completion);
     const ar_tkey_t *k = g->ctx.key;
     int status = ar_http_status(http);
     ar_spend_t r = {
@@ -131,8 +133,8 @@ void ar_gw_spend_record(ar_gw_req_t *g)
         .model = (char *)(g->call.public_model ? g->call.public_model : ""),
         .upstream_model = (char *)(g->dep ? g->dep->upstream_model : ""),
         .credential = (char *)(g->dep ? g->dep->cred->name : ""),
-        .prompt_tokens = u->seen ? u->prompt_tokens : 0,
-        .completion_tokens = u->seen ? u->completion_tokens : 0,
+        .prompt_tokens = prompt,
+        .completion_tokens = completion,
         .cached_tokens = u->seen ? u->cached_tokens : 0,
         .cache_creation_tokens = u->seen ? u->cache_creation_tokens : 0,
         .reasoning_tokens = u->seen ? u->reasoning_tokens : 0,

@@ -301,3 +301,30 @@ test('ledger: kill -9 with 40 requests in flight loses no record of an answer th
   await again.stop();
   await mock.stop();
 });
+
+test('a stream the client cuts before its usage arrives still bills its prompt estimate', async () => {
+  const mock = await startMock();
+  const db = path.join(storeDir(), 't.db');
+  const router = await startRouter(config({ db, upstream: mock }));
+  await mock.queue([{ chunks: 20, chunk_delay: '100ms' }]);
+  const body = JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  const ac = new AbortController();
+  const r = await fetch(`${router.url}/v1/chat/completions`, {
+    method: 'POST', signal: ac.signal, body,
+    headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json', 'x-request-id': 'cut-1' },
+  });
+  assert.equal(r.status, 200);
+  await r.body.getReader().read(); // the first bytes of the stream, then the client leaves
+  ac.abort();
+  let u;
+  await waitFor(async () => {
+    u = (await (await get(router, '/usage', MASTER_KEY)).json()).total;
+    return u.requests === 1;
+  }, { what: 'the cut request settled' });
+  assert.equal(u.prompt_tokens, Math.floor(body.length / 4) + 1);
+  assert.equal(u.completion_tokens, 0);
+  await router.stop();
+  assert.equal(sql(db, "SELECT status || ' ' || prompt_tokens FROM spend WHERE request_id = 'cut-1'"),
+    `499 ${Math.floor(body.length / 4) + 1}`);
+  await mock.stop();
+});
