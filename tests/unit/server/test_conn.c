@@ -205,12 +205,6 @@ static bool cli_has(const client_t *c, const char *s)
     return memmem(c->buf, c->len, s, strlen(s)) != NULL;
 }
 
-static void set_rcv_timeout(client_t *c, int ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-}
-
 static void test_held_end(void **state)
 {
     (void)state;
@@ -221,9 +215,9 @@ static void test_held_end(void **state)
     cli_send_str(c, "GET /held HTTP/1.1\r\n\r\n");
     assert_int_equal(wait_for(&H.requests, 1, 3000), 1);
     /* answered but held: nothing arrives (the socket's receive timeout ends the wait) */
-    set_rcv_timeout(c, 200);
+    set_timeout(c->fd, 200);
     assert_true(cli_fill(c) < 0);
-    set_rcv_timeout(c, 5000);
+    set_timeout(c->fd, 5000);
     ar_worker_post(ar_server_worker(srv, 0), release_held, NULL);
     assert_int_equal(read_response(c, &R), 0);
     assert_int_equal(R.status, 200);
@@ -233,10 +227,10 @@ static void test_held_end(void **state)
     while (!cli_has(c, "early\n"))
         assert_true(cli_fill(c) > 0);
     assert_int_equal(wait_for(&H.requests, 2, 3000), 2);
-    set_rcv_timeout(c, 200);
+    set_timeout(c->fd, 200);
     while (cli_fill(c) > 0) /* whatever else could come before the release */
         ;
-    set_rcv_timeout(c, 5000);
+    set_timeout(c->fd, 5000);
     assert_false(cli_has(c, "late"));
     ar_worker_post(ar_server_worker(srv, 0), release_held, NULL);
     while (!cli_has(c, "\r\n0\r\n\r\n"))
