@@ -202,16 +202,21 @@ static int key_find(ar_store_t *s, const char *arg, ar_vkey_t *out)
     return 0;
 }
 
+/* A command whose only flag is --key KEY|ID: the key it names. @return 0, 1 or 2. */
+static int take_only_key(ar_cli_ctx_t *c, const char *cmd, ar_vkey_t *k)
+{
+    const char *which = ar_cli_take(c->f, "key");
+    int rc = ar_cli_unknown_flags(c->f, cmd);
+    return rc ? rc : key_find(c->store, which, k);
+}
+
 static int key_revoke(ar_cli_ctx_t *c)
 {
     ar_store_t *s = c->store;
     ar_cli_flags_t *f = c->f;
-    const char *which = ar_cli_take(f, "key");
-    int rc = ar_cli_unknown_flags(f, "key revoke");
-    if (rc)
-        return rc;
     ar_vkey_t k;
-    if ((rc = key_find(s, which, &k)) != 0)
+    int rc = take_only_key(c, "key revoke", &k);
+    if (rc)
         return rc;
     rc = ar_store_key_revoke(s, k.id) == 0 ? 0 : 1;
     if (rc == 0 && f->json)
@@ -286,12 +291,9 @@ static int key_rotate(ar_cli_ctx_t *c)
 {
     ar_store_t *s = c->store;
     ar_cli_flags_t *f = c->f;
-    const char *which = ar_cli_take(f, "key");
-    int rc = ar_cli_unknown_flags(f, "key rotate");
-    if (rc)
-        return rc;
     ar_vkey_t k;
-    if ((rc = key_find(s, which, &k)) != 0)
+    int rc = take_only_key(c, "key rotate", &k);
+    if (rc)
         return rc;
     char key[AR_KEY_LEN + 1], err[256];
     if (ar_key_generate(key) != 0) {

@@ -124,8 +124,9 @@ void ar_gw_req_finish(ar_gw_req_t *g)
         ar_transfer_cancel(g->xfer);
         g->xfer = NULL;
     }
-    report(g, 0, 0, true); /* an attempt still open ends without a verdict */
-    ar_gw_key_settle(g, ar_gw_cost(g));
+    report(g, 0, 0, true);       /* an attempt still open ends without a verdict */
+    g->cost_usd = ar_gw_cost(g); /* once: the key's quota and the ledger both take it */
+    ar_gw_key_settle(g, g->cost_usd);
     ar_http_request_t *http = g->http;
     http->on_abort = NULL;
     http->on_drain = NULL;

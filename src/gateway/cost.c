@@ -126,14 +126,14 @@ void ar_gw_price_of(const ar_gw_req_t *g, const ar_deployment_t *dep, double *in
 
 double ar_gw_cost(const ar_gw_req_t *g)
 {
-    const ar_usage_t *u = &g->call.usage;
     ar_price_t p;
     if (!price_of(g, g->dep, &p))
         return 0;
-    ar_cost_usage_t cu = {u->prompt_tokens, u->completion_tokens, u->cached_tokens,
-                          u->cache_creation_tokens, u->reasoning_tokens};
-    if (!u->seen) /* billed without usage: the prompt estimate, at the input rate */
-        cu = (ar_cost_usage_t){0};
+    const ar_usage_t *u = &g->call.usage;
+    ar_cost_usage_t cu = {0};
+    if (u->seen) /* the cache and reasoning detail exists only in a reported usage */
+        cu = (ar_cost_usage_t){0, 0, u->cached_tokens, u->cache_creation_tokens,
+                               u->reasoning_tokens};
     ar_gw_billed_tokens(g, &cu.prompt_tokens, &cu.completion_tokens);
     return cu.prompt_tokens || cu.completion_tokens ? ar_price_cost(&p, &cu) : 0;
 }

@@ -222,6 +222,7 @@ typedef struct ar_gw_req {
     int64_t key_tpm_charged;   /* tokens added to the key's TPM window */
     uint64_t key_charged_ms;   /* when */
     int64_t max_output_tokens; /* the request's max_tokens / max_completion_tokens, 0: none */
+    double cost_usd;           /* what it cost, set when it finishes (ar_gw_cost) */
 } ar_gw_req_t;
 
 /* runtime.c */

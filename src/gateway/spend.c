@@ -138,7 +138,7 @@ void ar_gw_spend_record(ar_gw_req_t *g)
         .cached_tokens = u->seen ? u->cached_tokens : 0,
         .cache_creation_tokens = u->seen ? u->cache_creation_tokens : 0,
         .reasoning_tokens = u->seen ? u->reasoning_tokens : 0,
-        .cost_usd = ar_gw_cost(g),
+        .cost_usd = g->cost_usd,
         .status = status && !ar_http_aborted(http) ? status : 499,
         .latency_ms = (int64_t)((ar_now_us() - http->start_us) / 1000),
         .ttfb_ms = (int64_t)(g->ttfb_us / 1000),
