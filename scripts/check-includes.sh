@@ -15,7 +15,8 @@ allowed() {
     router)    echo "core router" ;;
     store)     echo "core store" ;;
     tenant)    echo "core store tenant" ;;
-    gateway)   echo "core config server upstream providers router store tenant gateway admin" ;;
+    fronts)    echo "core providers fronts" ;;
+    gateway)   echo "core config server upstream providers fronts router store tenant gateway admin" ;;
     admin)     echo "core server router store tenant admin" ;;
     cli)       echo "core gateway config store tenant cli" ;;
     *)         echo "" ;;
