@@ -874,6 +874,8 @@ static const ar_config_cmd_t cred_cmds[] = {
      .def = {.i = AR_UNLIMITED}},
     {.name = "weight", .type = AR_CONFIG_I64, .off = CR(weight), .def = {.i = 1}},
     {.name = "is_fallback", .type = AR_CONFIG_BOOL, .off = CR(is_fallback)},
+    {.name = "native_api", .type = AR_CONFIG_BOOL, .off = CR(native_api), .def = {.i = 1},
+     .variants = V(AR_CRED_OPENAI) | V(AR_CRED_PROXY) | V(AR_CRED_ANTHROPIC)},
     {.name = "headers", .type = AR_CONFIG_MAP, .off = CR(headers), .off2 = CR(headers_cnt),
      .check = check_headers, .inert = V(AR_CRED_MOCK)},
     {.name = "api_version", .type = AR_CONFIG_STR, .off = CR(api_version),

@@ -156,6 +156,9 @@ typedef struct ar_cred_conf {
     int64_t tpm;    /* AR_UNLIMITED when absent */
     int64_t weight; /* 1 */
     bool is_fallback;
+    /* openai, proxy: Responses API clients' requests go to {base_url}/v1/responses as sent;
+     * anthropic: Messages API clients' go to /v1/messages as sent. false: both translated. */
+    bool native_api;
     ar_kv_t *headers;
     size_t headers_cnt;
     char *api_version;          /* azure; "2024-10-21" when absent */

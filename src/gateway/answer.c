@@ -165,7 +165,10 @@ void ar_gw_send_json(ar_gw_req_t *g, int status, ar_span_t body, const ar_http_h
 void ar_gw_send_answer(ar_gw_req_t *g, int status, ar_span_t body)
 {
     const ar_front_ops_t *front = g->ctx.front;
-    if (front) {
+    if (front && g->call.native) {
+        if (front->native_seen)
+            front->native_seen(g, AR_SPAN_NULL, body);
+    } else if (front) {
         ar_buf_reset(&g->front_out);
         if (front->whole(g, body, &g->front_out) == 0) {
             body = ar_buf_span(&g->front_out);

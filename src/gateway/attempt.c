@@ -276,6 +276,7 @@ static int launch(ar_gw_req_t *g)
     g->call.stream_done = false;
     g->call.error_detail = NULL;
     g->call.pstate = NULL;
+    g->call.native = false; /* the provider says whether it takes this one natively */
     g->call.model = d->upstream_model;
     g->call.max_output_tokens = d->model ? d->model->max_output_tokens : 0;
     g->attempts++;

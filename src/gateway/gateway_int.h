@@ -137,6 +137,12 @@ typedef struct ar_front_ops {
     /** An error answer's body (OpenAI type and code given), in the request pool. */
     ar_span_t (*error_body)(ar_http_request_t *req, int status, const char *type, const char *code,
                             const char *message);
+    /**
+     * Optional: sees what an attempt answered in the client's own API (call.native: the
+     * provider relayed it untouched and no hook above runs for it): a whole body (event
+     * empty) or one SSE event (its name, possibly empty, and data).
+     */
+    void (*native_seen)(struct ar_gw_req *g, ar_span_t event, ar_span_t data);
 } ar_front_ops_t;
 
 struct ar_gw_route;
@@ -325,6 +331,15 @@ int64_t ar_gw_tenancy_ttl_ms(const ar_gateway_t *gw);
  */
 int ar_gw_key_lookup(ar_http_request_t *req, const char *hash, void (*cb)(ar_http_request_t *req));
 
+/**
+ * Runs work(store, arg) on the store thread, then done(req, arg) (may be NULL) on req's
+ * worker. req is held until then, so arg may point into its pool. Any gateway file's
+ * store access goes through here. @return 0, or AR_ESHUTDOWN (no store: nothing runs).
+ */
+int ar_gw_store_call(ar_gateway_t *gw, ar_http_request_t *req,
+                     void (*work)(ar_store_t *s, void *arg),
+                     void (*done)(ar_http_request_t *req, void *arg), void *arg);
+
 /* usage.c: GET /usage, /limits, /tariff, /rate-limit for the calling key */
 void ar_gw_key_usage(ar_http_request_t *req, ar_runtime_t *rt);
 void ar_gw_key_limits(ar_http_request_t *req, ar_runtime_t *rt);
@@ -414,12 +429,24 @@ void ar_gw_ratelimit_destroy(ar_gateway_t *gw);
  * empty, names the model instead of the body's `model`.
  */
 void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_span_t url_model);
+/** A front's request in its own API, for providers that speak that API natively. */
+typedef struct ar_gw_native {
+    ar_call_native_t call;       /* what such a provider sends */
+    const json_t *client;        /* the client's request tree (borrowed, lives as long) */
+    const char *translate_error; /* why there is no chat form (body NULL); in the pool */
+} ar_gw_native_t;
+
 /**
  * Starts a chat request given as an OpenAI-shaped JSON tree (a front translated it from
  * its own API). body is taken (released with the request); the request's ctx->front
  * shapes the answers. Validation errors are the caller's to answer before this.
+ * native (NULL: none) offers the client's own request to providers that speak its API;
+ * body may then be NULL when it has no chat form (only those providers can serve it: the
+ * others refuse with native->translate_error, a 400 when no candidate is left). The model,
+ * stream and max tokens are then read from native->client.
  */
-void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body);
+void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
+                    const ar_gw_native_t *native);
 
 /* messages.c: POST /v1/messages, Anthropic's Messages API in and out */
 void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt);

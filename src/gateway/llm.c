@@ -347,11 +347,15 @@ static void decref_body(void *arg)
     json_decref(arg);
 }
 
-void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body)
+void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
+                    const ar_gw_native_t *native)
 {
-    ar_pool_cleanup_add(req->pool, decref_body, body);
+    if (body)
+        ar_pool_cleanup_add(req->pool, decref_body, body);
     ar_gw_req_t *g = new_req(req, rt, AR_EP_CHAT);
-    json_t *model = json_object_get(body, "model");
+    /* without a chat form, what routing needs comes from the client's own request */
+    const json_t *src = body ? body : native->client;
+    json_t *model = json_object_get(src, "model");
     ar_span_t *names = NULL;
     size_t names_cnt = 0;
     if (json_is_string(model)) {
@@ -367,16 +371,24 @@ void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body)
                 names[names_cnt++] = ar_span(json_string_value(m), json_string_length(m));
         }
     }
-    for (size_t i = 0; i < ar_request_extensions_cnt; i++)
-        json_object_del(body, ar_request_extensions[i]);
+    if (body) {
+        for (size_t i = 0; i < ar_request_extensions_cnt; i++)
+            json_object_del(body, ar_request_extensions[i]);
+    }
     g->call.body = body;
-    json_t *max = json_object_get(body, "max_completion_tokens");
-    if (!json_is_integer(max))
-        max = json_object_get(body, "max_tokens");
-    g->max_output_tokens = json_is_integer(max) ? json_integer_value(max) : 0;
-    g->call.stream = json_is_true(json_object_get(body, "stream"));
+    static const char *const max_keys[] = {"max_completion_tokens", "max_tokens",
+                                           "max_output_tokens"};
+    for (size_t i = 0; i < AR_ARRAY_CNT(max_keys) && !g->max_output_tokens; i++) {
+        json_t *max = json_object_get(src, max_keys[i]);
+        g->max_output_tokens = json_is_integer(max) ? json_integer_value(max) : 0;
+    }
+    g->call.stream = json_is_true(json_object_get(src, "stream"));
     g->call.client_wants_usage =
-        json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+        json_is_true(json_object_get(json_object_get(src, "stream_options"), "include_usage"));
+    if (native) {
+        g->call.native_in = native->call;
+        g->call.translate_error = native->translate_error;
+    }
     start(req, rt, g, names, names_cnt);
 }
 

@@ -6,7 +6,10 @@
  * Anthropic messages, events and error bodies. Also POST /v1/messages/count_tokens, an
  * estimate (characters / 4) in Anthropic's shape. Nothing here talks to an upstream.
  */
+#include <string.h>
+
 #include "core/mem.h"
+#include "core/str.h"
 #include "gateway/gateway_int.h"
 #include "providers/anthropic_xlate.h"
 
@@ -38,6 +41,20 @@ static json_t *parse_body(ar_http_request_t *req)
     return v;
 }
 
+static void decref_tree(void *arg)
+{
+    json_decref(arg);
+}
+
+/* A client header forwarded upstream as "Name: value", when present and printable. */
+static const char *forwarded_header(ar_http_request_t *req, const char *name)
+{
+    ar_span_t v = ar_span_trim(ar_http_header(req, ar_span_cstr(name)));
+    if (!v.len || v.len > 1024 || ar_span_has_ctl(v, true))
+        return NULL;
+    return ar_pool_printf(req->pool, "%s: %.*s", name, (int)v.len, v.ptr);
+}
+
 void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
 {
     ar_gw_ctx_t *ctx = req->data;
@@ -46,26 +63,43 @@ void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
     json_t *anth = parse_body(req);
     if (!anth)
         return;
+    ar_pool_cleanup_add(req->pool, decref_tree, anth); /* the native request reads it */
     /* cache_control is kept: an anthropic credential behind the front caches prompts, and
      * the OpenAI-wire providers strip it (oai_compat.c) before sending. */
     int rc = ar_anth_front_request(anth, true, &oai, err, sizeof(err));
-    if (rc) {
-        json_decref(anth);
-        if (rc == AR_EINVAL)
-            bad_request(req, err);
-        else
-            ar_gw_error(req, 500, "api_error", "internal_error", ar_err_message(rc));
+    if (rc && rc != AR_EINVAL) {
+        ar_gw_error(req, 500, "api_error", "internal_error", ar_err_message(rc));
         return;
     }
+    /* A request the translation refuses may still be valid Anthropic (a server tool, a
+     * block type it does not know): an anthropic credential takes it as is, and only when
+     * none serves the model is the refusal the answer. Without a model there is no route. */
+    if (rc && !json_is_string(json_object_get(anth, "model"))) {
+        bad_request(req, err);
+        return;
+    }
+    ar_gw_native_t native = {.client = anth};
+    native.call.wire = AR_WIRE_MESSAGES;
+    native.call.raw = req->body;
+    (void)ar_jscan_get(req->body, AR_LIT("model"), &native.call.raw_model);
+    const char **hs = ar_pool_alloc(req->pool, 2 * sizeof(*hs));
+    static const char *const forwarded[] = {"anthropic-version", "anthropic-beta"};
+    for (size_t i = 0; i < AR_ARRAY_CNT(forwarded); i++) {
+        const char *h = forwarded_header(req, forwarded[i]);
+        if (h)
+            hs[native.call.headers_cnt++] = h;
+    }
+    native.call.headers = hs;
+    if (rc)
+        native.translate_error = ar_pool_strndup(req->pool, err, strlen(err));
     ar_anth_front_t *st = ar_pool_alloc(req->pool, sizeof(*st));
     ar_anth_front_init(st, ar_pool_strdup_span(req->pool, ar_json_span(anth, "model")));
     if (json_is_true(json_object_get(anth, "stream")))
         st->estimate = ar_anth_count_tokens(anth);
-    json_decref(anth);
     /* the answers (and errors from here on) are shaped by the front */
     ctx->front = &ar_front_anthropic;
     ctx->front_state = st;
-    ar_gw_llm_json(req, rt, oai);
+    ar_gw_llm_json(req, rt, oai, &native);
 }
 
 void ar_gw_messages_count_tokens(ar_http_request_t *req, ar_runtime_t *rt)

@@ -39,7 +39,7 @@ int ar_gw_emit(ar_gw_req_t *g, ar_span_t frames)
     if (frames.len == 0)
         return 0;
     ar_gw_stream_begin(g);
-    if (!g->ctx.front)
+    if (!g->ctx.front || g->call.native)
         return ar_http_write(g->http, frames) ? AR_ECANCELED : 0;
     ar_buf_reset(&g->front_out);
     int rc = ar_sse_feed(&g->front_sse, frames, front_event, g);
@@ -55,7 +55,7 @@ void ar_gw_stream_end(ar_gw_req_t *g)
     if (g->prov && ar_provider_end_stream(g->prov, &g->call, &g->ev_out) == 0)
         (void)ar_gw_emit(g, ar_buf_span(&g->ev_out));
     const ar_front_ops_t *front = g->ctx.front;
-    if (!front)
+    if (!front || g->call.native)
         return;
     ar_gw_stream_begin(g);
     ar_buf_reset(&g->front_out);
@@ -98,6 +98,8 @@ static int on_event(void *ud, const ar_sse_event_t *ev)
     if (rc < 0)
         return rc;
     ar_span_t out = rc == AR_PROV_PASS ? ev->raw : ar_buf_span(&g->ev_out);
+    if (g->call.native && g->ctx.front && g->ctx.front->native_seen)
+        g->ctx.front->native_seen(g, ev->event, ev->data);
     if (ar_gw_emit(g, out) != 0)
         return AR_ECANCELED;
     /* the last event of a stream may lack its blank line */

@@ -238,6 +238,49 @@ int ar_gw_key_lookup(ar_http_request_t *req, const char *hash, void (*cb)(ar_htt
     return rc;
 }
 
+/* ---- jobs of other gateway files ---- */
+
+typedef struct store_call {
+    job_hdr_t hdr; /* first: the job's argument */
+    ar_http_request_t *req;
+    void (*work)(ar_store_t *s, void *arg);
+    void (*done)(ar_http_request_t *req, void *arg);
+    void *arg;
+} store_call_t;
+
+static void store_call_work(ar_store_t *s, void *arg)
+{
+    store_call_t *c = arg;
+    c->work(s, c->arg);
+}
+
+static void store_call_done(void *arg)
+{
+    store_call_t *c = arg;
+    if (c->done)
+        c->done(c->req, c->arg);
+    ar_http_unref(c->req);
+    ar_free(c);
+}
+
+int ar_gw_store_call(ar_gateway_t *gw, ar_http_request_t *req,
+                     void (*work)(ar_store_t *s, void *arg),
+                     void (*done)(ar_http_request_t *req, void *arg), void *arg)
+{
+    ar_gw_tenancy_t *t = gw->tenancy;
+    if (!t)
+        return AR_ESHUTDOWN;
+    store_call_t *c = ar_xcalloc(1, sizeof(*c));
+    *c = (store_call_t){.req = req, .work = work, .done = done, .arg = arg};
+    ar_http_ref(req);
+    int rc = submit_to_store(t, req->worker, store_call_work, store_call_done, &c->hdr);
+    if (rc != 0) {
+        ar_http_unref(req);
+        ar_free(c);
+    }
+    return rc;
+}
+
 /* ---- store connections and provider models ---- */
 
 void ar_gw_store_models_free(ar_gw_store_models_t *sm)

@@ -51,6 +51,7 @@ void ar_oai_dispose(ar_oai_t *o)
         ar_free(o->url_tails[i]);
     }
     ar_free(o->models_url);
+    ar_free(o->responses_url);
 }
 
 static int add_common_headers(ar_oai_t *o, ar_http_req_t *out)
@@ -283,9 +284,22 @@ static const char *model_url(const ar_oai_t *o, ar_call_t *call)
     return u;
 }
 
+/* A Responses API client's request, as sent (model substituted). */
+static int native_request(ar_oai_t *o, ar_call_t *call, ar_http_req_t *out)
+{
+    int rc = ar_provider_native_body(call, &out->body);
+    rc = rc ? rc : ar_provider_post_json(out, o->responses_url, call->stream);
+    rc = rc ? rc : add_common_headers(o, out);
+    rc = rc ? rc : ar_provider_native_headers(call, out);
+    call->native = rc == 0;
+    return rc;
+}
+
 int ar_oai_build_request(ar_provider_t *p, ar_call_t *call, ar_http_req_t *out)
 {
     ar_oai_t *o = (ar_oai_t *)p;
+    if (o->responses_url && call->native_in.wire == AR_WIRE_RESPONSES)
+        return native_request(o, call, out);
     const char *url = o->urls[call->endpoint];
     if (!url)
         return AR_ENOTFOUND;
@@ -357,10 +371,39 @@ static bool is_choiceless(ar_span_t data)
            is_empty_array(choices);
 }
 
+/*
+ * A Responses API stream, relayed untouched: the terminal events (completed, incomplete,
+ * failed) carry the response with its usage.
+ */
+static int native_event(ar_call_t *call, const ar_sse_event_t *ev)
+{
+    ar_span_t type = ev->event;
+    if (ev->data.len && ar_json_validate(ev->data, NULL, 0) != 0) {
+        call->error_detail = "the upstream sent a stream event that is not JSON";
+        return AR_EUPSTREAM;
+    }
+    if (!type.len && ar_jscan_get(ev->data, AR_LIT("type"), &type) == 0)
+        (void)ar_jscan_string(type, &type);
+    if (!ar_span_starts(type, AR_LIT("response.")) && !ar_span_eq(type, AR_LIT("error")))
+        return AR_PROV_PASS;
+    if (ar_span_eq(type, AR_LIT("response.completed")) ||
+        ar_span_eq(type, AR_LIT("response.incomplete")) ||
+        ar_span_eq(type, AR_LIT("response.failed")) || ar_span_eq(type, AR_LIT("error"))) {
+        ar_span_t resp, usage;
+        if (ar_jscan_get(ev->data, AR_LIT("response"), &resp) == 0 &&
+            ar_jscan_get(resp, AR_LIT("usage"), &usage) == 0 && !ar_jscan_is_null(usage))
+            ar_provider_usage_from_openai(usage, &call->usage);
+        call->stream_done = true;
+    }
+    return AR_PROV_PASS;
+}
+
 int ar_oai_parse_event(ar_provider_t *p, ar_call_t *call, const ar_sse_event_t *ev, ar_buf_t *out)
 {
     (void)p;
     (void)out;
+    if (call->native)
+        return native_event(call, ev);
     ar_span_t data = ar_span_trim(ev->data);
     if (ar_span_eq(data, AR_LIT("[DONE]"))) {
         call->stream_done = true;
@@ -454,6 +497,8 @@ ar_provider_t *ar_oai_create_bearer(const ar_cred_conf_t *conf, char *err, size_
         ar_oai_destroy(&o->super);
         return NULL;
     }
+    if (conf->native_api)
+        o->responses_url = ar_oai_join_url(conf->base_url, "/v1/responses");
     return &o->super;
 }
 

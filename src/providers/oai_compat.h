@@ -24,6 +24,8 @@ typedef struct ar_oai {
     char *models_url;
     bool model_in_body; /* false for Azure deployment URLs: the member is removed */
     bool model_in_url;  /* the upstream model, percent-encoded, is part of the URL */
+    /* The Responses API URL when clients of it are passed through (native_api), else NULL */
+    char *responses_url;
 } ar_oai_t;
 
 /**

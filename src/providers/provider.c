@@ -337,6 +337,13 @@ json_t *ar_call_json(ar_call_t *call)
 {
     if (call->body)
         return call->body;
+    if (!call->raw.len) {
+        /* a client of another API whose request has no chat form (built-in tools) */
+        call->error_detail = call->translate_error
+                                 ? call->translate_error
+                                 : "the request has no chat form for this provider";
+        return NULL;
+    }
     char why[160];
     json_t *v = ar_json_parse(call->raw, why, sizeof(why));
     if (!v) {
@@ -389,4 +396,54 @@ int ar_header_lines_add(const ar_header_lines_t *h, ar_http_req_t *out)
     for (size_t i = 0; i < h->cnt && !rc; i++)
         rc = ar_http_req_add_header(out, h->lines[i]);
     return rc;
+}
+
+int ar_provider_native_body(ar_call_t *call, ar_span_t *out)
+{
+    ar_span_t raw = call->native_in.raw;
+    ar_span_t at = call->native_in.raw_model;
+    ar_buf_t model;
+    ar_buf_init(&model, 4096);
+    int rc = ar_buf_append_str(&model, "\"");
+    rc = rc ? rc : ar_buf_append_json_escaped(&model, ar_span_cstr(call->model));
+    rc = rc ? rc : ar_buf_append_str(&model, at.len ? "\"" : "\",");
+    size_t open = 0;
+    while (open < raw.len && raw.ptr[open] != '{')
+        open++;
+    if (rc || open == raw.len) {
+        ar_buf_dispose(&model);
+        return rc ? rc : AR_EINVAL;
+    }
+    /* the value replaced where it stands, or "model":"...", first when there was none */
+    size_t cut_from = at.len ? (size_t)(at.ptr - raw.ptr) : open + 1;
+    size_t cut_to = at.len ? cut_from + at.len : open + 1;
+    const char *key = at.len ? "" : "\"model\":";
+    size_t rest = cut_to;
+    while (!at.len && rest < raw.len &&
+           (raw.ptr[rest] == ' ' || raw.ptr[rest] == '\n' || raw.ptr[rest] == '\r' ||
+            raw.ptr[rest] == '\t'))
+        rest++;
+    bool empty = !at.len && rest < raw.len && raw.ptr[rest] == '}';
+    size_t mlen = model.len - (empty ? 1 : 0); /* no comma before the closing brace */
+    size_t klen = strlen(key);
+    size_t n = cut_from + klen + mlen + (raw.len - cut_to);
+    char *b = ar_pool_alloc(call->pool, n + 1);
+    memcpy(b, raw.ptr, cut_from);
+    memcpy(b + cut_from, key, klen);
+    memcpy(b + cut_from + klen, model.ptr, mlen);
+    memcpy(b + cut_from + klen + mlen, raw.ptr + cut_to, raw.len - cut_to);
+    b[n] = '\0';
+    ar_buf_dispose(&model);
+    *out = ar_span(b, n);
+    return 0;
+}
+
+int ar_provider_native_headers(const ar_call_t *call, ar_http_req_t *out)
+{
+    for (size_t i = 0; i < call->native_in.headers_cnt; i++) {
+        int rc = ar_http_req_add_header(out, call->native_in.headers[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }

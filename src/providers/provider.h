@@ -40,6 +40,27 @@ typedef enum ar_endpoint {
 #define AR_PROV_OPENAI_WIRE (1u << 6) /* speaks OpenAI: its error bodies are relayed as is */
 #define AR_PROV_TOKEN (1u << 7)       /* needs an access token fetched by the gateway (vertex) */
 
+/**
+ * The client APIs besides OpenAI chat that a provider may speak natively: a request made in
+ * one of them goes to such a provider as the client sent it (only the model substituted)
+ * and its answers come back untouched; every other provider gets the chat translation.
+ */
+typedef enum ar_wire {
+    AR_WIRE_NONE = 0,  /* the client speaks OpenAI chat (or completions, embeddings) */
+    AR_WIRE_RESPONSES, /* OpenAI's Responses API (POST /v1/responses) */
+    AR_WIRE_MESSAGES,  /* Anthropic's Messages API (POST /v1/messages) */
+} ar_wire_t;
+
+/** The client's request in its own API, for a provider that speaks it (ar_wire_t). */
+typedef struct ar_call_native {
+    ar_wire_t wire;
+    ar_span_t raw;       /* the body to send (validated JSON object) */
+    ar_span_t raw_model; /* its raw "model" value, empty when absent */
+    /* client headers to forward ("Name: value", checked printable), e.g. anthropic-beta */
+    const char *const *headers;
+    size_t headers_cnt;
+} ar_call_native_t;
+
 /* Usage, normalised across providers: prompt_tokens counts every input token (cached and
  * cache-creation ones included, whatever the upstream's own split), completion_tokens every
  * output token (reasoning included). The details are 0 when the upstream does not say. */
@@ -77,6 +98,13 @@ typedef struct ar_call {
      * Static text or call->pool; never secrets. */
     const char *error_detail;
     void *pstate; /* the provider's per-attempt state, in the pool */
+    /* A client speaking another API (wire != AR_WIRE_NONE): a provider that speaks it sends
+     * native.raw and sets `native` for the attempt (its answers are then in the client's
+     * API, relayed untouched while usage is read from them). body/raw above hold the chat
+     * translation for the others, or nothing when it failed: translate_error says why. */
+    ar_call_native_t native_in;
+    bool native;
+    const char *translate_error;
 } ar_call_t;
 
 /** An upstream error, normalised. Strings are in the call's pool. */
@@ -267,6 +295,13 @@ json_t *ar_call_json(ar_call_t *call);
  * cache_creation_input_tokens some OpenAI-compatible proxies add for Anthropic models.
  */
 void ar_provider_usage_from_openai(ar_span_t usage_json, ar_usage_t *u);
+/**
+ * The native body of call (call->native_in.raw) with its model replaced by call->model (or
+ * added when absent), spliced without re-serialising; in the pool.
+ */
+int ar_provider_native_body(ar_call_t *call, ar_span_t *out) AR_MUST_CHECK;
+/** Adds the client headers of call->native_in to out. @return 0 or AR_ETOOBIG. */
+int ar_provider_native_headers(const ar_call_t *call, ar_http_req_t *out) AR_MUST_CHECK;
 /** Serialises v into a new buffer owned by the pool. */
 int ar_provider_dump_body(ar_call_t *call, const json_t *v, ar_span_t *out) AR_MUST_CHECK;
 /** Starts a JSON POST to url: method, Content-Type, and Accept: text/event-stream for streams. */

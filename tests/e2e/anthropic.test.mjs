@@ -9,7 +9,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startRouter, baseConfig, MASTER_KEY } from './lib/harness.mjs';
+import { startMock, startRouter, baseConfig, waitFor, MASTER_KEY } from './lib/harness.mjs';
 
 const KEY_A = 'sk-ant-upstream-a-0123456789';
 const KEY_B = 'sk-ant-upstream-b-0123456789';
@@ -55,6 +55,9 @@ before(async () => {
     credential: claude_b
     model: claude-3-5-haiku-20241022
     weight: 0
+  - name: claude-b
+    credential: claude_b
+    model: claude-3-5-haiku-20241022
   - name: gpt
     credential: oai
     model: mock-gpt-4o
@@ -424,9 +427,10 @@ test('anthropic sdk -> /v1/messages: whole messages from every backend', async (
   const [a] = await anthropicSeen();
   assert.equal(a.headers['x-api-key'], KEY_A, 'the upstream key, never the client key');
   assert.equal(a.headers['anthropic-version'], '2023-06-01');
-  assert.equal(a.body.system, 'Be brief.');
+  // an anthropic credential gets the request as the client wrote it
+  assert.deepEqual(a.body.system, [{ type: 'text', text: 'Be brief.' }]);
   assert.equal(a.body.max_tokens, 100);
-  assert.deepEqual(a.body.messages, [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }]);
+  assert.deepEqual(a.body.messages, [{ role: 'user', content: 'Hi' }]);
   // prompt caching survives the trip to an Anthropic upstream (Claude Code relies on it)
   await mock.clear();
   await anth.messages.create({
@@ -672,18 +676,13 @@ test('anthropic sdk -> /v1/messages: system entries inside messages (Claude Code
     { role: 'user', content: 'second' },
     { role: 'system', content: [{ type: 'text', text: 'Be brief.' }] },
   ]);
-  // an Anthropic upstream gets a valid request: the system texts appended to the top-level
-  // system in order, the turns alone in messages
+  // an Anthropic upstream gets them where the client put them (Anthropic accepts them)
   await mock.clear();
   const c = await anth.messages.create({ model: 'claude', max_tokens: 50, system: 'Top.', messages });
   assert.equal(c.content[0].text, 'echo: second');
   const [a] = await anthropicSeen();
-  assert.deepEqual(a.body.system, [
-    { type: 'text', text: 'Top.' },
-    { type: 'text', text: 'Plan mode is on.' },
-    { type: 'text', text: 'Be brief.' },
-  ]);
-  assert.deepEqual(a.body.messages.map((x) => x.role), ['user', 'assistant', 'user']);
+  assert.equal(a.body.system, 'Top.');
+  assert.deepEqual(a.body.messages, messages);
   // a role that is neither is still refused, in Anthropic's shape
   await assert.rejects(
     anth.messages.create({ model: 'gpt', max_tokens: 5, messages: [{ role: 'tool', content: 'x' }] }),
@@ -691,10 +690,61 @@ test('anthropic sdk -> /v1/messages: system entries inside messages (Claude Code
   );
 });
 
+test('anthropic pass-through: an anthropic credential gets the body and betas as sent', async () => {
+  // what Claude Code sends: thinking, context management, effort, a server tool, metadata
+  const body = '{ "model" : "claude-b", "max_tokens": 4096,\n' +
+    ' "thinking": {"type": "enabled", "budget_tokens": 2048},' +
+    ' "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]},' +
+    ' "output_config": {"effort": "medium"}, "metadata": {"user_id": "u-1"},' +
+    ' "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2},' +
+    ' {"name": "get_weather", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],' +
+    ' "messages": [{"role": "user", "content": [{"type": "text", "text": "weather?", "cache_control": {"type": "ephemeral"}}]}]}';
+  const headers = {
+    'x-api-key': MASTER_KEY,
+    'content-type': 'application/json',
+    'anthropic-version': '2023-06-01',
+    'anthropic-beta': 'context-management-2025-06-27,interleaved-thinking-2025-05-14',
+  };
+  for (const stream of [false, true]) {
+    await mock.clear();
+    const sent = stream ? body.replace('"max_tokens"', '"stream": true, "max_tokens"') : body;
+    const r = await fetch(`${router.url}/v1/messages`, { method: 'POST', headers, body: sent });
+    assert.equal(r.status, 200);
+    const text = await r.text();
+    const [up] = await anthropicSeen(KEY_B);
+    // byte-equal except the model
+    assert.equal(up.raw, sent.replace('"claude-b"', '"claude-3-5-haiku-20241022"'));
+    assert.equal(up.headers['anthropic-beta'], headers['anthropic-beta']);
+    assert.equal(up.headers['anthropic-version'], '2023-06-01');
+    assert.equal(up.headers['x-api-key'], KEY_B);
+    if (stream) {
+      // the upstream's events relayed as they came
+      assert.match(text, /^event: message_start\n/);
+      assert.match(text, /event: message_stop/);
+    } else {
+      const m = JSON.parse(text);
+      assert.equal(m.type, 'message');
+      assert.match(m.id, /^msg_mock_/, 'the upstream message itself, not a translation');
+      assert.equal(m.model, 'claude-3-5-haiku-20241022');
+    }
+  }
+  // the usage read from the relayed answer is accounted
+  const line = await waitFor(() => router.out.split('\n').filter((l) => l.includes('credential=claude_b') && l.includes('stream=true')).pop() || false, { what: 'the access line' });
+  assert.match(line, /prompt_tokens=[1-9]/);
+  assert.match(line, /completion_tokens=[1-9]/);
+  // an OpenAI-format upstream cannot run Anthropic's server tools: a 400 that says why
+  const r = await fetch(`${router.url}/v1/messages`, { method: 'POST', headers, body: body.replace('"claude-b"', '"gpt"') });
+  assert.equal(r.status, 400);
+  const e = await r.json();
+  assert.equal(e.error.type, 'invalid_request_error');
+  assert.match(e.error.message, /tools/);
+  // native_api: false translates for an anthropic credential too (covered in config tests)
+});
+
 test('anthropic sdk -> /v1/models: the list and one model in Anthropic shape', async () => {
   const page = await anth.models.list();
   const ids = page.data.map((m) => m.id);
-  assert.deepEqual(ids.slice(0, 4), ['claude', 'claude-pair', 'gpt', 'mocky']);
+  assert.deepEqual(ids.slice(0, 5), ['claude', 'claude-pair', 'claude-b', 'gpt', 'mocky']);
   for (const m of page.data) {
     assert.deepEqual(Object.keys(m).sort(), ['created_at', 'display_name', 'id', 'type']);
     assert.equal(m.type, 'model');

@@ -142,9 +142,16 @@ static int check_messages(mock_req_t *req, const json_t *messages)
         mock_span_t role = mock_json_str(m, "role");
         json_t *content = json_object_get(m, "content");
 
+        /* system entries between the turns (Claude Code's per-turn controls) are accepted
+         * and take no part in the alternation */
+        if (mock_span_eq(role, "system")) {
+            if (!json_is_string(content) && !json_is_array(content)) {
+                return invalid(req, "messages: content must be a string or a list of blocks");
+            }
+            continue;
+        }
         if (!mock_span_eq(role, "user") && !mock_span_eq(role, "assistant")) {
-            return invalid(req, "messages: roles must be 'user' or 'assistant' (system goes in "
-                                "the top-level 'system')");
+            return invalid(req, "messages: roles must be 'user', 'assistant' or 'system'");
         }
         if (prev != NULL && mock_span_eq(mock_json_str(prev, "role"), role.ptr)) {
             return invalid(req, "messages: roles must alternate between 'user' and 'assistant'");

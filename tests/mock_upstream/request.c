@@ -463,6 +463,8 @@ static void record(mock_req_t *req)
     if (req->json != NULL) {
         /* A copy: the record outlives the request and is read by other threads. */
         json_object_set_new(rec, "body", json_deep_copy(req->json));
+        /* the bytes as sent too: pass-through tests compare them exactly */
+        json_object_set_new(rec, "raw", jstr_lossy(req->body));
     } else if (req->body.len > 0) {
         json_object_set_new(rec, "body", jstr_lossy(req->body));
     } else {
