@@ -353,8 +353,8 @@ void ar_stored_response_list_free(ar_stored_response_list_t *l);
 
 /**
  * The whole tenancy and usage as one JSON document: plans, keys (hash and masked form),
- * connections (sealed secret as base64), provider models, assignments, usage_daily; not
- * the spend records. *out: a new reference.
+ * connections (sealed secret as base64), provider models, assignments, usage_daily and the
+ * stored responses; not the spend records. *out: a new reference.
  */
 int ar_store_backup(ar_store_t *s, json_t **out, char *err, size_t errlen);
 /**

@@ -3,7 +3,7 @@
  * and get round trip, bad records refused, a duplicate id refused, owners isolated from
  * each other (get, delete, chain), the chain oldest first and bounded by max, a chain
  * through a deleted link or a cycle, purge by age, a schema-version-2 database migrated
- * with its data kept.
+ * with its data kept, and backup -> restore.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -305,6 +305,79 @@ static void test_migration_from_v2(void **state)
     ar_test_rmdir(dir);
 }
 
+static char *dump(json_t *doc)
+{
+    char *t = json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_non_null(t);
+    return t;
+}
+
+static void test_backup_restore(void **state)
+{
+    (void)state;
+    put("r1", 0, NULL, 1000);
+    put("r2", 0, "r1", 2000);
+    put("r3", 5, NULL, 1500);
+    json_t *doc = NULL;
+    assert_int_equal(ar_store_backup(s, &doc, err, sizeof(err)), 0);
+    json_t *rows = json_object_get(doc, "responses");
+    assert_int_equal(json_array_size(rows), 3);
+    json_t *first = json_array_get(rows, 0); /* oldest first */
+    assert_string_equal(json_string_value(json_object_get(first, "id")), "r1");
+    assert_true(json_is_null(json_object_get(first, "previous_id")));
+    assert_string_equal(json_string_value(json_object_get(first, "input")), INPUT);
+    char *text = dump(doc);
+
+    /* a database holding only responses is not empty */
+    char dir2[64], url2[200];
+    ar_test_store_dir("ar-restore", dir2, url2);
+    ar_store_t *main_store = s;
+    assert_int_equal(ar_store_open(url2, &s, err, sizeof(err)), 0);
+    put("x", 1, NULL, 1);
+    assert_int_equal(ar_store_restore(s, doc, err, sizeof(err)), AR_EINVAL);
+    assert_non_null(strstr(err, "responses holds 1 row"));
+    ar_store_close(s);
+    ar_test_rmdir(dir2);
+
+    /* into a fresh one: the same document back, and the chain works there */
+    ar_test_store_dir("ar-restore", dir2, url2);
+    assert_int_equal(ar_store_open(url2, &s, err, sizeof(err)), 0);
+    assert_int_equal(ar_store_restore(s, doc, err, sizeof(err)), 0);
+    json_t *doc2 = NULL;
+    assert_int_equal(ar_store_backup(s, &doc2, err, sizeof(err)), 0);
+    char *text2 = dump(doc2);
+    assert_string_equal(text, text2);
+    assert_string_equal(chain("r2", 0, 5), "r1 r2");
+    assert_string_equal(chain("r3", 0, 5), "AR_ENOTFOUND");
+    ar_test_json_free(text2);
+    json_decref(doc2);
+    ar_store_close(s);
+    ar_test_rmdir(dir2);
+
+    /* a bad row: refused with its place named, nothing written */
+    ar_test_store_dir("ar-restore", dir2, url2);
+    assert_int_equal(ar_store_open(url2, &s, err, sizeof(err)), 0);
+    json_t *bad = json_deep_copy(doc);
+    json_object_set_new(json_array_get(json_object_get(bad, "responses"), 1), "previous_id",
+                        json_integer(4));
+    assert_int_equal(ar_store_restore(s, bad, err, sizeof(err)), AR_EINVAL);
+    assert_non_null(strstr(err, "responses[1].previous_id is missing or not a string"));
+    assert_string_equal(chain("r1", 0, 5), "AR_ENOTFOUND");
+    json_decref(bad);
+    /* a backup from before stored responses: restored, with none */
+    bad = json_deep_copy(doc);
+    json_object_del(bad, "responses");
+    assert_int_equal(ar_store_restore(s, bad, err, sizeof(err)), 0);
+    assert_string_equal(chain("r1", 0, 5), "AR_ENOTFOUND");
+    json_decref(bad);
+    ar_store_close(s);
+    ar_test_rmdir(dir2);
+
+    s = main_store;
+    ar_test_json_free(text);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chain_deleted_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test(test_migration_from_v2),
+        cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
     };
     return cmocka_run_group_tests_name("test_responses", tests, NULL, NULL);
 }
