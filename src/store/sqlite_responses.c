@@ -11,8 +11,8 @@
 #include "core/mem.h"
 #include "store/sqlite_int.h"
 
-/* A chain query never walks further than this, so a cycle (only a hand-written record or
- * a crafted backup can make one: put refuses itself as previous) ends as AR_ETOOBIG. */
+/* A chain query never walks further than this, so a cycle ends as AR_ETOOBIG: put refuses
+ * itself as previous, but a previous need not exist yet, and a backup can hold anything. */
 #define CHAIN_CAP 100000
 
 #define RESPONSE_COLUMNS "id, owner, previous_id, model, created_ms, input, output"

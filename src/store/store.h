@@ -338,8 +338,8 @@ int ar_store_response_delete(ar_store_t *s, const char *id, int64_t owner);
  * PostgreSQL backend can run as is). A link that is missing (deleted, purged) or another
  * owner's ends the chain there. @return 0 with *out set (ar_stored_response_list_free);
  * AR_ENOTFOUND when id is not owner's; AR_ETOOBIG when the chain has more than max
- * records (max above 100,000 counts as 100,000; a cycle, which only a hand-written
- * record can make, counts as endless); AR_EIO. On failure *out is empty.
+ * records (max above 100,000 counts as 100,000; a cycle, records each naming the other
+ * as previous before it existed, counts as endless); AR_EIO. On failure *out is empty.
  */
 int ar_store_response_chain(ar_store_t *s, const char *id, int64_t owner, size_t max,
                             ar_stored_response_list_t *out);
