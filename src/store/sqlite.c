@@ -1,6 +1,6 @@
 /*
  * sqlite.c: the embedded store backend: opening, migrations, plans and keys, and the
- * backend table (the ledger, tenancy and backup live in sqlite_*.c). One connection per handle, WAL journal (readers
+ * backend table (the ledger, tenancy, stored responses and backup live in sqlite_*.c). One connection per handle, WAL journal (readers
  * never wait for the writer), a busy timeout so that the CLI and a running server can
  * share the file, foreign keys on. The schema is a list of migrations applied in order at
  * open, each in its own transaction, recorded in schema_version: a database written by an
@@ -105,6 +105,18 @@ static const char *const migrations[] = {
     "CREATE TABLE change_counter (seq INTEGER NOT NULL);"
     "INSERT INTO change_counter VALUES (0);" BUMPS(plans) BUMPS(keys) BUMPS(connections)
         BUMPS(provider_models) BUMPS(assignments),
+    /* 3: stored responses of the Responses API. No change-counter triggers: they are not
+     * tenancy, and a server must not reload its keys for each response. owner has no
+     * foreign key: 0 is the master key, and keys are revoked, never deleted. */
+    "CREATE TABLE responses ("
+    " id TEXT PRIMARY KEY,"
+    " owner INTEGER NOT NULL,"
+    " previous_id TEXT,"
+    " model TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " input TEXT NOT NULL,"
+    " output TEXT NOT NULL);"
+    "CREATE INDEX responses_created ON responses(created_ms);",
 };
 #undef BUMPS
 #undef BUMP
@@ -490,6 +502,11 @@ const ar_store_backend_t ar_store_sqlite = {
     .assign_create = ar_sq_assign_create,
     .assign_list = ar_sq_assign_list,
     .assign_remove = ar_sq_assign_remove,
+    .response_put = ar_sq_response_put,
+    .response_get = ar_sq_response_get,
+    .response_delete = ar_sq_response_delete,
+    .response_chain = ar_sq_response_chain,
+    .responses_purge = ar_sq_responses_purge,
     .backup = ar_sq_backup,
     .restore = ar_sq_restore,
 };

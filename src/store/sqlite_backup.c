@@ -3,7 +3,8 @@
  * table is listed with its columns and their kinds; a row becomes an object keyed by
  * column name (a BLOB, the sealed secrets, as base64), so the document is readable and a
  * restore checks every value's kind before anything is written. The spend ledger is not
- * part of it: usage_daily carries the totals.
+ * part of it: usage_daily carries the totals. A backup made before a table existed (the
+ * stored responses) restores with that table empty.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +16,14 @@
 #define BACKUP_FORMAT "airouter-backup"
 #define BACKUP_VERSION 1
 
-typedef enum { COL_INT, COL_REAL, COL_TEXT, COL_BLOB, COL_INT_OR_NULL } col_kind_t;
+typedef enum {
+    COL_INT,
+    COL_REAL,
+    COL_TEXT,
+    COL_BLOB,
+    COL_INT_OR_NULL,
+    COL_TEXT_OR_NULL
+} col_kind_t;
 
 typedef struct col {
     const char *name;
@@ -88,6 +96,15 @@ static const table_t tables[] = {
       {"prompt_tokens", COL_INT},
       {"completion_tokens", COL_INT},
       {"cost_usd", COL_REAL}}},
+    {"responses",
+     "created_ms, id",
+     {{"id", COL_TEXT},
+      {"owner", COL_INT},
+      {"previous_id", COL_TEXT_OR_NULL},
+      {"model", COL_TEXT},
+      {"created_ms", COL_INT},
+      {"input", COL_TEXT},
+      {"output", COL_TEXT}}},
 };
 #define TABLES_CNT (sizeof(tables) / sizeof(tables[0]))
 
@@ -117,6 +134,10 @@ static json_t *value_json(sqlite3_stmt *st, int i, col_kind_t kind)
                    ? json_null()
                    : json_integer(sqlite3_column_int64(st, i));
     case COL_REAL: return json_real(sqlite3_column_double(st, i));
+    case COL_TEXT_OR_NULL:
+        if (sqlite3_column_type(st, i) == SQLITE_NULL)
+            return json_null();
+        /* fall through */
     case COL_TEXT: {
         const unsigned char *t = sqlite3_column_text(st, i);
         return json_string(t ? (const char *)t : "");
@@ -206,6 +227,12 @@ static int bind_value(sqlite3_stmt *st, int i, const table_t *t, const col_t *c,
         if (ok)
             sqlite3_bind_double(st, i, json_number_value(v));
         break;
+    case COL_TEXT_OR_NULL:
+        if (json_is_null(v)) {
+            sqlite3_bind_null(st, i);
+            return 0;
+        }
+        /* fall through */
     case COL_TEXT:
         ok = json_is_string(v);
         if (ok)
@@ -223,10 +250,10 @@ static int bind_value(sqlite3_stmt *st, int i, const table_t *t, const col_t *c,
     if (ok)
         return 0;
     snprintf(err, errlen, "the backup's %s[%zu].%s is missing or not a%s", t->name, idx, c->name,
-             c->kind == COL_TEXT   ? " string"
-             : c->kind == COL_BLOB ? " base64 string"
-             : c->kind == COL_REAL ? " number"
-                                   : "n integer");
+             c->kind == COL_TEXT || c->kind == COL_TEXT_OR_NULL ? " string"
+             : c->kind == COL_BLOB                              ? " base64 string"
+             : c->kind == COL_REAL                              ? " number"
+                                                                : "n integer");
     return AR_EINVAL;
 }
 
@@ -283,8 +310,9 @@ static int load_table(sq_t *q, const table_t *t, json_t *rows, char *err, size_t
 /* Whether the database holds anything a restore would collide with. */
 static int check_empty(sq_t *q, char *err, size_t errlen)
 {
-    static const char *const all[] = {
-        "plans", "keys", "connections", "provider_models", "assignments", "usage_daily", "spend"};
+    static const char *const all[] = {"plans",           "keys",        "connections",
+                                      "provider_models", "assignments", "usage_daily",
+                                      "spend",           "responses"};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         char sql[96];
         int64_t n = 0;

@@ -1,7 +1,8 @@
 /*
  * sqlite_int.h: what the files of the SQLite backend share (sqlite.c: open, migrations,
  * plans and keys; sqlite_ledger.c: spend and usage; sqlite_tenancy.c: connections,
- * provider models, assignments; sqlite_backup.c). Nothing outside src/store includes it.
+ * provider models, assignments; sqlite_responses.c: stored responses; sqlite_backup.c).
+ * Nothing outside src/store includes it.
  */
 #ifndef AR_STORE_SQLITE_INT_H
 #define AR_STORE_SQLITE_INT_H
@@ -44,6 +45,14 @@ int ar_sq_model_list(void *impl, int64_t conn_id, ar_pmodel_list_t *out);
 int ar_sq_assign_create(void *impl, const ar_assign_t *a, int64_t *id, char *err, size_t errlen);
 int ar_sq_assign_list(void *impl, int64_t key_id, ar_assign_list_t *out);
 int ar_sq_assign_remove(void *impl, int64_t id);
+
+/* sqlite_responses.c */
+int ar_sq_response_put(void *impl, const ar_stored_response_t *r, char *err, size_t errlen);
+int ar_sq_response_get(void *impl, const char *id, int64_t owner, ar_stored_response_t *out);
+int ar_sq_response_delete(void *impl, const char *id, int64_t owner);
+int ar_sq_response_chain(void *impl, const char *id, int64_t owner, size_t max,
+                         ar_stored_response_list_t *out);
+int ar_sq_responses_purge(void *impl, int64_t before_ms, int64_t *deleted);
 
 /* sqlite_backup.c */
 int ar_sq_backup(void *impl, json_t **out, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /*
  * store.c: the store interface's front. It picks the backend for a database URL, seals and
- * opens provider secrets (secret.h: a backend only ever sees the sealed blob) and frees the
+ * opens provider secrets (secret.h: a backend only ever sees the sealed blob), checks the
+ * stored responses handed in (so every backend gets well-formed ones) and frees the
  * records the backends hand out; everything else is the backend's.
  */
 #include <stdio.h>
@@ -273,6 +274,81 @@ void ar_store_assign_list_free(ar_assign_list_t *l)
 {
     for (size_t i = 0; i < l->cnt; i++)
         ar_free(l->items[i].alias);
+    ar_free(l->items);
+    l->items = NULL;
+    l->cnt = 0;
+}
+
+/* ---- stored responses ---- */
+
+/* Whether id is a response id the store can hold: 1..AR_RESPONSE_ID_MAX-1 characters. */
+static bool response_id_ok(const char *id)
+{
+    return id && id[0] && memchr(id, '\0', AR_RESPONSE_ID_MAX) != NULL;
+}
+
+int ar_store_response_put(ar_store_t *s, const ar_stored_response_t *r, char *err, size_t errlen)
+{
+    if (!response_id_ok(r->id)) {
+        snprintf(err, errlen, "a stored response needs an id of 1 to %d characters",
+                 AR_RESPONSE_ID_MAX - 1);
+        return AR_EINVAL;
+    }
+    if (r->previous_id && (!response_id_ok(r->previous_id) || !strcmp(r->previous_id, r->id))) {
+        snprintf(err, errlen, "response %s: previous_id is empty, too long or itself", r->id);
+        return AR_EINVAL;
+    }
+    if (!r->model || !r->input || !r->output) {
+        snprintf(err, errlen, "response %s: model, input and output are required", r->id);
+        return AR_EINVAL;
+    }
+    return s->be->response_put(s->impl, r, err, errlen);
+}
+
+int ar_store_response_get(ar_store_t *s, const char *id, int64_t owner, ar_stored_response_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!response_id_ok(id))
+        return AR_ENOTFOUND; /* no such id can have been stored */
+    return s->be->response_get(s->impl, id, owner, out);
+}
+
+int ar_store_response_delete(ar_store_t *s, const char *id, int64_t owner)
+{
+    if (!response_id_ok(id))
+        return AR_ENOTFOUND;
+    return s->be->response_delete(s->impl, id, owner);
+}
+
+int ar_store_response_chain(ar_store_t *s, const char *id, int64_t owner, size_t max,
+                            ar_stored_response_list_t *out)
+{
+    out->items = NULL;
+    out->cnt = 0;
+    if (!response_id_ok(id))
+        return AR_ENOTFOUND;
+    return s->be->response_chain(s->impl, id, owner, max, out);
+}
+
+int ar_store_responses_purge(ar_store_t *s, int64_t before_ms, int64_t *deleted)
+{
+    int64_t ignored;
+    return s->be->responses_purge(s->impl, before_ms, deleted ? deleted : &ignored);
+}
+
+void ar_stored_response_dispose(ar_stored_response_t *r)
+{
+    ar_free(r->previous_id);
+    ar_free(r->model);
+    ar_free(r->input);
+    ar_free(r->output);
+    memset(r, 0, sizeof(*r));
+}
+
+void ar_stored_response_list_free(ar_stored_response_list_t *l)
+{
+    for (size_t i = 0; i < l->cnt; i++)
+        ar_stored_response_dispose(&l->items[i]);
     ar_free(l->items);
     l->items = NULL;
     l->cnt = 0;

@@ -1,7 +1,8 @@
 /*
  * store.h: the durable state of SPEC section 6 (plans, virtual keys, the spend ledger and
  * its daily usage, provider connections with encrypted secrets, provider models and their
- * assignment to keys, backup and restore), behind one interface with a backend per database. store.c
+ * assignment to keys, backup and restore) and the stored responses of the Responses API,
+ * behind one interface with a backend per database. store.c
  * picks the backend from storage.database_url; sqlite.c is the embedded default, and a
  * PostgreSQL backend is one more file that fills the same ar_store_backend_t.
  *
@@ -133,6 +134,25 @@ typedef struct ar_assign_list {
     size_t cnt;
 } ar_assign_list_t;
 
+#define AR_RESPONSE_ID_MAX 72
+
+/* A response of POST /v1/responses kept for previous_response_id and GET/DELETE
+ * /v1/responses/{id}. It belongs to the virtual key that made it. */
+typedef struct ar_stored_response {
+    char id[AR_RESPONSE_ID_MAX]; /* "resp_..." as the client sees it */
+    int64_t owner;               /* the virtual key's id; 0 = the master key */
+    char *previous_id;           /* NULL when none */
+    char *model;                 /* the model the client asked for */
+    int64_t created_ms;
+    char *input;  /* JSON array: this request's own input items */
+    char *output; /* JSON object: the response object as returned */
+} ar_stored_response_t;
+
+typedef struct ar_stored_response_list {
+    ar_stored_response_t *items;
+    size_t cnt;
+} ar_stored_response_list_t;
+
 /* What a database backend provides. err/errlen: a message for the operator on failure. */
 typedef struct ar_store_backend {
     const char *name; /* "sqlite" */
@@ -166,6 +186,13 @@ typedef struct ar_store_backend {
     int (*assign_create)(void *impl, const ar_assign_t *a, int64_t *id, char *err, size_t errlen);
     int (*assign_list)(void *impl, int64_t key_id, ar_assign_list_t *out);
     int (*assign_remove)(void *impl, int64_t id);
+    /* stored responses (arguments checked by store.c) */
+    int (*response_put)(void *impl, const ar_stored_response_t *r, char *err, size_t errlen);
+    int (*response_get)(void *impl, const char *id, int64_t owner, ar_stored_response_t *out);
+    int (*response_delete)(void *impl, const char *id, int64_t owner);
+    int (*response_chain)(void *impl, const char *id, int64_t owner, size_t max,
+                          ar_stored_response_list_t *out);
+    int (*responses_purge)(void *impl, int64_t before_ms, int64_t *deleted);
     /* backup */
     int (*backup)(void *impl, json_t **out, char *err, size_t errlen);
     int (*restore)(void *impl, json_t *in, char *err, size_t errlen);
@@ -283,12 +310,51 @@ int ar_store_assign_list(ar_store_t *s, int64_t key_id, ar_assign_list_t *out);
 int ar_store_assign_remove(ar_store_t *s, int64_t id);
 void ar_store_assign_list_free(ar_assign_list_t *l);
 
+/* ---- stored responses (the Responses API) ---- */
+
+/**
+ * Saves r: id 1..AR_RESPONSE_ID_MAX-1 characters, model, input and output set (the JSON
+ * texts are kept as given), previous_id NULL or another id (it need not exist: a chain
+ * ends at a missing link), created_ms 0 for now. Keys are revoked, never deleted, so
+ * there is no link to them to keep: owner is any key id, 0 the master key.
+ * @return 0; AR_EINVAL with err set for a bad record or an id that exists already (the
+ * store's convention for a taken name: there is no AR_EEXIST).
+ */
+int ar_store_response_put(ar_store_t *s, const ar_stored_response_t *r, char *err, size_t errlen);
+/**
+ * The response id of owner into *out (ar_stored_response_dispose it; zeroed on failure).
+ * @return 0; AR_ENOTFOUND when absent or another owner's (the two look the same to a
+ * client); AR_EIO.
+ */
+int ar_store_response_get(ar_store_t *s, const char *id, int64_t owner, ar_stored_response_t *out);
+/**
+ * Deletes the response id of owner. Responses that named it as previous keep their own
+ * records (their chains end after it). @return 0, AR_ENOTFOUND as for get, AR_EIO.
+ */
+int ar_store_response_delete(ar_store_t *s, const char *id, int64_t owner);
+/**
+ * The conversation that ends with response id: that response and its previous_id chain,
+ * oldest first, at most max records, read in one query (a recursive CTE, which a
+ * PostgreSQL backend can run as is). A link that is missing (deleted, purged) or another
+ * owner's ends the chain there. @return 0 with *out set (ar_stored_response_list_free);
+ * AR_ENOTFOUND when id is not owner's; AR_ETOOBIG when the chain has more than max
+ * records (max above 100,000 counts as 100,000; a cycle, records each naming the other
+ * as previous before it existed, counts as endless); AR_EIO. On failure *out is empty.
+ */
+int ar_store_response_chain(ar_store_t *s, const char *id, int64_t owner, size_t max,
+                            ar_stored_response_list_t *out);
+/** Deletes the responses created before before_ms; *deleted (may be NULL) gets their count. */
+int ar_store_responses_purge(ar_store_t *s, int64_t before_ms, int64_t *deleted);
+/** Frees what r holds (not r) and zeroes it; a zeroed record is fine. */
+void ar_stored_response_dispose(ar_stored_response_t *r);
+void ar_stored_response_list_free(ar_stored_response_list_t *l);
+
 /* ---- backup ---- */
 
 /**
  * The whole tenancy and usage as one JSON document: plans, keys (hash and masked form),
- * connections (sealed secret as base64), provider models, assignments, usage_daily; not
- * the spend records. *out: a new reference.
+ * connections (sealed secret as base64), provider models, assignments, usage_daily and the
+ * stored responses; not the spend records. *out: a new reference.
  */
 int ar_store_backup(ar_store_t *s, json_t **out, char *err, size_t errlen);
 /**

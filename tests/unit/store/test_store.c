@@ -54,10 +54,10 @@ static void test_migrations(void **state)
 {
     (void)state;
     ar_store_t *s = open_store();
-    assert_int_equal(ar_store_schema_version(s), 2);
+    assert_int_equal(ar_store_schema_version(s), 3);
     ar_store_close(s);
     s = open_store(); /* reopened: nothing to migrate, nothing lost */
-    assert_int_equal(ar_store_schema_version(s), 2);
+    assert_int_equal(ar_store_schema_version(s), 3);
     ar_store_close(s);
 
     /* a file written by a newer airouter is refused, not rewritten */
@@ -96,7 +96,7 @@ static void test_migration_from_v1(void **state)
     sqlite3_close(db);
 
     ar_store_t *s = open_store();
-    assert_int_equal(ar_store_schema_version(s), 2);
+    assert_int_equal(ar_store_schema_version(s), 3);
     ar_vkey_t k;
     assert_int_equal(ar_store_key_get(s, 0, "abc123", &k), 0);
     assert_string_equal(k.name, "old");
