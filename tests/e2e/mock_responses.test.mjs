@@ -53,6 +53,7 @@ test('create: input items, the last user message parts, reasoning item first', a
   const r = await client.responses.create({
     model: 'mock-gpt-4o',
     reasoning: { effort: 'low' },
+    include: ['reasoning.encrypted_content'],
     input: [
       { role: 'user', content: [{ type: 'input_text', text: 'first' }] },
       { role: 'assistant', content: [{ type: 'output_text', text: 'ok' }] },
@@ -61,6 +62,7 @@ test('create: input items, the last user message parts, reasoning item first', a
   });
   assert.deepEqual(r.output.map((o) => o.type), ['reasoning', 'message']);
   assert.equal(r.output[0].summary[0].text, 'thinking');
+  assert.equal(typeof r.output[0].encrypted_content, 'string');
   assert.equal(r.output_text, 'echo: a b');
   assert.equal(r.usage.output_tokens_details.reasoning_tokens, 1);
   assert.equal(r.usage.output_tokens, 4);

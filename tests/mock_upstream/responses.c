@@ -115,6 +115,7 @@ typedef struct resp_ctx {
     mock_span_t tool;   /* the function called, or absent */
     mock_span_t effort; /* reasoning.effort, absent when no reasoning item is sent */
     int usage;          /* usage=0 sends "usage":null */
+    int encrypted;      /* reasoning items carry encrypted_content */
     int64_t created;
     uint64_t seq; /* next sequence_number */
     uint64_t input_tokens;
@@ -189,7 +190,9 @@ static void add_echo(mock_buf_t *o, const resp_ctx_t *x, const char *key, const 
     }
 }
 
-static void add_reasoning_item(mock_buf_t *o, int done)
+/* include: ["reasoning.encrypted_content"] (what Codex asks for with store: false) adds an
+ * opaque encrypted_content, as the API does, for the client to send back next turn. */
+static void add_reasoning_item(mock_buf_t *o, const resp_ctx_t *x, int done)
 {
     mock_buf_adds(o, "{\"id\":\"rs_mock_1\",\"type\":\"reasoning\",\"summary\":[");
     if (done) {
@@ -197,7 +200,11 @@ static void add_reasoning_item(mock_buf_t *o, int done)
         mock_buf_adds(o, reasoning_summary);
         mock_buf_adds(o, "\"}");
     }
-    mock_buf_adds(o, "]}");
+    mock_buf_addc(o, ']');
+    if (x->encrypted) {
+        mock_buf_adds(o, ",\"encrypted_content\":\"gAAAAA-mock-reasoning\"");
+    }
+    mock_buf_addc(o, '}');
 }
 
 static void add_message_item(mock_buf_t *o, const resp_ctx_t *x, int done)
@@ -265,7 +272,7 @@ static void add_response(mock_buf_t *o, const resp_ctx_t *x, int done)
     mock_buf_adds(o, ",\"output\":[");
     if (done) {
         if (x->effort.ptr != NULL) {
-            add_reasoning_item(o, 1);
+            add_reasoning_item(o, x, 1);
             mock_buf_addc(o, ',');
         }
         if (x->tool.ptr != NULL) {
@@ -355,7 +362,7 @@ static void stream_reasoning(resp_ctx_t *x)
 
     o = ev_open(x, "response.output_item.added");
     mock_buf_adds(o, ",\"output_index\":0,\"item\":");
-    add_reasoning_item(o, 0);
+    add_reasoning_item(o, x, 0);
     ev_close(x, o);
 
     o = ev_open(x, "response.reasoning_summary_part.added");
@@ -386,7 +393,7 @@ static void stream_reasoning(resp_ctx_t *x)
 
     o = ev_open(x, "response.output_item.done");
     mock_buf_adds(o, ",\"output_index\":0,\"item\":");
-    add_reasoning_item(o, 1);
+    add_reasoning_item(o, x, 1);
     ev_close(x, o);
 }
 
@@ -543,6 +550,8 @@ void mock_responses_create(mock_req_t *req)
     json_t *tools = json_object_get(req->json, "tools");
     json_t *reasoning = json_object_get(req->json, "reasoning");
     mock_span_t effort = mock_json_str(reasoning, "effort");
+    json_t *inc;
+    size_t i;
     resp_ctx_t x;
 
     memset(&x, 0, sizeof(x));
@@ -553,6 +562,9 @@ void mock_responses_create(mock_req_t *req)
     req->id = mock_next_id(req->srv);
     x.input_tokens = count_input(req->json);
     x.tool = tool_name(req);
+    json_array_foreach (json_object_get(req->json, "include"), i, inc) {
+        x.encrypted |= mock_span_eq(mock_json_span(inc), "reasoning.encrypted_content");
+    }
     if (effort.ptr != NULL && !mock_span_eq(effort, "none")) {
         x.effort = effort;
         x.reasoning_tokens = 1;
