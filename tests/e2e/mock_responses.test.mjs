@@ -131,3 +131,30 @@ test('errors: missing input, bad JSON, status directive; latency delays the answ
   assert.ok(Date.now() - t0 >= 190);
   assert.equal(r.output_text, 'echo: hi');
 });
+
+test('directives: chunks splits the deltas, usage=0, malformed, reset=mid_stream', async () => {
+  const post = (input, extra = {}) => fetch(`${mock.url}/v1/responses`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'mock-gpt-4o', input, ...extra }),
+  });
+  const deltas = (text) => text.split('\n\n').filter((e) => e.startsWith('event: response.output_text.delta\n'));
+
+  let text = await (await post('a b c d [mock chunks=2]', { stream: true })).text();
+  const d = deltas(text).map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)).delta);
+  assert.deepEqual(d, ['echo: ', 'a b c d']);
+
+  const r = await (await post('hi [mock usage=0]')).json();
+  assert.equal(r.usage, null);
+
+  text = await (await post('hi [mock malformed=1]', { stream: true })).text();
+  assert.match(text, /data: \{not json\n\n/);
+  assert.match(text, /event: response\.completed\n/);
+
+  text = '';
+  await assert.rejects((async () => {
+    const res = await post('one two three four five six [mock reset=mid_stream]', { stream: true });
+    text = await res.text();
+  })());
+  assert.equal(text, ''); // the body never completed
+});
