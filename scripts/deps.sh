@@ -62,4 +62,10 @@ if [ "$what" != build ] && [ "$what" != fuzz ]; then
         echo "deps: npm ci in tests/e2e"
         (cd "$here/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
     fi
+    # The real coding-agent CLIs of the client smoke tests (e2e/clients.test.mjs): Codex and
+    # Claude Code, pinned. npm installs only this platform's binary (optional dependencies).
+    if [ ! -d "$here/tests/clients/node_modules" ] || [ "$here/tests/clients/package-lock.json" -nt "$here/tests/clients/node_modules/.stamp" ]; then
+        echo "deps: npm ci in tests/clients"
+        (cd "$here/tests/clients" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+    fi
 fi

@@ -4,8 +4,8 @@
  * request structs and the functions the files of tests/mock_upstream/ share: util.c (buffers,
  * JSON text), server.c (libuv + llhttp I/O), response.c (response framing and pacing),
  * request.c (route table, auth, directives), control.c (/_mock/ endpoints, shared state) and
- * one file per wire format (openai.c, azure.c, gemini.c, anthropic.c). It must never include
- * anything from src/.
+ * one file per wire format (openai.c, responses.c, azure.c, gemini.c, anthropic.c). It must
+ * never include anything from src/.
  */
 #ifndef MOCK_H
 #define MOCK_H
@@ -103,6 +103,27 @@ mock_span_t mock_json_str(const json_t *obj, const char *key);
 mock_span_t mock_json_span(const json_t *str);
 /** Wall-clock milliseconds since the epoch. */
 int64_t mock_now_ms(void);
+
+/**
+ * Splits text into stream pieces: words with their trailing whitespace (n <= 0; leading
+ * whitespace goes with the first word), or n pieces of about equal character counts, never
+ * more pieces than characters and never splitting a UTF-8 sequence.
+ */
+typedef struct mock_pieces {
+    mock_span_t s;
+    size_t pos;
+    int n;      /* 0: by words */
+    size_t cnt; /* pieces in chunk mode */
+    size_t chars;
+    size_t idx;
+    size_t char_pos;
+} mock_pieces_t;
+
+void mock_pieces_init(mock_pieces_t *p, mock_span_t s, int n);
+/** Stores the next piece in *out. @return 1, or 0 when the text is used up. */
+int mock_pieces_next(mock_pieces_t *p, mock_span_t *out);
+/** How many pieces mock_pieces_next() gives for s. */
+size_t mock_pieces_count(mock_span_t s, int n);
 
 /* ---- directives (request.c) ---- */
 
@@ -436,6 +457,13 @@ int mock_openai_embeddings_prepare(mock_req_t *req, mock_span_t *text);
 void mock_openai_embeddings(mock_req_t *req);
 void mock_openai_models(mock_req_t *req);
 void mock_openai_model_get(mock_req_t *req);
+
+/* ---- responses.c ---- */
+
+/* POST /v1/responses: model and input required; the echo as a message (or function_call)
+ * output item, plain or as the Responses API's semantic SSE events. */
+int mock_responses_prepare(mock_req_t *req, mock_span_t *text);
+void mock_responses_create(mock_req_t *req);
 
 /* ---- azure.c ---- */
 

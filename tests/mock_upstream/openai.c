@@ -187,83 +187,6 @@ static void stream_tail(const oai_ctx_t *x)
     mock_resp_stream_finish(x->req);
 }
 
-/* Splits text into stream pieces: words with their trailing whitespace, or n pieces of
- * about equal character counts (never splitting a UTF-8 sequence). */
-typedef struct pieces {
-    mock_span_t s;
-    size_t pos;
-    int n;      /* 0: by words */
-    size_t cnt; /* pieces in chunk mode */
-    size_t chars;
-    size_t idx;
-    size_t char_pos;
-} pieces_t;
-
-static void pieces_init(pieces_t *p, mock_span_t s, int n)
-{
-    memset(p, 0, sizeof(*p));
-    p->s = s;
-    p->n = n > 0 ? n : 0;
-    if (p->n > 0) {
-        p->chars = mock_utf8_chars(s);
-        p->cnt = (size_t)p->n < p->chars ? (size_t)p->n : p->chars;
-    }
-}
-
-static int is_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
-}
-
-static int pieces_next(pieces_t *p, mock_span_t *out)
-{
-    const char *s = p->s.ptr;
-    size_t len = p->s.len;
-    size_t start = p->pos;
-
-    if (p->pos >= len) {
-        return 0;
-    }
-    if (p->n == 0) {
-        if (p->pos == 0) {
-            while (p->pos < len && is_space(s[p->pos])) {
-                p->pos++;
-            }
-        }
-        while (p->pos < len && !is_space(s[p->pos])) {
-            p->pos++;
-        }
-        while (p->pos < len && is_space(s[p->pos])) {
-            p->pos++;
-        }
-    } else {
-        size_t end_char = (p->idx + 1) * p->chars / p->cnt;
-        while (p->pos < len &&
-               (p->char_pos < end_char || ((unsigned char)s[p->pos] & 0xC0) == 0x80)) {
-            if (((unsigned char)s[p->pos] & 0xC0) != 0x80) {
-                p->char_pos++;
-            }
-            p->pos++;
-        }
-        p->idx++;
-    }
-    *out = (mock_span_t){s + start, p->pos - start};
-    return 1;
-}
-
-static size_t pieces_count(mock_span_t s, int n)
-{
-    pieces_t p;
-    mock_span_t piece;
-    size_t cnt = 0;
-
-    pieces_init(&p, s, n);
-    while (pieces_next(&p, &piece)) {
-        cnt++;
-    }
-    return cnt;
-}
-
 /* Text of a message content: a string, or the "text" of its parts joined by spaces (built
  * in scratch). */
 static mock_span_t content_text(mock_req_t *req, const json_t *content, mock_buf_t *scratch)
@@ -365,9 +288,9 @@ static void chat_stream(oai_ctx_t *x, mock_span_t answer, mock_span_t tool)
     mock_req_t *req = x->req;
     mock_span_t body = tool.ptr != NULL ? MOCK_LIT(tool_args) : answer;
     int n = req->dirs.chunks > 0 ? req->dirs.chunks : (tool.ptr != NULL ? TOOL_ARG_PIECES : 0);
-    size_t total = pieces_count(body, n);
+    size_t total = mock_pieces_count(body, n);
     size_t k = 0;
-    pieces_t p;
+    mock_pieces_t p;
     mock_span_t piece;
     mock_buf_t *o;
 
@@ -390,8 +313,8 @@ static void chat_stream(oai_ctx_t *x, mock_span_t answer, mock_span_t tool)
         mock_resp_mark_mid(req);
     }
 
-    pieces_init(&p, body, n);
-    while (pieces_next(&p, &piece)) {
+    mock_pieces_init(&p, body, n);
+    while (mock_pieces_next(&p, &piece)) {
         o = ev_open(x);
         if (tool.ptr != NULL) {
             mock_buf_adds(o, ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
@@ -552,17 +475,17 @@ void mock_openai_completions(mock_req_t *req)
 
     if (x.stream) {
         int n = req->dirs.chunks > 0 ? req->dirs.chunks : 0;
-        size_t total = pieces_count(answer, n);
+        size_t total = mock_pieces_count(answer, n);
         size_t k = 0;
-        pieces_t p;
+        mock_pieces_t p;
         mock_span_t piece;
 
         mock_resp_stream_begin(req, 200, "text/event-stream");
         if (total / 2 == 0) {
             mock_resp_mark_mid(req);
         }
-        pieces_init(&p, answer, n);
-        while (pieces_next(&p, &piece)) {
+        mock_pieces_init(&p, answer, n);
+        while (mock_pieces_next(&p, &piece)) {
             o = ev_open(&x);
             mock_buf_adds(o, ",\"choices\":[{\"text\":");
             mock_buf_add_jstr(o, piece);

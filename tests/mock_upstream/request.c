@@ -22,6 +22,9 @@ const mock_route_t mock_routes[] = {
      mock_openai_completions},
     {"POST", "/v1/embeddings", &mock_openai_api, MOCK_ROUTE_JSON, mock_openai_embeddings_prepare,
      mock_openai_embeddings},
+    /* OpenAI's Responses API (responses.c) */
+    {"POST", "/v1/responses", &mock_openai_api, MOCK_ROUTE_JSON, mock_responses_prepare,
+     mock_responses_create},
     {"GET", "/v1/models", &mock_openai_api, 0, NULL, mock_openai_models},
     {"GET", "/v1/models/**", &mock_openai_api, 0, NULL, mock_openai_model_get},
     /* Anthropic's Messages API */

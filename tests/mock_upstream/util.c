@@ -1,8 +1,8 @@
 /*
  * util.c: the mock upstream's growable buffers and small text helpers (JSON string escaping,
- * integer and duration parsing, UTF-8 character and word counts). Buffers have a hard cap and
- * a sticky error flag so response builders append freely and check once. Nothing here knows
- * about HTTP or about any wire format.
+ * integer and duration parsing, UTF-8 character and word counts, splitting a text into
+ * stream pieces). Buffers have a hard cap and a sticky error flag so response builders append
+ * freely and check once. Nothing here knows about HTTP or about any wire format.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -291,4 +291,71 @@ int64_t mock_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- stream pieces ---- */
+
+static int piece_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+void mock_pieces_init(mock_pieces_t *p, mock_span_t s, int n)
+{
+    memset(p, 0, sizeof(*p));
+    p->s = s;
+    p->n = n > 0 ? n : 0;
+    if (p->n > 0) {
+        p->chars = mock_utf8_chars(s);
+        p->cnt = (size_t)p->n < p->chars ? (size_t)p->n : p->chars;
+    }
+}
+
+int mock_pieces_next(mock_pieces_t *p, mock_span_t *out)
+{
+    const char *s = p->s.ptr;
+    size_t len = p->s.len;
+    size_t start = p->pos;
+
+    if (p->pos >= len) {
+        return 0;
+    }
+    if (p->n == 0) {
+        if (p->pos == 0) {
+            while (p->pos < len && piece_space(s[p->pos])) {
+                p->pos++;
+            }
+        }
+        while (p->pos < len && !piece_space(s[p->pos])) {
+            p->pos++;
+        }
+        while (p->pos < len && piece_space(s[p->pos])) {
+            p->pos++;
+        }
+    } else {
+        size_t end_char = (p->idx + 1) * p->chars / p->cnt;
+        while (p->pos < len &&
+               (p->char_pos < end_char || ((unsigned char)s[p->pos] & 0xC0) == 0x80)) {
+            if (((unsigned char)s[p->pos] & 0xC0) != 0x80) {
+                p->char_pos++;
+            }
+            p->pos++;
+        }
+        p->idx++;
+    }
+    *out = (mock_span_t){s + start, p->pos - start};
+    return 1;
+}
+
+size_t mock_pieces_count(mock_span_t s, int n)
+{
+    mock_pieces_t p;
+    mock_span_t piece;
+    size_t cnt = 0;
+
+    mock_pieces_init(&p, s, n);
+    while (mock_pieces_next(&p, &piece)) {
+        cnt++;
+    }
+    return cnt;
 }
