@@ -532,6 +532,8 @@ static int tool_delta(ar_resp_front_t *st, ar_span_t tc, ar_buf_t *out)
 {
     int64_t index = 0;
     ar_span_t fn = AR_SPAN_NULL, id = AR_SPAN_NULL, name = AR_SPAN_NULL, args = AR_SPAN_NULL;
+    if (!tc.len || tc.ptr[0] != '{')
+        return 0;
     (void)ar_jscan_get_int(tc, AR_LIT("index"), &index);
     (void)ar_jscan_get(tc, AR_LIT("function"), &fn);
     bool has_id = raw_str_checked(tc, "id", &id) && id.len;

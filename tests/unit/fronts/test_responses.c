@@ -691,6 +691,254 @@ static void test_stream_text(void **state)
     run_close(&r);
 }
 
+static void test_stream_tools_reasoning(void **state)
+{
+    (void)state;
+    run_t r;
+    /* a model list: the upstream's model names the response */
+    run_open(&r, "{\"model\":[\"a\",\"b\"],\"input\":\"x\",\"stream\":true}");
+    static const char *const chunks[] = {
+        "{\"id\":\"c\",\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+        "\"assistant\",\"reasoning_content\":\"Think\"}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"ing\"}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Ok.\"}}]}",
+        /* the first call's id comes on every delta (some upstreams repeat it) */
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
+        "\"function\":{\"arguments\":\"{\\\"a\\\":\"}}]}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+        "\"arguments\":\"1}\"}}]}}]}",
+        /* the second call has no id at all */
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{"
+        "\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":{"
+        "\"prompt_tokens\":5,\"completion_tokens\":8,\"completion_tokens_details\":{"
+        "\"reasoning_tokens\":3}}}",
+    };
+    for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++)
+        assert_int_equal(chunk(&r, chunks[i]), 0);
+    /* no [DONE]: the end completes the response */
+    assert_int_equal(ar_resp_front_end(&r.st, &r.out), 0);
+    json_t *ev = events_json(ar_buf_span(&r.out));
+    static const char *const names[] = {
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done",
+        "response.reasoning_summary_part.done",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    };
+    assert_names(ev, names, sizeof(names) / sizeof(names[0]));
+    assert_json_str(ev_data(ev, 2), "{\"type\":\"response.output_item.added\",\"sequence_number\":"
+                                    "2,\"output_index\":0,\"item\":{\"id\":\"rs_abc_0\",\"type\":"
+                                    "\"reasoning\",\"summary\":[]}}");
+    assert_json_str(ev_data(ev, 3),
+                    "{\"type\":\"response.reasoning_summary_part.added\",\"sequence_number\":3,"
+                    "\"item_id\":\"rs_abc_0\",\"output_index\":0,\"summary_index\":0,\"part\":{"
+                    "\"type\":\"summary_text\",\"text\":\"\"}}");
+    assert_json_str(ev_data(ev, 4),
+                    "{\"type\":\"response.reasoning_summary_text.delta\",\"sequence_number\":4,"
+                    "\"item_id\":\"rs_abc_0\",\"output_index\":0,\"summary_index\":0,\"delta\":"
+                    "\"Think\"}");
+    assert_json_str(ev_data(ev, 6),
+                    "{\"type\":\"response.reasoning_summary_text.done\",\"sequence_number\":6,"
+                    "\"item_id\":\"rs_abc_0\",\"output_index\":0,\"summary_index\":0,\"text\":"
+                    "\"Thinking\"}");
+    assert_json_str(ev_data(ev, 15),
+                    "{\"type\":\"response.output_item.added\",\"sequence_number\":15,"
+                    "\"output_index\":2,\"item\":{\"id\":\"fc_abc_2\",\"type\":\"function_call\","
+                    "\"status\":\"in_progress\",\"arguments\":\"\",\"call_id\":\"call_1\","
+                    "\"name\":\"f\"}}");
+    assert_json_str(ev_data(ev, 16),
+                    "{\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":16,"
+                    "\"item_id\":\"fc_abc_2\",\"output_index\":2,\"delta\":\"{\\\"a\\\":\"}");
+    assert_json_str(ev_data(ev, 18),
+                    "{\"type\":\"response.function_call_arguments.done\",\"sequence_number\":18,"
+                    "\"item_id\":\"fc_abc_2\",\"output_index\":2,\"name\":\"f\",\"arguments\":"
+                    "\"{\\\"a\\\":1}\"}");
+    json_t *done = json_object_get(ev_data(ev, 24), "response");
+    assert_string_equal(json_string_value(json_object_get(done, "model")), "up");
+    assert_json_str(
+        json_object_get(done, "output"),
+        "[{\"id\":\"rs_abc_0\",\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\","
+        "\"text\":\"Thinking\"}]},{\"id\":\"msg_abc_1\",\"type\":\"message\",\"status\":"
+        "\"completed\",\"content\":[{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":"
+        "[],\"text\":\"Ok.\"}],\"role\":\"assistant\"},{\"id\":\"fc_abc_2\",\"type\":"
+        "\"function_call\",\"status\":\"completed\",\"arguments\":\"{\\\"a\\\":1}\",\"call_id\":"
+        "\"call_1\",\"name\":\"f\"},{\"id\":\"fc_abc_3\",\"type\":\"function_call\",\"status\":"
+        "\"completed\",\"arguments\":\"{}\",\"call_id\":\"call_abc_3\",\"name\":\"g\"}]");
+    assert_json_str(json_object_get(done, "usage"),
+                    "{\"input_tokens\":5,\"input_tokens_details\":{\"cached_tokens\":0},"
+                    "\"output_tokens\":8,\"output_tokens_details\":{\"reasoning_tokens\":3},"
+                    "\"total_tokens\":13}");
+    /* each output_item.done carries the item the final response lists */
+    assert_json_equal(json_object_get(ev_data(ev, 19), "item"),
+                      json_array_get(json_object_get(done, "output"), 2));
+    assert_int_equal(r.st.in, 5);
+    assert_int_equal(r.st.out, 8);
+    json_decref(ev);
+    run_close(&r);
+}
+
+static void test_stream_incomplete_and_escapes(void **state)
+{
+    (void)state;
+    run_t r;
+    run_open(&r, REQ);
+    /* an escaped emoji (a surrogate pair), a newline and a quote, then raw UTF-8: escaped
+     * pieces are gathered as they are and decoded once */
+    assert_int_equal(
+        chunk(&r, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\ud83d\\ude00\"}}]}"), 0);
+    assert_int_equal(
+        chunk(&r, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\n\\\"\xc3\xa9\"}}]}"), 0);
+    assert_int_equal(chunk(&r, "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+                               "\"length\"}]}"),
+                     0);
+    assert_int_equal(chunk(&r, "[DONE]"), 0);
+    json_t *ev = events_json(ar_buf_span(&r.out));
+    size_t n = json_array_size(ev);
+    assert_string_equal(ev_name(ev, n - 1), "response.incomplete");
+    json_t *res = json_object_get(ev_data(ev, n - 1), "response");
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "incomplete");
+    assert_json_str(json_object_get(res, "incomplete_details"),
+                    "{\"reason\":\"max_output_tokens\"}");
+    json_t *item = json_array_get(json_object_get(res, "output"), 0);
+    assert_string_equal(json_string_value(json_object_get(item, "status")), "incomplete");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(item, "content"), 0), "text")),
+                        "a\xf0\x9f\x98\x80\n\"\xc3\xa9");
+    assert_string_equal(json_string_value(json_object_get(ev_data(ev, 6), "text")),
+                        "a\xf0\x9f\x98\x80\n\"\xc3\xa9");
+    assert_json_equal(ar_resp_front_final(&r.st), res);
+    json_decref(ev);
+    run_close(&r);
+
+    /* nothing came at all: the end still gives a well-formed, empty response */
+    run_open(&r, REQ);
+    assert_int_equal(ar_resp_front_end(&r.st, &r.out), 0);
+    ev = events_json(ar_buf_span(&r.out));
+    static const char *const names[] = {"response.created", "response.in_progress",
+                                        "response.completed"};
+    assert_names(ev, names, 3);
+    assert_json_str(json_object_get(json_object_get(ev_data(ev, 2), "response"), "output"), "[]");
+    json_decref(ev);
+    run_close(&r);
+}
+
+static void test_stream_errors(void **state)
+{
+    (void)state;
+    run_t r;
+    /* an error payload from the upstream mid-stream: the open item stays out of the output */
+    run_open(&r, REQ);
+    assert_int_equal(chunk(&r, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"), 0);
+    assert_int_equal(chunk(&r, "{\"error\":{\"message\":\"Rate \\\"limit\\\"\",\"type\":"
+                               "\"rate_limit_error\",\"code\":null}}"),
+                     0);
+    assert_true(r.st.finished);
+    size_t len = r.out.len;
+    assert_int_equal(chunk(&r, "[DONE]"), 0);
+    assert_int_equal(ar_resp_front_end(&r.st, &r.out), 0);
+    assert_int_equal(ar_resp_front_error_event(&r.st, "server_error", "again", &r.out), 0);
+    assert_int_equal(r.out.len, len);
+    json_t *ev = events_json(ar_buf_span(&r.out));
+    static const char *const names[] = {"response.created",
+                                        "response.in_progress",
+                                        "response.output_item.added",
+                                        "response.content_part.added",
+                                        "response.output_text.delta",
+                                        "error",
+                                        "response.failed"};
+    assert_names(ev, names, sizeof(names) / sizeof(names[0]));
+    assert_json_str(ev_data(ev, 5), "{\"type\":\"error\",\"sequence_number\":5,\"code\":"
+                                    "\"rate_limit_exceeded\",\"message\":\"Rate \\\"limit\\\"\","
+                                    "\"param\":null}");
+    json_t *res = json_object_get(ev_data(ev, 6), "response");
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "failed");
+    assert_json_str(json_object_get(res, "error"),
+                    "{\"code\":\"rate_limit_exceeded\",\"message\":\"Rate \\\"limit\\\"\"}");
+    assert_json_str(json_object_get(res, "output"), "[]");
+    assert_json_equal(ar_resp_front_final(&r.st), res);
+    json_decref(ev);
+    run_close(&r);
+
+    /* the gateway's own error before anything came: created, in_progress, error, failed */
+    run_open(&r, REQ);
+    assert_int_equal(
+        ar_resp_front_error_event(&r.st, "timeout_error", "upstream timed out", &r.out), 0);
+    ev = events_json(ar_buf_span(&r.out));
+    static const char *const names2[] = {"response.created", "response.in_progress", "error",
+                                         "response.failed"};
+    assert_names(ev, names2, 4);
+    assert_json_str(json_object_get(json_object_get(ev_data(ev, 3), "response"), "error"),
+                    "{\"code\":\"timeout_error\",\"message\":\"upstream timed out\"}");
+    json_decref(ev);
+    run_close(&r);
+}
+
+static void test_stream_garbage(void **state)
+{
+    (void)state;
+    run_t r;
+    run_open(&r, REQ);
+    assert_int_equal(chunk(&r, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"), 0);
+    size_t len = r.out.len;
+    /* payloads that are not JSON objects are refused and leave nothing behind */
+    static const char *const bad[] = {
+        "",          "garbage", "{\"choices\":[",
+        "[1,2]",     "\"str\"", "{\"choices\":[{\"delta\":{\"content\":\"\\x\"}}]}",
+        "{\"a\":1}}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(chunk(&r, bad[i]), AR_EUPSTREAM);
+        assert_int_equal(r.out.len, len);
+    }
+    /* well-formed JSON of odd shapes is skipped without output */
+    static const char *const odd[] = {
+        "{}",
+        "{\"choices\":7}",
+        "{\"choices\":[5]}",
+        "{\"choices\":[{\"delta\":\"x\"}]}",
+        "{\"choices\":[{\"delta\":{\"content\":7,\"tool_calls\":{}}}]}",
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[7]}}]}",
+        "{\"usage\":5,\"choices\":[{\"delta\":{\"content\":null}}]}",
+        "{\"error\":\"flat\"}",
+    };
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        assert_int_equal(chunk(&r, odd[i]), 0);
+        assert_int_equal(r.out.len, len);
+    }
+    /* the gateway ends such a stream with an error; the defaults fill in */
+    assert_int_equal(ar_resp_front_error_event(&r.st, NULL, NULL, &r.out), 0);
+    json_t *ev = events_json(ar_buf_span(&r.out));
+    size_t n = json_array_size(ev);
+    assert_string_equal(ev_name(ev, n - 1), "response.failed");
+    assert_json_str(ev_data(ev, n - 2), "{\"type\":\"error\",\"sequence_number\":5,\"code\":"
+                                        "\"server_error\",\"message\":\"upstream error\","
+                                        "\"param\":null}");
+    json_decref(ev);
+    run_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -704,6 +952,10 @@ int main(void)
         cmocka_unit_test(test_whole_tools_reasoning),
         cmocka_unit_test(test_whole_incomplete),
         cmocka_unit_test(test_stream_text),
+        cmocka_unit_test(test_stream_tools_reasoning),
+        cmocka_unit_test(test_stream_incomplete_and_escapes),
+        cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_stream_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
