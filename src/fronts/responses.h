@@ -35,10 +35,10 @@
  * messages), reasoning (dropped)); function tools; tool_choice (allowed_tools keeps only the
  * allowed tools and becomes its mode); max_output_tokens -> max_completion_tokens;
  * reasoning.effort -> reasoning_effort; text.format -> response_format; text.verbosity ->
- * verbosity; parallel_tool_calls, temperature, top_p, top_logprobs (with logprobs),
- * user, prompt_cache_key, safety_identifier, service_tier copied; stream -> stream with
+ * verbosity; parallel_tool_calls, temperature, top_p, user, prompt_cache_key,
+ * safety_identifier, service_tier copied; stream -> stream with
  * stream_options.include_usage. metadata, store, previous_response_id, include,
- * truncation and unknown fields are not forwarded.
+ * truncation, top_logprobs, max_tool_calls and unknown fields are not forwarded.
  * @param req the client's body (borrowed, not modified)
  * @param history NULL, or a JSON array of Responses items from earlier turns (inputs and
  *        outputs, oldest first; borrowed) placed before req's input (previous_response_id)
@@ -48,7 +48,8 @@
  * @return 0; AR_EINVAL (a 400 invalid_request_error: bad shapes, background: true);
  *         AR_ENOTSUP when the request needs a native Responses upstream: a tool (or a
  *         tool_choice) of any type but "function", item_reference and built-in tool call
- *         items, input_image/input_file by file_id or URL, conversation, prompt; or AR_ENOMEM
+ *         items, input_image by file_id, input_file without file_data, conversation,
+ *         prompt; or AR_ENOMEM (err says "out of memory")
  */
 int ar_resp_request_to_chat(const json_t *req, const json_t *history, json_t **out, char *err,
                             size_t errlen) AR_MUST_CHECK;
