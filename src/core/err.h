@@ -34,7 +34,9 @@
     X(AR_EDNS, "upstream name resolution failed", 502, "api_connection_error", true)               \
     X(AR_ETLS, "upstream TLS failure", 502, "api_connection_error", true)                          \
     X(AR_EIO, "I/O error", 502, "api_connection_error", true)                                      \
-    X(AR_EUPSTREAM, "upstream protocol error", 502, "api_error", true)
+    X(AR_EUPSTREAM, "upstream protocol error", 502, "api_error", true)                             \
+    X(AR_ENOTSUP, "needs an upstream that supports it natively", 400, "invalid_request_error",     \
+      false)
 
 enum {
     AR_OK = 0,
