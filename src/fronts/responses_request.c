@@ -415,12 +415,21 @@ static int tools(const json_t *req, json_t *chat, char *err, size_t errlen)
         FAIL_RC(AR_ENOMEM, "out of memory");
     size_t i;
     json_t *t;
+    /* Built-in tools offered beside function tools (Codex always adds web_search and a
+     * namespace of agent tools) are left out: the model works with the functions. Alone,
+     * they are what the client wants, and only a native upstream has them. */
+    bool functions = false;
+    json_array_foreach (in, i, t) {
+        functions = functions || str_is(ar_json_str(t, "type"), "function");
+    }
     json_array_foreach (in, i, t) {
         const char *type = ar_json_str(t, "type");
         if (!json_is_object(t))
             FAIL("tools[%zu]: expected an object", i);
         if (!type)
             FAIL("tools[%zu].type: Missing required parameter", i);
+        if (!str_is(type, "function") && functions)
+            continue;
         if (!str_is(type, "function"))
             NOTSUP("tools[%zu]: the built-in tool '%s' runs only on an upstream that speaks the "
                    "Responses API natively",

@@ -448,6 +448,16 @@ typedef struct ar_gw_native {
 void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
                     const ar_gw_native_t *native);
 
+/* responses.c: POST /v1/responses and the stored responses */
+void ar_gw_responses(ar_http_request_t *req, ar_runtime_t *rt);
+/** GET /v1/responses/{id} (path: the route path). */
+void ar_gw_response_get(ar_http_request_t *req, ar_span_t path);
+/** DELETE /v1/responses/{id}. */
+void ar_gw_response_delete(ar_http_request_t *req, ar_span_t path);
+/** GET /v1/responses/{id}/input_items. */
+void ar_gw_response_input_items(ar_http_request_t *req, ar_span_t path);
+extern const ar_front_ops_t ar_front_responses;
+
 /* messages.c: POST /v1/messages, Anthropic's Messages API in and out */
 void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt);
 /** POST /v1/messages/count_tokens: {"input_tokens": N}, N about characters / 4. */

@@ -39,6 +39,10 @@ typedef enum route_id {
     R_LIMITS,
     R_TARIFF,
     R_RATE_LIMIT,
+    R_RESPONSES, /* responses.c */
+    R_RESPONSE_ITEMS,
+    R_RESPONSE_GET,
+    R_RESPONSE_DELETE,
 } route_id_t;
 
 typedef struct ar_gw_route {
@@ -60,6 +64,14 @@ static const route_t routes[] = {
      AR_AUTH_KEY},
     {AR_LIT("/v1/messages"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_MESSAGES, AR_AUTH_KEY},
     {AR_LIT("/v1/messages/count_tokens"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_COUNT_TOKENS,
+     AR_AUTH_KEY},
+    {AR_LIT("/v1/responses"), false, AR_SPAN_NULL, AR_HTTP_POST, "POST", R_RESPONSES, AR_AUTH_KEY},
+    /* input_items first: the id routes below take any suffix */
+    {AR_LIT("/v1/responses/"), true, AR_LIT("/input_items"), AR_HTTP_GET, "GET", R_RESPONSE_ITEMS,
+     AR_AUTH_KEY},
+    {AR_LIT("/v1/responses/"), true, AR_SPAN_NULL, AR_HTTP_GET, "GET, DELETE", R_RESPONSE_GET,
+     AR_AUTH_KEY},
+    {AR_LIT("/v1/responses/"), true, AR_SPAN_NULL, AR_HTTP_DELETE, "GET, DELETE", R_RESPONSE_DELETE,
      AR_AUTH_KEY},
     {AR_LIT("/v1/models"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODELS, AR_AUTH_KEY},
     {AR_LIT("/v1/models/"), true, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODEL, AR_AUTH_KEY},
@@ -241,8 +253,8 @@ static void preflight(ar_http_request_t *req, ar_runtime_t *rt)
 {
     ar_http_header_t hs[8];
     size_t n = ar_gw_common_headers(req, rt, hs, 4);
-    hs[n++] =
-        (ar_http_header_t){AR_LIT("Access-Control-Allow-Methods"), AR_LIT("GET, POST, OPTIONS")};
+    hs[n++] = (ar_http_header_t){AR_LIT("Access-Control-Allow-Methods"),
+                                 AR_LIT("GET, POST, DELETE, OPTIONS")};
     hs[n++] = (ar_http_header_t){
         AR_LIT("Access-Control-Allow-Headers"),
         AR_LIT("Authorization, Content-Type, x-api-key, api-key, x-goog-api-key, "
@@ -371,6 +383,10 @@ void ar_gw_on_request(ar_http_request_t *req)
         ar_gw_llm(req, rt, AR_EP_EMBEDDINGS, azure_deployment(path, hit->suffix));
         break;
     case R_MESSAGES: ar_gw_messages(req, rt); break;
+    case R_RESPONSES: ar_gw_responses(req, rt); break;
+    case R_RESPONSE_ITEMS: ar_gw_response_input_items(req, path); break;
+    case R_RESPONSE_GET: ar_gw_response_get(req, path); break;
+    case R_RESPONSE_DELETE: ar_gw_response_delete(req, path); break;
     case R_COUNT_TOKENS: ar_gw_messages_count_tokens(req, rt); break;
     case R_MODELS: ar_gw_models(req, rt, AR_SPAN_NULL); break;
     case R_MODEL: ar_gw_models(req, rt, ar_span_skip(path, AR_LIT("/v1/models/").len)); break;

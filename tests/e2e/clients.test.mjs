@@ -4,8 +4,6 @@
 // proves the mock's Responses API satisfies it). Each run has a temp HOME/config dir, an
 // environment without the host's, no update checks or telemetry, and a deadline after which
 // its whole process group is killed. The answer must be the mock's echo.
-//
-// The Codex -> airouter cases need airouter's POST /v1/responses: set AIROUTER_RESPONSES=1.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -162,10 +160,7 @@ test('Claude Code -> airouter /v1/messages -> anthropic credential -> mock', { s
 // thinking-token-count-2026-05-13, advanced-tool-use-2025-11-20, and the body keys thinking
 // ({type: enabled, budget_tokens, display: omitted}), context_management and tools with
 // defer_loading.
-test('Claude Code: an anthropic credential gets the body fields and anthropic-beta as sent', {
-  skip: missing,
-  todo: 'airouter re-serializes the body (drops thinking, context_management, defer_loading) and drops anthropic-beta',
-}, async () => {
+test('Claude Code: an anthropic credential gets the body fields and anthropic-beta as sent', { skip: missing }, async () => {
   assert.ok(claudeSeen.length >= 1);
   const [q] = claudeSeen;
   assert.match(q.headers['anthropic-beta'] ?? '', /claude-code-20250219/);
@@ -273,7 +268,7 @@ test('Codex -> mock directly: a tool call, its output sent back with the reasoni
   assert.equal(seen[1].body.input.at(-1).call_id, 'call_mock_1');
 });
 
-const noResponses = missing || (!process.env.AIROUTER_RESPONSES && 'needs airouter POST /v1/responses (AIROUTER_RESPONSES=1)');
+const noResponses = missing;
 
 test('Codex -> airouter /v1/responses -> openai credential -> mock', { skip: noResponses }, async () => {
   await mock.clear();

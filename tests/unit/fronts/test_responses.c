@@ -147,6 +147,16 @@ static void test_request_tools_and_formats(void **state)
                     "\"function\",\"function\":{\"name\":\"g\"}}]");
     assert_json_str(json_object_get(r, "tool_choice"), "\"required\"");
     assert_json_str(json_object_get(r, "reasoning_effort"), "\"high\"");
+    json_decref(r);
+    /* built-in tools beside function tools (what Codex sends) are left out */
+    r = to_chat(
+        "{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"},{\"type\":"
+        "\"function\",\"name\":\"f\"},{\"type\":\"namespace\",\"name\":\"ns\",\"tools\":[]}]}",
+        NULL, 0, NULL, 0);
+    assert_json_str(json_object_get(r, "tools"),
+                    "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]");
+    json_decref(r);
+    r = to_chat(body, NULL, 0, NULL, 0);
     assert_json_str(json_object_get(r, "verbosity"), "\"low\"");
     assert_json_str(json_object_get(r, "response_format"),
                     "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"out\",\"schema\":{"
@@ -306,10 +316,9 @@ static void test_request_errors(void **state)
         {"{\"model\":\"m\",\"input\":\"x\",\"reasoning\":{\"effort\":3}}", AR_EINVAL,
          "reasoning.effort: expected a string ('none', 'minimal', 'low', 'medium', 'high')"},
         /* what only a native Responses upstream can do */
-        {"{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"},{"
-         "\"type\":\"web_search_preview\"}]}",
+        {"{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"web_search_preview\"}]}",
          AR_ENOTSUP,
-         "tools[1]: the built-in tool 'web_search_preview' runs only on an upstream that speaks "
+         "tools[0]: the built-in tool 'web_search_preview' runs only on an upstream that speaks "
          "the Responses API natively"},
         {"{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"mcp\",\"server_label\":\"s\"}]"
          "}",

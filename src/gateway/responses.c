@@ -1,0 +1,602 @@
+/*
+ * responses.c: OpenAI's Responses API in front of any provider (Codex CLI, the AI SDK's
+ * default provider, LangChain's useResponsesApi). POST /v1/responses goes as the client
+ * sent it to credentials that speak the API (openai, proxy: native pass-through) and as
+ * its chat translation (fronts/responses.h) to the rest, whose answers the front turns
+ * back into response objects and Responses events. Routing, limits, quotas and spend are
+ * those of chat.
+ *
+ * Stored responses (store: true, the default as on OpenAI) belong to the key that made
+ * them (the master key's are its own): previous_response_id brings the conversation back
+ * from the store before routing; GET and DELETE /v1/responses/{id} and
+ * GET /v1/responses/{id}/input_items read and remove them. Every store access is a job on
+ * the store thread (ar_gw_store_call); the request waits, the worker does not.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "fronts/responses.h"
+#include "gateway/gateway_int.h"
+
+/* The longest conversation previous_response_id may bring back. */
+#define CHAIN_MAX 1000
+
+/* One POST /v1/responses, in the request pool. */
+typedef struct resp_req {
+    ar_http_request_t *http;
+    json_t *body;          /* the client's request */
+    ar_resp_front_t front; /* the translation's state (front_init done: front_ready) */
+    bool front_ready;
+    bool store;              /* keep the answer (store is not false) */
+    bool stored;             /* ...and it was handed to the store */
+    const char *previous_id; /* previous_response_id, NULL when none */
+    int64_t owner;           /* the caller's key id, 0 for the master key */
+    json_t *history;         /* the conversation before this request (NULL: none) */
+    int chain_rc;            /* the store's answer to the chain lookup */
+} resp_req_t;
+
+static void bad_request(ar_http_request_t *req, const char *param, const char *msg)
+{
+    (void)param;
+    ar_gw_error(req, 400, "invalid_request_error", "invalid_request_error", msg);
+}
+
+static int64_t owner_of(const ar_http_request_t *req)
+{
+    const ar_gw_ctx_t *ctx = req->data;
+    const ar_tkey_conf_t *kc = ctx && ctx->key ? atomic_load(&ctx->key->conf) : NULL;
+    return kc ? kc->id : 0;
+}
+
+static void decref_tree(void *arg)
+{
+    json_decref(arg);
+}
+
+static void dispose_front(void *arg)
+{
+    resp_req_t *rr = arg;
+    if (rr->front_ready)
+        ar_resp_front_dispose(&rr->front);
+}
+
+/* "resp_" and 48 random hex digits: unguessable, as ids that name stored data must be. */
+static const char *new_response_id(ar_pool_t *pool)
+{
+    unsigned char rnd[24];
+    if (ar_random_bytes(rnd, sizeof(rnd)) != 0) {
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            rnd[i] = (unsigned char)ar_rand_u64(); /* owner-scoped anyway */
+    }
+    char *id = ar_pool_alloc(pool, 5 + 2 * sizeof(rnd) + 1);
+    memcpy(id, "resp_", 5);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        id[5 + 2 * i] = hex[rnd[i] >> 4];
+        id[6 + 2 * i] = hex[rnd[i] & 15];
+    }
+    id[5 + 2 * sizeof(rnd)] = '\0';
+    return id;
+}
+
+/* ---- storing a finished response ---- */
+
+typedef struct put_job {
+    ar_stored_response_t rec; /* strings in the request pool (held until done) */
+    int rc;
+    char err[160];
+} put_job_t;
+
+static void put_work(ar_store_t *s, void *arg)
+{
+    put_job_t *j = arg;
+    j->rc = ar_store_response_put(s, &j->rec, j->err, sizeof(j->err));
+}
+
+static void put_done(ar_http_request_t *req, void *arg)
+{
+    put_job_t *j = arg;
+    if (j->rc != 0)
+        AR_LOG(AR_LOG_ERROR, &((ar_log_ctx_t){req->request_id, NULL, NULL, "storing a response"}),
+               "%s", j->err[0] ? j->err : ar_err_message(j->rc));
+}
+
+/* The answer is complete: a stored response is handed to the store before its end reaches
+ * the client (spend.c holds that end), so a follow-up naming it always finds it. */
+static void keep(ar_gw_req_t *g, resp_req_t *rr, const json_t *response)
+{
+    if (!rr->store || rr->stored || !json_is_object(response))
+        return;
+    const char *id = json_string_value(json_object_get(response, "id"));
+    if (!id || strlen(id) >= AR_RESPONSE_ID_MAX)
+        return;
+    rr->stored = true;
+    ar_pool_t *pool = rr->http->pool;
+    put_job_t *j = ar_pool_calloc(pool, sizeof(*j));
+    memcpy(j->rec.id, id, strlen(id) + 1);
+    j->rec.owner = rr->owner;
+    j->rec.previous_id = (char *)rr->previous_id;
+    j->rec.model = (char *)(g->call.public_model ? g->call.public_model : "");
+    j->rec.created_ms = (int64_t)ar_wall_ms();
+    json_t *items = ar_resp_input_items(rr->body);
+    char *input = items ? json_dumps(items, JSON_COMPACT) : NULL;
+    char *output = json_dumps(response, JSON_COMPACT);
+    json_decref(items);
+    if (input && output) {
+        j->rec.input = ar_pool_strndup(pool, input, strlen(input));
+        j->rec.output = ar_pool_strndup(pool, output, strlen(output));
+    }
+    free(input);
+    free(output);
+    if (!j->rec.input || ar_gw_store_call(g->gw->gw, rr->http, put_work, put_done, j) != 0)
+        AR_LOG(AR_LOG_ERROR,
+               &((ar_log_ctx_t){rr->http->request_id, NULL, NULL, "storing a response"}),
+               "the response %s could not be stored", id);
+}
+
+/* ---- the front ---- */
+
+static int front_whole(ar_gw_req_t *g, ar_span_t body, ar_buf_t *out)
+{
+    resp_req_t *rr = g->ctx.front_state;
+    int rc = ar_resp_front_whole(&rr->front, body, out);
+    if (rc == 0)
+        keep(g, rr, ar_resp_front_final(&rr->front));
+    return rc;
+}
+
+static int front_chunk(ar_gw_req_t *g, ar_span_t data, ar_buf_t *out)
+{
+    resp_req_t *rr = g->ctx.front_state;
+    int rc = ar_resp_front_chunk(&rr->front, data, out);
+    if (rc == 0)
+        keep(g, rr, ar_resp_front_final(&rr->front));
+    return rc;
+}
+
+static int front_stream_end(ar_gw_req_t *g, ar_buf_t *out)
+{
+    resp_req_t *rr = g->ctx.front_state;
+    int rc = ar_resp_front_end(&rr->front, out);
+    if (rc == 0)
+        keep(g, rr, ar_resp_front_final(&rr->front));
+    return rc;
+}
+
+static int front_stream_error(ar_gw_req_t *g, const char *type, const char *message, ar_buf_t *out)
+{
+    resp_req_t *rr = g->ctx.front_state;
+    return ar_resp_front_error_event(&rr->front, type, message, out);
+}
+
+/* The Responses API's errors are OpenAI's. */
+static ar_span_t front_error_body(ar_http_request_t *req, int status, const char *type,
+                                  const char *code, const char *message)
+{
+    (void)status;
+    return ar_http_error_body(req, message, type, code);
+}
+
+/* A native answer: the whole response object, or the stream's response.completed event
+ * (other events are told apart by their name or type without parsing them). */
+static void front_native_seen(ar_gw_req_t *g, ar_span_t event, ar_span_t data)
+{
+    resp_req_t *rr = g->ctx.front_state;
+    if (!rr->store || rr->stored)
+        return;
+    ar_span_t type = event;
+    if (!type.len && ar_jscan_get(data, AR_LIT("type"), &type) == 0)
+        (void)ar_jscan_string(type, &type);
+    bool completed = ar_span_eq(type, AR_LIT("response.completed"));
+    if (type.len && !completed)
+        return;
+    json_t *v = ar_json_parse(data, NULL, 0);
+    if (v)
+        keep(g, rr, completed ? json_object_get(v, "response") : v);
+    json_decref(v);
+}
+
+const ar_front_ops_t ar_front_responses = {
+    .name = "responses",
+    .whole = front_whole,
+    .chunk = front_chunk,
+    .stream_end = front_stream_end,
+    .stream_error = front_stream_error,
+    .error_body = front_error_body,
+    .native_seen = front_native_seen,
+};
+
+/* ---- POST /v1/responses ---- */
+
+/* What a native upstream cannot take back from us: reasoning it returned encrypted can go
+ * back, reasoning it only summarised (no encrypted_content) refers to state it never kept. */
+static bool native_replayable(const json_t *item)
+{
+    const char *type = json_string_value(json_object_get(item, "type"));
+    return !type || strcmp(type, "reasoning") != 0 ||
+           json_is_string(json_object_get(item, "encrypted_content"));
+}
+
+/* The native request: the client's bytes, or (with a conversation to bring back or
+ * airouter's own fields to drop) its tree with the history in front of its input. */
+static int native_body(resp_req_t *rr, bool has_extension, ar_span_t *out)
+{
+    ar_http_request_t *req = rr->http;
+    if (!rr->history && !has_extension) {
+        *out = req->body;
+        return 0;
+    }
+    json_t *copy = json_deep_copy(rr->body);
+    json_t *input = json_array();
+    json_t *own = ar_resp_input_items(rr->body);
+    if (!copy || !input || !own) {
+        json_decref(copy);
+        json_decref(input);
+        json_decref(own);
+        return AR_ENOMEM;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach (rr->history, i, item) {
+        if (native_replayable(item))
+            json_array_append(input, item);
+    }
+    json_array_extend(input, own);
+    json_decref(own);
+    json_object_set_new(copy, "input", input);
+    json_object_del(copy, "previous_response_id");
+    for (size_t k = 0; k < ar_request_extensions_cnt; k++)
+        json_object_del(copy, ar_request_extensions[k]);
+    char *s = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    if (!s)
+        return AR_ENOMEM;
+    *out = ar_span(ar_pool_strndup(req->pool, s, strlen(s)), strlen(s));
+    free(s);
+    return 0;
+}
+
+static bool has_extension_member(const json_t *body)
+{
+    for (size_t i = 0; i < ar_request_extensions_cnt; i++) {
+        if (json_object_get(body, ar_request_extensions[i]))
+            return true;
+    }
+    return false;
+}
+
+/* The conversation is known (or there is none): translate, then route. */
+static void proceed(resp_req_t *rr, ar_runtime_t *rt)
+{
+    ar_http_request_t *req = rr->http;
+    ar_gw_ctx_t *ctx = req->data;
+    json_t *chat = NULL;
+    char err[300];
+    int rc = ar_resp_request_to_chat(rr->body, rr->history, &chat, err, sizeof(err));
+    if (rc == AR_EINVAL) {
+        bad_request(req, NULL, err);
+        return;
+    }
+    if (rc != 0 && rc != AR_ENOTSUP) {
+        ar_gw_error(req, 500, "api_error", "internal_error", ar_err_message(rc));
+        return;
+    }
+    ar_gw_native_t native = {.client = rr->body};
+    native.call.wire = AR_WIRE_RESPONSES;
+    if (rc == AR_ENOTSUP)
+        native.translate_error = ar_pool_strndup(req->pool, err, strlen(err));
+    if (native_body(rr, has_extension_member(rr->body), &native.call.raw) != 0) {
+        json_decref(chat);
+        ar_gw_error(req, 500, "api_error", "internal_error", "out of memory");
+        return;
+    }
+    (void)ar_jscan_get(native.call.raw, AR_LIT("model"), &native.call.raw_model);
+    if (ar_resp_front_init(&rr->front, rr->body, new_response_id(req->pool),
+                           (int64_t)(ar_wall_ms() / 1000)) != 0) {
+        json_decref(chat);
+        ar_gw_error(req, 500, "api_error", "internal_error", "out of memory");
+        return;
+    }
+    rr->front_ready = true;
+    ctx->front = &ar_front_responses;
+    ctx->front_state = rr;
+    ar_gw_llm_json(req, rt, chat, &native);
+}
+
+typedef struct chain_job {
+    resp_req_t *rr;
+    int64_t owner;
+    char id[AR_RESPONSE_ID_MAX];
+    json_t *items; /* built on the store thread */
+    int rc;
+} chain_job_t;
+
+/* The conversation as items, oldest first: each response's input, then its output. */
+static void chain_work(ar_store_t *s, void *arg)
+{
+    chain_job_t *j = arg;
+    ar_stored_response_list_t l = {0};
+    j->rc = ar_store_response_chain(s, j->id, j->owner, CHAIN_MAX, &l);
+    if (j->rc != 0)
+        return;
+    j->items = json_array();
+    for (size_t i = 0; i < l.cnt && j->items; i++) {
+        json_t *in = json_loads(l.items[i].input, 0, NULL);
+        json_t *resp = json_loads(l.items[i].output, 0, NULL);
+        if (json_is_array(in))
+            json_array_extend(j->items, in);
+        if (json_is_array(json_object_get(resp, "output")))
+            json_array_extend(j->items, json_object_get(resp, "output"));
+        json_decref(in);
+        json_decref(resp);
+    }
+    ar_stored_response_list_free(&l);
+}
+
+static void chain_done(ar_http_request_t *req, void *arg)
+{
+    chain_job_t *j = arg;
+    resp_req_t *rr = j->rr;
+    if (j->items)
+        ar_pool_cleanup_add(req->pool, decref_tree, j->items);
+    if (ar_http_aborted(req) || ar_http_responded(req))
+        return;
+    if (j->rc == AR_ENOTFOUND) {
+        ar_gw_error(req, 404, "invalid_request_error", "previous_response_not_found",
+                    ar_pool_printf(req->pool, "Previous response with id '%s' not found.", j->id));
+        return;
+    }
+    if (j->rc == AR_ETOOBIG) {
+        bad_request(req, "previous_response_id",
+                    ar_pool_printf(req->pool,
+                                   "previous_response_id: the conversation is longer than %d "
+                                   "responses",
+                                   CHAIN_MAX));
+        return;
+    }
+    if (j->rc != 0 || !j->items) {
+        ar_gw_error(req, 503, "service_unavailable_error", "store_unavailable",
+                    "the stored conversation could not be read");
+        return;
+    }
+    rr->history = j->items;
+    proceed(rr, ar_gw_rt(req));
+}
+
+void ar_gw_responses(ar_http_request_t *req, ar_runtime_t *rt)
+{
+    if (req->body.len == 0) {
+        bad_request(req, NULL, "Request body is empty: expected a JSON object");
+        return;
+    }
+    char perr[160];
+    json_t *body = ar_json_parse(req->body, perr, sizeof(perr));
+    if (!body) {
+        bad_request(req, NULL,
+                    ar_pool_printf(req->pool, "Malformed JSON in request body: %s", perr));
+        return;
+    }
+    ar_pool_cleanup_add(req->pool, decref_tree, body);
+    if (!json_is_object(body)) {
+        bad_request(req, NULL, "Request body must be a JSON object");
+        return;
+    }
+    resp_req_t *rr = ar_pool_calloc(req->pool, sizeof(*rr));
+    rr->http = req;
+    rr->body = body;
+    ar_pool_cleanup_add(req->pool, dispose_front, rr);
+    json_t *store = json_object_get(body, "store");
+    if (store && !json_is_boolean(store) && !json_is_null(store)) {
+        bad_request(req, "store", "'store' must be a boolean");
+        return;
+    }
+    rr->store = !json_is_false(store);
+    json_t *prev = json_object_get(body, "previous_response_id");
+    if (prev && !json_is_string(prev) && !json_is_null(prev)) {
+        bad_request(req, "previous_response_id", "'previous_response_id' must be a string");
+        return;
+    }
+    rr->owner = owner_of(req);
+    ar_gateway_t *gw = ((ar_gw_worker_t *)req->worker->data)->gw;
+    if (rr->store && !gw->tenancy)
+        rr->store = false; /* nowhere to keep it: answered, not stored (as store: false) */
+    if (!json_is_string(prev)) {
+        proceed(rr, rt);
+        return;
+    }
+    rr->previous_id = json_string_value(prev);
+    chain_job_t *j = ar_pool_calloc(req->pool, sizeof(*j));
+    j->rr = rr;
+    j->owner = rr->owner;
+    size_t n = strlen(rr->previous_id);
+    if (n == 0 || n >= sizeof(j->id)) {
+        ar_gw_error(req, 404, "invalid_request_error", "previous_response_not_found",
+                    "Previous response not found.");
+        return;
+    }
+    memcpy(j->id, rr->previous_id, n + 1);
+    if (ar_gw_store_call(gw, req, chain_work, chain_done, j) != 0)
+        bad_request(req, "previous_response_id",
+                    "previous_response_id needs a store (storage.database_url): none is open");
+}
+
+/* ---- stored responses: GET, DELETE, input items ---- */
+
+/* The {id} of /v1/responses/{id}[/input_items]: only the characters ids are made of. */
+static bool id_of(ar_span_t path, ar_span_t suffix, char out[AR_RESPONSE_ID_MAX])
+{
+    ar_span_t id = ar_span_skip(path, AR_LIT("/v1/responses/").len);
+    id.len -= suffix.len;
+    if (id.len == 0 || id.len >= AR_RESPONSE_ID_MAX)
+        return false;
+    for (size_t i = 0; i < id.len; i++) {
+        char c = id.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    memcpy(out, id.ptr, id.len);
+    out[id.len] = '\0';
+    return true;
+}
+
+typedef enum stored_op { OP_GET, OP_DELETE, OP_ITEMS } stored_op_t;
+
+typedef struct stored_job {
+    stored_op_t op;
+    char id[AR_RESPONSE_ID_MAX];
+    int64_t owner;
+    ar_stored_response_t rec; /* OP_GET, OP_ITEMS */
+    int rc;
+} stored_job_t;
+
+static void stored_work(ar_store_t *s, void *arg)
+{
+    stored_job_t *j = arg;
+    if (j->op == OP_DELETE)
+        j->rc = ar_store_response_delete(s, j->id, j->owner);
+    else
+        j->rc = ar_store_response_get(s, j->id, j->owner, &j->rec);
+}
+
+static void respond(ar_http_request_t *req, int status, ar_span_t body)
+{
+    ar_http_header_t hs[8];
+    size_t n = ar_gw_common_headers(req, ar_gw_rt(req), hs, AR_ARRAY_CNT(hs));
+    ar_http_respond_json(req, status, hs, n, body);
+}
+
+/* A query parameter's value, empty when absent. */
+static ar_span_t query_param(ar_span_t q, const char *name)
+{
+    size_t nl = strlen(name);
+    while (q.len) {
+        const char *amp = memchr(q.ptr, '&', q.len);
+        ar_span_t pair = ar_span(q.ptr, amp ? (size_t)(amp - q.ptr) : q.len);
+        if (pair.len > nl && memcmp(pair.ptr, name, nl) == 0 && pair.ptr[nl] == '=')
+            return ar_span_skip(pair, nl + 1);
+        q = amp ? ar_span_skip(q, pair.len + 1) : AR_SPAN_NULL;
+    }
+    return AR_SPAN_NULL;
+}
+
+/* GET /v1/responses/{id}/input_items: a page of the input items (limit 1..100, default 20;
+ * order desc by default, as OpenAI; after: the id of the item the page follows). */
+static void items_page(ar_http_request_t *req, const stored_job_t *j)
+{
+    json_t *all = json_loads(j->rec.input, 0, NULL);
+    if (!json_is_array(all)) {
+        json_decref(all);
+        ar_gw_error(req, 500, "api_error", "internal_error", "the stored input is unreadable");
+        return;
+    }
+    int64_t limit = 20;
+    ar_span_t v = query_param(req->query, "limit");
+    if (v.len && (ar_parse_int64(v, &limit) != 0 || limit < 1 || limit > 100)) {
+        json_decref(all);
+        bad_request(req, "limit", "'limit' must be an integer from 1 to 100");
+        return;
+    }
+    ar_span_t order = query_param(req->query, "order");
+    bool asc = ar_span_eq(order, AR_LIT("asc"));
+    if (order.len && !asc && !ar_span_eq(order, AR_LIT("desc"))) {
+        json_decref(all);
+        bad_request(req, "order", "'order' must be 'asc' or 'desc'");
+        return;
+    }
+    ar_span_t after = query_param(req->query, "after");
+    size_t cnt = json_array_size(all);
+    json_t *data = json_array();
+    bool started = after.len == 0, more = false;
+    for (size_t k = 0; k < cnt; k++) {
+        json_t *item = json_array_get(all, asc ? k : cnt - 1 - k);
+        if (!started) {
+            const char *iid = json_string_value(json_object_get(item, "id"));
+            started = iid && ar_span_eq(after, ar_span_cstr(iid));
+            continue;
+        }
+        if ((int64_t)json_array_size(data) == limit) {
+            more = true;
+            break;
+        }
+        json_array_append(data, item);
+    }
+    size_t dn = json_array_size(data);
+    json_t *first = dn ? json_object_get(json_array_get(data, 0), "id") : NULL;
+    json_t *last = dn ? json_object_get(json_array_get(data, dn - 1), "id") : NULL;
+    json_t *page = json_pack("{s:s,s:o,s:O,s:O,s:b}", "object", "list", "data", data, "first_id",
+                             first ? first : json_null(), "last_id", last ? last : json_null(),
+                             "has_more", more);
+    json_decref(all);
+    char *s = page ? json_dumps(page, JSON_COMPACT) : NULL;
+    json_decref(page);
+    if (!s) {
+        ar_gw_error(req, 500, "api_error", "internal_error", "out of memory");
+        return;
+    }
+    respond(req, 200, ar_span(ar_pool_strndup(req->pool, s, strlen(s)), strlen(s)));
+    free(s);
+}
+
+static void stored_done(ar_http_request_t *req, void *arg)
+{
+    stored_job_t *j = arg;
+    if (!ar_http_aborted(req) && !ar_http_responded(req)) {
+        if (j->rc == AR_ENOTFOUND) {
+            ar_gw_error(req, 404, "invalid_request_error", "not_found",
+                        ar_pool_printf(req->pool, "Response with id '%s' not found.", j->id));
+        } else if (j->rc != 0) {
+            ar_gw_error(req, 503, "service_unavailable_error", "store_unavailable",
+                        "the stored response could not be read");
+        } else if (j->op == OP_DELETE) {
+            respond(
+                req, 200,
+                ar_span_cstr(ar_pool_printf(
+                    req->pool, "{\"id\":\"%s\",\"object\":\"response\",\"deleted\":true}", j->id)));
+        } else if (j->op == OP_GET) {
+            respond(req, 200,
+                    ar_span(ar_pool_strndup(req->pool, j->rec.output, strlen(j->rec.output)),
+                            strlen(j->rec.output)));
+        } else {
+            items_page(req, j);
+        }
+    }
+    if (j->op != OP_DELETE && j->rc == 0)
+        ar_stored_response_dispose(&j->rec);
+}
+
+static void stored(ar_http_request_t *req, ar_span_t path, ar_span_t suffix, stored_op_t op)
+{
+    stored_job_t *j = ar_pool_calloc(req->pool, sizeof(*j));
+    j->op = op;
+    j->owner = owner_of(req);
+    if (!id_of(path, suffix, j->id)) {
+        ar_gw_error(req, 404, "invalid_request_error", "not_found", "Response not found.");
+        return;
+    }
+    ar_gateway_t *gw = ((ar_gw_worker_t *)req->worker->data)->gw;
+    if (ar_gw_store_call(gw, req, stored_work, stored_done, j) != 0)
+        ar_gw_error(
+            req, 404, "invalid_request_error", "not_found",
+            ar_pool_printf(req->pool, "Response with id '%s' not found: no store is open.", j->id));
+}
+
+void ar_gw_response_get(ar_http_request_t *req, ar_span_t path)
+{
+    stored(req, path, AR_SPAN_NULL, OP_GET);
+}
+
+void ar_gw_response_delete(ar_http_request_t *req, ar_span_t path)
+{
+    stored(req, path, AR_SPAN_NULL, OP_DELETE);
+}
+
+void ar_gw_response_input_items(ar_http_request_t *req, ar_span_t path)
+{
+    stored(req, path, AR_LIT("/input_items"), OP_ITEMS);
+}
