@@ -7,8 +7,8 @@
  * estimate (characters / 4) in Anthropic's shape. Nothing here talks to an upstream.
  */
 #include "core/mem.h"
+#include "fronts/anthropic.h"
 #include "gateway/gateway_int.h"
-#include "providers/anthropic_xlate.h"
 
 #define ERROR_BODY_MAX (1u << 20)
 

@@ -1,35 +1,25 @@
 /*
- * anthropic_front.c: the front side of the OpenAI chat <-> Anthropic Messages translation
- * (see anthropic_xlate.h), for clients that speak Anthropic (POST /v1/messages): their
- * requests into OpenAI chat requests, and OpenAI answers, chunks and errors back into
- * Anthropic messages, events and error bodies; also the count_tokens estimate. The provider
- * side is anthropic_xlate.c. No I/O, no state outside the structs it is given.
+ * anthropic_request.c: the Anthropic Messages front (see anthropic.h), for clients that speak
+ * Anthropic (POST /v1/messages): their requests into OpenAI chat requests, and OpenAI
+ * answers, chunks and errors back into Anthropic messages, events and error bodies; also the
+ * count_tokens estimate. The provider side is providers/anthropic_xlate.h. No I/O, no state
+ * outside the structs it is given.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "core/str.h"
-#include "providers/anthropic_int.h"
-
-static const char *str_or(const char *s, const char *def)
-{
-    return s ? s : def;
-}
-
-static json_t *jstr_span(ar_span_t s)
-{
-    return json_stringn(s.len ? s.ptr : "", s.len);
-}
+#include "fronts/fronts_int.h"
 
 /* The Anthropic stop_reason for an OpenAI finish_reason. */
 static const char *stop_reason_of(ar_span_t finish)
 {
-    if (span_is(finish, "length"))
+    if (ar_xl_span_is(finish, "length"))
         return "max_tokens";
-    if (span_is(finish, "tool_calls") || span_is(finish, "function_call"))
+    if (ar_xl_span_is(finish, "tool_calls") || ar_xl_span_is(finish, "function_call"))
         return "tool_use";
-    if (span_is(finish, "content_filter"))
+    if (ar_xl_span_is(finish, "content_filter"))
         return "refusal";
     return "end_turn";
 }
@@ -46,9 +36,9 @@ static const char *stop_reason_of(ar_span_t finish)
 static json_t *source_url(const json_t *src)
 {
     const char *type = ar_json_str(src, "type");
-    if (str_is(type, "url"))
+    if (ar_xl_str_is(type, "url"))
         return json_incref(json_object_get(src, "url"));
-    if (!str_is(type, "base64"))
+    if (!ar_xl_str_is(type, "base64"))
         return NULL;
     ar_span_t mt = ar_json_span(src, "media_type");
     ar_span_t data = ar_json_span(src, "data");
@@ -87,21 +77,21 @@ static int tool_result_content(const json_t *content, json_t **out, char *err, s
     json_t *b;
     json_array_foreach (content, i, b) {
         const char *type = ar_json_str(b, "type");
-        if (str_is(type, "text")) {
+        if (ar_xl_str_is(type, "text")) {
             ar_span_t t = ar_json_span(b, "text");
             if (text.len && ar_buf_append_str(&text, "\n"))
                 FAIL("messages.%zu.content.%zu.content: too large", mi, bi);
             if (ar_buf_append_span(&text, t))
                 FAIL("messages.%zu.content.%zu.content: too large", mi, bi);
-            rc = push(parts, json_pack("{s:s,s:o}", "type", "text", "text", jstr_span(t)));
-        } else if (str_is(type, "image")) {
+            rc = ar_xl_push(parts, json_pack("{s:s,s:o}", "type", "text", "text", jstr_span(t)));
+        } else if (ar_xl_str_is(type, "image")) {
             json_t *url = source_url(json_object_get(b, "source"));
             if (!url)
                 FAIL("messages.%zu.content.%zu.content.%zu.source: unsupported image source", mi,
                      bi, i);
             images = true;
-            rc = push(parts,
-                      json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", url));
+            rc = ar_xl_push(
+                parts, json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", url));
         } else {
             FAIL("messages.%zu.content.%zu.content.%zu.type: unsupported block type in a "
                  "tool_result",
@@ -131,36 +121,37 @@ static int front_user(const json_t *content, size_t mi, json_t *msgs, char *err,
     json_array_foreach (content, i, b) {
         const char *type = ar_json_str(b, "type");
         json_t *part = NULL;
-        if (str_is(type, "text")) {
+        if (ar_xl_str_is(type, "text")) {
             json_t *t = json_object_get(b, "text");
             if (!json_is_string(t))
                 FAIL("messages.%zu.content.%zu.text: Field required", mi, i);
             part = json_pack("{s:s,s:O}", "type", "text", "text", t);
-            if (part && copy_key(part, b, "cache_control")) {
+            if (part && ar_xl_copy_key(part, b, "cache_control")) {
                 json_decref(part);
                 part = NULL;
             }
-        } else if (str_is(type, "image")) {
+        } else if (ar_xl_str_is(type, "image")) {
             json_t *url = source_url(json_object_get(b, "source"));
             if (!url)
                 FAIL("messages.%zu.content.%zu.source: unsupported image source (base64 and url "
                      "are translated)",
                      mi, i);
             part = json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", url);
-        } else if (str_is(type, "document")) {
+        } else if (ar_xl_str_is(type, "document")) {
             json_t *src = json_object_get(b, "source");
-            if (str_is(ar_json_str(src, "type"), "text")) {
+            if (ar_xl_str_is(ar_json_str(src, "type"), "text")) {
                 part = json_pack("{s:s,s:s}", "type", "text", "text",
                                  str_or(ar_json_str(src, "data"), ""));
             } else {
-                json_t *url = str_is(ar_json_str(src, "type"), "base64") ? source_url(src) : NULL;
+                json_t *url =
+                    ar_xl_str_is(ar_json_str(src, "type"), "base64") ? source_url(src) : NULL;
                 if (!url)
                     FAIL("messages.%zu.content.%zu.source: unsupported document source (base64 "
                          "and text are translated)",
                          mi, i);
                 part = json_pack("{s:s,s:{s:o}}", "type", "file", "file", "file_data", url);
             }
-        } else if (str_is(type, "tool_result")) {
+        } else if (ar_xl_str_is(type, "tool_result")) {
             const char *id = ar_json_str(b, "tool_use_id");
             json_t *c;
             if (!id)
@@ -169,8 +160,8 @@ static int front_user(const json_t *content, size_t mi, json_t *msgs, char *err,
             if (rc)
                 goto fail;
             /* a tool message cannot come after the user text it answers for: keep them first */
-            rc = push(msgs,
-                      json_pack("{s:s,s:s,s:o}", "role", "tool", "tool_call_id", id, "content", c));
+            rc = ar_xl_push(
+                msgs, json_pack("{s:s,s:s,s:o}", "role", "tool", "tool_call_id", id, "content", c));
             if (rc)
                 goto fail;
             continue;
@@ -178,12 +169,12 @@ static int front_user(const json_t *content, size_t mi, json_t *msgs, char *err,
             FAIL("messages.%zu.content.%zu.type: unsupported content block type '%s'", mi, i,
                  type ? type : "");
         }
-        rc = push(parts, part);
+        rc = ar_xl_push(parts, part);
         if (rc)
             goto fail;
     }
     if (json_array_size(parts))
-        rc = push(msgs, json_pack("{s:s,s:O}", "role", "user", "content", parts));
+        rc = ar_xl_push(msgs, json_pack("{s:s,s:O}", "role", "user", "content", parts));
 fail:
     json_decref(parts);
     return rc;
@@ -203,10 +194,10 @@ static int front_assistant(const json_t *content, size_t mi, json_t *msgs, char 
     json_t *b;
     json_array_foreach (content, i, b) {
         const char *type = ar_json_str(b, "type");
-        if (str_is(type, "text")) {
+        if (ar_xl_str_is(type, "text")) {
             if (ar_buf_append_span(&text, ar_json_span(b, "text")))
                 FAIL("messages.%zu.content: too large", mi);
-        } else if (str_is(type, "tool_use")) {
+        } else if (ar_xl_str_is(type, "tool_use")) {
             const char *id = ar_json_str(b, "id");
             const char *name = ar_json_str(b, "name");
             json_t *input = json_object_get(b, "input");
@@ -216,13 +207,13 @@ static int front_assistant(const json_t *content, size_t mi, json_t *msgs, char 
             ar_buf_init(&args, 1u << 30);
             rc = input ? ar_json_dump(input, &args) : ar_buf_append_str(&args, "{}");
             if (!rc)
-                rc = push(calls, json_pack("{s:s,s:s,s:{s:s,s:o}}", "id", id, "type", "function",
-                                           "function", "name", name, "arguments",
-                                           jstr_span(ar_buf_span(&args))));
+                rc = ar_xl_push(calls, json_pack("{s:s,s:s,s:{s:s,s:o}}", "id", id, "type",
+                                                 "function", "function", "name", name, "arguments",
+                                                 jstr_span(ar_buf_span(&args))));
             ar_buf_dispose(&args);
             if (rc)
                 goto fail;
-        } else if (!str_is(type, "thinking") && !str_is(type, "redacted_thinking")) {
+        } else if (!ar_xl_str_is(type, "thinking") && !ar_xl_str_is(type, "redacted_thinking")) {
             FAIL("messages.%zu.content.%zu.type: unsupported content block type '%s'", mi, i,
                  type ? type : "");
         }
@@ -234,7 +225,7 @@ static int front_assistant(const json_t *content, size_t mi, json_t *msgs, char 
         json_decref(m);
         m = NULL;
     }
-    rc = push(msgs, m);
+    rc = ar_xl_push(msgs, m);
 fail:
     json_decref(calls);
     ar_buf_dispose(&text);
@@ -253,7 +244,7 @@ static int front_system(const json_t *system, const char *where, json_t *msgs, c
     if (json_is_string(system)) {
         if (json_string_length(system) == 0)
             return 0;
-        return push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", system));
+        return ar_xl_push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", system));
     }
     if (!json_is_array(system))
         FAIL("%s: Input should be a valid string or a list of text blocks", where);
@@ -262,19 +253,19 @@ static int front_system(const json_t *system, const char *where, json_t *msgs, c
     json_t *b;
     json_array_foreach (system, i, b) {
         json_t *t = json_object_get(b, "text");
-        if (!str_is(ar_json_str(b, "type"), "text") || !json_is_string(t))
+        if (!ar_xl_str_is(ar_json_str(b, "type"), "text") || !json_is_string(t))
             FAIL("%s.%zu: system blocks must be text blocks", where, i);
         json_t *part = json_pack("{s:s,s:O}", "type", "text", "text", t);
-        if (part && copy_key(part, b, "cache_control")) {
+        if (part && ar_xl_copy_key(part, b, "cache_control")) {
             json_decref(part);
             part = NULL;
         }
-        rc = push(parts, part);
+        rc = ar_xl_push(parts, part);
         if (rc)
             goto fail;
     }
     if (json_array_size(parts))
-        rc = push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", parts));
+        rc = ar_xl_push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", parts));
 fail:
     json_decref(parts);
     return rc;
@@ -304,38 +295,38 @@ static int front_tools(const json_t *a, json_t *oai, char *err, size_t errlen)
             FAIL("tools.%zu.input_schema: Field required", i);
         json_t *fn = json_pack("{s:s,s:O}", "name", name, "parameters", schema);
         if (fn && json_is_string(json_object_get(t, "description")))
-            rc = copy_key(fn, t, "description");
+            rc = ar_xl_copy_key(fn, t, "description");
         json_t *tool =
             rc || !fn ? NULL : json_pack("{s:s,s:o}", "type", "function", "function", fn);
         if (!tool)
             json_decref(fn);
         if (tool)
-            rc = copy_key(tool, t, "cache_control");
-        rc = rc ? rc : push(out, tool);
+            rc = ar_xl_copy_key(tool, t, "cache_control");
+        rc = rc ? rc : ar_xl_push(out, tool);
         if (rc)
             goto fail;
     }
-    rc = json_array_size(out) ? set(oai, "tools", json_incref(out)) : 0;
+    rc = json_array_size(out) ? ar_xl_set(oai, "tools", json_incref(out)) : 0;
     json_t *tc = json_object_get(a, "tool_choice");
     if (rc || !tc)
         goto fail;
     const char *type = ar_json_str(tc, "type");
     json_t *choice = NULL;
-    if (str_is(type, "auto")) {
+    if (ar_xl_str_is(type, "auto")) {
         choice = json_string("auto");
-    } else if (str_is(type, "any")) {
+    } else if (ar_xl_str_is(type, "any")) {
         choice = json_string("required");
-    } else if (str_is(type, "none")) {
+    } else if (ar_xl_str_is(type, "none")) {
         choice = json_string("none");
-    } else if (str_is(type, "tool") && ar_json_str(tc, "name")) {
+    } else if (ar_xl_str_is(type, "tool") && ar_json_str(tc, "name")) {
         choice = json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name",
                            ar_json_str(tc, "name"));
     } else {
         FAIL("tool_choice: Input should be auto, any, tool (with a name) or none");
     }
-    rc = set(oai, "tool_choice", choice);
+    rc = ar_xl_set(oai, "tool_choice", choice);
     if (!rc && json_is_true(json_object_get(tc, "disable_parallel_tool_use")))
-        rc = set(oai, "parallel_tool_calls", json_false());
+        rc = ar_xl_set(oai, "parallel_tool_calls", json_false());
 fail:
     json_decref(out);
     return rc;
@@ -352,8 +343,8 @@ static int front_messages(const json_t *in, json_t *msgs, char *err, size_t errl
         json_t *content = json_object_get(m, "content");
         if (!json_is_object(m))
             FAIL("messages.%zu: Input should be a valid dictionary", i);
-        bool system = str_is(role, "system");
-        if (!str_is(role, "user") && !str_is(role, "assistant") && !system)
+        bool system = ar_xl_str_is(role, "system");
+        if (!ar_xl_str_is(role, "user") && !ar_xl_str_is(role, "assistant") && !system)
             FAIL("messages.%zu.role: Input should be 'user', 'assistant' or 'system'", i);
         if (!content)
             FAIL("messages.%zu.content: Field required", i);
@@ -365,7 +356,7 @@ static int front_messages(const json_t *in, json_t *msgs, char *err, size_t errl
             snprintf(where, sizeof(where), "messages.%zu.content", i);
             rc = front_system(content, where, msgs, err, errlen);
         } else if (json_is_string(content)) {
-            rc = push(msgs, json_pack("{s:s,s:O}", "role", role, "content", content));
+            rc = ar_xl_push(msgs, json_pack("{s:s,s:O}", "role", role, "content", content));
         } else if (!json_is_array(content)) {
             FAIL("messages.%zu.content: Input should be a valid string or list", i);
         } else if (role[0] == 'u') {
@@ -430,9 +421,9 @@ int ar_anth_front_request(const json_t *a, bool keep_cache_control, json_t **out
         FAIL("stream: Input should be a valid boolean");
     rc = front_system(json_object_get(a, "system"), "system", msgs, err, errlen);
     rc = rc ? rc : front_messages(in, msgs, err, errlen);
-    rc = rc ? rc : copy_key(oai, a, "model");
+    rc = rc ? rc : ar_xl_copy_key(oai, a, "model");
     rc = rc ? rc : (json_object_set(oai, "messages", msgs) ? AR_ENOMEM : 0);
-    rc = rc ? rc : copy_key(oai, a, "max_tokens");
+    rc = rc ? rc : ar_xl_copy_key(oai, a, "max_tokens");
     if (rc)
         goto fail;
     /* top_k is left out: OpenAI-wire upstreams refuse unknown parameters */
@@ -441,20 +432,20 @@ int ar_anth_front_request(const json_t *a, bool keep_cache_control, json_t **out
         json_t *v = json_object_get(a, numbers[i]);
         if (v && !json_is_number(v))
             FAIL("%s: Input should be a valid number", numbers[i]);
-        rc = v ? copy_key(oai, a, numbers[i]) : 0;
+        rc = v ? ar_xl_copy_key(oai, a, numbers[i]) : 0;
     }
     json_t *stop = json_object_get(a, "stop_sequences");
     if (stop && !json_is_array(stop))
         FAIL("stop_sequences: Input should be a valid list");
     if (!rc && json_array_size(stop))
-        rc = set(oai, "stop", json_incref(stop));
+        rc = ar_xl_set(oai, "stop", json_incref(stop));
     const char *user = ar_json_str(json_object_get(a, "metadata"), "user_id");
     if (!rc && user)
-        rc = set(oai, "user", json_string(user));
+        rc = ar_xl_set(oai, "user", json_string(user));
     if (!rc && json_is_true(stream))
-        rc = set(oai, "stream", json_true());
+        rc = ar_xl_set(oai, "stream", json_true());
     if (!rc && json_is_true(stream))
-        rc = set(oai, "stream_options", json_pack("{s:b}", "include_usage", 1));
+        rc = ar_xl_set(oai, "stream_options", json_pack("{s:b}", "include_usage", 1));
     rc = rc ? rc : front_tools(a, oai, err, errlen);
     if (rc)
         goto fail;
@@ -493,13 +484,13 @@ static int whole_blocks(const json_t *msg, json_t *blocks)
     ar_span_t reasoning = ar_json_span(msg, "reasoning_content");
     int rc = 0;
     if (reasoning.len)
-        rc = push(blocks, json_pack("{s:s,s:o,s:s}", "type", "thinking", "thinking",
-                                    jstr_span(reasoning), "signature", ""));
+        rc = ar_xl_push(blocks, json_pack("{s:s,s:o,s:s}", "type", "thinking", "thinking",
+                                          jstr_span(reasoning), "signature", ""));
     rc = rc ? rc : ar_provider_content_text(json_object_get(msg, "content"), "", &text);
     if (!rc && text.len == 0) /* an OpenAI refusal comes as text, like Claude's own refusals */
         rc = ar_buf_append_span(&text, ar_json_span(msg, "refusal"));
     if (!rc && text.len)
-        rc = push(blocks, text_block(text.ptr, text.len));
+        rc = ar_xl_push(blocks, ar_xl_text_block(text.ptr, text.len));
     ar_buf_dispose(&text);
     size_t i;
     json_t *tc;
@@ -513,9 +504,9 @@ static int whole_blocks(const json_t *msg, json_t *blocks)
             input = json_object();
         }
         if (!rc)
-            rc = push(blocks, json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id",
-                                        str_or(ar_json_str(tc, "id"), ""), "name",
-                                        str_or(ar_json_str(fn, "name"), ""), "input", input));
+            rc = ar_xl_push(blocks, json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id",
+                                              str_or(ar_json_str(tc, "id"), ""), "name",
+                                              str_or(ar_json_str(fn, "name"), ""), "input", input));
         else
             json_decref(input);
     }
@@ -578,13 +569,13 @@ static int event_begin(ar_buf_t *out, const char *name)
 static int front_message_start(ar_anth_front_t *st, ar_span_t chunk, ar_buf_t *out)
 {
     ar_span_t id = AR_SPAN_NULL, model = AR_SPAN_NULL;
-    (void)raw_str(chunk, "id", &id);
+    (void)ar_xl_raw_str(chunk, "id", &id);
     int rc = event_begin(out, "message_start");
     rc = rc ? rc : ar_buf_append_str(out, "{\"type\":\"message_start\",\"message\":{\"id\":\"");
     rc = rc ? rc : append_msg_id(out, id, false);
     rc = rc ? rc
             : ar_buf_append_str(out, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"");
-    if (raw_str(chunk, "model", &model) && model.len)
+    if (ar_xl_raw_str(chunk, "model", &model) && model.len)
         rc = rc ? rc : ar_buf_append_span(out, model);
     else
         rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(st->model));
@@ -654,8 +645,8 @@ static int front_tool_call(ar_anth_front_t *st, ar_span_t tc, ar_buf_t *out)
     ar_span_t fn = AR_SPAN_NULL, id = AR_SPAN_NULL, name = AR_SPAN_NULL, args;
     (void)ar_jscan_get_int(tc, AR_LIT("index"), &index);
     (void)ar_jscan_get(tc, AR_LIT("function"), &fn);
-    bool has_id = raw_str(tc, "id", &id) && id.len;
-    bool has_name = fn.len && raw_str(fn, "name", &name) && name.len;
+    bool has_id = ar_xl_raw_str(tc, "id", &id) && id.len;
+    bool has_name = fn.len && ar_xl_raw_str(fn, "name", &name) && name.len;
     int rc = 0;
     if (st->kind != BLOCK_TOOL || has_id || has_name || index != st->tool_index) {
         rc = close_block(st, out);
@@ -676,7 +667,7 @@ static int front_tool_call(ar_anth_front_t *st, ar_span_t tc, ar_buf_t *out)
         st->blocks++;
     }
     ar_span_t inner;
-    if (!rc && fn.len && raw_str_value(fn, "arguments", &args) &&
+    if (!rc && fn.len && ar_xl_raw_str_value(fn, "arguments", &args) &&
         ar_jscan_string(args, &inner) == 0 && inner.len)
         rc = block_delta_event(st, "input_json_delta", "partial_json", args, out);
     return rc;
@@ -735,12 +726,12 @@ static int front_choice(ar_anth_front_t *st, ar_span_t choice, ar_buf_t *out)
     ar_span_t delta, v, inner, calls, finish;
     int rc = 0;
     if (ar_jscan_get(choice, AR_LIT("delta"), &delta) == 0 && delta.len && delta.ptr[0] == '{') {
-        if (raw_str_value(delta, "reasoning_content", &v) && ar_jscan_string(v, &inner) == 0 &&
-            inner.len) {
+        if (ar_xl_raw_str_value(delta, "reasoning_content", &v) &&
+            ar_jscan_string(v, &inner) == 0 && inner.len) {
             rc = ensure_block(st, BLOCK_THINKING, out);
             rc = rc ? rc : block_delta_event(st, "thinking_delta", "thinking", v, out);
         }
-        if (!rc && raw_str_value(delta, "content", &v) && ar_jscan_string(v, &inner) == 0 &&
+        if (!rc && ar_xl_raw_str_value(delta, "content", &v) && ar_jscan_string(v, &inner) == 0 &&
             inner.len) {
             rc = ensure_block(st, BLOCK_TEXT, out);
             rc = rc ? rc : block_delta_event(st, "text_delta", "text", v, out);
@@ -753,7 +744,7 @@ static int front_choice(ar_anth_front_t *st, ar_span_t choice, ar_buf_t *out)
                 rc = front_tool_call(st, tc, out);
         }
     }
-    if (!rc && raw_str(choice, "finish_reason", &finish)) {
+    if (!rc && ar_xl_raw_str(choice, "finish_reason", &finish)) {
         st->stop = stop_reason_of(finish);
         rc = close_block(st, out);
     }
@@ -766,18 +757,18 @@ int ar_anth_front_chunk(ar_anth_front_t *st, ar_span_t data, ar_buf_t *out)
     data = ar_span_trim(data);
     if (st->finished)
         return 0;
-    if (span_is(data, "[DONE]"))
+    if (ar_xl_span_is(data, "[DONE]"))
         return front_finish(st, out);
     if (ar_json_validate(data, NULL, 0) != 0 || !data.len || data.ptr[0] != '{')
         return AR_EUPSTREAM;
     if (ar_jscan_get(data, AR_LIT("error"), &v) == 0 && v.len && v.ptr[0] == '{') {
         ar_span_t msg, type = AR_SPAN_NULL;
-        (void)raw_str(v, "type", &type);
+        (void)ar_xl_raw_str(v, "type", &type);
         char t[64];
         snprintf(t, sizeof(t), "%.*s", (int)(type.len < 63 ? type.len : 63),
                  type.ptr ? type.ptr : "");
         st->finished = true;
-        if (!raw_str_value(v, "message", &msg))
+        if (!ar_xl_raw_str_value(v, "message", &msg))
             msg = AR_LIT("\"upstream error\"");
         return error_event_raw(out, ar_anth_error_type(0, t), msg);
     }
@@ -825,7 +816,7 @@ const char *ar_anth_error_type(int status, const char *t)
         if (strcmp(t, same[i]) == 0)
             return same[i];
     }
-    if (str_is(t, "service_unavailable_error"))
+    if (ar_xl_str_is(t, "service_unavailable_error"))
         return "overloaded_error";
     return "api_error";
 }
