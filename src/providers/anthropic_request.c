@@ -1,10 +1,9 @@
 /*
- * anthropic_xlate.c: the provider side of the OpenAI chat <-> Anthropic Messages translation
- * (see anthropic_xlate.h): OpenAI requests into Anthropic's, Anthropic answers, stream events
- * and errors back into OpenAI's. The front side (Anthropic clients) is anthropic_front.c.
- * Requests and whole answers go through jansson trees, once per attempt; stream events are
- * read with the scanner and written with appends, and the raw text of JSON strings (escapes
- * kept) is copied from one format into the other, so no string is decoded on the way.
+ * anthropic_request.c: the provider side of the OpenAI chat <-> Anthropic Messages
+ * translation (see anthropic_xlate.h), requests: an OpenAI chat request into an Anthropic
+ * Messages request, through a jansson tree once per attempt, or for the common text-only
+ * shape straight from the client's raw JSON (the fast path). Answers are anthropic_answer.c,
+ * stream events anthropic_stream.c; the front side (Anthropic clients) is in src/fronts/.
  * This file must stay free of I/O and of any state outside the structs it is given.
  */
 #include <stdio.h>
@@ -13,98 +12,6 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "providers/anthropic_int.h"
-
-/* ---- small helpers ---- */
-
-/* The code unit of the \uXXXX at s[i] (i + 6 <= len, hex checked), or -1. */
-static long u_unit(ar_span_t s, size_t i)
-{
-    if (i + 6 > s.len || s.ptr[i] != '\\' || s.ptr[i + 1] != 'u')
-        return -1;
-    long cu = 0;
-    for (size_t k = 2; k < 6; k++) {
-        int h = ar_hexval(s.ptr[i + k]);
-        if (h < 0)
-            return -1;
-        cu = cu * 16 + h;
-    }
-    return cu;
-}
-
-/* The length of the well-formed \u escape at s[i]: 6, 12 for a surrogate pair, or 0 (not
- * an escape, or half a pair). */
-static size_t u_escape_len(ar_span_t s, size_t i)
-{
-    long cu = u_unit(s, i);
-    if (cu < 0 || (cu >= 0xdc00 && cu <= 0xdfff))
-        return 0;
-    if (cu >= 0xd800 && cu <= 0xdbff) {
-        long low = u_unit(s, i + 6);
-        return low >= 0xdc00 && low <= 0xdfff ? 12 : 0;
-    }
-    return 6;
-}
-
-/*
- * Appends the inside of a raw JSON string (escapes kept, as the scanner gives it) so that it
- * is valid inside a JSON string literal whatever the upstream sent: well-formed escapes are
- * copied as they are, raw control characters become \u00XX, invalid UTF-8 and half surrogate
- * pairs become U+FFFD, and a backslash that starts no valid escape is escaped itself. For the
- * short strings of an unvalidated stream event (ids, names, the model), which must never
- * break the chunks they are copied into.
- */
-static int append_string_inside(ar_buf_t *out, ar_span_t inner)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t from = 0;
-    int rc = 0;
-    if (!inner.len)
-        return 0;
-    for (size_t i = 0; i < inner.len && !rc; i++) {
-        unsigned char c = (unsigned char)inner.ptr[i];
-        size_t esc = 0; /* the length of a well-formed escape or UTF-8 character here */
-        if (c >= 0x80)
-            esc = ar_utf8_seq_len(inner.ptr + i, inner.len - i);
-        else if (c >= 0x20 && c != '\\')
-            continue;
-        if (c == '\\' && i + 1 < inner.len) {
-            char e = inner.ptr[i + 1];
-            if (e == 'u')
-                esc = u_escape_len(inner, i);
-            else if (e && strchr("\"\\/bfnrt", e))
-                esc = 2;
-        }
-        if (esc) {
-            i += esc - 1;
-            continue;
-        }
-        rc = ar_buf_append(out, inner.ptr + from, i - from);
-        if (c >= 0x80 || (c == '\\' && u_unit(inner, i) >= 0)) {
-            /* invalid UTF-8, or half a surrogate pair: U+FFFD keeps the chunk valid JSON */
-            rc = rc ? rc : ar_buf_append_str(out, "\\ufffd");
-            if (c == '\\')
-                i += 5;
-        } else if (c == '\\') {
-            rc = rc ? rc : ar_buf_append_str(out, "\\\\");
-        } else {
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            rc = rc ? rc : ar_buf_append(out, u, sizeof(u));
-        }
-        from = i + 1;
-    }
-    return rc ? rc : ar_buf_append(out, inner.ptr + from, inner.len - from);
-}
-
-const char *ar_anth_finish_reason(ar_span_t stop)
-{
-    if (span_is(stop, "max_tokens") || span_is(stop, "model_context_window_exceeded"))
-        return "length";
-    if (span_is(stop, "tool_use"))
-        return "tool_calls";
-    if (span_is(stop, "refusal"))
-        return "content_filter";
-    return "stop"; /* end_turn, stop_sequence, pause_turn, null */
-}
 
 /* ==== provider side: OpenAI request -> Anthropic request ==== */
 
@@ -147,7 +54,7 @@ static int part_block(const json_t *part, json_t *blocks, const char **detail)
 {
     const char *type = ar_json_str(part, "type");
     json_t *b = NULL;
-    if (str_is(type, "text") || str_is(type, "refusal")) {
+    if (ar_xl_str_is(type, "text") || ar_xl_str_is(type, "refusal")) {
         json_t *t = json_object_get(part, type);
         if (!json_is_string(t)) {
             *detail = "a text content part needs a string 'text'";
@@ -155,8 +62,8 @@ static int part_block(const json_t *part, json_t *blocks, const char **detail)
         }
         if (json_string_length(t) == 0)
             return 0; /* Anthropic refuses empty text blocks */
-        b = text_block(json_string_value(t), json_string_length(t));
-    } else if (str_is(type, "image_url")) {
+        b = ar_xl_text_block(json_string_value(t), json_string_length(t));
+    } else if (ar_xl_str_is(type, "image_url")) {
         json_t *iu = json_object_get(part, "image_url");
         json_t *url = json_is_object(iu) ? json_object_get(iu, "url") : iu;
         if (!json_is_string(url)) {
@@ -169,7 +76,7 @@ static int part_block(const json_t *part, json_t *blocks, const char **detail)
         if (rc)
             return rc;
         b = json_pack("{s:s,s:o}", "type", "image", "source", src);
-    } else if (str_is(type, "file")) {
+    } else if (ar_xl_str_is(type, "file")) {
         json_t *fd = json_object_get(json_object_get(part, "file"), "file_data");
         if (!json_is_string(fd)) {
             *detail =
@@ -187,12 +94,12 @@ static int part_block(const json_t *part, json_t *blocks, const char **detail)
     }
     if (!b)
         return AR_ENOMEM;
-    int rc = copy_key(b, part, "cache_control"); /* prompt caching survives the trip */
+    int rc = ar_xl_copy_key(b, part, "cache_control"); /* prompt caching survives the trip */
     if (rc) {
         json_decref(b);
         return rc;
     }
-    return push(blocks, b);
+    return ar_xl_push(blocks, b);
 }
 
 /* An OpenAI message content (string, parts or null) as Anthropic blocks appended to blocks. */
@@ -203,7 +110,8 @@ static int content_blocks(const json_t *content, json_t *blocks, const char **de
     if (json_is_string(content)) {
         if (json_string_length(content) == 0)
             return 0;
-        return push(blocks, text_block(json_string_value(content), json_string_length(content)));
+        return ar_xl_push(
+            blocks, ar_xl_text_block(json_string_value(content), json_string_length(content)));
     }
     if (!json_is_array(content)) {
         *detail = "message 'content' must be a string or an array of content parts";
@@ -257,7 +165,7 @@ static json_t *last_turn(json_t *msgs, const char *role)
 {
     size_t n = json_array_size(msgs);
     json_t *last = n ? json_array_get(msgs, n - 1) : NULL;
-    return last && str_is(ar_json_str(last, "role"), role) ? last : NULL;
+    return last && ar_xl_str_is(ar_json_str(last, "role"), role) ? last : NULL;
 }
 
 /*
@@ -276,7 +184,7 @@ static int push_turn(json_t *msgs, const char *role, json_t *blocks)
         json_decref(blocks);
         return rc;
     }
-    return push(msgs, json_pack("{s:s,s:o}", "role", role, "content", blocks));
+    return ar_xl_push(msgs, json_pack("{s:s,s:o}", "role", role, "content", blocks));
 }
 
 /* A tool_result block (taken) joins the user turn; Anthropic wants tool results first. */
@@ -296,7 +204,7 @@ static int push_tool_result(json_t *msgs, json_t *block)
     json_t *content = json_object_get(last, "content");
     size_t at = 0;
     while (at < json_array_size(content) &&
-           str_is(ar_json_str(json_array_get(content, at), "type"), "tool_result"))
+           ar_xl_str_is(ar_json_str(json_array_get(content, at), "type"), "tool_result"))
         at++;
     return json_array_insert_new(content, at, block) ? AR_ENOMEM : 0;
 }
@@ -339,7 +247,7 @@ static int assistant_message(const json_t *m, json_t *msgs, const char **detail)
     json_array_foreach (json_object_get(m, "tool_calls"), i, tc) {
         json_t *b;
         rc = rc ? rc : tool_use_block(tc, &b, detail);
-        rc = rc ? rc : push(blocks, b);
+        rc = rc ? rc : ar_xl_push(blocks, b);
     }
     if (rc) {
         json_decref(blocks);
@@ -361,25 +269,25 @@ static int translate_messages(const json_t *in, json_t *msgs, json_t *sys, const
         const char *role = ar_json_str(m, "role");
         json_t *content = json_object_get(m, "content");
         int rc;
-        if (str_is(role, "system") || str_is(role, "developer")) {
+        if (ar_xl_str_is(role, "system") || ar_xl_str_is(role, "developer")) {
             size_t before = json_array_size(sys);
             rc = content_blocks(content, sys, detail);
             for (size_t k = before; rc == 0 && k < json_array_size(sys); k++) {
-                if (!str_is(ar_json_str(json_array_get(sys, k), "type"), "text")) {
+                if (!ar_xl_str_is(ar_json_str(json_array_get(sys, k), "type"), "text")) {
                     *detail = "system messages may only hold text";
                     rc = AR_EINVAL;
                 }
             }
-        } else if (str_is(role, "user")) {
+        } else if (ar_xl_str_is(role, "user")) {
             json_t *blocks = json_array();
             rc = blocks ? content_blocks(content, blocks, detail) : AR_ENOMEM;
             if (rc)
                 json_decref(blocks);
             else
                 rc = push_turn(msgs, "user", blocks);
-        } else if (str_is(role, "assistant")) {
+        } else if (ar_xl_str_is(role, "assistant")) {
             rc = assistant_message(m, msgs, detail);
-        } else if (str_is(role, "tool")) {
+        } else if (ar_xl_str_is(role, "tool")) {
             rc = tool_message(m, msgs, detail);
         } else {
             *detail = "unsupported message role (system, developer, user, assistant and tool "
@@ -425,19 +333,20 @@ static int translate_tools(const json_t *tools, json_t *req, const char **detail
             break;
         }
         if (json_is_string(json_object_get(fn, "description")))
-            rc = copy_key(tool, fn, "description");
-        rc =
-            rc ? rc : copy_key(tool, json_object_get(t, "cache_control") ? t : fn, "cache_control");
+            rc = ar_xl_copy_key(tool, fn, "description");
+        rc = rc ? rc
+                : ar_xl_copy_key(tool, json_object_get(t, "cache_control") ? t : fn,
+                                 "cache_control");
         if (rc)
             json_decref(tool);
         else
-            rc = push(out, tool);
+            rc = ar_xl_push(out, tool);
     }
     if (rc) {
         json_decref(out);
         return rc;
     }
-    return set(req, "tools", out);
+    return ar_xl_set(req, "tools", out);
 }
 
 /* tool_choice and parallel_tool_calls, only meaningful when tools went out. */
@@ -477,13 +386,13 @@ static int translate_tool_choice(const json_t *oai, json_t *req, const char **de
             choice = json_pack("{s:s}", "type", "auto");
         if (!choice)
             return AR_ENOMEM;
-        if (!str_is(ar_json_str(choice, "type"), "none") &&
+        if (!ar_xl_str_is(ar_json_str(choice, "type"), "none") &&
             json_object_set_new(choice, "disable_parallel_tool_use", json_true())) {
             json_decref(choice);
             return AR_ENOMEM;
         }
     }
-    return choice ? set(req, "tool_choice", choice) : 0;
+    return choice ? ar_xl_set(req, "tool_choice", choice) : 0;
 }
 
 /*
@@ -498,9 +407,9 @@ static int json_mode(const json_t *rf, json_t *sys)
                                       "any text, explanation or Markdown code fences before or "
                                       "after it.";
     const char *type = ar_json_str(rf, "type");
-    if (str_is(type, "json_object"))
-        return push(sys, text_block(object_only, sizeof(object_only) - 1));
-    if (!str_is(type, "json_schema"))
+    if (ar_xl_str_is(type, "json_object"))
+        return ar_xl_push(sys, ar_xl_text_block(object_only, sizeof(object_only) - 1));
+    if (!ar_xl_str_is(type, "json_schema"))
         return 0;
     json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
     ar_buf_t b;
@@ -510,7 +419,7 @@ static int json_mode(const json_t *rf, json_t *sys)
                                    "Markdown code fences before or after it. Schema: ");
     rc = rc ? rc : (schema ? ar_json_dump(schema, &b) : ar_buf_append_str(&b, "{}"));
     if (!rc)
-        rc = push(sys, text_block(b.ptr, b.len));
+        rc = ar_xl_push(sys, ar_xl_text_block(b.ptr, b.len));
     ar_buf_dispose(&b);
     return rc;
 }
@@ -531,7 +440,7 @@ static int effort_budget(const json_t *effort, json_int_t *budget, const char **
         json_int_t budget;
     } levels[] = {{"none", 0}, {"minimal", 1024}, {"low", 1024}, {"medium", 4096}, {"high", 16384}};
     for (size_t i = 0; json_is_string(effort) && i < sizeof(levels) / sizeof(levels[0]); i++) {
-        if (str_is(json_string_value(effort), levels[i].name)) {
+        if (ar_xl_str_is(json_string_value(effort), levels[i].name)) {
             *budget = levels[i].budget;
             return 0;
         }
@@ -554,9 +463,9 @@ static int translate_thinking(const json_t *oai, json_t *req, json_int_t *budget
     if (json_is_object(thinking)) {
         /* extended thinking: passed through for clients that know Anthropic's parameter */
         json_t *b = json_object_get(thinking, "budget_tokens");
-        *on = !str_is(ar_json_str(thinking, "type"), "disabled");
+        *on = !ar_xl_str_is(ar_json_str(thinking, "type"), "disabled");
         *budget = json_is_integer(b) ? json_integer_value(b) : 0;
-        return copy_key(req, oai, "thinking");
+        return ar_xl_copy_key(req, oai, "thinking");
     }
     if (!effort || json_is_null(effort))
         return 0;
@@ -564,8 +473,8 @@ static int translate_thinking(const json_t *oai, json_t *req, json_int_t *budget
     if (rc || *budget == 0)
         return rc;
     *on = true;
-    return set(req, "thinking",
-               json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", *budget));
+    return ar_xl_set(req, "thinking",
+                     json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", *budget));
 }
 
 /* The sampling and limit parameters that map one to one, or nearly. */
@@ -588,17 +497,17 @@ static int translate_params(const json_t *oai, int64_t max_default, bool stream,
      * what it wants of the answer, on top of the thinking (LiteLLM raises it likewise) */
     if (budget > 0 && max <= budget)
         max += budget;
-    rc = set(req, "max_tokens", json_integer(max));
+    rc = ar_xl_set(req, "max_tokens", json_integer(max));
     static const char *const numbers[] = {"temperature", "top_p", "top_k"};
     /* with thinking on, Anthropic refuses temperature and top_k and narrows top_p: the model's
      * own sampling is kept rather than the request refused */
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]) && !rc && !thinking; i++) {
         if (json_is_number(json_object_get(oai, numbers[i])))
-            rc = copy_key(req, oai, numbers[i]);
+            rc = ar_xl_copy_key(req, oai, numbers[i]);
     }
     json_t *stop = json_object_get(oai, "stop");
     if (!rc && json_is_string(stop) && json_string_length(stop)) {
-        rc = set(req, "stop_sequences", json_pack("[O]", stop));
+        rc = ar_xl_set(req, "stop_sequences", json_pack("[O]", stop));
     } else if (!rc && json_is_array(stop)) {
         json_t *seqs = json_array();
         size_t i;
@@ -609,14 +518,14 @@ static int translate_params(const json_t *oai, int64_t max_default, bool stream,
                 rc = json_array_append(seqs, s) ? AR_ENOMEM : 0;
         }
         if (!rc && json_array_size(seqs))
-            rc = set(req, "stop_sequences", json_incref(seqs));
+            rc = ar_xl_set(req, "stop_sequences", json_incref(seqs));
         json_decref(seqs);
     }
     if (!rc && stream)
-        rc = set(req, "stream", json_true());
+        rc = ar_xl_set(req, "stream", json_true());
     const char *user = ar_json_str(oai, "user");
     if (!rc && user)
-        rc = set(req, "metadata", json_pack("{s:s}", "user_id", user));
+        rc = ar_xl_set(req, "metadata", json_pack("{s:s}", "user_id", user));
     return rc;
 }
 
@@ -636,7 +545,7 @@ int ar_anth_request_from_openai(const json_t *oai, const char *model, int64_t ma
         rc = AR_EINVAL;
         goto fail;
     }
-    rc = set(req, "model", json_string(model));
+    rc = ar_xl_set(req, "model", json_string(model));
     rc = rc ? rc : translate_messages(json_object_get(oai, "messages"), msgs, sys, detail);
     rc = rc ? rc : json_mode(json_object_get(oai, "response_format"), sys);
     if (rc)
@@ -660,20 +569,6 @@ fail:
     json_decref(msgs);
     json_decref(req);
     return rc;
-}
-
-/* ==== provider side: Anthropic answer -> OpenAI answer ==== */
-
-static void set_usage(ar_usage_t *u, int64_t in, int64_t out, int64_t cache_read,
-                      int64_t cache_write)
-{
-    /* OpenAI's prompt_tokens counts every input token; Anthropic splits out the cached ones */
-    u->prompt_tokens = in + cache_read + cache_write;
-    u->completion_tokens = out;
-    u->total_tokens = u->prompt_tokens + out;
-    u->cached_tokens = cache_read;
-    u->cache_creation_tokens = cache_write;
-    u->seen = true;
 }
 
 /* ---- the common request shape, straight from the raw text ---- */
@@ -717,21 +612,22 @@ int ar_anth_request_fast(ar_span_t raw, const char *model, int64_t max_tokens_de
     if (ar_jscan_object_begin(raw, &it) != 0)
         return AR_EAGAIN;
     while (ar_jscan_object_next(&it, &k, &v)) {
-        if (span_is(k, "messages"))
+        if (ar_xl_span_is(k, "messages"))
             msgs = v;
-        else if (span_is(k, "max_tokens"))
+        else if (ar_xl_span_is(k, "max_tokens"))
             mt = v;
-        else if (span_is(k, "max_completion_tokens"))
+        else if (ar_xl_span_is(k, "max_completion_tokens"))
             mct = v;
-        else if (span_is(k, "temperature"))
+        else if (ar_xl_span_is(k, "temperature"))
             temp = v;
-        else if (span_is(k, "top_p"))
+        else if (ar_xl_span_is(k, "top_p"))
             top_p = v;
-        else if (span_is(k, "stop"))
+        else if (ar_xl_span_is(k, "stop"))
             stop = v;
-        else if (span_is(k, "user"))
+        else if (ar_xl_span_is(k, "user"))
             user = v;
-        else if (!span_is(k, "model") && !span_is(k, "stream") && !span_is(k, "stream_options"))
+        else if (!ar_xl_span_is(k, "model") && !ar_xl_span_is(k, "stream") &&
+                 !ar_xl_span_is(k, "stream_options"))
             return AR_EAGAIN; /* tools, response_format, thinking...: the tree path */
     }
     if ((mt.len && !raw_is_int(mt)) || (mct.len && !raw_is_int(mct)) ||
@@ -754,9 +650,9 @@ int ar_anth_request_fast(ar_span_t raw, const char *model, int64_t max_tokens_de
             break;
         }
         while (ar_jscan_object_next(&mi, &k, &v)) {
-            if (span_is(k, "role"))
+            if (ar_xl_span_is(k, "role"))
                 (void)ar_jscan_string(v, &role);
-            else if (span_is(k, "content"))
+            else if (ar_xl_span_is(k, "content"))
                 content = v;
             else
                 rc = AR_EAGAIN; /* name, tool_calls...: the tree path */
@@ -765,11 +661,11 @@ int ar_anth_request_fast(ar_span_t raw, const char *model, int64_t max_tokens_de
             rc = AR_EAGAIN;
             break;
         }
-        if (span_is(role, "system") || span_is(role, "developer")) {
+        if (ar_xl_span_is(role, "system") || ar_xl_span_is(role, "developer")) {
             if (nsys++ == 0)
                 first_sys = content;
             rc = raw_text_block(&system, content, nsys == 1);
-        } else if (span_is(role, "user") || span_is(role, "assistant")) {
+        } else if (ar_xl_span_is(role, "user") || ar_xl_span_is(role, "assistant")) {
             if (ar_span_eq(role, last_role)) {
                 rc = AR_EAGAIN; /* merging turns: the tree path */
                 break;
@@ -862,483 +758,4 @@ int ar_anth_request_fast(ar_span_t raw, const char *model, int64_t max_tokens_de
     ar_buf_dispose(&system);
     ar_buf_dispose(&seqs);
     return rc;
-}
-
-/* Appends raw JSON text without the whitespace between tokens (strings kept as they are). */
-static int append_compact(ar_buf_t *out, ar_span_t json)
-{
-    size_t from = 0;
-    bool in_str = false;
-    int rc = 0;
-    for (size_t i = 0; i < json.len && !rc; i++) {
-        char c = json.ptr[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-            continue;
-        }
-        if (c == '"') {
-            in_str = true;
-        } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-            rc = ar_buf_append(out, json.ptr + from, i - from);
-            from = i + 1;
-        }
-    }
-    return rc ? rc : ar_buf_append(out, json.ptr + from, json.len - from);
-}
-
-/* The inside of a raw JSON string member, or the empty span. */
-static ar_span_t raw_member(ar_span_t obj, const char *key)
-{
-    ar_span_t v, in;
-    if (ar_jscan_get(obj, ar_span_cstr(key), &v) != 0 || ar_jscan_string(v, &in) != 0)
-        return AR_SPAN_NULL;
-    return in;
-}
-
-/* A token count from raw JSON, clamped. */
-static int64_t raw_int(ar_span_t obj, const char *key)
-{
-    int64_t n = 0;
-    return ar_jscan_get_int(obj, ar_span_cstr(key), &n) == 0 ? ar_tokens_clamp(n) : 0;
-}
-
-/*
- * The whole answer is written straight from the raw text with the scanner: this runs for
- * every non-streamed answer, and a jansson tree for it cost more than the rest of the
- * request. Anthropic's text values are valid JSON string contents, so text blocks are
- * joined as they are, escapes and all.
- */
-int ar_anth_response_to_openai(ar_span_t body, int64_t created, ar_usage_t *usage, ar_buf_t *out)
-{
-    ar_span_t content = AR_SPAN_NULL, u = AR_SPAN_NULL, model = AR_SPAN_NULL, id = AR_SPAN_NULL;
-    ar_span_t stop = AR_SPAN_NULL, k, v, block;
-    ar_jscan_iter_t it;
-    if (ar_json_validate(body, NULL, 0) != 0 || ar_jscan_object_begin(body, &it) != 0)
-        return AR_EUPSTREAM;
-    /* one pass over the top level */
-    while (ar_jscan_object_next(&it, &k, &v)) {
-        if (span_is(k, "content"))
-            content = v;
-        else if (span_is(k, "usage"))
-            u = v;
-        else if (span_is(k, "model"))
-            model = v;
-        else if (span_is(k, "id"))
-            (void)ar_jscan_string(v, &id);
-        else if (span_is(k, "stop_reason"))
-            (void)ar_jscan_string(v, &stop);
-    }
-    if (ar_jscan_array_begin(content, &it) != 0)
-        return AR_EUPSTREAM;
-    if (u.len && u.ptr[0] == '{')
-        set_usage(usage, raw_int(u, "input_tokens"), raw_int(u, "output_tokens"),
-                  raw_int(u, "cache_read_input_tokens"), raw_int(u, "cache_creation_input_tokens"));
-    ar_buf_t text, thinking, calls;
-    ar_buf_init(&text, 1u << 30);
-    ar_buf_init(&thinking, 1u << 30);
-    ar_buf_init(&calls, 1u << 30);
-    int rc = 0;
-    size_t ncalls = 0;
-    while (!rc && ar_jscan_array_next(&it, &block)) {
-        ar_span_t type = raw_member(block, "type");
-        if (span_is(type, "text")) {
-            rc = ar_buf_append_span(&text, raw_member(block, "text"));
-        } else if (span_is(type, "thinking")) {
-            rc = ar_buf_append_span(&thinking, raw_member(block, "thinking"));
-        } else if (span_is(type, "tool_use")) {
-            ar_span_t input;
-            ar_buf_t args;
-            ar_buf_init(&args, 1u << 30);
-            if (ar_jscan_get(block, AR_LIT("input"), &input) == 0)
-                rc = append_compact(&args, input);
-            else
-                rc = ar_buf_append_str(&args, "{}");
-            rc = rc ? rc : ar_buf_append_str(&calls, ncalls ? ",{\"id\":\"" : "{\"id\":\"");
-            rc = rc ? rc : ar_buf_append_span(&calls, raw_member(block, "id"));
-            rc = rc ? rc
-                    : ar_buf_append_str(&calls,
-                                        "\",\"type\":\"function\",\"function\":{\"name\":\"");
-            rc = rc ? rc : ar_buf_append_span(&calls, raw_member(block, "name"));
-            rc = rc ? rc : ar_buf_append_str(&calls, "\",\"arguments\":\"");
-            rc = rc ? rc : ar_buf_append_json_escaped(&calls, ar_buf_span(&args));
-            rc = rc ? rc : ar_buf_append_str(&calls, "\"}}");
-            ar_buf_dispose(&args);
-            ncalls++;
-        }
-        /* redacted_thinking, server tool blocks and citations have no OpenAI form */
-    }
-    if (!model.len || model.ptr[0] != '"')
-        model = AR_LIT("\"\"");
-    char num[24];
-    size_t nlen = ar_u64_dec(created > 0 ? (uint64_t)created : 0, num);
-    rc = rc ? rc : ar_buf_append_str(out, "{\"id\":\"chatcmpl-");
-    rc = rc ? rc : ar_buf_append_span(out, id);
-    rc = rc ? rc : ar_buf_append_str(out, "\",\"object\":\"chat.completion\",\"created\":");
-    rc = rc ? rc : ar_buf_append(out, num, nlen);
-    rc = rc ? rc : ar_buf_append_str(out, ",\"model\":");
-    rc = rc ? rc : ar_buf_append_span(out, model);
-    rc = rc ? rc
-            : ar_buf_append_str(out,
-                                ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\"");
-    if (text.len || !ncalls) {
-        rc = rc ? rc : ar_buf_append_str(out, ",\"content\":\"");
-        rc = rc ? rc : ar_buf_append_span(out, ar_buf_span(&text));
-        rc = rc ? rc : ar_buf_append_str(out, "\"");
-    } else {
-        rc = rc ? rc : ar_buf_append_str(out, ",\"content\":null");
-    }
-    if (ncalls) {
-        rc = rc ? rc : ar_buf_append_str(out, ",\"tool_calls\":[");
-        rc = rc ? rc : ar_buf_append_span(out, ar_buf_span(&calls));
-        rc = rc ? rc : ar_buf_append_str(out, "]");
-    }
-    if (thinking.len) {
-        rc = rc ? rc : ar_buf_append_str(out, ",\"reasoning_content\":\"");
-        rc = rc ? rc : ar_buf_append_span(out, ar_buf_span(&thinking));
-        rc = rc ? rc : ar_buf_append_str(out, "\"");
-    }
-    rc = rc ? rc : ar_buf_append_str(out, "},\"logprobs\":null,\"finish_reason\":\"");
-    rc = rc ? rc : ar_buf_append_str(out, ar_anth_finish_reason(stop));
-    rc = rc ? rc : ar_buf_append_str(out, "\"}]");
-    if (usage->seen)
-        rc = rc ? rc
-                : ar_buf_appendf(out,
-                                 ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                                 "\"total_tokens\":%lld,\"prompt_tokens_details\":{"
-                                 "\"cached_tokens\":%lld}}",
-                                 (long long)usage->prompt_tokens,
-                                 (long long)usage->completion_tokens,
-                                 (long long)usage->total_tokens, (long long)usage->cached_tokens);
-    rc = rc ? rc : ar_buf_append_str(out, "}");
-    ar_buf_dispose(&text);
-    ar_buf_dispose(&thinking);
-    ar_buf_dispose(&calls);
-    return rc;
-}
-
-/* ==== provider side: Anthropic stream events -> OpenAI chunks ==== */
-
-void ar_anth_stream_init(ar_anth_stream_t *st, int64_t created)
-{
-    memset(st, 0, sizeof(*st));
-    st->created = created;
-    st->cur_tool = -1;
-}
-
-#define DELTA_OPEN "{\"index\":0,\"delta\":{"
-#define DELTA_CLOSE "},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
-
-/* "data: " + the chunk head + the opening of choice 0's delta, prepared by message_start. */
-static int delta_begin(const ar_anth_stream_t *st, ar_buf_t *out)
-{
-    return ar_buf_append(out, st->head, st->delta_len);
-}
-
-static int delta_end(ar_buf_t *out, const char *finish)
-{
-    if (!finish)
-        return ar_buf_append(out, DELTA_CLOSE, sizeof(DELTA_CLOSE) - 1);
-    return ar_buf_appendf(out, "},\"logprobs\":null,\"finish_reason\":\"%s\"}]}\n\n", finish);
-}
-
-/* One delta chunk whose only member is `"name":` + a raw JSON value (a string). The
- * common case of a stream, so it is four copies into one reservation. */
-static int delta_value(const ar_anth_stream_t *st, ar_span_t name, ar_span_t raw, ar_buf_t *out)
-{
-    size_t n = st->delta_len + name.len + 3 + raw.len + sizeof(DELTA_CLOSE) - 1;
-    int rc = ar_buf_reserve(out, n);
-    if (rc)
-        return rc;
-    char *p = out->ptr + out->len;
-    memcpy(p, st->head, st->delta_len);
-    p += st->delta_len;
-    *p++ = '"';
-    memcpy(p, name.ptr, name.len);
-    p += name.len;
-    *p++ = '"';
-    *p++ = ':';
-    memcpy(p, raw.ptr, raw.len);
-    p += raw.len;
-    memcpy(p, DELTA_CLOSE, sizeof(DELTA_CLOSE) - 1);
-    out->len += n;
-    return 0;
-}
-
-static void scan_usage(ar_anth_stream_t *st, ar_span_t u, ar_usage_t *usage)
-{
-    /* message_delta repeats cumulative totals when it has them: overwrite, never add */
-    int64_t v;
-    if (ar_jscan_get_int(u, AR_LIT("input_tokens"), &v) == 0)
-        st->in = ar_tokens_clamp(v);
-    if (ar_jscan_get_int(u, AR_LIT("output_tokens"), &v) == 0)
-        st->out = ar_tokens_clamp(v);
-    if (ar_jscan_get_int(u, AR_LIT("cache_read_input_tokens"), &v) == 0)
-        st->cache_read = ar_tokens_clamp(v);
-    if (ar_jscan_get_int(u, AR_LIT("cache_creation_input_tokens"), &v) == 0)
-        st->cache_write = ar_tokens_clamp(v);
-    set_usage(usage, st->in, st->out, st->cache_read, st->cache_write);
-}
-
-static int message_start(ar_anth_stream_t *st, ar_span_t data, ar_usage_t *usage, ar_buf_t *out)
-{
-    ar_span_t msg, id = AR_SPAN_NULL, model = AR_SPAN_NULL, u;
-    if (st->started || ar_jscan_get(data, AR_LIT("message"), &msg) != 0)
-        return AR_EUPSTREAM;
-    (void)raw_str(msg, "id", &id);
-    (void)raw_str(msg, "model", &model);
-    /* the event is not validated as a whole: id and model are made safe to copy */
-    ar_buf_t head;
-    ar_buf_init(&head, sizeof(st->head) - sizeof(DELTA_OPEN));
-    int rc = ar_buf_append_str(&head, "data: {\"id\":\"chatcmpl-");
-    rc = rc ? rc : append_string_inside(&head, id);
-    rc = rc ? rc
-            : ar_buf_appendf(&head,
-                             "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,"
-                             "\"model\":\"",
-                             (long long)st->created);
-    rc = rc ? rc : append_string_inside(&head, model);
-    rc = rc ? rc : ar_buf_append_str(&head, "\",\"choices\":[");
-    size_t n = head.len;
-    if (!rc)
-        memcpy(st->head, head.ptr, n);
-    ar_buf_dispose(&head);
-    if (rc)
-        return AR_EUPSTREAM; /* an id or model too long for a chunk head */
-    memcpy(st->head + n, DELTA_OPEN, sizeof(DELTA_OPEN) - 1);
-    st->frame_len = n;
-    st->delta_len = n + sizeof(DELTA_OPEN) - 1;
-    st->started = true;
-    if (ar_jscan_get(msg, AR_LIT("usage"), &u) == 0 && !ar_jscan_is_null(u))
-        scan_usage(st, u, usage);
-    rc = delta_begin(st, out);
-    rc = rc ? rc : ar_buf_append_str(out, "\"role\":\"assistant\",\"content\":\"\"");
-    rc = rc ? rc : delta_end(out, NULL);
-    return rc;
-}
-
-static int block_start(ar_anth_stream_t *st, ar_span_t data, ar_buf_t *out)
-{
-    ar_span_t block, type, v;
-    st->cur_tool = -1;
-    if (ar_jscan_get(data, AR_LIT("content_block"), &block) != 0 || !raw_str(block, "type", &type))
-        return AR_EUPSTREAM;
-    if (span_is(type, "text")) {
-        ar_span_t inner;
-        /* the opening text is empty in practice; send it when it is not */
-        if (raw_str_value(block, "text", &v) && ar_jscan_string(v, &inner) == 0 && inner.len)
-            return delta_value(st, AR_LIT("content"), v, out);
-        return 0;
-    }
-    if (!span_is(type, "tool_use"))
-        return 0; /* thinking opens empty; redacted_thinking and server tools have no form */
-    ar_span_t id = AR_SPAN_NULL, name = AR_SPAN_NULL;
-    (void)raw_str(block, "id", &id);
-    (void)raw_str(block, "name", &name);
-    st->cur_tool = st->tools++;
-    int rc = delta_begin(st, out);
-    rc = rc ? rc : ar_buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"id\":\"", st->cur_tool);
-    rc = rc ? rc : append_string_inside(out, id);
-    rc = rc ? rc : ar_buf_append_str(out, "\",\"type\":\"function\",\"function\":{\"name\":\"");
-    rc = rc ? rc : append_string_inside(out, name);
-    rc = rc ? rc : ar_buf_append_str(out, "\",\"arguments\":\"\"}}]");
-    rc = rc ? rc : delta_end(out, NULL);
-    return rc;
-}
-
-static int block_delta(ar_anth_stream_t *st, ar_span_t data, ar_buf_t *out)
-{
-    ar_span_t delta, type, v, inner;
-    if (ar_jscan_get(data, AR_LIT("delta"), &delta) != 0 || !raw_str(delta, "type", &type))
-        return AR_EUPSTREAM;
-    if (span_is(type, "text_delta")) {
-        if (!raw_str_value(delta, "text", &v))
-            return AR_EUPSTREAM;
-        return delta_value(st, AR_LIT("content"), v, out);
-    }
-    if (span_is(type, "thinking_delta")) {
-        if (!raw_str_value(delta, "thinking", &v))
-            return AR_EUPSTREAM;
-        return delta_value(st, AR_LIT("reasoning_content"), v, out);
-    }
-    if (span_is(type, "input_json_delta")) {
-        if (!raw_str_value(delta, "partial_json", &v) || ar_jscan_string(v, &inner) != 0)
-            return AR_EUPSTREAM;
-        if (inner.len == 0 || st->cur_tool < 0)
-            return 0; /* the opening empty piece, or a server tool's input */
-        int rc = delta_begin(st, out);
-        rc = rc ? rc
-                : ar_buf_appendf(out, "\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":",
-                                 st->cur_tool);
-        rc = rc ? rc : ar_buf_append_span(out, v);
-        rc = rc ? rc : ar_buf_append_str(out, "}}]");
-        rc = rc ? rc : delta_end(out, NULL);
-        return rc;
-    }
-    return 0; /* signature_delta, citations_delta: nothing to say in OpenAI terms */
-}
-
-static int usage_chunk(const ar_anth_stream_t *st, const ar_usage_t *u, ar_buf_t *out)
-{
-    int rc = ar_buf_append(out, st->head, st->frame_len);
-    rc = rc ? rc
-            : ar_buf_appendf(out,
-                             "],\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                             "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":"
-                             "%lld}}}\n\n",
-                             (long long)u->prompt_tokens, (long long)u->completion_tokens,
-                             (long long)u->total_tokens, (long long)u->cached_tokens);
-    return rc;
-}
-
-static int message_delta(ar_anth_stream_t *st, ar_span_t data, bool want_usage, ar_usage_t *usage,
-                         ar_buf_t *out)
-{
-    ar_span_t delta, stop = AR_SPAN_NULL, u;
-    if (ar_jscan_get(data, AR_LIT("delta"), &delta) == 0)
-        (void)raw_str(delta, "stop_reason", &stop);
-    if (ar_jscan_get(data, AR_LIT("usage"), &u) == 0 && !ar_jscan_is_null(u))
-        scan_usage(st, u, usage);
-    st->finish = ar_anth_finish_reason(stop);
-    st->finish_sent = true;
-    int rc = delta_begin(st, out);
-    rc = rc ? rc : delta_end(out, st->finish);
-    /* the usage-only chunk OpenAI sends after the finish chunk, when asked for */
-    if (!rc && want_usage && usage->seen)
-        rc = usage_chunk(st, usage, out);
-    return rc;
-}
-
-/* Anthropic's own compact spelling of the commonest event, recognised without a key scan:
- * {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}.
- * Anything else (other spacing or key order included) takes the general path. */
-static bool text_delta_fast(ar_span_t data, ar_span_t *text)
-{
-    static const char pre[] = "{\"type\":\"content_block_delta\",\"index\":";
-    static const char mid[] = ",\"delta\":{\"type\":\"text_delta\",\"text\":";
-    const char *p = data.ptr, *end = data.ptr + data.len;
-    if (data.len < sizeof(pre) + sizeof(mid) + 2 || memcmp(p, pre, sizeof(pre) - 1) != 0)
-        return false;
-    p += sizeof(pre) - 1;
-    const char *digits = p;
-    while (p < end && *p >= '0' && *p <= '9')
-        p++;
-    if (p == digits || (size_t)(end - p) < sizeof(mid) + 3 || memcmp(p, mid, sizeof(mid) - 1) != 0)
-        return false;
-    p += sizeof(mid) - 1;
-    if (*p != '"')
-        return false;
-    const char *q = ar_jscan_skip(p, end);
-    if (!q || end - q != 2 || q[0] != '}' || q[1] != '}')
-        return false;
-    *text = ar_span(p, (size_t)(q - p));
-    return ar_json_validate(*text, NULL, 0) == 0;
-}
-
-int ar_anth_stream_event(ar_anth_stream_t *st, ar_span_t event, ar_span_t data, bool want_usage,
-                         ar_usage_t *usage, ar_buf_t *out)
-{
-    ar_span_t type = event;
-    if (st->finished)
-        return 0;
-    while (data.len && (data.ptr[0] == ' ' || data.ptr[0] == '\n' || data.ptr[0] == '\r'))
-        data = ar_span_skip(data, 1);
-    if (data.len == 0)
-        return 0;
-    /* No whole-event validation (it cost more than the translation): the scanner reports
-     * broken structure, and the values copied into the output are checked one by one. */
-    if (data.ptr[0] != '{' || data.ptr[data.len - 1] != '}')
-        return AR_EUPSTREAM;
-    ar_span_t text;
-    if (st->started && text_delta_fast(data, &text))
-        return delta_value(st, AR_LIT("content"), text, out);
-    (void)raw_str(data, "type", &type);
-    if (span_is(type, "ping"))
-        return 0;
-    if (span_is(type, "error"))
-        return AR_EUPSTREAM; /* overloaded mid-stream and the like: the gateway ends it */
-    if (span_is(type, "message_start"))
-        return message_start(st, data, usage, out);
-    if (!st->started)
-        return AR_EUPSTREAM;
-    if (span_is(type, "content_block_start"))
-        return block_start(st, data, out);
-    if (span_is(type, "content_block_delta"))
-        return block_delta(st, data, out);
-    if (span_is(type, "content_block_stop")) {
-        st->cur_tool = -1;
-        return 0;
-    }
-    if (span_is(type, "message_delta"))
-        return message_delta(st, data, want_usage, usage, out);
-    if (span_is(type, "message_stop")) {
-        st->finished = true;
-        return ar_buf_append_str(out, "data: [DONE]\n\n");
-    }
-    return 0; /* event types added later are skipped, as Anthropic's versioning asks */
-}
-
-int ar_anth_stream_end(ar_anth_stream_t *st, ar_buf_t *out)
-{
-    if (st->finished || !st->finish_sent)
-        return 0;
-    st->finished = true;
-    return ar_buf_append_str(out, "data: [DONE]\n\n");
-}
-
-/* ==== provider side: errors ==== */
-
-typedef struct type_map {
-    const char *anthropic;
-    const char *openai;
-    const char *code;
-} type_map_t;
-
-static const type_map_t error_types[] = {
-    {"invalid_request_error", "invalid_request_error", NULL},
-    {"authentication_error", "authentication_error", NULL},
-    {"permission_error", "permission_error", NULL},
-    {"not_found_error", "not_found_error", NULL},
-    {"request_too_large", "invalid_request_error", "request_too_large"},
-    {"rate_limit_error", "rate_limit_error", NULL},
-    {"billing_error", "invalid_request_error", "billing_error"},
-    {"conflict_error", "invalid_request_error", "conflict_error"},
-    {"timeout_error", "timeout_error", NULL},
-    {"api_error", "api_error", NULL},
-    {"overloaded_error", "api_error", "overloaded_error"},
-};
-
-void ar_anth_error_to_openai(ar_pool_t *pool, int status, ar_span_t body, ar_upstream_err_t *out)
-{
-    out->status = status;
-    out->message = NULL;
-    out->type = NULL;
-    out->code = NULL;
-    json_t *root = ar_json_parse(body, NULL, 0);
-    json_t *err = json_object_get(root, "error");
-    ar_span_t msg = ar_json_span(err, "message");
-    const char *type = ar_json_str(err, "type");
-    if (msg.ptr)
-        out->message = ar_pool_strdup_span(pool, msg);
-    for (size_t i = 0; type && i < sizeof(error_types) / sizeof(error_types[0]); i++) {
-        if (strcmp(type, error_types[i].anthropic) == 0) {
-            out->type = error_types[i].openai;
-            out->code = error_types[i].code;
-        }
-    }
-    if (type && !out->type) /* a type added after this table: keep its name as the code */
-        out->code = ar_pool_strdup_span(pool, ar_span_cstr(type));
-    json_decref(root);
-    if (out->message)
-        return;
-    /* Not an Anthropic error (a proxy's HTML page...): a printable prefix, to diagnose. */
-    size_t n = body.len < 200 ? body.len : 200;
-    char *m = ar_pool_strndup(pool, body.ptr ? body.ptr : "", n);
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)m[i] < 0x20)
-            m[i] = ' ';
-    }
-    out->message = n ? m : ar_pool_printf(pool, "upstream answered %d", status);
 }
