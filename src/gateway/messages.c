@@ -1,17 +1,20 @@
 /*
  * messages.c: POST /v1/messages, Anthropic's Messages API in front of any provider (Claude
- * Code, the Anthropic SDKs). The body is validated and translated into an OpenAI chat
- * request once (providers/anthropic_front.c), then routed like any chat request; the
- * `ar_front_anthropic` hooks turn what comes back (chat completions, chunks, errors) into
- * Anthropic messages, events and error bodies. Also POST /v1/messages/count_tokens, an
- * estimate (characters / 4) in Anthropic's shape. Nothing here talks to an upstream.
+ * Code, the Anthropic SDKs). An anthropic credential gets the request as the client sent it
+ * (native pass-through: the body with the model substituted, the anthropic-beta and
+ * anthropic-version headers) and its answer is relayed untouched. For every other provider
+ * the body is translated into an OpenAI chat request once (fronts/anthropic_request.c),
+ * routed like any chat request, and the `ar_front_anthropic` hooks turn what comes back
+ * (chat completions, chunks, errors) into Anthropic messages, events and error bodies. Also
+ * POST /v1/messages/count_tokens, an estimate (characters / 4) in Anthropic's shape.
+ * Nothing here talks to an upstream.
  */
 #include <string.h>
 
 #include "core/mem.h"
 #include "core/str.h"
+#include "fronts/anthropic.h"
 #include "gateway/gateway_int.h"
-#include "providers/anthropic_xlate.h"
 
 #define ERROR_BODY_MAX (1u << 20)
 

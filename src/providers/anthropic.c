@@ -2,8 +2,11 @@
  * anthropic.c: the `anthropic` provider: Anthropic's Messages API behind the OpenAI chat
  * interface. x-api-key auth, `anthropic-version: 2023-06-01` (unless the credential's
  * headers set their own), {base_url}/v1/messages. Chat only: Anthropic has no embeddings
- * and no legacy completions. All of the wire format is in anthropic_xlate.c; this file only
- * wires it to the provider hooks and keeps the per-attempt stream state in the call's pool.
+ * and no legacy completions. The translations are in anthropic_request.c,
+ * anthropic_answer.c and anthropic_stream.c; this file wires them to the provider hooks and
+ * keeps the per-attempt stream state in the call's pool. Clients of the Messages API itself
+ * are passed through (native_api): their body and betas as sent, the answer relayed
+ * untouched with its usage read on the way.
  */
 #include <string.h>
 #include <strings.h>

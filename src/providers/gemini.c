@@ -2,8 +2,9 @@
  * gemini.c: the `gemini` provider, Google AI Studio's Gemini API. Auth is the
  * `x-goog-api-key` header; chat goes to {base_url}/v1beta/models/{model}:generateContent
  * (streams: :streamGenerateContent?alt=sse), embeddings to :embedContent (one input) or
- * :batchEmbedContents (several). The wire format itself lives in gemini_xlate.c, shared
- * with vertex.c; this file only knows URLs and headers.
+ * :batchEmbedContents (several). The wire format itself lives in gemini_request.c,
+ * gemini_answer.c and gemini_stream.c (gemini_xlate.h), shared with vertex.c; this file only
+ * knows URLs and headers.
  */
 #include <stdio.h>
 #include <string.h>

@@ -2,9 +2,10 @@
  * gemini_xlate.h: the Gemini wire format (generateContent), shared by the `gemini`
  * (Google AI Studio) and `vertex-ai` providers, which differ only in URLs and auth. It
  * turns OpenAI chat and embeddings requests into Gemini bodies, and Gemini answers, SSE
- * events and error bodies back into OpenAI form. Requests are built with jansson once per
- * attempt; answers and stream events are read with the allocation-free scanner and written
- * with plain appends (text and arguments are copied as raw JSON, never decoded).
+ * events and error bodies back into OpenAI form. Requests (gemini_request.c) are built with
+ * jansson once per attempt; answers and errors (gemini_answer.c) and stream events
+ * (gemini_stream.c) are read with the allocation-free scanner and written with plain
+ * appends (text and arguments are copied as raw JSON, never decoded).
  * Nothing here does I/O or reads config beyond what the provider passes in.
  */
 #ifndef AR_PROVIDERS_GEMINI_XLATE_H

@@ -4,7 +4,7 @@
  * host https://{location}-aiplatform.googleapis.com (https://aiplatform.googleapis.com for
  * location `global`) unless base_url overrides it; M is generateContent,
  * streamGenerateContent?alt=sse, or predict for embeddings. The body format is
- * gemini_xlate.c's.
+ * gemini_xlate.h's (gemini_request.c, gemini_answer.c, gemini_stream.c).
  *
  * Auth is an API key (x-goog-api-key) or a service account: the gateway's token keeper
  * (gateway/tokens.c) calls token_request / token_response on the main thread to exchange

@@ -1,9 +1,9 @@
 /*
  * fuzz_anthropic.c: libFuzzer target for the anthropic provider (providers/anthropic.c and
- * anthropic_xlate.c, the provider side): OpenAI client bodies into Anthropic requests (the
- * raw fast path and the tree path), Anthropic messages into chat completions, Anthropic
- * event streams into OpenAI chunks, and error bodies. The input layout is
- * fz_provider_input's (fuzz_common.h).
+ * anthropic_request.c, anthropic_answer.c and anthropic_stream.c, the provider side): OpenAI
+ * client bodies into Anthropic requests (the raw fast path and the tree path), Anthropic
+ * messages into chat completions, Anthropic event streams into OpenAI chunks, and error bodies.
+ * The input layout is fz_provider_input's (fuzz_common.h).
  */
 #include "fuzz_common.h"
 

@@ -1,13 +1,13 @@
 /*
  * fuzz_anthropic_front.c: libFuzzer target for the Anthropic Messages front
- * (providers/anthropic_front.c, wired by gateway/messages.c): client Anthropic
- * bodies into OpenAI requests (then built for an anthropic and an openai credential, as
- * POST /v1/messages does), OpenAI chat completions and chunk streams into Anthropic
- * messages and events, and the Anthropic error shapes.
- * Byte 0, bits 0-1: the request, a whole answer, a stream, errors; byte 1: options.
+ * (fronts/anthropic_request.c and anthropic_answer.c, wired by gateway/messages.c): client
+ * Anthropic bodies into OpenAI requests (then built for an anthropic and an openai credential,
+ * as POST /v1/messages does), OpenAI chat completions and chunk streams into Anthropic messages
+ * and events, and the Anthropic error shapes. Byte 0, bits 0-1: the request, a whole answer, a
+ * stream, errors; byte 1: options.
  */
+#include "fronts/anthropic.h"
 #include "fuzz_common.h"
-#include "providers/anthropic_xlate.h"
 
 static fz_provs_t provs;
 

@@ -1,10 +1,11 @@
 /*
- * fuzz_gemini.c: libFuzzer target for the Gemini wire format (providers/gemini_xlate.c) as
- * the gemini and vertex-ai providers use it: OpenAI chat and embeddings bodies into
- * generateContent / embedContent / batchEmbedContents / predict requests, whole answers and
- * embeddings, alt=sse streams, Google error bodies, and the Vertex service-account token
- * answer. The input layout is fz_provider_input's (fuzz_common.h), except that byte 0 with
- * bits 0-1 set and bit 7 set feeds the rest to the token keeper's hooks instead.
+ * fuzz_gemini.c: libFuzzer target for the Gemini wire format (providers/gemini_request.c,
+ * gemini_answer.c, gemini_stream.c) as the gemini and vertex-ai providers use it: OpenAI chat
+ * and embeddings bodies into generateContent / embedContent / batchEmbedContents / predict
+ * requests, whole answers and embeddings, alt=sse streams, Google error bodies, and the Vertex
+ * service-account token answer. The input layout is fz_provider_input's (fuzz_common.h), except
+ * that byte 0 with bits 0-1 set and bit 7 set feeds the rest to the token keeper's hooks
+ * instead.
  */
 #include "fuzz_common.h"
 

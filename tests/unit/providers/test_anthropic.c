@@ -1,11 +1,12 @@
 /*
- * test_anthropic.c: unit tests of the anthropic provider (providers/anthropic.c and the
- * anthropic_xlate.c, the provider side), on payloads shaped like those of Anthropic's API
- * reference, with golden files under tests/fixtures/providers/anthropic/: OpenAI requests
- * in, Anthropic requests out (system, merged turns, images, tools, tool results, JSON mode,
- * stop sequences); Anthropic messages in, OpenAI completions out (every stop_reason, usage
- * with cache tokens, thinking); error bodies; and SSE transcripts fed whole and split at
- * every byte offset, which must translate to the same OpenAI chunks.
+ * test_anthropic.c: unit tests of the anthropic provider (providers/anthropic.c and
+ * anthropic_request.c, anthropic_answer.c and anthropic_stream.c, the provider side), on
+ * payloads shaped like those of Anthropic's API reference, with golden files under
+ * tests/fixtures/providers/anthropic/: OpenAI requests in, Anthropic requests out (system,
+ * merged turns, images, tools, tool results, JSON mode, stop sequences); Anthropic messages in,
+ * OpenAI completions out (every stop_reason, usage with cache tokens, thinking); error bodies;
+ * and SSE transcripts fed whole and split at every byte offset, which must translate to the
+ * same OpenAI chunks.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,13 +1,13 @@
 /*
  * test_gemini.c: unit tests of the gemini provider (providers/gemini.c) and the Gemini wire
- * format it shares with vertex-ai (providers/gemini_xlate.c), with golden files under
- * tests/fixtures/providers/gemini/: OpenAI requests in, Gemini bodies out (text, multi-turn,
- * system prompts, images inline and by URL, tools and tool_choice, function calls and
- * results, JSON mode with a schema, embeddings single and batch); Gemini answers in, OpenAI
- * answers out (text, function calls, several candidates and every finish reason, blocked
- * prompts, thinking, usage, embeddings); SSE transcripts fed whole and split at every byte;
- * malformed events; Google error bodies. Generated ids and timestamps are normalised before
- * comparing ("chatcmpl-*", "call_*", created 0).
+ * format it shares with vertex-ai (providers/gemini_request.c, gemini_answer.c,
+ * gemini_stream.c), with golden files under tests/fixtures/providers/gemini/: OpenAI requests
+ * in, Gemini bodies out (text, multi-turn, system prompts, images inline and by URL, tools and
+ * tool_choice, function calls and results, JSON mode with a schema, embeddings single and
+ * batch); Gemini answers in, OpenAI answers out (text, function calls, several candidates and
+ * every finish reason, blocked prompts, thinking, usage, embeddings); SSE transcripts fed whole
+ * and split at every byte; malformed events; Google error bodies. Generated ids and timestamps
+ * are normalised before comparing ("chatcmpl-*", "call_*", created 0).
  */
 #include <setjmp.h>
 #include <stdarg.h>

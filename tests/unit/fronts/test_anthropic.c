@@ -1,9 +1,10 @@
 /*
- * test_anthropic_front.c: unit tests of anthropic_front.c (the front side of the translation), which serves
- * POST /v1/messages: Anthropic requests in, OpenAI requests out (golden files, a round trip
- * through the provider side back to Anthropic, Anthropic-style validation messages); OpenAI
- * completions in, Anthropic messages out; OpenAI chunk streams in, Anthropic SSE events out
- * (fed whole and split at every byte offset); error bodies and events; count_tokens.
+ * test_anthropic.c: unit tests of the Anthropic Messages front (fronts/anthropic_request.c and
+ * anthropic_answer.c), which serves POST /v1/messages: Anthropic requests in, OpenAI requests
+ * out (golden files, a round trip through the provider side back to Anthropic, Anthropic-style
+ * validation messages); OpenAI completions in, Anthropic messages out; OpenAI chunk streams in,
+ * Anthropic SSE events out (fed whole and split at every byte offset); error bodies and events;
+ * count_tokens.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,8 +16,9 @@
 
 #include <cmocka.h>
 
-#include "provider_fixture.h"
+#include "fronts/anthropic.h"
 #include "providers/anthropic_xlate.h"
+#include "providers/provider_fixture.h"
 
 #define FIXTURES "providers/anthropic"
 
