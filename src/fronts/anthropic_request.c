@@ -362,6 +362,44 @@ fail:
     return rc;
 }
 
+/*
+ * thinking and output_config.effort become reasoning_effort: output_config's effort as it
+ * is ("max" is "high"), else the thinking budget's size (under 2048 tokens "low", under
+ * 8192 "medium", more "high"; adaptive thinking "medium"); disabled thinking sets nothing.
+ */
+static int front_reasoning(const json_t *a, json_t *oai, char *err, size_t errlen)
+{
+    int rc = 0;
+    const char *effort = NULL;
+    json_t *oc = json_object_get(a, "output_config");
+    json_t *e = json_object_get(oc, "effort");
+    json_t *t = json_object_get(a, "thinking");
+    if (e && !json_is_string(e))
+        FAIL("output_config.effort: Input should be a valid string");
+    if (t && !json_is_null(t) && !json_is_object(t))
+        FAIL("thinking: Input should be a valid object");
+    const char *type = ar_json_str(t, "type");
+    if (json_is_string(e)) {
+        effort = json_string_value(e);
+        if (ar_xl_str_is(effort, "max"))
+            effort = "high";
+    } else if (ar_xl_str_is(type, "enabled")) {
+        json_t *b = json_object_get(t, "budget_tokens");
+        if (!json_is_integer(b))
+            FAIL("thinking.budget_tokens: Field required");
+        json_int_t n = json_integer_value(b);
+        effort = n < 2048 ? "low" : n < 8192 ? "medium" : "high";
+    } else if (ar_xl_str_is(type, "adaptive")) {
+        effort = "medium";
+    } else if (type && !ar_xl_str_is(type, "disabled")) {
+        FAIL("thinking.type: Input should be 'enabled', 'adaptive' or 'disabled'");
+    }
+    if (effort)
+        rc = ar_xl_set(oai, "reasoning_effort", json_string(effort));
+fail:
+    return rc;
+}
+
 /* Removes cache_control from message parts and tools: OpenAI's API refuses the field. */
 static void strip_cache_control(json_t *oai)
 {
@@ -436,6 +474,7 @@ int ar_anth_front_request(const json_t *a, bool keep_cache_control, json_t **out
     if (!rc && json_is_true(stream))
         rc = ar_xl_set(oai, "stream_options", json_pack("{s:b}", "include_usage", 1));
     rc = rc ? rc : front_tools(a, oai, err, errlen);
+    rc = rc ? rc : front_reasoning(a, oai, err, errlen);
     if (rc)
         goto fail;
     if (!keep_cache_control)

@@ -280,6 +280,14 @@ static int launch(ar_gw_req_t *g)
     g->call.model = d->upstream_model;
     g->call.max_output_tokens = d->model ? d->model->max_output_tokens : 0;
     g->attempts++;
+    if (g->reasoning_hint && g->call.body) {
+        /* models that cannot reason refuse reasoning_effort: only a `type: reasoning`
+         * deployment gets an effort the client implied */
+        if (d->model && d->model->kind == AR_MODEL_KIND_REASONING)
+            json_object_set_new(g->call.body, "reasoning_effort", json_string(g->reasoning_hint));
+        else
+            json_object_del(g->call.body, "reasoning_effort");
+    }
 
     if (ar_provider_can(g->prov, AR_PROV_INPROCESS))
         return inproc_start(g);

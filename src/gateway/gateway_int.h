@@ -225,10 +225,11 @@ typedef struct ar_gw_req {
     bool finished;
     /* keyguard.c: what the caller's virtual key was charged */
     ar_reservation_t quota_res;
-    int64_t key_tpm_charged;   /* tokens added to the key's TPM window */
-    uint64_t key_charged_ms;   /* when */
-    int64_t max_output_tokens; /* the request's max_tokens / max_completion_tokens, 0: none */
-    double cost_usd;           /* what it cost, set when it finishes (ar_gw_cost) */
+    int64_t key_tpm_charged;    /* tokens added to the key's TPM window */
+    uint64_t key_charged_ms;    /* when */
+    int64_t max_output_tokens;  /* the request's max_tokens / max_completion_tokens, 0: none */
+    double cost_usd;            /* what it cost, set when it finishes (ar_gw_cost) */
+    const char *reasoning_hint; /* ar_gw_native_t's, for each attempt's chat body */
 } ar_gw_req_t;
 
 /* runtime.c */
@@ -434,6 +435,9 @@ typedef struct ar_gw_native {
     ar_call_native_t call;       /* what such a provider sends */
     const json_t *client;        /* the client's request tree (borrowed, lives as long) */
     const char *translate_error; /* why there is no chat form (body NULL); in the pool */
+    /* a reasoning_effort the client implied (Anthropic's thinking) rather than asked for:
+     * sent only to deployments of `type: reasoning`, which are known to take it */
+    const char *reasoning_hint;
 } ar_gw_native_t;
 
 /**

@@ -388,6 +388,7 @@ void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
     if (native) {
         g->call.native_in = native->call;
         g->call.translate_error = native->translate_error;
+        g->reasoning_hint = native->reasoning_hint;
     }
     start(req, rt, g, names, names_cnt);
 }

@@ -95,6 +95,11 @@ void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
     native.call.headers = hs;
     if (rc)
         native.translate_error = ar_pool_strndup(req->pool, err, strlen(err));
+    const char *effort = json_string_value(json_object_get(oai, "reasoning_effort"));
+    if (effort) {
+        native.reasoning_hint = ar_pool_strndup(req->pool, effort, strlen(effort));
+        json_object_del(oai, "reasoning_effort");
+    }
     ar_anth_front_t *st = ar_pool_alloc(req->pool, sizeof(*st));
     ar_anth_front_init(st, ar_pool_strdup_span(req->pool, ar_json_span(anth, "model")));
     if (json_is_true(json_object_get(anth, "stream")))

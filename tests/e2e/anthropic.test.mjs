@@ -61,6 +61,10 @@ before(async () => {
   - name: gpt
     credential: oai
     model: mock-gpt-4o
+  - name: gpt-r
+    credential: oai
+    model: mock-o3
+    type: reasoning
   - name: mocky
     credential: local
 `,
@@ -741,10 +745,22 @@ test('anthropic pass-through: an anthropic credential gets the body and betas as
   // native_api: false translates for an anthropic credential too (covered in config tests)
 });
 
+test('anthropic sdk -> /v1/messages: thinking becomes reasoning_effort for reasoning deployments', async () => {
+  for (const [model, want] of [['gpt', undefined], ['gpt-r', 'high']]) {
+    await mock.clear();
+    await anth.messages.create({
+      model, max_tokens: 32000, thinking: { type: 'enabled', budget_tokens: 31999 },
+      messages: [{ role: 'user', content: 'think' }],
+    });
+    const [o] = (await mock.requests()).filter((r) => r.path === '/v1/chat/completions');
+    assert.equal(o.body.reasoning_effort, want, model);
+  }
+});
+
 test('anthropic sdk -> /v1/models: the list and one model in Anthropic shape', async () => {
   const page = await anth.models.list();
   const ids = page.data.map((m) => m.id);
-  assert.deepEqual(ids.slice(0, 5), ['claude', 'claude-pair', 'claude-b', 'gpt', 'mocky']);
+  assert.deepEqual(ids.slice(0, 6), ['claude', 'claude-pair', 'claude-b', 'gpt', 'gpt-r', 'mocky']);
   for (const m of page.data) {
     assert.deepEqual(Object.keys(m).sort(), ['created_at', 'display_name', 'id', 'type']);
     assert.equal(m.type, 'model');

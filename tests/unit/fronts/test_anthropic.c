@@ -55,8 +55,8 @@ static void test_front_request(void **state)
     json_t *want = ar_test_fixture_json("providers/anthropic/front_request.expected.json");
     json_t *out = NULL;
     char err[256];
-    /* system blocks (cache_control kept), images both ways, thinking blocks and config
-     * dropped, tool_use -> tool_calls, tool_result -> tool messages before the user text,
+    /* system blocks (cache_control kept), images both ways, thinking blocks dropped and
+     * the thinking budget as reasoning_effort, tool_use -> tool_calls, tool_result -> tool messages before the user text,
      * tools, tool_choice + disable_parallel_tool_use, stop_sequences, metadata, top_k
      * dropped, streams ask for usage */
     assert_int_equal(ar_anth_front_request(in, true, &out, err, sizeof(err)), 0);
@@ -73,7 +73,9 @@ static void test_front_request(void **state)
     json_decref(want_plain);
     json_decref(plain);
 
-    /* and back through the provider side: the Anthropic request the upstream sees */
+    /* and back through the provider side: the Anthropic request the upstream sees (the
+     * implied reasoning_effort goes only to `type: reasoning` deployments: not here) */
+    json_object_del(out, "reasoning_effort");
     json_t *back = NULL;
     const char *detail = NULL;
     json_t *rt = ar_test_fixture_json("providers/anthropic/front_roundtrip.expected.json");
@@ -194,6 +196,41 @@ static void test_front_mid_system(void **state)
     json_decref(in);
 }
 
+/* thinking and output_config.effort become reasoning_effort for chat upstreams */
+static void test_front_reasoning(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *extra, *want; /* want NULL: no reasoning_effort */
+    } cases[] = {
+        {"", NULL},
+        {",\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":1024}", "low"},
+        {",\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":4096}", "medium"},
+        {",\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":31999}", "high"},
+        {",\"thinking\":{\"type\":\"adaptive\"}", "medium"},
+        {",\"thinking\":{\"type\":\"disabled\"}", NULL},
+        {",\"thinking\":{\"type\":\"adaptive\"},\"output_config\":{\"effort\":\"low\"}", "low"},
+        {",\"output_config\":{\"effort\":\"max\"}", "high"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[512];
+        snprintf(body, sizeof(body),
+                 "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"x\"}]%s}",
+                 cases[i].extra);
+        json_t *in = loads(body);
+        json_t *out = NULL;
+        char err[256] = "";
+        assert_int_equal(ar_anth_front_request(in, false, &out, err, sizeof(err)), 0);
+        const char *got = ar_json_str(out, "reasoning_effort");
+        if (cases[i].want == NULL ? got != NULL : !got || strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: reasoning_effort %s, want %s", body, got ? got : "(none)",
+                     cases[i].want ? cases[i].want : "(none)");
+        json_decref(out);
+        json_decref(in);
+    }
+}
+
 static void test_front_validation(void **state)
 {
     (void)state;
@@ -208,6 +245,12 @@ static void test_front_validation(void **state)
         {"{\"model\":\"m\",\"max_tokens\":0,\"messages\":[]}", "max_tokens: Input should be"},
         {"{\"model\":\"m\",\"max_tokens\":\"5\",\"messages\":[]}", "max_tokens: Input should be"},
         {"{\"model\":\"m\",\"max_tokens\":5}", "messages: Field required"},
+        {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"thinking\":{\"type\":\"enabled\"}}",
+         "thinking.budget_tokens: Field required"},
+        {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+         "\"thinking\":{\"type\":\"sometimes\"}}",
+         "thinking.type: Input should be"},
         {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":{}}", "messages: Input should be"},
         {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[]}", "at least one message"},
         {"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]"
@@ -678,7 +721,7 @@ int main(void)
         cmocka_unit_test(test_front_whole),           cmocka_unit_test(test_front_stream_text),
         cmocka_unit_test(test_front_stream_tools),    cmocka_unit_test(test_front_stream_edges),
         cmocka_unit_test(test_front_stream_estimate), cmocka_unit_test(test_error_types),
-        cmocka_unit_test(test_count_tokens),
+        cmocka_unit_test(test_count_tokens),          cmocka_unit_test(test_front_reasoning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
