@@ -103,6 +103,10 @@ preflight() {
         grep -q '^data: \[DONE\]' "$f" || die "pre-flight $kind -> $t: stream without [DONE]"
         chunks=$(grep -c '^data: .*"content":"[^"]' "$f" || true)
         R[$kind|$t|chunks]=$chunks
+    elif [ "${K_CHECK[$kind]}" = rstream ]; then
+        grep -q '^event: response.completed' "$f" || die "pre-flight $kind -> $t: stream without response.completed"
+        chunks=$(grep -c '^event: response.output_text.delta' "$f" || true)
+        R[$kind|$t|chunks]=$chunks
     fi
 }
 
@@ -207,11 +211,23 @@ add_target "airouter(anthropic)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
 start_airouter airouter-mock "$build" "$here/configs/airouter-mock.yaml"
 add_target "airouter(mock)" "http://127.0.0.1:$AR_PORT" "$AR_PID" 1
 
+# POST /v1/responses: airouter(openai) passes it through natively (the mock speaks the
+# Responses API); airouter(resp-xlate) translates it into chat and back (native_api: false).
+start_airouter airouter-resp-xlate "$build" "$here/configs/airouter-resp-xlate.yaml"
+add_target "airouter(resp-xlate)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
+
 # The mock reads x-mock-chunks (direct, nginx pass it on); airouter(openai) adds the same
 # header upstream from its credential, airouter(mock) has mock_stream_chunks: 20.
-add_kind nonstream "$here/post.lua" "$here/bodies/chat.json" /v1/chat/completions "" json
+CHAT_TARGETS="direct nginx airouter(openai) airouter(vkey) airouter(routing) airouter(anthropic) airouter(mock)"
+RESP_TARGETS="direct nginx airouter(openai) airouter(resp-xlate)"
+add_kind nonstream "$here/post.lua" "$here/bodies/chat.json" /v1/chat/completions "" json \
+    "$CHAT_TARGETS"
 add_kind stream "$here/post.lua" "$here/bodies/chat_stream.json" /v1/chat/completions \
-    "x-mock-chunks: 20" stream
+    "x-mock-chunks: 20" stream "$CHAT_TARGETS"
+add_kind responses "$here/post.lua" "$here/bodies/responses.json" /v1/responses "" json \
+    "$RESP_TARGETS"
+add_kind rstream "$here/post.lua" "$here/bodies/responses_stream.json" /v1/responses \
+    "x-mock-chunks: 20" rstream "$RESP_TARGETS"
 
 if [ "${#TARGETS[@]}" -eq 0 ] || [ "${#KINDS[@]}" -eq 0 ]; then die "nothing selected"; fi
 
@@ -265,6 +281,7 @@ echo "(errors = non-2xx responses + socket errors over all runs of that row, war
 echo
 echo "Ratios (the numbers to quote):"
 for kind in "${KINDS[@]}"; do
+    case $kind in responses | rstream) continue ;; esac
     a=${R[$kind|airouter(openai)|rps]:-}
     n=${R[$kind|nginx|rps]:-}
     rr=$(ratio "$a" "$n")
@@ -297,6 +314,23 @@ for kind in "${KINDS[@]}"; do
         done
         printf '  %-10s content chunks per stream (pre-flight):%s\n' "" "$line"
     fi
+done
+
+# The Responses API against chat: the same exchange, a Responses client's view of it.
+for pair in "responses nonstream" "rstream stream"; do
+    read -r rk ck <<<"$pair"
+    runs_on "$rk" "airouter(openai)" 2>/dev/null || continue
+    selected "$rk" "${BENCH_KINDS:-}" || continue
+    rr=$(ratio "${R[$rk|airouter(resp-xlate)|rps]:-}" "${R[$ck|airouter(openai)|rps]:-}")
+    printf '  %-10s Responses translated to chat / chat pass-through req/s = %s   (cost target < 20%%: ratio > 0.8: %s)\n' \
+        "$rk" "$(us "$rr")" "$(verdict "$rr" 0.8)"
+    printf '  %-10s Responses native / chat pass-through req/s = %s; req/s airouter(openai) / nginx = %s\n' "" \
+        "$(us "$(ratio "${R[$rk|airouter(openai)|rps]:-}" "${R[$ck|airouter(openai)|rps]:-}")")" \
+        "$(us "$(ratio "${R[$rk|airouter(openai)|rps]:-}" "${R[$rk|nginx|rps]:-}")")"
+    b=${R[$ck|airouter(openai)|p50c1]:-}
+    v=${R[$rk|airouter(resp-xlate)|p50c1]:-}
+    printf '  %-10s added p50 at c1 of the translation over chat pass-through: %s us\n' "" \
+        "$(us "$([ -n "$b" ] && [ -n "$v" ] && echo $((v - b)))")"
 done
 
 if [ -n "$LEDGER_RECORDS" ]; then
@@ -352,6 +386,15 @@ fi
             "$(jnum "$(ratio "${R[$kind|airouter(vkey)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         printf '"rps_routing_over_passthrough": %s, ' \
             "$(jnum "$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
+        case $kind in
+        responses) ck=nonstream ;;
+        rstream) ck=stream ;;
+        *) ck="" ;;
+        esac
+        if [ -n "$ck" ]; then
+            printf '"rps_translated_over_chat_passthrough": %s, ' \
+                "$(jnum "$(ratio "${R[$kind|airouter(resp-xlate)|rps]:-}" "${R[$ck|airouter(openai)|rps]:-}")")"
+        fi
         printf '"rps_target": 0.8,\n      "added_p50_c1_us": {"nginx": %s, "airouter": %s}, ' \
             "$(jnum "$(added "$kind" nginx)")" "$(jnum "$(added "$kind" "airouter(openai)")")"
         printf '"rss_mb": {"nginx": %s, "airouter": %s}}' \

@@ -438,6 +438,10 @@ typedef struct ar_gw_native {
     /* a reasoning_effort the client implied (Anthropic's thinking) rather than asked for:
      * sent only to deployments of `type: reasoning`, which are known to take it */
     const char *reasoning_hint;
+    /* the chat form built only when an attempt needs it (body NULL): see ar_call_t */
+    int (*translate)(ar_call_t *call);
+    void *translate_ud;
+    bool wants_usage; /* the front needs the stream's usage chunk (a lazy chat form) */
 } ar_gw_native_t;
 
 /**

@@ -389,6 +389,9 @@ void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
         g->call.native_in = native->call;
         g->call.translate_error = native->translate_error;
         g->reasoning_hint = native->reasoning_hint;
+        g->call.translate = native->translate;
+        g->call.translate_ud = native->translate_ud;
+        g->call.client_wants_usage = g->call.client_wants_usage || native->wants_usage;
     }
     start(req, rt, g, names, names_cnt);
 }

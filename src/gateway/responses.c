@@ -270,42 +270,46 @@ static bool has_extension_member(const json_t *body)
     return false;
 }
 
-/* The conversation is known (or there is none): translate, then route. */
+/* The chat form, for the first attempt on a provider that does not speak the Responses
+ * API: a request only native upstreams see is never translated (nor validated here: the
+ * upstream does that). */
+static int translate(ar_call_t *call)
+{
+    resp_req_t *rr = call->translate_ud;
+    json_t *chat = NULL;
+    char err[300];
+    int rc = ar_resp_request_to_chat(rr->body, rr->history, &chat, err, sizeof(err));
+    if (rc) {
+        call->translate_error = ar_pool_strndup(call->pool, err, strlen(err));
+        return AR_EINVAL;
+    }
+    ar_pool_cleanup_add(call->pool, decref_tree, chat);
+    call->body = chat;
+    return 0;
+}
+
+/* The conversation is known (or there is none): route. */
 static void proceed(resp_req_t *rr, ar_runtime_t *rt)
 {
     ar_http_request_t *req = rr->http;
     ar_gw_ctx_t *ctx = req->data;
-    json_t *chat = NULL;
-    char err[300];
-    int rc = ar_resp_request_to_chat(rr->body, rr->history, &chat, err, sizeof(err));
-    if (rc == AR_EINVAL) {
-        bad_request(req, NULL, err);
-        return;
-    }
-    if (rc != 0 && rc != AR_ENOTSUP) {
-        ar_gw_error(req, 500, "api_error", "internal_error", ar_err_message(rc));
-        return;
-    }
-    ar_gw_native_t native = {.client = rr->body};
+    ar_gw_native_t native = {.client = rr->body, .translate = translate, .translate_ud = rr};
     native.call.wire = AR_WIRE_RESPONSES;
-    if (rc == AR_ENOTSUP)
-        native.translate_error = ar_pool_strndup(req->pool, err, strlen(err));
+    native.wants_usage = true; /* response.completed carries it */
     if (native_body(rr, has_extension_member(rr->body), &native.call.raw) != 0) {
-        json_decref(chat);
         ar_gw_error(req, 500, "api_error", "internal_error", "out of memory");
         return;
     }
     (void)ar_jscan_get(native.call.raw, AR_LIT("model"), &native.call.raw_model);
     if (ar_resp_front_init(&rr->front, rr->body, new_response_id(req->pool),
                            (int64_t)(ar_wall_ms() / 1000)) != 0) {
-        json_decref(chat);
         ar_gw_error(req, 500, "api_error", "internal_error", "out of memory");
         return;
     }
     rr->front_ready = true;
     ctx->front = &ar_front_responses;
     ctx->front_state = rr;
-    ar_gw_llm_json(req, rt, chat, &native);
+    ar_gw_llm_json(req, rt, NULL, &native);
 }
 
 typedef struct chain_job {

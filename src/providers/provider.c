@@ -337,6 +337,12 @@ json_t *ar_call_json(ar_call_t *call)
 {
     if (call->body)
         return call->body;
+    if (call->translate) {
+        int (*translate)(ar_call_t *) = call->translate;
+        call->translate = NULL; /* once: a failure is remembered in translate_error */
+        if (translate(call) == 0 && call->body)
+            return call->body;
+    }
     if (!call->raw.len) {
         /* a client of another API whose request has no chat form (built-in tools) */
         call->error_detail = call->translate_error

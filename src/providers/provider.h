@@ -75,7 +75,9 @@ typedef struct ar_usage {
 } ar_usage_t;
 
 /** One attempt of one client request, as a provider sees it. */
-typedef struct ar_call {
+typedef struct ar_call ar_call_t;
+
+struct ar_call {
     ar_pool_t *pool;
     ar_endpoint_t endpoint;
     /* The client's request, OpenAI shape. raw is the body as received (validated JSON);
@@ -105,7 +107,12 @@ typedef struct ar_call {
     ar_call_native_t native_in;
     bool native;
     const char *translate_error;
-} ar_call_t;
+    /* Builds body on first use (ar_call_json), for a front whose translation only the
+     * providers that do not speak the client's API need: 0, or AR_EINVAL with
+     * translate_error set. NULL: body and raw are all there is. */
+    int (*translate)(ar_call_t *call);
+    void *translate_ud;
+};
 
 /** An upstream error, normalised. Strings are in the call's pool. */
 typedef struct ar_upstream_err {
