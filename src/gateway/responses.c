@@ -37,6 +37,7 @@ typedef struct resp_req {
     const char *previous_id; /* previous_response_id, NULL when none */
     int64_t owner;           /* the caller's key id, 0 for the master key */
     json_t *history;         /* the conversation before this request (NULL: none) */
+    bool edited;             /* body changed since it was read (item references resolved) */
     int chain_rc;            /* the store's answer to the chain lookup */
 } resp_req_t;
 
@@ -227,7 +228,7 @@ static bool native_replayable(const json_t *item)
 static int native_body(resp_req_t *rr, bool has_extension, ar_span_t *out)
 {
     ar_http_request_t *req = rr->http;
-    if (!rr->history && !has_extension) {
+    if (!rr->history && !has_extension && !rr->edited) {
         *out = req->body;
         return 0;
     }
@@ -312,18 +313,26 @@ static void proceed(resp_req_t *rr, ar_runtime_t *rt)
     ar_gw_llm_json(req, rt, NULL, &native);
 }
 
-typedef struct chain_job {
+/* The most item references one request may have resolved. */
+#define REFS_MAX 256
+
+/* What comes from the store before routing: the conversation before previous_response_id,
+ * and the items that item_reference entries of the input name. */
+typedef struct lookup_job {
     resp_req_t *rr;
     int64_t owner;
-    char id[AR_RESPONSE_ID_MAX];
-    json_t *items; /* built on the store thread */
+    char id[AR_RESPONSE_ID_MAX]; /* previous_response_id, "" when none */
+    json_t *items;               /* the conversation, built on the store thread */
     int rc;
-} chain_job_t;
+    /* item references: the ids (borrowed from the body) and what the store has for them */
+    const char *refs[REFS_MAX];
+    json_t *found[REFS_MAX]; /* NULL: not one of ours, or gone */
+    size_t refs_cnt;
+} lookup_job_t;
 
 /* The conversation as items, oldest first: each response's input, then its output. */
-static void chain_work(ar_store_t *s, void *arg)
+static void chain_work(ar_store_t *s, lookup_job_t *j)
 {
-    chain_job_t *j = arg;
     ar_stored_response_list_t l = {0};
     j->rc = ar_store_response_chain(s, j->id, j->owner, CHAIN_MAX, &l);
     if (j->rc != 0)
@@ -342,12 +351,99 @@ static void chain_work(ar_store_t *s, void *arg)
     ar_stored_response_list_free(&l);
 }
 
-static void chain_done(ar_http_request_t *req, void *arg)
+/*
+ * The response an item id of ours belongs to: the output items of a translated response
+ * are named PREFIX_ + the response id's 48 hex digits + "_" + the output index. @return
+ * false for any other id (an upstream's own, which only that upstream can resolve).
+ */
+static bool response_of_item(const char *item, char out[AR_RESPONSE_ID_MAX])
 {
-    chain_job_t *j = arg;
+    const char *us = strchr(item, '_');
+    if (!us || us - item > 8)
+        return false;
+    const char *hex = us + 1;
+    for (int i = 0; i < 48; i++) {
+        char c = hex[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    if (hex[48] != '_' || !hex[49])
+        return false;
+    memcpy(out, "resp_", 5);
+    memcpy(out + 5, hex, 48);
+    out[53] = '\0';
+    return true;
+}
+
+/* The stored items that the input's item references name, where the caller owns them. */
+static void refs_work(ar_store_t *s, lookup_job_t *j)
+{
+    for (size_t i = 0; i < j->refs_cnt; i++) {
+        char rid[AR_RESPONSE_ID_MAX];
+        ar_stored_response_t rec;
+        if (!response_of_item(j->refs[i], rid) ||
+            ar_store_response_get(s, rid, j->owner, &rec) != 0)
+            continue;
+        json_t *resp = json_loads(rec.output, 0, NULL);
+        size_t k;
+        json_t *item;
+        json_array_foreach (json_object_get(resp, "output"), k, item) {
+            const char *id = json_string_value(json_object_get(item, "id"));
+            if (id && strcmp(id, j->refs[i]) == 0) {
+                j->found[i] = json_deep_copy(item);
+                break;
+            }
+        }
+        json_decref(resp);
+        ar_stored_response_dispose(&rec);
+    }
+}
+
+static void lookup_work(ar_store_t *s, void *arg)
+{
+    lookup_job_t *j = arg;
+    if (j->id[0])
+        chain_work(s, j);
+    if (j->rc == 0)
+        refs_work(s, j);
+}
+
+static bool is_reference(const json_t *item)
+{
+    const char *type = json_string_value(json_object_get(item, "type"));
+    return type && strcmp(type, "item_reference") == 0;
+}
+
+/* Replaces each resolved item_reference of the input by the item itself; the found items
+ * are taken (or released) whatever happens next. */
+static void apply_refs(resp_req_t *rr, lookup_job_t *j)
+{
+    json_t *input = json_object_get(rr->body, "input");
+    size_t i, r = 0;
+    json_t *item;
+    json_array_foreach (input, i, item) {
+        if (r == j->refs_cnt)
+            break;
+        if (!is_reference(item))
+            continue;
+        if (j->found[r]) {
+            json_array_set_new(input, i, j->found[r]);
+            j->found[r] = NULL;
+            rr->edited = true;
+        }
+        r++;
+    }
+    for (r = 0; r < j->refs_cnt; r++)
+        json_decref(j->found[r]);
+}
+
+static void lookup_done(ar_http_request_t *req, void *arg)
+{
+    lookup_job_t *j = arg;
     resp_req_t *rr = j->rr;
     if (j->items)
         ar_pool_cleanup_add(req->pool, decref_tree, j->items);
+    apply_refs(rr, j);
     if (ar_http_aborted(req) || ar_http_responded(req))
         return;
     if (j->rc == AR_ENOTFOUND) {
@@ -363,13 +459,30 @@ static void chain_done(ar_http_request_t *req, void *arg)
                                    CHAIN_MAX));
         return;
     }
-    if (j->rc != 0 || !j->items) {
+    if (j->rc != 0 || (j->id[0] && !j->items)) {
         ar_gw_error(req, 503, "service_unavailable_error", "store_unavailable",
                     "the stored conversation could not be read");
         return;
     }
     rr->history = j->items;
     proceed(rr, ar_gw_rt(req));
+}
+
+/* The ids of the input's item references (clients such as the AI SDK send their earlier
+ * answers so when they count on the store). @return how many were taken into j. */
+static size_t collect_refs(const json_t *body, lookup_job_t *j)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get(body, "input"), i, item) {
+        if (!is_reference(item))
+            continue;
+        if (j->refs_cnt == REFS_MAX)
+            break;
+        const char *id = json_string_value(json_object_get(item, "id"));
+        j->refs[j->refs_cnt++] = id ? id : "";
+    }
+    return j->refs_cnt;
 }
 
 void ar_gw_responses(ar_http_request_t *req, ar_runtime_t *rt)
@@ -409,22 +522,26 @@ void ar_gw_responses(ar_http_request_t *req, ar_runtime_t *rt)
     ar_gateway_t *gw = ((ar_gw_worker_t *)req->worker->data)->gw;
     if (rr->store && !gw->tenancy)
         rr->store = false; /* nowhere to keep it: answered, not stored (as store: false) */
-    if (!json_is_string(prev)) {
-        proceed(rr, rt);
-        return;
-    }
-    rr->previous_id = json_string_value(prev);
-    chain_job_t *j = ar_pool_calloc(req->pool, sizeof(*j));
+    lookup_job_t *j = ar_pool_calloc(req->pool, sizeof(*j));
     j->rr = rr;
     j->owner = rr->owner;
-    size_t n = strlen(rr->previous_id);
-    if (n == 0 || n >= sizeof(j->id)) {
-        ar_gw_error(req, 404, "invalid_request_error", "previous_response_not_found",
-                    "Previous response not found.");
+    if (json_is_string(prev)) {
+        rr->previous_id = json_string_value(prev);
+        size_t n = strlen(rr->previous_id);
+        if (n == 0 || n >= sizeof(j->id)) {
+            ar_gw_error(req, 404, "invalid_request_error", "previous_response_not_found",
+                        "Previous response not found.");
+            return;
+        }
+        memcpy(j->id, rr->previous_id, n + 1);
+    }
+    if (gw->tenancy)
+        (void)collect_refs(body, j);
+    if (!j->id[0] && j->refs_cnt == 0) {
+        proceed(rr, rt); /* nothing to look up */
         return;
     }
-    memcpy(j->id, rr->previous_id, n + 1);
-    if (ar_gw_store_call(gw, req, chain_work, chain_done, j) != 0)
+    if (ar_gw_store_call(gw, req, lookup_work, lookup_done, j) != 0)
         bad_request(req, "previous_response_id",
                     "previous_response_id needs a store (storage.database_url): none is open");
 }

@@ -286,6 +286,16 @@ test('stored responses belong to the key that made them', async () => {
     other.responses.create({ model: 'compat', previous_response_id: mine.id, input: 'x' }),
     (e) => e.status === 404,
   );
+  // an item_reference to another key's answer is not resolved either
+  const msgId = mine.output.find((o) => o.type === 'message').id;
+  await assert.rejects(
+    other.responses.create({ model: 'compat', input: [{ type: 'item_reference', id: msgId }, { role: 'user', content: 'x' }] }),
+    (e) => e.status === 400 && /item_reference/.test(e.message),
+  );
+  const resolved = await client.responses.create({
+    model: 'compat', store: false, input: [{ role: 'user', content: 'master' }, { type: 'item_reference', id: msgId }, { role: 'user', content: 'again' }],
+  });
+  assert.equal(resolved.output_text, 'echo: again');
   const theirs = await other.responses.create({ model: 'compat', input: 'theirs' });
   assert.equal((await other.responses.retrieve(theirs.id)).output_text, 'echo: theirs');
   await assert.rejects(client.responses.retrieve(theirs.id), (e) => e.status === 404);
