@@ -134,8 +134,9 @@ int ar_resp_front_whole(ar_resp_front_t *st, ar_span_t chat_body, ar_buf_t *out)
  * response.completed, or response.incomplete after finish_reason length / content_filter.
  * An error payload ({"error":{...}}) becomes an `error` event and response.failed.
  * Payloads after the terminal event are ignored.
- * @return 0, AR_EUPSTREAM for a payload that is not a JSON object (nothing is appended then;
- *         end the stream with ar_resp_front_error_event), AR_ETOOBIG or AR_ENOMEM
+ * @return 0, AR_EUPSTREAM for a payload that is not a JSON object, AR_ETOOBIG or AR_ENOMEM;
+ *         on an error nothing is appended (what the payload wrote is taken back, sequence
+ *         numbers included): end the stream with ar_resp_front_error_event
  */
 int ar_resp_front_chunk(ar_resp_front_t *st, ar_span_t data, ar_buf_t *out) AR_MUST_CHECK;
 

@@ -680,13 +680,30 @@ static const char *error_code(ar_span_t type)
     return "server_error";
 }
 
+/* message as a JSON string; jansson refuses bytes that are not UTF-8 (an upstream's broken
+ * error text), which the escaper replaces with U+FFFD. NULL when memory runs out. */
+static json_t *message_string(const char *message)
+{
+    json_t *v = json_string(message);
+    if (v)
+        return v;
+    ar_buf_t q;
+    ar_buf_init(&q, 8 * strlen(message) + 3);
+    int rc = ar_buf_append_str(&q, "\"");
+    rc = rc ? rc : ar_buf_append_json_escaped(&q, ar_span_cstr(message));
+    rc = rc ? rc : ar_buf_append_str(&q, "\"");
+    v = rc ? NULL : decode(ar_buf_span(&q));
+    ar_buf_dispose(&q);
+    return v;
+}
+
 int ar_resp_front_error_event(ar_resp_front_t *st, const char *type, const char *message,
                               ar_buf_t *out)
 {
     if (st->finished)
         return 0;
     return fail_stream(st, error_code(ar_span_cstr(type ? type : "server_error")),
-                       json_string(message ? message : "upstream error"), out);
+                       message_string(message ? message : "upstream error"), out);
 }
 
 /* An error payload inside the chat stream ({"error":{"message","type","code"}}). */
@@ -705,7 +722,7 @@ static int chunk_error(ar_resp_front_t *st, ar_span_t e, ar_buf_t *out)
     return fail_stream(st, error_code(code), m, out);
 }
 
-int ar_resp_front_chunk(ar_resp_front_t *st, ar_span_t data, ar_buf_t *out)
+static int chunk(ar_resp_front_t *st, ar_span_t data, ar_buf_t *out)
 {
     ar_span_t v, choices, choice;
     data = ar_span_trim(data);
@@ -730,6 +747,20 @@ int ar_resp_front_chunk(ar_resp_front_t *st, ar_span_t data, ar_buf_t *out)
     if (!rc && ar_jscan_get(data, AR_LIT("choices"), &choices) == 0 &&
         ar_jscan_array_begin(choices, &it) == 0 && ar_jscan_array_next(&it, &choice))
         rc = choice_delta(st, choice, out);
+    return rc;
+}
+
+int ar_resp_front_chunk(ar_resp_front_t *st, ar_span_t data, ar_buf_t *out)
+{
+    size_t len = out->len;
+    int64_t seq = st->_seq;
+    int rc = chunk(st, data, out);
+    if (rc) {
+        /* the gateway drops a refused payload's output: its events, and so their sequence
+         * numbers, never reach the client, and what follows must count on from before it */
+        out->len = len;
+        st->_seq = seq;
+    }
     return rc;
 }
 

@@ -143,7 +143,8 @@ test('/openapi.json: JSON listing every path', async () => {
   assert.match(doc.openapi, /^3\./);
   for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/v1/models/{id}',
     '/health', '/vhealth', '/metrics', '/admin/state', '/admin/state/{model}/reset', '/openapi.json',
-    '/v1/messages', '/v1/messages/count_tokens', '/openai/deployments/{deployment}/chat/completions'])
+    '/v1/messages', '/v1/messages/count_tokens', '/openai/deployments/{deployment}/chat/completions',
+    '/v1/responses', '/v1/responses/{id}', '/v1/responses/{id}/input_items'])
     assert.ok(doc.paths[p], p);
 });
 

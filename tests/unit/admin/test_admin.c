@@ -586,11 +586,27 @@ static void test_openapi(void **state)
                                        "/metrics",
                                        "/admin/state",
                                        "/admin/state/{model}/reset",
-                                       "/openapi.json"};
+                                       "/openapi.json",
+                                       "/v1/responses",
+                                       "/v1/responses/{id}",
+                                       "/v1/responses/{id}/input_items"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (!json_object_get(paths, want[i]))
             fail_msg("path %s missing", want[i]);
     }
+    /* the Responses routes: both methods on {id}, the paging parameters on input_items */
+    json_t *by_id = json_object_get(paths, "/v1/responses/{id}");
+    assert_non_null(json_object_get(by_id, "get"));
+    assert_non_null(json_object_get(by_id, "delete"));
+    assert_non_null(json_object_get(json_object_get(paths, "/v1/responses"), "post"));
+    json_t *params = json_object_get(
+        json_object_get(json_object_get(paths, "/v1/responses/{id}/input_items"), "get"),
+        "parameters");
+    static const char *const names[] = {"id", "limit", "order", "after"};
+    assert_int_equal(json_array_size(params), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(params, i), "name")),
+                            names[i]);
     json_t *schemes = json_object_get(json_object_get(doc, "components"), "securitySchemes");
     assert_int_equal(json_object_size(schemes), 4);
     /* every local $ref resolves */

@@ -948,6 +948,52 @@ static void test_stream_garbage(void **state)
     run_close(&r);
 }
 
+/* Found by fuzz_responses (corpus/responses/regress_error_not_utf8): an error message that is
+ * not UTF-8 (an upstream's broken bytes) still ends the stream, with the bytes replaced. */
+static void test_stream_error_not_utf8(void **state)
+{
+    (void)state;
+    run_t r;
+    run_open(&r, REQ);
+    assert_int_equal(chunk(&r, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"), 0);
+    assert_int_equal(
+        ar_resp_front_error_event(&r.st, "rate_limit_error", "busy \x96 retry", &r.out), 0);
+    json_t *ev = events_json(ar_buf_span(&r.out));
+    size_t n = json_array_size(ev);
+    assert_string_equal(ev_name(ev, n - 1), "response.failed");
+    assert_json_str(ev_data(ev, n - 2),
+                    "{\"type\":\"error\",\"sequence_number\":5,\"code\":\"rate_limit_exceeded\","
+                    "\"message\":\"busy \\ufffd retry\",\"param\":null}");
+    assert_string_equal(ar_json_str(ar_resp_front_final(&r.st), "status"), "failed");
+    json_decref(ev);
+    run_close(&r);
+}
+
+/* A payload refused part way (a call id over the limit after the message closed) takes back
+ * what it wrote, sequence numbers included: the gateway drops its output. */
+static void test_stream_refused_takes_back(void **state)
+{
+    (void)state;
+    run_t r;
+    run_open(&r, REQ);
+    assert_int_equal(chunk(&r, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"), 0);
+    size_t len = r.out.len;
+    char *big = malloc(6000);
+    int n = snprintf(big, 6000,
+                     "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                     "\"id\":\"%05000d\",\"function\":{\"name\":\"f\"}}]}}]}",
+                     7);
+    assert_true(n > 5000 && n < 6000);
+    assert_int_equal(chunk(&r, big), AR_ETOOBIG);
+    free(big);
+    assert_int_equal(r.out.len, len);
+    assert_int_equal(ar_resp_front_error_event(&r.st, NULL, NULL, &r.out), 0);
+    json_t *ev = events_json(ar_buf_span(&r.out)); /* sequence numbers without a gap */
+    assert_string_equal(ev_name(ev, json_array_size(ev) - 1), "response.failed");
+    json_decref(ev);
+    run_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -965,6 +1011,8 @@ int main(void)
         cmocka_unit_test(test_stream_incomplete_and_escapes),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_stream_garbage),
+        cmocka_unit_test(test_stream_error_not_utf8),
+        cmocka_unit_test(test_stream_refused_takes_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
