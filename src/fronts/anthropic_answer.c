@@ -9,6 +9,7 @@
 
 #include "core/mem.h"
 #include "core/str.h"
+#include "fronts/anthropic.h"
 #include "fronts/fronts_int.h"
 
 /* The Anthropic stop_reason for an OpenAI finish_reason. */
@@ -274,15 +275,12 @@ static int error_event_raw(ar_buf_t *out, const char *type, ar_span_t raw_messag
 
 static void front_usage(ar_anth_front_t *st, ar_span_t u)
 {
-    ar_span_t details;
-    int64_t v;
-    if (ar_jscan_get_int(u, AR_LIT("prompt_tokens"), &v) == 0)
-        st->in = ar_tokens_clamp(v);
-    if (ar_jscan_get_int(u, AR_LIT("completion_tokens"), &v) == 0)
-        st->out = ar_tokens_clamp(v);
-    if (ar_jscan_get(u, AR_LIT("prompt_tokens_details"), &details) == 0 &&
-        ar_jscan_get_int(details, AR_LIT("cached_tokens"), &v) == 0)
-        st->cached = ar_tokens_clamp(v);
+    ar_usage_t x = {
+        .prompt_tokens = st->in, .completion_tokens = st->out, .cached_tokens = st->cached};
+    ar_provider_usage_from_openai(u, &x);
+    st->in = x.prompt_tokens;
+    st->out = x.completion_tokens;
+    st->cached = x.cached_tokens;
 }
 
 static int front_choice(ar_anth_front_t *st, ar_span_t choice, ar_buf_t *out)

@@ -10,6 +10,7 @@
 
 #include "core/mem.h"
 #include "core/str.h"
+#include "fronts/anthropic.h"
 #include "fronts/fronts_int.h"
 
 /* ==== front side: Anthropic request -> OpenAI request ==== */

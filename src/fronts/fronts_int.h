@@ -6,7 +6,6 @@
 #define AR_FRONTS_FRONTS_INT_H
 
 #include "core/json.h"
-#include "fronts/anthropic.h"
 #include "providers/provider.h"
 #include "providers/xlate.h"
 

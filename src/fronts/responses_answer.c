@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fronts/responses_int.h"
+#include "fronts/fronts_int.h"
+#include "fronts/responses.h"
 #include "providers/provider.h"
 
 enum { ITEM_NONE = 0, ITEM_MESSAGE, ITEM_CALL, ITEM_REASONING };
@@ -67,9 +68,9 @@ static int echo(json_t *base, const json_t *req, const char *key, json_t *def)
     json_t *v = json_object_get(req, key);
     if (v && !json_is_null(v)) {
         json_decref(def);
-        return set(base, key, json_incref(v));
+        return ar_xl_set(base, key, json_incref(v));
     }
-    return set(base, key, def);
+    return ar_xl_set(base, key, def);
 }
 
 static json_t *base_object(const ar_resp_front_t *st, const json_t *req)
@@ -80,19 +81,20 @@ static json_t *base_object(const ar_resp_front_t *st, const json_t *req)
     json_t *t = json_object_get(req, "text");
     int rc = b ? 0 : AR_ENOMEM;
     /* the order OpenAI writes them in; status, output and usage are filled per event */
-    rc = rc ? rc : set(b, "id", json_string(st->id));
-    rc = rc ? rc : set(b, "object", json_string("response"));
-    rc = rc ? rc : set(b, "created_at", json_integer(st->created_at));
-    rc = rc ? rc : set(b, "status", json_string("in_progress"));
-    rc = rc ? rc : set(b, "background", json_false());
-    rc = rc ? rc : set(b, "error", json_null());
-    rc = rc ? rc : set(b, "incomplete_details", json_null());
+    rc = rc ? rc : ar_xl_set(b, "id", json_string(st->id));
+    rc = rc ? rc : ar_xl_set(b, "object", json_string("response"));
+    rc = rc ? rc : ar_xl_set(b, "created_at", json_integer(st->created_at));
+    rc = rc ? rc : ar_xl_set(b, "status", json_string("in_progress"));
+    rc = rc ? rc : ar_xl_set(b, "background", json_false());
+    rc = rc ? rc : ar_xl_set(b, "error", json_null());
+    rc = rc ? rc : ar_xl_set(b, "incomplete_details", json_null());
     rc = rc ? rc : echo(b, req, "instructions", json_null());
     rc = rc ? rc : echo(b, req, "max_output_tokens", json_null());
     rc = rc ? rc : echo(b, req, "max_tool_calls", json_null());
     /* a model list (fallbacks) names no one model: the upstream's fills it in */
-    rc = rc ? rc : set(b, "model", json_is_string(model) ? json_incref(model) : json_string(""));
-    rc = rc ? rc : set(b, "output", json_array());
+    rc = rc ? rc
+            : ar_xl_set(b, "model", json_is_string(model) ? json_incref(model) : json_string(""));
+    rc = rc ? rc : ar_xl_set(b, "output", json_array());
     rc = rc ? rc : echo(b, req, "parallel_tool_calls", json_true());
     rc = rc ? rc : echo(b, req, "previous_response_id", json_null());
     rc = rc ? rc : echo(b, req, "prompt_cache_key", json_null());
@@ -100,7 +102,7 @@ static json_t *base_object(const ar_resp_front_t *st, const json_t *req)
     rc = rc ? rc : (reasoning ? 0 : AR_ENOMEM);
     rc = rc ? rc : echo(reasoning, r, "effort", json_null());
     rc = rc ? rc : echo(reasoning, r, "summary", json_null());
-    rc = rc ? rc : set(b, "reasoning", json_incref(reasoning));
+    rc = rc ? rc : ar_xl_set(b, "reasoning", json_incref(reasoning));
     json_decref(reasoning);
     rc = rc ? rc : echo(b, req, "safety_identifier", json_null());
     rc = rc ? rc : echo(b, req, "service_tier", json_string("default"));
@@ -110,14 +112,14 @@ static json_t *base_object(const ar_resp_front_t *st, const json_t *req)
     rc = rc ? rc : (text ? 0 : AR_ENOMEM);
     rc = rc ? rc : echo(text, t, "format", json_pack("{s:s}", "type", "text"));
     rc = rc ? rc : echo(text, t, "verbosity", json_string("medium"));
-    rc = rc ? rc : set(b, "text", json_incref(text));
+    rc = rc ? rc : ar_xl_set(b, "text", json_incref(text));
     json_decref(text);
     rc = rc ? rc : echo(b, req, "tool_choice", json_string("auto"));
     rc = rc ? rc : echo(b, req, "tools", json_array());
     rc = rc ? rc : echo(b, req, "top_logprobs", json_integer(0));
     rc = rc ? rc : echo(b, req, "top_p", json_real(1.0));
     rc = rc ? rc : echo(b, req, "truncation", json_string("disabled"));
-    rc = rc ? rc : set(b, "usage", json_null());
+    rc = rc ? rc : ar_xl_set(b, "usage", json_null());
     rc = rc ? rc : echo(b, req, "user", json_null());
     rc = rc ? rc : echo(b, req, "metadata", json_object());
     if (rc) {
@@ -173,10 +175,10 @@ static json_t *response_object(const ar_resp_front_t *st, const char *status, bo
 {
     json_t *r = json_copy(st->_base);
     int rc = r ? 0 : AR_ENOMEM;
-    rc = rc ? rc : set(r, "status", json_string(status));
+    rc = rc ? rc : ar_xl_set(r, "status", json_string(status));
     if (with_output) {
-        rc = rc ? rc : set(r, "output", json_incref(st->_output));
-        rc = rc ? rc : set(r, "usage", usage_object(st));
+        rc = rc ? rc : ar_xl_set(r, "output", json_incref(st->_output));
+        rc = rc ? rc : ar_xl_set(r, "usage", usage_object(st));
     }
     if (rc) {
         json_decref(r);
@@ -198,7 +200,7 @@ static json_t *final_object(ar_resp_front_t *st)
 {
     json_t *r = response_object(st, st->_incomplete ? "incomplete" : "completed", true);
     if (r && st->_incomplete &&
-        set(r, "incomplete_details", json_pack("{s:s}", "reason", st->_incomplete))) {
+        ar_xl_set(r, "incomplete_details", json_pack("{s:s}", "reason", st->_incomplete))) {
         json_decref(r);
         r = NULL;
     }
@@ -239,8 +241,9 @@ static int whole_items(ar_resp_front_t *st, const json_t *msg)
         reasoning = json_object_get(msg, "reasoning");
     if (json_is_string(reasoning) && json_string_length(reasoning)) {
         item_id(st, "rs_", st->_items++, id);
-        rc = push(st->_output, json_pack("{s:s,s:s,s:[{s:s,s:O}]}", "id", id, "type", "reasoning",
-                                         "summary", "type", "summary_text", "text", reasoning));
+        rc = ar_xl_push(st->_output,
+                        json_pack("{s:s,s:s,s:[{s:s,s:O}]}", "id", id, "type", "reasoning",
+                                  "summary", "type", "summary_text", "text", reasoning));
     }
     ar_buf_t text;
     ar_buf_init(&text, AR_RESP_ITEM_MAX);
@@ -253,12 +256,13 @@ static int whole_items(ar_resp_front_t *st, const json_t *msg)
                            : json_pack("{s:s,s:[],s:[],s:o}", "type", "output_text", "annotations",
                                        "logprobs", "text", jstr_span(ar_buf_span(&text)));
         item_id(st, "msg_", st->_items++, id);
-        rc = push(st->_output,
-                  part ? json_pack("{s:s,s:s,s:s,s:[o],s:s}", "id", id, "type", "message", "status",
-                                   str_is(st->_incomplete, "max_output_tokens") ? "incomplete"
+        rc = ar_xl_push(
+            st->_output,
+            part ? json_pack("{s:s,s:s,s:s,s:[o],s:s}", "id", id, "type", "message", "status",
+                             ar_xl_str_is(st->_incomplete, "max_output_tokens") ? "incomplete"
                                                                                 : "completed",
-                                   "content", part, "role", "assistant")
-                       : NULL);
+                             "content", part, "role", "assistant")
+                 : NULL);
     }
     ar_buf_dispose(&text);
     size_t i;
@@ -270,11 +274,12 @@ static int whole_items(ar_resp_front_t *st, const json_t *msg)
         item_id(st, "fc_", st->_items, id);
         item_id(st, "call_", st->_items++, call_id);
         rc = rc ? rc
-                : push(st->_output,
-                       json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "type", "function_call",
-                                 "status", "completed", "arguments", args ? args : "", "call_id",
-                                 ar_json_str(tc, "id") ? ar_json_str(tc, "id") : call_id, "name",
-                                 ar_json_str(fn, "name") ? ar_json_str(fn, "name") : ""));
+                : ar_xl_push(
+                      st->_output,
+                      json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "type", "function_call",
+                                "status", "completed", "arguments", args ? args : "", "call_id",
+                                ar_json_str(tc, "id") ? ar_json_str(tc, "id") : call_id, "name",
+                                ar_json_str(fn, "name") ? ar_json_str(fn, "name") : ""));
     }
     return rc;
 }
@@ -424,8 +429,9 @@ static json_t *item_object(ar_resp_front_t *st, json_t *text)
     if (st->_kind == ITEM_MESSAGE)
         return json_pack(
             "{s:s,s:s,s:s,s:[{s:s,s:[],s:[],s:O}],s:s}", "id", id, "type", "message", "status",
-            str_is(st->_incomplete, "max_output_tokens") ? "incomplete" : "completed", "content",
-            "type", "output_text", "annotations", "logprobs", "text", text, "role", "assistant");
+            ar_xl_str_is(st->_incomplete, "max_output_tokens") ? "incomplete" : "completed",
+            "content", "type", "output_text", "annotations", "logprobs", "text", text, "role",
+            "assistant");
     if (st->_kind == ITEM_REASONING)
         return json_pack("{s:s,s:s,s:[{s:s,s:O}]}", "id", id, "type", "reasoning", "summary",
                          "type", "summary_text", "text", text);
@@ -490,7 +496,7 @@ static int close_item(ar_resp_front_t *st, ar_buf_t *out)
     rc = rc ? rc
             : ev_with(st, "response.output_item.done", "item", json_incref(item), st->_items - 1,
                       out);
-    rc = rc ? rc : push(st->_output, json_incref(item));
+    rc = rc ? rc : ar_xl_push(st->_output, json_incref(item));
     json_decref(item);
     json_decref(text);
     st->_kind = ITEM_NONE;
@@ -593,18 +599,15 @@ static int choice_delta(ar_resp_front_t *st, ar_span_t choice, ar_buf_t *out)
 
 static void stream_usage(ar_resp_front_t *st, ar_span_t u)
 {
-    ar_span_t details;
-    int64_t v;
-    if (ar_jscan_get_int(u, AR_LIT("prompt_tokens"), &v) == 0)
-        st->in = ar_tokens_clamp(v);
-    if (ar_jscan_get_int(u, AR_LIT("completion_tokens"), &v) == 0)
-        st->out = ar_tokens_clamp(v);
-    if (ar_jscan_get(u, AR_LIT("prompt_tokens_details"), &details) == 0 &&
-        ar_jscan_get_int(details, AR_LIT("cached_tokens"), &v) == 0)
-        st->cached = ar_tokens_clamp(v);
-    if (ar_jscan_get(u, AR_LIT("completion_tokens_details"), &details) == 0 &&
-        ar_jscan_get_int(details, AR_LIT("reasoning_tokens"), &v) == 0)
-        st->reasoning = ar_tokens_clamp(v);
+    ar_usage_t x = {.prompt_tokens = st->in,
+                    .completion_tokens = st->out,
+                    .cached_tokens = st->cached,
+                    .reasoning_tokens = st->reasoning};
+    ar_provider_usage_from_openai(u, &x);
+    st->in = x.prompt_tokens;
+    st->out = x.completion_tokens;
+    st->cached = x.cached_tokens;
+    st->reasoning = x.reasoning_tokens;
 }
 
 static int finish(ar_resp_front_t *st, ar_buf_t *out)
@@ -633,8 +636,8 @@ static int fail_stream(ar_resp_front_t *st, const char *code, json_t *message, a
     st->finished = true;
     json_t *err = rc ? NULL : json_pack("{s:s,s:O}", "code", code, "message", message);
     json_t *res = err ? response_object(st, "failed", false) : NULL;
-    if (!rc && (!res || set(res, "output", json_incref(st->_output)) ||
-                set(res, "error", json_incref(err))))
+    if (!rc && (!res || ar_xl_set(res, "output", json_incref(st->_output)) ||
+                ar_xl_set(res, "error", json_incref(err))))
         rc = AR_ENOMEM;
     rc = rc ? rc : ev_begin(st, "error", out);
     rc = rc ? rc : ar_buf_appendf(out, ",\"code\":\"%s\",\"message\":", code);

@@ -10,7 +10,8 @@
 
 #include "core/crypto.h"
 #include "core/str.h"
-#include "fronts/responses_int.h"
+#include "fronts/fronts_int.h"
+#include "fronts/responses.h"
 
 #define FAIL_RC(code, ...)                                                                         \
     do {                                                                                           \
@@ -86,7 +87,8 @@ static int image_part(const json_t *p, const char *path, json_t **out, char *err
     if (!json_is_string(url))
         FAIL("%s.image_url: Missing required parameter: an image URL or data: URL", path);
     json_t *inner = json_pack("{s:O}", "url", url);
-    if (inner && json_is_string(json_object_get(p, "detail")) && copy_key(inner, p, "detail")) {
+    if (inner && json_is_string(json_object_get(p, "detail")) &&
+        ar_xl_copy_key(inner, p, "detail")) {
         json_decref(inner);
         return AR_ENOMEM;
     }
@@ -109,7 +111,7 @@ static int file_part(const json_t *p, const char *path, json_t **out, char *err,
                path);
     json_t *file = json_pack("{s:O}", "file_data", data);
     if (file && json_is_string(json_object_get(p, "filename")))
-        rc = copy_key(file, p, "filename");
+        rc = ar_xl_copy_key(file, p, "filename");
     if (rc || !file) {
         json_decref(file);
         return AR_ENOMEM;
@@ -153,9 +155,9 @@ static int message_content(const json_t *content, bool user, const char *ipath, 
             FAIL("%s: expected an object", path);
         if (!type)
             FAIL("%s.type: Missing required parameter", path);
-        bool is_text =
-            str_is(type, "input_text") || str_is(type, "output_text") || str_is(type, "text");
-        if (is_text || str_is(type, "refusal")) {
+        bool is_text = ar_xl_str_is(type, "input_text") || ar_xl_str_is(type, "output_text") ||
+                       ar_xl_str_is(type, "text");
+        if (is_text || ar_xl_str_is(type, "refusal")) {
             const char *key = is_text ? "text" : "refusal";
             json_t *t = json_object_get(p, key);
             if (!json_is_string(t))
@@ -166,14 +168,15 @@ static int message_content(const json_t *content, bool user, const char *ipath, 
                 continue;
             }
             part = json_pack("{s:s,s:O}", "type", "text", "text", t);
-        } else if (!user && (str_is(type, "input_image") || str_is(type, "input_file") ||
-                             str_is(type, "input_audio"))) {
+        } else if (!user &&
+                   (ar_xl_str_is(type, "input_image") || ar_xl_str_is(type, "input_file") ||
+                    ar_xl_str_is(type, "input_audio"))) {
             FAIL("%s.type: '%s' is allowed in user messages only", path, type);
-        } else if (str_is(type, "input_image")) {
+        } else if (ar_xl_str_is(type, "input_image")) {
             rc = image_part(p, path, &part, err, errlen);
-        } else if (str_is(type, "input_file")) {
+        } else if (ar_xl_str_is(type, "input_file")) {
             rc = file_part(p, path, &part, err, errlen);
-        } else if (str_is(type, "input_audio")) {
+        } else if (ar_xl_str_is(type, "input_audio")) {
             json_t *audio = json_object_get(p, "input_audio");
             if (!json_is_object(audio))
                 FAIL("%s.input_audio: Missing required parameter", path);
@@ -183,7 +186,7 @@ static int message_content(const json_t *content, bool user, const char *ipath, 
         }
         if (rc)
             goto fail;
-        rc = push(parts, part);
+        rc = ar_xl_push(parts, part);
         if (rc)
             goto fail;
     }
@@ -210,15 +213,15 @@ static int message_item(const json_t *item, const char *ipath, json_t *msgs, cha
     const char *role = ar_json_str(item, "role");
     json_t *content = json_object_get(item, "content");
     json_t *c = NULL;
-    if (!str_is(role, "user") && !str_is(role, "assistant") && !str_is(role, "system") &&
-        !str_is(role, "developer"))
+    if (!ar_xl_str_is(role, "user") && !ar_xl_str_is(role, "assistant") &&
+        !ar_xl_str_is(role, "system") && !ar_xl_str_is(role, "developer"))
         FAIL("%s.role: expected one of 'user', 'assistant', 'system', 'developer'", ipath);
     if (!content)
         FAIL("%s.content: Missing required parameter", ipath);
-    rc = message_content(content, str_is(role, "user"), ipath, "content", &c, err, errlen);
+    rc = message_content(content, ar_xl_str_is(role, "user"), ipath, "content", &c, err, errlen);
     if (rc)
         goto fail;
-    rc = push(msgs, json_pack("{s:s,s:o}", "role", role, "content", c));
+    rc = ar_xl_push(msgs, json_pack("{s:s,s:o}", "role", role, "content", c));
 fail:
     return rc;
 }
@@ -240,20 +243,20 @@ static int call_item(const json_t *item, const char *ipath, json_t *msgs, char *
     if (!call)
         return AR_ENOMEM;
     json_t *prev = last_msg(msgs);
-    if (str_is(ar_json_str(prev, "role"), "assistant")) {
+    if (ar_xl_str_is(ar_json_str(prev, "role"), "assistant")) {
         json_t *calls = json_object_get(prev, "tool_calls");
         if (!calls) {
             calls = json_array();
-            rc = set(prev, "tool_calls", calls);
+            rc = ar_xl_set(prev, "tool_calls", calls);
             if (rc) {
                 json_decref(call);
                 return rc;
             }
         }
-        return push(calls, call);
+        return ar_xl_push(calls, call);
     }
-    return push(msgs,
-                json_pack("{s:s,s:n,s:[o]}", "role", "assistant", "content", "tool_calls", call));
+    return ar_xl_push(
+        msgs, json_pack("{s:s,s:n,s:[o]}", "role", "assistant", "content", "tool_calls", call));
 fail:
     return rc;
 }
@@ -273,7 +276,7 @@ static int output_item(const json_t *item, const char *ipath, json_t *msgs, char
         size_t i;
         json_t *p;
         json_array_foreach (output, i, p)
-            text_only = text_only && str_is(ar_json_str(p, "type"), "input_text");
+            text_only = text_only && ar_xl_str_is(ar_json_str(p, "type"), "input_text");
         rc = message_content(output, !text_only, ipath, "output", &c, err, errlen);
         if (rc)
             goto fail;
@@ -282,7 +285,8 @@ static int output_item(const json_t *item, const char *ipath, json_t *msgs, char
     } else {
         FAIL("%s.output: expected a string or an array of content parts", ipath);
     }
-    rc = push(msgs, json_pack("{s:s,s:O,s:o}", "role", "tool", "tool_call_id", id, "content", c));
+    rc = ar_xl_push(msgs,
+                    json_pack("{s:s,s:O,s:o}", "role", "tool", "tool_call_id", id, "content", c));
 fail:
     return rc;
 }
@@ -298,15 +302,15 @@ static int one_item(const json_t *item, where_t w, json_t *msgs, char *err, size
     const char *type = json_string_value(jtype);
     if (jtype && !type)
         FAIL("%s.type: expected a string", ipath);
-    if (!type || str_is(type, "message"))
+    if (!type || ar_xl_str_is(type, "message"))
         return message_item(item, ipath, msgs, err, errlen);
-    if (str_is(type, "function_call"))
+    if (ar_xl_str_is(type, "function_call"))
         return call_item(item, ipath, msgs, err, errlen);
-    if (str_is(type, "function_call_output"))
+    if (ar_xl_str_is(type, "function_call_output"))
         return output_item(item, ipath, msgs, err, errlen);
     /* reasoning items carry the upstream's own (often encrypted) state: chat has no place
      * for it, and the text is the model's own scratch work */
-    if (str_is(type, "reasoning"))
+    if (ar_xl_str_is(type, "reasoning"))
         return 0;
     if (is_native_item(type))
         NOTSUP("%s: items of type '%s' need an upstream that speaks the Responses API natively",
@@ -337,7 +341,7 @@ static bool allowed(const json_t *allow, const char *name)
     if (!allow)
         return true;
     json_array_foreach (allow, i, t) {
-        if (str_is(ar_json_str(t, "name"), name))
+        if (ar_xl_str_is(ar_json_str(t, "name"), name))
             return true;
     }
     return false;
@@ -355,7 +359,7 @@ static int tool_choice(const json_t *tc, json_t **choice, const json_t **allow, 
         return 0;
     if (json_is_string(tc)) {
         const char *s = json_string_value(tc);
-        if (!str_is(s, "auto") && !str_is(s, "none") && !str_is(s, "required"))
+        if (!ar_xl_str_is(s, "auto") && !ar_xl_str_is(s, "none") && !ar_xl_str_is(s, "required"))
             FAIL("tool_choice: expected 'auto', 'none', 'required' or an object");
         *choice = json_incref((json_t *)tc);
         return 0;
@@ -363,17 +367,17 @@ static int tool_choice(const json_t *tc, json_t **choice, const json_t **allow, 
     const char *type = ar_json_str(tc, "type");
     if (!json_is_object(tc) || !type)
         FAIL("tool_choice: expected 'auto', 'none', 'required' or an object with a type");
-    if (str_is(type, "function")) {
+    if (ar_xl_str_is(type, "function")) {
         const char *name = ar_json_str(tc, "name");
         if (!name)
             FAIL("tool_choice.name: Missing required parameter");
         *choice = json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", name);
         return *choice ? 0 : AR_ENOMEM;
     }
-    if (str_is(type, "allowed_tools")) {
+    if (ar_xl_str_is(type, "allowed_tools")) {
         const char *mode = ar_json_str(tc, "mode");
         json_t *tools = json_object_get(tc, "tools");
-        if (!str_is(mode, "auto") && !str_is(mode, "required"))
+        if (!ar_xl_str_is(mode, "auto") && !ar_xl_str_is(mode, "required"))
             FAIL("tool_choice.mode: expected 'auto' or 'required'");
         if (!json_is_array(tools))
             FAIL("tool_choice.tools: Missing required parameter (an array)");
@@ -381,7 +385,7 @@ static int tool_choice(const json_t *tc, json_t **choice, const json_t **allow, 
         json_t *t;
         json_array_foreach (tools, i, t) {
             const char *tt = ar_json_str(t, "type");
-            if (!str_is(tt, "function"))
+            if (!ar_xl_str_is(tt, "function"))
                 NOTSUP("tool_choice.tools[%zu]: the built-in tool '%s' runs only on an upstream "
                        "that speaks the Responses API natively",
                        i, tt ? tt : "");
@@ -420,7 +424,7 @@ static int tools(const json_t *req, json_t *chat, char *err, size_t errlen)
      * they are what the client wants, and only a native upstream has them. */
     bool functions = false;
     json_array_foreach (in, i, t) {
-        functions = functions || str_is(ar_json_str(t, "type"), "function");
+        functions = functions || ar_xl_str_is(ar_json_str(t, "type"), "function");
     }
     json_array_foreach (in, i, t) {
         const char *type = ar_json_str(t, "type");
@@ -428,9 +432,9 @@ static int tools(const json_t *req, json_t *chat, char *err, size_t errlen)
             FAIL("tools[%zu]: expected an object", i);
         if (!type)
             FAIL("tools[%zu].type: Missing required parameter", i);
-        if (!str_is(type, "function") && functions)
+        if (!ar_xl_str_is(type, "function") && functions)
             continue;
-        if (!str_is(type, "function"))
+        if (!ar_xl_str_is(type, "function"))
             NOTSUP("tools[%zu]: the built-in tool '%s' runs only on an upstream that speaks the "
                    "Responses API natively",
                    i, type);
@@ -450,28 +454,28 @@ static int tools(const json_t *req, json_t *chat, char *err, size_t errlen)
             continue;
         json_t *fn = json_pack("{s:s}", "name", name);
         if (fn && json_is_string(desc))
-            rc = copy_key(fn, t, "description");
+            rc = ar_xl_copy_key(fn, t, "description");
         if (fn && !rc && json_is_object(params))
-            rc = copy_key(fn, t, "parameters");
+            rc = ar_xl_copy_key(fn, t, "parameters");
         if (fn && !rc && json_is_boolean(strict))
-            rc = copy_key(fn, t, "strict");
+            rc = ar_xl_copy_key(fn, t, "strict");
         if (!fn || rc) {
             json_decref(fn);
             FAIL_RC(AR_ENOMEM, "out of memory");
         }
-        rc = push(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
+        rc = ar_xl_push(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
         if (rc)
             goto fail;
     }
     if (json_array_size(out))
-        rc = set(chat, "tools", json_incref(out));
+        rc = ar_xl_set(chat, "tools", json_incref(out));
     if (!rc && choice) {
         /* a choice that names tools needs tools to name: none left (all filtered, or none
          * sent) means the model answers in text, which "none" says to chat upstreams */
-        if (!json_array_size(out) && !str_is(json_string_value(choice), "none"))
-            rc = allow ? set(chat, "tool_choice", json_string("none")) : 0;
+        if (!json_array_size(out) && !ar_xl_str_is(json_string_value(choice), "none"))
+            rc = allow ? ar_xl_set(chat, "tool_choice", json_string("none")) : 0;
         else
-            rc = set(chat, "tool_choice", json_incref(choice));
+            rc = ar_xl_set(chat, "tool_choice", json_incref(choice));
     }
 fail:
     json_decref(choice);
@@ -493,7 +497,7 @@ static int text_format(const json_t *req, json_t *chat, char *err, size_t errlen
     if (verb && !json_is_null(verb)) {
         if (!json_is_string(verb))
             FAIL("text.verbosity: expected 'low', 'medium' or 'high'");
-        rc = set(chat, "verbosity", json_incref(verb));
+        rc = ar_xl_set(chat, "verbosity", json_incref(verb));
         if (rc)
             goto fail;
     }
@@ -503,11 +507,11 @@ static int text_format(const json_t *req, json_t *chat, char *err, size_t errlen
     const char *type = ar_json_str(f, "type");
     if (!json_is_object(f) || !type)
         FAIL("text.format.type: Missing required parameter");
-    if (str_is(type, "text"))
+    if (ar_xl_str_is(type, "text"))
         return 0;
-    if (str_is(type, "json_object"))
-        return set(chat, "response_format", json_pack("{s:s}", "type", "json_object"));
-    if (!str_is(type, "json_schema"))
+    if (ar_xl_str_is(type, "json_object"))
+        return ar_xl_set(chat, "response_format", json_pack("{s:s}", "type", "json_object"));
+    if (!ar_xl_str_is(type, "json_schema"))
         FAIL("text.format.type: expected 'text', 'json_object' or 'json_schema', not '%s'", type);
     if (!ar_json_str(f, "name"))
         FAIL("text.format.name: Missing required parameter");
@@ -517,14 +521,14 @@ static int text_format(const json_t *req, json_t *chat, char *err, size_t errlen
     static const char *const keys[] = {"name", "schema", "strict", "description"};
     for (size_t i = 0; js && !rc && i < sizeof(keys) / sizeof(keys[0]); i++) {
         json_t *v = json_object_get(f, keys[i]);
-        rc = v && !json_is_null(v) ? copy_key(js, f, keys[i]) : 0;
+        rc = v && !json_is_null(v) ? ar_xl_copy_key(js, f, keys[i]) : 0;
     }
     if (!js || rc) {
         json_decref(js);
         return AR_ENOMEM;
     }
-    rc = set(chat, "response_format",
-             json_pack("{s:s,s:o}", "type", "json_schema", "json_schema", js));
+    rc = ar_xl_set(chat, "response_format",
+                   json_pack("{s:s,s:o}", "type", "json_schema", "json_schema", js));
 fail:
     return rc;
 }
@@ -542,7 +546,7 @@ static int reasoning(const json_t *req, json_t *chat, char *err, size_t errlen)
         return 0;
     if (!json_is_string(effort))
         FAIL("reasoning.effort: expected a string ('none', 'minimal', 'low', 'medium', 'high')");
-    rc = set(chat, "reasoning_effort", json_incref(effort));
+    rc = ar_xl_set(chat, "reasoning_effort", json_incref(effort));
 fail:
     return rc;
 }
@@ -589,7 +593,7 @@ static int copy_scalars(const json_t *req, json_t *chat, char *err, size_t errle
                 FAIL("%s: expected an integer greater than or equal to 1", scalars[i].name);
             break;
         }
-        rc = set(chat, scalars[i].to, json_incref(v));
+        rc = ar_xl_set(chat, scalars[i].to, json_incref(v));
         if (rc)
             goto fail;
     }
@@ -651,25 +655,25 @@ int ar_resp_request_to_chat(const json_t *req, const json_t *history, json_t **o
     if (rc)
         goto fail;
     if (json_is_string(instr) && json_string_length(instr))
-        rc = push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", instr));
+        rc = ar_xl_push(msgs, json_pack("{s:s,s:O}", "role", "system", "content", instr));
     rc = rc ? rc : items(history, NULL, msgs, err, errlen);
     if (!rc && json_is_string(input))
-        rc = push(msgs, json_pack("{s:s,s:O}", "role", "user", "content", input));
+        rc = ar_xl_push(msgs, json_pack("{s:s,s:O}", "role", "user", "content", input));
     else if (!rc)
         rc = items(input, "input", msgs, err, errlen);
     if (rc)
         goto fail;
     if (json_array_size(msgs) == 0)
         FAIL("input: at least one input item is required");
-    rc = copy_key(chat, req, "model");
-    rc = rc ? rc : set(chat, "messages", json_incref(msgs));
+    rc = ar_xl_copy_key(chat, req, "model");
+    rc = rc ? rc : ar_xl_set(chat, "messages", json_incref(msgs));
     rc = rc ? rc : copy_scalars(req, chat, err, errlen);
     rc = rc ? rc : tools(req, chat, err, errlen);
     rc = rc ? rc : text_format(req, chat, err, errlen);
     rc = rc ? rc : reasoning(req, chat, err, errlen);
     if (!rc && json_is_true(stream)) {
-        rc = set(chat, "stream", json_true());
-        rc = rc ? rc : set(chat, "stream_options", json_pack("{s:b}", "include_usage", 1));
+        rc = ar_xl_set(chat, "stream", json_true());
+        rc = rc ? rc : ar_xl_set(chat, "stream_options", json_pack("{s:b}", "include_usage", 1));
     }
     if (rc)
         goto fail;
@@ -687,13 +691,13 @@ fail:
 
 static const char *id_prefix(const char *type)
 {
-    if (str_is(type, "message"))
+    if (ar_xl_str_is(type, "message"))
         return "msg_";
-    if (str_is(type, "function_call"))
+    if (ar_xl_str_is(type, "function_call"))
         return "fc_";
-    if (str_is(type, "function_call_output"))
+    if (ar_xl_str_is(type, "function_call_output"))
         return "fco_";
-    if (str_is(type, "reasoning"))
+    if (ar_xl_str_is(type, "reasoning"))
         return "rs_";
     return "item_";
 }
@@ -715,11 +719,11 @@ static int content_as_parts(json_t *item)
     json_t *c = json_object_get(item, "content");
     if (!json_is_string(c))
         return 0;
-    bool assistant = str_is(ar_json_str(item, "role"), "assistant");
+    bool assistant = ar_xl_str_is(ar_json_str(item, "role"), "assistant");
     json_t *parts =
         assistant ? json_pack("[{s:s,s:O,s:[]}]", "type", "output_text", "text", c, "annotations")
                   : json_pack("[{s:s,s:O}]", "type", "input_text", "text", c);
-    return set(item, "content", parts);
+    return ar_xl_set(item, "content", parts);
 }
 
 json_t *ar_resp_input_items(const json_t *req)
@@ -741,12 +745,12 @@ json_t *ar_resp_input_items(const json_t *req)
         if (!json_is_object(item))
             continue;
         if (!json_object_get(item, "type") && json_object_get(item, "role"))
-            rc = rc ? rc : set(item, "type", json_string("message"));
+            rc = rc ? rc : ar_xl_set(item, "type", json_string("message"));
         const char *type = ar_json_str(item, "type");
-        if (!rc && str_is(type, "message"))
+        if (!rc && ar_xl_str_is(type, "message"))
             rc = content_as_parts(item);
         if (!rc && !json_is_string(json_object_get(item, "id")))
-            rc = set(item, "id", fresh_id(type));
+            rc = ar_xl_set(item, "id", fresh_id(type));
     }
     if (rc) {
         json_decref(arr);

@@ -104,3 +104,10 @@ int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_aut
     ctx->auth_pending = true;
     return AR_EAGAIN;
 }
+
+int64_t ar_gw_caller_key_id(const ar_http_request_t *req)
+{
+    const ar_gw_ctx_t *ctx = req->data;
+    const ar_tkey_conf_t *kc = ctx && ctx->key ? atomic_load(&ctx->key->conf) : NULL;
+    return kc ? kc->id : 0;
+}

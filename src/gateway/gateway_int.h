@@ -293,6 +293,8 @@ typedef enum ar_gw_auth_level { AR_AUTH_PUBLIC, AR_AUTH_KEY, AR_AUTH_MASTER } ar
  * master-only route).
  */
 int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_auth_level_t level);
+/** The id of the caller's virtual key, 0 for the master key (what owns stored data). */
+int64_t ar_gw_caller_key_id(const ar_http_request_t *req);
 
 /* tenancy.c: the store behind virtual keys, quotas and the ledger */
 typedef struct ar_gw_tenancy ar_gw_tenancy_t;
@@ -456,7 +458,7 @@ typedef struct ar_gw_native {
 void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
                     const ar_gw_native_t *native);
 
-/* responses.c: POST /v1/responses and the stored responses */
+/* responses.c: POST /v1/responses; responses_stored.c: the stored responses */
 void ar_gw_responses(ar_http_request_t *req, ar_runtime_t *rt);
 /** GET /v1/responses/{id} (path: the route path). */
 void ar_gw_response_get(ar_http_request_t *req, ar_span_t path);

@@ -324,3 +324,23 @@ test('errors: bad requests are precise 400s in OpenAI shape', async () => {
   assert.equal(m.status, 405);
   assert.equal(m.headers.get('allow'), 'GET, DELETE');
 });
+
+test('a stream that breaks keeps what came before the break, then error and response.failed', async () => {
+  // the chat upstream writes its chunks and the bad one in one go: the events translated
+  // from the good chunks of that read must still reach the client
+  const r = await fetch(`${router.url}/v1/responses`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'compat', stream: true, store: false, input: 'one two three [mock malformed=1]' }),
+  });
+  assert.equal(r.status, 200);
+  const text = await r.text();
+  const events = text.split('\n\n').filter((e) => e.startsWith('event: ')).map((e) => {
+    const [head, data] = e.split('\ndata: ');
+    return { type: head.slice(7), data: JSON.parse(data) };
+  });
+  const deltas = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.data.delta).join('');
+  assert.match(deltas, /^echo: one two three/);
+  assert.deepEqual(events.slice(-2).map((e) => e.type), ['error', 'response.failed']);
+  assert.deepEqual(events.map((e) => e.data.sequence_number), events.map((_, i) => i));
+});
