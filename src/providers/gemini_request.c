@@ -573,11 +573,25 @@ static void copy_number(json_t *gc, const char *to, const json_t *req, const cha
         json_object_set(gc, to, v);
 }
 
+/* Gemini 3 and later take a thinkingLevel instead of a budget ("gemini-3-pro-preview",
+ * "gemini-3.1-flash"); the names are those of Google's model ids. */
+static bool takes_thinking_level(const char *model)
+{
+    if (!model || strncmp(model, "gemini-", 7) != 0)
+        return false;
+    int major = 0;
+    for (const char *c = model + 7; *c >= '0' && *c <= '9' && major < 1000; c++)
+        major = major * 10 + (*c - '0');
+    return major >= 3;
+}
+
 /*
  * reasoning_effort -> thinkingConfig, the thoughts asked for so that they come back as
- * reasoning_content. "minimal" stays within every 2.5 model's range (Flash-Lite's least is
- * 512); "none" leaves the model's default, as 2.5 Pro refuses a budget of 0. A
- * maxOutputTokens that the budget would eat whole is raised by it (thoughts count as output).
+ * reasoning_content. Gemini 3: thinkingLevel "low" (minimal, low) or "high" (medium,
+ * high), the two every Gemini 3 model takes. Gemini 2.5: a thinkingBudget; "minimal" stays
+ * within every 2.5 model's range (Flash-Lite's least is 512); "none" leaves the model's
+ * default, as 2.5 Pro refuses a budget of 0. A maxOutputTokens that the budget would eat
+ * whole is raised by it (thoughts count as output).
  */
 static int translate_thinking(ar_call_t *call, const json_t *req, json_t *gc)
 {
@@ -594,6 +608,12 @@ static int translate_thinking(ar_call_t *call, const json_t *req, json_t *gc)
         json_int_t budget = levels[i].budget;
         if (budget == 0)
             return 0;
+        if (takes_thinking_level(call->model)) {
+            json_object_set_new(gc, "thinkingConfig",
+                                json_pack("{s:s,s:b}", "thinkingLevel",
+                                          budget <= 1024 ? "low" : "high", "includeThoughts", 1));
+            return 0;
+        }
         json_t *max = json_object_get(gc, "maxOutputTokens");
         if (json_is_integer(max) && json_integer_value(max) <= budget)
             json_object_set_new(gc, "maxOutputTokens",

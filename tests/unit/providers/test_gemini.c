@@ -306,6 +306,31 @@ static void test_reasoning_effort(void **state)
     assert_int_equal(ar_provider_build(f->prov[0], &call, &req), AR_EINVAL);
     assert_non_null(strstr(call.error_detail, "reasoning_effort"));
     json_decref(bad);
+    /* Gemini 3 and later: a thinkingLevel (low or high, which every one takes), no budget */
+    static const struct {
+        const char *model, *effort, *want;
+    } levels[] = {
+        {"gemini-3-pro-preview", "minimal", "{\"thinkingLevel\":\"low\",\"includeThoughts\":true}"},
+        {"gemini-3-flash", "low", "{\"thinkingLevel\":\"low\",\"includeThoughts\":true}"},
+        {"gemini-3.1-pro", "medium", "{\"thinkingLevel\":\"high\",\"includeThoughts\":true}"},
+        {"gemini-10-ultra", "high", "{\"thinkingLevel\":\"high\",\"includeThoughts\":true}"},
+        {"gemini-2.5-pro", "high", "{\"thinkingBudget\":16384,\"includeThoughts\":true}"},
+    };
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                 "\"reasoning_effort\":\"%s\"}",
+                 levels[i].effort);
+        json_t *in = json_loads(body, 0, NULL);
+        ar_call_t c = fx_call(f->pool, AR_EP_CHAT, in, false, levels[i].model);
+        memset(&req, 0, sizeof(req));
+        assert_int_equal(ar_provider_build(f->prov[0], &c, &req), 0);
+        json_t *got = json_loadb(req.body.ptr, req.body.len, 0, NULL);
+        assert_json_str(json_object_get(json_object_get(got, "generationConfig"), "thinkingConfig"),
+                        levels[i].want);
+        json_decref(got);
+        json_decref(in);
+    }
     fx_close(f);
 }
 
