@@ -73,6 +73,11 @@ $(BUILD)/obj/%.o: %.c | deps-build
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# The dashboard's files are assembled into dashboard.o (.incbin), which the compiler's
+# dependency files do not know about.
+DASHBOARD_FILES := $(wildcard src/admin/dashboard/*)
+$(BUILD)/obj/src/admin/dashboard.o $(BUILD)/tobj/src/admin/dashboard.o: $(DASHBOARD_FILES)
+
 # The unit-test variant routes ar_xmalloc through cmocka's checked allocator.
 $(BUILD)/tobj/%.o: %.c | deps-build
 	@mkdir -p $(@D)
@@ -166,6 +171,8 @@ fuzz:
 	@$(MAKE) --no-print-directory fuzz-bin
 
 fuzz-bin: $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/obj/src/admin/dashboard.o: $(DASHBOARD_FILES)
 
 $(FUZZ_BUILD)/obj/%.o: %.c tests/fuzz/ubsan-ignore.txt
 	@mkdir -p $(@D)

@@ -6,7 +6,7 @@ set -eu
 
 BUILD_PKGS="gcc make pkg-config node-llhttp libuv1-dev libcurl4-openssl-dev libjansson-dev
  libyaml-dev libssl-dev libsqlite3-dev libpq-dev libhiredis-dev"
-TEST_PKGS="libcmocka-dev curl sqlite3 postgresql redis-server prometheus valgrind"  # sqlite3: e2e tests read the ledger
+TEST_PKGS="libcmocka-dev curl sqlite3 postgresql redis-server prometheus valgrind chromium"  # sqlite3: e2e tests read the ledger; chromium: the dashboard test (puppeteer-core)
 BENCH_PKGS="wrk nginx procps iproute2"  # procps (pgrep) and iproute2 (ss): not in a minimal install
 # libFuzzer's runtime is only a recommendation of clang, which --no-install-recommends skips.
 FUZZ_PKGS="clang libclang-rt-14-dev"

@@ -60,6 +60,24 @@ int ar_admin_health_html(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
 int ar_admin_metrics(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
 /** GET /admin/state: per-deployment state and statistics (JSON). */
 int ar_admin_state_json(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/** One file of the dashboard, compiled into the binary. */
+typedef struct ar_admin_asset {
+    const char *path;         /* "/", "/dashboard.js", "/dashboard.css" */
+    const char *content_type; /* with charset */
+    ar_span_t body;
+} ar_admin_asset_t;
+
+/**
+ * The dashboard file served at path: fills out and returns true, or false. The page loads only these files (the
+ * Content-Security-Policy the gateway sends allows nothing else) and talks to the admin
+ * API with the master key the user types in.
+ */
+bool ar_admin_dashboard_asset(ar_span_t path, ar_admin_asset_t *out);
+/** The Content-Security-Policy of the dashboard's files. */
+#define AR_ADMIN_DASHBOARD_CSP                                                                     \
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "                \
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 /** GET /openapi.json: OpenAPI 3 description of every endpoint. */
 int ar_admin_openapi(ar_buf_t *out) AR_MUST_CHECK;
 

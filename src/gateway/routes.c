@@ -39,6 +39,7 @@ typedef enum route_id {
     R_LIMITS,
     R_TARIFF,
     R_RATE_LIMIT,
+    R_DASHBOARD, /* GET /, /dashboard.js, /dashboard.css */
     R_RESPONSES, /* responses.c */
     R_RESPONSE_ITEMS,
     R_RESPONSE_GET,
@@ -76,6 +77,10 @@ static const route_t routes[] = {
     {AR_LIT("/v1/models"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODELS, AR_AUTH_KEY},
     {AR_LIT("/v1/models/"), true, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_MODEL, AR_AUTH_KEY},
     {AR_LIT("/health"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_HEALTH, AR_AUTH_PUBLIC},
+    {AR_LIT("/"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_DASHBOARD, AR_AUTH_PUBLIC},
+    {AR_LIT("/dashboard.js"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_DASHBOARD, AR_AUTH_PUBLIC},
+    {AR_LIT("/dashboard.css"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_DASHBOARD,
+     AR_AUTH_PUBLIC},
     {AR_LIT("/vhealth"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_VHEALTH, AR_AUTH_PUBLIC},
     {AR_LIT("/metrics"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_METRICS, AR_AUTH_PUBLIC},
     {AR_LIT("/openapi.json"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_OPENAPI, AR_AUTH_PUBLIC},
@@ -194,6 +199,26 @@ static char *url_decode(ar_pool_t *pool, ar_span_t s)
     }
     out[n] = '\0';
     return out;
+}
+
+/* The dashboard's files, with headers that keep the page to itself: only its own script
+ * and style run, nothing frames it, no referrer leaves it. */
+static void dashboard(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t path)
+{
+    ar_admin_asset_t a;
+    if (!ar_admin_dashboard_asset(path, &a)) {
+        ar_gw_error(req, 404, "not_found_error", "not_found", "Unknown dashboard file");
+        return;
+    }
+    ar_http_header_t hs[12];
+    size_t n = ar_gw_common_headers(req, rt, hs, 4);
+    hs[n++] = (ar_http_header_t){AR_LIT("Content-Type"), ar_span_cstr(a.content_type)};
+    hs[n++] = (ar_http_header_t){AR_LIT("Content-Security-Policy"), AR_LIT(AR_ADMIN_DASHBOARD_CSP)};
+    hs[n++] = (ar_http_header_t){AR_LIT("X-Content-Type-Options"), AR_LIT("nosniff")};
+    hs[n++] = (ar_http_header_t){AR_LIT("X-Frame-Options"), AR_LIT("DENY")};
+    hs[n++] = (ar_http_header_t){AR_LIT("Referrer-Policy"), AR_LIT("no-referrer")};
+    hs[n++] = (ar_http_header_t){AR_LIT("Cache-Control"), AR_LIT("no-cache")};
+    ar_http_respond(req, 200, hs, n, a.body);
 }
 
 /* POST /admin/state/{model}/reset: breakers of the model's deployments closed, bans lifted. */
@@ -393,6 +418,7 @@ void ar_gw_on_request(ar_http_request_t *req)
     case R_HEALTH:
         admin_page(req, rt, ar_admin_health_json, AR_LIT("application/json"), true, 200);
         break;
+    case R_DASHBOARD: dashboard(req, rt, path); break;
     case R_VHEALTH:
         admin_page(req, rt, ar_admin_health_html, AR_LIT("text/html; charset=utf-8"), true, 200);
         break;
