@@ -48,6 +48,23 @@ else
 Q :=
 endif
 
+# The version `airouter --version` prints: a release tag vX.Y.Z as X.Y.Z (with git
+# describe's -N-gHASH after it when past the tag), else AR_BASE_VERSION-gHASH from git, else
+# AR_BASE_VERSION (a source tarball, a Docker build without .git); -dirty marks uncommitted
+# changes. `make VERSION=1.2.3` overrides it. Only main.c is compiled with it; a stamp file
+# that changes only when the version does makes main.o depend on it.
+AR_BASE_VERSION := 0.1.0
+ifneq ($(origin VERSION),command line)
+VERSION := $(shell d=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$$d" | sed 's/^v//' || \
+             { h=$$(git describe --always --dirty 2>/dev/null) && echo "$(AR_BASE_VERSION)-g$$h" || \
+               echo "$(AR_BASE_VERSION)"; })
+endif
+VERSION_STAMP := $(BUILD)/version.stamp
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(VERSION_STAMP) 2>/dev/null)" = '$(VERSION)' ] || \
+          echo '$(VERSION)' > $(VERSION_STAMP); })
+$(MAIN_OBJ): $(VERSION_STAMP)
+$(MAIN_OBJ): CFLAGS += -DAR_VERSION='"$(VERSION)"'
+
 MASTER_KEY ?= sk-airouter-quickstart-key
 export MASTER_KEY
 
