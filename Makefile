@@ -2,6 +2,7 @@
 #   make            build/airouter            make test       unit + end-to-end tests
 #   make run        quickstart server         make test-asan  the same under ASan+UBSan
 #   make bench      wrk: airouter vs nginx    make check      include rules + format
+#   make install    PREFIX=/usr/local, DESTDIR (README "Install")   make uninstall
 # Missing Debian packages are installed by scripts/deps.sh (idempotent) on first use.
 #
 # A fresh machine has none of them when make reads this file, and make decides which rule
@@ -48,10 +49,27 @@ else
 Q :=
 endif
 
+# The version `airouter --version` prints: a release tag vX.Y.Z as X.Y.Z (with git
+# describe's -N-gHASH after it when past the tag), else AR_BASE_VERSION-gHASH from git, else
+# AR_BASE_VERSION (a source tarball, a Docker build without .git); -dirty marks uncommitted
+# changes. `make VERSION=1.2.3` overrides it. Only main.c is compiled with it; a stamp file
+# that changes only when the version does makes main.o depend on it.
+AR_BASE_VERSION := 0.1.0
+ifneq ($(origin VERSION),command line)
+VERSION := $(shell d=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$$d" | sed 's/^v//' || \
+             { h=$$(git describe --always --dirty 2>/dev/null) && echo "$(AR_BASE_VERSION)-g$$h" || \
+               echo "$(AR_BASE_VERSION)"; })
+endif
+VERSION_STAMP := $(BUILD)/version.stamp
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(VERSION_STAMP) 2>/dev/null)" = '$(VERSION)' ] || \
+          echo '$(VERSION)' > $(VERSION_STAMP); })
+$(MAIN_OBJ): $(VERSION_STAMP)
+$(MAIN_OBJ): CFLAGS += -DAR_VERSION='"$(VERSION)"'
+
 MASTER_KEY ?= sk-airouter-quickstart-key
 export MASTER_KEY
 
-.PHONY: all test test-unit test-e2e test-asan run bench leakcheck check clean
+.PHONY: all test test-unit test-e2e test-asan run bench leakcheck check clean install uninstall
 .PHONY: deps-build deps-test deps-bench
 .DEFAULT_GOAL := all
 
@@ -144,6 +162,48 @@ check:
 
 clean:
 	rm -rf build build-asan
+
+# ---- install (README "Install") ----
+#   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]    make uninstall (same variables)
+# Installs the binary, the man page, the systemd unit (its paths adjusted to BINDIR and
+# SYSCONFDIR), the example config and the nginx TLS front into PREFIX/share/airouter, and the
+# example config as SYSCONFDIR/airouter/airouter.yaml unless that file exists (an operator's
+# config is never overwritten). systemd looks in /usr/local/lib/systemd/system as well as
+# /usr/lib/systemd/system, so the unit is found with either PREFIX. DESTDIR stages the tree
+# for a package: nothing is run and no user is created (README, "Install").
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share/airouter
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+
+install: $(BUILD)/airouter
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/airouter
+	$(INSTALL) -m 755 $(BUILD)/airouter $(DESTDIR)$(BINDIR)/airouter
+	$(INSTALL) -m 644 docs/airouter.1 $(DESTDIR)$(MANDIR)/man1/airouter.1
+	$(INSTALL) -m 644 examples/airouter.yaml $(DESTDIR)$(DATADIR)/airouter.example.yaml
+	$(INSTALL) -m 644 examples/nginx/airouter-tls.conf $(DESTDIR)$(DATADIR)/nginx-airouter-tls.conf
+	sed -e 's|/usr/local/bin/airouter|$(BINDIR)/airouter|g' -e 's|/etc/airouter/|$(SYSCONFDIR)/airouter/|g' \
+		examples/systemd/airouter.service > $(DESTDIR)$(UNITDIR)/airouter.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/airouter.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/airouter/airouter.yaml ]; then \
+		echo "  kept  $(DESTDIR)$(SYSCONFDIR)/airouter/airouter.yaml (the new example: $(DATADIR)/airouter.example.yaml)"; \
+	else \
+		echo "$(INSTALL) -m 644 examples/airouter.yaml $(DESTDIR)$(SYSCONFDIR)/airouter/airouter.yaml"; \
+		$(INSTALL) -m 644 examples/airouter.yaml $(DESTDIR)$(SYSCONFDIR)/airouter/airouter.yaml; \
+	fi
+
+# The config in SYSCONFDIR and the state in /var/lib/airouter are the operator's: kept.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/airouter $(DESTDIR)$(MANDIR)/man1/airouter.1 \
+		$(DESTDIR)$(UNITDIR)/airouter.service $(DESTDIR)$(DATADIR)/airouter.example.yaml \
+		$(DESTDIR)$(DATADIR)/nginx-airouter-tls.conf
+	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
+	@echo "  kept  $(DESTDIR)$(SYSCONFDIR)/airouter/ and /var/lib/airouter/ (config and data)"
 
 # ---- fuzzing (libFuzzer, clang): tests/fuzz/README.md ----
 #   make fuzz         build every target (tests/fuzz/fuzz_*.c) into build-fuzz/

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "gateway/gateway.h"
 
 #ifndef AR_VERSION
 #define AR_VERSION "0.1.0"
@@ -45,6 +46,16 @@ static void usage(FILE *out)
             AR_VERSION);
 }
 
+/* The first line is what scripts match ("airouter 0.1.0..."); then one library a line. */
+static void print_version(void)
+{
+    printf("airouter %s\n", AR_VERSION);
+    ar_gw_lib_version_t libs[AR_GW_LIB_COUNT];
+    size_t n = ar_gw_lib_versions(libs);
+    for (size_t i = 0; i < n; i++)
+        printf("  %-8s %s\n", libs[i].name, libs[i].version ? libs[i].version : "unknown");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && ar_cli_is_store_command(argv[1]))
@@ -58,7 +69,7 @@ int main(int argc, char **argv)
     }
     switch (a.command) {
     case AR_CMD_HELP: usage(stdout); return 0;
-    case AR_CMD_VERSION: printf("airouter %s\n", AR_VERSION); return 0;
+    case AR_CMD_VERSION: print_version(); return 0;
     case AR_CMD_CONFIG_CHECK: return ar_cli_config_check(a.config_path);
     case AR_CMD_SERVE:
     default: return ar_cli_serve(a.config_path);

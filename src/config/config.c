@@ -1107,3 +1107,8 @@ void ar_strlist_dispose(ar_strlist_t *list)
     list->items = NULL;
     list->cnt = 0;
 }
+
+const char *ar_config_yaml_version(void)
+{
+    return yaml_get_version_string();
+}

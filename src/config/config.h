@@ -67,4 +67,7 @@ void ar_strlist_dispose(ar_strlist_t *list);
 /** The config `type:` spelling of a credential type ("vertex-ai"). */
 const char *ar_cred_type_name(ar_cred_type_t type);
 
+/** The version of the libyaml library loaded at run time ("0.2.5"). */
+const char *ar_config_yaml_version(void);
+
 #endif

@@ -252,3 +252,8 @@ fail:
     ERR_clear_error();
     return rc;
 }
+
+const char *ar_crypto_openssl_version(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION_STRING);
+}

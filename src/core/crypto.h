@@ -63,4 +63,7 @@ int ar_rsa_key_check(ar_span_t pem) AR_MUST_CHECK;
 int ar_jwt_rs256(ar_span_t header_json, ar_span_t claims_json, ar_span_t pem_key,
                  ar_buf_t *out) AR_MUST_CHECK;
 
+/** The version of the OpenSSL library loaded at run time ("3.0.11"), not the headers'. */
+const char *ar_crypto_openssl_version(void);
+
 #endif

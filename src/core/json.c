@@ -239,3 +239,8 @@ ar_span_t ar_jscan_string_text(ar_pool_t *pool, ar_span_t val)
     json_decref(v);
     return out;
 }
+
+const char *ar_json_jansson_version(void)
+{
+    return jansson_version_str();
+}

@@ -117,4 +117,7 @@ bool ar_jscan_object_duplicate(struct ar_pool *pool, ar_span_t obj, ar_span_t *d
 int ar_json_shorten(ar_span_t json, size_t max_string, size_t max_total,
                     ar_buf_t *out) AR_MUST_CHECK;
 
+/** The version of the jansson library loaded at run time ("2.14"). */
+const char *ar_json_jansson_version(void);
+
 #endif

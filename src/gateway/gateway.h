@@ -7,6 +7,8 @@
 #ifndef AR_GATEWAY_GATEWAY_H
 #define AR_GATEWAY_GATEWAY_H
 
+#include <stddef.h>
+
 #include "core/conf.h"
 #include "core/err.h"
 
@@ -18,5 +20,20 @@ typedef struct ar_gateway ar_gateway_t;
  * 1 on a runtime error, 2 when the config is invalid).
  */
 int ar_gateway_run(const char *config_path);
+
+/** A library airouter is linked with and the version of it that this process runs. */
+typedef struct ar_gw_lib_version {
+    const char *name;    /* "libcurl", "OpenSSL", ... */
+    const char *version; /* "7.88.1": asked of the library at run time */
+} ar_gw_lib_version_t;
+
+/**
+ * The libraries airouter runs with (libcurl, libuv, llhttp, OpenSSL, SQLite, jansson,
+ * libyaml), each with the version loaded at run time: after an upgrade of a shared library
+ * `airouter --version` names the one in use, not the one it was built against.
+ * @return the number of entries written to out (AR_GW_LIB_COUNT).
+ */
+#define AR_GW_LIB_COUNT 7
+size_t ar_gw_lib_versions(ar_gw_lib_version_t out[AR_GW_LIB_COUNT]);
 
 #endif

@@ -510,3 +510,18 @@ void ar_server_destroy(ar_server_t *srv)
     ar_free(srv->host);
     ar_free(srv);
 }
+
+const char *ar_server_uv_version(void)
+{
+    return uv_version_string();
+}
+
+/* Two expansions, so that the macros' values are turned into text, not their names. */
+#define AR_STR_(x) #x
+#define AR_STR(x) AR_STR_(x)
+
+const char *ar_server_llhttp_version(void)
+{
+    return AR_STR(LLHTTP_VERSION_MAJOR) "." AR_STR(LLHTTP_VERSION_MINOR) "." AR_STR(
+        LLHTTP_VERSION_PATCH);
+}

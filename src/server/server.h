@@ -260,4 +260,12 @@ ar_span_t ar_http_error_body(ar_http_request_t *req, const char *message, const 
 /** The reason phrase of a status ("Not Found"). */
 const char *ar_http_reason(int status);
 
+/** The version of the libuv library loaded at run time ("1.44.2"). */
+const char *ar_server_uv_version(void);
+/**
+ * The version of llhttp ("8.1.0"): it is compiled into airouter from Debian's sources
+ * (see the Makefile), so the version of its headers is the one that runs.
+ */
+const char *ar_server_llhttp_version(void);
+
 #endif

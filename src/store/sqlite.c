@@ -510,3 +510,8 @@ const ar_store_backend_t ar_store_sqlite = {
     .backup = ar_sq_backup,
     .restore = ar_sq_restore,
 };
+
+const char *ar_store_sqlite_version(void)
+{
+    return sqlite3_libversion();
+}

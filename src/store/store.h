@@ -375,4 +375,7 @@ void ar_key_hash(const char *key, char out[AR_KEY_HASH_LEN + 1]);
 /** "sk-abc...xyz": the first 6 and last 3 characters. */
 void ar_key_mask(const char *key, char out[AR_KEY_MASKED_MAX]);
 
+/** The version of the SQLite library loaded at run time ("3.40.1"). */
+const char *ar_store_sqlite_version(void);
+
 #endif

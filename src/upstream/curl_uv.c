@@ -342,3 +342,8 @@ void ar_upstream_close(ar_upstream_t *up)
     uv_poll_stop(&up->epoll);
     uv_close((uv_handle_t *)&up->epoll, on_epoll_closed);
 }
+
+const char *ar_upstream_curl_version(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version;
+}

@@ -120,4 +120,7 @@ typedef struct ar_collected {
 int ar_collect_head(void *ud, int status, const ar_header_t *h, size_t n);
 int ar_collect_data(void *ud, ar_span_t data);
 
+/** The version of the libcurl library loaded at run time ("7.88.1"). */
+const char *ar_upstream_curl_version(void);
+
 #endif
