@@ -239,7 +239,8 @@ void ar_config__defaults(const ar_config_section_t *sec, void *base)
             *(size_t *)((char *)base + c->off2) = 0;
             break;
         case AR_CONFIG_SECTION: ar_config__defaults(c->sub, f); break;
-        case AR_CONFIG_REFUSED: break; /* no storage */
+        case AR_CONFIG_REFUSED:
+        case AR_CONFIG_IGNORED: break; /* no storage */
         }
     }
     if (sec->mark_present)
@@ -703,7 +704,8 @@ static int set_value(ar_config_ctx_t *ctx, const ar_config_cmd_t *c, const char 
         ar_config__parse_section(ctx, c->sub, path, ar_config__line(key), node, f);
         return 0;
     case AR_CONFIG_ITEMS: return set_items(ctx, c, path, node, base);
-    case AR_CONFIG_REFUSED: break; /* reported by the walker; never stored */
+    case AR_CONFIG_REFUSED:
+    case AR_CONFIG_IGNORED: break; /* reported by the walker; never stored */
     }
     return -1;
 }
@@ -862,6 +864,13 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
                 if (vc->check && vc->check(ctx, kpath, v, base, (char *)base + vc->off))
                     variant = -1;
             }
+        } else if (!(vc->flags & AR_CONFIG_F_REQUIRED)) {
+            /* Left out: the default (credentials of auto_ai_router's early config.yaml have
+             * no type; they are all OpenAI-compatible). Its check runs as if it were set. */
+            variant = *(int *)((char *)base + vc->off);
+            join_path(kpath, sizeof(kpath), path, vc->name);
+            if (vc->check && vc->check(ctx, kpath, node, base, (char *)base + vc->off))
+                variant = -1;
         }
     }
 
@@ -898,6 +907,10 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
             continue;
         if (c->type == AR_CONFIG_REFUSED) {
             ar_config__err(ctx, ar_config__line(k), "%s: %s", kpath, c->note);
+            continue;
+        }
+        if (c->type == AR_CONFIG_IGNORED) {
+            ar_config__warn(ctx, ar_config__line(k), "%s: ignored (%s)", kpath, c->note);
             continue;
         }
         present |= 1ull << (c - sec->cmds);

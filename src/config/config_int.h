@@ -34,6 +34,9 @@ typedef enum ar_config_type {
     AR_CONFIG_ITEMS,    /* sequence of mappings: array of sub->size items at off, count at off2 */
     AR_CONFIG_REFUSED,  /* a key that is recognised only to be refused: .note says why and
                            what to use instead (better than "unknown key") */
+    AR_CONFIG_IGNORED,  /* a key of a system airouter replaces that has no meaning here: any
+                           value is accepted, not stored, and warned about ("PATH: ignored
+                           (.note)"), so that such a file loads unchanged */
 } ar_config_type_t;
 
 /* ar_config_cmd_t.flags */
@@ -96,7 +99,8 @@ struct ar_config_cmd {
     unsigned variants; /* bit set of the section's variant values allowed; 0 = all */
     unsigned inert;    /* variant values for which the key is accepted but does nothing: a
                           warning "PATH: not used by type T" */
-    const char *note;  /* AR_CONFIG_REFUSED: the error; AR_CONFIG_F_NOT_USED: the reason */
+    const char *note;  /* AR_CONFIG_REFUSED: the error; AR_CONFIG_IGNORED and
+                          AR_CONFIG_F_NOT_USED: the reason */
 };
 
 struct ar_config_section {
@@ -106,7 +110,8 @@ struct ar_config_section {
     size_t cmds_cnt;
     /*
      * A variant key (credentials' `type`) is read before the others; rows whose variants
-     * mask excludes the value read are rejected. NULL: no variants.
+     * mask excludes the value read are rejected. When it is left out, its row's default is
+     * the variant (unless the row is required). NULL: no variants.
      */
     const char *variant_key;
     /* With mark_present, the bool at present_off is true iff the section is in the file. */
