@@ -82,7 +82,7 @@ static void strlist_push(ar_strlist_t *list, char *s)
 
 /* Moves the collected messages, in file order, into out as "FILE:LINE: msg" (NULL: drops
  * them). */
-static void flush_msgs(const char *name, ar_config_msgs_t *m, ar_strlist_t *out)
+void ar_config__flush(const char *name, ar_config_msgs_t *m, ar_strlist_t *out)
 {
     if (m->cnt > 1)
         qsort(m->items, m->cnt, sizeof(*m->items), err_cmp);
@@ -998,7 +998,7 @@ int ar_config_load_string(const char *name, const char *yaml, size_t len, ar_con
     ar_config__defaults(&ar_config__root, cfg);
     ar_config__parse_section(&ctx, &ar_config__root, "", 1, root, cfg);
     if (ctx.errs.cnt == 0) {
-        flush_msgs(ctx.name, &ctx.warns, &cfg->warnings);
+        ar_config__flush(ctx.name, &ctx.warns, &cfg->warnings);
         *out = cfg;
         cfg = NULL;
         rc = 0;
@@ -1011,13 +1011,13 @@ done:
         yaml_document_delete(&ctx.doc);
     yaml_parser_delete(&parser);
 done_errors:
-    flush_msgs(ctx.name, &ctx.errs, errors);
-    flush_msgs(ctx.name, &ctx.warns, NULL); /* a config with errors has no warnings to show */
+    ar_config__flush(ctx.name, &ctx.errs, errors);
+    ar_config__flush(ctx.name, &ctx.warns, NULL); /* a config with errors has no warnings to show */
     ar_config__env_dispose(&ctx);
     return rc;
 }
 
-static int read_file(const char *path, ar_buf_t *b, int *err)
+int ar_config__read_file(const char *path, ar_buf_t *b, int *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -1058,7 +1058,7 @@ int ar_config_load(const char *path, ar_config_t **out, ar_strlist_t *errors)
     }
     ar_buf_init(&b, MAX_FILE_BYTES);
     errno = 0;
-    if (read_file(path, &b, &err)) {
+    if (ar_config__read_file(path, &b, &err)) {
         if (errors) {
             const char *why = strerror(err);
             int n = snprintf(NULL, 0, "%s: cannot read: %s", path, why);

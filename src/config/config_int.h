@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "config/config.h"
+#include "core/buf.h"
 #include "core/conf.h"
 
 /* "Not set by the file": merged later from another value (nginx NGX_CONF_UNSET). */
@@ -206,6 +207,10 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
  * describe (and its unshare hook) by a copy, so that the copy owns what it points to.
  */
 void ar_config__unshare(const ar_config_section_t *sec, void *base);
+/** Moves the messages of m into out (NULL: drops them) as "NAME:LINE: msg", in file order. */
+void ar_config__flush(const char *name, ar_config_msgs_t *m, ar_strlist_t *out);
+/** Appends the whole file at path to b. @return 0, or -1 with *err an errno value. */
+int ar_config__read_file(const char *path, ar_buf_t *b, int *err);
 /** Frees a whole config (what ar_config_unref does with the last reference). */
 void ar_config__free(ar_config_t *cfg);
 /** Frees everything the rows of sec describe (and its dispose hook); base is not freed. */
