@@ -288,7 +288,7 @@ static void model(ar_imp_t *im, yaml_node_t *m, size_t idx, const provs_t *ps, b
     snprintf(kpath, sizeof(kpath), "%s.speedTier", path);
     if (speed)
         ar_imp__skip(im, AR_IMP_MODELS, 2, kpath, speed,
-                     "airouter measures latency itself (the smart strategy and prefer_fast)");
+                     "airouter measures latency itself (the smart strategy)");
     static const char *const known[] = {
         "name", "provider",     "model",     "type",   "contextSize",   "maxOutputTokens",
         "tags", "jsonResponse", "available", "weight", "maxConcurrent", "speedTier",
