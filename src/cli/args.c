@@ -30,6 +30,39 @@ static int flag_value(int argc, char **argv, int *i, const char *name, const cha
     return 1;
 }
 
+/* config import --from NAME FILE [MODELS_FILE]: the flag anywhere, the files in order. */
+static int parse_import(int argc, char **argv, int i, ar_cli_args_t *out)
+{
+    out->command = AR_CMD_CONFIG_IMPORT;
+    for (; i < argc; i++) {
+        const char *v = NULL;
+        int m = flag_value(argc, argv, &i, "from", &v);
+        if (m < 0) {
+            snprintf(out->error, sizeof(out->error), "--from needs litellm or free-llm-router");
+            return -1;
+        }
+        if (m > 0) {
+            out->import_from = v;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            snprintf(out->error, sizeof(out->error), "unknown argument '%s'", argv[i]);
+            return -1;
+        } else if (!out->import_file) {
+            out->import_file = argv[i];
+        } else if (!out->import_models) {
+            out->import_models = argv[i];
+        } else {
+            snprintf(out->error, sizeof(out->error), "config import takes at most two files");
+            return -1;
+        }
+    }
+    if (!out->import_from || !out->import_file) {
+        snprintf(out->error, sizeof(out->error),
+                 "config import needs --from litellm|free-llm-router and a FILE");
+        return -1;
+    }
+    return 0;
+}
+
 int ar_cli_parse(int argc, char **argv, ar_cli_args_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -42,6 +75,9 @@ int ar_cli_parse(int argc, char **argv, ar_cli_args_t *out)
                strcmp(argv[i + 1], "check") == 0) {
         out->command = AR_CMD_CONFIG_CHECK;
         i += 2;
+    } else if (i + 1 < argc && strcmp(argv[i], "config") == 0 &&
+               strcmp(argv[i + 1], "import") == 0) {
+        return parse_import(argc, argv, i + 2, out);
     } else if (i < argc && strcmp(argv[i], "config") == 0) {
         snprintf(out->error, sizeof(out->error), "unknown command 'config %s'",
                  i + 1 < argc ? argv[i + 1] : "");

@@ -10,14 +10,18 @@
 typedef enum ar_cli_cmd {
     AR_CMD_SERVE = 0,
     AR_CMD_CONFIG_CHECK,
+    AR_CMD_CONFIG_IMPORT,
     AR_CMD_HELP,
     AR_CMD_VERSION,
 } ar_cli_cmd_t;
 
 typedef struct ar_cli_args {
     ar_cli_cmd_t command;
-    const char *config_path; /* "config.yaml" when not given */
-    char error[160];         /* set when parsing fails */
+    const char *config_path;   /* "config.yaml" when not given */
+    const char *import_from;   /* config import: --from NAME */
+    const char *import_file;   /* config import: FILE */
+    const char *import_models; /* config import: MODELS_FILE, or NULL */
+    char error[160];           /* set when parsing fails */
 } ar_cli_args_t;
 
 /** Parses argv. @return 0, or -1 with out->error set. */
@@ -26,6 +30,11 @@ int ar_cli_parse(int argc, char **argv, ar_cli_args_t *out);
 int ar_cli_serve(const char *config_path);
 /** `airouter config check -config FILE`: 0 when valid, 1 with problems on stderr. */
 int ar_cli_config_check(const char *config_path);
+/**
+ * `airouter config import --from litellm|free-llm-router FILE [MODELS_FILE]`: the converted
+ * configuration on stdout; 0, or 1 with the input's problems (FILE:LINE) on stderr.
+ */
+int ar_cli_config_import(const char *from, const char *file, const char *models_file);
 /**
  * The store commands (SPEC section 6): `airouter plan|key|vkey|connection|model VERB` and
  * `airouter assign|stats|backup|restore`, with [flags] [--json] [-config FILE]

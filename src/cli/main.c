@@ -22,6 +22,9 @@ static void usage(FILE *out)
             "usage:\n"
             "  airouter [serve] -config FILE      serve (also --config FILE)\n"
             "  airouter config check -config FILE validate a config, print problems\n"
+            "  airouter config import --from litellm FILE\n"
+            "  airouter config import --from free-llm-router CONFIG [MODELS]\n"
+            "      convert another router's config into airouter YAML on stdout\n"
             "  airouter plan create --name NAME --max-tokens N [--description TEXT]\n"
             "  airouter plan list\n"
             "  airouter key create --name NAME [--limit N] [--daily N] [--monthly N] [--rpm N]\n"
@@ -71,6 +74,8 @@ int main(int argc, char **argv)
     case AR_CMD_HELP: usage(stdout); return 0;
     case AR_CMD_VERSION: print_version(); return 0;
     case AR_CMD_CONFIG_CHECK: return ar_cli_config_check(a.config_path);
+    case AR_CMD_CONFIG_IMPORT:
+        return ar_cli_config_import(a.import_from, a.import_file, a.import_models);
     case AR_CMD_SERVE:
     default: return ar_cli_serve(a.config_path);
     }

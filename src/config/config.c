@@ -82,7 +82,7 @@ static void strlist_push(ar_strlist_t *list, char *s)
 
 /* Moves the collected messages, in file order, into out as "FILE:LINE: msg" (NULL: drops
  * them). */
-static void flush_msgs(const char *name, ar_config_msgs_t *m, ar_strlist_t *out)
+void ar_config__flush(const char *name, ar_config_msgs_t *m, ar_strlist_t *out)
 {
     if (m->cnt > 1)
         qsort(m->items, m->cnt, sizeof(*m->items), err_cmp);
@@ -239,7 +239,8 @@ void ar_config__defaults(const ar_config_section_t *sec, void *base)
             *(size_t *)((char *)base + c->off2) = 0;
             break;
         case AR_CONFIG_SECTION: ar_config__defaults(c->sub, f); break;
-        case AR_CONFIG_REFUSED: break; /* no storage */
+        case AR_CONFIG_REFUSED:
+        case AR_CONFIG_IGNORED: break; /* no storage */
         }
     }
     if (sec->mark_present)
@@ -703,7 +704,8 @@ static int set_value(ar_config_ctx_t *ctx, const ar_config_cmd_t *c, const char 
         ar_config__parse_section(ctx, c->sub, path, ar_config__line(key), node, f);
         return 0;
     case AR_CONFIG_ITEMS: return set_items(ctx, c, path, node, base);
-    case AR_CONFIG_REFUSED: break; /* reported by the walker; never stored */
+    case AR_CONFIG_REFUSED:
+    case AR_CONFIG_IGNORED: break; /* reported by the walker; never stored */
     }
     return -1;
 }
@@ -862,6 +864,13 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
                 if (vc->check && vc->check(ctx, kpath, v, base, (char *)base + vc->off))
                     variant = -1;
             }
+        } else if (!(vc->flags & AR_CONFIG_F_REQUIRED)) {
+            /* Left out: the default (credentials of auto_ai_router's early config.yaml have
+             * no type; they are all OpenAI-compatible). Its check runs as if it were set. */
+            variant = *(int *)((char *)base + vc->off);
+            join_path(kpath, sizeof(kpath), path, vc->name);
+            if (vc->check && vc->check(ctx, kpath, node, base, (char *)base + vc->off))
+                variant = -1;
         }
     }
 
@@ -898,6 +907,10 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
             continue;
         if (c->type == AR_CONFIG_REFUSED) {
             ar_config__err(ctx, ar_config__line(k), "%s: %s", kpath, c->note);
+            continue;
+        }
+        if (c->type == AR_CONFIG_IGNORED) {
+            ar_config__warn(ctx, ar_config__line(k), "%s: ignored (%s)", kpath, c->note);
             continue;
         }
         present |= 1ull << (c - sec->cmds);
@@ -985,7 +998,7 @@ int ar_config_load_string(const char *name, const char *yaml, size_t len, ar_con
     ar_config__defaults(&ar_config__root, cfg);
     ar_config__parse_section(&ctx, &ar_config__root, "", 1, root, cfg);
     if (ctx.errs.cnt == 0) {
-        flush_msgs(ctx.name, &ctx.warns, &cfg->warnings);
+        ar_config__flush(ctx.name, &ctx.warns, &cfg->warnings);
         *out = cfg;
         cfg = NULL;
         rc = 0;
@@ -998,13 +1011,13 @@ done:
         yaml_document_delete(&ctx.doc);
     yaml_parser_delete(&parser);
 done_errors:
-    flush_msgs(ctx.name, &ctx.errs, errors);
-    flush_msgs(ctx.name, &ctx.warns, NULL); /* a config with errors has no warnings to show */
+    ar_config__flush(ctx.name, &ctx.errs, errors);
+    ar_config__flush(ctx.name, &ctx.warns, NULL); /* a config with errors has no warnings to show */
     ar_config__env_dispose(&ctx);
     return rc;
 }
 
-static int read_file(const char *path, ar_buf_t *b, int *err)
+int ar_config__read_file(const char *path, ar_buf_t *b, int *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -1045,7 +1058,7 @@ int ar_config_load(const char *path, ar_config_t **out, ar_strlist_t *errors)
     }
     ar_buf_init(&b, MAX_FILE_BYTES);
     errno = 0;
-    if (read_file(path, &b, &err)) {
+    if (ar_config__read_file(path, &b, &err)) {
         if (errors) {
             const char *why = strerror(err);
             int n = snprintf(NULL, 0, "%s: cannot read: %s", path, why);

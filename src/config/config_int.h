@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "config/config.h"
+#include "core/buf.h"
 #include "core/conf.h"
 
 /* "Not set by the file": merged later from another value (nginx NGX_CONF_UNSET). */
@@ -34,6 +35,9 @@ typedef enum ar_config_type {
     AR_CONFIG_ITEMS,    /* sequence of mappings: array of sub->size items at off, count at off2 */
     AR_CONFIG_REFUSED,  /* a key that is recognised only to be refused: .note says why and
                            what to use instead (better than "unknown key") */
+    AR_CONFIG_IGNORED,  /* a key of a system airouter replaces that has no meaning here: any
+                           value is accepted, not stored, and warned about ("PATH: ignored
+                           (.note)"), so that such a file loads unchanged */
 } ar_config_type_t;
 
 /* ar_config_cmd_t.flags */
@@ -96,7 +100,8 @@ struct ar_config_cmd {
     unsigned variants; /* bit set of the section's variant values allowed; 0 = all */
     unsigned inert;    /* variant values for which the key is accepted but does nothing: a
                           warning "PATH: not used by type T" */
-    const char *note;  /* AR_CONFIG_REFUSED: the error; AR_CONFIG_F_NOT_USED: the reason */
+    const char *note;  /* AR_CONFIG_REFUSED: the error; AR_CONFIG_IGNORED and
+                          AR_CONFIG_F_NOT_USED: the reason */
 };
 
 struct ar_config_section {
@@ -106,7 +111,8 @@ struct ar_config_section {
     size_t cmds_cnt;
     /*
      * A variant key (credentials' `type`) is read before the others; rows whose variants
-     * mask excludes the value read are rejected. NULL: no variants.
+     * mask excludes the value read are rejected. When it is left out, its row's default is
+     * the variant (unless the row is required). NULL: no variants.
      */
     const char *variant_key;
     /* With mark_present, the bool at present_off is true iff the section is in the file. */
@@ -201,6 +207,10 @@ void ar_config__parse_section(ar_config_ctx_t *ctx, const ar_config_section_t *s
  * describe (and its unshare hook) by a copy, so that the copy owns what it points to.
  */
 void ar_config__unshare(const ar_config_section_t *sec, void *base);
+/** Moves the messages of m into out (NULL: drops them) as "NAME:LINE: msg", in file order. */
+void ar_config__flush(const char *name, ar_config_msgs_t *m, ar_strlist_t *out);
+/** Appends the whole file at path to b. @return 0, or -1 with *err an errno value. */
+int ar_config__read_file(const char *path, ar_buf_t *b, int *err);
 /** Frees a whole config (what ar_config_unref does with the last reference). */
 void ar_config__free(ar_config_t *cfg);
 /** Frees everything the rows of sec describe (and its dispose hook); base is not freed. */

@@ -337,10 +337,9 @@ static int check_whole_seconds(ar_config_ctx_t *ctx, const char *path, yaml_node
 
 /* Why these keys are refused or not used yet; each message ends up after "PATH: ". */
 #define NO_PER_HOST_POOL                                                                           \
-    "not supported: libcurl keeps one pool of idle upstream connections per worker with no "       \
-    "per-host limit (CURLMOPT_MAX_HOST_CONNECTIONS would cap concurrent requests to a host "       \
-    "and queue the rest, which is not the same); remove it and size the pool with "                \
-    "server.max_idle_conns"
+    "libcurl keeps one pool of idle upstream connections per worker with no per-host limit "       \
+    "(CURLMOPT_MAX_HOST_CONNECTIONS would cap concurrent requests to a host and queue the "        \
+    "rest, which is not the same); size the pool with server.max_idle_conns"
 #define NO_REDIS                                                                                   \
     "limits and buckets are counted per instance; sharing them through Redis is not "              \
     "implemented in this version"
@@ -374,7 +373,7 @@ static const ar_config_cmd_t server_cmds[] = {
      .check = check_whole_seconds},
     {.name = "max_idle_conns", .type = AR_CONFIG_I64, .off = SRV(max_idle_conns),
      .flags = AR_CONFIG_F_UNLIMITED, .def = {.i = 200}},
-    {.name = "max_idle_conns_per_host", .type = AR_CONFIG_REFUSED, .note = NO_PER_HOST_POOL},
+    {.name = "max_idle_conns_per_host", .type = AR_CONFIG_IGNORED, .note = NO_PER_HOST_POOL},
     {.name = "shutdown_timeout", .type = AR_CONFIG_DURATION, .off = SRV(shutdown_timeout_ms),
      .flags = AR_CONFIG_F_UNLIMITED, .def = {.i = 10000}},
     {.name = "logging_level", .type = AR_CONFIG_ENUM, .off = SRV(logging_level),
@@ -862,7 +861,8 @@ enum {
 static const ar_config_cmd_t cred_cmds[] = {
     {.name = "name", .type = AR_CONFIG_STR, .off = CR(name),
      .flags = AR_CONFIG_F_REQUIRED | AR_CONFIG_F_NONEMPTY},
-    {.name = "type", .type = AR_CONFIG_ENUM, .off = CR(type), .flags = AR_CONFIG_F_REQUIRED,
+    /* Not required: openai when left out, as auto_ai_router's early config.yaml means it. */
+    {.name = "type", .type = AR_CONFIG_ENUM, .off = CR(type), .def = {.i = AR_CRED_OPENAI},
      .enums = cred_types, .check = set_type_name},
     {.name = "api_key", .type = AR_CONFIG_STR, .off = CR(api_key), .flags = AR_CONFIG_F_EMPTY_NULL,
      .inert = V(AR_CRED_MOCK)},
