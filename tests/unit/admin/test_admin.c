@@ -589,7 +589,16 @@ static void test_openapi(void **state)
                                        "/openapi.json",
                                        "/v1/responses",
                                        "/v1/responses/{id}",
-                                       "/v1/responses/{id}/input_items"};
+                                       "/v1/responses/{id}/input_items",
+                                       "/admin/metrics",
+                                       "/admin/rate-limits",
+                                       "/admin/timeseries",
+                                       "/admin/keys",
+                                       "/admin/keys/{id}/revoke",
+                                       "/admin/keys/{id}/limits",
+                                       "/admin/plans",
+                                       "/admin/spend",
+                                       "/admin/spend.csv"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (!json_object_get(paths, want[i]))
             fail_msg("path %s missing", want[i]);
