@@ -13,7 +13,10 @@
 #include "core/buf.h"
 #include "core/conf.h"
 #include "core/err.h"
+#include "router/bucket.h"
 #include "router/router.h"
+#include "router/timeseries.h"
+#include "tenant/keycache.h"
 
 /** One remote airouter (`type: proxy`) as last seen. Strings are borrowed. */
 typedef struct ar_admin_proxy {
@@ -35,6 +38,13 @@ typedef struct ar_admin_storage {
         ledger_replayed;
 } ar_admin_storage_t;
 
+/* The client rate-limit buckets (rate_limiting); all NULL before the first request used them. */
+typedef struct ar_admin_limiter {
+    const ar_bucket_t *global;
+    const ar_bucket_table_t *clients; /* keyed by a hash of the client: counted, not listed */
+    const ar_bucket_table_t *models;  /* keyed by the model name asked for */
+} ar_admin_limiter_t;
+
 typedef struct ar_admin_view {
     const ar_config_t *cfg;
     ar_router_t *router;
@@ -50,6 +60,10 @@ typedef struct ar_admin_view {
     uint64_t log_dropped;
     bool draining;
     ar_admin_storage_t storage;
+    const ar_ts_t *timeseries; /* NULL: none kept */
+    size_t ts_seconds;         /* /admin/timeseries?seconds= (1..3600) */
+    ar_admin_limiter_t limiter;
+    ar_keycache_t *keys; /* the virtual keys in use (NULL: no store) */
 } ar_admin_view_t;
 
 /** GET /health: `{"status":"ok|degraded", ...}` exactly as SPEC section 8. */
@@ -60,6 +74,20 @@ int ar_admin_health_html(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
 int ar_admin_metrics(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
 /** GET /admin/state: per-deployment state and statistics (JSON). */
 int ar_admin_state_json(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/**
+ * GET /admin/metrics: the free-model router's summary, camelCase: `{"uptime","totalRequests",
+ * "successfulRequests","failedRequests","fallbacksUsed","avgLatency","modelsAvailable",
+ * "models":[{"name","requests","successful","failed","avgLatency","available"}]}` (latency in
+ * ms; a request is successful when its final status is below 400).
+ */
+int ar_admin_metrics_json(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/**
+ * GET /admin/rate-limits: the client buckets, credential and deployment RPM/TPM windows and
+ * the virtual keys' RPM/TPM windows, each with its limit (null: none).
+ */
+int ar_admin_rate_limits_json(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
+/** GET /admin/timeseries: the last v->ts_seconds seconds, oldest first. */
+int ar_admin_timeseries_json(const ar_admin_view_t *v, ar_buf_t *out) AR_MUST_CHECK;
 /** One file of the dashboard, compiled into the binary. */
 typedef struct ar_admin_asset {
     const char *path;         /* "/", "/dashboard.js", "/dashboard.css" */

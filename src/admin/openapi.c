@@ -10,6 +10,21 @@
 #include "admin/admin.h"
 
 /* clang-format off */
+#define ADMIN_SEC \
+    "'security':[{'bearerAuth':[]},{'xApiKey':[]},{'azureApiKey':[]},{'googApiKey':[]}],"
+#define ADMIN_ERRS \
+    "'401':{'$ref':'#/components/responses/Error'},'403':{'$ref':'#/components/responses/Error'}"
+#define JSON_OK(what, schema) \
+    "{'description':'" what "','content':{'application/json':{'schema':" \
+    "{'$ref':'#/components/schemas/" schema "'}}}}"
+#define KEY_ID "{'name':'id','in':'path','required':true,'schema':{'type':'integer'}}"
+#define SPEND_PARAMS \
+    "{'name':'key','in':'query','schema':{'type':'integer'},'description':'a key id; 0: the " \
+    "master key'},{'name':'model','in':'query','schema':{'type':'string'}}," \
+    "{'name':'credential','in':'query','schema':{'type':'string'}}," \
+    "{'name':'from','in':'query','schema':{'type':'string'},'description':'unix seconds, " \
+    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC); inclusive'}," \
+    "{'name':'to','in':'query','schema':{'type':'string'},'description':'as from; exclusive'}"
 static const char doc[] =
 "{'openapi':'3.0.3',"
 "'info':{'title':'airouter','version':'1',"
@@ -206,6 +221,75 @@ static const char doc[] =
   "'responses':{'200':{'description':'How many deployments were reset','content':"
    "{'application/json':{'schema':{'type':'object','properties':{'reset':{'type':'integer'}}}}}},"
    "'401':{'$ref':'#/components/responses/Error'},'404':{'$ref':'#/components/responses/Error'}}}},"
+ "'/admin/metrics':{'get':{'tags':['admin'],'operationId':'adminMetrics'," ADMIN_SEC
+  "'summary':'Request totals, overall and per public model name (master key).',"
+  "'responses':{'200':" JSON_OK("Metrics", "AdminMetrics") "," ADMIN_ERRS "}}},"
+ "'/admin/rate-limits':{'get':{'tags':['admin'],'operationId':'adminRateLimits'," ADMIN_SEC
+  "'summary':'Every limiter with its use: client buckets (rate_limiting), credential and "
+   "deployment RPM/TPM windows, virtual keys in use (master key). A limit of -1 is none.',"
+  "'responses':{'200':" JSON_OK("Limits", "AdminRateLimits") "," ADMIN_ERRS "}}},"
+ "'/admin/timeseries':{'get':{'tags':['admin'],'operationId':'adminTimeseries'," ADMIN_SEC
+  "'summary':'The last seconds of traffic, one point per second, oldest first (master key).',"
+  "'parameters':[{'name':'seconds','in':'query','schema':{'type':'integer','minimum':1,"
+   "'maximum':3600,'default':300}}],"
+  "'responses':{'200':" JSON_OK("Points", "AdminTimeseries") ","
+   "'400':{'$ref':'#/components/responses/Error'}," ADMIN_ERRS "}}},"
+ "'/admin/keys':{'get':{'tags':['admin'],'operationId':'adminKeys'," ADMIN_SEC
+  "'summary':'The virtual keys of the store with their usage today and this month (master key).',"
+  "'responses':{'200':{'description':'Keys','content':{'application/json':{'schema':{"
+   "'type':'object','properties':{'keys':{'type':'array','items':"
+   "{'$ref':'#/components/schemas/AdminKey'}}}}}}}," ADMIN_ERRS ","
+   "'503':{'$ref':'#/components/responses/Error'}}},"
+  "'post':{'tags':['admin'],'operationId':'adminKeyCreate'," ADMIN_SEC
+  "'summary':'Creates a virtual key; the answer carries the key itself, shown this once "
+   "(master key).',"
+  "'requestBody':{'required':true,'content':{'application/json':{'schema':"
+   "{'$ref':'#/components/schemas/AdminKeySettings'}}}},"
+  "'responses':{'201':" JSON_OK("The key, with key", "AdminKey") ","
+   "'400':{'$ref':'#/components/responses/Error'}," ADMIN_ERRS ","
+   "'503':{'$ref':'#/components/responses/Error'}}}},"
+ "'/admin/keys/{id}/revoke':{'post':{'tags':['admin'],'operationId':'adminKeyRevoke'," ADMIN_SEC
+  "'summary':'Revokes a key for good; it is refused (401) from the next request on (master key).',"
+  "'parameters':[" KEY_ID "],"
+  "'responses':{'200':" JSON_OK("The key", "AdminKey") ","
+   "'400':{'$ref':'#/components/responses/Error'},'404':{'$ref':'#/components/responses/Error'},"
+   ADMIN_ERRS "}}},"
+ "'/admin/keys/{id}/limits':{'post':{'tags':['admin'],'operationId':'adminKeyLimits'," ADMIN_SEC
+  "'summary':'Changes the members given (null: unset); in force from the next request "
+   "(master key).',"
+  "'parameters':[" KEY_ID "],"
+  "'requestBody':{'required':true,'content':{'application/json':{'schema':"
+   "{'$ref':'#/components/schemas/AdminKeySettings'}}}},"
+  "'responses':{'200':" JSON_OK("The key", "AdminKey") ","
+   "'400':{'$ref':'#/components/responses/Error'},'404':{'$ref':'#/components/responses/Error'},"
+   ADMIN_ERRS "}}},"
+ "'/admin/plans':{'get':{'tags':['admin'],'operationId':'adminPlans'," ADMIN_SEC
+  "'summary':'The plans (tariffs) of the store (master key).',"
+  "'responses':{'200':{'description':'Plans','content':{'application/json':{'schema':{"
+   "'type':'object','properties':{'plans':{'type':'array','items':"
+   "{'$ref':'#/components/schemas/AdminPlan'}}}}}}}," ADMIN_ERRS "}},"
+  "'post':{'tags':['admin'],'operationId':'adminPlanCreate'," ADMIN_SEC
+  "'summary':'Creates a plan (master key).',"
+  "'requestBody':{'required':true,'content':{'application/json':{'schema':{'type':'object',"
+   "'required':['name','max_tokens'],'properties':{'name':{'type':'string'},"
+   "'max_tokens':{'type':'integer','minimum':0},'description':{'type':'string'}}}}}},"
+  "'responses':{'201':" JSON_OK("The plan", "AdminPlan") ","
+   "'400':{'$ref':'#/components/responses/Error'}," ADMIN_ERRS "}}},"
+ "'/admin/spend':{'get':{'tags':['admin'],'operationId':'adminSpend'," ADMIN_SEC
+  "'summary':'Totals of the spend ledger under filters, optionally per group (master key). "
+   "Records reach the ledger within moments of the answer.',"
+  "'parameters':[" SPEND_PARAMS ",{'name':'group_by','in':'query','schema':{'type':'string',"
+   "'enum':['day','key','model','credential']}}],"
+  "'responses':{'200':" JSON_OK("Totals", "AdminSpend") ","
+   "'400':{'$ref':'#/components/responses/Error'}," ADMIN_ERRS "}}},"
+ "'/admin/spend.csv':{'get':{'tags':['admin'],'operationId':'adminSpendCsv'," ADMIN_SEC
+  "'summary':'The spend records under the same filters as CSV, oldest first, at most 100000 "
+   "rows (master key).',"
+  "'parameters':[" SPEND_PARAMS "],"
+  "'responses':{'200':{'description':'time,request_id,key_id,model,upstream_model,credential,"
+   "prompt_tokens,completion_tokens,cached_tokens,reasoning_tokens,cost_usd,status,latency_ms,"
+   "ttfb_ms,stream','content':{'text/csv':{'schema':{'type':'string'}}}},"
+   "'400':{'$ref':'#/components/responses/Error'}," ADMIN_ERRS "}}},"
  "'/openapi.json':{'get':{'tags':['observability'],'operationId':'openapi','security':[],"
   "'summary':'This document.',"
   "'responses':{'200':{'description':'OpenAPI 3.0','content':{'application/json':{'schema':"
@@ -363,6 +447,76 @@ static const char doc[] =
     "'error':{'type':'string','nullable':true},"
     "'health':{'type':'object','nullable':true,'description':'its own /health'}}}},"
    "'storage':{'type':'object'},'redis':{'type':'object'}}},"
+  "'Usage':{'type':'object','properties':{'requests':{'type':'integer'},"
+   "'prompt_tokens':{'type':'integer'},'completion_tokens':{'type':'integer'},"
+   "'total_tokens':{'type':'integer'},'cost_usd':{'type':'number'}}},"
+  "'SpendTotals':{'type':'object','properties':{'requests':{'type':'integer'},"
+   "'errors':{'type':'integer','description':'records with status 400 or above'},"
+   "'prompt_tokens':{'type':'integer'},'completion_tokens':{'type':'integer'},"
+   "'total_tokens':{'type':'integer'},'cost_usd':{'type':'number'},"
+   "'group':{'type':'string','description':'in groups only: the day (YYYY-MM-DD), key id, "
+    "model or credential'}}},"
+  "'AdminSpend':{'type':'object','properties':{'group_by':{'type':'string','nullable':true},"
+   "'filters':{'type':'object','properties':{'key':{'type':'integer','nullable':true},"
+    "'model':{'type':'string','nullable':true},'credential':{'type':'string','nullable':true},"
+    "'from':{'type':'string','nullable':true},'to':{'type':'string','nullable':true}}},"
+   "'totals':{'$ref':'#/components/schemas/SpendTotals'},"
+   "'groups':{'type':'array','items':{'$ref':'#/components/schemas/SpendTotals'}}}},"
+  "'AdminPlan':{'type':'object','properties':{'id':{'type':'integer'},'name':{'type':'string'},"
+   "'description':{'type':'string'},'max_tokens':{'type':'integer','nullable':true},"
+   "'created_at':{'type':'string','nullable':true}}},"
+  "'AdminKeySettings':{'type':'object','description':'name is required to create; limits are "
+   "integers (null: none), models an array of allowed model names (empty: all), expires a "
+   "duration from now (30d, 12h) or null, plan a plan name or null',"
+   "'properties':{'name':{'type':'string'},"
+   "'rpm':{'type':'integer','nullable':true},'tpm':{'type':'integer','nullable':true},"
+   "'daily_tokens':{'type':'integer','nullable':true},"
+   "'monthly_tokens':{'type':'integer','nullable':true},"
+   "'limit_tokens':{'type':'integer','nullable':true},"
+   "'max_budget_usd':{'type':'number','nullable':true},"
+   "'plan':{'type':'string','nullable':true},"
+   "'models':{'type':'array','items':{'type':'string'}},"
+   "'expires':{'type':'string','nullable':true,'example':'30d'}}},"
+  "'AdminKey':{'type':'object','properties':{'id':{'type':'integer'},'name':{'type':'string'},"
+   "'masked':{'type':'string'},'created_at':{'type':'string','nullable':true},"
+   "'expires_at':{'type':'string','nullable':true},'revoked':{'type':'boolean'},"
+   "'expired':{'type':'boolean'},'rpm':{'type':'integer','nullable':true},"
+   "'tpm':{'type':'integer','nullable':true},'daily_tokens':{'type':'integer','nullable':true},"
+   "'monthly_tokens':{'type':'integer','nullable':true},"
+   "'limit_tokens':{'type':'integer','nullable':true},"
+   "'max_budget_usd':{'type':'number','nullable':true},"
+   "'plan':{'type':'string','nullable':true},'models':{'type':'array','items':{'type':'string'}},"
+   "'usage':{'type':'object','properties':{'day':{'$ref':'#/components/schemas/Usage'},"
+    "'month':{'$ref':'#/components/schemas/Usage'}}},"
+   "'key':{'type':'string','description':'only in the answer to a create'}}},"
+  "'AdminMetrics':{'type':'object','properties':{'uptime':{'type':'integer'},"
+   "'totalRequests':{'type':'integer'},'successfulRequests':{'type':'integer'},"
+   "'failedRequests':{'type':'integer'},'fallbacksUsed':{'type':'integer'},"
+   "'avgLatency':{'type':'number','description':'ms'},'modelsAvailable':{'type':'integer'},"
+   "'models':{'type':'array','items':{'type':'object','properties':{'name':{'type':'string'},"
+    "'requests':{'type':'integer'},'successful':{'type':'integer'},'failed':{'type':'integer'},"
+    "'avgLatency':{'type':'number'},'available':{'type':'boolean'}}}}}},"
+  "'Window':{'type':'object','properties':{'current':{'type':'integer'},"
+   "'limit':{'type':'integer','description':'-1: none'}}},"
+  "'AdminRateLimits':{'type':'object','properties':{"
+   "'client':{'type':'object','description':'rate_limiting: enabled, and global (remaining, "
+    "full_in_ms), per_client (clients_tracked, overflows), per_model (models with remaining, "
+    "full_in_ms), each with enabled, requests_per_minute, burst_size'},"
+   "'credentials':{'type':'array','items':{'type':'object','properties':{"
+    "'name':{'type':'string'},'rpm':{'$ref':'#/components/schemas/Window'},"
+    "'tpm':{'$ref':'#/components/schemas/Window'},'in_flight':{'type':'integer'}}}},"
+   "'deployments':{'type':'array','items':{'type':'object','properties':{"
+    "'credential':{'type':'string'},'model':{'type':'string'},"
+    "'rpm':{'$ref':'#/components/schemas/Window'},'tpm':{'$ref':'#/components/schemas/Window'}}}},"
+   "'keys':{'type':'array','items':{'type':'object','properties':{'id':{'type':'integer'},"
+    "'name':{'type':'string'},'masked':{'type':'string'},"
+    "'rpm':{'$ref':'#/components/schemas/Window'},'tpm':{'$ref':'#/components/schemas/Window'}}}}}},"
+  "'AdminTimeseries':{'type':'object','properties':{'interval_s':{'type':'integer'},"
+   "'points':{'type':'array','items':{'type':'object','properties':{"
+    "'t':{'type':'integer','description':'unix seconds'},'requests':{'type':'integer'},"
+    "'errors':{'type':'integer'},'p50_ms':{'type':'number','nullable':true},"
+    "'p99_ms':{'type':'number','nullable':true},'prompt_tokens':{'type':'integer'},"
+    "'completion_tokens':{'type':'integer'}}}}}},"
   "'AdminState':{'type':'object','properties':{'status':{'type':'string'},"
    "'uptime_s':{'type':'integer'},'in_flight':{'type':'integer'},'draining':{'type':'boolean'},"
    "'stats_window_ms':{'type':'integer'},"
@@ -372,6 +526,11 @@ static const char doc[] =
  "}"
 "}"
 "}";
+#undef ADMIN_SEC
+#undef ADMIN_ERRS
+#undef JSON_OK
+#undef KEY_ID
+#undef SPEND_PARAMS
 /* clang-format on */
 
 int ar_admin_openapi(ar_buf_t *out)

@@ -133,6 +133,11 @@ void ar_gw_req_finish(ar_gw_req_t *g)
     int status = ar_http_status(http);
     uint64_t took_us = ar_now_us() - http->start_us;
     ar_router_record_request(g->rt->router, g->dep, status ? status : 499, took_us);
+    if (g->dep && (g->switches > 0 || g->dep->is_fallback))
+        ar_router_record_fallback(g->dep);
+    ar_ts_record(((ar_gw_worker_t *)http->worker->data)->gw->timeseries, (unsigned)http->worker->id,
+                 ar_wall_ms() / 1000, status == 0 || status >= 400, took_us,
+                 g->call.usage.prompt_tokens, g->call.usage.completion_tokens);
     /* the access line itself is written by routes.c when the request is released */
     g->ctx.log_model = g->call.public_model;
     g->ctx.log_credential = g->dep ? g->dep->cred->name : NULL;

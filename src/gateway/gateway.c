@@ -351,6 +351,7 @@ int ar_gateway_run(const char *config_path)
     gw->started_ms = ar_now_ms();
     gw->config_path = ar_xstrdup(config_path);
     gw->state = ar_router_state_create();
+    gw->timeseries = ar_ts_create();
     gw->file_cfg = cfg;
     char err[256] = "";
     int exit_code = 0;
@@ -429,6 +430,7 @@ out:
     ar_gw_store_models_free(gw->store_models);
     ar_gw_ratelimit_destroy(gw);
     ar_router_state_destroy(gw->state);
+    ar_ts_destroy(gw->timeseries);
     ar_free(gw->config_path);
     ar_free(gw);
     return exit_code;

@@ -20,6 +20,7 @@
 #include "providers/provider.h"
 #include "router/outcome.h"
 #include "router/router.h"
+#include "router/timeseries.h"
 #include "server/server.h"
 #include "tenant/keycache.h"
 #include "upstream/upstream.h"
@@ -91,6 +92,7 @@ struct ar_gateway {
     /* tenancy.c: the store thread, the key cache and the spend ledger (NULL: no store) */
     struct ar_gw_tenancy *tenancy;
     struct ar_gw_prices *prices; /* cost.c: the price table (NULL: no model_prices_link) */
+    ar_ts_t *timeseries;         /* the last hour per second (/admin/timeseries) */
 };
 
 /** Per worker thread. */
@@ -170,6 +172,7 @@ typedef struct ar_gw_ctx {
     int64_t log_completion_tokens;
     bool log_stream;
     const char *log_reason; /* why the gateway answered an error itself (ar_gw_set_reason) */
+    size_t ts_seconds;      /* routes.c: /admin/timeseries?seconds= */
 } ar_gw_ctx_t;
 
 static inline ar_runtime_t *ar_gw_rt(const ar_http_request_t *req)
@@ -295,6 +298,26 @@ typedef enum ar_gw_auth_level { AR_AUTH_PUBLIC, AR_AUTH_KEY, AR_AUTH_MASTER } ar
 int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_auth_level_t level);
 /** The id of the caller's virtual key, 0 for the master key (what owns stored data). */
 int64_t ar_gw_caller_key_id(const ar_http_request_t *req);
+/** The raw (still percent-encoded) value of query parameter name in q; empty when absent. */
+ar_span_t ar_gw_query_param(ar_span_t q, const char *name);
+/** Percent-decodes s into the pool. @return NULL when s is malformed or decodes to a NUL. */
+char *ar_gw_url_decode(ar_pool_t *pool, ar_span_t s);
+/** The client buckets of ratelimit.c for the admin pages (all NULL before first use). */
+void ar_gw_ratelimit_view(ar_gateway_t *gw, ar_admin_limiter_t *out);
+/* admin_api.c: the keys, plans and spend of the store (master key; store thread) */
+void ar_gw_admin_keys_list(ar_http_request_t *req);
+void ar_gw_admin_key_create(ar_http_request_t *req);
+/** POST /admin/keys/{id}/revoke (action "revoke") and /admin/keys/{id}/limits ("limits"). */
+void ar_gw_admin_key_action(ar_http_request_t *req, ar_span_t id, const char *action);
+void ar_gw_admin_plans_list(ar_http_request_t *req);
+void ar_gw_admin_plan_create(ar_http_request_t *req);
+/** GET /admin/spend (JSON totals) and /admin/spend.csv (the records). */
+void ar_gw_admin_spend(ar_http_request_t *req, bool csv);
+/**
+ * Store thread: reads key id into the key cache again if the cache holds it (after the
+ * admin API changed or revoked it), so the next request sees the change.
+ */
+void ar_gw_tenancy_refresh_key(ar_gateway_t *gw, ar_store_t *s, int64_t id);
 
 /* tenancy.c: the store behind virtual keys, quotas and the ledger */
 typedef struct ar_gw_tenancy ar_gw_tenancy_t;

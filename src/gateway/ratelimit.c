@@ -43,6 +43,12 @@ static ar_gw_limiter_t *limiter_of(ar_gateway_t *gw)
     return l;
 }
 
+void ar_gw_ratelimit_view(ar_gateway_t *gw, ar_admin_limiter_t *out)
+{
+    ar_gw_limiter_t *l = atomic_load_explicit(&gw->limiter, memory_order_acquire);
+    *out = l ? (ar_admin_limiter_t){&l->global, l->clients, l->models} : (ar_admin_limiter_t){0};
+}
+
 void ar_gw_ratelimit_destroy(ar_gateway_t *gw)
 {
     ar_gw_limiter_t *l = atomic_exchange(&gw->limiter, NULL);

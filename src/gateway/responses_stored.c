@@ -61,20 +61,6 @@ static void respond(ar_http_request_t *req, int status, ar_span_t body)
     ar_http_respond_json(req, status, hs, n, body);
 }
 
-/* A query parameter's value, empty when absent. */
-static ar_span_t query_param(ar_span_t q, const char *name)
-{
-    size_t nl = strlen(name);
-    while (q.len) {
-        const char *amp = memchr(q.ptr, '&', q.len);
-        ar_span_t pair = ar_span(q.ptr, amp ? (size_t)(amp - q.ptr) : q.len);
-        if (pair.len > nl && memcmp(pair.ptr, name, nl) == 0 && pair.ptr[nl] == '=')
-            return ar_span_skip(pair, nl + 1);
-        q = amp ? ar_span_skip(q, pair.len + 1) : AR_SPAN_NULL;
-    }
-    return AR_SPAN_NULL;
-}
-
 /* GET /v1/responses/{id}/input_items: a page of the input items (limit 1..100, default 20;
  * order desc by default, as OpenAI; after: the id of the item the page follows). */
 static void items_page(ar_http_request_t *req, const stored_job_t *j)
@@ -86,20 +72,20 @@ static void items_page(ar_http_request_t *req, const stored_job_t *j)
         return;
     }
     int64_t limit = 20;
-    ar_span_t v = query_param(req->query, "limit");
+    ar_span_t v = ar_gw_query_param(req->query, "limit");
     if (v.len && (ar_parse_int64(v, &limit) != 0 || limit < 1 || limit > 100)) {
         json_decref(all);
         bad_request(req, "'limit' must be an integer from 1 to 100");
         return;
     }
-    ar_span_t order = query_param(req->query, "order");
+    ar_span_t order = ar_gw_query_param(req->query, "order");
     bool asc = ar_span_eq(order, AR_LIT("asc"));
     if (order.len && !asc && !ar_span_eq(order, AR_LIT("desc"))) {
         json_decref(all);
         bad_request(req, "'order' must be 'asc' or 'desc'");
         return;
     }
-    ar_span_t after = query_param(req->query, "after");
+    ar_span_t after = ar_gw_query_param(req->query, "after");
     size_t cnt = json_array_size(all);
     json_t *data = json_array();
     bool started = after.len == 0, more = false;

@@ -32,6 +32,17 @@ typedef enum route_id {
     R_OPENAPI,
     R_ADMIN_STATE,
     R_ADMIN_RESET,
+    R_ADMIN_METRICS,
+    R_ADMIN_RATE_LIMITS,
+    R_ADMIN_TIMESERIES,
+    R_ADMIN_KEYS, /* admin_api.c */
+    R_ADMIN_KEY_CREATE,
+    R_ADMIN_KEY_REVOKE,
+    R_ADMIN_KEY_LIMITS,
+    R_ADMIN_PLANS,
+    R_ADMIN_PLAN_CREATE,
+    R_ADMIN_SPEND,
+    R_ADMIN_SPEND_CSV,
     R_AZURE_CHAT, /* Azure OpenAI SDKs: /openai/deployments/{deployment}/... */
     R_AZURE_COMPLETIONS,
     R_AZURE_EMBEDDINGS,
@@ -88,6 +99,28 @@ static const route_t routes[] = {
      AR_AUTH_MASTER},
     {AR_LIT("/admin/state/"), true, AR_LIT("/reset"), AR_HTTP_POST, "POST", R_ADMIN_RESET,
      AR_AUTH_MASTER},
+    {AR_LIT("/admin/metrics"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_METRICS,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/rate-limits"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_RATE_LIMITS,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/timeseries"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_TIMESERIES,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/keys"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET, POST", R_ADMIN_KEYS,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/keys"), false, AR_SPAN_NULL, AR_HTTP_POST, "GET, POST", R_ADMIN_KEY_CREATE,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/keys/"), true, AR_LIT("/revoke"), AR_HTTP_POST, "POST", R_ADMIN_KEY_REVOKE,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/keys/"), true, AR_LIT("/limits"), AR_HTTP_POST, "POST", R_ADMIN_KEY_LIMITS,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/plans"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET, POST", R_ADMIN_PLANS,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/plans"), false, AR_SPAN_NULL, AR_HTTP_POST, "GET, POST", R_ADMIN_PLAN_CREATE,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/spend"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_SPEND,
+     AR_AUTH_MASTER},
+    {AR_LIT("/admin/spend.csv"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_ADMIN_SPEND_CSV,
+     AR_AUTH_MASTER},
     {AR_LIT("/usage"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_USAGE, AR_AUTH_KEY},
     {AR_LIT("/limits"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_LIMITS, AR_AUTH_KEY},
     {AR_LIT("/tariff"), false, AR_SPAN_NULL, AR_HTTP_GET, "GET", R_TARIFF, AR_AUTH_KEY},
@@ -105,6 +138,14 @@ static const route_t routes[] = {
 static ar_span_t azure_deployment(ar_span_t path, ar_span_t suffix)
 {
     ar_span_t d = ar_span_skip(path, AR_LIT("/openai/deployments/").len);
+    d.len -= suffix.len;
+    return d;
+}
+
+/* The {id} of /admin/keys/{id}/...: what lies between the prefix and the suffix. */
+static ar_span_t admin_id(ar_span_t path, ar_span_t suffix)
+{
+    ar_span_t d = ar_span_skip(path, AR_LIT("/admin/keys/").len);
     d.len -= suffix.len;
     return d;
 }
@@ -133,6 +174,10 @@ static void admin_view(ar_http_request_t *req, ar_runtime_t *rt, ar_admin_view_t
     v->log_dropped = ar_log_dropped();
     v->draining = ar_worker_draining(req->worker);
     ar_gw_tenancy_storage(gw, &v->storage);
+    v->timeseries = gw->timeseries;
+    v->ts_seconds = ((ar_gw_ctx_t *)req->data)->ts_seconds;
+    ar_gw_ratelimit_view(gw, &v->limiter);
+    v->keys = gw->tenancy ? ar_gw_tenancy_keys(gw->tenancy) : NULL;
 }
 
 /* Formats one admin page with fn and answers it; /health pages also show the proxies. */
@@ -174,14 +219,40 @@ static void admin_page(ar_http_request_t *req, ar_runtime_t *rt, admin_page_fn f
     ar_buf_dispose(&out); /* the body is borrowed only until ar_http_respond returns */
 }
 
+ar_span_t ar_gw_query_param(ar_span_t q, const char *name)
+{
+    size_t nl = strlen(name);
+    while (q.len) {
+        const char *amp = memchr(q.ptr, '&', q.len);
+        ar_span_t pair = ar_span(q.ptr, amp ? (size_t)(amp - q.ptr) : q.len);
+        if (pair.len > nl && memcmp(pair.ptr, name, nl) == 0 && pair.ptr[nl] == '=')
+            return ar_span_skip(pair, nl + 1);
+        q = amp ? ar_span_skip(q, pair.len + 1) : AR_SPAN_NULL;
+    }
+    return AR_SPAN_NULL;
+}
+
+/* GET /admin/timeseries?seconds=N (1..3600, default 300). */
+static void admin_timeseries(ar_http_request_t *req, ar_runtime_t *rt)
+{
+    int64_t secs = 300;
+    ar_span_t v = ar_gw_query_param(req->query, "seconds");
+    if (v.len && (ar_parse_int64(v, &secs) != 0 || secs < 1 || secs > AR_TS_SECONDS)) {
+        ar_gw_error(req, 400, "invalid_request_error", "invalid_seconds",
+                    "'seconds' must be an integer from 1 to 3600");
+        return;
+    }
+    ((ar_gw_ctx_t *)req->data)->ts_seconds = (size_t)secs;
+    admin_page(req, rt, ar_admin_timeseries_json, AR_LIT("application/json"), false, 200);
+}
+
 static int openapi_page(const ar_admin_view_t *v, ar_buf_t *out)
 {
     (void)v;
     return ar_admin_openapi(out);
 }
 
-/* Percent-decodes s into the pool. @return NULL when s is malformed or decodes to a NUL. */
-static char *url_decode(ar_pool_t *pool, ar_span_t s)
+char *ar_gw_url_decode(ar_pool_t *pool, ar_span_t s)
 {
     char *out = ar_pool_alloc(pool, s.len + 1);
     size_t n = 0;
@@ -226,7 +297,7 @@ static void admin_reset(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t path
 {
     ar_span_t prefix = AR_LIT("/admin/state/");
     ar_span_t enc = ar_span(path.ptr + prefix.len, path.len - prefix.len - AR_LIT("/reset").len);
-    char *model = url_decode(req->pool, enc);
+    char *model = ar_gw_url_decode(req->pool, enc);
     if (!model || !model[0]) {
         ar_gw_error(req, 400, "invalid_request_error", "invalid_model", "Malformed model name");
         return;
@@ -438,6 +509,25 @@ void ar_gw_on_request(ar_http_request_t *req)
         admin_page(req, rt, ar_admin_state_json, AR_LIT("application/json"), false, 200);
         break;
     case R_ADMIN_RESET: admin_reset(req, rt, path); break;
+    case R_ADMIN_METRICS:
+        admin_page(req, rt, ar_admin_metrics_json, AR_LIT("application/json"), false, 200);
+        break;
+    case R_ADMIN_RATE_LIMITS:
+        admin_page(req, rt, ar_admin_rate_limits_json, AR_LIT("application/json"), false, 200);
+        break;
+    case R_ADMIN_TIMESERIES: admin_timeseries(req, rt); break;
+    case R_ADMIN_KEYS: ar_gw_admin_keys_list(req); break;
+    case R_ADMIN_KEY_CREATE: ar_gw_admin_key_create(req); break;
+    case R_ADMIN_KEY_REVOKE:
+        ar_gw_admin_key_action(req, admin_id(path, hit->suffix), "revoke");
+        break;
+    case R_ADMIN_KEY_LIMITS:
+        ar_gw_admin_key_action(req, admin_id(path, hit->suffix), "limits");
+        break;
+    case R_ADMIN_PLANS: ar_gw_admin_plans_list(req); break;
+    case R_ADMIN_PLAN_CREATE: ar_gw_admin_plan_create(req); break;
+    case R_ADMIN_SPEND: ar_gw_admin_spend(req, false); break;
+    case R_ADMIN_SPEND_CSV: ar_gw_admin_spend(req, true); break;
     case R_USAGE: ar_gw_key_usage(req, rt); break;
     case R_LIMITS: ar_gw_key_limits(req, rt); break;
     case R_TARIFF: ar_gw_key_tariff(req, rt); break;

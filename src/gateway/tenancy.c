@@ -199,6 +199,18 @@ static void cache_key(ar_gw_tenancy_t *t, ar_store_t *s, const ar_vkey_t *k)
     ar_store_plan_list_free(&plans);
 }
 
+void ar_gw_tenancy_refresh_key(ar_gateway_t *gw, ar_store_t *s, int64_t id)
+{
+    ar_gw_tenancy_t *t = gw->tenancy;
+    if (!t || !ar_keycache_has_id(t->keys, id))
+        return; /* a key never used here is read when first used */
+    ar_vkey_t k;
+    if (ar_store_key_get(s, id, NULL, &k) == 0) {
+        cache_key(t, s, &k);
+        ar_vkey_free(&k);
+    }
+}
+
 static void lookup_work(ar_store_t *s, void *arg)
 {
     lookup_t *l = arg;

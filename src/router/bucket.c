@@ -173,6 +173,20 @@ static bool reusable(slot_t *s, int64_t last_ms, int64_t now_ms)
            atomic_load_explicit(&s->bucket._tat_ns, memory_order_relaxed) <= to_ns(now_ms);
 }
 
+const ar_bucket_t *ar_bucket_table_find(const ar_bucket_table_t *t, char kind, ar_span_t id)
+{
+    uint64_t h = hash_key(t->seed, kind, id);
+    for (size_t i = 0; i < AR_BUCKET_PROBE; i++) {
+        const slot_t *s = &t->slots[(h + i) & t->mask];
+        uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+        if (k == h)
+            return &s->bucket;
+        if (k == 0)
+            return NULL;
+    }
+    return NULL;
+}
+
 ar_bucket_t *ar_bucket_table_get(ar_bucket_table_t *t, char kind, ar_span_t id, uint64_t now_ms)
 {
     uint64_t h = hash_key(t->seed, kind, id);

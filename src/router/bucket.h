@@ -118,6 +118,11 @@ void ar_bucket_table_destroy(ar_bucket_table_t *t);
  */
 ar_bucket_t *ar_bucket_table_get(ar_bucket_table_t *t, char kind, ar_span_t id, uint64_t now_ms);
 
+/**
+ * The bucket of (kind, id) if the table holds one, else NULL; creates and touches nothing
+ * (admin pages read it with ar_bucket_peek). Any thread.
+ */
+const ar_bucket_t *ar_bucket_table_find(const ar_bucket_table_t *t, char kind, ar_span_t id);
 /** Slots holding a key (a scan: tests and admin pages). */
 size_t ar_bucket_table_used(const ar_bucket_table_t *t);
 

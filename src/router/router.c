@@ -338,6 +338,11 @@ void ar_router_record_request(ar_router_t *r, const ar_deployment_t *d, int stat
     ar_histo_observe(&s->duration, duration_us);
 }
 
+void ar_router_record_fallback(const ar_deployment_t *d)
+{
+    atomic_fetch_add_explicit(&d->dep_state->fallbacks, 1, memory_order_relaxed);
+}
+
 typedef struct reset_ctx {
     ar_router_t *r;
     const char *model;

@@ -51,6 +51,8 @@ typedef struct ar_target_state {
     _Atomic uint64_t completion_tokens;
     _Atomic uint64_t cost_nusd; /* nano-dollars */
     _Atomic uint64_t uperr[AR_UPERR_KINDS];
+    _Atomic uint64_t fallbacks; /* requests answered here after another deployment or as
+                                   routing.fallback */
 } ar_target_state_t;
 
 typedef struct ar_router_state ar_router_state_t;
@@ -177,6 +179,8 @@ ar_outcome_t ar_router_report(ar_router_t *r, const ar_deployment_t *d, const ar
  */
 void ar_router_record_request(ar_router_t *r, const ar_deployment_t *d, int status,
                               uint64_t duration_us);
+/** Counts a finished request that d answered though it was not the first choice. */
+void ar_router_record_fallback(const ar_deployment_t *d);
 
 /* ---- read access for /health, /metrics, /admin (any thread) ---- */
 

@@ -35,6 +35,12 @@ int ar_sq_usage(void *impl, int64_t key_id, int64_t now_ms, ar_usage_totals_t *d
 int ar_sq_usage_by_key(void *impl, int64_t now_ms, ar_key_usage_list_t *out);
 int ar_sq_stats(void *impl, int64_t now_ms, ar_store_stats_t *out);
 
+/* sqlite_spend.c */
+int ar_sq_spend_totals(void *impl, const ar_spend_filter_t *f, ar_spend_group_t by,
+                       ar_spend_total_list_t *out);
+int ar_sq_spend_each(void *impl, const ar_spend_filter_t *f, size_t max, ar_spend_each_fn fn,
+                     void *ud);
+
 /* sqlite_tenancy.c */
 int ar_sq_conn_create(void *impl, const ar_conn_t *c, int64_t *id, char *err, size_t errlen);
 int ar_sq_conn_get(void *impl, int64_t id, ar_conn_t *out);

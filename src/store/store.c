@@ -165,6 +165,31 @@ int ar_store_stats(ar_store_t *s, int64_t now_ms, ar_store_stats_t *out)
     return s->be->stats(s->impl, now_ms, out);
 }
 
+int ar_store_spend_totals(ar_store_t *s, const ar_spend_filter_t *f, ar_spend_group_t by,
+                          ar_spend_total_list_t *out)
+{
+    out->items = NULL;
+    out->cnt = 0;
+    if ((unsigned)by > AR_SPEND_GROUP_CREDENTIAL)
+        return AR_EINVAL;
+    return s->be->spend_totals(s->impl, f, by, out);
+}
+
+void ar_store_spend_total_list_free(ar_spend_total_list_t *l)
+{
+    for (size_t i = 0; i < l->cnt; i++)
+        ar_free(l->items[i].group);
+    ar_free(l->items);
+    l->items = NULL;
+    l->cnt = 0;
+}
+
+int ar_store_spend_each(ar_store_t *s, const ar_spend_filter_t *f, size_t max, ar_spend_each_fn fn,
+                        void *ud)
+{
+    return s->be->spend_each(s->impl, f, max, fn, ud);
+}
+
 /* ---- tenancy ---- */
 
 int ar_store_conn_create(ar_store_t *s, const ar_conn_t *c, const char *secret,

@@ -153,6 +153,45 @@ typedef struct ar_stored_response_list {
     size_t cnt;
 } ar_stored_response_list_t;
 
+/* Which spend records a query reads; unset fields (-1, NULL, 0) match every record. */
+typedef struct ar_spend_filter {
+    int64_t key_id;         /* -1: any key; 0: the master key */
+    const char *model;      /* the model the client asked for */
+    const char *credential; /* the credential that answered (or was tried last) */
+    int64_t from_ms, to_ms; /* ts_ms in [from_ms, to_ms); 0: open on that side */
+} ar_spend_filter_t;
+
+/** A filter matching every record. */
+static inline ar_spend_filter_t ar_spend_filter_all(void)
+{
+    return (ar_spend_filter_t){.key_id = -1};
+}
+
+typedef enum ar_spend_group {
+    AR_SPEND_GROUP_NONE = 0, /* one row: the totals */
+    AR_SPEND_GROUP_DAY,      /* per UTC day, "YYYY-MM-DD" */
+    AR_SPEND_GROUP_KEY,      /* per key id (decimal text; "0": the master key) */
+    AR_SPEND_GROUP_MODEL,
+    AR_SPEND_GROUP_CREDENTIAL,
+} ar_spend_group_t;
+
+/* The totals of one group of spend records. errors: records with status >= 400. */
+typedef struct ar_spend_total {
+    char *group; /* "" for AR_SPEND_GROUP_NONE */
+    int64_t requests, errors;
+    int64_t prompt_tokens, completion_tokens;
+    double cost_usd;
+} ar_spend_total_t;
+
+typedef struct ar_spend_total_list {
+    ar_spend_total_t *items;
+    size_t cnt;
+} ar_spend_total_list_t;
+
+/* Called for each record of ar_store_spend_each (r and its strings are borrowed for the
+ * call); a non-zero return stops the walk and is returned. */
+typedef int (*ar_spend_each_fn)(void *ud, const ar_spend_t *r);
+
 /* What a database backend provides. err/errlen: a message for the operator on failure. */
 typedef struct ar_store_backend {
     const char *name; /* "sqlite" */
@@ -176,6 +215,10 @@ typedef struct ar_store_backend {
                  ar_usage_totals_t *month, ar_usage_totals_t *total);
     int (*usage_by_key)(void *impl, int64_t now_ms, ar_key_usage_list_t *out);
     int (*stats)(void *impl, int64_t now_ms, ar_store_stats_t *out);
+    int (*spend_totals)(void *impl, const ar_spend_filter_t *f, ar_spend_group_t by,
+                        ar_spend_total_list_t *out);
+    int (*spend_each)(void *impl, const ar_spend_filter_t *f, size_t max, ar_spend_each_fn fn,
+                      void *ud);
     /* tenancy */
     int (*conn_create)(void *impl, const ar_conn_t *c, int64_t *id, char *err, size_t errlen);
     int (*conn_get)(void *impl, int64_t id, ar_conn_t *out);
@@ -265,6 +308,22 @@ int ar_store_usage_by_key(ar_store_t *s, int64_t now_ms, ar_key_usage_list_t *ou
 void ar_store_key_usage_list_free(ar_key_usage_list_t *l);
 /** Key counts and usage totals over all keys (master key included: key id 0). */
 int ar_store_stats(ar_store_t *s, int64_t now_ms, ar_store_stats_t *out);
+
+/**
+ * The spend records matching f, summed per group (by), in group order (NONE: one row, zeros
+ * when nothing matched). Reads the ledger itself, not the daily usage: any filter and any
+ * time range work, at the cost of a scan of the matching records (key and time use an index).
+ * @return 0 with *out set (ar_store_spend_total_list_free), AR_EINVAL for a bad group, AR_EIO.
+ */
+int ar_store_spend_totals(ar_store_t *s, const ar_spend_filter_t *f, ar_spend_group_t by,
+                          ar_spend_total_list_t *out);
+void ar_store_spend_total_list_free(ar_spend_total_list_t *l);
+/**
+ * Calls fn for each spend record matching f, oldest first (then by id), at most max of them.
+ * @return 0, fn's non-zero return, or AR_EIO.
+ */
+int ar_store_spend_each(ar_store_t *s, const ar_spend_filter_t *f, size_t max, ar_spend_each_fn fn,
+                        void *ud);
 
 /* ---- tenancy: connections, provider models, assignments ---- */
 

@@ -144,7 +144,9 @@ test('/openapi.json: JSON listing every path', async () => {
   for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/models', '/v1/models/{id}',
     '/health', '/vhealth', '/metrics', '/admin/state', '/admin/state/{model}/reset', '/openapi.json',
     '/v1/messages', '/v1/messages/count_tokens', '/openai/deployments/{deployment}/chat/completions',
-    '/v1/responses', '/v1/responses/{id}', '/v1/responses/{id}/input_items'])
+    '/v1/responses', '/v1/responses/{id}', '/v1/responses/{id}/input_items',
+    '/admin/metrics', '/admin/rate-limits', '/admin/timeseries', '/admin/keys', '/admin/keys/{id}/revoke',
+    '/admin/keys/{id}/limits', '/admin/plans', '/admin/spend', '/admin/spend.csv'])
     assert.ok(doc.paths[p], p);
 });
 

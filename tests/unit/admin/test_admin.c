@@ -4,7 +4,8 @@
  * p50, implicit deployments once used, embedded proxy health), the Prometheus text
  * (exact counter lines, cumulative buckets ending in +Inf == _count, one HELP/TYPE per
  * family, label escaping), HTML escaping in /vhealth, /admin/state, the OpenAPI document
- * and the size cap. The router is driven through its public API with an injected clock.
+ * the dashboard pages (/admin/metrics, /admin/rate-limits, /admin/timeseries) and the
+ * size cap. The router is driven through its public API with an injected clock.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -589,7 +590,16 @@ static void test_openapi(void **state)
                                        "/openapi.json",
                                        "/v1/responses",
                                        "/v1/responses/{id}",
-                                       "/v1/responses/{id}/input_items"};
+                                       "/v1/responses/{id}/input_items",
+                                       "/admin/metrics",
+                                       "/admin/rate-limits",
+                                       "/admin/timeseries",
+                                       "/admin/keys",
+                                       "/admin/keys/{id}/revoke",
+                                       "/admin/keys/{id}/limits",
+                                       "/admin/plans",
+                                       "/admin/spend",
+                                       "/admin/spend.csv"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         if (!json_object_get(paths, want[i]))
             fail_msg("path %s missing", want[i]);
@@ -625,6 +635,131 @@ static void test_openapi(void **state)
     ar_buf_dispose(&out);
 }
 
+/* /admin/metrics: totals over every deployment and the unrouted requests, one entry per
+ * public name (both deployments of x merged), availability, fallbacks. */
+static void test_admin_metrics(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_open(&f, two_creds);
+    for (int i = 0; i < 3; i++)
+        attempt(&f, dep(&f, 0), 1000, 200, 100000);
+    attempt(&f, dep(&f, 1), 1000, 500, 2000);
+    attempt(&f, dep(&f, 1), 2000, 500, 2000); /* b banned, its breaker OPEN */
+    ar_router_record_fallback(dep(&f, 0));
+    ar_router_record_request(f.r, NULL, 404, 10000);
+    ar_admin_view_t v = view(&f, 3000);
+    json_t *m = render_json(ar_admin_metrics_json, &v);
+    assert_int_equal(jint(m, "uptime", NULL), 42);
+    assert_int_equal(jint(m, "totalRequests", NULL), 6);
+    assert_int_equal(jint(m, "successfulRequests", NULL), 3);
+    assert_int_equal(jint(m, "failedRequests", NULL), 3);
+    assert_int_equal(jint(m, "fallbacksUsed", NULL), 1);
+    assert_int_equal(jint(m, "modelsAvailable", NULL), 1);
+    assert_float_equal(json_real_value(json_object_get(m, "avgLatency")), 314000.0 / 6 / 1000,
+                       0.06);
+    json_t *models = json_object_get(m, "models");
+    assert_int_equal(json_array_size(models), 1);
+    json_t *x = find(models, "name", "x", NULL, NULL);
+    assert_int_equal(jint(x, "requests", NULL), 5);
+    assert_int_equal(jint(x, "successful", NULL), 3);
+    assert_int_equal(jint(x, "failed", NULL), 2);
+    assert_float_equal(json_real_value(json_object_get(x, "avgLatency")), 60.8, 0.06);
+    assert_true(json_is_true(json_object_get(x, "available")));
+    json_decref(m);
+    fx_close(&f);
+}
+
+static const char limited[] = "rate_limiting:\n  enabled: true\n"
+                              "  global: { requests_per_minute: 10, burst_size: 10 }\n"
+                              "  per_model: { requests_per_minute: 5 }\n"
+                              "credentials:\n"
+                              "  - name: a\n    type: mock\n    rpm: 10\n"
+                              "models:\n"
+                              "  - name: x\n    credential: a\n    rpm: 5\n"
+                              "  - name: y\n    credential: a\n";
+
+/* /admin/rate-limits: the client buckets read without being charged, and the windows. */
+static void test_admin_rate_limits(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_open(&f, limited);
+    attempt(&f, dep(&f, 0), 1000, 200, 1000);
+    ar_bucket_t global;
+    ar_bucket_init(&global);
+    ar_bucket_table_t *models = ar_bucket_table_create(64, 7);
+    ar_bucket_limit_t lim;
+    ar_bucket_result_t r;
+    assert_true(ar_bucket_limit_init(&lim, 10, 10));
+    assert_true(ar_bucket_take(&global, &lim, 1000, &r));
+    assert_true(ar_bucket_limit_init(&lim, 5, 5));
+    assert_true(
+        ar_bucket_take(ar_bucket_table_get(models, 'm', AR_LIT("x"), 1000), &lim, 1000, &r));
+    ar_admin_view_t v = view(&f, 1000);
+    v.limiter = (ar_admin_limiter_t){&global, NULL, models};
+    for (int round = 0; round < 2; round++) { /* reading twice changes nothing */
+        json_t *j = render_json(ar_admin_rate_limits_json, &v);
+        json_t *c = json_object_get(j, "client");
+        assert_true(json_is_true(json_object_get(c, "enabled")));
+        assert_int_equal(jint(c, "global", "remaining"), 9);
+        assert_false(json_is_true(json_object_get(json_object_get(c, "per_client"), "enabled")));
+        assert_int_equal(jint(c, "per_client", "clients_tracked"), 0);
+        json_t *pm = json_object_get(json_object_get(c, "per_model"), "models");
+        assert_int_equal(json_array_size(pm), 2);
+        assert_int_equal(jint(find(pm, "name", "x", NULL, NULL), "remaining", NULL), 4);
+        assert_int_equal(jint(find(pm, "name", "y", NULL, NULL), "remaining", NULL), 5);
+        json_t *a = find(json_object_get(j, "credentials"), "name", "a", NULL, NULL);
+        assert_int_equal(jint(a, "rpm", "current"), 1);
+        assert_int_equal(jint(a, "rpm", "limit"), 10);
+        assert_int_equal(jint(a, "tpm", "limit"), -1);
+        json_t *d = find(json_object_get(j, "deployments"), "credential", "a", "model", "x");
+        assert_int_equal(jint(d, "rpm", "limit"), 5);
+        assert_int_equal(json_array_size(json_object_get(j, "keys")), 0);
+        json_decref(j);
+    }
+    assert_int_equal(ar_bucket_table_used(models), 1);
+    ar_bucket_table_destroy(models);
+    fx_close(&f);
+}
+
+/* /admin/timeseries: ts_seconds points ending at the wall clock's second, oldest first. */
+static void test_admin_timeseries(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_open(&f, two_creds);
+    ar_ts_t *ts = ar_ts_create();
+    ar_ts_record(ts, 0, WALL_MS / 1000, false, 20000, 3, 5);
+    ar_ts_record(ts, 1, WALL_MS / 1000, true, 20000, 0, 0);
+    ar_admin_view_t v = view(&f, 1000);
+    v.timeseries = ts;
+    v.ts_seconds = 3;
+    json_t *j = render_json(ar_admin_timeseries_json, &v);
+    assert_int_equal(jint(j, "interval_s", NULL), 1);
+    json_t *pts = json_object_get(j, "points");
+    assert_int_equal(json_array_size(pts), 3);
+    json_t *first = json_array_get(pts, 0), *last = json_array_get(pts, 2);
+    assert_int_equal(jint(first, "t", NULL), WALL_MS / 1000 - 2);
+    assert_int_equal(jint(first, "requests", NULL), 0);
+    assert_true(json_is_null(json_object_get(first, "p50_ms")));
+    assert_int_equal(jint(last, "t", NULL), WALL_MS / 1000);
+    assert_int_equal(jint(last, "requests", NULL), 2);
+    assert_int_equal(jint(last, "errors", NULL), 1);
+    assert_int_equal(jint(last, "prompt_tokens", NULL), 3);
+    assert_int_equal(jint(last, "completion_tokens", NULL), 5);
+    double p50 = json_real_value(json_object_get(last, "p50_ms"));
+    assert_true(p50 > 13 && p50 < 30);
+    json_decref(j);
+    /* no series kept: an empty list */
+    v.timeseries = NULL;
+    j = render_json(ar_admin_timeseries_json, &v);
+    assert_int_equal(json_array_size(json_object_get(j, "points")), 0);
+    json_decref(j);
+    ar_ts_destroy(ts);
+    fx_close(&f);
+}
+
 /* A page that does not fit the buffer's cap fails cleanly with AR_ETOOBIG. */
 static void test_cap(void **state)
 {
@@ -632,8 +767,8 @@ static void test_cap(void **state)
     fx_t f;
     fx_open(&f, two_creds);
     ar_admin_view_t v = view(&f, 1000);
-    page_fn fns[] = {ar_admin_health_json, ar_admin_health_html, ar_admin_metrics,
-                     ar_admin_state_json};
+    page_fn fns[] = {ar_admin_health_json, ar_admin_health_html,  ar_admin_metrics,
+                     ar_admin_state_json,  ar_admin_metrics_json, ar_admin_rate_limits_json};
     for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
         ar_buf_t out;
         ar_buf_init(&out, 200);
@@ -659,6 +794,9 @@ int main(void)
         cmocka_unit_test(test_vhealth_escapes),
         cmocka_unit_test(test_admin_state),
         cmocka_unit_test(test_openapi),
+        cmocka_unit_test(test_admin_metrics),
+        cmocka_unit_test(test_admin_rate_limits),
+        cmocka_unit_test(test_admin_timeseries),
         cmocka_unit_test(test_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -325,6 +325,10 @@ static void test_table_same_key_same_bucket(void **state)
     assert_ptr_not_equal(ar_bucket_table_get(t, 'i', AR_LIT("alice"), 0), a);
     assert_int_equal(ar_bucket_table_used(t), 3);
     assert_int_equal(ar_bucket_table_overflows(t), 0);
+    /* find reads without creating */
+    assert_ptr_equal(ar_bucket_table_find(t, 'c', AR_LIT("alice")), a);
+    assert_null(ar_bucket_table_find(t, 'c', AR_LIT("carol")));
+    assert_int_equal(ar_bucket_table_used(t), 3);
     /* another seed, other hashes */
     assert_int_not_equal(hash_key(1, 'c', AR_LIT("alice")), hash_key(2, 'c', AR_LIT("alice")));
     ar_bucket_table_destroy(t);
