@@ -188,7 +188,7 @@ async function limits() {
       `${fmt(tpm.current)} / ${tpm.limit > 0 ? fmt(tpm.limit) : '∞'}`, bar(tpm.current, tpm.limit), c.in_flight,
     ]));
   }
-  $('limits-buckets').textContent = rl ? JSON.stringify(rl.buckets ?? rl.client ?? rl, null, 2)
+  $('limits-buckets').textContent = rl ? JSON.stringify(rl.client, null, 2)
     : 'this airouter has no /admin/rate-limits';
 }
 
@@ -200,7 +200,7 @@ async function keys() {
     $('keys-note').textContent = 'this airouter has no key administration (/admin/keys)';
     return;
   }
-  for (const k of list.data || list.keys || list) {
+  for (const k of list.keys || []) {
     const revoke = el('button', 'revoke');
     revoke.disabled = !!k.revoked;
     revoke.addEventListener('click', async () => {
@@ -211,15 +211,17 @@ async function keys() {
       } catch (e) { status(e.message, true); }
     });
     const usage = k.usage || {};
-    const today = usage.day || usage.today || {};
+    const today = usage.day || {};
+    const month = usage.month || {};
     const used = (today.prompt_tokens || 0) + (today.completion_tokens || 0);
-    const budget = k.max_budget_usd > 0 ? bar(usage.total ? usage.total.cost_usd : 0, k.max_budget_usd) : '-';
+    const budget = k.max_budget_usd > 0
+      ? `$${fmt(month.cost_usd, 4)} this month / $${fmt(k.max_budget_usd, 2)}` : '-';
     body.appendChild(row([
       k.id, k.name, k.masked, k.daily_tokens > 0 ? bar(used, k.daily_tokens) : fmt(used), budget,
       k.revoked ? el('span', 'revoked', 'bad') : el('span', 'active', 'ok'), revoke,
     ]));
   }
-  const days = spend ? spend.data || spend.rows || [] : [];
+  const days = spend ? spend.groups || [] : [];
   chart($('chart-spend'), [days.map((d) => d.cost_usd || 0)], ['#2458d6']);
   $('keys-note').textContent = spend ? `${days.length} day(s) of spend` : '';
 }
