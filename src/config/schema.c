@@ -344,7 +344,6 @@ static int check_whole_seconds(ar_config_ctx_t *ctx, const char *path, yaml_node
     "limits and buckets are counted per instance; sharing them through Redis is not "              \
     "implemented in this version"
 #define NO_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
-#define NO_JSON_FILTER "the json_response request filter is not implemented in this version"
 
 #define SRV(f) offsetof(ar_server_conf_t, f)
 /* clang-format off */
@@ -941,8 +940,7 @@ static const ar_config_cmd_t model_cmds[] = {
      .def = {.i = AR_MODEL_KIND_ANY}},
     {.name = "context_size", .type = AR_CONFIG_I64, .off = MD(context_size)},
     {.name = "max_output_tokens", .type = AR_CONFIG_I64, .off = MD(max_output_tokens)},
-    {.name = "json_response", .type = AR_CONFIG_BOOL, .off = MD(json_response),
-     .flags = AR_CONFIG_F_NOT_USED, .note = NO_JSON_FILTER},
+    {.name = "json_response", .type = AR_CONFIG_BOOL, .off = MD(json_response)},
     {.name = "available", .type = AR_CONFIG_BOOL, .off = MD(available), .def = {.i = 1}},
     {.name = "input_cost_per_token", .type = AR_CONFIG_DOUBLE, .off = MD(input_cost_per_token),
      .def = {.d = -1}},

@@ -12,6 +12,21 @@
 #include "core/str.h"
 #include "gateway/gateway_int.h"
 
+const char *ar_gw_served_model(const ar_gw_req_t *g)
+{
+    const ar_deployment_t *d = g->dep;
+    if (!d)
+        return "";
+    if (d->model && d->model->from_store) {
+        for (size_t i = 0; i < g->alias_hits_cnt; i++) {
+            if (strcmp(g->alias_hits[i][1], d->model->name) == 0)
+                return g->alias_hits[i][0];
+        }
+        return g->call.public_model ? g->call.public_model : "";
+    }
+    return d->name;
+}
+
 /* `"_router":{...}` (without braces around it) appended to out; a remote airouter's own
  * `_router` (chains) goes inside as "upstream". */
 static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out, ar_span_t upstream_meta)
@@ -22,6 +37,8 @@ static int append_router_meta(ar_gw_req_t *g, ar_buf_t *out, ar_span_t upstream_
     rc = rc ? rc : ar_buf_append_str(out, "\",\"credential\":\"");
     rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(d ? d->cred->name : ""));
     rc = rc ? rc : ar_buf_append_str(out, "\",\"model_name\":\"");
+    rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(ar_gw_served_model(g)));
+    rc = rc ? rc : ar_buf_append_str(out, "\",\"upstream_model\":\"");
     rc = rc ? rc : ar_buf_append_json_escaped(out, ar_span_cstr(d ? d->upstream_model : ""));
     char num[24];
     size_t nlen = ar_u64_dec((uint64_t)g->attempts, num);
@@ -100,7 +117,7 @@ size_t ar_gw_answer_headers(ar_gw_req_t *g, ar_http_header_t *hs, size_t max, bo
         hs[n++] =
             (ar_http_header_t){AR_LIT("x-airouter-credential"), ar_span_cstr(g->dep->cred->name)};
         hs[n++] =
-            (ar_http_header_t){AR_LIT("x-airouter-model"), ar_span_cstr(g->dep->upstream_model)};
+            (ar_http_header_t){AR_LIT("x-airouter-model"), ar_span_cstr(ar_gw_served_model(g))};
         char *att = ar_pool_alloc(g->http->pool, 24);
         ar_u64_dec((uint64_t)g->attempts, att);
         hs[n++] = (ar_http_header_t){AR_LIT("x-airouter-attempts"), ar_span_cstr(att)};

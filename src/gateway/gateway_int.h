@@ -188,6 +188,11 @@ typedef struct ar_gw_req {
     ar_runtime_t *rt;
     ar_endpoint_t endpoint;
     ar_call_t call;
+    ar_route_filter_t filter; /* the request's routing extensions */
+    /* the virtual key's aliases the request used (store models): alias, internal name
+     * pairs copied to the pool (the key's config may be replaced while it runs) */
+    const char *(*alias_hits)[2];
+    size_t alias_hits_cnt;
     ar_candidates_t cands;
     size_t next_cand;
     bool fallback_tried; /* routing.fallback was considered */
@@ -412,6 +417,12 @@ void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *complet
 void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd);
 
 /* reply.c */
+/**
+ * The public name of the deployment that served (`_router.model_name`, x-airouter-model):
+ * its `models:` name; for a store model, the caller's alias that led to it (its internal
+ * name is never shown). "" before a deployment was chosen.
+ */
+const char *ar_gw_served_model(const ar_gw_req_t *g);
 /** An error body in the client's format (the request's front, else OpenAI's shape). */
 ar_span_t ar_gw_error_body(ar_http_request_t *req, int status, const char *type, const char *code,
                            const char *message);
@@ -448,6 +459,14 @@ void ar_gw_refuse_limit(ar_http_request_t *req, const ar_runtime_t *rt, const ch
                         int64_t retry_ms, const char *message);
 /** Frees the process-wide buckets. Main thread, once the workers have stopped. */
 void ar_gw_ratelimit_destroy(ar_gateway_t *gw);
+
+/* filters.c */
+/**
+ * Reads the routing extensions of src (a request body object; NULL or no object: none)
+ * into out; strings are copied to pool. @return NULL, or the 400 message naming the
+ * member that has the wrong type.
+ */
+const char *ar_gw_route_filter(ar_pool_t *pool, const json_t *src, ar_route_filter_t *out);
 
 /* llm.c */
 /**

@@ -34,16 +34,18 @@ typedef struct fields {
     ar_span_t model, messages, prompt, input, stream, stream_options;
     ar_span_t max_tokens; /* max_completion_tokens, else max_tokens */
     bool has_extension;
+    ar_span_t ext[8];     /* the extensions' values, by index in ar_request_extensions */
     ar_jscan_keys_t keys; /* every member's raw key, for the duplicate check */
 } fields_t;
 
-static bool is_extension(ar_span_t key)
+/* The index of key in ar_request_extensions, or -1. */
+static int extension_of(ar_span_t key)
 {
     for (size_t i = 0; i < ar_request_extensions_cnt; i++) {
         if (ar_jscan_key_eq(key, ar_span_cstr(ar_request_extensions[i])))
-            return true;
+            return (int)i;
     }
-    return false;
+    return -1;
 }
 
 /* Keys are compared decoded ("mod\u0065l" is "model" to every parser upstream too).
@@ -72,8 +74,10 @@ static bool scan_fields(ar_pool_t *pool, ar_span_t body, fields_t *f)
             f->stream = v;
         else if (ar_jscan_key_eq(k, AR_LIT("stream_options")))
             f->stream_options = v;
-        else if (is_extension(k))
+        else if (extension_of(k) >= 0 && (size_t)extension_of(k) < AR_ARRAY_CNT(f->ext)) {
             f->has_extension = true;
+            f->ext[extension_of(k)] = v;
+        }
     }
     return true;
 }
@@ -167,6 +171,31 @@ static const char *validate(ar_http_request_t *req, ar_endpoint_t ep, const fiel
     return NULL;
 }
 
+/* The routing extensions of a raw body (only when it has some: they are rare).
+ * @return NULL, or the 400 message. */
+static const char *route_filter(ar_http_request_t *req, const fields_t *f, ar_route_filter_t *out)
+{
+    json_t *obj = json_object();
+    if (!obj)
+        return "out of memory";
+    for (size_t i = 0; i < AR_ARRAY_CNT(f->ext) && i < ar_request_extensions_cnt; i++) {
+        if (!f->ext[i].len)
+            continue;
+        json_error_t jerr;
+        json_t *v =
+            json_loadb(f->ext[i].ptr, f->ext[i].len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        if (!v) { /* the body is valid JSON: a number too large to read */
+            json_decref(obj);
+            return ar_pool_printf(req->pool, "'%s' has a value out of range",
+                                  ar_request_extensions[i]);
+        }
+        json_object_set_new(obj, ar_request_extensions[i], v);
+    }
+    const char *problem = ar_gw_route_filter(req->pool, obj, out);
+    json_decref(obj);
+    return problem;
+}
+
 static ar_gw_req_t *new_req(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep)
 {
     ar_gw_req_t *g = ar_pool_calloc(req->pool, sizeof(*g));
@@ -190,7 +219,8 @@ static ar_gw_req_t *new_req(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoin
  * A virtual key's aliases (its assigned store models): each name that is one of them is
  * replaced by the provider model's internal name, and its tps counted. @return the names
  * to route (names itself when the key has no alias), and in *hits the aliases used (in
- * the pool, *hits_cnt of them); NULL after answering 429 (limit_type "key").
+ * the pool, *hits_cnt of them); NULL after answering 429 (limit_type "key"), or names
+ * (NULL) when there are none.
  */
 static const ar_span_t *map_aliases(ar_http_request_t *req, const ar_runtime_t *rt,
                                     const ar_tkey_conf_t *kc, const ar_span_t *names,
@@ -304,9 +334,17 @@ static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, cons
     const ar_tkey_alias_t **hits;
     size_t hits_cnt;
     const ar_span_t *route = map_aliases(req, rt, kc, names, names_cnt, &hits, &hits_cnt);
-    if (!route)
+    if (!route && names_cnt) /* refused (an absent model has no names: NULL is no refusal) */
         return;
-    ar_route_query_t q = {route, names_cnt, ar_now_ms()};
+    if (hits_cnt) {
+        g->alias_hits = ar_pool_alloc(req->pool, hits_cnt * sizeof(*g->alias_hits));
+        for (size_t i = 0; i < hits_cnt; i++) {
+            g->alias_hits[i][0] = ar_pool_strdup_span(req->pool, ar_span_cstr(hits[i]->alias));
+            g->alias_hits[i][1] = ar_pool_strdup_span(req->pool, ar_span_cstr(hits[i]->target));
+        }
+        g->alias_hits_cnt = hits_cnt;
+    }
+    ar_route_query_t q = {route, names_cnt, ar_now_ms(), &g->filter};
     ar_router_candidates(rt->router, req->pool, &q, &g->cands);
     if (drop_unassigned(&g->cands, hits, hits_cnt) && g->cands.cnt == 0) {
         g->cands.empty_reason = AR_ENOTFOUND;
@@ -322,6 +360,15 @@ static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, cons
                         ar_pool_printf(req->pool,
                                        "The model '%s' does not exist or no credential serves it",
                                        m));
+        } else if (g->cands.filtered) {
+            char which[96];
+            ar_gw_error(
+                req, 503, "service_unavailable_error", "no_available_deployment",
+                ar_pool_printf(req->pool,
+                               "No available deployment for model '%s' matches the "
+                               "request's filters (%s)",
+                               g->call.public_model,
+                               ar_route_filter_names(g->cands.filtered, which, sizeof(which))));
         } else {
             ar_gw_error(req, 503, "service_unavailable_error", "no_available_deployment",
                         ar_pool_printf(req->pool, "No available deployment for model '%s'",
@@ -370,6 +417,14 @@ void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
             if (json_is_string(m))
                 names[names_cnt++] = ar_span(json_string_value(m), json_string_length(m));
         }
+    }
+    /* the routing extensions come from the client's own request (a front's translation
+     * does not carry them) */
+    const char *bad =
+        ar_gw_route_filter(req->pool, native && native->client ? native->client : body, &g->filter);
+    if (bad) {
+        bad_request(req, "invalid_request_error", bad);
+        return;
     }
     if (body) {
         for (size_t i = 0; i < ar_request_extensions_cnt; i++)
@@ -426,6 +481,10 @@ void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_sp
     }
 
     ar_gw_req_t *g = new_req(req, rt, ep);
+    if (f.has_extension && (problem = route_filter(req, &f, &g->filter)) != NULL) {
+        bad_request(req, "invalid_request_error", problem);
+        return;
+    }
 
     /* The model spec: a name, a priority list, "auto", or nothing (= auto). */
     ar_span_t *names = NULL;

@@ -88,6 +88,12 @@ ar_router_t *ar_router_create(const ar_config_t *cfg, ar_router_state_t *st, cha
     return r;
 }
 
+void ar_router_set_rand(ar_router_t *r, uint64_t (*fn)(void *ud), void *ud)
+{
+    r->rand = fn;
+    r->rand_ud = ud;
+}
+
 const ar_deployment_t *ar_router_fallback(const ar_router_t *r)
 {
     return r->has_fallback ? &r->fallback : NULL;

@@ -71,10 +71,32 @@ typedef struct ar_deployment {
     ar_target_state_t *dep_state;
 } ar_deployment_t;
 
+/* The request filters (AR_FILTER_* bits name them in ar_candidates_t.filtered). */
+#define AR_FILTER_TAGS 0x01u
+#define AR_FILTER_TYPE 0x02u
+#define AR_FILTER_CONTEXT 0x04u /* min_context_size */
+#define AR_FILTER_JSON 0x08u    /* json_response */
+#define AR_FILTER_SUCCESS 0x10u /* min_success_rate */
+
+/**
+ * What a request asks of a deployment besides its name (SPEC section 3 extensions). A
+ * deployment without a `models:` entry declares nothing: it passes only min_success_rate.
+ */
+typedef struct ar_route_filter {
+    const char *const *tags; /* every one must be among the model's tags */
+    size_t tags_cnt;
+    ar_model_kind_t kind;     /* AR_MODEL_KIND_ANY: any type */
+    int64_t min_context_size; /* 0: any; an unknown context_size (0) fails a larger one */
+    bool json_response;       /* only models with json_response: true */
+    double min_success_rate;  /* 0..1 over stats_window; deployments without samples pass */
+    bool prefer_fast;         /* the lowest measured TTFB first, the rest in strategy order */
+} ar_route_filter_t;
+
 typedef struct ar_route_query {
     const ar_span_t *models; /* the names asked for, in priority order */
     size_t models_cnt;
-    uint64_t now_ms; /* for strategies that read windowed statistics */
+    uint64_t now_ms;                 /* for strategies that read windowed statistics */
+    const ar_route_filter_t *filter; /* NULL: none */
 } ar_route_query_t;
 
 typedef struct ar_candidates {
@@ -84,7 +106,14 @@ typedef struct ar_candidates {
     /* when cnt == 0: AR_ENOTFOUND (no deployment serves the model) or AR_EUNAVAIL */
     int empty_reason;
     const char *unknown_model; /* the name that matched nothing (for the 404 message) */
+    unsigned filtered;         /* AR_FILTER_* bits of the filters that removed some deployment */
 } ar_candidates_t;
+
+/**
+ * The names of the filters in bits ("tags, min_context_size"), written to buf.
+ * @return buf.
+ */
+const char *ar_route_filter_names(unsigned bits, char *buf, size_t len);
 
 /* ---- state (process lifetime) ---- */
 
@@ -115,11 +144,18 @@ bool ar_router_has_discovered(const ar_router_t *r, size_t cred_idx);
 /** The discovered models of a credential (NULL when none). */
 const ar_strlist_t *ar_router_discovered(const ar_router_t *r, size_t cred_idx);
 /**
- * Resolves the query into candidates ordered by the configured strategy.
+ * Resolves the query into candidates: each name's deployments (filtered) ordered by the
+ * configured strategy, "auto" (or no name) every deployment ordered by smart, names in the
+ * client's order, is_fallback ones last; prefer_fast then moves the fastest primary first.
  * @return 0 (see out->cnt and out->empty_reason).
  */
 int ar_router_candidates(ar_router_t *r, ar_pool_t *pool, const ar_route_query_t *q,
                          ar_candidates_t *out);
+/**
+ * Replaces the random source of the smart strategy (default: ar_rand_u64), for tests that
+ * need a known pick. fn(ud) returns 64 random bits. Call before the router serves requests.
+ */
+void ar_router_set_rand(ar_router_t *r, uint64_t (*fn)(void *ud), void *ud);
 /** The routing.fallback deployment, or NULL when it is not enabled. */
 const ar_deployment_t *ar_router_fallback(const ar_router_t *r);
 /** The config this router was built from. */

@@ -29,13 +29,17 @@ struct ar_router {
     _Atomic uint64_t open_rr;
     ar_deployment_t fallback; /* routing.fallback, when has_fallback */
     bool has_fallback;
+    uint64_t (*rand)(void *ud); /* smart's random source; NULL: ar_rand_u64 */
+    void *rand_ud;
 };
 
 /**
- * Orders items[0..n) in place for one model group, by the configured strategy.
- * counter is the group's rotation counter.
+ * Orders items[0..n) in place for one model group, by strategy (the configured one, or
+ * smart for "auto"). counter is the group's rotation counter.
  */
-void ar_router__order(const ar_router_t *r, const ar_deployment_t **items, size_t n,
-                      _Atomic uint64_t *counter, uint64_t now_ms);
+void ar_router__order(const ar_router_t *r, ar_strategy_t strategy, const ar_deployment_t **items,
+                      size_t n, _Atomic uint64_t *counter, uint64_t now_ms);
+/** The moving average of d's time to first byte in µs (0: not measured yet). */
+double ar_router__ttfb_us(const ar_deployment_t *d);
 
 #endif

@@ -93,7 +93,7 @@ static void sort_by(const ar_deployment_t **items, double *key, size_t n)
     }
 }
 
-static double ttfb_us(const ar_deployment_t *d)
+double ar_router__ttfb_us(const ar_deployment_t *d)
 {
     return (double)atomic_load_explicit(&d->dep_state->ttfb_ewma_us, memory_order_relaxed);
 }
@@ -105,23 +105,26 @@ static void order_lowest_latency(const ar_deployment_t **items, size_t n, _Atomi
     order_round_robin(items, n, counter); /* ties (and the unmeasured) rotate */
     double key[n];
     for (size_t i = 0; i < n; i++)
-        key[i] = ttfb_us(items[i]);
+        key[i] = ar_router__ttfb_us(items[i]);
     sort_by(items, key, n);
 }
 
-/* smart: weighted random by weight x success rate x latency factor (the fastest measured
- * TTFB over this one's; 1 while unmeasured), then the rest by that score. */
-static void order_smart(const ar_deployment_t **items, size_t n, uint64_t now_ms)
+/* smart: weighted random by score = weight x success rate x latency factor, where the
+ * latency factor is the fastest measured TTFB among the candidates over this one's (1 for
+ * the fastest, 0.5 for one twice as slow; 1 while unmeasured, so a new deployment gets
+ * traffic and is measured); then the rest by score, best first. */
+static void order_smart(const ar_router_t *r, const ar_deployment_t **items, size_t n,
+                        uint64_t now_ms)
 {
     double fastest = 0;
     for (size_t i = 0; i < n; i++) {
-        double t = ttfb_us(items[i]);
+        double t = ar_router__ttfb_us(items[i]);
         if (t > 0 && (fastest == 0 || t < fastest))
             fastest = t;
     }
     double score[n], total = 0;
     for (size_t i = 0; i < n; i++) {
-        double t = ttfb_us(items[i]);
+        double t = ar_router__ttfb_us(items[i]);
         double w = items[i]->weight > 0 ? (double)items[i]->weight : 0;
         double rate = ar_router_success_rate(items[i]->dep_state, now_ms);
         score[i] = w * rate * (t > 0 && fastest > 0 ? fastest / t : 1.0);
@@ -129,7 +132,10 @@ static void order_smart(const ar_deployment_t **items, size_t n, uint64_t now_ms
     }
     size_t first = 0;
     if (total > 0) {
-        double x = (double)(ar_rand_u64() >> 11) / 9007199254740992.0 * total;
+        uint64_t bits = r->rand ? r->rand(r->rand_ud) : ar_rand_u64();
+        double x = (double)(bits >> 11) / 9007199254740992.0 * total; /* [0, total) */
+        for (size_t i = 0; i < n; i++)
+            first = score[i] > 0 ? i : first; /* rounding may leave x past the last score */
         for (size_t i = 0; i < n; i++) {
             if (x < score[i]) {
                 first = i;
@@ -145,16 +151,16 @@ static void order_smart(const ar_deployment_t **items, size_t n, uint64_t now_ms
     sort_by(items, key, n);
 }
 
-void ar_router__order(const ar_router_t *r, const ar_deployment_t **items, size_t n,
-                      _Atomic uint64_t *counter, uint64_t now_ms)
+void ar_router__order(const ar_router_t *r, ar_strategy_t strategy, const ar_deployment_t **items,
+                      size_t n, _Atomic uint64_t *counter, uint64_t now_ms)
 {
     if (n < 2)
         return;
-    switch (r->cfg->routing.strategy) {
+    switch (strategy) {
     case AR_STRATEGY_WEIGHTED: order_weighted(items, n, counter); break;
     case AR_STRATEGY_LEAST_BUSY: order_least_busy(items, n, counter); break;
     case AR_STRATEGY_LOWEST_LATENCY: order_lowest_latency(items, n, counter); break;
-    case AR_STRATEGY_SMART: order_smart(items, n, now_ms); break;
+    case AR_STRATEGY_SMART: order_smart(r, items, n, now_ms); break;
     case AR_STRATEGY_ROUND_ROBIN:
     default: order_round_robin(items, n, counter); break;
     }

@@ -108,7 +108,8 @@ test('chat: deployment URL, default api-version, api-key, no model in the body',
   assert.ok(r.usage.prompt_tokens > 0 && r.usage.completion_tokens === 3);
   assert.equal(r._router.provider, 'azure');
   assert.equal(r._router.credential, 'az_eu');
-  assert.equal(r._router.model_name, 'gpt-4o-eu');
+  assert.equal(r._router.model_name, 'gpt-4o');
+  assert.equal(r._router.upstream_model, 'gpt-4o-eu');
   assert.equal(response.headers.get('x-airouter-credential'), 'az_eu');
 
   const up = await lastRequest();

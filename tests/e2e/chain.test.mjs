@@ -66,6 +66,7 @@ test('routing.fallback: the last resort after every candidate failed, with its o
   assert.equal(res.status, 200, res.text);
   assert.equal(res.body._router.credential, 'cred_last');
   assert.equal(res.body._router.model_name, 'last-resort-model');
+  assert.equal(res.body._router.upstream_model, 'last-resort-model');
   assert.equal(res.body._router.fallback_used, true);
   assert.equal(res.body._router.attempts, 3);
   assert.deepEqual(res.body._router.errors.map((e) => e.status).sort(), [500, 503]);

@@ -25,6 +25,7 @@ before(async () => {
   - name: gpt-4o
     credential: up_a
     model: mock-gpt-4o-2024-08-06
+    tags: [general]
   - name: emb
     credential: up_a
     model: text-embedding-3-small
@@ -42,11 +43,11 @@ test('non-streaming chat: content, usage, _router and headers', async () => {
   assert.equal(r.choices[0].finish_reason, 'stop');
   assert.ok(r.usage.prompt_tokens > 0 && r.usage.completion_tokens === 3);
   assert.deepEqual(r._router, {
-    provider: 'openai', credential: 'up_a', model_name: 'mock-gpt-4o-2024-08-06',
-    attempts: 1, fallback_used: false, errors: [],
+    provider: 'openai', credential: 'up_a', model_name: 'gpt-4o',
+    upstream_model: 'mock-gpt-4o-2024-08-06', attempts: 1, fallback_used: false, errors: [],
   });
   assert.equal(response.headers.get('x-airouter-credential'), 'up_a');
-  assert.equal(response.headers.get('x-airouter-model'), 'mock-gpt-4o-2024-08-06');
+  assert.equal(response.headers.get('x-airouter-model'), 'gpt-4o'); // the public name
   assert.equal(response.headers.get('x-airouter-attempts'), '1');
   assert.match(response.headers.get('x-request-id'), /^[0-9a-f]{16,}$/);
 

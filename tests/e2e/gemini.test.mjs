@@ -121,7 +121,7 @@ test('gemini: chat is translated both ways', async () => {
   assert.ok(r.usage.prompt_tokens > 0);
   assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
   assert.deepEqual(r._router, {
-    provider: 'gemini', credential: 'gem', model_name: 'gemini-2.0-flash',
+    provider: 'gemini', credential: 'gem', model_name: 'gem', upstream_model: 'gemini-2.0-flash',
     attempts: 1, fallback_used: false, errors: [],
   });
   assert.equal(response.headers.get('x-airouter-credential'), 'gem');

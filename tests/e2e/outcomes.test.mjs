@@ -63,7 +63,7 @@ test('2xx is returned with _router; a success resets the fail2ban count', async 
   assert.equal(response.status, 200);
   assert.equal(data.choices[0].message.content, 'echo: hello there');
   assert.deepEqual(data._router, {
-    provider: 'openai', credential: 'cred_a', model_name: 'm', attempts: 1, fallback_used: false, errors: [],
+    provider: 'openai', credential: 'cred_a', model_name: 'm', upstream_model: 'm', attempts: 1, fallback_used: false, errors: [],
   });
   assert.equal(response.headers.get('x-airouter-credential'), 'cred_a');
   assert.equal(response.headers.get('x-airouter-model'), 'm');
@@ -313,7 +313,8 @@ test('404: next candidate; the deployment is never tried again, the credential i
   const other = await chat(router, 'other', 'x');
   assert.equal(other.status, 200, other.text);
   assert.equal(other.body._router.credential, 'cred_a');
-  assert.equal(other.body._router.model_name, 'other-up');
+  assert.equal(other.body._router.model_name, 'other');
+  assert.equal(other.body._router.upstream_model, 'other-up');
   await router.stop();
 });
 

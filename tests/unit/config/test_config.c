@@ -28,7 +28,6 @@
     "limits and buckets are counted per instance; sharing them through Redis is not "              \
     "implemented in this version"
 #define NOTE_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
-#define NOTE_JSON "the json_response request filter is not implemented in this version"
 static int load(const char *yaml, ar_config_t **cfg, ar_strlist_t *errs)
 {
     return ar_config_load_string("t.yaml", yaml, strlen(yaml), cfg, errs);
@@ -429,13 +428,11 @@ static void test_spec_example(void **state)
     assert_true(fabs(m->output_cost_per_token - 0.00001) < 1e-15);
     assert_int_equal(m->line, 122);
 
-    /* Keys that nothing reads yet load, with one warning each: the 14 litellm_db keys and
-     * json_response (redis_url "" is not set). */
-    assert_int_equal(cfg->warnings.cnt, 15);
+    /* Keys that nothing reads yet load, with one warning each: the 14 litellm_db keys
+     * (redis_url "" is not set; json_response is read by the request filter). */
+    assert_int_equal(cfg->warnings.cnt, 14);
     assert_string_equal(cfg->warnings.items[0],
                         "t.yaml:70: litellm_db.enabled: not used yet (" NOTE_LITELLM ")");
-    assert_string_equal(cfg->warnings.items[14],
-                        "t.yaml:133: models[0].json_response: not used yet (" NOTE_JSON ")");
 
     ar_config_unref(cfg);
 }
@@ -1322,13 +1319,11 @@ static void test_not_used_warnings(void **state)
                                     "  - name: a\n"
                                     "    credential: m\n"
                                     "    json_response: false\n");
-    expect_warnings(cfg,
-                    (const char *const[]){
-                        "t.yaml:5: storage.redis_url: not used yet (" NOTE_REDIS ")",
-                        "t.yaml:9: litellm_db.enabled: not used yet (" NOTE_LITELLM ")",
-                        "t.yaml:13: credentials[0].api_key: not used by type mock",
-                        "t.yaml:14: credentials[0].headers: not used by type mock",
-                        "t.yaml:22: models[0].json_response: not used yet (" NOTE_JSON ")", NULL});
+    expect_warnings(cfg, (const char *const[]){
+                             "t.yaml:5: storage.redis_url: not used yet (" NOTE_REDIS ")",
+                             "t.yaml:9: litellm_db.enabled: not used yet (" NOTE_LITELLM ")",
+                             "t.yaml:13: credentials[0].api_key: not used by type mock",
+                             "t.yaml:14: credentials[0].headers: not used by type mock", NULL});
     ar_config_unref(cfg);
 
     /* a config without such keys has none; one with errors reports only the errors */
