@@ -9,6 +9,7 @@
  * POST /v1/messages/count_tokens, an estimate (characters / 4) in Anthropic's shape.
  * Nothing here talks to an upstream.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -58,6 +59,27 @@ static const char *forwarded_header(ar_http_request_t *req, const char *name)
     return ar_pool_printf(req->pool, "%s: %.*s", name, (int)v.len, v.ptr);
 }
 
+/* What an anthropic credential gets: the client's bytes, or, when they carry airouter's
+ * own routing fields (which Anthropic would refuse as unknown), the body without them. */
+static ar_span_t native_body(ar_http_request_t *req, const json_t *anth)
+{
+    bool extension = false;
+    for (size_t i = 0; i < ar_request_extensions_cnt && !extension; i++)
+        extension = json_object_get(anth, ar_request_extensions[i]) != NULL;
+    if (!extension)
+        return req->body;
+    json_t *copy = json_copy((json_t *)anth); /* shallow: only top-level members go */
+    for (size_t i = 0; copy && i < ar_request_extensions_cnt; i++)
+        json_object_del(copy, ar_request_extensions[i]);
+    char *s = copy ? json_dumps(copy, JSON_COMPACT) : NULL;
+    json_decref(copy);
+    if (!s)
+        return req->body; /* out of memory: the upstream says what it thinks of them */
+    ar_span_t out = ar_span(ar_pool_strndup(req->pool, s, strlen(s)), strlen(s));
+    free(s);
+    return out;
+}
+
 void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
 {
     ar_gw_ctx_t *ctx = req->data;
@@ -83,8 +105,8 @@ void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
     }
     ar_gw_native_t native = {.client = anth};
     native.call.wire = AR_WIRE_MESSAGES;
-    native.call.raw = req->body;
-    (void)ar_jscan_get(req->body, AR_LIT("model"), &native.call.raw_model);
+    native.call.raw = native_body(req, anth);
+    (void)ar_jscan_get(native.call.raw, AR_LIT("model"), &native.call.raw_model);
     const char **hs = ar_pool_alloc(req->pool, 2 * sizeof(*hs));
     static const char *const forwarded[] = {"anthropic-version", "anthropic-beta"};
     for (size_t i = 0; i < AR_ARRAY_CNT(forwarded); i++) {

@@ -742,7 +742,16 @@ test('anthropic pass-through: an anthropic credential gets the body and betas as
   const e = await r.json();
   assert.equal(e.error.type, 'invalid_request_error');
   assert.match(e.error.message, /tools/);
-  // native_api: false translates for an anthropic credential too (covered in config tests)
+  // airouter's own routing fields steer and go no further (Anthropic refuses unknown ones)
+  await mock.clear();
+  const steer = await fetch(`${router.url}/v1/messages`, {
+    method: 'POST', headers,
+    body: '{"model":"claude-b","max_tokens":5,"prefer_fast":true,"messages":[{"role":"user","content":"hi"}]}',
+  });
+  assert.equal(steer.status, 200);
+  const [up] = await anthropicSeen(KEY_B);
+  assert.equal(up.body.prefer_fast, undefined);
+  assert.deepEqual(up.body.messages, [{ role: 'user', content: 'hi' }]);
 });
 
 test('anthropic sdk -> /v1/messages: thinking becomes reasoning_effort for reasoning deployments', async () => {
