@@ -244,7 +244,7 @@ test('max_idle_conns counts idle connections: requests beyond it do not close in
   }
 });
 
-test('max_idle_conns_per_host is refused with FILE:LINE, the reason and what to use instead', async () => {
+test('max_idle_conns_per_host (auto_ai_router sets it) is ignored with a FILE:LINE warning saying what to use instead', async () => {
   const f = writeConfig(`server:
   master_key: sk-test-0123456789abcdef
   max_idle_conns_per_host: 20
@@ -253,13 +253,10 @@ credentials:
     type: mock
 `);
   const check = await runCli(['config', 'check', '-config', f]);
-  assert.equal(check.code, 1);
-  assert.ok(check.err.includes(`${f}:3: server.max_idle_conns_per_host: not supported: `), check.err);
+  assert.equal(check.code, 0, check.err);
+  assert.ok(check.err.includes(`${f}:3: server.max_idle_conns_per_host: ignored (`), check.err);
   assert.match(check.err, /no per-host limit/);
   assert.match(check.err, /size the pool with server\.max_idle_conns/);
-  const serve = await runCli(['-config', f]);
-  assert.equal(serve.code, 2);
-  assert.ok(serve.err.includes(`${f}:3: server.max_idle_conns_per_host`), serve.err);
 });
 
 const notUsedYet = `server:

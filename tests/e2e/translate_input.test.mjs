@@ -56,9 +56,9 @@ const upstreamCalls = async () => (await mock.requests()).length;
 // the pass-through paths (which forward the bytes as they are and never load them):
 // `tags` for the OpenAI model, content parts for the Anthropic one.
 const cases = [
-  ['gpt', '{"model":"gpt","tags":["x"],"messages":[{"role":"user","content":"hi"}],"max_tokens":1e400}',
+  ['gpt', '{"model":"gpt","prefer_fast":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":1e400}',
     "real number overflow near '1e400'"],
-  ['gpt', '{"model":"gpt","tags":["x"],"messages":[{"role":"user","content":"\\ud800"}]}',
+  ['gpt', '{"model":"gpt","prefer_fast":true,"messages":[{"role":"user","content":"\\ud800"}]}',
     'lone surrogate'],
   ['claude', '{"model":"claude","messages":[{"role":"user","content":"hi"}],"max_tokens":1e400}',
     "real number overflow near '1e400'"],
