@@ -175,6 +175,7 @@ test('keys & spend: create a key, see it, revoke it', { skip }, async () => {
   await tab('keys');
   await page.type('#k-name', 'from-the-dashboard');
   await page.type('#k-daily', '100000');
+  await page.type('#k-budget', '5');
   await page.click('#key-form button[type=submit]');
   await page.waitForFunction(() => /new key \(shown once\): sk-/.test(document.getElementById('k-created').textContent));
   const created = (await text('#k-created')).split(': ')[1];
@@ -185,6 +186,13 @@ test('keys & spend: create a key, see it, revoke it', { skip }, async () => {
   });
   assert.equal(r.status, 200);
   await page.waitForFunction(() => [...document.querySelectorAll('#keys-body tr')].some((tr) => tr.children[1].textContent === 'from-the-dashboard'));
+  // its daily tokens and its budget as bars
+  const bars = await page.evaluate(() => {
+    const tr = [...document.querySelectorAll('#keys-body tr')].find((t) => t.children[1].textContent === 'from-the-dashboard');
+    return [tr.children[3].querySelector('.bar') !== null, tr.children[4].querySelector('.bar') !== null, tr.children[4].textContent];
+  });
+  assert.deepEqual(bars.slice(0, 2), [true, true], bars[2]);
+  assert.match(bars[2], /\/ \$5/);
   await page.evaluate(() => {
     const tr = [...document.querySelectorAll('#keys-body tr')].find((t) => t.children[1].textContent === 'from-the-dashboard');
     tr.querySelector('button').click();

@@ -214,8 +214,12 @@ async function keys() {
     const today = usage.day || {};
     const month = usage.month || {};
     const used = (today.prompt_tokens || 0) + (today.completion_tokens || 0);
-    const budget = k.max_budget_usd > 0
-      ? `$${fmt(month.cost_usd, 4)} this month / $${fmt(k.max_budget_usd, 2)}` : '-';
+    let budget = '-';
+    if (k.max_budget_usd > 0) {
+      budget = el('span');
+      budget.appendChild(bar(month.cost_usd || 0, k.max_budget_usd));
+      budget.appendChild(el('span', ` $${fmt(month.cost_usd, 4)} this month / $${fmt(k.max_budget_usd, 2)}`));
+    }
     body.appendChild(row([
       k.id, k.name, k.masked, k.daily_tokens > 0 ? bar(used, k.daily_tokens) : fmt(used), budget,
       k.revoked ? el('span', 'revoked', 'bad') : el('span', 'active', 'ok'), revoke,
