@@ -89,6 +89,9 @@ typedef struct ar_resp_front {
     ar_buf_t _text;          /* the open item's text or arguments, JSON-escaped */
     ar_buf_t _call_id;       /* the open function call's call_id, JSON-escaped */
     ar_buf_t _name;          /* the open function call's name, JSON-escaped */
+    /* the open item's `,"item_id":"...","output_index":N` (every event about it carries it) */
+    char _item_ref[AR_RESP_ID_MAX + 80];
+    size_t _item_ref_len;
 } ar_resp_front_t;
 
 /**

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/mem.h"
+#include "core/str.h"
 #include "fronts/fronts_int.h"
 #include "fronts/responses.h"
 #include "providers/provider.h"
@@ -315,8 +317,15 @@ done:
 /* `event: NAME\ndata: {"type":NAME,"sequence_number":N` (the caller closes it with ev_end). */
 static int ev_begin(ar_resp_front_t *st, const char *name, ar_buf_t *out)
 {
-    return ar_buf_appendf(out, "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%lld", name,
-                          name, (long long)st->_seq++);
+    /* per streamed delta: plain appends, no formatting */
+    char num[24];
+    size_t n = ar_u64_dec((uint64_t)st->_seq++, num);
+    int rc = ar_buf_append_str(out, "event: ");
+    rc = rc ? rc : ar_buf_append_str(out, name);
+    rc = rc ? rc : ar_buf_append_str(out, "\ndata: {\"type\":\"");
+    rc = rc ? rc : ar_buf_append_str(out, name);
+    rc = rc ? rc : ar_buf_append_str(out, "\",\"sequence_number\":");
+    return rc ? rc : ar_buf_append(out, num, n);
 }
 
 static int ev_end(ar_buf_t *out)
@@ -327,12 +336,8 @@ static int ev_end(ar_buf_t *out)
 /* An event about the open item: its item_id and output_index, then the caller's fields. */
 static int ev_item(ar_resp_front_t *st, const char *name, ar_buf_t *out)
 {
-    char id[ITEM_ID_MAX];
-    item_id(st, item_prefix(st->_kind), st->_items - 1, id);
     int rc = ev_begin(st, name, out);
-    rc = rc ? rc
-            : ar_buf_appendf(out, ",\"item_id\":\"%s\",\"output_index\":%d", id, st->_items - 1);
-    return rc;
+    return rc ? rc : ar_buf_append(out, st->_item_ref, st->_item_ref_len);
 }
 
 /* An event whose payload member key holds the JSON value v (taken). */
@@ -356,11 +361,20 @@ static int start(ar_resp_front_t *st, ar_buf_t *out)
     if (st->started)
         return 0;
     st->started = true;
-    int rc = ev_with(st, "response.created", "response", response_object(st, "in_progress", false),
-                     -1, out);
-    rc = rc ? rc
-            : ev_with(st, "response.in_progress", "response",
-                      response_object(st, "in_progress", false), -1, out);
+    /* the same object in both events: serialised once */
+    ar_buf_t obj;
+    ar_buf_init(&obj, AR_RESP_ITEM_MAX);
+    json_t *r = response_object(st, "in_progress", false);
+    int rc = r ? ar_json_dump(r, &obj) : AR_ENOMEM;
+    json_decref(r);
+    static const char *const names[] = {"response.created", "response.in_progress"};
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        rc = ev_begin(st, names[i], out);
+        rc = rc ? rc : ar_buf_append_str(out, ",\"response\":");
+        rc = rc ? rc : ar_buf_append_span(out, ar_buf_span(&obj));
+        rc = rc ? rc : ev_end(out);
+    }
+    ar_buf_dispose(&obj);
     return rc;
 }
 
@@ -373,6 +387,9 @@ static int open_item(ar_resp_front_t *st, int kind, ar_buf_t *out)
     ar_buf_reset(&st->_text);
     int rc = ar_buf_append_str(&st->_text, "\""); /* the gathered text is a JSON string */
     item_id(st, item_prefix(kind), index, id);
+    int n = snprintf(st->_item_ref, sizeof(st->_item_ref),
+                     ",\"item_id\":\"%s\",\"output_index\":%d", id, index);
+    st->_item_ref_len = n > 0 && (size_t)n < sizeof(st->_item_ref) ? (size_t)n : 0;
     rc = rc ? rc : ev_begin(st, "response.output_item.added", out);
     rc = rc ? rc : ar_buf_appendf(out, ",\"output_index\":%d,\"item\":{\"id\":\"%s\",", index, id);
     if (kind == ITEM_MESSAGE) {
@@ -735,20 +752,37 @@ static int chunk(ar_resp_front_t *st, ar_span_t data, ar_buf_t *out)
         return finish(st, out);
     if (!data.len || data.ptr[0] != '{' || ar_json_validate(data, NULL, 0) != 0)
         return AR_EUPSTREAM;
-    if (ar_jscan_get(data, AR_LIT("error"), &v) == 0 && v.len && v.ptr[0] == '{')
-        return chunk_error(st, v, out);
-    if (!st->started && ar_jscan_get(data, AR_LIT("model"), &v) == 0) {
-        json_t *model = decode(v);
-        upstream_model(st, model);
-        json_decref(model);
+    /* one pass over the chunk's members (the last of a repeated key wins, as in jansson) */
+    ar_span_t err = AR_SPAN_NULL, model = AR_SPAN_NULL, usage = AR_SPAN_NULL;
+    choices = AR_SPAN_NULL;
+    ar_jscan_iter_t mi;
+    ar_span_t k;
+    if (ar_jscan_object_begin(data, &mi) != 0)
+        return AR_EUPSTREAM;
+    while (ar_jscan_object_next(&mi, &k, &v)) {
+        if (ar_jscan_key_eq(k, AR_LIT("choices")))
+            choices = v;
+        else if (ar_jscan_key_eq(k, AR_LIT("usage")))
+            usage = v;
+        else if (ar_jscan_key_eq(k, AR_LIT("model")))
+            model = v;
+        else if (ar_jscan_key_eq(k, AR_LIT("error")))
+            err = v;
     }
-    if (ar_jscan_get(data, AR_LIT("usage"), &v) == 0 && v.len && v.ptr[0] == '{')
-        stream_usage(st, v);
+    if (err.len && err.ptr[0] == '{')
+        return chunk_error(st, err, out);
+    if (!st->started && model.len) {
+        json_t *m = decode(model);
+        upstream_model(st, m);
+        json_decref(m);
+    }
+    if (usage.len && usage.ptr[0] == '{')
+        stream_usage(st, usage);
     int rc = start(st, out);
     ar_jscan_iter_t it;
     /* n > 1 has no Responses form: choice 0 only */
-    if (!rc && ar_jscan_get(data, AR_LIT("choices"), &choices) == 0 &&
-        ar_jscan_array_begin(choices, &it) == 0 && ar_jscan_array_next(&it, &choice))
+    if (!rc && choices.len && ar_jscan_array_begin(choices, &it) == 0 &&
+        ar_jscan_array_next(&it, &choice))
         rc = choice_delta(st, choice, out);
     return rc;
 }
