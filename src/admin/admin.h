@@ -16,6 +16,7 @@
 #include "router/bucket.h"
 #include "router/router.h"
 #include "router/timeseries.h"
+#include "store/redis.h"
 #include "tenant/keycache.h"
 
 /** One remote airouter (`type: proxy`) as last seen. Strings are borrowed. */
@@ -63,7 +64,9 @@ typedef struct ar_admin_view {
     const ar_ts_t *timeseries; /* NULL: none kept */
     size_t ts_seconds;         /* /admin/timeseries?seconds= (1..3600) */
     ar_admin_limiter_t limiter;
-    ar_keycache_t *keys; /* the virtual keys in use (NULL: no store) */
+    ar_keycache_t *keys;    /* the virtual keys in use (NULL: no store) */
+    bool redis_configured;  /* storage.redis_url is set */
+    ar_redis_stats_t redis; /* zero when unusable (a bad URL): down */
 } ar_admin_view_t;
 
 /** GET /health: `{"status":"ok|degraded", ...}` exactly as SPEC section 8. */

@@ -180,8 +180,19 @@ int ar_admin_health_json(const ar_admin_view_t *v, ar_buf_t *out)
                        st->ledger_written > done ? st->ledger_written - done : 0,
                        st->ledger_replayed, st->ledger_write_errors, st->ledger_apply_errors);
     }
-    /* shared limits land with Redis */
-    ar_admin__puts(&w, ",\"redis\":{\"configured\":false}}");
+    const ar_redis_stats_t *rs = &v->redis;
+    if (!v->redis_configured)
+        ar_admin__puts(&w, ",\"redis\":{\"configured\":false}}");
+    else
+        /* down is not degraded: limits fall back to this instance's share */
+        ar_admin__putf(&w,
+                       ",\"redis\":{\"configured\":true,\"up\":%s,\"connections\":%ld,"
+                       "\"connections_ready\":%ld,\"checks\":%" PRIu64 ",\"denied\":%" PRIu64
+                       ",\"fallbacks\":%" PRIu64 ",\"timeouts\":%" PRIu64
+                       ",\"disconnects\":%" PRIu64 ",\"instances\":%lld}}",
+                       rs->up ? "true" : "false", rs->conns, rs->conns_ready, rs->checks,
+                       rs->denied, rs->unavailable, rs->timeouts, rs->disconnects,
+                       (long long)v->cfg->storage.redis_instances);
     ar_admin__deps_dispose(&deps);
     return w.rc;
 }

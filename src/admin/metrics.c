@@ -265,6 +265,24 @@ int ar_admin_metrics(const ar_admin_view_t *v, ar_buf_t *out)
         ar_admin__putf(&w, "airouter_ledger_errors_total{kind=\"apply\"} %" PRIu64 "\n",
                        st->ledger_apply_errors);
     }
+    if (v->redis_configured) {
+        const ar_redis_stats_t *rs = &v->redis;
+        family(&w, "airouter_redis_up", "gauge",
+               "1 while Redis holds the shared RPM windows (a worker's connection is ready).");
+        ar_admin__putf(&w, "airouter_redis_up %d\n", rs->up ? 1 : 0);
+        family(&w, "airouter_redis_checks_total", "counter",
+               "Shared window checks: answered by Redis (allowed, denied), or fallen back to "
+               "this instance's share (fallback).");
+        ar_admin__putf(&w, "airouter_redis_checks_total{result=\"allowed\"} %" PRIu64 "\n",
+                       rs->checks - rs->denied);
+        ar_admin__putf(&w, "airouter_redis_checks_total{result=\"denied\"} %" PRIu64 "\n",
+                       rs->denied);
+        ar_admin__putf(&w, "airouter_redis_checks_total{result=\"fallback\"} %" PRIu64 "\n",
+                       rs->unavailable);
+        family(&w, "airouter_redis_disconnects_total", "counter",
+               "Redis connections lost or dropped (no answer within 50 ms).");
+        ar_admin__putf(&w, "airouter_redis_disconnects_total %" PRIu64 "\n", rs->disconnects);
+    }
     ar_admin__deps_dispose(&deps);
     return w.rc;
 }

@@ -340,9 +340,6 @@ static int check_whole_seconds(ar_config_ctx_t *ctx, const char *path, yaml_node
     "libcurl keeps one pool of idle upstream connections per worker with no per-host limit "       \
     "(CURLMOPT_MAX_HOST_CONNECTIONS would cap concurrent requests to a host and queue the "        \
     "rest, which is not the same); size the pool with server.max_idle_conns"
-#define NO_REDIS                                                                                   \
-    "limits and buckets are counted per instance; sharing them through Redis is not "              \
-    "implemented in this version"
 #define NO_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
 
 #define SRV(f) offsetof(ar_server_conf_t, f)
@@ -671,8 +668,9 @@ static const ar_config_cmd_t storage_cmds[] = {
     {.name = "key_cache_ttl", .type = AR_CONFIG_DURATION, .off = ST(key_cache_ttl_ms),
      .def = {.i = 5000}},
     {.name = "redis_url", .type = AR_CONFIG_STR, .off = ST(redis_url),
-     .flags = AR_CONFIG_F_EMPTY_NULL | AR_CONFIG_F_NOT_USED, .check = check_redis_url,
-     .note = NO_REDIS},
+     .flags = AR_CONFIG_F_EMPTY_NULL, .check = check_redis_url},
+    {.name = "redis_instances", .type = AR_CONFIG_I64, .off = ST(redis_instances),
+     .def = {.i = 1}, .min = 1, .max = 10000},
     {.name = "secret_key", .type = AR_CONFIG_STR, .off = ST(secret_key),
      .flags = AR_CONFIG_F_EMPTY_NULL},
     {.name = "spend_fsync_interval", .type = AR_CONFIG_DURATION,

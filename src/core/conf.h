@@ -112,7 +112,8 @@ typedef struct ar_monitoring_conf {
 typedef struct ar_storage_conf {
     char *database_url;                /* "sqlite://./airouter.db" */
     int64_t key_cache_ttl_ms;          /* 5000 */
-    char *redis_url;                   /* NULL = none */
+    char *redis_url;                   /* NULL = none: limits are per instance */
+    int64_t redis_instances;           /* 1: local windows take limit / this without Redis */
     char *secret_key;                  /* NULL = none */
     int64_t spend_fsync_interval_ms;   /* 100 */
     int64_t default_max_output_tokens; /* 4096 */

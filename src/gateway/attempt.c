@@ -310,29 +310,66 @@ static int launch(ar_gw_req_t *g)
     return g->xfer ? 0 : rc;
 }
 
-/* Admits d; on refusal remembers why (for the final status). */
-static bool admit(ar_gw_req_t *g, const ar_deployment_t *d)
+/* The worker's Redis connection when d has an RPM limit to share and it can be asked. */
+static ar_redis_conn_t *shared_conn(ar_gw_req_t *g, const ar_deployment_t *d)
+{
+    ar_redis_conn_t *c = g->gw->redis;
+    if (!ar_redis_conn_ready(c))
+        return NULL;
+    int64_t rpm, tpm;
+    ar_router_dep_limits(g->rt->router, d, &rpm, &tpm);
+    return d->cred->rpm >= 0 || rpm >= 0 ? c : NULL;
+}
+
+static void limited(ar_gw_req_t *g, int64_t retry_ms)
+{
+    g->skipped_limited++;
+    if (g->retry_ms == 0 || retry_ms < g->retry_ms)
+        g->retry_ms = retry_ms;
+}
+
+/*
+ * Admits d in this instance's windows; on refusal remembers why (for the final status).
+ * While Redis holds the shared RPM windows the local ones take the whole limit (Redis
+ * decides next); otherwise, local_only or not, this instance's share of it.
+ */
+static bool admit_as(ar_gw_req_t *g, const ar_deployment_t *d, bool local_only)
 {
     ar_admission_t adm;
-    ar_skip_t why = ar_router_admit(g->rt->router, d, ar_now_ms(), g->est_tokens, &adm);
+    int64_t share = !local_only && shared_conn(g, d) ? 1 : cfg_of(g)->storage.redis_instances;
+    ar_skip_t why =
+        ar_router_admit_share(g->rt->router, d, ar_now_ms(), g->est_tokens, share, &adm);
     if (why == AR_SKIP_NONE) {
+        g->prev_dep = g->dep;
+        g->prev_prov = g->prov;
         g->dep = d;
         g->prov = g->rt->providers[d->cred_idx];
         g->adm = adm;
         g->attempt_open = true;
         return true;
     }
-    if (why == AR_SKIP_LIMITED) {
-        g->skipped_limited++;
-        if (g->retry_ms == 0 || adm.retry_ms < g->retry_ms)
-            g->retry_ms = adm.retry_ms;
-    } else {
+    if (why == AR_SKIP_LIMITED)
+        limited(g, adm.retry_ms);
+    else
         g->skipped_other++;
-    }
     AR_DEBUG((&(ar_log_ctx_t){g->http->request_id, d->cred->name, d->upstream_model,
                               "choosing a deployment"}),
              "skipped (%d)", (int)why);
     return false;
+}
+
+static bool admit(ar_gw_req_t *g, const ar_deployment_t *d)
+{
+    return admit_as(g, d, false);
+}
+
+/* Takes back the admission of g->dep, which never started. */
+static void withdraw(ar_gw_req_t *g)
+{
+    ar_router_withdraw(g->rt->router, g->dep, &g->adm);
+    g->attempt_open = false;
+    g->dep = g->prev_dep;
+    g->prov = g->prev_prov;
 }
 
 /* An attempt could not even start: count it as a failed attempt on its deployment. */
@@ -374,6 +411,78 @@ static bool usable(ar_gw_req_t *g, const ar_deployment_t *d)
     return capable(g->rt->providers[d->cred_idx], g->endpoint) && admit(g, d);
 }
 
+/* Starts the admitted attempt. @return true when it started (false: it could not). */
+static bool start(ar_gw_req_t *g, bool is_switch)
+{
+    if (is_switch)
+        g->switches++;
+    int rc = launch(g);
+    if (rc == 0)
+        return true;
+    launch_failed(g, rc);
+    return false;
+}
+
+static void on_shared_verdict(void *ud, int rc, bool allowed, int64_t retry_ms)
+{
+    ar_gw_req_t *g = ud;
+    ar_http_request_t *http = g->http; /* held since the check was sent */
+    if (g->finished) {
+        ar_http_unref(http);
+        return;
+    }
+    if (rc == 0 && allowed) {
+        if (!start(g, g->shared_switch))
+            ar_gw_attempt_next(g);
+    } else {
+        const ar_deployment_t *d = g->dep;
+        bool sw = g->shared_switch;
+        withdraw(g);
+        if (rc == 0) {
+            limited(g, retry_ms);
+            ar_gw_attempt_next(g);
+        } else if (!(admit_as(g, d, true) && start(g, sw))) {
+            /* Redis gave no answer: this instance's share of the limit decides */
+            ar_gw_attempt_next(g);
+        }
+    }
+    ar_http_unref(http);
+}
+
+/*
+ * g->dep was admitted here: when its RPM limits are shared, Redis decides before it
+ * starts (on_shared_verdict continues); otherwise it starts now.
+ * @return true when the attempt started or waits for Redis.
+ */
+static bool go(ar_gw_req_t *g, bool is_switch)
+{
+    const ar_deployment_t *d = g->dep;
+    ar_redis_conn_t *c = shared_conn(g, d);
+    if (c) {
+        int64_t rpm, tpm;
+        ar_router_dep_limits(g->rt->router, d, &rpm, &tpm);
+        ar_redis_window_t w[2];
+        size_t n = 0;
+        /* one hash tag per credential: both keys live in one Redis Cluster slot */
+        if (d->cred->rpm >= 0)
+            w[n++] = (ar_redis_window_t){
+                ar_pool_printf(g->http->pool, "airouter:{%s}:rpm", d->cred->name), d->cred->rpm};
+        if (rpm >= 0)
+            w[n++] = (ar_redis_window_t){ar_pool_printf(g->http->pool, "airouter:{%s}:rpm:%s",
+                                                        d->cred->name, d->upstream_model),
+                                         rpm};
+        g->shared_switch = is_switch;
+        if (ar_redis_window_admit(c, w, n, 60000, on_shared_verdict, g) == 0) {
+            ar_http_ref(g->http);
+            return true;
+        }
+        withdraw(g);
+        if (!admit_as(g, d, true))
+            return false;
+    }
+    return start(g, is_switch);
+}
+
 void ar_gw_attempt_next(ar_gw_req_t *g)
 {
     const ar_config_t *cfg = cfg_of(g);
@@ -385,23 +494,15 @@ void ar_gw_attempt_next(ar_gw_req_t *g)
         const ar_deployment_t *d = g->cands.items[g->next_cand++];
         if (!usable(g, d))
             continue;
-        if (g->attempts > 0)
-            g->switches++;
-        int rc = launch(g);
-        if (rc == 0)
+        if (go(g, g->attempts > 0))
             return;
-        launch_failed(g, rc);
     }
     /* routing.fallback: the last resort, whatever stopped the candidates */
     const ar_deployment_t *fb = ar_router_fallback(g->rt->router);
     if (!g->finished && fb && !g->fallback_tried) {
         g->fallback_tried = true;
-        if (usable(g, fb)) {
-            int rc = launch(g);
-            if (rc == 0)
-                return;
-            launch_failed(g, rc);
-        }
+        if (usable(g, fb) && go(g, false))
+            return;
     }
     if (!g->finished)
         fail_all(g);
@@ -413,16 +514,8 @@ static void on_retry_timer(uv_timer_t *t)
     if (g->finished)
         return;
     ar_http_ref(g->http);
-    const ar_deployment_t *d = g->dep;
-    if (admit(g, d)) {
-        int rc = launch(g);
-        if (rc != 0) {
-            launch_failed(g, rc);
-            ar_gw_attempt_next(g);
-        }
-    } else {
+    if (!(admit(g, g->dep) && go(g, false)))
         ar_gw_attempt_next(g);
-    }
     ar_http_unref(g->http);
 }
 

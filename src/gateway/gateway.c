@@ -100,6 +100,8 @@ static int worker_init(ar_worker_t *w, void *ud)
     ar_list_init(&gwk->unflushed);
     ar_upstream_on_settled(gwk->up, ar_gw_flush_streams, gwk);
     ar_gw_spend_worker_init(gwk);
+    if (gw->redis)
+        gwk->redis = ar_redis_conn_open(gw->redis, w->loop);
     w->data = gwk;
     return 0;
 }
@@ -110,6 +112,7 @@ static void worker_dispose(ar_worker_t *w, void *ud)
     ar_gw_worker_t *gwk = w->data;
     if (!gwk)
         return;
+    ar_redis_conn_close(gwk->redis);
     ar_upstream_close(gwk->up);
     ar_gw_spend_worker_dispose(gwk);
     ar_free(gwk);
@@ -373,6 +376,14 @@ int ar_gateway_run(const char *config_path)
     apply_logging(rt->cfg);
     atomic_store(&gw->rt, rt);
 
+    if (cfg->storage.redis_url) {
+        /* read once: a reload keeps the connections it has */
+        gw->redis_configured = true;
+        gw->redis = ar_redis_create(cfg->storage.redis_url, err, sizeof(err));
+        if (!gw->redis)
+            AR_LOG(AR_LOG_ERROR, NULL, "%s: RPM limits stay per instance (divided by %lld)", err,
+                   (long long)cfg->storage.redis_instances);
+    }
     const ar_server_conf_t *sc = &rt->cfg->server;
     ar_server_opts_t opts = server_opts(sc);
     ar_server_cbs_t cbs = {
@@ -431,6 +442,7 @@ out:
     ar_gw_ratelimit_destroy(gw);
     ar_router_state_destroy(gw->state);
     ar_ts_destroy(gw->timeseries);
+    ar_redis_destroy(gw->redis);
     ar_free(gw->config_path);
     ar_free(gw);
     return exit_code;

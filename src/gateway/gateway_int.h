@@ -22,6 +22,7 @@
 #include "router/router.h"
 #include "router/timeseries.h"
 #include "server/server.h"
+#include "store/redis.h"
 #include "tenant/keycache.h"
 #include "upstream/upstream.h"
 
@@ -93,6 +94,9 @@ struct ar_gateway {
     struct ar_gw_tenancy *tenancy;
     struct ar_gw_prices *prices; /* cost.c: the price table (NULL: no model_prices_link) */
     ar_ts_t *timeseries;         /* the last hour per second (/admin/timeseries) */
+    /* shared RPM windows (storage.redis_url as at start; NULL: none or unusable) */
+    ar_redis_t *redis;
+    bool redis_configured; /* redis_url set (even if unusable: /health says down) */
 };
 
 /** Per worker thread. */
@@ -102,6 +106,7 @@ typedef struct ar_gw_worker {
     ar_upstream_t *up;
     ar_list_t unflushed;               /* streams with output written since the last flush */
     struct ar_gw_spend_batcher *spend; /* tenancy.c: spend records of this loop turn */
+    ar_redis_conn_t *redis;            /* this loop's connection (NULL: no Redis) */
 } ar_gw_worker_t;
 
 /** One error of one attempt, for `_router.errors`. */
@@ -208,7 +213,10 @@ typedef struct ar_gw_req {
     const ar_deployment_t *dep;
     ar_provider_t *prov;
     ar_admission_t adm;
-    bool attempt_open; /* admitted, not yet reported */
+    bool attempt_open;  /* admitted, not yet reported */
+    bool shared_switch; /* waiting on Redis: the attempt counts as a switch once it starts */
+    const ar_deployment_t *prev_dep; /* g->dep before the admission Redis may take back */
+    ar_provider_t *prev_prov;
     ar_transfer_t *xfer;
     ar_http_req_t up_req;
     int up_status;

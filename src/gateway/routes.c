@@ -178,6 +178,9 @@ static void admin_view(ar_http_request_t *req, ar_runtime_t *rt, ar_admin_view_t
     v->ts_seconds = ((ar_gw_ctx_t *)req->data)->ts_seconds;
     ar_gw_ratelimit_view(gw, &v->limiter);
     v->keys = gw->tenancy ? ar_gw_tenancy_keys(gw->tenancy) : NULL;
+    v->redis_configured = gw->redis_configured;
+    if (gw->redis)
+        ar_redis_stats(gw->redis, &v->redis);
 }
 
 /* Formats one admin page with fn and answers it; /health pages also show the proxies. */

@@ -206,6 +206,22 @@ static bool charge(ar_window_t *w, uint64_t now, int64_t n, int64_t limit, ar_ad
 ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
                           int64_t est_tokens, ar_admission_t *adm)
 {
+    return ar_router_admit_share(r, d, now_ms, est_tokens, 1, adm);
+}
+
+/* One instance's share of an RPM limit; never 0 where the limit is not (a share of 0 would
+ * close a deployment that the whole fleet may use). */
+static int64_t share_of(int64_t limit, int64_t share)
+{
+    if (limit < 0 || share <= 1)
+        return limit;
+    int64_t v = limit / share;
+    return v > 0 || limit == 0 ? v : 1;
+}
+
+ar_skip_t ar_router_admit_share(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
+                                int64_t est_tokens, int64_t rpm_share, ar_admission_t *adm)
+{
     const ar_config_t *cfg = r->cfg;
     ar_target_state_t *cs = d->cred_state;
     ar_target_state_t *ds = d->dep_state;
@@ -232,7 +248,8 @@ ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now
     const ar_cred_conf_t *c = d->cred;
     int64_t n = adm->tokens;
     /* credential level, then deployment level; each refusal takes back what was charged */
-    bool ok = charge(&cs->rpm, now_ms, 1, c->rpm, adm);
+    dep_rpm = share_of(dep_rpm, rpm_share);
+    bool ok = charge(&cs->rpm, now_ms, 1, share_of(c->rpm, rpm_share), adm);
     if (ok && !charge(&cs->tpm, now_ms, n, c->tpm, adm)) {
         ar_window_sub_at(&cs->rpm, now_ms, 1);
         ok = false;
@@ -257,6 +274,22 @@ ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now
     atomic_fetch_add_explicit(&cs->requests, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&ds->requests, 1, memory_order_relaxed);
     return AR_SKIP_NONE;
+}
+
+void ar_router_withdraw(ar_router_t *r, const ar_deployment_t *d, const ar_admission_t *adm)
+{
+    (void)r;
+    ar_target_state_t *cs = d->cred_state;
+    ar_target_state_t *ds = d->dep_state;
+    atomic_fetch_sub_explicit(&cs->in_flight, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&ds->in_flight, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&cs->requests, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&ds->requests, 1, memory_order_relaxed);
+    ar_window_sub_at(&cs->rpm, adm->at_ms, 1);
+    ar_window_sub_at(&ds->rpm, adm->at_ms, 1);
+    ar_window_sub_at(&cs->tpm, adm->at_ms, adm->tokens);
+    ar_window_sub_at(&ds->tpm, adm->at_ms, adm->tokens);
+    ar_breaker_abandon(&ds->breaker, adm->probe);
 }
 
 /* TPM: the estimate was charged when the attempt started; make it the real usage. */

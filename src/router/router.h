@@ -203,6 +203,19 @@ typedef struct ar_attempt_result {
 ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
                           int64_t est_tokens, ar_admission_t *adm);
 /**
+ * As ar_router_admit, with the RPM limits (credential and deployment) divided by rpm_share
+ * (>= 1; a limit above 0 stays at least 1): one instance's share of a limit that several
+ * instances enforce together while the windows they share cannot be reached.
+ */
+ar_skip_t ar_router_admit_share(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
+                                int64_t est_tokens, int64_t rpm_share, ar_admission_t *adm);
+/**
+ * Takes back an admission whose attempt never started (a shared window refused it):
+ * in-flight and request counts, the window charges, a HALF_OPEN trial. Instead of
+ * ar_router_report, not with it.
+ */
+void ar_router_withdraw(ar_router_t *r, const ar_deployment_t *d, const ar_admission_t *adm);
+/**
  * Records an admitted attempt's end: TPM corrected to the real usage, fail2ban and the
  * breaker told per the outcome table, statistics and metrics updated.
  * @return the outcome of the attempt (what to do next).

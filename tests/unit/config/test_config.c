@@ -24,9 +24,6 @@
 #define BASE "server:\n  master_key: k\n"
 
 /* The reasons given for keys that are accepted but not used yet. */
-#define NOTE_REDIS                                                                                 \
-    "limits and buckets are counted per instance; sharing them through Redis is not "              \
-    "implemented in this version"
 #define NOTE_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
 static int load(const char *yaml, ar_config_t **cfg, ar_strlist_t *errs)
 {
@@ -331,6 +328,7 @@ static void test_spec_example(void **state)
     assert_string_equal(cfg->storage.database_url, "sqlite://./airouter.db");
     assert_int_equal(cfg->storage.key_cache_ttl_ms, 5000);
     assert_null(cfg->storage.redis_url);
+    assert_int_equal(cfg->storage.redis_instances, 1);
     assert_string_equal(cfg->storage.secret_key, "secret-xyz");
 
     const ar_litellm_conf_t *l = &cfg->litellm_db;
@@ -627,6 +625,7 @@ static void test_values(void **state)
                                "storage:\n"
                                "  database_url: postgresql://u@h/db\n"
                                "  redis_url: redis://127.0.0.1:6379/0\n"
+                               "  redis_instances: 3\n"
                                "credentials:\n"
                                "  - name: az\n"
                                "    type: azure\n"
@@ -685,6 +684,7 @@ static void test_values(void **state)
 
     assert_string_equal(cfg->storage.database_url, "postgresql://u@h/db");
     assert_string_equal(cfg->storage.redis_url, "redis://127.0.0.1:6379/0");
+    assert_int_equal(cfg->storage.redis_instances, 3);
 
     const ar_cred_conf_t *c = cfg->credentials;
     assert_string_equal(c[0].base_url, "https://r.openai.azure.com");
@@ -1320,7 +1320,6 @@ static void test_not_used_warnings(void **state)
                                     "    credential: m\n"
                                     "    json_response: false\n");
     expect_warnings(cfg, (const char *const[]){
-                             "t.yaml:5: storage.redis_url: not used yet (" NOTE_REDIS ")",
                              "t.yaml:9: litellm_db.enabled: not used yet (" NOTE_LITELLM ")",
                              "t.yaml:13: credentials[0].api_key: not used by type mock",
                              "t.yaml:14: credentials[0].headers: not used by type mock", NULL});

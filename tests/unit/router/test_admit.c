@@ -130,6 +130,51 @@ static void test_credential_rpm(void **state)
     fx_close(&f);
 }
 
+/* Without the shared windows an instance takes its share of RPM limits; a withdrawn
+ * admission leaves nothing behind. */
+static void test_rpm_share_and_withdraw(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_open(&f, "credentials:\n"
+                "  - name: a\n    type: mock\n    rpm: 9\n"
+                "  - name: b\n    type: mock\n    rpm: 2\n"
+                "models:\n"
+                "  - name: x\n    credential: a\n"
+                "  - name: y\n    credential: b\n    rpm: 1\n    tpm: 100\n");
+    const ar_deployment_t *ax = dep(&f, "a:x"), *by = dep(&f, "b:y");
+    ar_admission_t adm;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ar_router_admit_share(f.r, ax, 1000, 0, 3, &adm), AR_SKIP_NONE);
+    assert_int_equal(ar_router_admit_share(f.r, ax, 1000, 0, 3, &adm), AR_SKIP_LIMITED);
+    /* the whole limit again once the shared windows are back */
+    assert_int_equal(ar_router_admit_share(f.r, ax, 1000, 0, 1, &adm), AR_SKIP_NONE);
+    /* 2 / 3 and 1 / 3 round down to 0: a share never closes what the limit allows */
+    assert_int_equal(ar_router_admit_share(f.r, by, 1000, 10, 3, &adm), AR_SKIP_NONE);
+    assert_int_equal(ar_router_admit_share(f.r, by, 1000, 10, 3, &adm), AR_SKIP_LIMITED);
+    /* withdrawn: counts, windows and in-flight as before */
+    assert_int_equal(ar_router_admit_share(f.r, by, 2000, 10, 1, &adm), AR_SKIP_LIMITED);
+    ar_admission_t a1;
+    const ar_deployment_t *d1 = by;
+    fx_close(&f);
+    fx_open(&f, "credentials:\n"
+                "  - name: b\n    type: mock\n    rpm: 2\n"
+                "models:\n"
+                "  - name: y\n    credential: b\n    rpm: 1\n    tpm: 100\n");
+    d1 = dep(&f, "b:y");
+    assert_int_equal(ar_router_admit(f.r, d1, 1000, 60, &a1), AR_SKIP_NONE);
+    ar_router_withdraw(f.r, d1, &a1);
+    assert_int_equal(sum(&d1->cred_state->rpm, 1000), 0);
+    assert_int_equal(sum(&d1->dep_state->rpm, 1000), 0);
+    assert_int_equal(sum(&d1->dep_state->tpm, 1000), 0);
+    assert_int_equal(atomic_load(&d1->dep_state->in_flight), 0);
+    assert_int_equal(atomic_load(&d1->cred_state->in_flight), 0);
+    assert_int_equal(atomic_load(&d1->dep_state->requests), 0);
+    a1 = admit_ok(&f, d1, 1000, 60);
+    report(&f, d1, &a1, 200, 0, 1000);
+    fx_close(&f);
+}
+
 static void test_deployment_rpm(void **state)
 {
     (void)state;
@@ -850,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_not_found_discovered_name),
         cmocka_unit_test(test_cancelled_changes_only_in_flight),
         cmocka_unit_test(test_success_rate_and_latency),
+        cmocka_unit_test(test_rpm_share_and_withdraw),
         cmocka_unit_test(test_record_request),
         cmocka_unit_test(test_reset_model),
         cmocka_unit_test(test_fallback_deployment),

@@ -1,0 +1,82 @@
+/*
+ * redis.h: the Redis client behind limits shared by several airouter instances
+ * (storage.redis_url). It owns the parsed URL, one asynchronous connection per worker loop
+ * (hiredis on libuv, never blocking the loop), the Lua sliding-window script and the
+ * process-wide up/down state and counters that /health and /metrics show.
+ *
+ * A window check is one EVALSHA: every key is a sorted set of the admissions of the last
+ * window_ms (scored by Redis's own clock, so instances need no clock agreement); the script
+ * admits only when every key has room, and then charges all of them, atomically. A check
+ * that gets no answer within AR_REDIS_TIMEOUT_MS, or a connection that breaks, fails the
+ * checks waiting on it with AR_EUNAVAIL (the caller falls back to its local windows),
+ * drops the connection and reconnects with backoff (100 ms doubling to 2 s).
+ */
+#ifndef AR_STORE_REDIS_H
+#define AR_STORE_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/err.h"
+
+#define AR_REDIS_TIMEOUT_MS 50
+
+typedef struct ar_redis ar_redis_t;
+typedef struct ar_redis_conn ar_redis_conn_t;
+
+/** What /health and /metrics show. Counters are cumulative. */
+typedef struct ar_redis_stats {
+    bool up;                 /* at least one worker's connection is ready */
+    long conns, conns_ready; /* connections (one per worker), and how many are ready */
+    uint64_t checks, denied; /* window checks answered by Redis, and refused among them */
+    uint64_t unavailable;    /* checks that fell back to the local windows */
+    uint64_t timeouts;       /* of those, no answer within AR_REDIS_TIMEOUT_MS */
+    uint64_t disconnects;    /* connections lost or dropped */
+} ar_redis_stats_t;
+
+/**
+ * Parses url (redis://[[user]:password@]host[:port][/db]; host a name resolved once, here)
+ * for the connections to come. Nothing is connected yet. Main thread.
+ * @return the client, or NULL with a message in err (a bad URL, an unknown host, rediss://
+ * which this build cannot speak).
+ */
+ar_redis_t *ar_redis_create(const char *url, char *err, size_t errlen);
+/** Frees the client once every connection is closed. */
+void ar_redis_destroy(ar_redis_t *r);
+/** Fills out from the atomics. Any thread. */
+void ar_redis_stats(const ar_redis_t *r, ar_redis_stats_t *out);
+
+/** Opens a connection on loop (connects in the background). Loop thread. */
+ar_redis_conn_t *ar_redis_conn_open(ar_redis_t *r, uv_loop_t *loop);
+/**
+ * Closes c: checks still waiting get AR_EUNAVAIL, its handles are closed and c is freed
+ * as the loop runs on. Loop thread.
+ */
+void ar_redis_conn_close(ar_redis_conn_t *c);
+/** True when c is connected with the script loaded: a check may be sent. */
+bool ar_redis_conn_ready(const ar_redis_conn_t *c);
+
+/** One window of a check: its key and the most admissions it holds (>= 0). */
+typedef struct ar_redis_window {
+    const char *key;
+    int64_t limit;
+} ar_redis_window_t;
+
+/**
+ * The answer to a check: rc 0 with allowed (and, when refused, retry_ms until the fullest
+ * window has room, >= 1), or rc AR_EUNAVAIL when Redis gave no answer.
+ */
+typedef void (*ar_redis_verdict_cb)(void *ud, int rc, bool allowed, int64_t retry_ms);
+
+/**
+ * Admits one event into every window of w (1..8 of them) over the last window_ms, or none.
+ * Keys and limits are copied. On 0, cb runs exactly once, later, on c's loop (never inside
+ * this call). Loop thread.
+ * @return 0, AR_EUNAVAIL (c is not ready: cb will not run) or AR_EINVAL.
+ */
+int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t n,
+                          int64_t window_ms, ar_redis_verdict_cb cb, void *ud) AR_MUST_CHECK;
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * test_redis.c: the shared-window client against a real redis-server, started by the test
+ * on 127.0.0.1 on a free port (no persistence): the Lua window's limits, all-or-nothing
+ * charging and sliding, the verdict deadline, losing the server and reconnecting, a
+ * flushed script cache, and URL parsing.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include <cmocka.h>
+
+#include "store/redis.h"
+#include "testutil.h"
+
+static int port;
+static pid_t server = -1;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* A synchronous client for the test's own look at the server; NULL while it is not up. */
+static redisContext *sync_client(void)
+{
+    struct timeval tv = {0, 200000};
+    redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (rc && rc->err) {
+        redisFree(rc);
+        return NULL;
+    }
+    return rc;
+}
+
+static void start_server(void)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", port);
+    server = fork();
+    assert_true(server >= 0);
+    if (server == 0) {
+        int null = open("/dev/null", 1);
+        dup2(null, 1);
+        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        redisContext *rc = sync_client();
+        if (rc) {
+            redisReply *r = redisCommand(rc, "PING");
+            bool ok = r && r->type == REDIS_REPLY_STATUS;
+            freeReplyObject(r);
+            redisFree(rc);
+            if (ok)
+                return;
+        }
+        usleep(10000);
+    }
+    fail_msg("redis-server did not start");
+}
+
+static void stop_server(void)
+{
+    if (server <= 0)
+        return;
+    kill(server, SIGCONT);
+    kill(server, SIGKILL);
+    waitpid(server, NULL, 0);
+    server = -1;
+}
+
+static long long zcard(const char *key)
+{
+    redisContext *rc = sync_client();
+    assert_non_null(rc);
+    redisReply *r = redisCommand(rc, "ZCARD %s", key);
+    assert_non_null(r);
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(rc);
+    return n;
+}
+
+static void flushall(void)
+{
+    redisContext *rc = sync_client();
+    assert_non_null(rc);
+    freeReplyObject(redisCommand(rc, "FLUSHALL"));
+    redisFree(rc);
+}
+
+/* ---- a loop to run the client on ---- */
+
+typedef struct fixture {
+    uv_loop_t loop;
+    uv_timer_t tick; /* keeps the loop turning while a test waits on a condition */
+    ar_redis_t *r;
+    ar_redis_conn_t *c;
+} fixture_t;
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop until *flag is true or ms pass. @return *flag. */
+static bool run_until(fixture_t *f, const bool *flag, uint64_t ms)
+{
+    uint64_t end = uv_now(&f->loop) + ms;
+    while (!*flag && uv_now(&f->loop) < end)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    return *flag;
+}
+
+static bool run_until_ready(fixture_t *f, bool want, uint64_t ms)
+{
+    uint64_t end = uv_now(&f->loop) + ms;
+    while (ar_redis_conn_ready(f->c) != want && uv_now(&f->loop) < end)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    return ar_redis_conn_ready(f->c) == want;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    uv_timer_init(&f->loop, &f->tick);
+    uv_timer_start(&f->tick, on_tick, 5, 5);
+    port = free_port();
+    start_server();
+    char url[64], err[200];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+    f->r = ar_redis_create(url, err, sizeof(err));
+    assert_non_null(f->r);
+    f->c = ar_redis_conn_open(f->r, &f->loop);
+    assert_true(run_until_ready(f, true, 3000));
+    *state = f;
+    return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_conn_close(f->c);
+    uv_close((uv_handle_t *)&f->tick, on_closed);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    ar_redis_destroy(f->r);
+    free(f);
+    stop_server();
+    return 0;
+}
+
+/* ---- checks ---- */
+
+typedef struct verdict {
+    bool done;
+    int rc;
+    bool allowed;
+    int64_t retry_ms;
+} verdict_t;
+
+static void on_verdict(void *ud, int rc, bool allowed, int64_t retry_ms)
+{
+    verdict_t *v = ud;
+    assert_false(v->done); /* exactly once */
+    *v = (verdict_t){true, rc, allowed, retry_ms};
+}
+
+/* One check, waited for. */
+static verdict_t check(fixture_t *f, const ar_redis_window_t *w, size_t n, int64_t window_ms)
+{
+    verdict_t v = {0};
+    assert_int_equal(ar_redis_window_admit(f->c, w, n, window_ms, on_verdict, &v), 0);
+    assert_false(v.done); /* never inside the call */
+    assert_true(run_until(f, &v.done, 2000));
+    return v;
+}
+
+static void test_limit(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_window_t w = {"airouter:{a}:rpm", 3};
+    for (int i = 0; i < 3; i++) {
+        verdict_t v = check(f, &w, 1, 60000);
+        assert_int_equal(v.rc, 0);
+        assert_true(v.allowed);
+    }
+    verdict_t v = check(f, &w, 1, 60000);
+    assert_int_equal(v.rc, 0);
+    assert_false(v.allowed);
+    assert_true(v.retry_ms >= 59000 && v.retry_ms <= 60000);
+    assert_int_equal(zcard("airouter:{a}:rpm"), 3);
+    /* a limit of 0 never admits, and says a whole window */
+    ar_redis_window_t z = {"airouter:{z}:rpm", 0};
+    v = check(f, &z, 1, 60000);
+    assert_false(v.allowed);
+    assert_int_equal(v.retry_ms, 60000);
+    ar_redis_stats_t st;
+    ar_redis_stats(f->r, &st);
+    assert_true(st.up);
+    assert_int_equal(st.conns, 1);
+    assert_int_equal(st.checks, 5);
+    assert_int_equal(st.denied, 2);
+}
+
+/* Concurrent checks from one connection: exactly the limit gets through. */
+static void test_concurrent_exact(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_window_t w = {"airouter:{c}:rpm", 7};
+    verdict_t v[20] = {0};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v[i]), 0);
+    assert_true(run_until(f, &v[19].done, 2000));
+    int allowed = 0;
+    for (int i = 0; i < 20; i++) {
+        assert_true(v[i].done);
+        allowed += v[i].allowed;
+    }
+    assert_int_equal(allowed, 7);
+}
+
+/* A full window refuses for all: nothing is charged to the others. */
+static void test_all_or_nothing(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_window_t full = {"airouter:{b}:rpm", 1};
+    assert_true(check(f, &full, 1, 60000).allowed);
+    ar_redis_window_t both[2] = {{"airouter:{b}:rpm:gpt", 5}, {"airouter:{b}:rpm", 1}};
+    verdict_t v = check(f, both, 2, 60000);
+    assert_false(v.allowed);
+    assert_int_equal(zcard("airouter:{b}:rpm:gpt"), 0);
+    both[1].limit = 2;
+    assert_true(check(f, both, 2, 60000).allowed);
+    assert_int_equal(zcard("airouter:{b}:rpm:gpt"), 1);
+    assert_int_equal(zcard("airouter:{b}:rpm"), 2);
+}
+
+static void test_slides(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_window_t w = {"airouter:{s}:rpm", 2};
+    assert_true(check(f, &w, 1, 300).allowed);
+    assert_true(check(f, &w, 1, 300).allowed);
+    verdict_t v = check(f, &w, 1, 300);
+    assert_false(v.allowed);
+    assert_true(v.retry_ms >= 1 && v.retry_ms <= 300);
+    usleep((useconds_t)(v.retry_ms + 5) * 1000);
+    assert_true(check(f, &w, 1, 300).allowed);
+}
+
+static void test_noscript(void **state)
+{
+    fixture_t *f = *state;
+    redisContext *rc = sync_client();
+    freeReplyObject(redisCommand(rc, "SCRIPT FLUSH"));
+    redisFree(rc);
+    ar_redis_window_t w = {"airouter:{n}:rpm", 1};
+    verdict_t v = check(f, &w, 1, 60000);
+    assert_int_equal(v.rc, 0);
+    assert_true(v.allowed);
+    v = check(f, &w, 1, 60000);
+    assert_false(v.allowed);
+}
+
+/* A server that stops answering: the verdict comes after the deadline, the connection is
+ * dropped and made again once the server answers. */
+static void test_timeout(void **state)
+{
+    fixture_t *f = *state;
+    flushall();
+    kill(server, SIGSTOP);
+    ar_redis_window_t w = {"airouter:{t}:rpm", 5};
+    uint64_t t0 = uv_now(&f->loop);
+    verdict_t v = check(f, &w, 1, 60000);
+    uv_update_time(&f->loop);
+    assert_int_equal(v.rc, AR_EUNAVAIL);
+    assert_true(uv_now(&f->loop) - t0 >= AR_REDIS_TIMEOUT_MS - 1);
+    assert_true(uv_now(&f->loop) - t0 < 1000);
+    assert_false(ar_redis_conn_ready(f->c));
+    verdict_t v2 = {0};
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v2), AR_EUNAVAIL);
+    ar_redis_stats_t st;
+    ar_redis_stats(f->r, &st);
+    assert_false(st.up);
+    assert_int_equal(st.timeouts, 1);
+    assert_int_equal(st.unavailable, 1);
+    kill(server, SIGCONT);
+    assert_true(run_until_ready(f, true, 5000));
+    assert_true(check(f, &w, 1, 60000).allowed);
+}
+
+static void test_lost_and_back(void **state)
+{
+    fixture_t *f = *state;
+    verdict_t v = {0};
+    ar_redis_window_t w = {"airouter:{l}:rpm", 5};
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v), 0);
+    stop_server();
+    assert_true(run_until(f, &v.done, 2000));
+    /* answered before the kill, or failed by it: either way exactly once */
+    assert_true(run_until_ready(f, false, 2000));
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v), AR_EUNAVAIL);
+    ar_redis_stats_t st;
+    ar_redis_stats(f->r, &st);
+    assert_false(st.up);
+    start_server();
+    assert_true(run_until_ready(f, true, 5000));
+    ar_redis_stats(f->r, &st);
+    assert_true(st.up);
+    assert_true(st.disconnects >= 1);
+    assert_true(check(f, &w, 1, 60000).allowed);
+}
+
+static void test_urls(void **state)
+{
+    (void)state;
+    char err[200];
+    static const char *const bad[] = {"rediss://127.0.0.1:6379",
+                                      "http://x",
+                                      "redis://",
+                                      "redis://127.0.0.1:99999",
+                                      "redis://127.0.0.1:6379/x",
+                                      "redis://:secret@no-such-host.invalid:6379"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_null(ar_redis_create(bad[i], err, sizeof(err)));
+        assert_true(err[0] != '\0');
+        assert_null(strstr(err, "secret"));
+    }
+    ar_redis_t *r = ar_redis_create("redis://user:p%40ss@localhost:6390/2", err, sizeof(err));
+    assert_non_null(r);
+    ar_redis_destroy(r);
+    r = ar_redis_create("redis://[::1]", err, sizeof(err));
+    assert_non_null(r);
+    ar_redis_destroy(r);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_noscript, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_and_back, setup, teardown),
+        cmocka_unit_test(test_urls),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
