@@ -139,6 +139,7 @@ test('PostgreSQL store: CLI key, requests, every spend record in PostgreSQL acro
   assert.equal(rv.code, 0, rv.err);
   await waitFor(async () => (await chat(router, k.key, 'pg-c')).status === 401, { what: 'revocation' });
   await router.stop();
+  fs.rmSync(cfgDir, { recursive: true, force: true });
 });
 
 test('PostgreSQL store: an unreachable server is a clear start-up error, the password not shown', async (t) => {
