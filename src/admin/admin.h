@@ -33,7 +33,7 @@ typedef struct ar_admin_proxy {
 /** Everything the admin pages read, borrowed for the duration of one call. */
 /* The store and its spend ledger, as /health and /metrics show them. */
 typedef struct ar_admin_storage {
-    const char *type; /* "sqlite"; NULL: no store */
+    const char *type; /* "sqlite" or "postgresql"; NULL: no store */
     long keys_cached; /* virtual keys the server has seen */
     uint64_t ledger_written, ledger_applied, ledger_write_errors, ledger_apply_errors,
         ledger_replayed;

@@ -42,6 +42,7 @@ struct ar_gw_tenancy {
     /* store connections and models: read again when the store's change counter moves */
     ar_gateway_t *gw;
     char *secret_key;                /* storage.secret_key at start (NULL: none) */
+    const char *store_type;          /* "sqlite" or "postgresql" (the admin API says which) */
     int64_t seen_seq;                /* store thread: the counter when last read */
     bool had_assigns;                /* store thread: the last read found assignments */
     unsigned char models_digest[32]; /* store thread: SHA-256 of the last set posted */
@@ -624,6 +625,7 @@ int ar_gw_tenancy_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, siz
 {
     const ar_storage_conf_t *sc = &cfg->storage;
     ar_gw_tenancy_t *t = ar_xcalloc(1, sizeof(*t));
+    t->store_type = strncmp(sc->database_url, "sqlite://", 9) == 0 ? "sqlite" : "postgresql";
     char why[256] = "";
     int rc = ar_store_thread_start(sc->database_url, &t->store, why, sizeof(why));
     if (rc != 0) {
@@ -711,7 +713,7 @@ void ar_gw_tenancy_storage(const ar_gateway_t *gw, ar_admin_storage_t *out)
     ar_gw_tenancy_t *t = gw->tenancy;
     if (!t)
         return;
-    out->type = "sqlite";
+    out->type = t->store_type;
     out->keys_cached = ar_keycache_count(t->keys);
     ar_ledger_stats_t ls;
     ar_ledger_stats(t->ledger, &ls);

@@ -11,119 +11,8 @@
 
 #include "core/crypto.h"
 #include "core/mem.h"
+#include "store/backup_schema.h"
 #include "store/sqlite_int.h"
-
-#define BACKUP_FORMAT "airouter-backup"
-#define BACKUP_VERSION 1
-
-typedef enum {
-    COL_INT,
-    COL_REAL,
-    COL_TEXT,
-    COL_BLOB,
-    COL_INT_OR_NULL,
-    COL_TEXT_OR_NULL
-} col_kind_t;
-
-typedef struct col {
-    const char *name;
-    col_kind_t kind;
-} col_t;
-
-typedef struct table {
-    const char *name;
-    const char *order; /* ORDER BY of the backup: parents come before children */
-    col_t cols[20];
-} table_t;
-
-/* In restore order: a row's foreign keys point to tables before it. */
-static const table_t tables[] = {
-    {"plans",
-     "id",
-     {{"id", COL_INT},
-      {"name", COL_TEXT},
-      {"description", COL_TEXT},
-      {"max_tokens", COL_INT},
-      {"created_ms", COL_INT}}},
-    {"keys",
-     "id",
-     {{"id", COL_INT},
-      {"name", COL_TEXT},
-      {"hash", COL_TEXT},
-      {"masked", COL_TEXT},
-      {"created_ms", COL_INT},
-      {"updated_ms", COL_INT},
-      {"expires_ms", COL_INT},
-      {"revoked", COL_INT},
-      {"rpm", COL_INT},
-      {"tpm", COL_INT},
-      {"daily_tokens", COL_INT},
-      {"monthly_tokens", COL_INT},
-      {"limit_tokens", COL_INT},
-      {"max_budget_usd", COL_REAL},
-      {"plan_id", COL_INT_OR_NULL},
-      {"models", COL_TEXT}}},
-    {"connections",
-     "id",
-     {{"id", COL_INT},
-      {"name", COL_TEXT},
-      {"provider", COL_TEXT},
-      {"endpoint", COL_TEXT},
-      {"secret", COL_BLOB},
-      {"created_ms", COL_INT},
-      {"updated_ms", COL_INT}}},
-    {"provider_models",
-     "id",
-     {{"id", COL_INT},
-      {"conn_id", COL_INT},
-      {"name", COL_TEXT},
-      {"remote", COL_TEXT},
-      {"deployment", COL_TEXT},
-      {"created_ms", COL_INT}}},
-    {"assignments",
-     "id",
-     {{"id", COL_INT},
-      {"key_id", COL_INT},
-      {"model_id", COL_INT},
-      {"alias", COL_TEXT},
-      {"tps", COL_REAL},
-      {"created_ms", COL_INT}}},
-    {"usage_daily",
-     "key_id, day",
-     {{"key_id", COL_INT},
-      {"day", COL_TEXT},
-      {"requests", COL_INT},
-      {"prompt_tokens", COL_INT},
-      {"completion_tokens", COL_INT},
-      {"cost_usd", COL_REAL}}},
-    {"responses",
-     "created_ms, id",
-     {{"id", COL_TEXT},
-      {"owner", COL_INT},
-      {"previous_id", COL_TEXT_OR_NULL},
-      {"model", COL_TEXT},
-      {"created_ms", COL_INT},
-      {"input", COL_TEXT},
-      {"output", COL_TEXT}}},
-};
-#define TABLES_CNT (sizeof(tables) / sizeof(tables[0]))
-
-static size_t cols_cnt(const table_t *t)
-{
-    size_t n = 0;
-    while (n < sizeof(t->cols) / sizeof(t->cols[0]) && t->cols[n].name)
-        n++;
-    return n;
-}
-
-/* "a, b, c" of t's columns into buf. */
-static void col_list(const table_t *t, char *buf, size_t len)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < cols_cnt(t); i++)
-        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", t->cols[i].name);
-}
 
 static json_t *value_json(sqlite3_stmt *st, int i, col_kind_t kind)
 {
@@ -160,13 +49,13 @@ static json_t *value_json(sqlite3_stmt *st, int i, col_kind_t kind)
 static int dump_table(sq_t *q, const table_t *t, json_t *rows, char *err, size_t errlen)
 {
     char cols[512], sql[700];
-    col_list(t, cols, sizeof(cols));
+    ar_backup_col_list(t, cols, sizeof(cols));
     snprintf(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s", cols, t->name, t->order);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
         return ar_sq_fail(q->db, err, errlen, "reading the database");
     int rc;
-    size_t n = cols_cnt(t);
+    size_t n = ar_backup_cols_cnt(t);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *row = json_object();
         for (size_t i = 0; i < n; i++)
@@ -187,12 +76,12 @@ int ar_sq_backup(void *impl, json_t **out, char *err, size_t errlen)
     int rc = ar_sq_exec(q->db, "BEGIN", err, errlen);
     if (rc)
         return rc;
-    json_t *doc = json_pack("{ss si si}", "format", BACKUP_FORMAT, "version", BACKUP_VERSION,
+    json_t *doc = json_pack("{ss si si}", "format", AR_BACKUP_FORMAT, "version", AR_BACKUP_VERSION,
                             "schema_version", q->version);
-    for (size_t i = 0; i < TABLES_CNT && !rc; i++) {
+    for (size_t i = 0; i < ar_backup_tables_cnt && !rc; i++) {
         json_t *rows = json_array();
-        json_object_set_new(doc, tables[i].name, rows);
-        rc = dump_table(q, &tables[i], rows, err, errlen);
+        json_object_set_new(doc, ar_backup_tables[i].name, rows);
+        rc = dump_table(q, &ar_backup_tables[i], rows, err, errlen);
     }
     char ignored[64];
     (void)ar_sq_exec(q->db, "COMMIT", ignored, sizeof(ignored));
@@ -249,12 +138,7 @@ static int bind_value(sqlite3_stmt *st, int i, const table_t *t, const col_t *c,
     }
     if (ok)
         return 0;
-    snprintf(err, errlen, "the backup's %s[%zu].%s is missing or not a%s", t->name, idx, c->name,
-             c->kind == COL_TEXT || c->kind == COL_TEXT_OR_NULL ? " string"
-             : c->kind == COL_BLOB                              ? " base64 string"
-             : c->kind == COL_REAL                              ? " number"
-                                                                : "n integer");
-    return AR_EINVAL;
+    return ar_backup_bad_value(t, idx, c, err, errlen);
 }
 
 static int load_table(sq_t *q, const table_t *t, json_t *rows, char *err, size_t errlen)
@@ -266,10 +150,10 @@ static int load_table(sq_t *q, const table_t *t, json_t *rows, char *err, size_t
         return AR_EINVAL;
     }
     char cols[512], sql[900], marks[120] = "";
-    size_t n = cols_cnt(t);
+    size_t n = ar_backup_cols_cnt(t);
     for (size_t i = 0; i < n; i++)
         strcat(marks, i ? ", ?" : "?");
-    col_list(t, cols, sizeof(cols));
+    ar_backup_col_list(t, cols, sizeof(cols));
     snprintf(sql, sizeof(sql), "INSERT INTO %s (%s) VALUES (%s)", t->name, cols, marks);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -310,20 +194,17 @@ static int load_table(sq_t *q, const table_t *t, json_t *rows, char *err, size_t
 /* Whether the database holds anything a restore would collide with. */
 static int check_empty(sq_t *q, char *err, size_t errlen)
 {
-    static const char *const all[] = {"plans",           "keys",        "connections",
-                                      "provider_models", "assignments", "usage_daily",
-                                      "spend",           "responses"};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+    for (size_t i = 0; i < ar_backup_all_tables_cnt; i++) {
         char sql[96];
         int64_t n = 0;
-        snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", all[i]);
+        snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", ar_backup_all_tables[i]);
         if (ar_sq_int64(q->db, sql, &n) != 0)
             return ar_sq_fail(q->db, err, errlen, "reading the database");
         if (n > 0) {
             snprintf(err, errlen,
                      "the database is not empty (%s holds %lld row%s): restore only into a new "
                      "database",
-                     all[i], (long long)n, n == 1 ? "" : "s");
+                     ar_backup_all_tables[i], (long long)n, n == 1 ? "" : "s");
             return AR_EINVAL;
         }
     }
@@ -333,24 +214,15 @@ static int check_empty(sq_t *q, char *err, size_t errlen)
 int ar_sq_restore(void *impl, json_t *in, char *err, size_t errlen)
 {
     sq_t *q = impl;
-    const char *format = json_string_value(json_object_get(in, "format"));
-    json_t *version = json_object_get(in, "version");
-    if (!json_is_object(in) || !format || strcmp(format, BACKUP_FORMAT) != 0) {
-        snprintf(err, errlen, "not an airouter backup (no \"format\": \"%s\")", BACKUP_FORMAT);
+    if (ar_backup_check_header(in, err, errlen))
         return AR_EINVAL;
-    }
-    if (!json_is_integer(version) || json_integer_value(version) != BACKUP_VERSION) {
-        snprintf(err, errlen, "backup version %lld is not supported (this airouter reads %d)",
-                 json_is_integer(version) ? (long long)json_integer_value(version) : -1LL,
-                 BACKUP_VERSION);
-        return AR_EINVAL;
-    }
     int rc = ar_sq_exec(q->db, "BEGIN IMMEDIATE", err, errlen);
     if (rc)
         return rc;
     rc = check_empty(q, err, errlen);
-    for (size_t i = 0; i < TABLES_CNT && !rc; i++)
-        rc = load_table(q, &tables[i], json_object_get(in, tables[i].name), err, errlen);
+    for (size_t i = 0; i < ar_backup_tables_cnt && !rc; i++)
+        rc = load_table(q, &ar_backup_tables[i], json_object_get(in, ar_backup_tables[i].name), err,
+                        errlen);
     if (rc == 0)
         rc = ar_sq_exec(q->db, "COMMIT", err, errlen);
     if (rc) {

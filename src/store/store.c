@@ -25,11 +25,10 @@ int ar_store_open(const char *url, ar_store_t **out, char *err, size_t errlen)
         be = &ar_store_sqlite;
         location = url + 9;
     } else if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
-        snprintf(err, errlen,
-                 "storage.database_url: PostgreSQL is not supported yet; use sqlite://");
-        return AR_EINVAL;
+        be = &ar_store_postgres;
+        location = url; /* libpq reads the URL as it is */
     } else {
-        snprintf(err, errlen, "storage.database_url: expected sqlite://PATH");
+        snprintf(err, errlen, "storage.database_url: expected sqlite://PATH or postgresql://...");
         return AR_EINVAL;
     }
     void *impl = NULL;

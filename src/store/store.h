@@ -3,8 +3,8 @@
  * its daily usage, provider connections with encrypted secrets, provider models and their
  * assignment to keys, backup and restore) and the stored responses of the Responses API,
  * behind one interface with a backend per database. store.c
- * picks the backend from storage.database_url; sqlite.c is the embedded default, and a
- * PostgreSQL backend is one more file that fills the same ar_store_backend_t.
+ * picks the backend from storage.database_url: sqlite.c is the embedded default,
+ * postgres.c the PostgreSQL backend (libpq); both fill the same ar_store_backend_t.
  *
  * Calls are synchronous and a store handle belongs to one thread at a time: the CLI uses
  * it directly, the server only from its store thread (database I/O never runs on an event
@@ -243,9 +243,12 @@ typedef struct ar_store_backend {
 
 /**
  * Opens the database of url (sqlite://REL/PATH from the working directory,
- * sqlite:///ABS/PATH, sqlite://:memory:) and brings its schema up to date.
- * @return 0, or an AR_E* with err set (a PostgreSQL URL is refused until its backend
- * exists: AR_EINVAL).
+ * sqlite:///ABS/PATH, sqlite://:memory:, or a libpq URL postgresql://USER:PASS@HOST:PORT/DB
+ * (postgres:// too; connect_timeout 10 s unless the URL sets one) and brings its schema up
+ * to date. With PostgreSQL every call is a synchronous round trip that blocks the calling
+ * thread (the store thread in a server).
+ * @return 0, or an AR_E* with err set (AR_EINVAL for a bad URL, AR_EIO when PostgreSQL
+ * cannot be reached; the message never holds the password).
  */
 int ar_store_open(const char *url, ar_store_t **out, char *err, size_t errlen);
 void ar_store_close(ar_store_t *s);

@@ -8,5 +8,7 @@
 
 /* sqlite.c */
 extern const ar_store_backend_t ar_store_sqlite;
+/* postgres.c */
+extern const ar_store_backend_t ar_store_postgres;
 
 #endif

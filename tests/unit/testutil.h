@@ -7,6 +7,7 @@
 #define AR_TESTS_TESTUTIL_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +18,57 @@
  * @return a malloc'd NUL-terminated copy (free with free()); fails the test when missing.
  */
 /*
+ * PostgreSQL runs of the store tests: with AR_TEST_PG_URL set (tests/pg.sh start prints
+ * one; tests/run-unit.sh sets it), each test's store is a fresh PostgreSQL database
+ * instead of a SQLite file, created from that URL's server and dropped with the test.
+ */
+static inline const char *ar_test_pg_url(void)
+{
+    const char *u = getenv("AR_TEST_PG_URL");
+    return u && *u ? u : NULL;
+}
+
+/* Runs sql on the database of url (a postgresql:// URL); fails the test on an error. */
+static inline void ar_test_pg_exec(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("PostgreSQL %s: %s", url, PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The database a test directory's PostgreSQL run uses: the directory's name. */
+static inline const char *ar_test_pg_dbname(const char *dir)
+{
+    const char *slash = strrchr(dir, '/');
+    return slash ? slash + 1 : dir;
+}
+
+/*
  * A fresh directory under /tmp (prefix names the test) for a database file: dir gets its
- * path and url "sqlite://DIR/airouter.db". ar_test_rmdir removes it and what it holds.
+ * path and url "sqlite://DIR/airouter.db", or with AR_TEST_PG_URL the URL of a new
+ * PostgreSQL database named like the directory. ar_test_rmdir removes both.
  */
 static inline void ar_test_store_dir(const char *prefix, char dir[64], char url[200])
 {
     snprintf(dir, 64, "/tmp/%s-XXXXXX", prefix);
     assert_non_null(mkdtemp(dir));
-    snprintf(url, 200, "sqlite://%s/airouter.db", dir);
+    const char *pg = ar_test_pg_url();
+    if (!pg) {
+        snprintf(url, 200, "sqlite://%s/airouter.db", dir);
+        return;
+    }
+    char sql[128];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", ar_test_pg_dbname(dir));
+    ar_test_pg_exec(pg, sql);
+    const char *slash = strrchr(pg, '/'); /* the URL ends with /DBNAME */
+    assert_non_null(slash);
+    snprintf(url, 200, "%.*s/%s", (int)(slash - pg), pg, ar_test_pg_dbname(dir));
 }
 
 static inline void ar_test_rmdir(const char *dir)
@@ -32,6 +76,11 @@ static inline void ar_test_rmdir(const char *dir)
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
+    if (ar_test_pg_url()) {
+        snprintf(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
+                 ar_test_pg_dbname(dir));
+        ar_test_pg_exec(ar_test_pg_url(), cmd);
+    }
 }
 
 static inline char *ar_test_fixture(const char *rel, size_t *len_out)

@@ -186,7 +186,7 @@ static void test_bad_url(void **state)
     (void)state;
     char err[256];
     ar_store_thread_t *t = NULL;
-    assert_int_equal(ar_store_thread_start("postgresql://x/y", &t, err, sizeof(err)), AR_EINVAL);
+    assert_int_equal(ar_store_thread_start("mysql://x/y", &t, err, sizeof(err)), AR_EINVAL);
     assert_null(t);
 }
 
