@@ -447,13 +447,13 @@ static void test_request_id(void **state)
 static void test_idle_timeout(void **state)
 {
     (void)state;
-    start_server(300);
+    start_server(600); /* wide margins: the suite also runs on busy machines */
     client_t *c = cli_open(0);
     roundtrip(c, "GET / HTTP/1.1\r\n\r\n", 200);
     uint64_t t0 = ar_now_ms();
     assert_true(cli_eof(c));
     uint64_t dt = ar_now_ms() - t0;
-    assert_true(dt >= 250);
+    assert_true(dt >= 550);
     cli_close(c);
 
     /* The clock restarts with each request: the read timer is lazy (armed once, it re-arms
@@ -465,7 +465,7 @@ static void test_idle_timeout(void **state)
     t0 = ar_now_ms();
     assert_true(cli_eof(c));
     dt = ar_now_ms() - t0;
-    assert_true(dt >= 250);
+    assert_true(dt >= 550);
     cli_close(c);
 
     /* A connection that never sends anything is closed too, silently. */
