@@ -39,6 +39,10 @@ bench_cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     BENCH_PIDS=()
+    # a PostgreSQL started for the shared-state run runs detached (pg_ctl): stop it too
+    if [ -n "${BENCH_PG_DIR:-}" ] && [ -d "$BENCH_PG_DIR" ]; then
+        "$(dirname "${BASH_SOURCE[0]}")/../tests/pg.sh" stop "$BENCH_PG_DIR" >/dev/null 2>&1 || true
+    fi
     if [ -n "${BENCH_TMP:-}" ] && [ -d "$BENCH_TMP" ]; then
         if [ "${BENCH_KEEP:-0}" = 1 ]; then
             log "bench: kept $BENCH_TMP"

@@ -202,6 +202,36 @@ start_airouter airouter-vkey "$build" "$here/configs/airouter-openai.yaml"
 add_target "airouter(vkey)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS" "$VKEY"
 VKEY_PID=$AR_PID
 
+# The same virtual-key pass-through with the state several instances share: Redis for the
+# credential's RPM window, PostgreSQL for keys and the spend ledger (skipped, with a note,
+# when redis-server or PostgreSQL is missing).
+SHARED_NOTE=""
+if selected "airouter(shared)" "${BENCH_TARGETS:-}"; then
+    # its own directory: BENCH_TMP is private to us, and postgres runs as its own user
+    BENCH_PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/airouter-bench-pg.XXXXXX")
+    if ! command -v redis-server >/dev/null 2>&1; then
+        SHARED_NOTE="skipped: redis-server not installed"
+    elif ! PG_URL=$("$here/../tests/pg.sh" start "$BENCH_PG_DIR" 2>"$BENCH_TMP/pg.err"); then
+        SHARED_NOTE="skipped: PostgreSQL did not start: $(tail -n 1 "$BENCH_TMP/pg.err" | head -c 200)"
+        BENCH_PG_DIR=""
+    else
+        REDIS_PORT=$(pick_port)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            >"$BENCH_TMP/redis.log" 2>&1 &
+        BENCH_PIDS+=("$!")
+        wait_listen "$REDIS_PORT" "$!" 10 || die "redis-server did not start"
+        printf 'server:\n  master_key: x\nstorage:\n  database_url: "%s"\n' "$PG_URL" \
+            >"$BENCH_TMP/shared-cli.yaml"
+        SKEY=$("$build/airouter" key create --name bench --daily 100000000000 \
+            -config "$BENCH_TMP/shared-cli.yaml" 2>/dev/null) ||
+            die "could not create the shared run's virtual key"
+        start_airouter airouter-shared "$build" "$here/configs/airouter-shared.yaml" \
+            DB_URL="$PG_URL" REDIS_PORT="$REDIS_PORT"
+        add_target "airouter(shared)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS" "$SKEY"
+        SHARED_PID=$AR_PID
+    fi
+fi
+
 start_airouter airouter-routing "$build" "$here/configs/airouter-routing.yaml"
 add_target "airouter(routing)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS"
 
@@ -218,7 +248,7 @@ add_target "airouter(resp-xlate)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS
 
 # The mock reads x-mock-chunks (direct, nginx pass it on); airouter(openai) adds the same
 # header upstream from its credential, airouter(mock) has mock_stream_chunks: 20.
-CHAT_TARGETS="direct nginx airouter(openai) airouter(vkey) airouter(routing) airouter(anthropic) airouter(mock)"
+CHAT_TARGETS="direct nginx airouter(openai) airouter(vkey) airouter(shared) airouter(routing) airouter(anthropic) airouter(mock)"
 RESP_TARGETS="direct nginx airouter(openai) airouter(resp-xlate)"
 add_kind nonstream "$here/post.lua" "$here/bodies/chat.json" /v1/chat/completions "" json \
     "$CHAT_TARGETS"
@@ -244,6 +274,16 @@ if selected "airouter(vkey)" "${BENCH_TARGETS:-}"; then
     forget_pid "$VKEY_PID"
     LEDGER_RECORDS=$(sqlite3 "$VKEY_DIR/airouter.db" 'SELECT COUNT(*) FROM spend' 2>/dev/null || echo "")
     LEDGER_OK=$(sqlite3 "$VKEY_DIR/airouter.db" 'SELECT COUNT(*) FROM spend WHERE status = 200' 2>/dev/null || echo "")
+fi
+
+# The PostgreSQL ledger of airouter(shared), counted the same way once SIGTERM drained it.
+SHARED_RECORDS=""
+if [ -n "${SHARED_PID:-}" ]; then
+    kill -TERM "$SHARED_PID" 2>/dev/null || true
+    wait "$SHARED_PID" 2>/dev/null || true
+    forget_pid "$SHARED_PID"
+    SHARED_RECORDS=$(psql "$PG_URL" -tAc 'SELECT COUNT(*) FROM spend' 2>/dev/null || echo "")
+    SHARED_OK=$(psql "$PG_URL" -tAc 'SELECT COUNT(*) FROM spend WHERE status = 200' 2>/dev/null || echo "")
 fi
 
 # ---------------------------------------------------------------- report
@@ -297,6 +337,9 @@ for kind in "${KINDS[@]}"; do
     printf '  %-10s virtual key / master key req/s = %s   (cost target <= 5%%: ratio >= 0.95: %s); p99 c%s: %s vs %s us\n' "" \
         "$(us "$rr")" "$(verdict "$rr" 0.95)" "$CONNS" "$(us "${R[$kind|airouter(vkey)|p99]:-}")" \
         "$(us "${R[$kind|airouter(openai)|p99]:-}")"
+    rr=$(ratio "${R[$kind|airouter(shared)|rps]:-}" "${R[$kind|airouter(vkey)|rps]:-}")
+    printf '  %-10s shared state (Redis RPM, PostgreSQL ledger) / local (SQLite) req/s = %s   (cost target <= 15%%: ratio >= 0.85: %s)%s\n' "" \
+        "$(us "$rr")" "$(verdict "$rr" 0.85)" "${SHARED_NOTE:+ ($SHARED_NOTE)}"
     rr=$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")
     printf '  %-10s routing (4 credentials, limits, 1 failing) / plain pass-through req/s = %s   (cost target < 10%%: ratio > 0.9: %s)\n' "" \
         "$(us "$rr")" "$(verdict "$rr" 0.9)"
@@ -319,7 +362,6 @@ done
 # The Responses API against chat: the same exchange, a Responses client's view of it.
 for pair in "responses nonstream" "rstream stream"; do
     read -r rk ck <<<"$pair"
-    runs_on "$rk" "airouter(openai)" 2>/dev/null || continue
     selected "$rk" "${BENCH_KINDS:-}" || continue
     rr=$(ratio "${R[$rk|airouter(resp-xlate)|rps]:-}" "${R[$ck|airouter(openai)|rps]:-}")
     printf '  %-10s Responses translated to chat / chat pass-through req/s = %s   (cost target < 20%%: ratio > 0.8: %s)\n' \
@@ -337,6 +379,12 @@ if [ -n "$LEDGER_RECORDS" ]; then
     printf '  ledger     airouter(vkey): %s answers counted by wrk and curl, %s spend records with status 200, %s in all (%s)\n' \
         "${R[airouter(vkey)|answered]:-0}" "${LEDGER_OK:-?}" "$LEDGER_RECORDS" \
         "$([ "${LEDGER_OK:-0}" -ge "${R[airouter(vkey)|answered]:-0}" ] && echo "none lost" || echo "RECORDS MISSING")"
+fi
+
+if [ -n "$SHARED_RECORDS" ]; then
+    printf '  ledger     airouter(shared), PostgreSQL: %s answers counted by wrk and curl, %s spend records with status 200, %s in all (%s)\n' \
+        "${R[airouter(shared)|answered]:-0}" "${SHARED_OK:-?}" "$SHARED_RECORDS" \
+        "$([ "${SHARED_OK:-0}" -ge "${R[airouter(shared)|answered]:-0}" ] && echo "none lost" || echo "RECORDS MISSING")"
 fi
 
 if [ "${#WARNINGS[@]}" -gt 0 ]; then
@@ -384,6 +432,8 @@ fi
             "$(jnum "$(ratio "${R[$kind|airouter(anthropic)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         printf '"rps_vkey_over_master_key": %s, ' \
             "$(jnum "$(ratio "${R[$kind|airouter(vkey)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
+        printf '"rps_shared_over_local": %s, ' \
+            "$(jnum "$(ratio "${R[$kind|airouter(shared)|rps]:-}" "${R[$kind|airouter(vkey)|rps]:-}")")"
         printf '"rps_routing_over_passthrough": %s, ' \
             "$(jnum "$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         case $kind in
