@@ -246,6 +246,16 @@ int ar_pg_run(pg_t *q, const char *sql, const pg_params_t *p, PGresult **res, co
     return 0;
 }
 
+int ar_pg_select_by(pg_t *q, const char *sql, int64_t v, PGresult **res, const char *what)
+{
+    pg_params_t a;
+    ar_pg_params_init(&a);
+    ar_pg_int(&a, v);
+    int rc = ar_pg_run(q, sql, &a, res, what, NULL, 0);
+    ar_pg_params_dispose(&a);
+    return rc;
+}
+
 int ar_pg_begin(pg_t *q, char *err, size_t errlen)
 {
     int rc = ar_pg_run(q, "BEGIN", NULL, NULL, "starting a transaction", err, errlen);

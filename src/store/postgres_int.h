@@ -47,6 +47,8 @@ void ar_pg_bytes(pg_params_t *p, const void *b, size_t n);
  */
 int ar_pg_run(pg_t *q, const char *sql, const pg_params_t *p, PGresult **res, const char *what,
               char *err, size_t errlen);
+/** ar_pg_run of a query whose only parameter ($1) is the integer v, for its rows. */
+int ar_pg_select_by(pg_t *q, const char *sql, int64_t v, PGresult **res, const char *what);
 /** BEGIN, COMMIT, ROLLBACK (errors of ROLLBACK ignored). */
 int ar_pg_begin(pg_t *q, char *err, size_t errlen);
 int ar_pg_commit(pg_t *q, char *err, size_t errlen);

@@ -199,15 +199,12 @@ int ar_pg_model_list(void *impl, int64_t conn_id, ar_pmodel_list_t *out)
 {
     out->items = NULL;
     out->cnt = 0;
-    pg_params_t a;
-    ar_pg_params_init(&a);
-    ar_pg_int(&a, conn_id);
     PGresult *r;
-    int rc = ar_pg_run(impl,
-                       "SELECT id, conn_id, name, remote, deployment, created_ms FROM "
-                       "provider_models WHERE $1::bigint = 0 OR conn_id = $1::bigint ORDER BY id",
-                       &a, &r, "listing models", NULL, 0);
-    ar_pg_params_dispose(&a);
+    int rc =
+        ar_pg_select_by(impl,
+                        "SELECT id, conn_id, name, remote, deployment, created_ms FROM "
+                        "provider_models WHERE $1::bigint = 0 OR conn_id = $1::bigint ORDER BY id",
+                        conn_id, &r, "listing models");
     if (rc)
         return AR_EIO;
     int n = PQntuples(r);
@@ -257,15 +254,11 @@ int ar_pg_assign_list(void *impl, int64_t key_id, ar_assign_list_t *out)
 {
     out->items = NULL;
     out->cnt = 0;
-    pg_params_t a;
-    ar_pg_params_init(&a);
-    ar_pg_int(&a, key_id);
     PGresult *r;
-    int rc = ar_pg_run(impl,
-                       "SELECT id, key_id, model_id, alias, tps, created_ms FROM assignments "
-                       "WHERE $1::bigint = 0 OR key_id = $1::bigint ORDER BY id",
-                       &a, &r, "listing assignments", NULL, 0);
-    ar_pg_params_dispose(&a);
+    int rc = ar_pg_select_by(impl,
+                             "SELECT id, key_id, model_id, alias, tps, created_ms FROM assignments "
+                             "WHERE $1::bigint = 0 OR key_id = $1::bigint ORDER BY id",
+                             key_id, &r, "listing assignments");
     if (rc)
         return AR_EIO;
     int n = PQntuples(r);
