@@ -1,18 +1,20 @@
 #!/bin/sh
-# tests/pg.sh start|stop|url DIR: a throwaway PostgreSQL server for the tests.
+# tests/pg.sh start|stop|pause|resume|url DIR: a throwaway PostgreSQL server for the tests.
 #   start: initdb into DIR/data and start postgres there, listening on 127.0.0.1 on a free
 #          port only (no Unix socket outside DIR), trust authentication for the "airouter"
 #          role; prints the URL (postgresql://airouter@127.0.0.1:PORT/postgres) and keeps
 #          it in DIR/url. Exit status 2 (and a message on stderr) when PostgreSQL's binaries
 #          are not installed, so that callers can skip.
 #   stop:  stops the server and removes DIR.
+#   pause: stops the server but keeps DIR (an outage); resume: starts it again on the same
+#          port and data.
 #   url:   prints the URL of a running one.
 # PostgreSQL refuses to run as root: as root the server runs as the postgres user
 # (runuser), which owns DIR/data.
 set -eu
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|url DIR" >&2; exit 64; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|pause|resume|url DIR" >&2; exit 64; }
 
 bindir=
 for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
@@ -57,11 +59,20 @@ stop)
     fi
     rm -rf "$dir"
     ;;
+pause)
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+resume)
+    port=$(sed 's/.*:\([0-9]*\)\/.*/\1/' "$dir/url")
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
+        -o "-h 127.0.0.1 -p $port -k $dir/run -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null || { cat "$dir/postgres.log" >&2; exit 1; }
+    ;;
 url)
     cat "$dir/url"
     ;;
 *)
-    echo "usage: $0 start|stop|url DIR" >&2
+    echo "usage: $0 start|stop|pause|resume|url DIR" >&2
     exit 64
     ;;
 esac

@@ -142,6 +142,40 @@ test('PostgreSQL store: CLI key, requests, every spend record in PostgreSQL acro
   fs.rmSync(cfgDir, { recursive: true, force: true });
 });
 
+test('PostgreSQL stopped mid-load: no request fails, no spend record is lost once it is back', async (t) => {
+  if (skipWhy) return t.skip(skipWhy);
+  const url = newDatabase('e2e_outage');
+  const cfgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-pg-outage-'));
+  const cliCfg = path.join(cfgDir, 'cli.yaml');
+  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: ${url}\n`);
+  const made = await runCli(['key', 'create', '--name', 'outage', '--json', '-config', cliCfg]);
+  assert.equal(made.code, 0, made.err);
+  const k = JSON.parse(made.out);
+  const router = await startRouter(config(url));
+  let answered = 0;
+  const wave = async (tag, n) => {
+    const rs = await Promise.all(Array.from({ length: n }, (_, i) => chat(router, k.key, `${tag}-${i}`)));
+    for (const r of rs) assert.equal(r.status, 200, await r.text());
+    answered += n;
+  };
+  await wave('before', 10); // the key is in the cache now
+  const paused = spawnSync(pgScript, ['pause', pgDir], { encoding: 'utf8' });
+  assert.equal(paused.status, 0, paused.stderr);
+  try {
+    await wave('during', 20);
+    await wave('during2', 20);
+  } finally {
+    const resumed = spawnSync(pgScript, ['resume', pgDir], { encoding: 'utf8' });
+    assert.equal(resumed.status, 0, resumed.stderr);
+  }
+  await wave('after', 10);
+  await waitFor(() => psql(url, `SELECT COUNT(*) FROM spend WHERE key_id = ${k.id} AND status = 200`) === String(answered),
+    { what: `${answered} spend rows`, timeoutMs: 30000 });
+  assert.equal(psql(url, `SELECT SUM(requests) FROM usage_daily WHERE key_id = ${k.id}`), String(answered));
+  await router.stop();
+  fs.rmSync(cfgDir, { recursive: true, force: true });
+});
+
 test('PostgreSQL store: an unreachable server is a clear start-up error, the password not shown', async (t) => {
   if (skipWhy) return t.skip(skipWhy);
   const router = await startRouter(config('postgresql://u:hunter2pw@127.0.0.1:1/none?connect_timeout=2'),
