@@ -472,7 +472,7 @@ static bool go(ar_gw_req_t *g, bool is_switch)
                                                         d->cred->name, d->upstream_model),
                                          rpm};
         g->shared_switch = is_switch;
-        if (ar_redis_window_admit(c, w, n, 60000, on_shared_verdict, g) == 0) {
+        if (ar_redis_window_admit(c, w, n, 60000, NULL, on_shared_verdict, g) == 0) {
             ar_http_ref(g->http);
             return true;
         }

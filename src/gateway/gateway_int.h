@@ -241,8 +241,13 @@ typedef struct ar_gw_req {
     bool finished;
     /* keyguard.c: what the caller's virtual key was charged */
     ar_reservation_t quota_res;
-    int64_t key_tpm_charged;    /* tokens added to the key's TPM window */
-    uint64_t key_charged_ms;    /* when */
+    int64_t key_tpm_charged; /* tokens added to the key's TPM window */
+    uint64_t key_charged_ms; /* when */
+    /* the key's RPM admission in Redis (key_member "" when none), given back when the
+     * request never reaches an upstream */
+    const char *key_rpm_key;
+    int64_t key_rpm_limit; /* the key's RPM as of ar_gw_key_admit */
+    char key_member[AR_REDIS_MEMBER_MAX];
     int64_t max_output_tokens;  /* the request's max_tokens / max_completion_tokens, 0: none */
     double cost_usd;            /* what it cost, set when it finishes (ar_gw_cost) */
     const char *reasoning_hint; /* ar_gw_native_t's, for each attempt's chat body */
@@ -415,6 +420,13 @@ void ar_gw_spend_record(ar_gw_req_t *g);
  * reserve the request's worst case. @return 0, or AR_ELIMIT after answering.
  */
 int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt);
+/**
+ * After ar_gw_key_admit, with the request taken over (ar_gw_req_finish ends it): when the
+ * key's RPM is shared through Redis, Redis decides (asynchronously; a refusal answers 429
+ * "key", no answer falls back to this instance's share of the limit), then routing starts
+ * with ar_gw_attempt_next.
+ */
+void ar_gw_key_go(ar_gw_req_t *g);
 /**
  * The prompt and completion tokens the request is billed for (quotas, ledger, cost): the
  * upstream's usage, else, when an answer began but its usage never came, the prompt

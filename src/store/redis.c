@@ -546,7 +546,7 @@ static void set_int(entry_t *e, int64_t v)
 }
 
 int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t n,
-                          int64_t window_ms, ar_redis_verdict_cb cb, void *ud)
+                          int64_t window_ms, char *member_out, ar_redis_verdict_cb cb, void *ud)
 {
     if (n == 0 || n > MAX_WINDOWS || window_ms <= 0)
         return AR_EINVAL;
@@ -562,10 +562,12 @@ int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t
     for (size_t i = 0; i < n; i++)
         set_arg(e, w[i].key, strlen(w[i].key));
     set_int(e, window_ms);
-    char member[64];
+    char member[AR_REDIS_MEMBER_MAX];
     int ml = snprintf(member, sizeof(member), "%016llx:%llu", (unsigned long long)c->r->instance,
                       (unsigned long long)atomic_fetch_add(&c->r->seq, 1));
     set_arg(e, member, (size_t)ml);
+    if (member_out)
+        memcpy(member_out, member, (size_t)ml + 1);
     for (size_t i = 0; i < n; i++)
         set_int(e, w[i].limit < 0 ? 0 : w[i].limit);
     if (send_entry(c, e) != REDIS_OK) {
@@ -577,4 +579,17 @@ int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t
     ar_list_insert_tail(&c->pending, &e->link);
     arm_deadline(c);
     return 0;
+}
+
+void ar_redis_window_release(ar_redis_conn_t *c, const char *const *keys, size_t n,
+                             const char *member)
+{
+    if (!ar_redis_conn_ready(c) || !member || !member[0])
+        return;
+    for (size_t i = 0; i < n; i++) {
+        /* no callback: hiredis drops the answer; a lost release only ages out */
+        const char *argv[3] = {"ZREM", keys[i], member};
+        size_t lens[3] = {4, strlen(keys[i]), strlen(member)};
+        redisAsyncCommandArgv(c->ctx, NULL, NULL, 3, argv, lens);
+    }
 }

@@ -22,6 +22,8 @@
 #include "core/err.h"
 
 #define AR_REDIS_TIMEOUT_MS 50
+/* room for the member an admission was charged under (ar_redis_window_release) */
+#define AR_REDIS_MEMBER_MAX 48
 
 typedef struct ar_redis ar_redis_t;
 typedef struct ar_redis_conn ar_redis_conn_t;
@@ -72,11 +74,21 @@ typedef void (*ar_redis_verdict_cb)(void *ud, int rc, bool allowed, int64_t retr
 
 /**
  * Admits one event into every window of w (1..8 of them) over the last window_ms, or none.
- * Keys and limits are copied. On 0, cb runs exactly once, later, on c's loop (never inside
- * this call). Loop thread.
+ * Keys and limits are copied. When member is not NULL (AR_REDIS_MEMBER_MAX bytes) it
+ * receives the name the event is charged under, for ar_redis_window_release. On 0, cb runs
+ * exactly once, later, on c's loop (never inside this call). Loop thread.
  * @return 0, AR_EUNAVAIL (c is not ready: cb will not run) or AR_EINVAL.
  */
 int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t n,
-                          int64_t window_ms, ar_redis_verdict_cb cb, void *ud) AR_MUST_CHECK;
+                          int64_t window_ms, char *member, ar_redis_verdict_cb cb,
+                          void *ud) AR_MUST_CHECK;
+
+/**
+ * Gives back an admission that was never used: removes member from the windows keys[0..n)
+ * (one ZREM each, pipelined; no answer is awaited). Without a ready connection the
+ * admission simply ages out of its window. Loop thread.
+ */
+void ar_redis_window_release(ar_redis_conn_t *c, const char *const *keys, size_t n,
+                             const char *member);
 
 #endif

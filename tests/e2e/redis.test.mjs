@@ -1,11 +1,16 @@
 // Shared RPM limits (storage.redis_url): three airouter instances behind one redis-server
 // enforce one credential limit together with zero overshoot; with Redis gone each falls
 // back to its share (rpm / storage.redis_instances) and no request fails for it; /health
-// and /metrics say so, and the instances reconnect once Redis is back.
+// and /metrics say so, and the instances reconnect once Redis is back. A virtual key's RPM
+// (one key, copied to each instance's SQLite store) is shared the same way, and an admission no
+// upstream ever saw is given back.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startMock, startRouter, baseConfig, waitFor, freePort, slow } from './lib/harness.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startMock, startRouter, baseConfig, waitFor, freePort, slow, runCli } from './lib/harness.mjs';
 import { keyMaker, credYaml, chat, countWith } from './lib/routing.mjs';
 
 let mock;
@@ -84,4 +89,45 @@ test('three instances share a 30 RPM credential limit through Redis, then fall b
   redis = startRedis();
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
+});
+
+test('three instances share a virtual key\'s 12 RPM through Redis; unused admissions are given back', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-keys-'));
+  const db = path.join(dir, 'keys.db');
+  const cliCfg = path.join(dir, 'cli.yaml');
+  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const made = await runCli(['key', 'create', '--name', 'shared', '--rpm', '12', '--json', '-config', cliCfg]);
+  assert.equal(made.code, 0, made.err);
+  const vkey = JSON.parse(made.out).key;
+  const k = keyMaker();
+  // one SQLite file cannot serve three instances (each holds its spend journal next to it,
+  // locked): each gets a copy, so the same key, same id, as a shared Postgres would give
+  const routers = await Promise.all([0, 1, 2].map((i) => {
+    fs.copyFileSync(db, `${db}.${i}`);
+    return startRouter(baseConfig({
+      credentials: credYaml({ name: 'open', key: k('o'), base: mock.url })
+        + credYaml({ name: 'closed', key: k('c'), base: mock.url, rpm: 0 }),
+      models: '  - name: m\n    credential: open\n  - name: shut\n    credential: closed\n',
+      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+    }));
+  }));
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+
+  // refused by the deployment's limit: the key's admissions come back
+  const shut = await Promise.all(Array.from({ length: 9 }, (_, i) => chat(routers[i % 3], 'shut', `s${i}`, { key: vkey })));
+  assert.deepEqual(shut.map((r) => r.status), Array(9).fill(429));
+
+  const res = await Promise.all(Array.from({ length: 36 }, (_, i) => chat(routers[i % 3], 'm', `k${i}`, { key: vkey })));
+  const ok = res.filter((r) => r.status === 200).length;
+  const limited = res.filter((r) => r.status === 429);
+  assert.equal(ok, 12, res.filter((r) => r.status !== 200 && r.status !== 429).map((r) => r.text).join('\n'));
+  assert.equal(limited.length, 24);
+  for (const r of limited) {
+    assert.equal(r.body.error.limit_type, 'key', r.text);
+    assert.match(r.headers.get('retry-after') || '', /^\d+$/);
+  }
+  assert.equal(await countWith(mock, k('o')), 12, 'exactly the key\'s limit reached the upstream');
+  console.log(`virtual key rpm 12 over 3 instances: ${ok} served, ${limited.length} refused`);
+  await Promise.all(routers.map((r) => r.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -1,7 +1,7 @@
 /*
  * test_redis.c: the shared-window client against a real redis-server, started by the test
  * on 127.0.0.1 on a free port (no persistence): the Lua window's limits, all-or-nothing
- * charging and sliding, the verdict deadline, losing the server and reconnecting, a
+ * charging and sliding, giving back, the verdict deadline, losing the server and reconnecting, a
  * flushed script cache, and URL parsing.
  */
 #include <arpa/inet.h>
@@ -195,7 +195,7 @@ static void on_verdict(void *ud, int rc, bool allowed, int64_t retry_ms)
 static verdict_t check(fixture_t *f, const ar_redis_window_t *w, size_t n, int64_t window_ms)
 {
     verdict_t v = {0};
-    assert_int_equal(ar_redis_window_admit(f->c, w, n, window_ms, on_verdict, &v), 0);
+    assert_int_equal(ar_redis_window_admit(f->c, w, n, window_ms, NULL, on_verdict, &v), 0);
     assert_false(v.done); /* never inside the call */
     assert_true(run_until(f, &v.done, 2000));
     return v;
@@ -235,7 +235,7 @@ static void test_concurrent_exact(void **state)
     ar_redis_window_t w = {"airouter:{c}:rpm", 7};
     verdict_t v[20] = {0};
     for (int i = 0; i < 20; i++)
-        assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v[i]), 0);
+        assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, NULL, on_verdict, &v[i]), 0);
     assert_true(run_until(f, &v[19].done, 2000));
     int allowed = 0;
     for (int i = 0; i < 20; i++) {
@@ -243,6 +243,25 @@ static void test_concurrent_exact(void **state)
         allowed += v[i].allowed;
     }
     assert_int_equal(allowed, 7);
+}
+
+/* An admission given back leaves room for the next one, in every window it was charged to. */
+static void test_release(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_window_t w[2] = {{"airouter:key:{7}:rpm", 1}, {"airouter:{r}:rpm", 5}};
+    verdict_t v = {0};
+    char member[AR_REDIS_MEMBER_MAX];
+    assert_int_equal(ar_redis_window_admit(f->c, w, 2, 60000, member, on_verdict, &v), 0);
+    assert_true(run_until(f, &v.done, 2000));
+    assert_true(v.allowed);
+    assert_false(check(f, w, 1, 60000).allowed);
+    const char *keys[2] = {w[0].key, w[1].key};
+    ar_redis_window_release(f->c, keys, 2, member);
+    /* the release is pipelined ahead of this check on the same connection */
+    assert_true(check(f, w, 1, 60000).allowed);
+    assert_int_equal(zcard("airouter:key:{7}:rpm"), 1);
+    assert_int_equal(zcard("airouter:{r}:rpm"), 0);
 }
 
 /* A full window refuses for all: nothing is charged to the others. */
@@ -304,7 +323,7 @@ static void test_timeout(void **state)
     assert_true(uv_now(&f->loop) - t0 < 1000);
     assert_false(ar_redis_conn_ready(f->c));
     verdict_t v2 = {0};
-    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v2), AR_EUNAVAIL);
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, NULL, on_verdict, &v2), AR_EUNAVAIL);
     ar_redis_stats_t st;
     ar_redis_stats(f->r, &st);
     assert_false(st.up);
@@ -320,12 +339,12 @@ static void test_lost_and_back(void **state)
     fixture_t *f = *state;
     verdict_t v = {0};
     ar_redis_window_t w = {"airouter:{l}:rpm", 5};
-    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v), 0);
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, NULL, on_verdict, &v), 0);
     stop_server();
     assert_true(run_until(f, &v.done, 2000));
     /* answered before the kill, or failed by it: either way exactly once */
     assert_true(run_until_ready(f, false, 2000));
-    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v), AR_EUNAVAIL);
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, NULL, on_verdict, &v), AR_EUNAVAIL);
     ar_redis_stats_t st;
     ar_redis_stats(f->r, &st);
     assert_false(st.up);
@@ -367,6 +386,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_noscript, setup, teardown),
