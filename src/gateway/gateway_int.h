@@ -216,6 +216,11 @@ typedef struct ar_gw_req {
     bool attempt_open;  /* admitted, not yet reported */
     bool shared_switch; /* waiting on Redis: the attempt counts as a switch once it starts */
     const ar_deployment_t *prev_dep; /* g->dep before the admission Redis may take back */
+    /* the attempt's shared TPM windows, charged tpm_charged under tpm_member ("": none) */
+    const char *tpm_keys[2];
+    size_t tpm_keys_cnt;
+    int64_t tpm_charged;
+    char tpm_member[AR_REDIS_MEMBER_MAX];
     ar_provider_t *prev_prov;
     ar_transfer_t *xfer;
     ar_http_req_t up_req;

@@ -148,7 +148,7 @@ void ar_gw_key_go(ar_gw_req_t *g)
         /* the hash tag keeps a Redis Cluster happy: one key, one slot */
         g->key_rpm_key =
             ar_pool_printf(g->http->pool, "airouter:key:{%lld}:rpm", (long long)conf->id);
-        ar_redis_window_t w = {g->key_rpm_key, g->key_rpm_limit};
+        ar_redis_window_t w = {g->key_rpm_key, g->key_rpm_limit, 0};
         if (ar_redis_window_admit(c, &w, 1, 60000, g->key_member, on_key_verdict, g) == 0) {
             ar_http_ref(g->http);
             return;

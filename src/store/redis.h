@@ -6,7 +6,9 @@
  *
  * A window check is one EVALSHA: every key is a sorted set of the admissions of the last
  * window_ms (scored by Redis's own clock, so instances need no clock agreement); the script
- * admits only when every key has room, and then charges all of them, atomically. A check
+ * admits only when every key has room, and then charges all of them, atomically. Token
+ * windows (TPM) are charged an estimate at admission and corrected with the real usage
+ * once it is known (ar_redis_window_settle, a second script). A check
  * that gets no answer within AR_REDIS_TIMEOUT_MS, or a connection that breaks, fails the
  * checks waiting on it with AR_EUNAVAIL (the caller falls back to its local windows),
  * drops the connection and reconnects with backoff (100 ms doubling to 2 s).
@@ -60,10 +62,16 @@ void ar_redis_conn_close(ar_redis_conn_t *c);
 /** True when c is connected with the script loaded: a check may be sent. */
 bool ar_redis_conn_ready(const ar_redis_conn_t *c);
 
-/** One window of a check: its key and the most admissions it holds (>= 0). */
+/**
+ * One window of a check: its key and its limit (>= 0); cost 0 for a window that counts
+ * admissions (RPM: the limit is the most admissions it holds), else the tokens to charge to
+ * a token window (TPM: the limit is the most tokens it holds; keep the key's hash tag: the
+ * sum lives in KEY:sum beside it).
+ */
 typedef struct ar_redis_window {
     const char *key;
     int64_t limit;
+    int64_t cost;
 } ar_redis_window_t;
 
 /**
@@ -90,5 +98,13 @@ int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t
  */
 void ar_redis_window_release(ar_redis_conn_t *c, const char *const *keys, size_t n,
                              const char *member);
+
+/**
+ * Corrects an admission charged `charged` tokens (>= 1) under member in the token windows
+ * keys[0..n) to the `used` tokens the request really took (fire and forget: no answer is
+ * awaited). Without a ready connection the estimate stays until it ages out. Loop thread.
+ */
+void ar_redis_window_settle(ar_redis_conn_t *c, const char *const *keys, size_t n,
+                            const char *member, int64_t charged, int64_t used);
 
 #endif

@@ -3,7 +3,9 @@
 // back to its share (rpm / storage.redis_instances) and no request fails for it; /health
 // and /metrics say so, and the instances reconnect once Redis is back. A virtual key's RPM
 // (one key, copied to each instance's SQLite store) is shared the same way, and an admission no
-// upstream ever saw is given back.
+// upstream ever saw is given back. A credential TPM limit is shared too: each admission
+// charges its estimate, corrected with the real usage when the answer is done, so the
+// fleet overshoots by at most one request's estimate error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -130,4 +132,42 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
   console.log(`virtual key rpm 12 over 3 instances: ${ok} served, ${limited.length} refused`);
   await Promise.all(routers.map((r) => r.stop()));
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('three instances share a credential\'s 1000 TPM: overshoot at most one request\'s estimate error', async () => {
+  const k = keyMaker();
+  const yaml = baseConfig({
+    credentials: credYaml({ name: 'tok', key: k('t'), base: mock.url, tpm: 1000 }),
+    models: '  - name: t\n    credential: tok\n',
+    extra: `storage:\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+  });
+  const routers = await Promise.all([0, 1, 2].map(() => startRouter(yaml)));
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+  // 100 words an answer: ~101 real tokens where airouter estimates ~20 from the body
+  const words = Array.from({ length: 100 }, (_, i) => `w${i}`).join(' ');
+  await mock.queue(Array.from({ length: 40 }, () => ({ content: words })), k('t'));
+  let served = 0;
+  let maxErr = 0;
+  let okCount = 0;
+  let refused = null;
+  for (let i = 0; i < 40 && !refused; i++) {
+    const content = `q${i}`;
+    const res = await chat(routers[i % 3], 't', content);
+    if (res.status !== 200) {
+      refused = res;
+      break;
+    }
+    okCount++;
+    served += res.body.usage.total_tokens;
+    const est = Math.floor(Buffer.byteLength(JSON.stringify({ model: 't', messages: [{ role: 'user', content }] })) / 4) + 1;
+    maxErr = Math.max(maxErr, res.body.usage.total_tokens - est);
+  }
+  assert.ok(refused, 'the shared window closes');
+  assert.equal(refused.status, 429, refused.text);
+  const overshoot = served - 1000;
+  console.log(`credential tpm 1000 over 3 instances: ${okCount} served, ${served} tokens, overshoot ${overshoot} (bound: one estimate error, ${maxErr})`);
+  assert.ok(overshoot <= maxErr, `overshoot ${overshoot} > ${maxErr}`);
+  // without sharing each instance alone would have let ~1000 through
+  assert.ok(served > 1000 - maxErr - 101, `served ${served}`);
+  await Promise.all(routers.map((r) => r.stop()));
 });
