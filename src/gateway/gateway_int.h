@@ -248,10 +248,12 @@ typedef struct ar_gw_req {
     ar_reservation_t quota_res;
     int64_t key_tpm_charged; /* tokens added to the key's TPM window */
     uint64_t key_charged_ms; /* when */
-    /* the key's RPM admission in Redis (key_member "" when none), given back when the
-     * request never reaches an upstream */
-    const char *key_rpm_key;
-    int64_t key_rpm_limit; /* the key's RPM as of ar_gw_key_admit */
+    /* the key's admission in Redis (key_member "" when none): its RPM window (NULL: none),
+     * given back when the request never reaches an upstream, and its TPM window (NULL:
+     * none), charged key_redis_tpm and settled with the billed tokens */
+    const char *key_rpm_key, *key_tpm_key;
+    int64_t key_rpm_limit, key_tpm_limit; /* the key's limits as of ar_gw_key_admit */
+    int64_t key_redis_tpm;
     char key_member[AR_REDIS_MEMBER_MAX];
     int64_t max_output_tokens;  /* the request's max_tokens / max_completion_tokens, 0: none */
     double cost_usd;            /* what it cost, set when it finishes (ar_gw_cost) */
@@ -427,7 +429,7 @@ void ar_gw_spend_record(ar_gw_req_t *g);
 int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt);
 /**
  * After ar_gw_key_admit, with the request taken over (ar_gw_req_finish ends it): when the
- * key's RPM is shared through Redis, Redis decides (asynchronously; a refusal answers 429
+ * key's RPM or TPM is shared through Redis, Redis decides (asynchronously; a refusal answers 429
  * "key", no answer falls back to this instance's share of the limit), then routing starts
  * with ar_gw_attempt_next.
  */

@@ -3,9 +3,9 @@
 // back to its share (rpm / storage.redis_instances) and no request fails for it; /health
 // and /metrics say so, and the instances reconnect once Redis is back. A virtual key's RPM
 // (one key, copied to each instance's SQLite store) is shared the same way, and an admission no
-// upstream ever saw is given back. A credential TPM limit is shared too: each admission
-// charges its estimate, corrected with the real usage when the answer is done, so the
-// fleet overshoots by at most one request's estimate error.
+// upstream ever saw is given back. Credential and key TPM limits are shared too: each
+// admission charges its estimate, corrected with the real usage when the answer is done, so
+// requests one after another overshoot by at most one request's estimate error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -134,40 +134,62 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('three instances share a credential\'s 1000 TPM: overshoot at most one request\'s estimate error', async () => {
-  const k = keyMaker();
-  const yaml = baseConfig({
-    credentials: credYaml({ name: 'tok', key: k('t'), base: mock.url, tpm: 1000 }),
-    models: '  - name: t\n    credential: tok\n',
-    extra: `storage:\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
-  });
-  const routers = await Promise.all([0, 1, 2].map(() => startRouter(yaml)));
-  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
-  // 100 words an answer: ~101 real tokens where airouter estimates ~20 from the body
+// Requests one after another, round-robin over three instances, until the shared TPM
+// window of 1000 refuses; each answer is ~101 real tokens where airouter estimates ~15.
+// @return what was served and the bound: one request's estimate error.
+async function fillTpm(routers, model, upstreamKey, key) {
   const words = Array.from({ length: 100 }, (_, i) => `w${i}`).join(' ');
-  await mock.queue(Array.from({ length: 40 }, () => ({ content: words })), k('t'));
+  await mock.queue(Array.from({ length: 40 }, () => ({ content: words })), upstreamKey);
+  // airouter's estimate: the body's bytes / 4, + 1
+  const est = (c) => Math.floor(Buffer.byteLength(JSON.stringify({ model, messages: [{ role: 'user', content: c }] })) / 4) + 1;
   let served = 0;
   let maxErr = 0;
-  let okCount = 0;
-  let refused = null;
-  for (let i = 0; i < 40 && !refused; i++) {
+  let ok = 0;
+  for (let i = 0; i < 40; i++) {
     const content = `q${i}`;
-    const res = await chat(routers[i % 3], 't', content);
+    const res = await chat(routers[i % 3], model, content, key ? { key } : {});
     if (res.status !== 200) {
-      refused = res;
-      break;
+      assert.equal(res.status, 429, res.text);
+      return { ok, served, overshoot: served - 1000, maxErr, refused: res, est: est(content) };
     }
-    okCount++;
+    ok++;
     served += res.body.usage.total_tokens;
-    const est = Math.floor(Buffer.byteLength(JSON.stringify({ model: 't', messages: [{ role: 'user', content }] })) / 4) + 1;
-    maxErr = Math.max(maxErr, res.body.usage.total_tokens - est);
+    maxErr = Math.max(maxErr, res.body.usage.total_tokens - est(content));
   }
-  assert.ok(refused, 'the shared window closes');
-  assert.equal(refused.status, 429, refused.text);
-  const overshoot = served - 1000;
-  console.log(`credential tpm 1000 over 3 instances: ${okCount} served, ${served} tokens, overshoot ${overshoot} (bound: one estimate error, ${maxErr})`);
-  assert.ok(overshoot <= maxErr, `overshoot ${overshoot} > ${maxErr}`);
-  // without sharing each instance alone would have let ~1000 through
-  assert.ok(served > 1000 - maxErr - 101, `served ${served}`);
+  assert.fail(`the shared window never closed: ${served} tokens served`);
+}
+
+test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: overshoot at most one request\'s estimate error', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-tpm-'));
+  const db = path.join(dir, 'keys.db');
+  const cliCfg = path.join(dir, 'cli.yaml');
+  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const made = await runCli(['key', 'create', '--name', 'tok', '--tpm', '1000', '--json', '-config', cliCfg]);
+  assert.equal(made.code, 0, made.err);
+  const vkey = JSON.parse(made.out).key;
+  const k = keyMaker();
+  const routers = await Promise.all([0, 1, 2].map((i) => {
+    fs.copyFileSync(db, `${db}.${i}`);
+    return startRouter(baseConfig({
+      credentials: credYaml({ name: 'tok', key: k('t'), base: mock.url, tpm: 1000 })
+        + credYaml({ name: 'free', key: k('f'), base: mock.url }),
+      models: '  - name: t\n    credential: tok\n  - name: f\n    credential: free\n',
+      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+    }));
+  }));
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+
+  const c = await fillTpm(routers, 't', k('t'));
+  console.log(`credential tpm 1000 over 3 instances: ${c.ok} served, ${c.served} tokens, overshoot ${c.overshoot} (bound: one estimate error, ${c.maxErr})`);
+  assert.ok(c.overshoot <= c.maxErr, JSON.stringify(c));
+  // refused only once the window could not take one more estimate
+  assert.ok(c.served + c.est > 1000, JSON.stringify(c));
+
+  const v = await fillTpm(routers, 'f', k('f'), vkey);
+  console.log(`virtual key tpm 1000 over 3 instances: ${v.ok} served, ${v.served} tokens, overshoot ${v.overshoot} (bound: one estimate error, ${v.maxErr})`);
+  assert.ok(v.overshoot <= v.maxErr, JSON.stringify(v));
+  assert.ok(v.served + v.est > 1000, JSON.stringify(v));
+  assert.equal(v.refused.body.error.limit_type, 'key', v.refused.text);
   await Promise.all(routers.map((r) => r.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
 });
