@@ -130,6 +130,19 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
   }
   assert.equal(await countWith(mock, k('o')), 12, 'exactly the key\'s limit reached the upstream');
   console.log(`virtual key rpm 12 over 3 instances: ${ok} served, ${limited.length} refused`);
+
+  // Redis gone: each instance's share (12 / 3) decides, and its window already holds more
+  // than that (what it admitted, given back only in Redis): refused, never failed
+  await stopRedis();
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up === false, { what: 'redis down' });
+  const res3 = await Promise.all(Array.from({ length: 9 }, (_, i) => chat(routers[i % 3], 'm', `d${i}`, { key: vkey })));
+  for (const r of res3) {
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.body.error.limit_type, 'key', r.text);
+  }
+  assert.equal(await countWith(mock, k('o')), 12);
+  redis = startRedis();
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
   fs.rmSync(dir, { recursive: true, force: true });
 });
