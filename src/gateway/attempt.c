@@ -84,16 +84,21 @@ static void debug_dump(ar_gw_req_t *g, const char *what, ar_span_t body)
 
 /* ---- router accounting ---- */
 
-/* The attempt's shared TPM windows get its real usage in place of the estimate. */
-static void settle_shared_tpm(ar_gw_req_t *g)
+/* The attempt's shared TPM windows get its real usage in place of the estimate, sent
+ * before the answer goes out (the sooner it lands, the less the next request overshoots). */
+static void settle_shared_tpm(ar_gw_req_t *g, int status)
 {
+    const ar_usage_t *u = &g->call.usage;
+    int64_t used = u->prompt_tokens + u->completion_tokens;
+    /* the usage a successful answer bills the key (ar_gw_billed_tokens) */
+    if (u->seen && status >= 200 && status < 300)
+        ar_gw_key_settle_shared(g, used);
     if (!g->tpm_member[0])
         return;
-    const ar_usage_t *u = &g->call.usage;
     /* as the local windows: without usage the estimate stands */
     if (u->seen)
         ar_redis_window_settle(g->gw->redis, g->tpm_keys, g->tpm_keys_cnt, g->tpm_member,
-                               g->tpm_charged, u->prompt_tokens + u->completion_tokens);
+                               g->tpm_charged, used);
     g->tpm_member[0] = '\0';
 }
 
@@ -116,7 +121,7 @@ static ar_outcome_t report(ar_gw_req_t *g, int status, int err, bool cancelled)
         .usage_seen = u->seen,
     };
     res.cost_usd = ar_gw_cost(g);
-    settle_shared_tpm(g);
+    settle_shared_tpm(g, status);
     return ar_router_report(g->rt->router, g->dep, &g->adm, &res, now / 1000);
 }
 

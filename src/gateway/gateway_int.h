@@ -440,6 +440,12 @@ void ar_gw_key_go(ar_gw_req_t *g);
  * estimate.
  */
 void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *completion);
+/**
+ * Settles the key's shared TPM window (Redis) with the used tokens, once: as soon as a
+ * successful attempt has its usage, before the answer goes out (the sooner the correction
+ * lands, the less the next request overshoots); else ar_gw_key_settle does it.
+ */
+void ar_gw_key_settle_shared(ar_gw_req_t *g, int64_t used);
 /** Settles what ar_gw_key_admit charged with the request's real usage. Idempotent. */
 void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd);
 

@@ -196,6 +196,14 @@ void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *complet
     }
 }
 
+void ar_gw_key_settle_shared(ar_gw_req_t *g, int64_t used)
+{
+    if (!g->key_member[0] || !g->key_tpm_key)
+        return;
+    ar_redis_window_settle(g->gw->redis, &g->key_tpm_key, 1, g->key_member, g->key_redis_tpm, used);
+    g->key_tpm_key = NULL; /* once */
+}
+
 void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd)
 {
     ar_tkey_t *k = g->ctx.key;
@@ -211,9 +219,7 @@ void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd)
         /* pipelined behind the admission on the same connection: they run after it */
         if (g->key_rpm_key && g->attempts == 0)
             ar_redis_window_release(g->gw->redis, &g->key_rpm_key, 1, g->key_member);
-        if (g->key_tpm_key)
-            ar_redis_window_settle(g->gw->redis, &g->key_tpm_key, 1, g->key_member,
-                                   g->key_redis_tpm, used);
+        ar_gw_key_settle_shared(g, used);
     }
     g->key_member[0] = '\0';
     g->key_charged_ms = 0;

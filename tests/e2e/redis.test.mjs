@@ -5,10 +5,11 @@
 // (one key, copied to each instance's SQLite store) is shared the same way, and an admission no
 // upstream ever saw is given back. Credential and key TPM limits are shared too: each
 // admission charges its estimate, corrected with the real usage when the answer is done, so
-// requests one after another overshoot by at most one request's estimate error.
+// requests one after another (each once the previous correction landed) overshoot by at
+// most one request's estimate error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -147,10 +148,17 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// The integer Redis holds at key (0: none).
+function redisInt(key) {
+  return Number(execFileSync('redis-cli', ['-p', String(redisPort), 'GET', key], { encoding: 'utf8' }).trim() || 0);
+}
+
 // Requests one after another, round-robin over three instances, until the shared TPM
-// window of 1000 refuses; each answer is ~101 real tokens where airouter estimates ~15.
+// window of 1000 (sum kept at sumKey) refuses; each answer is ~101 real tokens where
+// airouter estimates ~15. Each next request waits for the previous one's correction to
+// land in Redis (it is sent before the answer, but asynchronously).
 // @return what was served and the bound: one request's estimate error.
-async function fillTpm(routers, model, upstreamKey, key) {
+async function fillTpm(routers, model, upstreamKey, sumKey, key) {
   const words = Array.from({ length: 100 }, (_, i) => `w${i}`).join(' ');
   await mock.queue(Array.from({ length: 40 }, () => ({ content: words })), upstreamKey);
   // airouter's estimate: the body's bytes / 4, + 1
@@ -168,6 +176,7 @@ async function fillTpm(routers, model, upstreamKey, key) {
     ok++;
     served += res.body.usage.total_tokens;
     maxErr = Math.max(maxErr, res.body.usage.total_tokens - est(content));
+    await waitFor(async () => redisInt(sumKey) === served, { what: `${sumKey} = ${served}` });
   }
   assert.fail(`the shared window never closed: ${served} tokens served`);
 }
@@ -179,7 +188,7 @@ test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: ove
   fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
   const made = await runCli(['key', 'create', '--name', 'tok', '--tpm', '1000', '--json', '-config', cliCfg]);
   assert.equal(made.code, 0, made.err);
-  const vkey = JSON.parse(made.out).key;
+  const { key: vkey, id: vid } = JSON.parse(made.out);
   const k = keyMaker();
   const routers = await Promise.all([0, 1, 2].map((i) => {
     fs.copyFileSync(db, `${db}.${i}`);
@@ -192,13 +201,13 @@ test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: ove
   }));
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
 
-  const c = await fillTpm(routers, 't', k('t'));
+  const c = await fillTpm(routers, 't', k('t'), 'airouter:{tok}:tpm:sum');
   console.log(`credential tpm 1000 over 3 instances: ${c.ok} served, ${c.served} tokens, overshoot ${c.overshoot} (bound: one estimate error, ${c.maxErr})`);
   assert.ok(c.overshoot <= c.maxErr, JSON.stringify(c));
   // refused only once the window could not take one more estimate
   assert.ok(c.served + c.est > 1000, JSON.stringify(c));
 
-  const v = await fillTpm(routers, 'f', k('f'), vkey);
+  const v = await fillTpm(routers, 'f', k('f'), `airouter:key:{${vid}}:tpm:sum`, vkey);
   console.log(`virtual key tpm 1000 over 3 instances: ${v.ok} served, ${v.served} tokens, overshoot ${v.overshoot} (bound: one estimate error, ${v.maxErr})`);
   assert.ok(v.overshoot <= v.maxErr, JSON.stringify(v));
   assert.ok(v.served + v.est > 1000, JSON.stringify(v));
