@@ -84,6 +84,24 @@ static void debug_dump(ar_gw_req_t *g, const char *what, ar_span_t body)
 
 /* ---- router accounting ---- */
 
+/* The attempt's shared TPM windows get its real usage in place of the estimate, sent
+ * before the answer goes out (the sooner it lands, the less the next request overshoots). */
+static void settle_shared_tpm(ar_gw_req_t *g, int status)
+{
+    const ar_usage_t *u = &g->call.usage;
+    int64_t used = u->prompt_tokens + u->completion_tokens;
+    /* the usage a successful answer bills the key (ar_gw_billed_tokens) */
+    if (u->seen && status >= 200 && status < 300)
+        ar_gw_key_settle_shared(g, used);
+    if (!g->tpm_member[0])
+        return;
+    /* as the local windows: without usage the estimate stands */
+    if (u->seen)
+        ar_redis_window_settle(g->gw->redis, g->tpm_keys, g->tpm_keys_cnt, g->tpm_member,
+                               g->tpm_charged, used);
+    g->tpm_member[0] = '\0';
+}
+
 /* Reports the current attempt to the router. @return the outcome-table verdict. */
 static ar_outcome_t report(ar_gw_req_t *g, int status, int err, bool cancelled)
 {
@@ -103,6 +121,7 @@ static ar_outcome_t report(ar_gw_req_t *g, int status, int err, bool cancelled)
         .usage_seen = u->seen,
     };
     res.cost_usd = ar_gw_cost(g);
+    settle_shared_tpm(g, status);
     return ar_router_report(g->rt->router, g->dep, &g->adm, &res, now / 1000);
 }
 
@@ -310,7 +329,8 @@ static int launch(ar_gw_req_t *g)
     return g->xfer ? 0 : rc;
 }
 
-/* The worker's Redis connection when d has an RPM limit to share and it can be asked. */
+/* The worker's Redis connection when d has an RPM or TPM limit to share and it can be
+ * asked. */
 static ar_redis_conn_t *shared_conn(ar_gw_req_t *g, const ar_deployment_t *d)
 {
     ar_redis_conn_t *c = g->gw->redis;
@@ -318,7 +338,7 @@ static ar_redis_conn_t *shared_conn(ar_gw_req_t *g, const ar_deployment_t *d)
         return NULL;
     int64_t rpm, tpm;
     ar_router_dep_limits(g->rt->router, d, &rpm, &tpm);
-    return d->cred->rpm >= 0 || rpm >= 0 ? c : NULL;
+    return d->cred->rpm >= 0 || rpm >= 0 || d->cred->tpm >= 0 || tpm >= 0 ? c : NULL;
 }
 
 static void limited(ar_gw_req_t *g, int64_t retry_ms)
@@ -437,6 +457,7 @@ static void on_shared_verdict(void *ud, int rc, bool allowed, int64_t retry_ms)
     } else {
         const ar_deployment_t *d = g->dep;
         bool sw = g->shared_switch;
+        g->tpm_member[0] = '\0'; /* nothing was charged, or no answer says it was */
         withdraw(g);
         if (rc == 0) {
             limited(g, retry_ms);
@@ -461,21 +482,40 @@ static bool go(ar_gw_req_t *g, bool is_switch)
     if (c) {
         int64_t rpm, tpm;
         ar_router_dep_limits(g->rt->router, d, &rpm, &tpm);
-        ar_redis_window_t w[2];
+        ar_pool_t *pool = g->http->pool;
+        ar_redis_window_t w[4];
         size_t n = 0;
-        /* one hash tag per credential: both keys live in one Redis Cluster slot */
+        /* a token window needs a cost of at least 1 (0 marks a counting window) */
+        int64_t est = g->est_tokens > 0 ? g->est_tokens : 1;
+        /* one hash tag per credential: all its keys live in one Redis Cluster slot */
         if (d->cred->rpm >= 0)
-            w[n++] = (ar_redis_window_t){
-                ar_pool_printf(g->http->pool, "airouter:{%s}:rpm", d->cred->name), d->cred->rpm};
+            w[n++] = (ar_redis_window_t){ar_pool_printf(pool, "airouter:{%s}:rpm", d->cred->name),
+                                         d->cred->rpm, 0};
         if (rpm >= 0)
-            w[n++] = (ar_redis_window_t){ar_pool_printf(g->http->pool, "airouter:{%s}:rpm:%s",
-                                                        d->cred->name, d->upstream_model),
-                                         rpm};
+            w[n++] = (ar_redis_window_t){
+                ar_pool_printf(pool, "airouter:{%s}:rpm:%s", d->cred->name, d->upstream_model), rpm,
+                0};
+        g->tpm_keys_cnt = 0;
+        if (d->cred->tpm >= 0)
+            w[n++] = (ar_redis_window_t){ar_pool_printf(pool, "airouter:{%s}:tpm", d->cred->name),
+                                         d->cred->tpm, est};
+        if (tpm >= 0)
+            w[n++] = (ar_redis_window_t){
+                ar_pool_printf(pool, "airouter:{%s}:tpm:%s", d->cred->name, d->upstream_model), tpm,
+                est};
+        for (size_t i = 0; i < n; i++) {
+            if (w[i].cost)
+                g->tpm_keys[g->tpm_keys_cnt++] = w[i].key;
+        }
+        g->tpm_charged = est;
         g->shared_switch = is_switch;
-        if (ar_redis_window_admit(c, w, n, 60000, on_shared_verdict, g) == 0) {
+        if (ar_redis_window_admit(c, w, n, 60000, g->tpm_member, on_shared_verdict, g) == 0) {
+            if (!g->tpm_keys_cnt)
+                g->tpm_member[0] = '\0';
             ar_http_ref(g->http);
             return true;
         }
+        g->tpm_member[0] = '\0';
         withdraw(g);
         if (!admit_as(g, d, true))
             return false;

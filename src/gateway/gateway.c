@@ -381,7 +381,7 @@ int ar_gateway_run(const char *config_path)
         gw->redis_configured = true;
         gw->redis = ar_redis_create(cfg->storage.redis_url, err, sizeof(err));
         if (!gw->redis)
-            AR_LOG(AR_LOG_ERROR, NULL, "%s: RPM limits stay per instance (divided by %lld)", err,
+            AR_LOG(AR_LOG_ERROR, NULL, "%s: shared limits stay per instance (divided by %lld)", err,
                    (long long)cfg->storage.redis_instances);
     }
     const ar_server_conf_t *sc = &rt->cfg->server;

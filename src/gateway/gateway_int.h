@@ -216,6 +216,11 @@ typedef struct ar_gw_req {
     bool attempt_open;  /* admitted, not yet reported */
     bool shared_switch; /* waiting on Redis: the attempt counts as a switch once it starts */
     const ar_deployment_t *prev_dep; /* g->dep before the admission Redis may take back */
+    /* the attempt's shared TPM windows, charged tpm_charged under tpm_member ("": none) */
+    const char *tpm_keys[2];
+    size_t tpm_keys_cnt;
+    int64_t tpm_charged;
+    char tpm_member[AR_REDIS_MEMBER_MAX];
     ar_provider_t *prev_prov;
     ar_transfer_t *xfer;
     ar_http_req_t up_req;
@@ -241,8 +246,15 @@ typedef struct ar_gw_req {
     bool finished;
     /* keyguard.c: what the caller's virtual key was charged */
     ar_reservation_t quota_res;
-    int64_t key_tpm_charged;    /* tokens added to the key's TPM window */
-    uint64_t key_charged_ms;    /* when */
+    int64_t key_tpm_charged; /* tokens added to the key's TPM window */
+    uint64_t key_charged_ms; /* when */
+    /* the key's admission in Redis (key_member "" when none): its RPM window (NULL: none),
+     * given back when the request never reaches an upstream, and its TPM window (NULL:
+     * none), charged key_redis_tpm and settled with the billed tokens */
+    const char *key_rpm_key, *key_tpm_key;
+    int64_t key_rpm_limit, key_tpm_limit; /* the key's limits as of ar_gw_key_admit */
+    int64_t key_redis_tpm;
+    char key_member[AR_REDIS_MEMBER_MAX];
     int64_t max_output_tokens;  /* the request's max_tokens / max_completion_tokens, 0: none */
     double cost_usd;            /* what it cost, set when it finishes (ar_gw_cost) */
     const char *reasoning_hint; /* ar_gw_native_t's, for each attempt's chat body */
@@ -416,11 +428,24 @@ void ar_gw_spend_record(ar_gw_req_t *g);
  */
 int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt);
 /**
+ * After ar_gw_key_admit, with the request taken over (ar_gw_req_finish ends it): when the
+ * key's RPM or TPM is shared through Redis, Redis decides (asynchronously; a refusal answers 429
+ * "key", no answer falls back to this instance's share of the limit), then routing starts
+ * with ar_gw_attempt_next.
+ */
+void ar_gw_key_go(ar_gw_req_t *g);
+/**
  * The prompt and completion tokens the request is billed for (quotas, ledger, cost): the
  * upstream's usage, else, when an answer began but its usage never came, the prompt
  * estimate.
  */
 void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *completion);
+/**
+ * Settles the key's shared TPM window (Redis) with the used tokens, once: as soon as a
+ * successful attempt has its usage, before the answer goes out (the sooner the correction
+ * lands, the less the next request overshoots); else ar_gw_key_settle does it.
+ */
+void ar_gw_key_settle_shared(ar_gw_req_t *g, int64_t used);
 /** Settles what ar_gw_key_admit charged with the request's real usage. Idempotent. */
 void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd);
 

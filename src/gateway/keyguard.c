@@ -4,6 +4,12 @@
  * token and budget quotas (429 limit_type "quota" until the period resets), which reserve
  * the request's worst case until it settles with the real usage. The master key has none
  * of these limits.
+ *
+ * With storage.redis_url the key's RPM and TPM windows are shared by every instance: the
+ * local windows take the whole limits and Redis decides next (ar_gw_key_go); without an
+ * answer from Redis, this instance's share (limit / storage.redis_instances) decides
+ * instead, as for credentials. An RPM admission the request never uses (no upstream
+ * attempt) is given back; the TPM estimate is corrected to the billed tokens at the end.
  */
 #include <string.h>
 
@@ -17,6 +23,22 @@ static int forbid_model(ar_gw_req_t *g, ar_span_t name)
                                (int)(name.len > 200 ? 200 : name.len), name.ptr);
     ar_gw_error(g->http, 403, "permission_error", "model_not_allowed", msg);
     return AR_ELIMIT;
+}
+
+/* The worker's Redis connection when the key has an RPM or TPM limit to share and Redis
+ * can be asked. */
+static ar_redis_conn_t *key_conn(const ar_gw_req_t *g, int64_t rpm, int64_t tpm)
+{
+    return (rpm >= 0 || tpm >= 0) && ar_redis_conn_ready(g->gw->redis) ? g->gw->redis : NULL;
+}
+
+/* One instance's share of a limit; never 0 where the limit is not (as the router's). */
+static int64_t share_of(int64_t limit, int64_t share)
+{
+    if (limit < 0 || share <= 1)
+        return limit;
+    int64_t v = limit / share;
+    return v < 1 && limit > 0 ? 1 : v;
 }
 
 int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
@@ -36,11 +58,15 @@ int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
     ar_tkey_state_t *st = k->state;
     uint64_t now = ar_now_ms();
     int64_t retry_ms = 0;
-    if (!ar_window_try_add(&st->rpm, now, 1, conf->rpm, &retry_ms)) {
+    g->key_member[0] = '\0';
+    g->key_rpm_limit = conf->rpm;
+    g->key_tpm_limit = conf->tpm;
+    int64_t share = key_conn(g, conf->rpm, conf->tpm) ? 1 : g->rt->cfg->storage.redis_instances;
+    if (!ar_window_try_add(&st->rpm, now, 1, share_of(conf->rpm, share), &retry_ms)) {
         ar_gw_refuse_limit(g->http, g->rt, "key", retry_ms, "Rate limit exceeded for this key");
         return AR_ELIMIT;
     }
-    if (!ar_window_try_add(&st->tpm, now, g->est_tokens, conf->tpm, &retry_ms)) {
+    if (!ar_window_try_add(&st->tpm, now, g->est_tokens, share_of(conf->tpm, share), &retry_ms)) {
         ar_window_sub_at(&st->rpm, now, 1);
         ar_gw_refuse_limit(g->http, g->rt, "key", retry_ms,
                            "Token rate limit exceeded for this key");
@@ -73,6 +99,89 @@ int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
     return AR_ELIMIT;
 }
 
+/* Refuses the request admitted locally: its local RPM is taken back (when still charged);
+ * finishing settles the rest (TPM and quota with no usage). */
+static void key_refuse(ar_gw_req_t *g, int64_t retry_ms, bool rpm_charged)
+{
+    if (rpm_charged)
+        ar_window_sub_at(&g->ctx.key->state->rpm, g->key_charged_ms, 1);
+    ar_gw_refuse_limit(g->http, g->rt, "key", retry_ms, "Rate limit exceeded for this key");
+    ar_gw_req_finish(g);
+}
+
+/* Redis gave no answer: the local windows decide with this instance's share. */
+static bool key_fallback(ar_gw_req_t *g)
+{
+    ar_tkey_state_t *st = g->ctx.key->state;
+    int64_t share = g->rt->cfg->storage.redis_instances, retry_ms = 0;
+    int64_t n = g->key_tpm_charged;
+    uint64_t now = ar_now_ms();
+    ar_window_sub_at(&st->rpm, g->key_charged_ms, 1);
+    ar_window_sub_at(&st->tpm, g->key_charged_ms, n);
+    bool ok = ar_window_try_add(&st->rpm, now, 1, share_of(g->key_rpm_limit, share), &retry_ms);
+    if (ok && !ar_window_try_add(&st->tpm, now, n, share_of(g->key_tpm_limit, share), &retry_ms)) {
+        ar_window_sub_at(&st->rpm, now, 1);
+        ok = false;
+    }
+    if (ok) {
+        g->key_charged_ms = now;
+        return true;
+    }
+    g->key_tpm_charged = 0; /* nothing is charged here any more */
+    key_refuse(g, retry_ms, false);
+    return false;
+}
+
+static void on_key_verdict(void *ud, int rc, bool allowed, int64_t retry_ms)
+{
+    ar_gw_req_t *g = ud;
+    ar_http_request_t *http = g->http; /* held since the check was sent */
+    if (g->finished) {
+        /* aborted meanwhile: finishing already gave the admission back */
+    } else if (rc == 0 && allowed) {
+        ar_gw_attempt_next(g);
+    } else if (rc == 0) {
+        g->key_member[0] = '\0';
+        key_refuse(g, retry_ms, true);
+    } else {
+        g->key_member[0] = '\0';
+        if (key_fallback(g))
+            ar_gw_attempt_next(g);
+    }
+    ar_http_unref(http);
+}
+
+void ar_gw_key_go(ar_gw_req_t *g)
+{
+    ar_redis_conn_t *c = g->ctx.key ? key_conn(g, g->key_rpm_limit, g->key_tpm_limit) : NULL;
+    if (c) {
+        const ar_tkey_conf_t *conf = atomic_load_explicit(&g->ctx.key->conf, memory_order_acquire);
+        ar_pool_t *pool = g->http->pool;
+        ar_redis_window_t w[2];
+        size_t n = 0;
+        /* the hash tag keeps a Redis Cluster happy: a key's windows share one slot */
+        g->key_rpm_key = g->key_tpm_key = NULL;
+        if (g->key_rpm_limit >= 0) {
+            g->key_rpm_key = ar_pool_printf(pool, "airouter:key:{%lld}:rpm", (long long)conf->id);
+            w[n++] = (ar_redis_window_t){g->key_rpm_key, g->key_rpm_limit, 0};
+        }
+        if (g->key_tpm_limit >= 0) {
+            g->key_tpm_key = ar_pool_printf(pool, "airouter:key:{%lld}:tpm", (long long)conf->id);
+            /* a token window needs a cost of at least 1 (0 marks a counting window) */
+            g->key_redis_tpm = g->est_tokens > 0 ? g->est_tokens : 1;
+            w[n++] = (ar_redis_window_t){g->key_tpm_key, g->key_tpm_limit, g->key_redis_tpm};
+        }
+        if (ar_redis_window_admit(c, w, n, 60000, g->key_member, on_key_verdict, g) == 0) {
+            ar_http_ref(g->http);
+            return;
+        }
+        g->key_member[0] = '\0';
+        if (!key_fallback(g))
+            return;
+    }
+    ar_gw_attempt_next(g);
+}
+
 void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *completion)
 {
     const ar_usage_t *u = &g->call.usage;
@@ -87,6 +196,14 @@ void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *complet
     }
 }
 
+void ar_gw_key_settle_shared(ar_gw_req_t *g, int64_t used)
+{
+    if (!g->key_member[0] || !g->key_tpm_key)
+        return;
+    ar_redis_window_settle(g->gw->redis, &g->key_tpm_key, 1, g->key_member, g->key_redis_tpm, used);
+    g->key_tpm_key = NULL; /* once */
+}
+
 void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd)
 {
     ar_tkey_t *k = g->ctx.key;
@@ -98,5 +215,12 @@ void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd)
     if (used != g->key_tpm_charged)
         ar_window_add(&k->state->tpm, ar_now_ms(), used - g->key_tpm_charged);
     ar_quota_settle(&k->state->quota, &g->quota_res, prompt, completion, cost_usd, ar_wall_ms());
+    if (g->key_member[0]) {
+        /* pipelined behind the admission on the same connection: they run after it */
+        if (g->key_rpm_key && g->attempts == 0)
+            ar_redis_window_release(g->gw->redis, &g->key_rpm_key, 1, g->key_member);
+        ar_gw_key_settle_shared(g, used);
+    }
+    g->key_member[0] = '\0';
     g->key_charged_ms = 0;
 }

@@ -209,7 +209,7 @@ ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now
     return ar_router_admit_share(r, d, now_ms, est_tokens, 1, adm);
 }
 
-/* One instance's share of an RPM limit; never 0 where the limit is not (a share of 0 would
+/* One instance's share of an RPM or TPM limit; never 0 where the limit is not (a share of 0 would
  * close a deployment that the whole fleet may use). */
 static int64_t share_of(int64_t limit, int64_t share)
 {
@@ -220,7 +220,7 @@ static int64_t share_of(int64_t limit, int64_t share)
 }
 
 ar_skip_t ar_router_admit_share(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
-                                int64_t est_tokens, int64_t rpm_share, ar_admission_t *adm)
+                                int64_t est_tokens, int64_t share, ar_admission_t *adm)
 {
     const ar_config_t *cfg = r->cfg;
     ar_target_state_t *cs = d->cred_state;
@@ -248,9 +248,10 @@ ar_skip_t ar_router_admit_share(ar_router_t *r, const ar_deployment_t *d, uint64
     const ar_cred_conf_t *c = d->cred;
     int64_t n = adm->tokens;
     /* credential level, then deployment level; each refusal takes back what was charged */
-    dep_rpm = share_of(dep_rpm, rpm_share);
-    bool ok = charge(&cs->rpm, now_ms, 1, share_of(c->rpm, rpm_share), adm);
-    if (ok && !charge(&cs->tpm, now_ms, n, c->tpm, adm)) {
+    dep_rpm = share_of(dep_rpm, share);
+    dep_tpm = share_of(dep_tpm, share);
+    bool ok = charge(&cs->rpm, now_ms, 1, share_of(c->rpm, share), adm);
+    if (ok && !charge(&cs->tpm, now_ms, n, share_of(c->tpm, share), adm)) {
         ar_window_sub_at(&cs->rpm, now_ms, 1);
         ok = false;
     }

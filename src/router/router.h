@@ -203,12 +203,12 @@ typedef struct ar_attempt_result {
 ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
                           int64_t est_tokens, ar_admission_t *adm);
 /**
- * As ar_router_admit, with the RPM limits (credential and deployment) divided by rpm_share
- * (>= 1; a limit above 0 stays at least 1): one instance's share of a limit that several
- * instances enforce together while the windows they share cannot be reached.
+ * As ar_router_admit, with the RPM and TPM limits (credential and deployment) divided by
+ * share (>= 1; a limit above 0 stays at least 1): one instance's share of a limit that
+ * several instances enforce together while the windows they share cannot be reached.
  */
 ar_skip_t ar_router_admit_share(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
-                                int64_t est_tokens, int64_t rpm_share, ar_admission_t *adm);
+                                int64_t est_tokens, int64_t share, ar_admission_t *adm);
 /**
  * Takes back an admission whose attempt never started (a shared window refused it):
  * in-flight and request counts, the window charges, a HALF_OPEN trial. Instead of

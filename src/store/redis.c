@@ -30,36 +30,103 @@
 #define BACKOFF_MAX_MS 2000
 
 /*
- * KEYS: the windows. ARGV[1]: the window in ms; ARGV[2]: a member unique to this event;
- * ARGV[3..]: each key's limit. Returns {1, 0} (charged everywhere) or {0, wait_ms}.
- * Time is the server's, so instances with skewed clocks share one window.
+ * KEYS: the windows (n of them). ARGV[1]: the window in ms; ARGV[2]: a member unique to this
+ * event; ARGV[3..n+2]: each key's limit; ARGV[n+3..2n+2]: each key's cost, 0 for a window
+ * that counts admissions (RPM: ZCARD), else the tokens charged to a token window (TPM:
+ * members are "COST:member", their sum kept in KEY:sum, which expired members leave).
+ * Returns {1, 0} (charged everywhere) or {0, wait_ms}. Time is the server's, so instances
+ * with skewed clocks share one window.
  */
 static const char script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local win = tonumber(ARGV[1])\n"
+    "local n = #KEYS\n"
     "local wait = -1\n"
     "for i, k in ipairs(KEYS) do\n"
-    "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now - win)\n"
     "  local limit = tonumber(ARGV[i + 2])\n"
-    "  local n = redis.call('ZCARD', k)\n"
-    "  if n >= limit then\n"
-    "    local w = win\n"
-    "    if limit > 0 then\n"
-    /* room comes back when the (n - limit + 1)-th oldest admission leaves the window */
-    "      local e = redis.call('ZRANGE', k, n - limit, n - limit, 'WITHSCORES')\n"
-    "      w = tonumber(e[2]) + win - now\n"
+    "  local cost = tonumber(ARGV[n + i + 2])\n"
+    "  local w = -1\n"
+    "  if cost == 0 then\n"
+    "    redis.call('ZREMRANGEBYSCORE', k, '-inf', now - win)\n"
+    "    local c = redis.call('ZCARD', k)\n"
+    "    if c >= limit then\n"
+    "      w = win\n"
+    "      if limit > 0 then\n"
+    /* room comes back when the (c - limit + 1)-th oldest admission leaves the window */
+    "        local e = redis.call('ZRANGE', k, c - limit, c - limit, 'WITHSCORES')\n"
+    "        w = tonumber(e[2]) + win - now\n"
+    "      end\n"
     "    end\n"
+    "  else\n"
+    "    local sk = k .. ':sum'\n"
+    "    local sum = tonumber(redis.call('GET', sk) or '0')\n"
+    "    local old = redis.call('ZRANGEBYSCORE', k, '-inf', now - win)\n"
+    "    if #old > 0 then\n"
+    "      for _, m in ipairs(old) do sum = sum - tonumber(string.match(m, '^(%d+):')) end\n"
+    "      redis.call('ZREMRANGEBYSCORE', k, '-inf', now - win)\n"
+    "      if sum < 0 then sum = 0 end\n"
+    "      redis.call('SET', sk, sum, 'PX', win)\n"
+    "    end\n"
+    "    if sum + cost > limit then\n"
+    "      w = win\n"
+    "      if cost <= limit then\n"
+    /* refused (rare): walk the oldest until enough tokens would have left */
+    "        local e = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')\n"
+    "        local freed = 0\n"
+    "        for j = 1, #e, 2 do\n"
+    "          freed = freed + tonumber(string.match(e[j], '^(%d+):'))\n"
+    "          if sum - freed + cost <= limit then\n"
+    "            w = tonumber(e[j + 1]) + win - now\n"
+    "            break\n"
+    "          end\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  if w >= 0 then\n"
     "    if w < 1 then w = 1 end\n"
     "    if w > wait then wait = w end\n"
     "  end\n"
     "end\n"
     "if wait >= 0 then return {0, wait} end\n"
     "for i, k in ipairs(KEYS) do\n"
-    "  redis.call('ZADD', k, now, ARGV[2])\n"
+    "  local cost = tonumber(ARGV[n + i + 2])\n"
+    "  if cost == 0 then\n"
+    "    redis.call('ZADD', k, now, ARGV[2])\n"
+    "  else\n"
+    "    redis.call('ZADD', k, now, cost .. ':' .. ARGV[2])\n"
+    "    redis.call('INCRBY', k .. ':sum', cost)\n"
+    "    redis.call('PEXPIRE', k .. ':sum', win)\n"
+    "  end\n"
     "  redis.call('PEXPIRE', k, win)\n"
     "end\n"
     "return {1, 0}\n";
+
+/*
+ * The correction of token windows once the real usage is known. KEYS: the token windows;
+ * ARGV[1]: the member; ARGV[2]: the tokens it was charged; ARGV[3]: the tokens used. The
+ * entry keeps its time (the window it counts in does not move) and takes the new cost; an
+ * entry already gone from its window is left alone. Returns how many were corrected.
+ */
+static const char settle_script[] =
+    /* a line of its own keeps clang-format from packing the script */
+    ""
+    "local old = ARGV[2] .. ':' .. ARGV[1]\n"
+    "local d = tonumber(ARGV[3]) - tonumber(ARGV[2])\n"
+    "local done = 0\n"
+    "for _, k in ipairs(KEYS) do\n"
+    "  local s = redis.call('ZSCORE', k, old)\n"
+    "  if s then\n"
+    "    redis.call('ZREM', k, old)\n"
+    "    redis.call('ZADD', k, s, ARGV[3] .. ':' .. ARGV[1])\n"
+    "    if redis.call('INCRBY', k .. ':sum', d) < 0 then\n"
+    "      redis.call('SET', k .. ':sum', 0, 'KEEPTTL')\n"
+    "    end\n"
+    "    done = done + 1\n"
+    "  end\n"
+    "end\n"
+    "return done\n";
 
 struct ar_redis {
     char host[64]; /* numeric, resolved once */
@@ -78,8 +145,8 @@ struct ar_redis_conn {
     bool ready;             /* connected and the script loaded */
     bool announced;         /* "up" was logged: the next loss is logged once */
     bool closing;
-    char sha[41];
-    ar_list_t pending; /* entries waiting for a verdict, oldest first */
+    char sha[41], settle_sha[41]; /* the scripts' SHA1s ("" until loaded) */
+    ar_list_t pending;            /* entries waiting for a verdict, oldest first */
     uint64_t connect_deadline_ms;
     uv_timer_t deadline; /* the head's answer deadline, or the connect deadline */
     uv_timer_t retry;    /* reconnect */
@@ -94,10 +161,12 @@ typedef struct entry {
     void *ud;
     bool owed; /* the verdict is not given yet */
     bool retried;
+    const char *text; /* the script's source, for NOSCRIPT */
+    size_t textlen;
     uint64_t deadline_ms;
     int argc;
-    char *argv[3 + 2 * MAX_WINDOWS];
-    size_t argvlen[3 + 2 * MAX_WINDOWS];
+    char *argv[4 + 3 * MAX_WINDOWS];
+    size_t argvlen[4 + 3 * MAX_WINDOWS];
 } entry_t;
 
 static void start_connect(ar_redis_conn_t *c);
@@ -290,7 +359,7 @@ static void on_reply(redisAsyncContext *ac, void *rep, void *priv)
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-        !e->retried && e->owed) {
+        !e->retried && (e->owed || !e->cb) && c && c->ctx == ac) {
         /* the script cache was flushed (or a failover): send the script itself, which
          * loads it again */
         e->retried = true;
@@ -298,8 +367,8 @@ static void on_reply(redisAsyncContext *ac, void *rep, void *priv)
         ar_free(e->argv[1]);
         e->argv[0] = ar_xstrdup("EVAL");
         e->argvlen[0] = 4;
-        e->argv[1] = ar_xstrdup(script);
-        e->argvlen[1] = sizeof(script) - 1;
+        e->argv[1] = ar_xstrdup(e->text);
+        e->argvlen[1] = e->textlen;
         if (send_entry(c, e) == REDIS_OK)
             return;
     }
@@ -402,6 +471,17 @@ static void arm_deadline(ar_redis_conn_t *c)
     uv_timer_start(&c->deadline, on_deadline, at > now ? at - now : 0, 0);
 }
 
+static void on_settle_loaded(redisAsyncContext *ac, void *rep, void *priv)
+{
+    (void)priv;
+    ar_redis_conn_t *c = ac->data;
+    redisReply *reply = rep;
+    if (!c || c->ctx != ac || !reply || reply->type != REDIS_REPLY_STRING || reply->len != 40)
+        return;
+    memcpy(c->settle_sha, reply->str, 40);
+    c->settle_sha[40] = '\0';
+}
+
 static void on_script_loaded(redisAsyncContext *ac, void *rep, void *priv)
 {
     (void)priv;
@@ -416,10 +496,12 @@ static void on_script_loaded(redisAsyncContext *ac, void *rep, void *priv)
     }
     memcpy(c->sha, reply->str, 40);
     c->sha[40] = '\0';
+    if (!c->settle_sha[0])
+        return; /* its load failed: the connect deadline drops it and tries again */
     c->backoff_ms = BACKOFF_MIN_MS;
     set_ready(c, true);
     c->announced = true;
-    AR_LOG(AR_LOG_INFO, NULL, "redis %s:%d up: RPM limits are shared", c->r->host, c->r->port);
+    AR_LOG(AR_LOG_INFO, NULL, "redis %s:%d up: limits are shared", c->r->host, c->r->port);
     arm_deadline(c);
 }
 
@@ -475,6 +557,8 @@ static void start_connect(ar_redis_conn_t *c)
     }
     if (r->db)
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
+    c->settle_sha[0] = '\0';
+    redisAsyncCommand(ac, on_settle_loaded, NULL, "SCRIPT LOAD %s", settle_script);
     redisAsyncCommand(ac, on_script_loaded, NULL, "SCRIPT LOAD %s", script);
     c->connect_deadline_ms = now_ms(c) + CONNECT_TIMEOUT_MS;
     arm_deadline(c);
@@ -546,7 +630,7 @@ static void set_int(entry_t *e, int64_t v)
 }
 
 int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t n,
-                          int64_t window_ms, ar_redis_verdict_cb cb, void *ud)
+                          int64_t window_ms, char *member_out, ar_redis_verdict_cb cb, void *ud)
 {
     if (n == 0 || n > MAX_WINDOWS || window_ms <= 0)
         return AR_EINVAL;
@@ -556,18 +640,24 @@ int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t
     e->c = c;
     e->cb = cb;
     e->ud = ud;
+    e->text = script;
+    e->textlen = sizeof(script) - 1;
     set_arg(e, "EVALSHA", 7);
     set_arg(e, c->sha, 40);
     set_int(e, (int64_t)n);
     for (size_t i = 0; i < n; i++)
         set_arg(e, w[i].key, strlen(w[i].key));
     set_int(e, window_ms);
-    char member[64];
+    char member[AR_REDIS_MEMBER_MAX];
     int ml = snprintf(member, sizeof(member), "%016llx:%llu", (unsigned long long)c->r->instance,
                       (unsigned long long)atomic_fetch_add(&c->r->seq, 1));
     set_arg(e, member, (size_t)ml);
+    if (member_out)
+        memcpy(member_out, member, (size_t)ml + 1);
     for (size_t i = 0; i < n; i++)
         set_int(e, w[i].limit < 0 ? 0 : w[i].limit);
+    for (size_t i = 0; i < n; i++)
+        set_int(e, w[i].cost < 0 ? 0 : w[i].cost);
     if (send_entry(c, e) != REDIS_OK) {
         entry_free(e);
         return AR_EUNAVAIL;
@@ -577,4 +667,40 @@ int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t
     ar_list_insert_tail(&c->pending, &e->link);
     arm_deadline(c);
     return 0;
+}
+
+void ar_redis_window_release(ar_redis_conn_t *c, const char *const *keys, size_t n,
+                             const char *member)
+{
+    if (!ar_redis_conn_ready(c) || !member || !member[0])
+        return;
+    for (size_t i = 0; i < n; i++) {
+        /* no callback: hiredis drops the answer; a lost release only ages out */
+        const char *argv[3] = {"ZREM", keys[i], member};
+        size_t lens[3] = {4, strlen(keys[i]), strlen(member)};
+        redisAsyncCommandArgv(c->ctx, NULL, NULL, 3, argv, lens);
+    }
+}
+
+void ar_redis_window_settle(ar_redis_conn_t *c, const char *const *keys, size_t n,
+                            const char *member, int64_t charged, int64_t used)
+{
+    if (!ar_redis_conn_ready(c) || !member || !member[0] || n == 0 || n > MAX_WINDOWS ||
+        charged == used || charged < 1)
+        return;
+    entry_t *e = ar_xcalloc(1, sizeof(*e));
+    e->c = c;
+    e->text = settle_script;
+    e->textlen = sizeof(settle_script) - 1;
+    set_arg(e, "EVALSHA", 7);
+    set_arg(e, c->settle_sha, 40);
+    set_int(e, (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        set_arg(e, keys[i], strlen(keys[i]));
+    set_arg(e, member, strlen(member));
+    set_int(e, charged);
+    set_int(e, used < 0 ? 0 : used);
+    /* no verdict is owed (cb NULL): on_reply only frees it, after a NOSCRIPT retry */
+    if (send_entry(c, e) != REDIS_OK)
+        entry_free(e);
 }

@@ -6,7 +6,9 @@
  *
  * A window check is one EVALSHA: every key is a sorted set of the admissions of the last
  * window_ms (scored by Redis's own clock, so instances need no clock agreement); the script
- * admits only when every key has room, and then charges all of them, atomically. A check
+ * admits only when every key has room, and then charges all of them, atomically. Token
+ * windows (TPM) are charged an estimate at admission and corrected with the real usage
+ * once it is known (ar_redis_window_settle, a second script). A check
  * that gets no answer within AR_REDIS_TIMEOUT_MS, or a connection that breaks, fails the
  * checks waiting on it with AR_EUNAVAIL (the caller falls back to its local windows),
  * drops the connection and reconnects with backoff (100 ms doubling to 2 s).
@@ -22,6 +24,8 @@
 #include "core/err.h"
 
 #define AR_REDIS_TIMEOUT_MS 50
+/* room for the member an admission was charged under (ar_redis_window_release) */
+#define AR_REDIS_MEMBER_MAX 48
 
 typedef struct ar_redis ar_redis_t;
 typedef struct ar_redis_conn ar_redis_conn_t;
@@ -58,10 +62,16 @@ void ar_redis_conn_close(ar_redis_conn_t *c);
 /** True when c is connected with the script loaded: a check may be sent. */
 bool ar_redis_conn_ready(const ar_redis_conn_t *c);
 
-/** One window of a check: its key and the most admissions it holds (>= 0). */
+/**
+ * One window of a check: its key and its limit (>= 0); cost 0 for a window that counts
+ * admissions (RPM: the limit is the most admissions it holds), else the tokens to charge to
+ * a token window (TPM: the limit is the most tokens it holds; keep the key's hash tag: the
+ * sum lives in KEY:sum beside it).
+ */
 typedef struct ar_redis_window {
     const char *key;
     int64_t limit;
+    int64_t cost;
 } ar_redis_window_t;
 
 /**
@@ -72,11 +82,29 @@ typedef void (*ar_redis_verdict_cb)(void *ud, int rc, bool allowed, int64_t retr
 
 /**
  * Admits one event into every window of w (1..8 of them) over the last window_ms, or none.
- * Keys and limits are copied. On 0, cb runs exactly once, later, on c's loop (never inside
- * this call). Loop thread.
+ * Keys and limits are copied. When member is not NULL (AR_REDIS_MEMBER_MAX bytes) it
+ * receives the name the event is charged under, for ar_redis_window_release. On 0, cb runs
+ * exactly once, later, on c's loop (never inside this call). Loop thread.
  * @return 0, AR_EUNAVAIL (c is not ready: cb will not run) or AR_EINVAL.
  */
 int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t n,
-                          int64_t window_ms, ar_redis_verdict_cb cb, void *ud) AR_MUST_CHECK;
+                          int64_t window_ms, char *member, ar_redis_verdict_cb cb,
+                          void *ud) AR_MUST_CHECK;
+
+/**
+ * Gives back an admission that was never used: removes member from the windows keys[0..n)
+ * (one ZREM each, pipelined; no answer is awaited). Without a ready connection the
+ * admission simply ages out of its window. Loop thread.
+ */
+void ar_redis_window_release(ar_redis_conn_t *c, const char *const *keys, size_t n,
+                             const char *member);
+
+/**
+ * Corrects an admission charged `charged` tokens (>= 1) under member in the token windows
+ * keys[0..n) to the `used` tokens the request really took (fire and forget: no answer is
+ * awaited). Without a ready connection the estimate stays until it ages out. Loop thread.
+ */
+void ar_redis_window_settle(ar_redis_conn_t *c, const char *const *keys, size_t n,
+                            const char *member, int64_t charged, int64_t used);
 
 #endif

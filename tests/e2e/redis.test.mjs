@@ -1,11 +1,19 @@
 // Shared RPM limits (storage.redis_url): three airouter instances behind one redis-server
 // enforce one credential limit together with zero overshoot; with Redis gone each falls
 // back to its share (rpm / storage.redis_instances) and no request fails for it; /health
-// and /metrics say so, and the instances reconnect once Redis is back.
+// and /metrics say so, and the instances reconnect once Redis is back. A virtual key's RPM
+// (one key, copied to each instance's SQLite store) is shared the same way, and an admission no
+// upstream ever saw is given back. Credential and key TPM limits are shared too: each
+// admission charges its estimate, corrected with the real usage when the answer is done, so
+// requests one after another (each once the previous correction landed) overshoot by at
+// most one request's estimate error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { startMock, startRouter, baseConfig, waitFor, freePort, slow } from './lib/harness.mjs';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startMock, startRouter, baseConfig, waitFor, freePort, slow, runCli } from './lib/harness.mjs';
 import { keyMaker, credYaml, chat, countWith } from './lib/routing.mjs';
 
 let mock;
@@ -84,4 +92,126 @@ test('three instances share a 30 RPM credential limit through Redis, then fall b
   redis = startRedis();
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
+});
+
+test('three instances share a virtual key\'s 12 RPM through Redis; unused admissions are given back', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-keys-'));
+  const db = path.join(dir, 'keys.db');
+  const cliCfg = path.join(dir, 'cli.yaml');
+  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const made = await runCli(['key', 'create', '--name', 'shared', '--rpm', '12', '--json', '-config', cliCfg]);
+  assert.equal(made.code, 0, made.err);
+  const vkey = JSON.parse(made.out).key;
+  const k = keyMaker();
+  // one SQLite file cannot serve three instances (each holds its spend journal next to it,
+  // locked): each gets a copy, so the same key, same id, as a shared Postgres would give
+  const routers = await Promise.all([0, 1, 2].map((i) => {
+    fs.copyFileSync(db, `${db}.${i}`);
+    return startRouter(baseConfig({
+      credentials: credYaml({ name: 'open', key: k('o'), base: mock.url })
+        + credYaml({ name: 'closed', key: k('c'), base: mock.url, rpm: 0 }),
+      models: '  - name: m\n    credential: open\n  - name: shut\n    credential: closed\n',
+      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+    }));
+  }));
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+
+  // refused by the deployment's limit: the key's admissions come back
+  const shut = await Promise.all(Array.from({ length: 9 }, (_, i) => chat(routers[i % 3], 'shut', `s${i}`, { key: vkey })));
+  assert.deepEqual(shut.map((r) => r.status), Array(9).fill(429));
+
+  const res = await Promise.all(Array.from({ length: 36 }, (_, i) => chat(routers[i % 3], 'm', `k${i}`, { key: vkey })));
+  const ok = res.filter((r) => r.status === 200).length;
+  const limited = res.filter((r) => r.status === 429);
+  assert.equal(ok, 12, res.filter((r) => r.status !== 200 && r.status !== 429).map((r) => r.text).join('\n'));
+  assert.equal(limited.length, 24);
+  for (const r of limited) {
+    assert.equal(r.body.error.limit_type, 'key', r.text);
+    assert.match(r.headers.get('retry-after') || '', /^\d+$/);
+  }
+  assert.equal(await countWith(mock, k('o')), 12, 'exactly the key\'s limit reached the upstream');
+  console.log(`virtual key rpm 12 over 3 instances: ${ok} served, ${limited.length} refused`);
+
+  // Redis gone: each instance's share (12 / 3) decides, and its window already holds more
+  // than that (what it admitted, given back only in Redis): refused, never failed
+  await stopRedis();
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up === false, { what: 'redis down' });
+  const res3 = await Promise.all(Array.from({ length: 9 }, (_, i) => chat(routers[i % 3], 'm', `d${i}`, { key: vkey })));
+  for (const r of res3) {
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.body.error.limit_type, 'key', r.text);
+  }
+  assert.equal(await countWith(mock, k('o')), 12);
+  redis = startRedis();
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
+  await Promise.all(routers.map((r) => r.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// The integer Redis holds at key (0: none).
+function redisInt(key) {
+  return Number(execFileSync('redis-cli', ['-p', String(redisPort), 'GET', key], { encoding: 'utf8' }).trim() || 0);
+}
+
+// Requests one after another, round-robin over three instances, until the shared TPM
+// window of 1000 (sum kept at sumKey) refuses; each answer is ~101 real tokens where
+// airouter estimates ~15. Each next request waits for the previous one's correction to
+// land in Redis (it is sent before the answer, but asynchronously).
+// @return what was served and the bound: one request's estimate error.
+async function fillTpm(routers, model, upstreamKey, sumKey, key) {
+  const words = Array.from({ length: 100 }, (_, i) => `w${i}`).join(' ');
+  await mock.queue(Array.from({ length: 40 }, () => ({ content: words })), upstreamKey);
+  // airouter's estimate: the body's bytes / 4, + 1
+  const est = (c) => Math.floor(Buffer.byteLength(JSON.stringify({ model, messages: [{ role: 'user', content: c }] })) / 4) + 1;
+  let served = 0;
+  let maxErr = 0;
+  let ok = 0;
+  for (let i = 0; i < 40; i++) {
+    const content = `q${i}`;
+    const res = await chat(routers[i % 3], model, content, key ? { key } : {});
+    if (res.status !== 200) {
+      assert.equal(res.status, 429, res.text);
+      return { ok, served, overshoot: served - 1000, maxErr, refused: res, est: est(content) };
+    }
+    ok++;
+    served += res.body.usage.total_tokens;
+    maxErr = Math.max(maxErr, res.body.usage.total_tokens - est(content));
+    await waitFor(async () => redisInt(sumKey) === served, { what: `${sumKey} = ${served}` });
+  }
+  assert.fail(`the shared window never closed: ${served} tokens served`);
+}
+
+test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: overshoot at most one request\'s estimate error', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-tpm-'));
+  const db = path.join(dir, 'keys.db');
+  const cliCfg = path.join(dir, 'cli.yaml');
+  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const made = await runCli(['key', 'create', '--name', 'tok', '--tpm', '1000', '--json', '-config', cliCfg]);
+  assert.equal(made.code, 0, made.err);
+  const { key: vkey, id: vid } = JSON.parse(made.out);
+  const k = keyMaker();
+  const routers = await Promise.all([0, 1, 2].map((i) => {
+    fs.copyFileSync(db, `${db}.${i}`);
+    return startRouter(baseConfig({
+      credentials: credYaml({ name: 'tok', key: k('t'), base: mock.url, tpm: 1000 })
+        + credYaml({ name: 'free', key: k('f'), base: mock.url }),
+      models: '  - name: t\n    credential: tok\n  - name: f\n    credential: free\n',
+      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+    }));
+  }));
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+
+  const c = await fillTpm(routers, 't', k('t'), 'airouter:{tok}:tpm:sum');
+  console.log(`credential tpm 1000 over 3 instances: ${c.ok} served, ${c.served} tokens, overshoot ${c.overshoot} (bound: one estimate error, ${c.maxErr})`);
+  assert.ok(c.overshoot <= c.maxErr, JSON.stringify(c));
+  // refused only once the window could not take one more estimate
+  assert.ok(c.served + c.est > 1000, JSON.stringify(c));
+
+  const v = await fillTpm(routers, 'f', k('f'), `airouter:key:{${vid}}:tpm:sum`, vkey);
+  console.log(`virtual key tpm 1000 over 3 instances: ${v.ok} served, ${v.served} tokens, overshoot ${v.overshoot} (bound: one estimate error, ${v.maxErr})`);
+  assert.ok(v.overshoot <= v.maxErr, JSON.stringify(v));
+  assert.ok(v.served + v.est > 1000, JSON.stringify(v));
+  assert.equal(v.refused.body.error.limit_type, 'key', v.refused.text);
+  await Promise.all(routers.map((r) => r.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -154,6 +154,10 @@ static void test_rpm_share_and_withdraw(void **state)
     assert_int_equal(ar_router_admit_share(f.r, by, 1000, 10, 3, &adm), AR_SKIP_LIMITED);
     /* withdrawn: counts, windows and in-flight as before */
     assert_int_equal(ar_router_admit_share(f.r, by, 2000, 10, 1, &adm), AR_SKIP_LIMITED);
+    /* TPM too: 100 / 3 leaves 33 tokens, where the whole limit takes 40 */
+    assert_int_equal(ar_router_admit_share(f.r, by, 70000, 40, 3, &adm), AR_SKIP_LIMITED);
+    assert_int_equal(ar_router_admit_share(f.r, by, 70000, 40, 1, &adm), AR_SKIP_NONE);
+    ar_router_withdraw(f.r, by, &adm);
     ar_admission_t a1;
     const ar_deployment_t *d1 = by;
     fx_close(&f);

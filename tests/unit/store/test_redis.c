@@ -1,7 +1,7 @@
 /*
  * test_redis.c: the shared-window client against a real redis-server, started by the test
  * on 127.0.0.1 on a free port (no persistence): the Lua window's limits, all-or-nothing
- * charging and sliding, the verdict deadline, losing the server and reconnecting, a
+ * charging and sliding, token windows and their correction, giving back, the verdict deadline, losing the server and reconnecting, a
  * flushed script cache, and URL parsing.
  */
 #include <arpa/inet.h>
@@ -95,6 +95,19 @@ static long long zcard(const char *key)
     redisReply *r = redisCommand(rc, "ZCARD %s", key);
     assert_non_null(r);
     long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(rc);
+    return n;
+}
+
+/* An integer the test reads back (GET), 0 when the key is absent. */
+static long long get_int(const char *key)
+{
+    redisContext *rc = sync_client();
+    assert_non_null(rc);
+    redisReply *r = redisCommand(rc, "GET %s", key);
+    assert_non_null(r);
+    long long n = r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
     freeReplyObject(r);
     redisFree(rc);
     return n;
@@ -195,7 +208,7 @@ static void on_verdict(void *ud, int rc, bool allowed, int64_t retry_ms)
 static verdict_t check(fixture_t *f, const ar_redis_window_t *w, size_t n, int64_t window_ms)
 {
     verdict_t v = {0};
-    assert_int_equal(ar_redis_window_admit(f->c, w, n, window_ms, on_verdict, &v), 0);
+    assert_int_equal(ar_redis_window_admit(f->c, w, n, window_ms, NULL, on_verdict, &v), 0);
     assert_false(v.done); /* never inside the call */
     assert_true(run_until(f, &v.done, 2000));
     return v;
@@ -204,7 +217,7 @@ static verdict_t check(fixture_t *f, const ar_redis_window_t *w, size_t n, int64
 static void test_limit(void **state)
 {
     fixture_t *f = *state;
-    ar_redis_window_t w = {"airouter:{a}:rpm", 3};
+    ar_redis_window_t w = {"airouter:{a}:rpm", 3, 0};
     for (int i = 0; i < 3; i++) {
         verdict_t v = check(f, &w, 1, 60000);
         assert_int_equal(v.rc, 0);
@@ -216,7 +229,7 @@ static void test_limit(void **state)
     assert_true(v.retry_ms >= 59000 && v.retry_ms <= 60000);
     assert_int_equal(zcard("airouter:{a}:rpm"), 3);
     /* a limit of 0 never admits, and says a whole window */
-    ar_redis_window_t z = {"airouter:{z}:rpm", 0};
+    ar_redis_window_t z = {"airouter:{z}:rpm", 0, 0};
     v = check(f, &z, 1, 60000);
     assert_false(v.allowed);
     assert_int_equal(v.retry_ms, 60000);
@@ -232,10 +245,10 @@ static void test_limit(void **state)
 static void test_concurrent_exact(void **state)
 {
     fixture_t *f = *state;
-    ar_redis_window_t w = {"airouter:{c}:rpm", 7};
+    ar_redis_window_t w = {"airouter:{c}:rpm", 7, 0};
     verdict_t v[20] = {0};
     for (int i = 0; i < 20; i++)
-        assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v[i]), 0);
+        assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, NULL, on_verdict, &v[i]), 0);
     assert_true(run_until(f, &v[19].done, 2000));
     int allowed = 0;
     for (int i = 0; i < 20; i++) {
@@ -245,13 +258,80 @@ static void test_concurrent_exact(void **state)
     assert_int_equal(allowed, 7);
 }
 
+/* An admission given back leaves room for the next one, in every window it was charged to. */
+static void test_release(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_window_t w[2] = {{"airouter:key:{7}:rpm", 1, 0}, {"airouter:{r}:rpm", 5, 0}};
+    verdict_t v = {0};
+    char member[AR_REDIS_MEMBER_MAX];
+    assert_int_equal(ar_redis_window_admit(f->c, w, 2, 60000, member, on_verdict, &v), 0);
+    assert_true(run_until(f, &v.done, 2000));
+    assert_true(v.allowed);
+    assert_false(check(f, w, 1, 60000).allowed);
+    const char *keys[2] = {w[0].key, w[1].key};
+    ar_redis_window_release(f->c, keys, 2, member);
+    /* the release is pipelined ahead of this check on the same connection */
+    assert_true(check(f, w, 1, 60000).allowed);
+    assert_int_equal(zcard("airouter:key:{7}:rpm"), 1);
+    assert_int_equal(zcard("airouter:{r}:rpm"), 0);
+}
+
+/* Token windows: the estimate is charged when it fits, then corrected with the real usage;
+ * a refusal charges nothing (neither the token window nor a counting one beside it). */
+static void test_tokens(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_window_t w[2] = {{"airouter:{t}:tpm", 100, 40}, {"airouter:{t}:rpm", 10, 0}};
+    char m1[AR_REDIS_MEMBER_MAX];
+    verdict_t v = {0};
+    assert_int_equal(ar_redis_window_admit(f->c, w, 2, 60000, m1, on_verdict, &v), 0);
+    assert_true(run_until(f, &v.done, 2000));
+    assert_true(v.allowed);
+    assert_true(check(f, w, 2, 60000).allowed);
+    assert_int_equal(get_int("airouter:{t}:tpm:sum"), 80);
+    v = check(f, w, 2, 60000); /* 80 + 40 > 100 */
+    assert_false(v.allowed);
+    assert_true(v.retry_ms >= 59000 && v.retry_ms <= 60000);
+    assert_int_equal(zcard("airouter:{t}:rpm"), 2);
+    /* the first used 10 tokens, not 40: room for one more estimate */
+    const char *keys[1] = {w[0].key};
+    ar_redis_window_settle(f->c, keys, 1, m1, 40, 10);
+    assert_true(check(f, w, 2, 60000).allowed);
+    assert_int_equal(get_int("airouter:{t}:tpm:sum"), 90);
+    /* an unknown member (or one already settled) changes nothing */
+    ar_redis_window_settle(f->c, keys, 1, m1, 40, 5);
+    ar_redis_window_settle(f->c, keys, 1, "nobody", 40, 0);
+    assert_false(check(f, w, 2, 60000).allowed);
+    assert_int_equal(get_int("airouter:{t}:tpm:sum"), 90);
+    /* more than the whole limit never fits: a whole window */
+    ar_redis_window_t big = {"airouter:{u}:tpm", 100, 101};
+    v = check(f, &big, 1, 60000);
+    assert_false(v.allowed);
+    assert_int_equal(v.retry_ms, 60000);
+}
+
+/* Token windows slide: expired charges leave the sum. */
+static void test_tokens_slide(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_window_t w = {"airouter:{ts}:tpm", 100, 60};
+    assert_true(check(f, &w, 1, 300).allowed);
+    verdict_t v = check(f, &w, 1, 300);
+    assert_false(v.allowed);
+    assert_true(v.retry_ms >= 1 && v.retry_ms <= 300);
+    usleep((useconds_t)(v.retry_ms + 5) * 1000);
+    assert_true(check(f, &w, 1, 300).allowed);
+    assert_int_equal(get_int("airouter:{ts}:tpm:sum"), 60);
+}
+
 /* A full window refuses for all: nothing is charged to the others. */
 static void test_all_or_nothing(void **state)
 {
     fixture_t *f = *state;
-    ar_redis_window_t full = {"airouter:{b}:rpm", 1};
+    ar_redis_window_t full = {"airouter:{b}:rpm", 1, 0};
     assert_true(check(f, &full, 1, 60000).allowed);
-    ar_redis_window_t both[2] = {{"airouter:{b}:rpm:gpt", 5}, {"airouter:{b}:rpm", 1}};
+    ar_redis_window_t both[2] = {{"airouter:{b}:rpm:gpt", 5, 0}, {"airouter:{b}:rpm", 1, 0}};
     verdict_t v = check(f, both, 2, 60000);
     assert_false(v.allowed);
     assert_int_equal(zcard("airouter:{b}:rpm:gpt"), 0);
@@ -264,7 +344,7 @@ static void test_all_or_nothing(void **state)
 static void test_slides(void **state)
 {
     fixture_t *f = *state;
-    ar_redis_window_t w = {"airouter:{s}:rpm", 2};
+    ar_redis_window_t w = {"airouter:{s}:rpm", 2, 0};
     assert_true(check(f, &w, 1, 300).allowed);
     assert_true(check(f, &w, 1, 300).allowed);
     verdict_t v = check(f, &w, 1, 300);
@@ -280,12 +360,26 @@ static void test_noscript(void **state)
     redisContext *rc = sync_client();
     freeReplyObject(redisCommand(rc, "SCRIPT FLUSH"));
     redisFree(rc);
-    ar_redis_window_t w = {"airouter:{n}:rpm", 1};
+    ar_redis_window_t w = {"airouter:{n}:rpm", 1, 0};
     verdict_t v = check(f, &w, 1, 60000);
     assert_int_equal(v.rc, 0);
     assert_true(v.allowed);
     v = check(f, &w, 1, 60000);
     assert_false(v.allowed);
+    /* the correction script too */
+    ar_redis_window_t t = {"airouter:{n}:tpm", 100, 50};
+    char m[AR_REDIS_MEMBER_MAX];
+    v = (verdict_t){0};
+    assert_int_equal(ar_redis_window_admit(f->c, &t, 1, 60000, m, on_verdict, &v), 0);
+    assert_true(run_until(f, &v.done, 2000));
+    assert_true(v.allowed);
+    rc = sync_client();
+    freeReplyObject(redisCommand(rc, "SCRIPT FLUSH"));
+    redisFree(rc);
+    const char *keys[1] = {t.key};
+    ar_redis_window_settle(f->c, keys, 1, m, 50, 20);
+    assert_true(check(f, &t, 1, 60000).allowed); /* 20 + 50 */
+    assert_int_equal(get_int("airouter:{n}:tpm:sum"), 70);
 }
 
 /* A server that stops answering: the verdict comes after the deadline, the connection is
@@ -295,7 +389,7 @@ static void test_timeout(void **state)
     fixture_t *f = *state;
     flushall();
     kill(server, SIGSTOP);
-    ar_redis_window_t w = {"airouter:{t}:rpm", 5};
+    ar_redis_window_t w = {"airouter:{t}:rpm", 5, 0};
     uint64_t t0 = uv_now(&f->loop);
     verdict_t v = check(f, &w, 1, 60000);
     uv_update_time(&f->loop);
@@ -304,7 +398,7 @@ static void test_timeout(void **state)
     assert_true(uv_now(&f->loop) - t0 < 1000);
     assert_false(ar_redis_conn_ready(f->c));
     verdict_t v2 = {0};
-    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v2), AR_EUNAVAIL);
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, NULL, on_verdict, &v2), AR_EUNAVAIL);
     ar_redis_stats_t st;
     ar_redis_stats(f->r, &st);
     assert_false(st.up);
@@ -319,13 +413,13 @@ static void test_lost_and_back(void **state)
 {
     fixture_t *f = *state;
     verdict_t v = {0};
-    ar_redis_window_t w = {"airouter:{l}:rpm", 5};
-    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v), 0);
+    ar_redis_window_t w = {"airouter:{l}:rpm", 5, 0};
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, NULL, on_verdict, &v), 0);
     stop_server();
     assert_true(run_until(f, &v.done, 2000));
     /* answered before the kill, or failed by it: either way exactly once */
     assert_true(run_until_ready(f, false, 2000));
-    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, on_verdict, &v), AR_EUNAVAIL);
+    assert_int_equal(ar_redis_window_admit(f->c, &w, 1, 60000, NULL, on_verdict, &v), AR_EUNAVAIL);
     ar_redis_stats_t st;
     ar_redis_stats(f->r, &st);
     assert_false(st.up);
@@ -367,6 +461,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens_slide, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_noscript, setup, teardown),
