@@ -580,7 +580,7 @@ typedef struct ar_gw_llkey {
  * warning and the thread keeps trying. @return 0, or an AR_E* code with err filled.
  */
 int ar_gw_litellm_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, size_t errlen);
-/** Writes the spend rows still queued (a try each), stops the thread, frees everything. */
+/** Writes the spend rows still queued (one try per batch), stops the thread, frees all. */
 void ar_gw_litellm_stop(ar_gateway_t *gw);
 /** Lookups whose answer has not run on its worker yet (shutdown waits for them). */
 long ar_gw_litellm_outstanding(const ar_gateway_t *gw);

@@ -230,7 +230,7 @@ static void wait_until(ar_gw_litellm_t *ll, uint64_t deadline)
 
 /* Writes up to one batch from the head of the queue; the rows leave the queue once
  * written, or after the last retry fails (counted in log_errors). */
-static void flush_batch(ar_gw_litellm_t *ll, bool final)
+static int flush_batch(ar_gw_litellm_t *ll, bool final)
 {
     size_t cap = (size_t)ll->conf.log_queue_size;
     pthread_mutex_lock(&ll->mu);
@@ -241,14 +241,14 @@ static void flush_batch(ar_gw_litellm_t *ll, bool final)
         rows[i] = ll->queue[(ll->q_head + i) % cap];
     pthread_mutex_unlock(&ll->mu);
     if (!n)
-        return;
-    int64_t attempts = ll->conf.log_retry_attempts + 1;
+        return 0;
+    /* at shutdown one try: exit must not wait out every retry of every batch */
+    int64_t attempts = final ? 1 : ll->conf.log_retry_attempts + 1;
     int rc = AR_EIO;
     for (int64_t a = 0; a < attempts && rc != 0; a++) {
         if (a > 0) {
             pthread_mutex_lock(&ll->mu);
-            if (!ll->stop || final)
-                wait_until(ll, now_ms() + (uint64_t)ll->conf.log_retry_delay_ms);
+            wait_until(ll, now_ms() + (uint64_t)ll->conf.log_retry_delay_ms);
             pthread_mutex_unlock(&ll->mu);
         }
         if (!ll->db)
@@ -271,6 +271,7 @@ static void flush_batch(ar_gw_litellm_t *ll, bool final)
         AR_LOG(AR_LOG_ERROR, NULL, "litellm_db: %zu spend rows were not written after %lld tries",
                n, (long long)attempts);
     ar_free(rows);
+    return rc;
 }
 
 static void *thread_main(void *arg)
@@ -292,7 +293,16 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&ll->mu);
         run_lookups(ll, list);
         if (flush) {
-            flush_batch(ll, stop);
+            if (flush_batch(ll, stop) != 0 && stop) {
+                /* the database is gone at shutdown: the other rows would fail alike */
+                pthread_mutex_lock(&ll->mu);
+                size_t left = ll->q_cnt;
+                ll->log_errors += left;
+                ll->q_cnt = 0;
+                pthread_mutex_unlock(&ll->mu);
+                if (left)
+                    AR_LOG(AR_LOG_ERROR, NULL, "litellm_db: %zu spend rows were not written", left);
+            }
             next_flush = now_ms() + (uint64_t)ll->conf.log_flush_interval_ms;
         } else if (now >= next_flush) {
             next_flush = now + (uint64_t)ll->conf.log_flush_interval_ms;
