@@ -46,6 +46,19 @@ typedef struct ar_admin_limiter {
     const ar_bucket_table_t *models;  /* keyed by the model name asked for */
 } ar_admin_limiter_t;
 
+/** The LiteLLM data plane's state (litellm_db). */
+typedef struct ar_admin_litellm {
+    bool configured; /* litellm_db.enabled */
+    bool up;         /* the last contact with the database succeeded */
+    long keys_cached;
+    uint64_t lookups, lookup_errors;
+    long queued;         /* spend rows waiting */
+    int64_t queue_size;  /* litellm_db.log_queue_size */
+    uint64_t logged;     /* spend rows written */
+    uint64_t log_errors; /* spend rows given up after the retries */
+    uint64_t dropped;    /* spend rows refused by a full queue */
+} ar_admin_litellm_t;
+
 typedef struct ar_admin_view {
     const ar_config_t *cfg;
     ar_router_t *router;
@@ -67,6 +80,7 @@ typedef struct ar_admin_view {
     ar_keycache_t *keys;    /* the virtual keys in use (NULL: no store) */
     bool redis_configured;  /* storage.redis_url is set */
     ar_redis_stats_t redis; /* zero when unusable (a bad URL): down */
+    ar_admin_litellm_t litellm;
 } ar_admin_view_t;
 
 /** GET /health: `{"status":"ok|degraded", ...}` exactly as SPEC section 8. */

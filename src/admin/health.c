@@ -180,6 +180,16 @@ int ar_admin_health_json(const ar_admin_view_t *v, ar_buf_t *out)
                        st->ledger_written > done ? st->ledger_written - done : 0,
                        st->ledger_replayed, st->ledger_write_errors, st->ledger_apply_errors);
     }
+    const ar_admin_litellm_t *ll = &v->litellm;
+    if (ll->configured)
+        /* down is not degraded: cached keys keep working, rows wait in the queue */
+        ar_admin__putf(&w,
+                       ",\"litellm_db\":{\"up\":%s,\"keys_cached\":%ld,\"lookups\":%" PRIu64
+                       ",\"lookup_errors\":%" PRIu64 ",\"spend_logs\":{\"queued\":%ld,"
+                       "\"queue_size\":%" PRId64 ",\"written\":%" PRIu64 ",\"failed\":%" PRIu64
+                       ",\"dropped\":%" PRIu64 "}}",
+                       ll->up ? "true" : "false", ll->keys_cached, ll->lookups, ll->lookup_errors,
+                       ll->queued, ll->queue_size, ll->logged, ll->log_errors, ll->dropped);
     const ar_redis_stats_t *rs = &v->redis;
     if (!v->redis_configured)
         ar_admin__puts(&w, ",\"redis\":{\"configured\":false}}");

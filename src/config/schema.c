@@ -340,7 +340,7 @@ static int check_whole_seconds(ar_config_ctx_t *ctx, const char *path, yaml_node
     "libcurl keeps one pool of idle upstream connections per worker with no per-host limit "       \
     "(CURLMOPT_MAX_HOST_CONNECTIONS would cap concurrent requests to a host and queue the "        \
     "rest, which is not the same); size the pool with server.max_idle_conns"
-#define NO_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
+#define LITELLM_ONE_CONN "one connection serves the LiteLLM data plane in this version"
 
 #define SRV(f) offsetof(ar_server_conf_t, f)
 /* clang-format off */
@@ -717,9 +717,9 @@ static const ar_config_cmd_t litellm_cmds[] = {
     {.name = "database_url", .type = AR_CONFIG_STR, .off = LL(database_url),
      .flags = AR_CONFIG_F_EMPTY_NULL, .check = check_pg_url},
     {.name = "max_conns", .type = AR_CONFIG_I64, .off = LL(max_conns), .min = 1, .max = 10000,
-     .def = {.i = 25}},
+     .def = {.i = 25}, .flags = AR_CONFIG_F_NOT_USED, .note = LITELLM_ONE_CONN},
     {.name = "min_conns", .type = AR_CONFIG_I64, .off = LL(min_conns), .max = 10000,
-     .def = {.i = 5}},
+     .def = {.i = 5}, .flags = AR_CONFIG_F_NOT_USED, .note = LITELLM_ONE_CONN},
     {.name = "health_check_interval", .type = AR_CONFIG_DURATION,
      .off = LL(health_check_interval_ms), .min = 1, .def = {.i = 10000}},
     {.name = "connect_timeout", .type = AR_CONFIG_DURATION, .off = LL(connect_timeout_ms),
@@ -748,7 +748,6 @@ static const ar_config_section_t litellm_section = {
     .cmds = litellm_cmds,
     .cmds_cnt = AR_ARRAY_CNT(litellm_cmds),
     .finish = litellm_finish,
-    .not_used = NO_LITELLM,
 };
 
 /* ---- credentials[] ---- */

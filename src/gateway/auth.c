@@ -3,7 +3,8 @@
  * section 3 (OpenAI, Anthropic, Azure and Google SDKs each use their own) and is compared
  * in constant time. Keys never reach logs or errors. The master key is checked first;
  * a virtual key is found by its SHA-256 in the process-wide key cache (no lock), and only a
- * key the cache has never seen waits for the store.
+ * key the cache has never seen waits for the store. Any other key, with litellm_db enabled,
+ * is looked up in LiteLLM's database by the same SHA-256 (litellm.c).
  */
 #include <string.h>
 
@@ -54,11 +55,10 @@ static int check_key(ar_http_request_t *req, ar_tkey_t *k, ar_gw_auth_level_t le
 }
 
 /* The store answered: run the request again, now that the cache knows the key. */
-static void looked_up(ar_http_request_t *req)
+static void answered(ar_http_request_t *req)
 {
     ar_gw_ctx_t *ctx = req->data;
     ctx->auth_pending = false;
-    ctx->auth_looked_up = true;
     /* a client gone, or a request answered meanwhile (a shutdown's 503), is not run again */
     if (ctx->auth_waiting && !ar_http_aborted(req) && !ar_http_responded(req)) {
         ctx->auth_waiting = false;
@@ -66,10 +66,24 @@ static void looked_up(ar_http_request_t *req)
     }
 }
 
+static void looked_up(ar_http_request_t *req)
+{
+    ((ar_gw_ctx_t *)req->data)->auth_looked_up = true;
+    answered(req);
+}
+
+/* LiteLLM's database answered (litellm.c cached the row, or learnt it cannot say). */
+static void ll_looked_up(ar_http_request_t *req)
+{
+    ((ar_gw_ctx_t *)req->data)->ll_looked_up = true;
+    answered(req);
+}
+
 int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_auth_level_t level)
 {
     ar_gw_ctx_t *ctx = req->data;
     ctx->key = NULL;
+    ctx->ll = NULL;
     ar_span_t key = client_key(req);
     if (key.len == 0)
         return refuse(req, "missing_api_key",
@@ -83,26 +97,35 @@ int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_aut
         return 0;
     }
     char text[256];
-    if (!t || key.len >= sizeof(text))
+    if ((!t && !gw->litellm) || key.len >= sizeof(text))
         return refuse(req, "invalid_api_key", "Invalid API key");
     memcpy(text, key.ptr, key.len);
     text[key.len] = '\0';
-    if (!ar_key_well_formed(text))
-        return refuse(req, "invalid_api_key", "Invalid API key");
+    bool ours = t && ar_key_well_formed(text);
+    /* LiteLLM stores a key as the SHA-256 hex of its text too: one hash serves both */
     char hash[AR_KEY_HASH_LEN + 1];
     ar_key_hash(text, hash);
     explicit_bzero(text, sizeof(text));
-    ar_keycache_t *cache = ar_gw_tenancy_keys(t);
-    ar_tkey_t *k = ar_keycache_find(cache, hash);
-    if (k)
-        return check_key(req, k, level);
-    /* asked the store once already for this request: its answer was "no such key" */
-    if (ctx->auth_looked_up || ar_keycache_unknown(cache, hash, (int64_t)ar_now_ms()))
+    if (ours) {
+        ar_keycache_t *cache = ar_gw_tenancy_keys(t);
+        ar_tkey_t *k = ar_keycache_find(cache, hash);
+        if (k)
+            return check_key(req, k, level);
+        /* not asked yet, nor known to be missing: the store first */
+        if (!ctx->auth_looked_up && !ar_keycache_unknown(cache, hash, (int64_t)ar_now_ms())) {
+            if (ar_gw_key_lookup(req, hash, looked_up) != 0)
+                return refuse(req, "invalid_api_key", "Invalid API key");
+            ctx->auth_pending = true;
+            return AR_EAGAIN;
+        }
+    }
+    /* neither the master key nor an airouter key: perhaps one of LiteLLM's */
+    if (!gw->litellm)
         return refuse(req, "invalid_api_key", "Invalid API key");
-    if (ar_gw_key_lookup(req, hash, looked_up) != 0)
-        return refuse(req, "invalid_api_key", "Invalid API key");
-    ctx->auth_pending = true;
-    return AR_EAGAIN;
+    int rc = ar_gw_litellm_auth(req, hash, level, ll_looked_up);
+    if (rc == AR_EAGAIN)
+        ctx->auth_pending = true;
+    return rc;
 }
 
 int64_t ar_gw_caller_key_id(const ar_http_request_t *req)

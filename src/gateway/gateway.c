@@ -149,6 +149,7 @@ static void on_drain_tick(uv_timer_t *t)
     int64_t limit = rt->cfg->server.shutdown_timeout_ms;
     /* store answers and spend acknowledgements on their way to a worker count as running */
     in_flight += ar_gw_tenancy_outstanding(gw);
+    in_flight += ar_gw_litellm_outstanding(gw);
     if (in_flight == 0) {
         stop_now(gw);
         return;
@@ -366,6 +367,11 @@ int ar_gateway_run(const char *config_path)
         exit_code = 1;
         goto out;
     }
+    if (ar_gw_litellm_start(gw, cfg, err, sizeof(err)) != 0) {
+        AR_LOG(AR_LOG_ERROR, NULL, "%s", err);
+        exit_code = 1;
+        goto out;
+    }
     gw->store_models = ar_gw_tenancy_load_models(gw);
     rt = build_runtime(gw, cfg, gw->store_models, true, err, sizeof(err));
     if (!rt) {
@@ -435,6 +441,7 @@ out:
     if (gw->server)
         ar_server_destroy(gw->server);
     ar_gw_tenancy_stop(gw); /* the spend journal is applied whole before exit */
+    ar_gw_litellm_stop(gw); /* the spend rows still queued are written */
     ar_gw_prices_stop(gw);
     ar_runtime_release(atomic_load(&gw->rt));
     ar_config_unref(gw->file_cfg);

@@ -96,7 +96,8 @@ struct ar_gateway {
     ar_ts_t *timeseries;         /* the last hour per second (/admin/timeseries) */
     /* shared RPM windows (storage.redis_url as at start; NULL: none or unusable) */
     ar_redis_t *redis;
-    bool redis_configured; /* redis_url set (even if unusable: /health says down) */
+    bool redis_configured;         /* redis_url set (even if unusable: /health says down) */
+    struct ar_gw_litellm *litellm; /* litellm.c: the LiteLLM data plane (NULL: not enabled) */
 };
 
 /** Per worker thread. */
@@ -168,6 +169,9 @@ typedef struct ar_gw_ctx {
     bool auth_pending;   /* a store lookup of the key is in flight */
     bool auth_waiting;   /* ...and the whole request waits on it */
     bool auth_looked_up; /* the lookup answered: key set, or the key exists nowhere */
+    /* litellm.c: the caller's LiteLLM key (NULL: none), and its lookup answered */
+    struct ar_gw_llkey *ll;
+    bool ll_looked_up;
     /* for the access line, written when the request is released (routes.c) */
     bool log_access; /* false while only the head was seen: a client gone then is not logged */
     const char *log_model;
@@ -586,5 +590,40 @@ void ar_gw_flush_streams(void *gw_worker);
 /* models.c */
 void ar_gw_models(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t id);
 int ar_gw_models_build(ar_runtime_t *rt);
+
+/* litellm.c: the LiteLLM data plane (litellm_db) */
+/** What a request keeps of its LiteLLM key (its pool). */
+typedef struct ar_gw_llkey {
+    char token[65]; /* SHA-256 hex of the key: "LiteLLM_VerificationToken".token */
+    char **models;  /* models_cnt == 0: every model */
+    size_t models_cnt;
+    const char *user_id, *team_id, *key_alias; /* "" when none */
+} ar_gw_llkey_t;
+/**
+ * Connects to litellm_db.database_url and starts the thread that owns the connection
+ * (nothing when litellm_db is not enabled). Unreachable: an error when is_required, else a
+ * warning and the thread keeps trying. @return 0, or an AR_E* code with err filled.
+ */
+int ar_gw_litellm_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, size_t errlen);
+/** Writes the spend rows still queued (one try per batch), stops the thread, frees all. */
+void ar_gw_litellm_stop(ar_gateway_t *gw);
+/** Lookups whose answer has not run on its worker yet (shutdown waits for them). */
+long ar_gw_litellm_outstanding(const ar_gateway_t *gw);
+/**
+ * Authenticates req with the LiteLLM token token (64 hex digits) from the cache, or parks
+ * it: AR_EAGAIN, and cb runs on the worker once the database answered (the caller sets
+ * ctx->ll_looked_up there and runs the request again). @return 0 (ctx->ll set), AR_EAUTH
+ * after answering (401 unknown, blocked or expired; 403 for a master-key
+ * route; 429 budget or RPM/TPM; 503 when the database cannot say), or AR_EAGAIN.
+ */
+int ar_gw_litellm_auth(ar_http_request_t *req, const char *token, ar_gw_auth_level_t level,
+                       void (*cb)(ar_http_request_t *req));
+/** The LiteLLM key's models for an LLM request (403 model_not_allowed). @return 0 or
+ * AR_ELIMIT after answering. */
+int ar_gw_litellm_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt);
+/** Queues the finished request's "LiteLLM_SpendLogs" row (a full queue drops it). */
+void ar_gw_litellm_record(ar_gw_req_t *g);
+/** The figures /health shows. */
+void ar_gw_litellm_view(const ar_gateway_t *gw, ar_admin_litellm_t *out);
 
 #endif

@@ -43,6 +43,8 @@ static int64_t share_of(int64_t limit, int64_t share)
 
 int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
 {
+    if (g->ctx.ll)
+        return ar_gw_litellm_admit(g, names, names_cnt);
     ar_tkey_t *k = g->ctx.key;
     if (!k)
         return 0;

@@ -181,6 +181,7 @@ static void admin_view(ar_http_request_t *req, ar_runtime_t *rt, ar_admin_view_t
     v->redis_configured = gw->redis_configured;
     if (gw->redis)
         ar_redis_stats(gw->redis, &v->redis);
+    ar_gw_litellm_view(gw, &v->litellm);
 }
 
 /* Formats one admin page with fn and answers it; /health pages also show the proxies. */
@@ -460,10 +461,14 @@ void ar_gw_on_request(ar_http_request_t *req)
     } else if (ctx->auth_pending) {
         ctx->auth_waiting = true; /* the key's lookup, started at the head, is not back */
         return;
-    } else if (ctx->auth_looked_up && !ctx->key && ctx->route->auth != AR_AUTH_PUBLIC) {
+    } else if ((ctx->auth_looked_up || ctx->ll_looked_up) && !ctx->key && !ctx->ll &&
+               ctx->route->auth != AR_AUTH_PUBLIC) {
         /* looked up at the head (or just now): decide with the cache's answer */
         ctx->log_access = true;
-        if (ar_gw_authenticate(req, ctx->rt, ctx->route->auth) != 0)
+        int rc = ar_gw_authenticate(req, ctx->rt, ctx->route->auth);
+        if (rc == AR_EAGAIN)
+            ctx->auth_waiting = true; /* an airouter key missing: LiteLLM's database next */
+        if (rc != 0)
             return;
     }
     ctx->log_access = true;

@@ -120,6 +120,7 @@ void ar_gw_spend_record(ar_gw_req_t *g)
 {
     ar_http_request_t *http = g->http;
     ar_gw_tenancy_t *t = g->gw->gw->tenancy;
+    ar_gw_litellm_record(g); /* a LiteLLM key's row goes to LiteLLM's database */
     if (!ar_gw_tenancy_ledger(t))
         return;
     const ar_usage_t *u = &g->call.usage;

@@ -266,7 +266,7 @@ storage:
   database_url: "sqlite://./keys.db"
   redis_url: ""
 litellm_db:
-  enabled: false
+  max_conns: 10
 credentials:
   - name: local
     type: mock
@@ -279,7 +279,7 @@ test('config check: keys nothing reads yet are warnings with FILE:LINE, not fail
   assert.match(r.out, /configuration OK \(1 credentials, 0 models, 1 warning\)/);
   const lines = r.err.trim().split('\n');
   assert.equal(lines.length, 1, r.err);
-  assert.ok(lines[0].startsWith(`warning: ${f}:7: litellm_db.enabled: not used yet (`), r.err);
+  assert.ok(lines[0].startsWith(`warning: ${f}:7: litellm_db.max_conns: not used yet (`), r.err);
   // redis_url "" is the same as not set: no warning
   assert.ok(!r.err.includes('redis_url'), r.err);
 });
@@ -288,9 +288,9 @@ test('serve: keys nothing reads yet are logged once each at start, and the serve
   const router = await startRouter(notUsedYet.replace('  master_key: sk-test-0123456789abcdef',
     `  host: 127.0.0.1\n  port: \${PORT}\n  workers: 1\n  master_key: "\${MASTER_KEY}"`));
   await waitFor(() => router.out.includes('airouter listening'), { what: 'start line' });
-  const n = router.out.split(': litellm_db.enabled: not used yet (').length - 1;
-  assert.equal(n, 1, `litellm_db.enabled logged ${n} times:\n${router.out}`);
-  assert.ok(router.out.includes(`${router.configFile}:10: litellm_db.enabled`), router.out);
+  const n = router.out.split(': litellm_db.max_conns: not used yet (').length - 1;
+  assert.equal(n, 1, `litellm_db.max_conns logged ${n} times:\n${router.out}`);
+  assert.ok(router.out.includes(`${router.configFile}:10: litellm_db.max_conns`), router.out);
   const r = await fetch(`${router.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },

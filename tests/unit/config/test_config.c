@@ -24,7 +24,7 @@
 #define BASE "server:\n  master_key: k\n"
 
 /* The reasons given for keys that are accepted but not used yet. */
-#define NOTE_LITELLM "acting as a LiteLLM data plane is not implemented in this version"
+#define NOTE_LITELLM "one connection serves the LiteLLM data plane in this version"
 static int load(const char *yaml, ar_config_t **cfg, ar_strlist_t *errs)
 {
     return ar_config_load_string("t.yaml", yaml, strlen(yaml), cfg, errs);
@@ -426,11 +426,11 @@ static void test_spec_example(void **state)
     assert_true(fabs(m->output_cost_per_token - 0.00001) < 1e-15);
     assert_int_equal(m->line, 122);
 
-    /* Keys that nothing reads yet load, with one warning each: the 14 litellm_db keys
+    /* Keys that nothing reads yet load, with one warning each: litellm_db's pool sizes
      * (redis_url "" is not set; json_response is read by the request filter). */
-    assert_int_equal(cfg->warnings.cnt, 14);
+    assert_int_equal(cfg->warnings.cnt, 2);
     assert_string_equal(cfg->warnings.items[0],
-                        "t.yaml:70: litellm_db.enabled: not used yet (" NOTE_LITELLM ")");
+                        "t.yaml:73: litellm_db.max_conns: not used yet (" NOTE_LITELLM ")");
 
     ar_config_unref(cfg);
 }
@@ -1305,7 +1305,7 @@ static void test_not_used_warnings(void **state)
                                     "  secret_key: \"\"\n"
                                     "  key_cache_ttl:\n"
                                     "litellm_db:\n"
-                                    "  enabled: false\n"
+                                    "  max_conns: 10\n"
                                     "credentials:\n"
                                     "  - name: m\n"
                                     "    type: mock\n"
@@ -1320,7 +1320,7 @@ static void test_not_used_warnings(void **state)
                                     "    credential: m\n"
                                     "    json_response: false\n");
     expect_warnings(cfg, (const char *const[]){
-                             "t.yaml:9: litellm_db.enabled: not used yet (" NOTE_LITELLM ")",
+                             "t.yaml:9: litellm_db.max_conns: not used yet (" NOTE_LITELLM ")",
                              "t.yaml:13: credentials[0].api_key: not used by type mock",
                              "t.yaml:14: credentials[0].headers: not used by type mock", NULL});
     ar_config_unref(cfg);
