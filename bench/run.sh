@@ -206,6 +206,7 @@ VKEY_PID=$AR_PID
 # credential's RPM window, PostgreSQL for keys and the spend ledger (skipped, with a note,
 # when redis-server or PostgreSQL is missing).
 SHARED_NOTE=""
+SHARED_PIDS=()
 if selected "airouter(shared)" "${BENCH_TARGETS:-}"; then
     # its own directory: BENCH_TMP is private to us, and postgres runs as its own user
     BENCH_PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/airouter-bench-pg.XXXXXX")
@@ -226,9 +227,22 @@ if selected "airouter(shared)" "${BENCH_TARGETS:-}"; then
             -config "$BENCH_TMP/shared-cli.yaml" 2>/dev/null) ||
             die "could not create the shared run's virtual key"
         start_airouter airouter-shared "$build" "$here/configs/airouter-shared.yaml" \
-            DB_URL="$PG_URL" REDIS_PORT="$REDIS_PORT"
+            DB_URL="$PG_URL" REDIS_PORT="$REDIS_PORT" INSTANCES=1
         add_target "airouter(shared)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS" "$SKEY"
-        SHARED_PID=$AR_PID
+        SHARED_PIDS=("$AR_PID")
+        # three instances of it behind nginx, sharing the same Redis and PostgreSQL
+        if selected "airouter(3x)" "${BENCH_TARGETS:-}"; then
+            trio=()
+            for i in 1 2 3; do
+                start_airouter "airouter-3x-$i" "$build" "$here/configs/airouter-shared.yaml" \
+                    DB_URL="$PG_URL" REDIS_PORT="$REDIS_PORT" INSTANCES=3
+                trio+=("$AR_PORT")
+                SHARED_PIDS+=("$AR_PID")
+            done
+            start_nginx nginx-3x "$here/configs/nginx-3x.conf" AR1="${trio[0]}" AR2="${trio[1]}" \
+                AR3="${trio[2]}"
+            add_target "airouter(3x)" "http://127.0.0.1:$NGINX_PORT" "$NGINX_PID" "$ROUNDS" "$SKEY"
+        fi
     fi
 fi
 
@@ -248,7 +262,7 @@ add_target "airouter(resp-xlate)" "http://127.0.0.1:$AR_PORT" "$AR_PID" "$ROUNDS
 
 # The mock reads x-mock-chunks (direct, nginx pass it on); airouter(openai) adds the same
 # header upstream from its credential, airouter(mock) has mock_stream_chunks: 20.
-CHAT_TARGETS="direct nginx airouter(openai) airouter(vkey) airouter(shared) airouter(routing) airouter(anthropic) airouter(mock)"
+CHAT_TARGETS="direct nginx airouter(openai) airouter(vkey) airouter(shared) airouter(3x) airouter(routing) airouter(anthropic) airouter(mock)"
 RESP_TARGETS="direct nginx airouter(openai) airouter(resp-xlate)"
 add_kind nonstream "$here/post.lua" "$here/bodies/chat.json" /v1/chat/completions "" json \
     "$CHAT_TARGETS"
@@ -278,10 +292,12 @@ fi
 
 # The PostgreSQL ledger of airouter(shared), counted the same way once SIGTERM drained it.
 SHARED_RECORDS=""
-if [ -n "${SHARED_PID:-}" ]; then
-    kill -TERM "$SHARED_PID" 2>/dev/null || true
-    wait "$SHARED_PID" 2>/dev/null || true
-    forget_pid "$SHARED_PID"
+if [ "${#SHARED_PIDS[@]}" -gt 0 ]; then
+    for pid in "${SHARED_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        forget_pid "$pid"
+    done
     SHARED_RECORDS=$(psql "$PG_URL" -tAc 'SELECT COUNT(*) FROM spend' 2>/dev/null || echo "")
     SHARED_OK=$(psql "$PG_URL" -tAc 'SELECT COUNT(*) FROM spend WHERE status = 200' 2>/dev/null || echo "")
 fi
@@ -340,6 +356,8 @@ for kind in "${KINDS[@]}"; do
     rr=$(ratio "${R[$kind|airouter(shared)|rps]:-}" "${R[$kind|airouter(vkey)|rps]:-}")
     printf '  %-10s shared state (Redis RPM, PostgreSQL ledger) / local (SQLite) req/s = %s   (cost target <= 15%%: ratio >= 0.85: %s)%s\n' "" \
         "$(us "$rr")" "$(verdict "$rr" 0.85)" "${SHARED_NOTE:+ ($SHARED_NOTE)}"
+    printf '  %-10s three shared instances behind nginx / one req/s = %s (this machine'"'"'s cores are shared by all of them and the load generator)\n' "" \
+        "$(us "$(ratio "${R[$kind|airouter(3x)|rps]:-}" "${R[$kind|airouter(shared)|rps]:-}")")"
     rr=$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")
     printf '  %-10s routing (4 credentials, limits, 1 failing) / plain pass-through req/s = %s   (cost target < 10%%: ratio > 0.9: %s)\n' "" \
         "$(us "$rr")" "$(verdict "$rr" 0.9)"
@@ -382,9 +400,10 @@ if [ -n "$LEDGER_RECORDS" ]; then
 fi
 
 if [ -n "$SHARED_RECORDS" ]; then
-    printf '  ledger     airouter(shared), PostgreSQL: %s answers counted by wrk and curl, %s spend records with status 200, %s in all (%s)\n' \
-        "${R[airouter(shared)|answered]:-0}" "${SHARED_OK:-?}" "$SHARED_RECORDS" \
-        "$([ "${SHARED_OK:-0}" -ge "${R[airouter(shared)|answered]:-0}" ] && echo "none lost" || echo "RECORDS MISSING")"
+    shared_answered=$((${R[airouter(shared)|answered]:-0} + ${R[airouter(3x)|answered]:-0}))
+    printf '  ledger     airouter(shared) and airouter(3x), one PostgreSQL: %s answers counted by wrk and curl, %s spend records with status 200, %s in all (%s)\n' \
+        "$shared_answered" "${SHARED_OK:-?}" "$SHARED_RECORDS" \
+        "$([ "${SHARED_OK:-0}" -ge "$shared_answered" ] && echo "none lost" || echo "RECORDS MISSING")"
 fi
 
 if [ "${#WARNINGS[@]}" -gt 0 ]; then

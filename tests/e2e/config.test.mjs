@@ -90,7 +90,7 @@ test('the benchmark configs are valid (placeholders filled as bench/lib.sh does)
     const text = fs.readFileSync(`${dir}/${name}`, 'utf8').replaceAll('@PORT@', '18080')
       .replaceAll('@MOCK_PORT@', '18081').replaceAll('@MASTER_KEY@', 'sk-bench-0123456789')
       .replaceAll('@WORKERS@', '2').replaceAll('@DB_URL@', 'postgresql://airouter@127.0.0.1:5432/postgres')
-      .replaceAll('@REDIS_PORT@', '6379');
+      .replaceAll('@REDIS_PORT@', '6379').replaceAll('@INSTANCES@', '3');
     const r = await runCli(['config', 'check', '-config', writeConfig(text, name)]);
     assert.equal(r.code, 0, `${name}: ${r.err}`);
   }
