@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/crypto.h"
 #include "core/err.h"
 #include "store/backup_schema.h"
 
@@ -127,4 +128,15 @@ int ar_backup_bad_value(const table_t *t, size_t idx, const col_t *c, char *err,
              : c->kind == COL_REAL                              ? " number"
                                                                 : "n integer");
     return AR_EINVAL;
+}
+
+json_t *ar_backup_blob_json(const void *p, size_t n)
+{
+    ar_buf_t b;
+    ar_buf_init(&b, 1 << 20);
+    json_t *v = NULL;
+    if (ar_base64_encode(ar_span(p ? p : "", n), false, &b) == 0)
+        v = json_stringn(b.ptr ? b.ptr : "", b.len);
+    ar_buf_dispose(&b);
+    return v;
 }

@@ -48,6 +48,8 @@ void ar_backup_col_list(const table_t *t, char *buf, size_t len);
 /** Checks the document's format and version. @return 0 or AR_EINVAL with err set. */
 int ar_backup_check_header(json_t *in, char *err, size_t errlen);
 /** err for a value of the wrong kind. @return AR_EINVAL. */
+/** A blob's bytes as the backup's base64 JSON string (NULL when out of memory). */
+json_t *ar_backup_blob_json(const void *p, size_t n);
 int ar_backup_bad_value(const table_t *t, size_t idx, const col_t *c, char *err, size_t errlen);
 
 #endif

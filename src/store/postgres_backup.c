@@ -34,12 +34,7 @@ static json_t *value_json(const PGresult *r, int row, int i, col_kind_t kind)
         unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, i), &n);
         if (!b)
             return NULL;
-        ar_buf_t out;
-        ar_buf_init(&out, 1 << 20);
-        json_t *v = NULL;
-        if (ar_base64_encode(ar_span((const char *)b, n), false, &out) == 0)
-            v = json_stringn(out.ptr ? out.ptr : "", out.len);
-        ar_buf_dispose(&out);
+        json_t *v = ar_backup_blob_json(b, n);
         PQfreemem(b);
         return v;
     }

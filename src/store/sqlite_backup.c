@@ -32,15 +32,8 @@ static json_t *value_json(sqlite3_stmt *st, int i, col_kind_t kind)
         return json_string(t ? (const char *)t : "");
     }
     case COL_BLOB: {
-        ar_buf_t b;
-        ar_buf_init(&b, 1 << 20);
         int n = sqlite3_column_bytes(st, i);
-        const void *p = sqlite3_column_blob(st, i);
-        json_t *v = NULL;
-        if (ar_base64_encode(ar_span(p ? p : "", (size_t)n), false, &b) == 0)
-            v = json_stringn(b.ptr ? b.ptr : "", b.len);
-        ar_buf_dispose(&b);
-        return v;
+        return ar_backup_blob_json(sqlite3_column_blob(st, i), (size_t)n);
     }
     }
     return NULL;
