@@ -7,6 +7,7 @@
 #define AR_GATEWAY_GATEWAY_INT_H
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <uv.h>
 
 #include "admin/admin.h"
@@ -511,6 +512,39 @@ const char *ar_gw_route_filter(ar_pool_t *pool, const json_t *src, ar_route_filt
  * empty, names the model instead of the body's `model`.
  */
 void ar_gw_llm(ar_http_request_t *req, ar_runtime_t *rt, ar_endpoint_t ep, ar_span_t url_model);
+/* ---- jansson values that live as long as a request's pool ---- */
+static inline void ar_gw__json_decref(void *v)
+{
+    json_decref(v);
+}
+
+static inline void ar_gw__free(void *p)
+{
+    free(p);
+}
+
+/** Releases v (taken; NULL is fine) with pool. @return v. */
+static inline json_t *ar_gw_pool_json(ar_pool_t *pool, json_t *v)
+{
+    if (v)
+        ar_pool_cleanup_add(pool, ar_gw__json_decref, v);
+    return v;
+}
+
+/** v as compact JSON text that pool owns (no copy made), or NULL when out of memory. */
+static inline char *ar_gw_pool_dump(ar_pool_t *pool, const json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    if (s)
+        ar_pool_cleanup_add(pool, ar_gw__free, s);
+    return s;
+}
+
+/** Whether body holds any of airouter's own request fields (ar_request_extensions). */
+bool ar_gw_has_extension(const json_t *body);
+/** Removes them from body. */
+void ar_gw_strip_extensions(json_t *body);
+
 /** A front's request in its own API, for providers that speak that API natively. */
 typedef struct ar_gw_native {
     ar_call_native_t call;       /* what such a provider sends */

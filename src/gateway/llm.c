@@ -389,16 +389,25 @@ static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, cons
     ar_gw_key_go(g);
 }
 
-static void decref_body(void *arg)
+bool ar_gw_has_extension(const json_t *body)
 {
-    json_decref(arg);
+    for (size_t i = 0; i < ar_request_extensions_cnt; i++) {
+        if (json_object_get(body, ar_request_extensions[i]))
+            return true;
+    }
+    return false;
+}
+
+void ar_gw_strip_extensions(json_t *body)
+{
+    for (size_t i = 0; i < ar_request_extensions_cnt; i++)
+        json_object_del(body, ar_request_extensions[i]);
 }
 
 void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
                     const ar_gw_native_t *native)
 {
-    if (body)
-        ar_pool_cleanup_add(req->pool, decref_body, body);
+    ar_gw_pool_json(req->pool, body);
     ar_gw_req_t *g = new_req(req, rt, AR_EP_CHAT);
     /* without a chat form, what routing needs comes from the client's own request */
     const json_t *src = body ? body : native->client;
@@ -426,10 +435,8 @@ void ar_gw_llm_json(ar_http_request_t *req, ar_runtime_t *rt, json_t *body,
         bad_request(req, "invalid_request_error", bad);
         return;
     }
-    if (body) {
-        for (size_t i = 0; i < ar_request_extensions_cnt; i++)
-            json_object_del(body, ar_request_extensions[i]);
-    }
+    if (body)
+        ar_gw_strip_extensions(body);
     g->call.body = body;
     static const char *const max_keys[] = {"max_completion_tokens", "max_tokens",
                                            "max_output_tokens"};

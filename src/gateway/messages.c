@@ -45,11 +45,6 @@ static json_t *parse_body(ar_http_request_t *req)
     return v;
 }
 
-static void decref_tree(void *arg)
-{
-    json_decref(arg);
-}
-
 /* A client header forwarded upstream as "Name: value", when present and printable. */
 static const char *forwarded_header(ar_http_request_t *req, const char *name)
 {
@@ -63,21 +58,15 @@ static const char *forwarded_header(ar_http_request_t *req, const char *name)
  * own routing fields (which Anthropic would refuse as unknown), the body without them. */
 static ar_span_t native_body(ar_http_request_t *req, const json_t *anth)
 {
-    bool extension = false;
-    for (size_t i = 0; i < ar_request_extensions_cnt && !extension; i++)
-        extension = json_object_get(anth, ar_request_extensions[i]) != NULL;
-    if (!extension)
+    if (!ar_gw_has_extension(anth))
         return req->body;
     json_t *copy = json_copy((json_t *)anth); /* shallow: only top-level members go */
-    for (size_t i = 0; copy && i < ar_request_extensions_cnt; i++)
-        json_object_del(copy, ar_request_extensions[i]);
-    char *s = copy ? json_dumps(copy, JSON_COMPACT) : NULL;
+    if (copy)
+        ar_gw_strip_extensions(copy);
+    char *s = ar_gw_pool_dump(req->pool, copy);
     json_decref(copy);
-    if (!s)
-        return req->body; /* out of memory: the upstream says what it thinks of them */
-    ar_span_t out = ar_span(ar_pool_strndup(req->pool, s, strlen(s)), strlen(s));
-    free(s);
-    return out;
+    /* out of memory: the upstream says what it thinks of the fields */
+    return s ? ar_span_cstr(s) : req->body;
 }
 
 void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
@@ -88,7 +77,7 @@ void ar_gw_messages(ar_http_request_t *req, ar_runtime_t *rt)
     json_t *anth = parse_body(req);
     if (!anth)
         return;
-    ar_pool_cleanup_add(req->pool, decref_tree, anth); /* the native request reads it */
+    ar_gw_pool_json(req->pool, anth); /* the native request reads it */
     /* cache_control is kept: an anthropic credential behind the front caches prompts, and
      * the OpenAI-wire providers strip it (oai_compat.c) before sending. */
     int rc = ar_anth_front_request(anth, true, &oai, err, sizeof(err));

@@ -47,11 +47,6 @@ static void bad_request(ar_http_request_t *req, const char *param, const char *m
     ar_gw_error(req, 400, "invalid_request_error", "invalid_request_error", msg);
 }
 
-static void decref_tree(void *arg)
-{
-    json_decref(arg);
-}
-
 static void dispose_front(void *arg)
 {
     resp_req_t *rr = arg;
@@ -69,12 +64,7 @@ static const char *new_response_id(ar_pool_t *pool)
     }
     char *id = ar_pool_alloc(pool, 5 + 2 * sizeof(rnd) + 1);
     memcpy(id, "resp_", 5);
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        id[5 + 2 * i] = hex[rnd[i] >> 4];
-        id[6 + 2 * i] = hex[rnd[i] & 15];
-    }
-    id[5 + 2 * sizeof(rnd)] = '\0';
+    ar_hex_encode(rnd, sizeof(rnd), id + 5);
     return id;
 }
 
@@ -118,16 +108,11 @@ static void keep(ar_gw_req_t *g, resp_req_t *rr, const json_t *response)
     j->rec.model = (char *)(g->call.public_model ? g->call.public_model : "");
     j->rec.created_ms = (int64_t)ar_wall_ms();
     json_t *items = ar_resp_input_items(rr->body);
-    char *input = items ? json_dumps(items, JSON_COMPACT) : NULL;
-    char *output = json_dumps(response, JSON_COMPACT);
+    j->rec.input = ar_gw_pool_dump(pool, items); /* the request, held until done, owns them */
+    j->rec.output = ar_gw_pool_dump(pool, response);
     json_decref(items);
-    if (input && output) {
-        j->rec.input = ar_pool_strndup(pool, input, strlen(input));
-        j->rec.output = ar_pool_strndup(pool, output, strlen(output));
-    }
-    free(input);
-    free(output);
-    if (!j->rec.input || ar_gw_store_call(g->gw->gw, rr->http, put_work, put_done, j) != 0)
+    if (!j->rec.input || !j->rec.output ||
+        ar_gw_store_call(g->gw->gw, rr->http, put_work, put_done, j) != 0)
         AR_LOG(AR_LOG_ERROR,
                &((ar_log_ctx_t){rr->http->request_id, NULL, NULL, "storing a response"}),
                "the response %s could not be stored", id);
@@ -244,24 +229,13 @@ static int native_body(resp_req_t *rr, bool has_extension, ar_span_t *out)
     json_decref(own);
     json_object_set_new(copy, "input", input);
     json_object_del(copy, "previous_response_id");
-    for (size_t k = 0; k < ar_request_extensions_cnt; k++)
-        json_object_del(copy, ar_request_extensions[k]);
-    char *s = json_dumps(copy, JSON_COMPACT);
+    ar_gw_strip_extensions(copy);
+    char *s = ar_gw_pool_dump(req->pool, copy);
     json_decref(copy);
     if (!s)
         return AR_ENOMEM;
-    *out = ar_span(ar_pool_strndup(req->pool, s, strlen(s)), strlen(s));
-    free(s);
+    *out = ar_span_cstr(s);
     return 0;
-}
-
-static bool has_extension_member(const json_t *body)
-{
-    for (size_t i = 0; i < ar_request_extensions_cnt; i++) {
-        if (json_object_get(body, ar_request_extensions[i]))
-            return true;
-    }
-    return false;
 }
 
 /* The chat form, for the first attempt on a provider that does not speak the Responses
@@ -277,7 +251,7 @@ static int translate(ar_call_t *call)
         call->translate_error = ar_pool_strndup(call->pool, err, strlen(err));
         return AR_EINVAL;
     }
-    ar_pool_cleanup_add(call->pool, decref_tree, chat);
+    ar_gw_pool_json(call->pool, chat);
     call->body = chat;
     return 0;
 }
@@ -290,7 +264,7 @@ static void proceed(resp_req_t *rr, ar_runtime_t *rt)
     ar_gw_native_t native = {.client = rr->body, .translate = translate, .translate_ud = rr};
     native.call.wire = AR_WIRE_RESPONSES;
     native.wants_usage = true; /* response.completed carries it */
-    if (native_body(rr, has_extension_member(rr->body), &native.call.raw) != 0) {
+    if (native_body(rr, ar_gw_has_extension(rr->body), &native.call.raw) != 0) {
         ar_gw_error(req, 500, "api_error", "internal_error", "out of memory");
         return;
     }
@@ -435,7 +409,7 @@ static void lookup_done(ar_http_request_t *req, void *arg)
     lookup_job_t *j = arg;
     resp_req_t *rr = j->rr;
     if (j->items)
-        ar_pool_cleanup_add(req->pool, decref_tree, j->items);
+        ar_gw_pool_json(req->pool, j->items);
     apply_refs(rr, j);
     if (ar_http_aborted(req) || ar_http_responded(req))
         return;
@@ -491,7 +465,7 @@ void ar_gw_responses(ar_http_request_t *req, ar_runtime_t *rt)
                     ar_pool_printf(req->pool, "Malformed JSON in request body: %s", perr));
         return;
     }
-    ar_pool_cleanup_add(req->pool, decref_tree, body);
+    ar_gw_pool_json(req->pool, body);
     if (!json_is_object(body)) {
         bad_request(req, NULL, "Request body must be a JSON object");
         return;

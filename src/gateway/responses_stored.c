@@ -109,14 +109,13 @@ static void items_page(ar_http_request_t *req, const stored_job_t *j)
                              first ? first : json_null(), "last_id", last ? last : json_null(),
                              "has_more", more);
     json_decref(all);
-    char *s = page ? json_dumps(page, JSON_COMPACT) : NULL;
+    char *s = ar_gw_pool_dump(req->pool, page);
     json_decref(page);
     if (!s) {
         ar_gw_error(req, 500, "api_error", "internal_error", "out of memory");
         return;
     }
-    respond(req, 200, ar_span(ar_pool_strndup(req->pool, s, strlen(s)), strlen(s)));
-    free(s);
+    respond(req, 200, ar_span_cstr(s));
 }
 
 static void stored_done(ar_http_request_t *req, void *arg)
