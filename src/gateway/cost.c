@@ -32,9 +32,11 @@ static void loaded(void *ud, int rc, ar_prices_t *p, const char *err)
 {
     struct ar_gw_prices *gp = ud;
     if (p) {
-        AR_LOG(rc == 0 ? AR_LOG_INFO : AR_LOG_WARN, NULL, "price table: %zu models loaded%s%s",
-               ar_prices_count(p), err && err[0] ? ": " : "", err && err[0] ? err : "");
+        size_t count = ar_prices_count(p);
+        /* published before the log line says so: whoever reads the line sees the table */
         ar_prices_t *was = atomic_exchange(&gp->current, p);
+        AR_LOG(rc == 0 ? AR_LOG_INFO : AR_LOG_WARN, NULL, "price table: %zu models loaded%s%s",
+               count, err && err[0] ? ": " : "", err && err[0] ? err : "");
         if (was) {
             pthread_mutex_lock(&gp->mu);
             gp->old = ar_xrealloc(gp->old, (gp->old_cnt + 1) * sizeof(*gp->old));
