@@ -1,12 +1,14 @@
 /*
- * redis.c: the Redis client of redis.h, the one file that speaks hiredis. Each worker loop
- * has its own connection (hiredis's libuv adapter), its own timer for the answer deadline
- * and its own reconnect timer; the process-wide part is the parsed URL and atomics.
+ * redis.c: the Redis connections of redis.h and the script commands of redis_int.h, the
+ * one file that speaks hiredis. Each worker loop has its own connection (hiredis's libuv
+ * adapter), its own timer for the answer deadline and its own reconnect timer; the
+ * process-wide part is the parsed URL and atomics. A connection is ready once every script
+ * of ar_redis_scripts is loaded.
  *
- * A check in flight is an entry in its connection's FIFO: answers arrive in order, so the
- * head is always the oldest. hiredis owns an entry once the command is sent and frees it
- * through the reply callback, which hiredis runs exactly once (with NULL when the
- * connection goes); an entry whose verdict was already given (deadline passed) only frees.
+ * A command in flight is an entry in its connection's FIFO: answers arrive in order, so
+ * the head is always the oldest. hiredis owns an entry once the command is sent and frees
+ * it through the reply callback, which hiredis runs exactly once (with NULL when the
+ * connection goes); an entry whose answer was already given (deadline passed) only frees.
  */
 #include <netdb.h>
 #include <stdatomic.h>
@@ -22,111 +24,11 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "store/redis.h"
+#include "store/redis_int.h"
 
-#define MAX_WINDOWS 8
 #define CONNECT_TIMEOUT_MS 500
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
-
-/*
- * KEYS: the windows (n of them). ARGV[1]: the window in ms; ARGV[2]: a member unique to this
- * event; ARGV[3..n+2]: each key's limit; ARGV[n+3..2n+2]: each key's cost, 0 for a window
- * that counts admissions (RPM: ZCARD), else the tokens charged to a token window (TPM:
- * members are "COST:member", their sum kept in KEY:sum, which expired members leave).
- * Returns {1, 0} (charged everywhere) or {0, wait_ms}. Time is the server's, so instances
- * with skewed clocks share one window.
- */
-static const char script[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local win = tonumber(ARGV[1])\n"
-    "local n = #KEYS\n"
-    "local wait = -1\n"
-    "for i, k in ipairs(KEYS) do\n"
-    "  local limit = tonumber(ARGV[i + 2])\n"
-    "  local cost = tonumber(ARGV[n + i + 2])\n"
-    "  local w = -1\n"
-    "  if cost == 0 then\n"
-    "    redis.call('ZREMRANGEBYSCORE', k, '-inf', now - win)\n"
-    "    local c = redis.call('ZCARD', k)\n"
-    "    if c >= limit then\n"
-    "      w = win\n"
-    "      if limit > 0 then\n"
-    /* room comes back when the (c - limit + 1)-th oldest admission leaves the window */
-    "        local e = redis.call('ZRANGE', k, c - limit, c - limit, 'WITHSCORES')\n"
-    "        w = tonumber(e[2]) + win - now\n"
-    "      end\n"
-    "    end\n"
-    "  else\n"
-    "    local sk = k .. ':sum'\n"
-    "    local sum = tonumber(redis.call('GET', sk) or '0')\n"
-    "    local old = redis.call('ZRANGEBYSCORE', k, '-inf', now - win)\n"
-    "    if #old > 0 then\n"
-    "      for _, m in ipairs(old) do sum = sum - tonumber(string.match(m, '^(%d+):')) end\n"
-    "      redis.call('ZREMRANGEBYSCORE', k, '-inf', now - win)\n"
-    "      if sum < 0 then sum = 0 end\n"
-    "      redis.call('SET', sk, sum, 'PX', win)\n"
-    "    end\n"
-    "    if sum + cost > limit then\n"
-    "      w = win\n"
-    "      if cost <= limit then\n"
-    /* refused (rare): walk the oldest until enough tokens would have left */
-    "        local e = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')\n"
-    "        local freed = 0\n"
-    "        for j = 1, #e, 2 do\n"
-    "          freed = freed + tonumber(string.match(e[j], '^(%d+):'))\n"
-    "          if sum - freed + cost <= limit then\n"
-    "            w = tonumber(e[j + 1]) + win - now\n"
-    "            break\n"
-    "          end\n"
-    "        end\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "  if w >= 0 then\n"
-    "    if w < 1 then w = 1 end\n"
-    "    if w > wait then wait = w end\n"
-    "  end\n"
-    "end\n"
-    "if wait >= 0 then return {0, wait} end\n"
-    "for i, k in ipairs(KEYS) do\n"
-    "  local cost = tonumber(ARGV[n + i + 2])\n"
-    "  if cost == 0 then\n"
-    "    redis.call('ZADD', k, now, ARGV[2])\n"
-    "  else\n"
-    "    redis.call('ZADD', k, now, cost .. ':' .. ARGV[2])\n"
-    "    redis.call('INCRBY', k .. ':sum', cost)\n"
-    "    redis.call('PEXPIRE', k .. ':sum', win)\n"
-    "  end\n"
-    "  redis.call('PEXPIRE', k, win)\n"
-    "end\n"
-    "return {1, 0}\n";
-
-/*
- * The correction of token windows once the real usage is known. KEYS: the token windows;
- * ARGV[1]: the member; ARGV[2]: the tokens it was charged; ARGV[3]: the tokens used. The
- * entry keeps its time (the window it counts in does not move) and takes the new cost; an
- * entry already gone from its window is left alone. Returns how many were corrected.
- */
-static const char settle_script[] =
-    /* a line of its own keeps clang-format from packing the script */
-    ""
-    "local old = ARGV[2] .. ':' .. ARGV[1]\n"
-    "local d = tonumber(ARGV[3]) - tonumber(ARGV[2])\n"
-    "local done = 0\n"
-    "for _, k in ipairs(KEYS) do\n"
-    "  local s = redis.call('ZSCORE', k, old)\n"
-    "  if s then\n"
-    "    redis.call('ZREM', k, old)\n"
-    "    redis.call('ZADD', k, s, ARGV[3] .. ':' .. ARGV[1])\n"
-    "    if redis.call('INCRBY', k .. ':sum', d) < 0 then\n"
-    "      redis.call('SET', k .. ':sum', 0, 'KEEPTTL')\n"
-    "    end\n"
-    "    done = done + 1\n"
-    "  end\n"
-    "end\n"
-    "return done\n";
 
 struct ar_redis {
     char host[64]; /* numeric, resolved once */
@@ -142,11 +44,11 @@ struct ar_redis_conn {
     ar_redis_t *r;
     uv_loop_t *loop;
     redisAsyncContext *ctx; /* NULL while disconnected */
-    bool ready;             /* connected and the script loaded */
+    bool ready;             /* connected and every script loaded */
     bool announced;         /* "up" was logged: the next loss is logged once */
     bool closing;
-    char sha[41], settle_sha[41]; /* the scripts' SHA1s ("" until loaded) */
-    ar_list_t pending;            /* entries waiting for a verdict, oldest first */
+    char sha[AR_REDIS_SCRIPTS][41]; /* the scripts' SHA1s ("" until loaded) */
+    ar_list_t pending;              /* entries waiting for an answer, oldest first */
     uint64_t connect_deadline_ms;
     uv_timer_t deadline; /* the head's answer deadline, or the connect deadline */
     uv_timer_t retry;    /* reconnect */
@@ -154,20 +56,22 @@ struct ar_redis_conn {
     int handles_open;
 };
 
-typedef struct entry {
-    ar_list_t link; /* in conn->pending while the verdict is owed */
+/* A command: EVALSHA, its script's SHA1, the number of keys, the keys, the arguments. */
+struct ar_redis_cmd {
+    ar_list_t link; /* in conn->pending while the answer is owed */
     ar_redis_conn_t *c;
-    ar_redis_verdict_cb cb;
+    ar_redis_answer_cb cb;
     void *ud;
-    bool owed; /* the verdict is not given yet */
+    bool owed; /* the answer is not given yet */
     bool retried;
-    const char *text; /* the script's source, for NOSCRIPT */
-    size_t textlen;
+    ar_redis_script_id_t script;
     uint64_t deadline_ms;
-    int argc;
-    char *argv[4 + 3 * MAX_WINDOWS];
-    size_t argvlen[4 + 3 * MAX_WINDOWS];
-} entry_t;
+    int argc, cap;
+    char **argv;
+    size_t *argvlen;
+    void *scratch[4];
+};
+typedef struct ar_redis_cmd entry_t;
 
 static void start_connect(ar_redis_conn_t *c);
 static void drop(ar_redis_conn_t *c, const char *why);
@@ -300,8 +204,9 @@ static uint64_t now_ms(const ar_redis_conn_t *c)
     return uv_hrtime() / 1000000u;
 }
 
-/* Gives e's verdict (once) and takes it off the pending list. */
-static void give(entry_t *e, int rc, bool allowed, int64_t retry_ms)
+/* Gives e's answer (once) and takes it off the pending list. Every admission script
+ * answers 1 or 0 (admitted or not) first, which the counters count. */
+static void give(entry_t *e, int rc, const int64_t *v, size_t n)
 {
     if (!e->owed)
         return;
@@ -310,27 +215,29 @@ static void give(entry_t *e, int rc, bool allowed, int64_t retry_ms)
     ar_redis_t *r = e->c->r;
     if (rc == 0) {
         atomic_fetch_add(&r->checks, 1);
-        if (!allowed)
+        if (n && v[0] == 0)
             atomic_fetch_add(&r->denied, 1);
     } else {
         atomic_fetch_add(&r->unavailable, 1);
     }
-    e->cb(e->ud, rc, allowed, retry_ms);
+    e->cb(e->ud, rc, v, n);
 }
 
 static void entry_free(entry_t *e)
 {
     for (int i = 0; i < e->argc; i++)
         ar_free(e->argv[i]);
+    ar_free(e->argv);
+    ar_free(e->argvlen);
     ar_free(e);
 }
 
-/* Fails every check waiting on c. */
+/* Fails every command waiting on c. */
 static void fail_pending(ar_redis_conn_t *c)
 {
     while (!ar_list_empty(&c->pending)) {
         entry_t *e = ar_container_of(c->pending.next, entry_t, link);
-        give(e, AR_EUNAVAIL, false, 0);
+        give(e, AR_EUNAVAIL, NULL, 0);
     }
 }
 
@@ -354,7 +261,7 @@ static void on_reply(redisAsyncContext *ac, void *rep, void *priv)
             c->ready = false;
             atomic_fetch_sub(&c->r->conns_ready, 1);
         }
-        give(e, AR_EUNAVAIL, false, 0);
+        give(e, AR_EUNAVAIL, NULL, 0);
         entry_free(e);
         return;
     }
@@ -367,19 +274,28 @@ static void on_reply(redisAsyncContext *ac, void *rep, void *priv)
         ar_free(e->argv[1]);
         e->argv[0] = ar_xstrdup("EVAL");
         e->argvlen[0] = 4;
-        e->argv[1] = ar_xstrdup(e->text);
-        e->argvlen[1] = e->textlen;
+        e->argv[1] = ar_xstrdup(ar_redis_scripts[e->script].text);
+        e->argvlen[1] = strlen(e->argv[1]);
         if (send_entry(c, e) == REDIS_OK)
             return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_INTEGER &&
-        reply->element[1]->type == REDIS_REPLY_INTEGER) {
-        give(e, 0, reply->element[0]->integer == 1, reply->element[1]->integer);
+    int64_t v[AR_REDIS_ANSWER_MAX];
+    size_t n = 0;
+    bool ints = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+                reply->elements <= AR_REDIS_ANSWER_MAX;
+    for (size_t i = 0; ints && i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+            ints = false;
+        else
+            v[n++] = reply->element[i]->integer;
+    }
+    if (ints) {
+        give(e, 0, v, n);
     } else {
         if (e->owed && reply->type == REDIS_REPLY_ERROR)
-            AR_LOG(AR_LOG_WARN, NULL, "redis: window check failed: %.200s", reply->str);
-        give(e, AR_EUNAVAIL, false, 0);
+            AR_LOG(AR_LOG_WARN, NULL, "redis: %s script failed: %.200s",
+                   ar_redis_scripts[e->script].name, reply->str);
+        give(e, AR_EUNAVAIL, NULL, 0);
     }
     entry_free(e);
     if (c && c->ctx == ac)
@@ -471,33 +387,25 @@ static void arm_deadline(ar_redis_conn_t *c)
     uv_timer_start(&c->deadline, on_deadline, at > now ? at - now : 0, 0);
 }
 
-static void on_settle_loaded(redisAsyncContext *ac, void *rep, void *priv)
-{
-    (void)priv;
-    ar_redis_conn_t *c = ac->data;
-    redisReply *reply = rep;
-    if (!c || c->ctx != ac || !reply || reply->type != REDIS_REPLY_STRING || reply->len != 40)
-        return;
-    memcpy(c->settle_sha, reply->str, 40);
-    c->settle_sha[40] = '\0';
-}
-
 static void on_script_loaded(redisAsyncContext *ac, void *rep, void *priv)
 {
-    (void)priv;
     ar_redis_conn_t *c = ac->data;
     redisReply *reply = rep;
+    size_t id = (size_t)(uintptr_t)priv;
     if (!c || c->ctx != ac || !reply)
         return;
     if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
-        AR_LOG(AR_LOG_WARN, NULL, "redis %s:%d: cannot load the window script: %.200s", c->r->host,
-               c->r->port, reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        AR_LOG(AR_LOG_WARN, NULL, "redis %s:%d: cannot load the %s script: %.200s", c->r->host,
+               c->r->port, ar_redis_scripts[id].name,
+               reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
         return; /* the connect deadline drops it and tries again */
     }
-    memcpy(c->sha, reply->str, 40);
-    c->sha[40] = '\0';
-    if (!c->settle_sha[0])
-        return; /* its load failed: the connect deadline drops it and tries again */
+    memcpy(c->sha[id], reply->str, 40);
+    c->sha[id][40] = '\0';
+    for (size_t i = 0; i < AR_REDIS_SCRIPTS; i++) {
+        if (!c->sha[i][0])
+            return; /* loads in order: the last one's answer makes it ready */
+    }
     c->backoff_ms = BACKOFF_MIN_MS;
     set_ready(c, true);
     c->announced = true;
@@ -557,9 +465,11 @@ static void start_connect(ar_redis_conn_t *c)
     }
     if (r->db)
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
-    c->settle_sha[0] = '\0';
-    redisAsyncCommand(ac, on_settle_loaded, NULL, "SCRIPT LOAD %s", settle_script);
-    redisAsyncCommand(ac, on_script_loaded, NULL, "SCRIPT LOAD %s", script);
+    for (size_t i = 0; i < AR_REDIS_SCRIPTS; i++) {
+        c->sha[i][0] = '\0';
+        redisAsyncCommand(ac, on_script_loaded, (void *)(uintptr_t)i, "SCRIPT LOAD %s",
+                          ar_redis_scripts[i].text);
+    }
     c->connect_deadline_ms = now_ms(c) + CONNECT_TIMEOUT_MS;
     arm_deadline(c);
 }
@@ -611,10 +521,15 @@ bool ar_redis_conn_ready(const ar_redis_conn_t *c)
     return c && c->ready && c->ctx;
 }
 
-/* ---- checks ---- */
+/* ---- script commands ---- */
 
-static void set_arg(entry_t *e, const char *s, size_t len)
+static void add_arg(entry_t *e, const char *s, size_t len)
 {
+    if (e->argc == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 16;
+        e->argv = ar_xrealloc(e->argv, (size_t)e->cap * sizeof(*e->argv));
+        e->argvlen = ar_xrealloc(e->argvlen, (size_t)e->cap * sizeof(*e->argvlen));
+    }
     e->argv[e->argc] = ar_xmalloc(len + 1);
     memcpy(e->argv[e->argc], s, len);
     e->argv[e->argc][len] = '\0';
@@ -622,46 +537,54 @@ static void set_arg(entry_t *e, const char *s, size_t len)
     e->argc++;
 }
 
-static void set_int(entry_t *e, int64_t v)
+ar_redis_cmd_t *ar_redis_cmd_new(ar_redis_conn_t *c, ar_redis_script_id_t script, size_t nkeys)
+{
+    if (!ar_redis_conn_ready(c) || script >= AR_REDIS_SCRIPTS)
+        return NULL;
+    entry_t *e = ar_xcalloc(1, sizeof(*e));
+    e->c = c;
+    e->script = script;
+    add_arg(e, "EVALSHA", 7);
+    add_arg(e, c->sha[script], 40);
+    ar_redis_cmd_int(e, (int64_t)nkeys);
+    return e;
+}
+
+void *ar_redis_cmd_scratch(ar_redis_cmd_t *cmd)
+{
+    return cmd->scratch;
+}
+
+void ar_redis_cmd_str(ar_redis_cmd_t *e, const char *s)
+{
+    add_arg(e, s, strlen(s));
+}
+
+void ar_redis_cmd_int(ar_redis_cmd_t *e, int64_t v)
 {
     char tmp[32];
     int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-    set_arg(e, tmp, (size_t)n);
+    add_arg(e, tmp, (size_t)n);
 }
 
-int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t n,
-                          int64_t window_ms, char *member_out, ar_redis_verdict_cb cb, void *ud)
+void ar_redis_cmd_real(ar_redis_cmd_t *e, double v)
 {
-    if (n == 0 || n > MAX_WINDOWS || window_ms <= 0)
-        return AR_EINVAL;
-    if (!ar_redis_conn_ready(c))
-        return AR_EUNAVAIL;
-    entry_t *e = ar_xcalloc(1, sizeof(*e));
-    e->c = c;
+    char tmp[40];
+    int n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+    add_arg(e, tmp, (size_t)n);
+}
+
+int ar_redis_cmd_send(ar_redis_cmd_t *e, ar_redis_answer_cb cb, void *ud)
+{
+    ar_redis_conn_t *c = e->c;
     e->cb = cb;
     e->ud = ud;
-    e->text = script;
-    e->textlen = sizeof(script) - 1;
-    set_arg(e, "EVALSHA", 7);
-    set_arg(e, c->sha, 40);
-    set_int(e, (int64_t)n);
-    for (size_t i = 0; i < n; i++)
-        set_arg(e, w[i].key, strlen(w[i].key));
-    set_int(e, window_ms);
-    char member[AR_REDIS_MEMBER_MAX];
-    int ml = snprintf(member, sizeof(member), "%016llx:%llu", (unsigned long long)c->r->instance,
-                      (unsigned long long)atomic_fetch_add(&c->r->seq, 1));
-    set_arg(e, member, (size_t)ml);
-    if (member_out)
-        memcpy(member_out, member, (size_t)ml + 1);
-    for (size_t i = 0; i < n; i++)
-        set_int(e, w[i].limit < 0 ? 0 : w[i].limit);
-    for (size_t i = 0; i < n; i++)
-        set_int(e, w[i].cost < 0 ? 0 : w[i].cost);
-    if (send_entry(c, e) != REDIS_OK) {
+    if (!ar_redis_conn_ready(c) || send_entry(c, e) != REDIS_OK) {
         entry_free(e);
         return AR_EUNAVAIL;
     }
+    if (!cb)
+        return 0; /* nothing is owed: on_reply only frees it, after a NOSCRIPT retry */
     e->owed = true;
     e->deadline_ms = now_ms(c) + AR_REDIS_TIMEOUT_MS;
     ar_list_insert_tail(&c->pending, &e->link);
@@ -669,38 +592,19 @@ int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t
     return 0;
 }
 
-void ar_redis_window_release(ar_redis_conn_t *c, const char *const *keys, size_t n,
-                             const char *member)
+void ar_redis_cmd_member(const ar_redis_conn_t *c, char out[AR_REDIS_MEMBER_MAX])
 {
-    if (!ar_redis_conn_ready(c) || !member || !member[0])
-        return;
-    for (size_t i = 0; i < n; i++) {
-        /* no callback: hiredis drops the answer; a lost release only ages out */
-        const char *argv[3] = {"ZREM", keys[i], member};
-        size_t lens[3] = {4, strlen(keys[i]), strlen(member)};
-        redisAsyncCommandArgv(c->ctx, NULL, NULL, 3, argv, lens);
-    }
+    snprintf(out, AR_REDIS_MEMBER_MAX, "%016llx:%llu", (unsigned long long)c->r->instance,
+             (unsigned long long)atomic_fetch_add(&c->r->seq, 1));
 }
 
-void ar_redis_window_settle(ar_redis_conn_t *c, const char *const *keys, size_t n,
-                            const char *member, int64_t charged, int64_t used)
+void ar_redis_cmd_plain(ar_redis_conn_t *c, const char *const *argv, size_t argc)
 {
-    if (!ar_redis_conn_ready(c) || !member || !member[0] || n == 0 || n > MAX_WINDOWS ||
-        charged == used || charged < 1)
+    if (!ar_redis_conn_ready(c) || argc > 8)
         return;
-    entry_t *e = ar_xcalloc(1, sizeof(*e));
-    e->c = c;
-    e->text = settle_script;
-    e->textlen = sizeof(settle_script) - 1;
-    set_arg(e, "EVALSHA", 7);
-    set_arg(e, c->settle_sha, 40);
-    set_int(e, (int64_t)n);
-    for (size_t i = 0; i < n; i++)
-        set_arg(e, keys[i], strlen(keys[i]));
-    set_arg(e, member, strlen(member));
-    set_int(e, charged);
-    set_int(e, used < 0 ? 0 : used);
-    /* no verdict is owed (cb NULL): on_reply only frees it, after a NOSCRIPT retry */
-    if (send_entry(c, e) != REDIS_OK)
-        entry_free(e);
+    size_t lens[8];
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    /* no callback: hiredis drops the answer */
+    redisAsyncCommandArgv(c->ctx, NULL, NULL, (int)argc, (const char **)argv, lens);
 }
