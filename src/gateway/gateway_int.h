@@ -260,6 +260,7 @@ typedef struct ar_gw_req {
     int64_t key_rpm_limit, key_tpm_limit; /* the key's limits as of ar_gw_key_admit */
     int64_t key_redis_tpm;
     char key_member[AR_REDIS_MEMBER_MAX];
+    unsigned admit_stage;       /* the next stage of ar_gw_admit_next */
     int64_t max_output_tokens;  /* the request's max_tokens / max_completion_tokens, 0: none */
     double cost_usd;            /* what it cost, set when it finishes (ar_gw_cost) */
     const char *reasoning_hint; /* ar_gw_native_t's, for each attempt's chat body */
@@ -425,6 +426,21 @@ void ar_gw_spend_hold(ar_http_request_t *req);
  */
 void ar_gw_spend_record(ar_gw_req_t *g);
 
+/* admission.c: the shared admission, worker thread */
+/**
+ * A stage of the shared admission, with the request taken over (ar_gw_req_finish ends it).
+ * @return false when it has nothing to ask (the next stage runs at once); true when it
+ * went on without the caller: it sent a check whose answer calls ar_gw_admit_next, or it
+ * refused and finished the request.
+ */
+typedef bool (*ar_gw_admit_stage_fn)(ar_gw_req_t *g);
+/**
+ * Runs the remaining stages of the request's shared admission (after ar_gw_key_admit: the
+ * local checks all passed), then routing (ar_gw_attempt_next). Called once by the request's
+ * start, then by each stage that answered asynchronously and admitted.
+ */
+void ar_gw_admit_next(ar_gw_req_t *g);
+
 /* keyguard.c: what a virtual key may do, worker thread */
 /**
  * The key's checks for an LLM request about to be routed: the models it may use (403),
@@ -433,12 +449,11 @@ void ar_gw_spend_record(ar_gw_req_t *g);
  */
 int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt);
 /**
- * After ar_gw_key_admit, with the request taken over (ar_gw_req_finish ends it): when the
- * key's RPM or TPM is shared through Redis, Redis decides (asynchronously; a refusal answers 429
- * "key", no answer falls back to this instance's share of the limit), then routing starts
- * with ar_gw_attempt_next.
+ * The admission stage of the key's RPM and TPM shared through Redis (see admission.c):
+ * Redis decides (a refusal answers 429 "key", no answer falls back to this instance's share
+ * of the limit).
  */
-void ar_gw_key_go(ar_gw_req_t *g);
+bool ar_gw_key_windows_shared(ar_gw_req_t *g);
 /**
  * The prompt and completion tokens the request is billed for (quotas, ledger, cost): the
  * upstream's usage, else, when an answer began but its usage never came, the prompt

@@ -6,7 +6,7 @@
  * of these limits.
  *
  * With storage.redis_url the key's RPM and TPM windows are shared by every instance: the
- * local windows take the whole limits and Redis decides next (ar_gw_key_go); without an
+ * local windows take the whole limits and Redis decides next (ar_gw_key_windows_shared, a stage of admission.c); without an
  * answer from Redis, this instance's share (limit / storage.redis_instances) decides
  * instead, as for credentials. An RPM admission the request never uses (no upstream
  * attempt) is given back; the TPM estimate is corrected to the billed tokens at the end.
@@ -141,19 +141,19 @@ static void on_key_verdict(void *ud, int rc, bool allowed, int64_t retry_ms)
     if (g->finished) {
         /* aborted meanwhile: finishing already gave the admission back */
     } else if (rc == 0 && allowed) {
-        ar_gw_attempt_next(g);
+        ar_gw_admit_next(g);
     } else if (rc == 0) {
         g->key_member[0] = '\0';
         key_refuse(g, retry_ms, true);
     } else {
         g->key_member[0] = '\0';
         if (key_fallback(g))
-            ar_gw_attempt_next(g);
+            ar_gw_admit_next(g);
     }
     ar_http_unref(http);
 }
 
-void ar_gw_key_go(ar_gw_req_t *g)
+bool ar_gw_key_windows_shared(ar_gw_req_t *g)
 {
     ar_redis_conn_t *c = g->ctx.key ? key_conn(g, g->key_rpm_limit, g->key_tpm_limit) : NULL;
     if (c) {
@@ -175,13 +175,13 @@ void ar_gw_key_go(ar_gw_req_t *g)
         }
         if (ar_redis_window_admit(c, w, n, 60000, g->key_member, on_key_verdict, g) == 0) {
             ar_http_ref(g->http);
-            return;
+            return true;
         }
         g->key_member[0] = '\0';
         if (!key_fallback(g))
-            return;
+            return true;
     }
-    ar_gw_attempt_next(g);
+    return false;
 }
 
 void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *completion)

@@ -386,7 +386,7 @@ static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, cons
     req->on_abort = ar_gw_req_abort;
     req->data = g;
     ar_gw_spend_hold(req);
-    ar_gw_key_go(g);
+    ar_gw_admit_next(g);
 }
 
 bool ar_gw_has_extension(const json_t *body)
