@@ -6,6 +6,11 @@
  * key with little left can still make a request, and the overshoot of a limit is at most
  * one request's overrun. Day (UTC) and month counters restart when their period changes.
  * One mutex per key: only requests of the same key ever wait on each other.
+ *
+ * With several instances the shared counters (Redis) decide, and each answer brings the
+ * fleet's usage here (ar_quota_sync): what other instances used is counted against the
+ * limits, never reported as this key's usage on this instance. Without Redis an instance
+ * may spend only its share of what was left when it last heard (ar_quota_share_limits).
  */
 #ifndef AR_TENANT_QUOTA_H
 #define AR_TENANT_QUOTA_H
@@ -29,7 +34,19 @@ typedef struct ar_quota {
     int64_t reserved_tokens;
     double reserved_usd;
     int64_t in_flight; /* reservations not settled yet */
+    /* the fleet's usage as the shared counters said last (ar_quota_sync; at start, what the
+     * ledger held), and how much of it other instances used beyond the counters above */
+    int64_t shared_day, shared_month, shared_total;
+    double shared_usd;
+    int64_t others_day, others_month, others_total;
+    double others_usd;
 } ar_quota_t;
+
+/* The fleet's usage of a key in its current periods (tokens; the budget's USD all time). */
+typedef struct ar_quota_shared {
+    int64_t day_tokens, month_tokens, total_tokens;
+    double total_usd;
+} ar_quota_shared_t;
 
 /* What a request asks for. */
 typedef struct ar_quota_ask {
@@ -75,6 +92,19 @@ ar_quota_verdict_t ar_quota_reserve(ar_quota_t *q, const ar_quota_limits_t *lim,
  */
 void ar_quota_settle(ar_quota_t *q, ar_reservation_t *r, int64_t prompt_tokens,
                      int64_t completion_tokens, double cost_usd, int64_t now_ms);
+/** Gives back a held reservation without counting any usage. Idempotent. */
+void ar_quota_release(ar_quota_t *q, ar_reservation_t *r);
+/** Takes the fleet's usage the shared counters answered (for now_ms's periods). */
+void ar_quota_sync(ar_quota_t *q, const ar_quota_shared_t *fleet, int64_t now_ms);
+/** The usage this instance knows of: its own plus what other instances used, as last
+ *  synced (what seeds the shared counters when Redis has none). */
+void ar_quota_known(ar_quota_t *q, int64_t now_ms, ar_quota_shared_t *out);
+/**
+ * The limits of one of n instances that cannot reach the shared counters: the usage last
+ * synced plus 1/n of the room left then, so that n instances together stay within lim.
+ */
+ar_quota_limits_t ar_quota_share_limits(ar_quota_t *q, const ar_quota_limits_t *lim, int64_t n,
+                                        int64_t now_ms);
 /** The usage now (periods rolled to now_ms) and what is reserved. */
 void ar_quota_read(ar_quota_t *q, int64_t now_ms, ar_usage_totals_t *day, ar_usage_totals_t *month,
                    ar_usage_totals_t *total, int64_t *reserved_tokens);

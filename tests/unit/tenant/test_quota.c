@@ -2,7 +2,9 @@
  * test_quota.c: the reservation arithmetic of tenant/quota.c: admission needs room for
  * the prompt, the worst case is reserved capped at the room, settlement releases the rest;
  * budgets; day and month rollover; and exactness when 60 threads race for a quota that
- * fits 10 requests (at most one request's overrun).
+ * fits 10 requests (at most one request's overrun); the fleet's usage from the shared
+ * counters counted against the limits but never reported, and the share of one of n
+ * instances cut off from them.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -208,6 +210,75 @@ static void test_concurrent_exactness(void **state)
     ar_quota_dispose(&q);
 }
 
+/* Other instances' usage counts against the limits, is not this key's usage here, and
+ * follows the periods. */
+static void test_sync_counts_others(void **state)
+{
+    (void)state;
+    ar_quota_t q;
+    ar_usage_totals_t day = {.requests = 1, .prompt_tokens = 100, .completion_tokens = 100};
+    ar_quota_init(&q, &day, &day, &day, T0);
+    ar_quota_limits_t lim = {
+        .day_tokens = 1000, .month_tokens = -1, .total_tokens = -1, .budget_usd = -1};
+    assert_int_equal(ar_quota_tokens_left(&q, &lim, T0), 800);
+    ar_quota_shared_t fleet = {
+        .day_tokens = 900, .month_tokens = 900, .total_tokens = 900, .total_usd = 2};
+    ar_quota_sync(&q, &fleet, T0);
+    assert_int_equal(ar_quota_tokens_left(&q, &lim, T0), 100);
+    ar_usage_totals_t d;
+    ar_quota_read(&q, T0, &d, NULL, NULL, NULL);
+    assert_int_equal(d.prompt_tokens + d.completion_tokens, 200); /* own usage only */
+    ar_quota_shared_t known;
+    ar_quota_known(&q, T0, &known);
+    assert_int_equal(known.day_tokens, 900);
+    assert_true(known.total_usd == 2);
+    ar_quota_ask_t ask = {.prompt_tokens = 150, .max_output_tokens = 10};
+    ar_reservation_t r;
+    assert_int_equal(ar_quota_reserve(&q, &lim, &ask, T0, &r), AR_QUOTA_TOKENS);
+    /* a budget: other instances' spend counts too */
+    ar_quota_limits_t budget = {-1, -1, -1, 2.5};
+    ar_quota_ask_t priced = {.prompt_tokens = 10, .input_price = 0.1};
+    assert_int_equal(ar_quota_reserve(&q, &budget, &priced, T0, &r), AR_QUOTA_BUDGET);
+    /* the next day the others' day usage is gone with the period */
+    assert_int_equal(ar_quota_tokens_left(&q, &lim, T0 + DAY), 1000);
+    ar_quota_dispose(&q);
+}
+
+/* Cut off from Redis, each of 3 instances may spend a third of what was left; release
+ * gives a reservation back without counting it. */
+static void test_share_limits_and_release(void **state)
+{
+    (void)state;
+    ar_quota_t q;
+    ar_quota_init(&q, NULL, NULL, NULL, T0);
+    ar_quota_shared_t fleet = {
+        .day_tokens = 400, .month_tokens = 400, .total_tokens = 400, .total_usd = 4};
+    ar_quota_sync(&q, &fleet, T0);
+    ar_quota_limits_t lim = {
+        .day_tokens = 1000, .month_tokens = -1, .total_tokens = 300, .budget_usd = 10};
+    ar_quota_limits_t s = ar_quota_share_limits(&q, &lim, 3, T0);
+    assert_int_equal(s.day_tokens, 600); /* 400 + 600 / 3 */
+    assert_int_equal(s.month_tokens, -1);
+    assert_int_equal(s.total_tokens, 300); /* already over: nothing more */
+    assert_true(s.budget_usd == 6);        /* 4 + 6 / 3 */
+    ar_quota_limits_t one = ar_quota_share_limits(&q, &lim, 1, T0);
+    assert_int_equal(one.day_tokens, 1000);
+    ar_quota_limits_t day_only = {
+        .day_tokens = 1000, .month_tokens = -1, .total_tokens = -1, .budget_usd = -1};
+    s = ar_quota_share_limits(&q, &day_only, 3, T0);
+    ar_quota_ask_t ask = {.prompt_tokens = 50, .max_output_tokens = 50};
+    ar_reservation_t r;
+    assert_int_equal(ar_quota_reserve(&q, &s, &ask, T0, &r), AR_QUOTA_OK);
+    assert_int_equal(ar_quota_tokens_left(&q, &s, T0), 100);
+    ar_quota_release(&q, &r);
+    ar_quota_release(&q, &r); /* idempotent */
+    assert_int_equal(ar_quota_tokens_left(&q, &s, T0), 200);
+    ar_usage_totals_t d;
+    ar_quota_read(&q, T0, &d, NULL, NULL, NULL);
+    assert_int_equal(d.requests, 0);
+    ar_quota_dispose(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +289,8 @@ int main(void)
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_rollover),
         cmocka_unit_test(test_concurrent_exactness),
+        cmocka_unit_test(test_sync_counts_others),
+        cmocka_unit_test(test_share_limits_and_release),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
