@@ -107,4 +107,45 @@ void ar_redis_window_release(ar_redis_conn_t *c, const char *const *keys, size_t
 void ar_redis_window_settle(ar_redis_conn_t *c, const char *const *keys, size_t n,
                             const char *member, int64_t charged, int64_t used);
 
+/* ---- key quotas and budgets (redis_quota.c) ---- */
+
+/** A key's usage across the fleet in the current periods (tokens; USD all time). */
+typedef struct ar_redis_quota_used {
+    int64_t day_tokens, month_tokens, total_tokens;
+    double total_usd;
+} ar_redis_quota_used_t;
+
+/** A reservation asked of the shared counters; limits < 0 are none. */
+typedef struct ar_redis_quota_ask {
+    int64_t day, month; /* the periods now (tenant/quota.h's numbers) */
+    int64_t hold_ms;    /* how long the reservation lives unless settled */
+    int64_t day_tokens, month_tokens, total_tokens;
+    double budget_usd;
+    int64_t prompt_tokens, worst_tokens; /* the estimate, and it plus the maximum output */
+    double input_price, output_price;    /* USD per token */
+    ar_redis_quota_used_t seed;          /* this instance's view, should Redis hold none */
+} ar_redis_quota_ask_t;
+
+/**
+ * The answer to a reservation: rc 0 with verdict 0 (reserved), 1 (a token limit has no
+ * room for the prompt) or 2 (the budget has none), and the fleet's usage; or rc AR_EUNAVAIL.
+ */
+typedef void (*ar_redis_quota_cb)(void *ud, int rc, int verdict, const ar_redis_quota_used_t *used);
+
+/**
+ * Reserves ask's worst case (capped at the room left, as tenant/quota.h) in the shared
+ * counters of the key whose Redis prefix is key ("airouter:key:{ID}"), atomically with the
+ * check. member_out (AR_REDIS_MEMBER_MAX bytes) receives the reservation's name for
+ * ar_redis_quota_settle. cb runs once, later, on c's loop. Loop thread.
+ * @return 0, or AR_EUNAVAIL (c is not ready: cb will not run).
+ */
+int ar_redis_quota_reserve(ar_redis_conn_t *c, const char *key, const ar_redis_quota_ask_t *ask,
+                           char *member_out, ar_redis_quota_cb cb, void *ud) AR_MUST_CHECK;
+/**
+ * Gives member's reservation back and counts the request's tokens and cost in the periods
+ * day and month (fire and forget). Without a ready connection the reservation expires.
+ */
+void ar_redis_quota_settle(ar_redis_conn_t *c, const char *key, const char *member, int64_t day,
+                           int64_t month, int64_t tokens, double cost_usd);
+
 #endif

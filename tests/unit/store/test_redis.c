@@ -1,8 +1,9 @@
 /*
  * test_redis.c: the shared-window client against a real redis-server, started by the test
  * on 127.0.0.1 on a free port (no persistence): the Lua window's limits, all-or-nothing
- * charging and sliding, token windows and their correction, giving back, the verdict deadline, losing the server and reconnecting, a
- * flushed script cache, and URL parsing.
+ * charging and sliding, token windows and their correction, giving back, the verdict
+ * deadline, losing the server and reconnecting, a flushed script cache, URL parsing, and a
+ * key's shared quotas (reservation, budget, settling, periods, expiry, seeding).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -431,6 +432,125 @@ static void test_lost_and_back(void **state)
     assert_true(check(f, &w, 1, 60000).allowed);
 }
 
+/* ---- shared quotas ---- */
+
+typedef struct quota_answer {
+    bool done;
+    int rc, verdict;
+    ar_redis_quota_used_t used;
+} quota_answer_t;
+
+static void on_quota(void *ud, int rc, int verdict, const ar_redis_quota_used_t *used)
+{
+    quota_answer_t *a = ud;
+    assert_false(a->done);
+    *a = (quota_answer_t){true, rc, verdict, *used};
+}
+
+static quota_answer_t reserve(fixture_t *f, const ar_redis_quota_ask_t *ask, char *member)
+{
+    quota_answer_t a = {0};
+    char m[AR_REDIS_MEMBER_MAX];
+    assert_int_equal(
+        ar_redis_quota_reserve(f->c, "airouter:key:{9}", ask, member ? member : m, on_quota, &a),
+        0);
+    assert_false(a.done);
+    assert_true(run_until(f, &a.done, 2000));
+    assert_int_equal(a.rc, 0);
+    return a;
+}
+
+static const ar_redis_quota_ask_t tokens_ask = {.day = 100,
+                                                .month = 40,
+                                                .hold_ms = 60000,
+                                                .day_tokens = -1,
+                                                .month_tokens = -1,
+                                                .total_tokens = 100,
+                                                .budget_usd = -1,
+                                                .prompt_tokens = 30,
+                                                .worst_tokens = 60};
+
+/* The room covers the prompt or nothing is reserved; the worst case is capped at the room;
+ * settling gives the reservation back and counts the usage. */
+static void test_quota_tokens(void **state)
+{
+    fixture_t *f = *state;
+    char m1[AR_REDIS_MEMBER_MAX];
+    quota_answer_t a = reserve(f, &tokens_ask, m1);
+    assert_int_equal(a.verdict, 0);
+    assert_int_equal(a.used.total_tokens, 0);
+    assert_int_equal(reserve(f, &tokens_ask, NULL).verdict, 0); /* 40 left: 40 reserved */
+    assert_int_equal(reserve(f, &tokens_ask, NULL).verdict, 1);
+    ar_redis_quota_settle(f->c, "airouter:key:{9}", m1, 100, 40, 20, 0);
+    a = reserve(f, &tokens_ask, NULL); /* 100 - 20 used - 40 reserved */
+    assert_int_equal(a.verdict, 0);
+    assert_int_equal(a.used.total_tokens, 20);
+    assert_int_equal(a.used.day_tokens, 20);
+    assert_int_equal(reserve(f, &tokens_ask, NULL).verdict, 1);
+    /* a new day starts the day's count at zero; the total stays */
+    ar_redis_quota_ask_t next = tokens_ask;
+    next.day = 101;
+    next.total_tokens = -1;
+    next.day_tokens = 1000;
+    a = reserve(f, &next, NULL);
+    assert_int_equal(a.used.day_tokens, 0);
+    assert_int_equal(a.used.total_tokens, 20);
+    ar_redis_stats_t st;
+    ar_redis_stats(f->r, &st);
+    assert_int_equal(st.denied, 2);
+}
+
+/* A budget: the seed says what was spent (only when Redis holds nothing), an empty budget
+ * refuses, the reservation is capped at what is left. */
+static void test_quota_budget(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_quota_ask_t ask = {.day = 1,
+                                .month = 1,
+                                .hold_ms = 60000,
+                                .day_tokens = -1,
+                                .month_tokens = -1,
+                                .total_tokens = -1,
+                                .budget_usd = 1.0,
+                                .prompt_tokens = 5,
+                                .worst_tokens = 15,
+                                .input_price = 0.01,
+                                .output_price = 0.02};
+    ask.seed = (ar_redis_quota_used_t){7, 7, 7, 0.9};
+    char m1[AR_REDIS_MEMBER_MAX];
+    quota_answer_t a = reserve(f, &ask, m1);
+    assert_int_equal(a.verdict, 0);
+    assert_int_equal(a.used.total_tokens, 7);
+    assert_true(a.used.total_usd > 0.8999 && a.used.total_usd < 0.9001);
+    ask.seed = (ar_redis_quota_used_t){0}; /* Redis holds the counters: a seed is ignored */
+    assert_int_equal(reserve(f, &ask, NULL).verdict, 2);
+    /* it cost 0.04: 0.06 left, room for a prompt of 0.05 */
+    ar_redis_quota_settle(f->c, "airouter:key:{9}", m1, 1, 1, 4, 0.04);
+    a = reserve(f, &ask, NULL);
+    assert_int_equal(a.verdict, 0);
+    assert_true(a.used.total_usd > 0.9399 && a.used.total_usd < 0.9401);
+    assert_int_equal(a.used.total_tokens, 11);
+    assert_int_equal(reserve(f, &ask, NULL).verdict, 2);
+}
+
+/* A reservation nobody settles (its instance died) is given back when it expires. */
+static void test_quota_expiry(void **state)
+{
+    fixture_t *f = *state;
+    ar_redis_quota_ask_t ask = tokens_ask;
+    ask.hold_ms = 100;
+    ask.total_tokens = 60;
+    assert_int_equal(reserve(f, &ask, NULL).verdict, 0);
+    assert_int_equal(reserve(f, &ask, NULL).verdict, 1);
+    usleep(150000);
+    assert_int_equal(reserve(f, &ask, NULL).verdict, 0);
+    assert_int_equal(reserve(f, &ask, NULL).verdict, 1);
+    /* a settle for an unknown member counts its usage and gives nothing back */
+    ar_redis_quota_settle(f->c, "airouter:key:{9}", "nobody", 100, 40, 5, 0);
+    quota_answer_t a = reserve(f, &tokens_ask, NULL);
+    assert_int_equal(a.used.total_tokens, 5);
+}
+
 static void test_urls(void **state)
 {
     (void)state;
@@ -469,6 +589,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_noscript, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_and_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_expiry, setup, teardown),
         cmocka_unit_test(test_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
