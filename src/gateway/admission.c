@@ -10,6 +10,7 @@
 
 static const ar_gw_admit_stage_fn stages[] = {
     ar_gw_key_windows_shared, /* keyguard.c: the key's RPM and TPM */
+    ar_gw_key_quota_shared,   /* keyguard.c: the key's quotas and budget */
 };
 
 void ar_gw_admit_next(ar_gw_req_t *g)

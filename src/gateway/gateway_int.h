@@ -260,6 +260,13 @@ typedef struct ar_gw_req {
     int64_t key_rpm_limit, key_tpm_limit; /* the key's limits as of ar_gw_key_admit */
     int64_t key_redis_tpm;
     char key_member[AR_REDIS_MEMBER_MAX];
+    /* the key's quotas: what was asked, under which limits, whether Redis is to decide
+     * (ar_gw_key_quota_shared), and the reservation there (quota_member "" when none) */
+    ar_quota_ask_t quota_ask;
+    ar_quota_limits_t quota_lim;
+    bool quota_ask_redis;
+    const char *quota_key;
+    char quota_member[AR_REDIS_MEMBER_MAX];
     unsigned admit_stage;       /* the next stage of ar_gw_admit_next */
     int64_t max_output_tokens;  /* the request's max_tokens / max_completion_tokens, 0: none */
     double cost_usd;            /* what it cost, set when it finishes (ar_gw_cost) */
@@ -454,6 +461,12 @@ int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt);
  * of the limit).
  */
 bool ar_gw_key_windows_shared(ar_gw_req_t *g);
+/**
+ * The admission stage of the key's token quotas and budget shared through Redis: the
+ * fleet's counters decide (a refusal answers 429 "quota" and gives back all the key was
+ * charged; no answer falls back to this instance's share of what was left).
+ */
+bool ar_gw_key_quota_shared(ar_gw_req_t *g);
 /**
  * The prompt and completion tokens the request is billed for (quotas, ledger, cost): the
  * upstream's usage, else, when an answer began but its usage never came, the prompt

@@ -10,6 +10,10 @@
  * answer from Redis, this instance's share (limit / storage.redis_instances) decides
  * instead, as for credentials. An RPM admission the request never uses (no upstream
  * attempt) is given back; the TPM estimate is corrected to the billed tokens at the end.
+ * The key's token quotas and budget are shared too (ar_gw_key_quota_shared): the local
+ * reservation, against the fleet's usage as last heard, filters first, then Redis reserves
+ * in the fleet's counters; cut off from Redis, this instance reserves within its share of
+ * what was left (ar_quota_share_limits).
  */
 #include <string.h>
 
@@ -39,6 +43,26 @@ static int64_t share_of(int64_t limit, int64_t share)
         return limit;
     int64_t v = limit / share;
     return v < 1 && limit > 0 ? 1 : v;
+}
+
+static bool has_quota(const ar_quota_limits_t *l)
+{
+    return l->day_tokens >= 0 || l->month_tokens >= 0 || l->total_tokens >= 0 || l->budget_usd >= 0;
+}
+
+/* Answers 429 "quota" for the limit that refused. */
+static void quota_refuse(ar_gw_req_t *g, ar_quota_verdict_t v)
+{
+    const ar_quota_limits_t *lim = &g->quota_lim;
+    int64_t wall = ar_wall_ms();
+    /* when the quota has room again: the next day or month for those limits, never for a
+     * lifetime limit or the budget (Retry-After then says a day: a client must not spin) */
+    int64_t reset = ar_quota_next_day_ms(wall);
+    if (v == AR_QUOTA_TOKENS && lim->day_tokens < 0 && lim->month_tokens >= 0)
+        reset = ar_quota_next_month_ms(wall);
+    ar_gw_refuse_limit(g->http, g->rt, "quota", reset - wall,
+                       v == AR_QUOTA_BUDGET ? "Budget exceeded for this key"
+                                            : "Token quota exceeded for this key");
 }
 
 int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
@@ -76,28 +100,30 @@ int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
     }
     g->key_tpm_charged = g->est_tokens;
     g->key_charged_ms = now;
-    ar_quota_ask_t ask = {.prompt_tokens = g->est_tokens,
-                          .max_output_tokens = g->max_output_tokens > 0
-                                                   ? g->max_output_tokens
-                                                   : g->rt->cfg->storage.default_max_output_tokens};
+    g->quota_ask =
+        (ar_quota_ask_t){.prompt_tokens = g->est_tokens,
+                         .max_output_tokens = g->max_output_tokens > 0
+                                                  ? g->max_output_tokens
+                                                  : g->rt->cfg->storage.default_max_output_tokens};
     /* the price it will likely pay: its first candidate's */
-    ar_gw_price_of(g, g->cands.cnt ? g->cands.items[0] : NULL, &ask.input_price, &ask.output_price);
-    ar_quota_limits_t lim = ar_tkey_limits(conf);
+    ar_gw_price_of(g, g->cands.cnt ? g->cands.items[0] : NULL, &g->quota_ask.input_price,
+                   &g->quota_ask.output_price);
+    g->quota_lim = ar_tkey_limits(conf);
     int64_t wall = ar_wall_ms();
-    ar_quota_verdict_t v = ar_quota_reserve(&st->quota, &lim, &ask, wall, &g->quota_res);
+    ar_quota_limits_t lim = g->quota_lim;
+    if (has_quota(&lim) && g->gw->redis) {
+        g->quota_ask_redis = ar_redis_conn_ready(g->gw->redis);
+        if (!g->quota_ask_redis)
+            lim =
+                ar_quota_share_limits(&st->quota, &lim, g->rt->cfg->storage.redis_instances, wall);
+    }
+    ar_quota_verdict_t v = ar_quota_reserve(&st->quota, &lim, &g->quota_ask, wall, &g->quota_res);
     if (v == AR_QUOTA_OK)
         return 0;
     ar_window_sub_at(&st->rpm, now, 1);
     ar_window_sub_at(&st->tpm, now, g->est_tokens);
     g->key_tpm_charged = 0;
-    /* when the quota has room again: the next day or month for those limits, never for a
-     * lifetime limit or the budget (Retry-After then says a day: a client must not spin) */
-    int64_t reset = ar_quota_next_day_ms(wall);
-    if (v == AR_QUOTA_TOKENS && lim.day_tokens < 0 && lim.month_tokens >= 0)
-        reset = ar_quota_next_month_ms(wall);
-    ar_gw_refuse_limit(g->http, g->rt, "quota", reset - wall,
-                       v == AR_QUOTA_BUDGET ? "Budget exceeded for this key"
-                                            : "Token quota exceeded for this key");
+    quota_refuse(g, v);
     return AR_ELIMIT;
 }
 
@@ -184,6 +210,111 @@ bool ar_gw_key_windows_shared(ar_gw_req_t *g)
     return false;
 }
 
+/* A quota stage refused after the key's windows admitted: everything the key was charged
+ * is given back (nothing is counted: the request never ran), then the 429. */
+static void quota_refused(ar_gw_req_t *g, ar_quota_verdict_t v)
+{
+    ar_tkey_state_t *st = g->ctx.key->state;
+    ar_quota_release(&st->quota, &g->quota_res);
+    ar_window_sub_at(&st->rpm, g->key_charged_ms, 1);
+    ar_window_sub_at(&st->tpm, g->key_charged_ms, g->key_tpm_charged);
+    if (g->key_member[0]) {
+        if (g->key_rpm_key)
+            ar_redis_window_release(g->gw->redis, &g->key_rpm_key, 1, g->key_member);
+        ar_gw_key_settle_shared(g, 0);
+    }
+    g->key_member[0] = g->quota_member[0] = '\0';
+    g->key_charged_ms = 0;
+    g->key_tpm_charged = 0;
+    quota_refuse(g, v);
+    ar_gw_req_finish(g);
+}
+
+/* Redis gave no answer: this instance reserves within its share of what was left. */
+static bool quota_fallback(ar_gw_req_t *g)
+{
+    ar_quota_t *q = &g->ctx.key->state->quota;
+    int64_t wall = ar_wall_ms();
+    ar_quota_release(q, &g->quota_res);
+    ar_quota_limits_t lim =
+        ar_quota_share_limits(q, &g->quota_lim, g->rt->cfg->storage.redis_instances, wall);
+    ar_quota_verdict_t v = ar_quota_reserve(q, &lim, &g->quota_ask, wall, &g->quota_res);
+    if (v == AR_QUOTA_OK)
+        return true;
+    quota_refused(g, v);
+    return false;
+}
+
+static void on_quota_verdict(void *ud, int rc, int verdict, const ar_redis_quota_used_t *used)
+{
+    ar_gw_req_t *g = ud;
+    ar_http_request_t *http = g->http; /* held since the reservation was sent */
+    if (g->finished) {
+        /* aborted meanwhile: finishing settled the reservation (pipelined behind it) */
+    } else if (rc == 0) {
+        ar_quota_shared_t fleet = {used->day_tokens, used->month_tokens, used->total_tokens,
+                                   used->total_usd};
+        ar_quota_sync(&g->ctx.key->state->quota, &fleet, ar_wall_ms());
+        if (verdict == 0)
+            ar_gw_admit_next(g);
+        else
+            quota_refused(g, verdict == 2 ? AR_QUOTA_BUDGET : AR_QUOTA_TOKENS);
+    } else {
+        g->quota_member[0] = '\0';
+        if (quota_fallback(g))
+            ar_gw_admit_next(g);
+    }
+    ar_http_unref(http);
+}
+
+/* How long a reservation outlives its request in Redis should its instance die: past any
+ * request's end (attempts and retries included), and an hour without a timeout. */
+static int64_t quota_hold_ms(const ar_gw_req_t *g)
+{
+    int64_t t = g->rt->cfg->server.request_timeout_ms;
+    return t > 0 ? 2 * t + 60000 : 3600000;
+}
+
+bool ar_gw_key_quota_shared(ar_gw_req_t *g)
+{
+    if (!g->quota_ask_redis || !g->quota_res.held)
+        return false;
+    ar_tkey_t *k = g->ctx.key;
+    ar_quota_t *q = &k->state->quota;
+    ar_redis_conn_t *c = g->gw->redis;
+    if (ar_redis_conn_ready(c)) {
+        const ar_tkey_conf_t *conf = atomic_load_explicit(&k->conf, memory_order_acquire);
+        const ar_quota_limits_t *lim = &g->quota_lim;
+        const ar_quota_ask_t *ask = &g->quota_ask;
+        int64_t wall = ar_wall_ms();
+        int64_t prompt = ask->prompt_tokens > 0 ? ask->prompt_tokens : 1;
+        ar_quota_shared_t seen;
+        ar_quota_known(q, wall, &seen);
+        ar_redis_quota_ask_t a = {
+            .day = ar_quota_day_of(wall),
+            .month = ar_quota_month_of(wall),
+            .hold_ms = quota_hold_ms(g),
+            .day_tokens = lim->day_tokens,
+            .month_tokens = lim->month_tokens,
+            .total_tokens = lim->total_tokens,
+            .budget_usd = lim->budget_usd,
+            .prompt_tokens = prompt,
+            .worst_tokens = prompt + (ask->max_output_tokens > 0 ? ask->max_output_tokens : 0),
+            .input_price = ask->input_price,
+            .output_price = ask->output_price,
+            .seed = {seen.day_tokens, seen.month_tokens, seen.total_tokens, seen.total_usd},
+        };
+        g->quota_key = ar_pool_printf(g->http->pool, "airouter:key:{%lld}", (long long)conf->id);
+        if (ar_redis_quota_reserve(c, g->quota_key, &a, g->quota_member, on_quota_verdict, g) ==
+            0) {
+            ar_http_ref(g->http);
+            return true;
+        }
+    }
+    g->quota_member[0] = '\0';
+    return !quota_fallback(g);
+}
+
 void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *completion)
 {
     const ar_usage_t *u = &g->call.usage;
@@ -222,6 +353,12 @@ void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd)
         if (g->key_rpm_key && g->attempts == 0)
             ar_redis_window_release(g->gw->redis, &g->key_rpm_key, 1, g->key_member);
         ar_gw_key_settle_shared(g, used);
+    }
+    if (g->quota_member[0]) {
+        int64_t wall = ar_wall_ms();
+        ar_redis_quota_settle(g->gw->redis, g->quota_key, g->quota_member, ar_quota_day_of(wall),
+                              ar_quota_month_of(wall), used, cost_usd);
+        g->quota_member[0] = '\0';
     }
     g->key_member[0] = '\0';
     g->key_charged_ms = 0;

@@ -1,8 +1,9 @@
 /*
  * redis.h: the Redis client behind limits shared by several airouter instances
  * (storage.redis_url). It owns the parsed URL, one asynchronous connection per worker loop
- * (hiredis on libuv, never blocking the loop), the Lua sliding-window script and the
- * process-wide up/down state and counters that /health and /metrics show.
+ * (hiredis on libuv, never blocking the loop), the Lua scripts of the shared limits
+ * (sliding windows; key quotas and budgets) and the process-wide up/down state and
+ * counters that /health and /metrics show.
  *
  * A window check is one EVALSHA: every key is a sorted set of the admissions of the last
  * window_ms (scored by Redis's own clock, so instances need no clock agreement); the script

@@ -227,3 +227,71 @@ test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: ove
   await Promise.all(routers.map((r) => r.stop()));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+// A virtual key's budget shared by three instances: every answer costs exactly 1/64 USD (16
+// completion tokens at 2^-10 USD, prompts free, max_tokens 16: the reservation is the real
+// cost, all in binary fractions), so exactness is countable: a budget of 8 answers lets
+// exactly 8 through of 30 concurrent requests spread over the three. Then Redis is gone:
+// another key's budget of 12 answers is split, each instance spending its third (4).
+test('three instances share a virtual key\'s budget through Redis: zero overshoot; without Redis each spends its third', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-budget-'));
+  const db = path.join(dir, 'keys.db');
+  const cliCfg = path.join(dir, 'cli.yaml');
+  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const each = 1 / 64;
+  const mk = async (name, budget) => {
+    const made = await runCli(['key', 'create', '--name', name, '--budget', String(budget), '--json', '-config', cliCfg]);
+    assert.equal(made.code, 0, made.err);
+    return JSON.parse(made.out);
+  };
+  const shared = await mk('budget8', 8 * each);
+  const split = await mk('budget12', 12 * each);
+  const k = keyMaker();
+  const routers = await Promise.all([0, 1, 2].map((i) => {
+    fs.copyFileSync(db, `${db}.${i}`);
+    return startRouter(baseConfig({
+      credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
+      models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
+      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+    }));
+  }));
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+  // "echo:" and 15 words: 16 completion tokens
+  const words = Array.from({ length: 14 }, (_, i) => `w${i}`).join(' ');
+  const ask = (r, i, key) => chat(r, 'p', `${words} q${i}`, { key, extra: { max_tokens: 16 } });
+  const spent = (res) => res.filter((r) => r.status === 200)
+    .reduce((s, r) => { assert.equal(r.body.usage.completion_tokens, 16); return s + r.body.usage.completion_tokens / 1024; }, 0);
+
+  const res = await Promise.all(Array.from({ length: 30 }, (_, i) => ask(routers[i % 3], i, shared.key)));
+  const ok = res.filter((r) => r.status === 200).length;
+  for (const r of res.filter((x) => x.status !== 200)) {
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.body.error.limit_type, 'quota', r.text);
+    assert.match(r.body.error.message, /Budget exceeded/);
+  }
+  console.log(`virtual key budget of 8 answers over 3 instances: ${ok} served, spent ${spent(res)} of ${8 * each} USD (overshoot ${spent(res) - 8 * each})`);
+  assert.equal(ok, 8);
+  assert.equal(spent(res), 8 * each);
+  const hash = execFileSync('redis-cli', ['-p', String(redisPort), 'HGET', `airouter:key:{${shared.id}}:quota`, 'usd'], { encoding: 'utf8' }).trim();
+  assert.equal(Number(hash), 8 * each, 'the fleet\'s counter holds what was spent');
+
+  await stopRedis();
+  try {
+    for (const r of routers) await waitFor(async () => (await health(r)).redis.up === false, { what: 'redis down' });
+    const res2 = await Promise.all(Array.from({ length: 30 }, (_, i) => ask(routers[i % 3], 100 + i, split.key)));
+    for (let i = 0; i < 3; i++) {
+      const mine = res2.filter((_, j) => j % 3 === i);
+      assert.equal(mine.filter((r) => r.status === 200).length, 4, `instance ${i} spends its third`);
+      for (const r of mine.filter((x) => x.status !== 200)) {
+        assert.equal(r.status, 429, r.text);
+        assert.equal(r.body.error.limit_type, 'quota', r.text);
+      }
+    }
+    assert.equal(spent(res2), 12 * each);
+  } finally {
+    redis = startRedis();
+  }
+  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
+  await Promise.all(routers.map((r) => r.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
