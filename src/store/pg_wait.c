@@ -57,36 +57,45 @@ static int64_t url_connect_timeout_ms(PGconn *c)
 
 /* Drives PQconnectPoll or PQresetPoll to the end. @return true when connected. */
 static bool finish_connect(PGconn *c, PostgresPollingStatusType (*step)(PGconn *),
-                           uint64_t deadline)
+                           uint64_t deadline, bool *timed_out)
 {
+    *timed_out = false;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     for (;;) {
         if (st == PGRES_POLLING_OK)
             return PQsetnonblocking(c, 1) == 0;
         if (st == PGRES_POLLING_FAILED)
             return false;
-        if (wait_sock(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline) <= 0)
+        int ev = wait_sock(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+        if (ev <= 0) {
+            *timed_out = ev == 0;
             return false; /* the caller sees a status other than CONNECTION_OK */
+        }
         st = step(c);
     }
 }
 
-PGconn *ar_pgw_connect(const char *const *keys, const char *const *vals, int64_t timeout_ms)
+PGconn *ar_pgw_connect(const char *const *keys, const char *const *vals, int64_t timeout_ms,
+                       bool *timed_out)
 {
+    *timed_out = false;
     PGconn *c = PQconnectStartParams(keys, vals, 1);
     if (!c || PQstatus(c) == CONNECTION_BAD)
         return c;
     int64_t url_ms = url_connect_timeout_ms(c);
-    (void)finish_connect(c, PQconnectPoll, deadline_of(url_ms > 0 ? url_ms : timeout_ms));
+    (void)finish_connect(c, PQconnectPoll, deadline_of(url_ms > 0 ? url_ms : timeout_ms),
+                         timed_out);
     return c;
 }
 
-bool ar_pgw_reset(PGconn *c, int64_t timeout_ms)
+bool ar_pgw_reset(PGconn *c, int64_t timeout_ms, bool *timed_out)
 {
+    *timed_out = false;
     if (!PQresetStart(c))
         return false;
     int64_t url_ms = url_connect_timeout_ms(c);
-    return finish_connect(c, PQresetPoll, deadline_of(url_ms > 0 ? url_ms : timeout_ms)) &&
+    return finish_connect(c, PQresetPoll, deadline_of(url_ms > 0 ? url_ms : timeout_ms),
+                          timed_out) &&
            PQstatus(c) == CONNECTION_OK;
 }
 

@@ -17,16 +17,18 @@
  * Connects with the conninfo keys/vals (expand_dbname: a URL in "dbname" is read as one)
  * within timeout_ms (<= 0: no limit but the server's). A connect_timeout the URL itself
  * sets wins over timeout_ms. The connection is left in non-blocking mode.
- * @return the connection (check PQstatus: CONNECTION_BAD with PQerrorMessage on failure,
- * a timeout included), or NULL when out of memory. PQfinish it either way.
+ * @return the connection (check PQstatus: not CONNECTION_OK on failure, with
+ * PQerrorMessage, or *timed_out set when the deadline passed: libpq's message says nothing
+ * then), or NULL when out of memory. PQfinish it either way.
  */
-PGconn *ar_pgw_connect(const char *const *keys, const char *const *vals, int64_t timeout_ms);
+PGconn *ar_pgw_connect(const char *const *keys, const char *const *vals, int64_t timeout_ms,
+                       bool *timed_out);
 
 /**
  * A new session on c's parameters (PQresetStart), within timeout_ms like ar_pgw_connect.
- * @return true when c is usable again.
+ * @return true when c is usable again; false with *timed_out set when the deadline passed.
  */
-bool ar_pgw_reset(PGconn *c, int64_t timeout_ms);
+bool ar_pgw_reset(PGconn *c, int64_t timeout_ms, bool *timed_out);
 
 /**
  * Sends sql (with n parameters when v is not NULL: PQsendQueryParams, text results; else

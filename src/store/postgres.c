@@ -201,11 +201,11 @@ static int fail(pg_t *q, PGresult *r, const char *what, char *err, size_t errlen
     int rc = state && strncmp(state, "23", 2) == 0 ? AR_EINVAL : AR_EIO;
     /* libpq's messages end with a newline */
     int n = (int)strcspn(msg, "\n");
-    if (n)
-        snprintf(err, errlen, "%s: %.*s", what, n, msg);
-    else /* a connection attempt that ran out of time says nothing itself */
-        snprintf(err, errlen, "%s: PostgreSQL did not answer within %lld ms", what,
+    if (!r && q->connect_timed_out) /* libpq's message says nothing of it */
+        snprintf(err, errlen, "%s: cannot connect to PostgreSQL: no answer within %lld ms", what,
                  (long long)q->connect_timeout_ms);
+    else
+        snprintf(err, errlen, "%s: %.*s", what, n, msg);
     PQclear(r);
     return rc;
 }
@@ -234,7 +234,7 @@ static bool usable(pg_t *q)
         return !q->broken && PQstatus(q->conn) == CONNECTION_OK;
     if (!q->broken && PQstatus(q->conn) == CONNECTION_OK)
         return true;
-    q->broken = !ar_pgw_reset(q->conn, q->connect_timeout_ms);
+    q->broken = !ar_pgw_reset(q->conn, q->connect_timeout_ms, &q->connect_timed_out);
     return !q->broken;
 }
 
@@ -261,7 +261,7 @@ int ar_pg_run(pg_t *q, const char *sql, const pg_params_t *p, PGresult **res, co
     if (!ok(r) && !q->timed_out && PQstatus(q->conn) == CONNECTION_BAD && !q->in_tx) {
         /* the server restarted or the connection dropped: one new session, one more try */
         PQclear(r);
-        q->broken = !ar_pgw_reset(q->conn, q->connect_timeout_ms);
+        q->broken = !ar_pgw_reset(q->conn, q->connect_timeout_ms, &q->connect_timed_out);
         r = q->broken ? NULL : exec(q, sql, p);
     }
     if (q->timed_out) {
@@ -392,7 +392,7 @@ static int pg_open(const char *location, const ar_store_opts_t *o, void **impl, 
     /* options first: the URL's own, if any, win; these survive a reset, unlike a SET */
     const char *const keys[] = {"options", "dbname", NULL};
     const char *const vals[] = {"-c client_min_messages=warning", location, NULL};
-    q->conn = ar_pgw_connect(keys, vals, q->connect_timeout_ms);
+    q->conn = ar_pgw_connect(keys, vals, q->connect_timeout_ms, &q->connect_timed_out);
     if (!q->conn) {
         ar_free(q);
         snprintf(err, errlen, "storage.database_url: out of memory");
@@ -402,13 +402,14 @@ static int pg_open(const char *location, const ar_store_opts_t *o, void **impl, 
         /* libpq's message names host and port, never the password */
         const char *msg = PQerrorMessage(q->conn);
         int n = (int)strcspn(msg, "\n");
-        if (n)
+        if (q->connect_timed_out)
+            snprintf(err, errlen,
+                     "storage.database_url: cannot connect to PostgreSQL at %s:%s: no answer "
+                     "within %lld ms",
+                     PQhost(q->conn), PQport(q->conn), (long long)q->connect_timeout_ms);
+        else
             snprintf(err, errlen, "storage.database_url: cannot connect to PostgreSQL: %.*s", n,
                      msg);
-        else
-            snprintf(err, errlen,
-                     "storage.database_url: cannot connect to PostgreSQL: no answer within %lld ms",
-                     (long long)q->connect_timeout_ms);
         PQfinish(q->conn);
         ar_free(q);
         return AR_EIO;

@@ -22,6 +22,7 @@ typedef struct pg {
     bool in_tx;     /* inside BEGIN ... COMMIT: a broken connection is not retried */
     bool broken;    /* a query timed out or failed half way: a new session before the next */
     bool timed_out; /* the last query ran past query_timeout_ms */
+    bool connect_timed_out;     /* the last (re)connection ran past connect_timeout_ms */
     int64_t connect_timeout_ms; /* each (re)connection */
     int64_t query_timeout_ms;   /* each query, from sending it to its last result */
 } pg_t;
