@@ -1,5 +1,5 @@
 /*
- * test_pool.c: the pool of store threads and PostgreSQL's deadlines. SQLite keeps one
+ * test_thread_pool.c: the pool of store threads and PostgreSQL's deadlines. SQLite keeps one
  * thread whatever max_conns says; a connection attempt to a server that never answers
  * gives up at connect_timeout. With PostgreSQL (AR_TEST_PG_URL, else skipped): a job that
  * blocks does not hold up the next one (a second connection is opened for it), min_conns
