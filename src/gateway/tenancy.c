@@ -222,10 +222,13 @@ static void lookup_work(ar_store_t *s, void *arg)
 {
     lookup_t *l = arg;
     ar_vkey_t k;
-    if (ar_store_key_get(s, 0, l->hash, &k) == 0) {
+    int rc = ar_store_key_get(s, 0, l->hash, &k);
+    if (rc == 0) {
         cache_key(l->hdr.t, s, &k);
         ar_vkey_free(&k);
-    } else {
+    } else if (rc == AR_ENOTFOUND) {
+        /* a database that did not answer (AR_EIO) says nothing of the key: the next
+         * request with it asks again */
         ar_keycache_remember_unknown(l->hdr.t->keys, l->hash,
                                      (int64_t)ar_now_ms() + l->hdr.t->ttl_ms);
     }
