@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/pg.sh start|stop|pause|resume|url DIR: a throwaway PostgreSQL server for the tests.
+# tests/pg.sh start|stop|pause|resume|freeze|thaw|url DIR: a throwaway PostgreSQL server for the tests.
 #   start: initdb into DIR/data and start postgres there, listening on 127.0.0.1 on a free
 #          port only (no Unix socket outside DIR), trust authentication for the "airouter"
 #          role; prints the URL (postgresql://airouter@127.0.0.1:PORT/postgres) and keeps
@@ -8,13 +8,15 @@
 #   stop:  stops the server and removes DIR.
 #   pause: stops the server but keeps DIR (an outage); resume: starts it again on the same
 #          port and data.
+#   freeze: SIGSTOPs the server and its processes (a database that hangs: connections are
+#          accepted by the kernel and nothing answers); thaw: SIGCONTs them.
 #   url:   prints the URL of a running one.
 # PostgreSQL refuses to run as root: as root the server runs as the postgres user
 # (runuser), which owns DIR/data.
 set -eu
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|pause|resume|url DIR" >&2; exit 64; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|pause|resume|freeze|thaw|url DIR" >&2; exit 64; }
 
 bindir=
 for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
@@ -68,11 +70,18 @@ resume)
         -o "-h 127.0.0.1 -p $port -k $dir/run -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
         start >/dev/null || { cat "$dir/postgres.log" >&2; exit 1; }
     ;;
+freeze | thaw)
+    sig=STOP
+    [ "$cmd" = thaw ] && sig=CONT
+    pid=$(head -n 1 "$dir/data/postmaster.pid")
+    # the postmaster and its children, by process id
+    kill -s "$sig" "$pid" $(ps -o pid= --ppid "$pid")
+    ;;
 url)
     cat "$dir/url"
     ;;
 *)
-    echo "usage: $0 start|stop|pause|resume|url DIR" >&2
+    echo "usage: $0 start|stop|pause|resume|freeze|thaw|url DIR" >&2
     exit 64
     ;;
 esac

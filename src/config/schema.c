@@ -677,15 +677,35 @@ static const ar_config_cmd_t storage_cmds[] = {
      .off = ST(spend_fsync_interval_ms), .def = {.i = 100}},
     {.name = "default_max_output_tokens", .type = AR_CONFIG_I64,
      .off = ST(default_max_output_tokens), .def = {.i = 4096}, .min = 1, .max = 100000000},
+    {.name = "min_conns", .type = AR_CONFIG_I64, .off = ST(min_conns), .def = {.i = 1}, .min = 1,
+     .max = 1000},
+    {.name = "max_conns", .type = AR_CONFIG_I64, .off = ST(max_conns), .def = {.i = 4}, .min = 1,
+     .max = 1000},
+    {.name = "connect_timeout", .type = AR_CONFIG_DURATION, .off = ST(connect_timeout_ms),
+     .min = 1, .def = {.i = 5000}},
+    {.name = "query_timeout", .type = AR_CONFIG_DURATION, .off = ST(query_timeout_ms),
+     .min = 1, .def = {.i = 10000}},
 };
 /* clang-format on */
 #undef ST
+
+static void storage_finish(ar_config_ctx_t *ctx, const char *path, int line, yaml_node_t *node,
+                           void *base)
+{
+    const ar_storage_conf_t *s = base;
+    if (s->min_conns > s->max_conns) {
+        yaml_node_t *n = ar_config__child(ctx, node, "min_conns");
+        ar_config__err(ctx, n ? ar_config__line(n) : line,
+                       "%s.min_conns: must not exceed max_conns (%" PRId64 ")", path, s->max_conns);
+    }
+}
 
 static const ar_config_section_t storage_section = {
     .name = "storage",
     .size = sizeof(ar_storage_conf_t),
     .cmds = storage_cmds,
     .cmds_cnt = AR_ARRAY_CNT(storage_cmds),
+    .finish = storage_finish,
 };
 
 /* ---- litellm_db ---- */

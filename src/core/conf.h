@@ -117,6 +117,10 @@ typedef struct ar_storage_conf {
     char *secret_key;                  /* NULL = none */
     int64_t spend_fsync_interval_ms;   /* 100 */
     int64_t default_max_output_tokens; /* 4096 */
+    int64_t min_conns;                 /* 1: PostgreSQL connections opened at start */
+    int64_t max_conns;                 /* 4: PostgreSQL store threads at most */
+    int64_t connect_timeout_ms;        /* 5000 */
+    int64_t query_timeout_ms;          /* 10000 */
 } ar_storage_conf_t;
 
 typedef struct ar_litellm_conf {

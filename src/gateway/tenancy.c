@@ -1,7 +1,13 @@
 /*
- * tenancy.c: the running server's side of the store (SPEC section 6). The store thread
- * owns the database; workers submit jobs to it and get their answers back on their own
- * loop, so no database call ever runs on an event loop. This file opens the store and the
+ * tenancy.c: the running server's side of the store (SPEC section 6). The store threads
+ * (a pool with PostgreSQL: thread.h) own the database; workers submit jobs to them and get
+ * their answers back on their own loop, so no database call ever runs on an event loop.
+ * The poller's jobs are serial (they keep the last change counter and models digest). Two
+ * jobs that both put one key into the cache may finish in either order: a lookup that read
+ * a key just before an admin change may put the old version back after the admin's
+ * refresh; the next poll reads keys changed in the last poll interval plus 2 s again, so
+ * such a stale entry lives no longer than one key_cache_ttl, as with a change made by
+ * another instance. This file opens the store and the
  * spend ledger, looks keys up for auth.c, keeps the key cache fresh by polling the store
  * for changes, turns the store's connections and models into runtime entries, and counts
  * the work still on its way to a worker so that shutdown waits for it. spend.c writes the
@@ -89,7 +95,7 @@ static int submit_to_store(ar_gw_tenancy_t *t, ar_worker_t *w, void (*work)(ar_s
 {
     arg->t = t;
     atomic_fetch_add(&t->outstanding, 1);
-    ar_store_job_t j = {work, done, w ? post_to_worker : NULL, w, arg};
+    ar_store_job_t j = {work, done, w ? post_to_worker : NULL, w, arg, false};
     int rc = ar_store_thread_submit(t->store, &j);
     if (rc != 0)
         atomic_fetch_sub(&t->outstanding, 1);
@@ -216,10 +222,13 @@ static void lookup_work(ar_store_t *s, void *arg)
 {
     lookup_t *l = arg;
     ar_vkey_t k;
-    if (ar_store_key_get(s, 0, l->hash, &k) == 0) {
+    int rc = ar_store_key_get(s, 0, l->hash, &k);
+    if (rc == 0) {
         cache_key(l->hdr.t, s, &k);
         ar_vkey_free(&k);
-    } else {
+    } else if (rc == AR_ENOTFOUND) {
+        /* a database that did not answer (AR_EIO) says nothing of the key: the next
+         * request with it asks again */
         ar_keycache_remember_unknown(l->hdr.t->keys, l->hash,
                                      (int64_t)ar_now_ms() + l->hdr.t->ttl_ms);
     }
@@ -445,7 +454,7 @@ ar_gw_store_models_t *ar_gw_tenancy_load_models(ar_gateway_t *gw)
     sync_load_t l = {.t = t};
     pthread_mutex_init(&l.mu, NULL);
     pthread_cond_init(&l.cv, NULL);
-    ar_store_job_t j = {sync_load_work, NULL, NULL, NULL, &l};
+    ar_store_job_t j = {sync_load_work, NULL, NULL, NULL, &l, true};
     if (ar_store_thread_submit(t->store, &j) == 0) {
         pthread_mutex_lock(&l.mu);
         while (!l.done)
@@ -576,7 +585,7 @@ static void on_poll(uv_timer_t *timer)
     ar_ledger_kick(t->ledger);
     if (atomic_exchange(&t->poll_busy, true))
         return;
-    ar_store_job_t j = {poll_work, NULL, NULL, NULL, t};
+    ar_store_job_t j = {poll_work, NULL, NULL, NULL, t, true};
     if (ar_store_thread_submit(t->store, &j) != 0)
         atomic_store(&t->poll_busy, false);
 }
@@ -627,7 +636,15 @@ int ar_gw_tenancy_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, siz
     ar_gw_tenancy_t *t = ar_xcalloc(1, sizeof(*t));
     t->store_type = strncmp(sc->database_url, "sqlite://", 9) == 0 ? "sqlite" : "postgresql";
     char why[256] = "";
-    int rc = ar_store_thread_start(sc->database_url, &t->store, why, sizeof(why));
+    /* PostgreSQL: a pool of store threads, so that a slow query does not hold up the key
+     * lookups behind it (SQLite gets one thread whatever max_conns says) */
+    ar_store_opts_t so = {.connect_timeout_ms = sc->connect_timeout_ms,
+                          .query_timeout_ms = sc->query_timeout_ms};
+    ar_store_thread_opts_t po = {.name = "ar-store",
+                                 .min_conns = (int)sc->min_conns,
+                                 .max_conns = (int)sc->max_conns,
+                                 .store = so};
+    int rc = ar_store_thread_start_opts(sc->database_url, &po, &t->store, why, sizeof(why));
     if (rc != 0) {
         snprintf(err, errlen, "storage.database_url: %s", why);
         ar_free(t);
@@ -639,9 +656,11 @@ int ar_gw_tenancy_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, siz
      * priority: under load its batches wait, the workers and key lookups do not. (An
      * in-memory database has one connection: the store thread applies it.) */
     ar_store_thread_t *applier = t->store;
-    if (dir[0])
-        rc = ar_store_thread_start_as(sc->database_url, "ar-ledger", LEDGER_NICE, &t->applier, why,
-                                      sizeof(why));
+    if (dir[0]) {
+        /* one thread: the ledger's jobs are serial anyway */
+        ar_store_thread_opts_t lo = {.name = "ar-ledger", .nice = LEDGER_NICE, .store = so};
+        rc = ar_store_thread_start_opts(sc->database_url, &lo, &t->applier, why, sizeof(why));
+    }
     if (rc == 0 && t->applier)
         applier = t->applier;
     if (rc == 0)

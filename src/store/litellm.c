@@ -2,6 +2,11 @@
  * litellm.c: the queries on a LiteLLM deployment's database (see litellm.h). Every value
  * travels as a query parameter. Timestamps: LiteLLM's columns are TIMESTAMP(3) without a
  * time zone holding UTC, so they are converted AT TIME ZONE 'UTC' both ways.
+ *
+ * libpq runs in non-blocking mode (pg_wait.h): the connection gives up at connect_timeout
+ * and each query at QUERY_TIMEOUT_MS, so a paused database costs the LiteLLM thread a
+ * bounded wait, then AR_EIO; a connection whose query timed out answers nothing more (the
+ * gateway opens a new one, as for any AR_EIO).
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -11,21 +16,37 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "store/litellm.h"
+#include "store/pg_wait.h"
+
+#define QUERY_TIMEOUT_MS 10000
 
 struct ar_ll_db {
     PGconn *conn;
+    bool broken; /* a query timed out or failed half way: the session is unusable */
 };
+
+/* Runs sql (n parameters p; p NULL: the simple protocol) within QUERY_TIMEOUT_MS.
+ * @return the result (PQclear it; one with PGRES_FATAL_ERROR when the session broke). */
+static PGresult *run(ar_ll_db_t *db, const char *sql, int n, const char *const *p)
+{
+    bool timed_out = false;
+    PGresult *r = db->broken
+                      ? NULL
+                      : ar_pgw_exec(db->conn, sql, n, p, NULL, NULL, QUERY_TIMEOUT_MS, &timed_out);
+    if (!r) {
+        db->broken = true;
+        r = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
+    }
+    return r;
+}
 
 int ar_ll_db_open(const char *url, int64_t connect_timeout_ms, ar_ll_db_t **out, char *err,
                   size_t errlen)
 {
-    char timeout[32];
-    /* libpq counts whole seconds and takes 1 as 2: round up, never below 2 */
-    int64_t s = connect_timeout_ms < 0 ? 0 : (connect_timeout_ms + 999) / 1000;
-    snprintf(timeout, sizeof(timeout), "%lld", (long long)(s && s < 2 ? 2 : s));
-    const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *const vals[] = {timeout, url, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    const char *const keys[] = {"options", "dbname", NULL};
+    const char *const vals[] = {"-c client_min_messages=warning", url, NULL};
+    bool timed_out = false;
+    PGconn *c = ar_pgw_connect(keys, vals, connect_timeout_ms, &timed_out);
     if (!c) {
         snprintf(err, errlen, "litellm_db.database_url: out of memory");
         return AR_ENOMEM;
@@ -33,12 +54,17 @@ int ar_ll_db_open(const char *url, int64_t connect_timeout_ms, ar_ll_db_t **out,
     if (PQstatus(c) != CONNECTION_OK) {
         /* libpq's message names host and port, never the password */
         const char *msg = PQerrorMessage(c);
-        snprintf(err, errlen, "litellm_db.database_url: cannot connect to PostgreSQL: %.*s",
-                 (int)strcspn(msg, "\n"), msg);
+        if (timed_out)
+            snprintf(err, errlen,
+                     "litellm_db.database_url: cannot connect to PostgreSQL at %s:%s: no answer "
+                     "within %lld ms",
+                     PQhost(c), PQport(c), (long long)connect_timeout_ms);
+        else
+            snprintf(err, errlen, "litellm_db.database_url: cannot connect to PostgreSQL: %.*s",
+                     (int)strcspn(msg, "\n"), msg);
         PQfinish(c);
         return AR_EIO;
     }
-    PQclear(PQexec(c, "SET client_min_messages = warning"));
     ar_ll_db_t *db = ar_xcalloc(1, sizeof(*db));
     db->conn = c;
     *out = db;
@@ -55,7 +81,7 @@ void ar_ll_db_close(ar_ll_db_t *db)
 
 int ar_ll_db_ping(ar_ll_db_t *db)
 {
-    PGresult *r = PQexec(db->conn, "SELECT 1");
+    PGresult *r = run(db, "SELECT 1", 0, NULL);
     int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : AR_EIO;
     PQclear(r);
     return rc;
@@ -100,7 +126,7 @@ int ar_ll_token_get(ar_ll_db_t *db, const char *token, ar_ll_token_t *out)
         " COALESCE(array_to_string(models, E'\\n'), ''), key_alias, user_id, team_id"
         " FROM \"LiteLLM_VerificationToken\" WHERE token = $1";
     const char *params[1] = {token};
-    PGresult *r = PQexecParams(db->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    PGresult *r = run(db, sql, 1, params);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return AR_EIO;
@@ -137,7 +163,7 @@ void ar_ll_token_free(ar_ll_token_t *t)
 
 static bool exec_ok(ar_ll_db_t *db, const char *sql)
 {
-    PGresult *r = PQexec(db->conn, sql);
+    PGresult *r = run(db, sql, 0, NULL);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok;
@@ -173,7 +199,7 @@ static int insert_row(ar_ll_db_t *db, const ar_ll_spend_t *s, bool *inserted)
                          completion,     start,        end,         first,   s->model,
                          s->model_group, s->provider,  s->api_base, s->user, s->key_alias,
                          s->team_id,     s->status};
-    PGresult *r = PQexecParams(db->conn, sql, 17, NULL, p, NULL, NULL, 0);
+    PGresult *r = run(db, sql, 17, p);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     *inserted = ok && strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
@@ -187,7 +213,7 @@ static int add_spend(ar_ll_db_t *db, const ar_ll_spend_t *s)
     char spend[40];
     snprintf(spend, sizeof(spend), "%.17g", s->spend);
     const char *p[2] = {spend, s->api_key};
-    PGresult *r = PQexecParams(db->conn, sql, 2, NULL, p, NULL, NULL, 0);
+    PGresult *r = run(db, sql, 2, p);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : AR_EIO;
     PQclear(r);
     return rc;

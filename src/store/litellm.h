@@ -4,7 +4,8 @@
  * client key, "LiteLLM_SpendLogs" receives one row per request made with such a key and
  * the token's spend grows by the same amount. The tables belong to LiteLLM (its prisma
  * schema creates them); nothing here creates or migrates anything. libpq stays inside
- * litellm.c. Calls are synchronous: one thread owns a handle (the gateway's LiteLLM thread).
+ * litellm.c. Calls are synchronous: one thread owns a handle (the gateway's LiteLLM thread),
+ * and none waits past its deadline (a paused database costs seconds, not the thread).
  */
 #ifndef AR_STORE_LITELLM_H
 #define AR_STORE_LITELLM_H
@@ -49,7 +50,8 @@ typedef struct ar_ll_spend {
 } ar_ll_spend_t;
 
 /**
- * Connects to url (a postgresql:// URL) within connect_timeout_ms (< 0: libpq's default).
+ * Connects to url (a postgresql:// URL) within connect_timeout_ms (<= 0: no limit of ours;
+ * a connect_timeout in the URL wins). Each query later gives up after 10 s (AR_EIO).
  * @return 0 and *out, or AR_EIO with a message in err that never holds the password.
  */
 int ar_ll_db_open(const char *url, int64_t connect_timeout_ms, ar_ll_db_t **out, char *err,

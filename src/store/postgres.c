@@ -1,16 +1,19 @@
 /*
  * postgres.c: the PostgreSQL store backend: the connection (libpq, from the
- * postgresql:// URL as given, connect_timeout 10 s unless the URL sets one), running
- * parameterised queries, migrations, plans and keys, and the backend table (the ledger,
- * tenancy, stored responses and backup live in postgres_*.c). The schema is the SQLite
- * backend's, translated (BIGSERIAL ids, BIGINT, DOUBLE PRECISION, BYTEA for the sealed
- * secrets, the change counter bumped by a PL/pgSQL trigger) and applied as the same
- * numbered migrations recorded in schema_version, each in a transaction that holds an
- * advisory lock, so that two processes opening a new database do not both migrate it.
+ * postgresql:// URL as given, within storage.connect_timeout unless the URL sets
+ * connect_timeout), running parameterised queries, migrations, plans and keys, and the
+ * backend table (the ledger, tenancy, stored responses and backup live in postgres_*.c).
+ * The schema is the SQLite backend's, translated (BIGSERIAL ids, BIGINT, DOUBLE PRECISION,
+ * BYTEA for the sealed secrets, the change counter bumped by a PL/pgSQL trigger) and
+ * applied as the same numbered migrations recorded in schema_version, each in a
+ * transaction that holds an advisory lock, so that two processes opening a new database do
+ * not both migrate it.
  *
- * Calls are synchronous libpq calls: one blocks the thread that owns the handle (the
- * store thread in a server, never an event loop) until PostgreSQL answers. A connection
- * found broken is reset once (PQreset) before a call fails with AR_EIO.
+ * Calls are synchronous for the caller, but libpq runs in non-blocking mode under them
+ * (pg_wait.h): a query that has no answer within storage.query_timeout fails with AR_EIO
+ * ("timed out"), so a paused or overloaded database never holds a store thread forever.
+ * That session is dropped (its late answer must not be read as the next query's), and the
+ * next call opens a new one. A connection found broken is reset once before a call fails.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +21,9 @@
 
 #include "core/clock.h"
 #include "core/mem.h"
+#include "store/pg_wait.h"
 #include "store/postgres_int.h"
 
-#define CONNECT_TIMEOUT_S "10"
 #define MIGRATION_LOCK "4242017" /* pg_advisory_xact_lock key of the migrations */
 
 /* The trigger of each tenancy table, per row as in SQLite. */
@@ -198,24 +201,41 @@ static int fail(pg_t *q, PGresult *r, const char *what, char *err, size_t errlen
     int rc = state && strncmp(state, "23", 2) == 0 ? AR_EINVAL : AR_EIO;
     /* libpq's messages end with a newline */
     int n = (int)strcspn(msg, "\n");
-    snprintf(err, errlen, "%s: %.*s", what, n, msg);
+    if (!r && q->connect_timed_out) /* libpq's message says nothing of it */
+        snprintf(err, errlen, "%s: cannot connect to PostgreSQL: no answer within %lld ms", what,
+                 (long long)q->connect_timeout_ms);
+    else
+        snprintf(err, errlen, "%s: %.*s", what, n, msg);
     PQclear(r);
     return rc;
 }
 
 static PGresult *exec(pg_t *q, const char *sql, const pg_params_t *p)
 {
-    if (p)
-        return PQexecParams(q->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
     /* no values: the SQL is a constant of this backend (migrations hold several statements,
      * which only the simple protocol runs) */
-    return PQexec(q->conn, sql);
+    PGresult *r = ar_pgw_exec(q->conn, sql, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                              p ? p->fmt : NULL, q->query_timeout_ms, &q->timed_out);
+    if (!r)
+        q->broken = true; /* a query may be on its way: this session answers nothing else */
+    return r;
 }
 
 static bool ok(const PGresult *r)
 {
     ExecStatusType s = PQresultStatus(r);
     return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+}
+
+/* A new session when the last one broke (never inside a transaction: its work is gone). */
+static bool usable(pg_t *q)
+{
+    if (q->in_tx)
+        return !q->broken && PQstatus(q->conn) == CONNECTION_OK;
+    if (!q->broken && PQstatus(q->conn) == CONNECTION_OK)
+        return true;
+    q->broken = !ar_pgw_reset(q->conn, q->connect_timeout_ms, &q->connect_timed_out);
+    return !q->broken;
 }
 
 int ar_pg_run(pg_t *q, const char *sql, const pg_params_t *p, PGresult **res, const char *what,
@@ -228,14 +248,26 @@ int ar_pg_run(pg_t *q, const char *sql, const pg_params_t *p, PGresult **res, co
     }
     if (res)
         *res = NULL;
-    if (PQstatus(q->conn) == CONNECTION_BAD && !q->in_tx)
-        PQreset(q->conn);
+    q->timed_out = false;
+    if (!usable(q)) {
+        if (q->in_tx)
+            snprintf(err, errlen, "%s: the connection to PostgreSQL was lost in a transaction",
+                     what);
+        else
+            fail(q, NULL, what, err, errlen);
+        return AR_EIO;
+    }
     PGresult *r = exec(q, sql, p);
-    if (!ok(r) && PQstatus(q->conn) == CONNECTION_BAD && !q->in_tx) {
+    if (!ok(r) && !q->timed_out && PQstatus(q->conn) == CONNECTION_BAD && !q->in_tx) {
         /* the server restarted or the connection dropped: one new session, one more try */
         PQclear(r);
-        PQreset(q->conn);
-        r = exec(q, sql, p);
+        q->broken = !ar_pgw_reset(q->conn, q->connect_timeout_ms, &q->connect_timed_out);
+        r = q->broken ? NULL : exec(q, sql, p);
+    }
+    if (q->timed_out) {
+        snprintf(err, errlen, "%s: timed out after %lld ms (PostgreSQL did not answer)", what,
+                 (long long)q->query_timeout_ms);
+        return AR_EIO;
     }
     if (!ok(r))
         return fail(q, r, what, err, errlen);
@@ -347,32 +379,48 @@ static int migrate(pg_t *q, char *err, size_t errlen)
     return ar_pg_commit(q, err, errlen);
 }
 
-static int pg_open(const char *location, void **impl, char *err, size_t errlen)
+#define CONNECT_TIMEOUT_MS 5000
+#define QUERY_TIMEOUT_MS 10000
+
+static int pg_open(const char *location, const ar_store_opts_t *o, void **impl, char *err,
+                   size_t errlen)
 {
-    /* connect_timeout first: a value in the URL, expanded from dbname, overrides it */
-    const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *const vals[] = {CONNECT_TIMEOUT_S, location, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (!c) {
+    pg_t *q = ar_xcalloc(1, sizeof(*q));
+    q->connect_timeout_ms =
+        o && o->connect_timeout_ms > 0 ? o->connect_timeout_ms : CONNECT_TIMEOUT_MS;
+    q->query_timeout_ms = o && o->query_timeout_ms > 0 ? o->query_timeout_ms : QUERY_TIMEOUT_MS;
+    /* options first: the URL's own, if any, win; these survive a reset, unlike a SET */
+    const char *const keys[] = {"options", "dbname", NULL};
+    const char *const vals[] = {"-c client_min_messages=warning", location, NULL};
+    q->conn = ar_pgw_connect(keys, vals, q->connect_timeout_ms, &q->connect_timed_out);
+    if (!q->conn) {
+        ar_free(q);
         snprintf(err, errlen, "storage.database_url: out of memory");
         return AR_ENOMEM;
     }
-    if (PQstatus(c) != CONNECTION_OK) {
+    if (PQstatus(q->conn) != CONNECTION_OK) {
         /* libpq's message names host and port, never the password */
-        const char *msg = PQerrorMessage(c);
-        snprintf(err, errlen, "storage.database_url: cannot connect to PostgreSQL: %.*s",
-                 (int)strcspn(msg, "\n"), msg);
-        PQfinish(c);
+        const char *msg = PQerrorMessage(q->conn);
+        int n = (int)strcspn(msg, "\n");
+        if (q->connect_timed_out)
+            snprintf(err, errlen,
+                     "storage.database_url: cannot connect to PostgreSQL at %s:%s: no answer "
+                     "within %lld ms",
+                     PQhost(q->conn), PQport(q->conn), (long long)q->connect_timeout_ms);
+        else
+            snprintf(err, errlen, "storage.database_url: cannot connect to PostgreSQL: %.*s", n,
+                     msg);
+        PQfinish(q->conn);
+        ar_free(q);
         return AR_EIO;
     }
-    pg_t *q = ar_xcalloc(1, sizeof(*q));
-    q->conn = c;
-    /* notices (CREATE TABLE IF NOT EXISTS ... skipping) are not the operator's business */
+    /* notices (CREATE TABLE IF NOT EXISTS ... skipping) are not the operator's business,
+     * whatever options the URL set */
     int rc =
         ar_pg_run(q, "SET client_min_messages = warning", NULL, NULL, "configuring", err, errlen);
     rc = rc ? rc : migrate(q, err, errlen);
     if (rc) {
-        PQfinish(c);
+        PQfinish(q->conn);
         ar_free(q);
         return rc;
     }

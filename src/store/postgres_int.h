@@ -4,9 +4,10 @@
  * reports; postgres_tenancy.c: connections, provider models, assignments, stored
  * responses; postgres_backup.c). Nothing outside src/store includes it.
  *
- * Every value travels as a query parameter (PQexecParams), never inside the SQL text.
- * Calls are synchronous: a call blocks the thread that owns the store handle (the store
- * thread in a server, the CLI's one thread) while PostgreSQL answers, never an event loop.
+ * Every value travels as a query parameter (PQsendQueryParams), never inside the SQL text.
+ * Calls are synchronous: a call blocks the thread that owns the store handle (a store
+ * thread in a server, the CLI's one thread) while PostgreSQL answers, never an event loop,
+ * and for no longer than the query timeout (pg_wait.h).
  */
 #ifndef AR_STORE_POSTGRES_INT_H
 #define AR_STORE_POSTGRES_INT_H
@@ -18,7 +19,12 @@
 typedef struct pg {
     PGconn *conn;
     int version;
-    bool in_tx; /* inside BEGIN ... COMMIT: a broken connection is not retried */
+    bool in_tx;     /* inside BEGIN ... COMMIT: a broken connection is not retried */
+    bool broken;    /* a query timed out or failed half way: a new session before the next */
+    bool timed_out; /* the last query ran past query_timeout_ms */
+    bool connect_timed_out;     /* the last (re)connection ran past connect_timeout_ms */
+    int64_t connect_timeout_ms; /* each (re)connection */
+    int64_t query_timeout_ms;   /* each query, from sending it to its last result */
 } pg_t;
 
 /* The parameters of one query, $1..$n in the order added. Numbers are formatted into
@@ -40,8 +46,10 @@ void ar_pg_text(pg_params_t *p, const char *s);
 void ar_pg_bytes(pg_params_t *p, const void *b, size_t n);
 
 /**
- * Runs sql with the parameters p (may be NULL). A connection found broken is reset and the
- * query tried once more, unless a transaction is open (its work is gone with the session).
+ * Runs sql with the parameters p (may be NULL) within q->query_timeout_ms. A connection
+ * found broken is reset and the query tried once more, unless a transaction is open (its
+ * work is gone with the session) or the query timed out (its error says "timed out"; the
+ * session is dropped, and the next call starts a new one).
  * @return 0 with *res set (PQclear it; res may be NULL); AR_EINVAL for a constraint
  * violation (SQLSTATE class 23) and AR_EIO otherwise, err set ("what: message"), no result.
  */

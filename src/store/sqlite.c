@@ -183,8 +183,10 @@ static int migrate(sq_t *q, char *err, size_t errlen)
     return 0;
 }
 
-static int sq_open(const char *location, void **impl, char *err, size_t errlen)
+static int sq_open(const char *location, const ar_store_opts_t *o, void **impl, char *err,
+                   size_t errlen)
 {
+    (void)o; /* one local file: nothing to time out */
     if (!*location) {
         snprintf(err, errlen, "storage.database_url: sqlite:// needs a path");
         return AR_EINVAL;

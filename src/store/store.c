@@ -18,6 +18,12 @@ struct ar_store {
 
 int ar_store_open(const char *url, ar_store_t **out, char *err, size_t errlen)
 {
+    return ar_store_open_opts(url, NULL, out, err, errlen);
+}
+
+int ar_store_open_opts(const char *url, const ar_store_opts_t *o, ar_store_t **out, char *err,
+                       size_t errlen)
+{
     *out = NULL;
     const ar_store_backend_t *be = NULL;
     const char *location = NULL;
@@ -32,7 +38,7 @@ int ar_store_open(const char *url, ar_store_t **out, char *err, size_t errlen)
         return AR_EINVAL;
     }
     void *impl = NULL;
-    int rc = be->open(location, &impl, err, errlen);
+    int rc = be->open(location, o, &impl, err, errlen);
     if (rc)
         return rc;
     ar_store_t *s = ar_xcalloc(1, sizeof(*s));

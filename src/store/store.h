@@ -192,10 +192,17 @@ typedef struct ar_spend_total_list {
  * call); a non-zero return stops the walk and is returned. */
 typedef int (*ar_spend_each_fn)(void *ud, const ar_spend_t *r);
 
+/* How a store handle talks to its database (PostgreSQL only; SQLite ignores it). */
+typedef struct ar_store_opts {
+    int64_t connect_timeout_ms; /* each connection attempt; <= 0: 5 s */
+    int64_t query_timeout_ms;   /* each query, sending to last result; <= 0: 10 s */
+} ar_store_opts_t;
+
 /* What a database backend provides. err/errlen: a message for the operator on failure. */
 typedef struct ar_store_backend {
     const char *name; /* "sqlite" */
-    int (*open)(const char *location, void **impl, char *err, size_t errlen);
+    int (*open)(const char *location, const ar_store_opts_t *o, void **impl, char *err,
+                size_t errlen);
     void (*close)(void *impl);
     int (*schema_version)(void *impl);
     int (*plan_create)(void *impl, const ar_plan_t *p, int64_t *id, char *err, size_t errlen);
@@ -244,13 +251,16 @@ typedef struct ar_store_backend {
 /**
  * Opens the database of url (sqlite://REL/PATH from the working directory,
  * sqlite:///ABS/PATH, sqlite://:memory:, or a libpq URL postgresql://USER:PASS@HOST:PORT/DB
- * (postgres:// too; connect_timeout 10 s unless the URL sets one) and brings its schema up
- * to date. With PostgreSQL every call is a synchronous round trip that blocks the calling
- * thread (the store thread in a server).
+ * (postgres:// too) and brings its schema up to date, with the default ar_store_opts_t.
+ * With PostgreSQL every call is a synchronous round trip that blocks the calling thread
+ * (a store thread in a server) until the answer or the query timeout (then AR_EIO).
  * @return 0, or an AR_E* with err set (AR_EINVAL for a bad URL, AR_EIO when PostgreSQL
  * cannot be reached; the message never holds the password).
  */
 int ar_store_open(const char *url, ar_store_t **out, char *err, size_t errlen);
+/** ar_store_open with o (NULL: the defaults). A connect_timeout in the URL wins. */
+int ar_store_open_opts(const char *url, const ar_store_opts_t *o, ar_store_t **out, char *err,
+                       size_t errlen);
 void ar_store_close(ar_store_t *s);
 /** The schema version the database is at (ar_store_open migrated it). */
 int ar_store_schema_version(ar_store_t *s);

@@ -179,7 +179,7 @@ static bool take_apply(ar_ledger_t *l, bool whatever_is_waiting)
 
 static void queue_apply(ar_ledger_t *l)
 {
-    ar_store_job_t j = {apply_work, NULL, NULL, NULL, l};
+    ar_store_job_t j = {apply_work, NULL, NULL, NULL, l, true};
     if (ar_store_thread_submit(l->st, &j) != 0) {
         pthread_mutex_lock(&l->mu);
         l->apply_queued = false; /* stopping: close applies what is left */
@@ -241,7 +241,7 @@ static void replay_work(ar_store_t *s, void *arg)
 /* Runs work on the store thread and waits until it set flag (under l->mu). */
 static int run_and_wait(ar_ledger_t *l, void (*work)(ar_store_t *, void *), bool *flag)
 {
-    ar_store_job_t j = {work, NULL, NULL, NULL, l};
+    ar_store_job_t j = {work, NULL, NULL, NULL, l, true};
     int rc = ar_store_thread_submit(l->st, &j);
     if (rc != 0)
         return rc;
@@ -324,7 +324,7 @@ static int append_direct(ar_ledger_t *l, const ar_spend_t *r)
     int rc = ar_spend_encode(r, &line);
     rc = rc ? rc : ar_spend_decode(line.ptr, line.len ? line.len - 1 : 0, &d->r);
     ar_buf_dispose(&line);
-    ar_store_job_t j = {direct_work, NULL, NULL, NULL, d};
+    ar_store_job_t j = {direct_work, NULL, NULL, NULL, d, true};
     rc = rc ? rc : ar_store_thread_submit(l->st, &j);
     if (rc != 0) {
         ar_spend_dispose(&d->r);
@@ -380,7 +380,7 @@ int ar_ledger_append_lines(ar_ledger_t *l, const char *text, size_t len, size_t 
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         direct_t *d = ar_xcalloc(1, sizeof(*d));
         d->l = l;
-        ar_store_job_t j = {direct_work, NULL, NULL, NULL, d};
+        ar_store_job_t j = {direct_work, NULL, NULL, NULL, d, true};
         if (ar_spend_decode(p, n, &d->r) != 0 || ar_store_thread_submit(l->st, &j) != 0) {
             ar_spend_dispose(&d->r);
             ar_free(d);

@@ -1333,6 +1333,48 @@ static void test_not_used_warnings(void **state)
                  "t.yaml:4: server.port: must be between 1 and 65535, got 0");
 }
 
+/* The PostgreSQL pool and its deadlines: defaults, values, and FILE:LINE errors. */
+static void test_storage_pool(void **state)
+{
+    (void)state;
+    ar_config_t *cfg = load_ok(BASE "credentials:\n  - name: m\n    type: mock\n");
+    const ar_storage_conf_t *st = &cfg->storage;
+    assert_int_equal(st->min_conns, 1);
+    assert_int_equal(st->max_conns, 4);
+    assert_int_equal(st->connect_timeout_ms, 5000);
+    assert_int_equal(st->query_timeout_ms, 10000);
+    ar_config_unref(cfg);
+
+    cfg = load_ok(BASE "storage:\n"
+                       "  database_url: postgresql://u@db/airouter\n"
+                       "  min_conns: 2\n"
+                       "  max_conns: 8\n"
+                       "  connect_timeout: 1500ms\n"
+                       "  query_timeout: 30s\n"
+                       "credentials:\n  - name: m\n    type: mock\n");
+    st = &cfg->storage;
+    assert_int_equal(st->min_conns, 2);
+    assert_int_equal(st->max_conns, 8);
+    assert_int_equal(st->connect_timeout_ms, 1500);
+    assert_int_equal(st->query_timeout_ms, 30000);
+    assert_int_equal(cfg->warnings.cnt, 0);
+    ar_config_unref(cfg);
+
+    expect_error(BASE "storage:\n  max_conns: 2\n  min_conns: 3\n",
+                 "t.yaml:5: storage.min_conns: must not exceed max_conns (2)");
+    expect_error(BASE "storage:\n  min_conns: 5\n",
+                 "t.yaml:4: storage.min_conns: must not exceed max_conns (4)");
+    expect_error(BASE "storage:\n  min_conns: 0\n",
+                 "t.yaml:4: storage.min_conns: must be between 1 and 1000, got 0");
+    expect_error(BASE "storage:\n  max_conns: 0\n",
+                 "t.yaml:4: storage.max_conns: must be between 1 and 1000, got 0");
+    expect_error(BASE "storage:\n  query_timeout: 0s\n",
+                 "t.yaml:4: storage.query_timeout: must be greater than 0, got '0s'");
+    expect_error(BASE "storage:\n  connect_timeout: soon\n",
+                 "t.yaml:4: storage.connect_timeout: expected a duration (e.g. 500ms, 30s, 5m, "
+                 "1h), got 'soon'");
+}
+
 static void test_cred_type_names(void **state)
 {
     (void)state;
@@ -1376,6 +1418,7 @@ int main(void)
         cmocka_unit_test(test_ignored_key),
         cmocka_unit_test(test_idle_conn_timeout),
         cmocka_unit_test(test_not_used_warnings),
+        cmocka_unit_test(test_storage_pool),
         cmocka_unit_test(test_cred_type_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

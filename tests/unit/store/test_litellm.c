@@ -1,19 +1,24 @@
 /*
- * test_litellm.c: the queries on LiteLLM's tables (store/litellm.c). The connection error
- * runs everywhere; the rest needs AR_TEST_PG_URL (tests/pg.sh start prints one) and is
+ * test_litellm.c: the queries on LiteLLM's tables (store/litellm.c). The connection
+ * errors (refused; no answer within connect_timeout) run everywhere; the rest needs AR_TEST_PG_URL (tests/pg.sh start prints one) and is
  * skipped without it. Each test gets a fresh database holding the two tables with the
  * columns and constraints of LiteLLM's prisma schema that the queries touch.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "store/litellm.h"
 #include "testutil.h"
@@ -82,6 +87,33 @@ static void test_open_error_hides_password(void **state)
     assert_null(d);
     assert_non_null(strstr(err, "litellm_db.database_url: cannot connect to PostgreSQL"));
     assert_null(strstr(err, "hunter2pw"));
+}
+
+/* A server that completes the TCP handshake and never answers: the open gives up at
+ * connect_timeout, and says so without the password. */
+static void test_open_gives_up_at_connect_timeout(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char silent[128];
+    snprintf(silent, sizeof(silent), "postgresql://u:hunter2pw@127.0.0.1:%d/db?sslmode=disable",
+             ntohs(a.sin_port));
+    char err[256];
+    ar_ll_db_t *d = NULL;
+    uint64_t t0 = ar_now_ms();
+    assert_int_equal(ar_ll_db_open(silent, 300, &d, err, sizeof(err)), AR_EIO);
+    uint64_t took = ar_now_ms() - t0;
+    assert_null(d);
+    assert_true(took >= 250 && took < 3000);
+    assert_non_null(strstr(err, "no answer within 300 ms"));
+    assert_null(strstr(err, "hunter2pw"));
+    close(fd);
 }
 
 static void test_token_get(void **state)
@@ -188,6 +220,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_error_hides_password),
+        cmocka_unit_test(test_open_gives_up_at_connect_timeout),
         cmocka_unit_test_setup_teardown(test_token_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spend_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_table_is_eio, setup, teardown),

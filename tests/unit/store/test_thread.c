@@ -92,7 +92,7 @@ static void *produce(void *arg)
         plan_job_t *pj = &p->jobs[i];
         snprintf(pj->name, sizeof(pj->name), "p%d-%d", p->which, i);
         pj->in = p->in;
-        ar_store_job_t j = {create_plan, plan_done, post, p->in, pj};
+        ar_store_job_t j = {create_plan, plan_done, post, p->in, pj, false};
         if (ar_store_thread_submit(p->t, &j) != 0)
             return (void *)1;
     }
