@@ -1,6 +1,6 @@
 /*
  * redis_int.h: what the files of the Redis client share (redis.c: connections and script
- * commands; redis_window.c: sliding windows). Nothing outside src/store includes it.
+ * commands; redis_window.c: sliding windows; redis_bucket.c: token buckets). Nothing outside src/store includes it.
  *
  * Every shared limit is a Lua script, loaded on each connection when it connects (the
  * connection is ready once all are) and run by EVALSHA; one whose cache was flushed is
@@ -15,6 +15,7 @@
 typedef enum ar_redis_script_id {
     AR_REDIS_WINDOW,        /* redis_window.c: admit into sliding windows */
     AR_REDIS_WINDOW_SETTLE, /* redis_window.c: correct a token window's estimate */
+    AR_REDIS_BUCKET,        /* redis_bucket.c: take a token from GCRA buckets */
     AR_REDIS_SCRIPTS
 } ar_redis_script_id_t;
 
@@ -23,9 +24,10 @@ typedef struct ar_redis_script {
     const char *text;
 } ar_redis_script_t;
 
-/* Indexed by ar_redis_script_id_t; each file defines its own scripts' texts. */
+/* Indexed by ar_redis_script_id_t (redis.c); each file defines its own scripts' texts. */
 extern const ar_redis_script_t ar_redis_scripts[AR_REDIS_SCRIPTS];
 extern const char ar_redis_window_lua[], ar_redis_window_settle_lua[];
+extern const char ar_redis_bucket_lua[];
 
 #define AR_REDIS_ANSWER_MAX 8
 
