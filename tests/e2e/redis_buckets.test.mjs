@@ -33,6 +33,12 @@ async function health(r) {
   return (await fetch(`${r.url}/health`)).json();
 }
 
+// Every worker's connection is ready (/health's up means one is).
+async function allUp(r) {
+  const h = (await health(r)).redis;
+  return h.up && h.connections_ready === h.connections;
+}
+
 // A chat completion as client `id` (X-Client-ID): {status, headers, body, text}.
 async function ask(router, id, content) {
   const r = await fetch(`${router.url}/v1/chat/completions`, {
@@ -91,7 +97,7 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
       + 'rate_limiting:\n  enabled: true\n  per_client: { requests_per_minute: 1, burst_size: 12 }\n',
   });
   const routers = await Promise.all([0, 1, 2].map(() => startRouter(yaml)));
-  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+  for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up' });
   await mock.clear();
 
   const res = await wave(routers, 'alice', 36);
@@ -106,6 +112,19 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
   assert.equal(keys.length, 1, keys.join(' '));
   assert.match(keys[0], /^airouter:rl:client:c[0-9a-f]{32}$/);
   console.log(`client bucket 12 over 3 instances: ${ok(res)} served of 36`);
+
+  // Redis stuck (no answer within 50 ms): the takes already sent fall back to the share
+  // too, as do the ones after them; nothing fails
+  redis.kill('SIGSTOP');
+  try {
+    const frank = await wave(routers, 'frank', 36);
+    checkRefusals(frank, ['client'], { client: 4 });
+    for (let i = 0; i < 3; i++) assert.equal(ok(frank.filter((_, j) => j % 3 === i)), 4, `instance ${i}`);
+    console.log(`Redis stuck: a new client got ${ok(frank)} (4 per instance)`);
+  } finally {
+    redis.kill('SIGCONT');
+  }
+  for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up after the stall', timeoutMs: 10000 * slow });
 
   // Redis gone: each instance's share (12 / 3) decides, in its own buckets
   const servedBy = [0, 1, 2].map((i) => res.filter((r, j) => j % 3 === i && r.status === 200).length);
@@ -129,7 +148,7 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
   } finally {
     redis = startRedis();
   }
-  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
+  for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up again', timeoutMs: 10000 * slow });
   const erin = await wave(routers, 'erin', 36);
   checkRefusals(erin, ['client'], { client: 12 });
   assert.equal(ok(erin), 12, 'shared again');
@@ -146,7 +165,7 @@ test('three instances share a global bucket of 30 and client buckets of 12 exact
       + '  per_client: { requests_per_minute: 1, burst_size: 12 }\n',
   });
   const routers = await Promise.all([0, 1, 2].map(() => startRouter(yaml)));
-  for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+  for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up' });
   execFileSync('redis-cli', ['-p', String(redisPort), 'FLUSHALL']);
   await mock.clear();
   const limits = { client: 12, global: 30 };
