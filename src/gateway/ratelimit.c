@@ -4,7 +4,14 @@
  * routing. The buckets live in one object per process that outlives config reloads; the
  * limits come from the request's runtime, so a reload changes them in place. The answer
  * headers (X-RateLimit-*) are left in the request context for every later answer.
+ *
+ * With storage.redis_url the buckets are shared by every instance: while Redis is ready the
+ * local buckets take the full limits (a cheap first filter) and Redis decides next, in a
+ * stage of the shared admission (ar_gw_buckets_shared, admission.c); a refusal there gives
+ * the local tokens back. Without an answer, this instance's share of each rate and burst
+ * (/ storage.redis_instances) decides instead, as for the RPM windows.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -309,13 +316,16 @@ static void on_shared_verdict(void *ud, int rc, const ar_redis_bucket_verdict_t 
     ar_http_unref(http);
 }
 
-/* prefix then 32 hex digits of the SHA-256 of id: client bytes never reach a Redis key
- * raw, and every instance names the same bucket the same way. In the pool. */
-static const char *hashed_key(ar_pool_t *pool, const char *prefix, ar_span_t id)
+#define KEY_MAX 64
+
+/* prefix then 32 hex digits of the SHA-256 of id, in out: client bytes never reach a Redis
+ * key raw, and every instance names the same bucket the same way. */
+static const char *hashed_key(char out[KEY_MAX], const char *prefix, ar_span_t id)
 {
     char hex[65];
     ar_sha256_hex(id, hex);
-    return ar_pool_printf(pool, "%s%.32s", prefix, hex);
+    snprintf(out, KEY_MAX, "%s%.32s", prefix, hex);
+    return out;
 }
 
 bool ar_gw_buckets_shared(ar_gw_req_t *g)
@@ -326,7 +336,7 @@ bool ar_gw_buckets_shared(ar_gw_req_t *g)
     ch->shared = false; /* asked once */
     ar_redis_conn_t *c = g->gw->redis;
     if (ar_redis_conn_ready(c)) {
-        ar_pool_t *pool = g->http->pool;
+        char keys[3][KEY_MAX]; /* the take copies them */
         ar_redis_bucket_t b[3];
         size_t n = 0;
         for (size_t i = 0; i < 3; i++) {
@@ -340,9 +350,9 @@ bool ar_gw_buckets_shared(ar_gw_req_t *g)
                 static const char *const prefixes[] = {
                     "airouter:rl:client:c", "airouter:rl:client:k", "airouter:rl:client:i"};
                 char kind = client_identity(g->http, &id);
-                key = hashed_key(pool, prefixes[kind == 'c' ? 0 : kind == 'k' ? 1 : 2], id);
+                key = hashed_key(keys[i], prefixes[kind == 'c' ? 0 : kind == 'k' ? 1 : 2], id);
             } else if (i == 2) {
-                key = hashed_key(pool, "airouter:rl:model:", ar_span_cstr(g->call.public_model));
+                key = hashed_key(keys[i], "airouter:rl:model:", ar_span_cstr(g->call.public_model));
             }
             int64_t us = ch->lim[i].interval_ns / 1000;
             b[n++] = (ar_redis_bucket_t){key, ch->lim[i].capacity, us < 1 ? 1 : us};
