@@ -59,6 +59,32 @@ function wave(routers, id, n) {
   return Promise.all(Array.from({ length: n }, (_, j) => ask(routers[j % routers.length], id, `${id}${j}`)));
 }
 
+// How often the routers fell back (a check without an answer, a connection lost): a wave
+// asserted exact must see none, which a machine too loaded to answer within 50 ms breaks.
+async function fallbacks(routers) {
+  let n = 0;
+  for (const r of routers) {
+    const h = (await health(r)).redis;
+    n += h.fallbacks + h.disconnects;
+  }
+  return n;
+}
+
+// wave() of a client with Redis up throughout: tried again as a new client (id-2, id-3)
+// when a fallback came in its way. The mock's records start empty with the wave that counts.
+// @return [answers, the id that got them].
+async function sharedWave(routers, id, n) {
+  for (let attempt = 1; ; attempt++) {
+    const who = attempt === 1 ? id : `${id}-${attempt}`;
+    await mock.clear();
+    const before = await fallbacks(routers);
+    const res = await wave(routers, who, n);
+    if (await fallbacks(routers) === before || attempt === 3) return [res, who];
+    console.log(`${who}: Redis fell back during the wave (a loaded machine), again as a new client`);
+    for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up', timeoutMs: 10000 * slow });
+  }
+}
+
 function redisKeys(pattern) {
   return execFileSync('redis-cli', ['-p', String(redisPort), '--scan', '--pattern', pattern], { encoding: 'utf8' })
     .split('\n').filter(Boolean);
@@ -100,7 +126,7 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
   for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up' });
   await mock.clear();
 
-  const res = await wave(routers, 'alice', 36);
+  const [res, alice] = await sharedWave(routers, 'alice', 36);
   checkRefusals(res, ['client'], { client: 12 });
   assert.equal(ok(res), 12, 'exactly the bucket');
   assert.equal(await countWith(mock, k('c')), 12, 'zero overshoot at the upstream');
@@ -109,8 +135,8 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
   assert.deepEqual(left.sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i));
   // no client bytes in Redis: the bucket's key is a hash
   const keys = redisKeys('airouter:rl:*');
-  assert.equal(keys.length, 1, keys.join(' '));
-  assert.match(keys[0], /^airouter:rl:client:c[0-9a-f]{32}$/);
+  assert.ok(keys.length >= 1, keys.join(' '));
+  for (const key of keys) assert.match(key, /^airouter:rl:client:c[0-9a-f]{32}$/);
   console.log(`client bucket 12 over 3 instances: ${ok(res)} served of 36`);
 
   // Redis stuck (no answer within 50 ms): the takes already sent fall back to the share
@@ -138,7 +164,7 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
     checkRefusals(dave, ['client'], { client: 4 });
     for (let i = 0; i < 3; i++) assert.equal(ok(dave.filter((_, j) => j % 3 === i)), 4, `instance ${i}`);
     // alice: each instance's bucket already holds what it admitted through Redis
-    const more = await wave(routers, 'alice', 18);
+    const more = await wave(routers, alice, 18);
     checkRefusals(more, ['client'], { client: 4 });
     for (let i = 0; i < 3; i++) {
       const got = ok(more.filter((_, j) => j % 3 === i));
@@ -149,7 +175,7 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
     redis = startRedis();
   }
   for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up again', timeoutMs: 10000 * slow });
-  const erin = await wave(routers, 'erin', 36);
+  const [erin] = await sharedWave(routers, 'erin', 36);
   checkRefusals(erin, ['client'], { client: 12 });
   assert.equal(ok(erin), 12, 'shared again');
   await Promise.all(routers.map((r) => r.stop()));
@@ -166,16 +192,24 @@ test('three instances share a global bucket of 30 and client buckets of 12 exact
   });
   const routers = await Promise.all([0, 1, 2].map(() => startRouter(yaml)));
   for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up' });
-  execFileSync('redis-cli', ['-p', String(redisPort), 'FLUSHALL']);
-  await mock.clear();
   const limits = { client: 12, global: 30 };
-  const a = await wave(routers, 'g-alice', 36);
-  const b = await wave(routers, 'g-bob', 36);
+  // the three waves together, again (from empty buckets) if a fallback came in their way
+  let a; let b; let c;
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    execFileSync('redis-cli', ['-p', String(redisPort), 'FLUSHALL']);
+    await mock.clear();
+    const before = await fallbacks(routers);
+    a = await wave(routers, `g${attempt}-alice`, 36);
+    b = await wave(routers, `g${attempt}-bob`, 36);
+    c = await wave(routers, `g${attempt}-carol`, 36);
+    if (await fallbacks(routers) === before) break;
+    console.log('Redis fell back during the waves (a loaded machine): again');
+    for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up', timeoutMs: 10000 * slow });
+  }
   checkRefusals([...a, ...b], ['client'], limits);
   assert.equal(ok(a), 12);
   assert.equal(ok(b), 12);
   // 6 left in the global bucket: carol gets exactly those, the rest is refused by it
-  const c = await wave(routers, 'g-carol', 36);
   checkRefusals(c, ['global'], limits);
   assert.equal(ok(c), 6);
   assert.equal(await countWith(mock, k('g')), 30, 'exactly the global bucket reached the upstream');
