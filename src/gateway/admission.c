@@ -9,6 +9,7 @@
 #include "gateway/gateway_int.h"
 
 static const ar_gw_admit_stage_fn stages[] = {
+    ar_gw_buckets_shared,     /* ratelimit.c: the client buckets (global, client, model) */
     ar_gw_key_windows_shared, /* keyguard.c: the key's RPM and TPM */
     ar_gw_key_quota_shared,   /* keyguard.c: the key's quotas and budget */
 };

@@ -19,6 +19,7 @@
 #include "core/sse.h"
 #include "gateway/gateway.h"
 #include "providers/provider.h"
+#include "router/bucket.h"
 #include "router/outcome.h"
 #include "router/router.h"
 #include "router/timeseries.h"
@@ -190,6 +191,15 @@ static inline ar_runtime_t *ar_gw_rt(const ar_http_request_t *req)
     return req->data ? ((const ar_gw_ctx_t *)req->data)->rt : NULL;
 }
 
+/* ratelimit.c: what the client buckets (global, client, model) charged a request */
+typedef struct ar_gw_rl_charge {
+    /* the buckets charged (NULL: unlimited or off) and the limits each was charged with;
+     * a table's bucket is used for the request's admission only (see bucket.h) */
+    ar_bucket_t *bucket[3];
+    ar_bucket_limit_t lim[3];
+    bool shared; /* charged the full limits while Redis was ready: Redis decides next */
+} ar_gw_rl_charge_t;
+
 /** A client request for an LLM endpoint, from parse to the last byte. In its pool. */
 typedef struct ar_gw_req {
     ar_gw_ctx_t ctx; /* first: req->data points here */
@@ -267,10 +277,11 @@ typedef struct ar_gw_req {
     bool quota_ask_redis;
     const char *quota_key;
     char quota_member[AR_REDIS_MEMBER_MAX];
-    unsigned admit_stage;       /* the next stage of ar_gw_admit_next */
-    int64_t max_output_tokens;  /* the request's max_tokens / max_completion_tokens, 0: none */
-    double cost_usd;            /* what it cost, set when it finishes (ar_gw_cost) */
-    const char *reasoning_hint; /* ar_gw_native_t's, for each attempt's chat body */
+    unsigned admit_stage;        /* the next stage of ar_gw_admit_next */
+    ar_gw_rl_charge_t rl_charge; /* ratelimit.c: the client buckets' charge */
+    int64_t max_output_tokens;   /* the request's max_tokens / max_completion_tokens, 0: none */
+    double cost_usd;             /* what it cost, set when it finishes (ar_gw_cost) */
+    const char *reasoning_hint;  /* ar_gw_native_t's, for each attempt's chat body */
 } ar_gw_req_t;
 
 /* runtime.c */
@@ -468,6 +479,12 @@ bool ar_gw_key_windows_shared(ar_gw_req_t *g);
  */
 bool ar_gw_key_quota_shared(ar_gw_req_t *g);
 /**
+ * Gives back everything ar_gw_key_admit and the key's shared stages charged (RPM, TPM,
+ * quota reservation, here and in Redis) without counting anything: for a request a later
+ * check refused before any attempt. Idempotent.
+ */
+void ar_gw_key_give_back(ar_gw_req_t *g);
+/**
  * The prompt and completion tokens the request is billed for (quotas, ledger, cost): the
  * upstream's usage, else, when an answer began but its usage never came, the prompt
  * estimate.
@@ -515,11 +532,25 @@ size_t ar_gw_common_headers(ar_http_request_t *req, const ar_runtime_t *rt, ar_h
  * global, then the per-client, then the per-model bucket, and records the X-RateLimit-*
  * headers of the most restrictive one in the request's ar_gw_ctx_t (req->data), which
  * ar_gw_common_headers adds to every later answer. Worker thread.
+ * With a ready Redis connection the buckets take the full limits (a cheap first filter) and
+ * Redis decides next (ar_gw_buckets_shared); without one, this instance's share of each
+ * rate and burst (/ storage.redis_instances, at least 1).
  * @param model the first model name the client asked for (borrowed), "auto" when none
+ * @param charge receives what was charged (the request's own, for ar_gw_buckets_shared)
  * @return 0 to go on; AR_ELIMIT after answering 429 (tokens taken from the buckets that
  * passed are given back, so a refused request counts nowhere).
  */
-int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model);
+int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model,
+                    ar_gw_rl_charge_t *charge);
+/**
+ * The admission stage of the client buckets shared through Redis (see admission.c): one
+ * script takes a token from the global, client and model buckets of every instance at once
+ * (keys airouter:rl:global, airouter:rl:client:HASH, airouter:rl:model:HASH). A refusal
+ * answers as a local bucket's does (429, its limit_type, Retry-After, X-RateLimit-*) and
+ * gives back the local tokens; no answer falls back to this instance's share. Nothing to
+ * do (and no cost) without Redis or without rate_limiting.
+ */
+bool ar_gw_buckets_shared(ar_gw_req_t *g);
 /** A 429 naming the limit (limit_type) with Retry-After, in the client's format. */
 void ar_gw_refuse_limit(ar_http_request_t *req, const ar_runtime_t *rt, const char *limit_type,
                         int64_t retry_ms, const char *message);

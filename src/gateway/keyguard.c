@@ -210,10 +210,10 @@ bool ar_gw_key_windows_shared(ar_gw_req_t *g)
     return false;
 }
 
-/* A quota stage refused after the key's windows admitted: everything the key was charged
- * is given back (nothing is counted: the request never ran), then the 429. */
-static void quota_refused(ar_gw_req_t *g, ar_quota_verdict_t v)
+void ar_gw_key_give_back(ar_gw_req_t *g)
 {
+    if (!g->ctx.key || !g->key_charged_ms)
+        return;
     ar_tkey_state_t *st = g->ctx.key->state;
     ar_quota_release(&st->quota, &g->quota_res);
     ar_window_sub_at(&st->rpm, g->key_charged_ms, 1);
@@ -226,6 +226,13 @@ static void quota_refused(ar_gw_req_t *g, ar_quota_verdict_t v)
     g->key_member[0] = g->quota_member[0] = '\0';
     g->key_charged_ms = 0;
     g->key_tpm_charged = 0;
+}
+
+/* A quota stage refused after the key's windows admitted: all the key was charged is given
+ * back, then the 429. */
+static void quota_refused(ar_gw_req_t *g, ar_quota_verdict_t v)
+{
+    ar_gw_key_give_back(g);
     quota_refuse(g, v);
     ar_gw_req_finish(g);
 }

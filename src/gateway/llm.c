@@ -317,7 +317,7 @@ static void start(ar_http_request_t *req, ar_runtime_t *rt, ar_gw_req_t *g, cons
     g->call.public_model = names_cnt ? ar_pool_strdup_span(req->pool, names[0]) : "auto";
 
     /* Client limits come before routing: a refused request costs no upstream capacity. */
-    if (ar_gw_ratelimit(req, rt, names_cnt ? names[0] : AR_LIT("auto")) != 0)
+    if (ar_gw_ratelimit(req, rt, names_cnt ? names[0] : AR_LIT("auto"), &g->rl_charge) != 0)
         return;
 
     /* TPM is charged with an estimate before sending (about 4 bytes a token) and

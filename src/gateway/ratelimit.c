@@ -4,7 +4,14 @@
  * routing. The buckets live in one object per process that outlives config reloads; the
  * limits come from the request's runtime, so a reload changes them in place. The answer
  * headers (X-RateLimit-*) are left in the request context for every later answer.
+ *
+ * With storage.redis_url the buckets are shared by every instance: while Redis is ready the
+ * local buckets take the full limits (a cheap first filter) and Redis decides next, in a
+ * stage of the shared admission (ar_gw_buckets_shared, admission.c); a refusal there gives
+ * the local tokens back. Without an answer, this instance's share of each rate and burst
+ * (/ storage.redis_instances) decides instead, as for the RPM windows.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -93,13 +100,32 @@ static char client_identity(const ar_http_request_t *req, ar_span_t *id)
     return 'i';
 }
 
-typedef struct check {
-    const char *type; /* limit_type in a refusal */
-    const ar_bucket_conf_t *conf;
-    ar_bucket_limit_t lim;
-    ar_bucket_t *bucket;
-    ar_bucket_result_t res;
-} check_t;
+/* The buckets in the order they are checked: limit_type of a refusal, config row. */
+static const char *const types[3] = {"global", "client", "model"};
+
+static const ar_bucket_conf_t *row_of(const ar_ratelimit_conf_t *conf, size_t i)
+{
+    return i == 0 ? &conf->global : i == 1 ? &conf->per_client : &conf->per_model;
+}
+
+/* One instance's share of a rate or burst; never 0 where the limit is not (as windows). */
+static int64_t share_of(int64_t limit, int64_t share)
+{
+    if (limit < 1 || share <= 1)
+        return limit;
+    int64_t v = limit / share;
+    return v < 1 ? 1 : v;
+}
+
+/* The limits of bucket i at share; false when it is off or unlimited. */
+static bool limit_of(const ar_ratelimit_conf_t *conf, size_t i, int64_t share,
+                     ar_bucket_limit_t *lim)
+{
+    const ar_bucket_conf_t *row = row_of(conf, i);
+    /* -1 limits are unlimited: such a bucket is neither charged nor reported */
+    return row->enabled && ar_bucket_limit_init(lim, share_of(row->requests_per_minute, share),
+                                                share_of(row->burst_size, share));
+}
 
 /* The X-RateLimit-* values of r, in the pool; Reset is when the bucket is full again. */
 static void record_headers(ar_http_request_t *req, const ar_bucket_result_t *r)
@@ -155,49 +181,192 @@ void ar_gw_refuse_limit(ar_http_request_t *req, const ar_runtime_t *rt, const ch
     ar_http_respond_json(req, 429, hs, n, body ? ar_span_cstr(body) : AR_LIT("{}"));
 }
 
-int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model)
+/* Gives back every token of ch. */
+static void give_back(ar_gw_rl_charge_t *ch)
+{
+    for (size_t i = 0; i < 3; i++) {
+        if (ch->bucket[i])
+            ar_bucket_give(ch->bucket[i], &ch->lim[i]);
+    }
+}
+
+/*
+ * Takes a token from every bucket of ch, in order, at its limits. The first without one
+ * refuses (429 with its headers): the earlier ones are given back and ch is left empty.
+ * Otherwise the tightest bucket's headers are recorded. @return true when all had one.
+ */
+static bool take_all(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_rl_charge_t *ch,
+                     uint64_t now_ms)
+{
+    ar_bucket_result_t res, best = {0};
+    bool any = false;
+    for (size_t i = 0; i < 3; i++) {
+        if (!ch->bucket[i])
+            continue;
+        if (!ar_bucket_take(ch->bucket[i], &ch->lim[i], now_ms, &res)) {
+            /* the request is not served: it must not count against earlier buckets */
+            ch->bucket[i] = NULL;
+            give_back(ch);
+            memset(ch->bucket, 0, sizeof(ch->bucket));
+            record_headers(req, &res);
+            ar_gw_refuse_limit(req, rt, types[i], res.retry_ms, "Rate limit exceeded");
+            return false;
+        }
+        if (!any || tighter(&res, &best))
+            best = res;
+        any = true;
+    }
+    if (any)
+        record_headers(req, &best);
+    return true;
+}
+
+int ar_gw_ratelimit(ar_http_request_t *req, ar_runtime_t *rt, ar_span_t model,
+                    ar_gw_rl_charge_t *ch)
 {
     const ar_ratelimit_conf_t *conf = &rt->cfg->rate_limiting;
     ((ar_gw_ctx_t *)req->data)->rl = NULL;
+    memset(ch, 0, sizeof(*ch));
     if (!conf->enabled)
         return 0;
-    check_t checks[3] = {
-        {.type = "global", .conf = &conf->global},
-        {.type = "client", .conf = &conf->per_client},
-        {.type = "model", .conf = &conf->per_model},
-    };
-    ar_gw_limiter_t *l = limiter_of(((ar_gw_worker_t *)req->worker->data)->gw);
+    ar_gw_worker_t *w = req->worker->data;
+    ar_gw_limiter_t *l = limiter_of(w->gw);
+    /* with Redis to decide, the local buckets only filter out what the whole fleet's limit
+     * would refuse anyway; without, this instance keeps to its share */
+    bool shared = ar_redis_conn_ready(w->redis);
+    int64_t share = shared ? 1 : rt->cfg->storage.redis_instances;
     uint64_t now_ms = ar_now_ms();
-    const check_t *tightest = NULL;
-    for (size_t i = 0; i < AR_ARRAY_CNT(checks); i++) {
-        check_t *c = &checks[i];
-        /* -1 limits are unlimited: such a bucket is neither charged nor reported */
-        if (!c->conf->enabled ||
-            !ar_bucket_limit_init(&c->lim, c->conf->requests_per_minute, c->conf->burst_size))
+    bool any = false;
+    for (size_t i = 0; i < 3; i++) {
+        if (!limit_of(conf, i, share, &ch->lim[i]))
             continue;
         if (i == 0) {
-            c->bucket = &l->global;
+            ch->bucket[i] = &l->global;
         } else if (i == 1) {
             ar_span_t id;
             char kind = client_identity(req, &id);
-            c->bucket = ar_bucket_table_get(l->clients, kind, id, now_ms);
+            ch->bucket[i] = ar_bucket_table_get(l->clients, kind, id, now_ms);
         } else {
-            c->bucket = ar_bucket_table_get(l->models, 'm', model, now_ms);
+            ch->bucket[i] = ar_bucket_table_get(l->models, 'm', model, now_ms);
         }
-        if (!ar_bucket_take(c->bucket, &c->lim, now_ms, &c->res)) {
-            /* the request is not served: it must not count against earlier buckets */
-            for (size_t j = 0; j < i; j++) {
-                if (checks[j].bucket)
-                    ar_bucket_give(checks[j].bucket, &checks[j].lim);
-            }
-            record_headers(req, &c->res);
-            ar_gw_refuse_limit(req, rt, c->type, c->res.retry_ms, "Rate limit exceeded");
-            return AR_ELIMIT;
-        }
-        if (!tightest || tighter(&c->res, &tightest->res))
-            tightest = c;
+        any = true;
     }
-    if (tightest)
-        record_headers(req, &tightest->res);
+    if (!take_all(req, rt, ch, now_ms))
+        return AR_ELIMIT;
+    ch->shared = shared && any;
     return 0;
+}
+
+/* ---- shared through Redis ---- */
+
+/* Redis gave no answer: the local buckets decide again, with this instance's share. */
+static bool shared_fallback(ar_gw_req_t *g)
+{
+    ar_gw_rl_charge_t *ch = &g->rl_charge;
+    const ar_ratelimit_conf_t *conf = &g->rt->cfg->rate_limiting;
+    give_back(ch);
+    for (size_t i = 0; i < 3; i++) {
+        if (ch->bucket[i] && !limit_of(conf, i, g->rt->cfg->storage.redis_instances, &ch->lim[i]))
+            ch->bucket[i] = NULL;
+    }
+    return take_all(g->http, g->rt, ch, ar_now_ms());
+}
+
+/* The index in ch of the n-th bucket charged (the order the script got them in). */
+static size_t nth_charged(const ar_gw_rl_charge_t *ch, size_t n)
+{
+    for (size_t i = 0; i < 3; i++) {
+        if (ch->bucket[i] && n-- == 0)
+            return i;
+    }
+    return 0; /* not reached: the script answers an index it was given */
+}
+
+static void on_shared_verdict(void *ud, int rc, const ar_redis_bucket_verdict_t *v)
+{
+    ar_gw_req_t *g = ud;
+    ar_http_request_t *http = g->http; /* held since the take was sent */
+    ar_gw_rl_charge_t *ch = &g->rl_charge;
+    if (g->finished) {
+        /* aborted meanwhile: its local tokens stay spent, as a local admission's would */
+    } else if (rc == 0) {
+        size_t i = nth_charged(ch, v->which);
+        ar_bucket_result_t res = {.allowed = v->allowed,
+                                  .limit = ch->lim[i].capacity,
+                                  .remaining = v->remaining,
+                                  .retry_ms = v->retry_ms,
+                                  .full_ms = v->full_ms};
+        /* the fleet's buckets, not this instance's, are what the client is told about */
+        record_headers(http, &res);
+        if (v->allowed) {
+            ar_gw_admit_next(g);
+        } else {
+            /* not served: the local buckets must not count it (they would then refuse
+             * what the fleet still has room for) */
+            give_back(ch);
+            memset(ch->bucket, 0, sizeof(ch->bucket));
+            ar_gw_key_give_back(g);
+            ar_gw_refuse_limit(http, g->rt, types[i], v->retry_ms, "Rate limit exceeded");
+            ar_gw_req_finish(g);
+        }
+    } else if (shared_fallback(g)) {
+        ar_gw_admit_next(g);
+    } else {
+        ar_gw_key_give_back(g);
+        ar_gw_req_finish(g);
+    }
+    ar_http_unref(http);
+}
+
+#define KEY_MAX 64
+
+/* prefix then 32 hex digits of the SHA-256 of id, in out: client bytes never reach a Redis
+ * key raw, and every instance names the same bucket the same way. */
+static const char *hashed_key(char out[KEY_MAX], const char *prefix, ar_span_t id)
+{
+    char hex[65];
+    ar_sha256_hex(id, hex);
+    snprintf(out, KEY_MAX, "%s%.32s", prefix, hex);
+    return out;
+}
+
+bool ar_gw_buckets_shared(ar_gw_req_t *g)
+{
+    ar_gw_rl_charge_t *ch = &g->rl_charge;
+    if (!ch->shared)
+        return false;
+    ch->shared = false; /* asked once */
+    ar_redis_conn_t *c = g->gw->redis;
+    if (ar_redis_conn_ready(c)) {
+        char keys[3][KEY_MAX]; /* the take copies them */
+        ar_redis_bucket_t b[3];
+        size_t n = 0;
+        for (size_t i = 0; i < 3; i++) {
+            if (!ch->bucket[i])
+                continue;
+            const char *key = "airouter:rl:global";
+            if (i == 1) {
+                ar_span_t id;
+                /* the kind (c, k or i) keeps an X-Client-ID from posing as another caller's
+                 * address */
+                static const char *const prefixes[] = {
+                    "airouter:rl:client:c", "airouter:rl:client:k", "airouter:rl:client:i"};
+                char kind = client_identity(g->http, &id);
+                key = hashed_key(keys[i], prefixes[kind == 'c' ? 0 : kind == 'k' ? 1 : 2], id);
+            } else if (i == 2) {
+                key = hashed_key(keys[i], "airouter:rl:model:", ar_span_cstr(g->call.public_model));
+            }
+            int64_t us = ch->lim[i].interval_ns / 1000;
+            b[n++] = (ar_redis_bucket_t){key, ch->lim[i].capacity, us < 1 ? 1 : us};
+        }
+        if (ar_redis_bucket_take(c, b, n, on_shared_verdict, g) == 0) {
+            ar_http_ref(g->http);
+            return true;
+        }
+    }
+    if (shared_fallback(g))
+        return false;
+    ar_gw_key_give_back(g);
+    ar_gw_req_finish(g);
+    return true;
 }

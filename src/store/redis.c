@@ -73,6 +73,15 @@ struct ar_redis_cmd {
 };
 typedef struct ar_redis_cmd entry_t;
 
+/* Every shared limit's scripts; their texts live beside the code that uses them. */
+const ar_redis_script_t ar_redis_scripts[AR_REDIS_SCRIPTS] = {
+    [AR_REDIS_WINDOW] = {"window", ar_redis_window_lua},
+    [AR_REDIS_WINDOW_SETTLE] = {"window settle", ar_redis_window_settle_lua},
+    [AR_REDIS_QUOTA] = {"quota", ar_redis_quota_lua},
+    [AR_REDIS_QUOTA_SETTLE] = {"quota settle", ar_redis_quota_settle_lua},
+    [AR_REDIS_BUCKET] = {"bucket", ar_redis_bucket_lua},
+};
+
 static void start_connect(ar_redis_conn_t *c);
 static void drop(ar_redis_conn_t *c, const char *why);
 

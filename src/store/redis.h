@@ -2,8 +2,8 @@
  * redis.h: the Redis client behind limits shared by several airouter instances
  * (storage.redis_url). It owns the parsed URL, one asynchronous connection per worker loop
  * (hiredis on libuv, never blocking the loop), the Lua scripts of the shared limits
- * (sliding windows; key quotas and budgets) and the process-wide up/down state and
- * counters that /health and /metrics show.
+ * (sliding windows for RPM/TPM, token buckets for client rate limiting, key quotas and
+ * budgets) and the process-wide up/down state and counters that /health and /metrics show.
  *
  * A window check is one EVALSHA: every key is a sorted set of the admissions of the last
  * window_ms (scored by Redis's own clock, so instances need no clock agreement); the script
@@ -148,5 +148,45 @@ int ar_redis_quota_reserve(ar_redis_conn_t *c, const char *key, const ar_redis_q
  */
 void ar_redis_quota_settle(ar_redis_conn_t *c, const char *key, const char *member, int64_t day,
                            int64_t month, int64_t tokens, double cost_usd);
+
+/* ---- token buckets (client rate limiting) ---- */
+
+/** Most buckets one take may check (global, client, model). */
+#define AR_REDIS_BUCKETS_MAX 4
+
+/**
+ * One GCRA token bucket of a take: its key, capacity (tokens when full, >= 1) and the time
+ * one token takes to come back (interval_us >= 1). The key holds the bucket's "theoretical
+ * arrival time" in microseconds of Redis's clock and expires once the bucket is full again,
+ * so an idle bucket costs nothing.
+ */
+typedef struct ar_redis_bucket {
+    const char *key;
+    int64_t capacity;
+    int64_t interval_us;
+} ar_redis_bucket_t;
+
+/** What a take found, in the terms of ar_bucket_result_t (router/bucket.h). */
+typedef struct ar_redis_bucket_verdict {
+    bool allowed;
+    size_t which;      /* refused: the first bucket without a token; admitted: the tightest
+                        * (fewest tokens left, then the longest until full) */
+    int64_t remaining; /* admitted: whole tokens left in `which`; refused: 0 */
+    int64_t retry_ms;  /* refused: until `which` has a token (>= 1); admitted: 0 */
+    int64_t full_ms;   /* until `which` is full again */
+} ar_redis_bucket_verdict_t;
+
+/** The answer to a take: rc 0 with v, or AR_EUNAVAIL (v NULL) when Redis gave no answer. */
+typedef void (*ar_redis_bucket_cb)(void *ud, int rc, const ar_redis_bucket_verdict_t *v);
+
+/**
+ * Takes one token from every bucket of b (1..AR_REDIS_BUCKETS_MAX), atomically: only when
+ * each has one, else none is charged. Timed by Redis's clock (instances need no clock
+ * agreement). Keys are copied; a key is any string the caller built (keep client-chosen
+ * bytes out of it). On 0, cb runs exactly once, later, on c's loop. Loop thread.
+ * @return 0, AR_EUNAVAIL (c is not ready: cb will not run) or AR_EINVAL.
+ */
+int ar_redis_bucket_take(ar_redis_conn_t *c, const ar_redis_bucket_t *b, size_t n,
+                         ar_redis_bucket_cb cb, void *ud) AR_MUST_CHECK;
 
 #endif

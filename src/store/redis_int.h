@@ -1,6 +1,7 @@
 /*
  * redis_int.h: what the files of the Redis client share (redis.c: connections and script
- * commands; redis_window.c: sliding windows; redis_quota.c: key quotas). Nothing outside src/store includes it.
+ * commands; redis_window.c: sliding windows; redis_quota.c: key quotas; redis_bucket.c:
+ * token buckets). Nothing outside src/store includes it.
  *
  * Every shared limit is a Lua script, loaded on each connection when it connects (the
  * connection is ready once all are) and run by EVALSHA; one whose cache was flushed is
@@ -17,6 +18,7 @@ typedef enum ar_redis_script_id {
     AR_REDIS_WINDOW_SETTLE, /* redis_window.c: correct a token window's estimate */
     AR_REDIS_QUOTA,         /* redis_quota.c: reserve a key's quota */
     AR_REDIS_QUOTA_SETTLE,  /* redis_quota.c: count the usage, give the reservation back */
+    AR_REDIS_BUCKET,        /* redis_bucket.c: take a token from GCRA buckets */
     AR_REDIS_SCRIPTS
 } ar_redis_script_id_t;
 
@@ -25,10 +27,11 @@ typedef struct ar_redis_script {
     const char *text;
 } ar_redis_script_t;
 
-/* Indexed by ar_redis_script_id_t; each file defines its own scripts' texts. */
+/* Indexed by ar_redis_script_id_t (redis.c); each file defines its own scripts' texts. */
 extern const ar_redis_script_t ar_redis_scripts[AR_REDIS_SCRIPTS];
 extern const char ar_redis_window_lua[], ar_redis_window_settle_lua[];
 extern const char ar_redis_quota_lua[], ar_redis_quota_settle_lua[];
+extern const char ar_redis_bucket_lua[];
 
 #define AR_REDIS_ANSWER_MAX 8
 

@@ -108,13 +108,6 @@ const char ar_redis_window_settle_lua[] =
     "end\n"
     "return done\n";
 
-const ar_redis_script_t ar_redis_scripts[AR_REDIS_SCRIPTS] = {
-    [AR_REDIS_WINDOW] = {"window", ar_redis_window_lua},
-    [AR_REDIS_WINDOW_SETTLE] = {"window settle", ar_redis_window_settle_lua},
-    [AR_REDIS_QUOTA] = {"quota", ar_redis_quota_lua},
-    [AR_REDIS_QUOTA_SETTLE] = {"quota settle", ar_redis_quota_settle_lua},
-};
-
 /* in the command's scratch */
 typedef struct verdict {
     ar_redis_verdict_cb cb;
