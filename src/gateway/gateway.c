@@ -112,6 +112,7 @@ static void worker_dispose(ar_worker_t *w, void *ud)
     ar_gw_worker_t *gwk = w->data;
     if (!gwk)
         return;
+    ar_gw_leases_dispose(gwk); /* its last renewals go out on the connection */
     ar_redis_conn_close(gwk->redis);
     ar_upstream_close(gwk->up);
     ar_gw_spend_worker_dispose(gwk);

@@ -110,6 +110,7 @@ typedef struct ar_gw_worker {
     ar_list_t unflushed;               /* streams with output written since the last flush */
     struct ar_gw_spend_batcher *spend; /* tenancy.c: spend records of this loop turn */
     ar_redis_conn_t *redis;            /* this loop's connection (NULL: no Redis) */
+    struct ar_gw_leases *leases;       /* lease.c: this loop's leases of key quotas */
 } ar_gw_worker_t;
 
 /** One error of one attempt, for `_router.errors`. */
@@ -271,12 +272,15 @@ typedef struct ar_gw_req {
     int64_t key_redis_tpm;
     char key_member[AR_REDIS_MEMBER_MAX];
     /* the key's quotas: what was asked, under which limits, whether Redis is to decide
-     * (ar_gw_key_quota_shared), and the reservation there (quota_member "" when none) */
+     * (ar_gw_key_quota_shared); lease.c: what the request needs of its worker's lease of
+     * the key, what it took from it, and its place among the lease's waiters */
     ar_quota_ask_t quota_ask;
     ar_quota_limits_t quota_lim;
     bool quota_ask_redis;
-    const char *quota_key;
-    char quota_member[AR_REDIS_MEMBER_MAX];
+    bool lease_waiting;
+    ar_redis_amount_t lease_min, lease_max, lease_took;
+    struct ar_gw_lease *lease;
+    ar_list_t lease_link;
     unsigned admit_stage;        /* the next stage of ar_gw_admit_next */
     ar_gw_rl_charge_t rl_charge; /* ratelimit.c: the client buckets' charge */
     int64_t max_output_tokens;   /* the request's max_tokens / max_completion_tokens, 0: none */
@@ -478,6 +482,26 @@ bool ar_gw_key_windows_shared(ar_gw_req_t *g);
  * charged; no answer falls back to this instance's share of what was left).
  */
 bool ar_gw_key_quota_shared(ar_gw_req_t *g);
+/* lease.c: key quotas shared through Redis as leases, worker thread */
+/** The stage of ar_gw_key_quota_shared once the local checks passed with Redis ready. */
+bool ar_gw_lease_take(ar_gw_req_t *g);
+/** The request is done (used tokens and cost; 0 for one refused before any attempt):
+ *  what it took goes back to its lease, its usage into the lease's next renewal, and a
+ *  request still waiting leaves the waiters. Idempotent. */
+void ar_gw_lease_settle(ar_gw_req_t *g, int64_t tokens, double cost_usd);
+/** Starts and stops a worker's leases (dispose: on the worker's loop, before its Redis
+ *  connection closes: the settled usage is sent one last time). */
+void ar_gw_leases_init(ar_gw_worker_t *w);
+void ar_gw_leases_dispose(ar_gw_worker_t *w);
+/* keyguard.c, for lease.c */
+/** Redis gave no answer: reserves within this instance's share. @return true when
+ *  admitted; false when refused and finished. */
+bool ar_gw_key_quota_fallback(ar_gw_req_t *g);
+/** The shared counters refused (AR_QUOTA_TOKENS or AR_QUOTA_BUDGET): gives back what the
+ *  key was charged, answers 429 "quota" and finishes. */
+void ar_gw_key_quota_refused(ar_gw_req_t *g, ar_quota_verdict_t v);
+/** How long a reservation in Redis outlives its request should the instance die. */
+int64_t ar_gw_key_quota_hold_ms(const ar_gw_req_t *g);
 /**
  * Gives back everything ar_gw_key_admit and the key's shared stages charged (RPM, TPM,
  * quota reservation, here and in Redis) without counting anything: for a request a later

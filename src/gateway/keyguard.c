@@ -223,22 +223,20 @@ void ar_gw_key_give_back(ar_gw_req_t *g)
             ar_redis_window_release(g->gw->redis, &g->key_rpm_key, 1, g->key_member);
         ar_gw_key_settle_shared(g, 0);
     }
-    g->key_member[0] = g->quota_member[0] = '\0';
+    ar_gw_lease_settle(g, 0, 0);
+    g->key_member[0] = '\0';
     g->key_charged_ms = 0;
     g->key_tpm_charged = 0;
 }
 
-/* A quota stage refused after the key's windows admitted: all the key was charged is given
- * back, then the 429. */
-static void quota_refused(ar_gw_req_t *g, ar_quota_verdict_t v)
+void ar_gw_key_quota_refused(ar_gw_req_t *g, ar_quota_verdict_t v)
 {
     ar_gw_key_give_back(g);
     quota_refuse(g, v);
     ar_gw_req_finish(g);
 }
 
-/* Redis gave no answer: this instance reserves within its share of what was left. */
-static bool quota_fallback(ar_gw_req_t *g)
+bool ar_gw_key_quota_fallback(ar_gw_req_t *g)
 {
     ar_quota_t *q = &g->ctx.key->state->quota;
     int64_t wall = ar_wall_ms();
@@ -248,35 +246,12 @@ static bool quota_fallback(ar_gw_req_t *g)
     ar_quota_verdict_t v = ar_quota_reserve(q, &lim, &g->quota_ask, wall, &g->quota_res);
     if (v == AR_QUOTA_OK)
         return true;
-    quota_refused(g, v);
+    ar_gw_key_quota_refused(g, v);
     return false;
 }
 
-static void on_quota_verdict(void *ud, int rc, int verdict, const ar_redis_quota_used_t *used)
-{
-    ar_gw_req_t *g = ud;
-    ar_http_request_t *http = g->http; /* held since the reservation was sent */
-    if (g->finished) {
-        /* aborted meanwhile: finishing settled the reservation (pipelined behind it) */
-    } else if (rc == 0) {
-        ar_quota_shared_t fleet = {used->day_tokens, used->month_tokens, used->total_tokens,
-                                   used->total_usd};
-        ar_quota_sync(&g->ctx.key->state->quota, &fleet, ar_wall_ms());
-        if (verdict == 0)
-            ar_gw_admit_next(g);
-        else
-            quota_refused(g, verdict == 2 ? AR_QUOTA_BUDGET : AR_QUOTA_TOKENS);
-    } else {
-        g->quota_member[0] = '\0';
-        if (quota_fallback(g))
-            ar_gw_admit_next(g);
-    }
-    ar_http_unref(http);
-}
-
-/* How long a reservation outlives its request in Redis should its instance die: past any
- * request's end (attempts and retries included), and an hour without a timeout. */
-static int64_t quota_hold_ms(const ar_gw_req_t *g)
+/* Past any request's end (attempts and retries included), and an hour without a timeout. */
+int64_t ar_gw_key_quota_hold_ms(const ar_gw_req_t *g)
 {
     int64_t t = g->rt->cfg->server.request_timeout_ms;
     return t > 0 ? 2 * t + 60000 : 3600000;
@@ -286,40 +261,9 @@ bool ar_gw_key_quota_shared(ar_gw_req_t *g)
 {
     if (!g->quota_ask_redis || !g->quota_res.held)
         return false;
-    ar_tkey_t *k = g->ctx.key;
-    ar_quota_t *q = &k->state->quota;
-    ar_redis_conn_t *c = g->gw->redis;
-    if (ar_redis_conn_ready(c)) {
-        const ar_tkey_conf_t *conf = atomic_load_explicit(&k->conf, memory_order_acquire);
-        const ar_quota_limits_t *lim = &g->quota_lim;
-        const ar_quota_ask_t *ask = &g->quota_ask;
-        int64_t wall = ar_wall_ms();
-        int64_t prompt = ask->prompt_tokens > 0 ? ask->prompt_tokens : 1;
-        ar_quota_shared_t seen;
-        ar_quota_known(q, wall, &seen);
-        ar_redis_quota_ask_t a = {
-            .day = ar_quota_day_of(wall),
-            .month = ar_quota_month_of(wall),
-            .hold_ms = quota_hold_ms(g),
-            .day_tokens = lim->day_tokens,
-            .month_tokens = lim->month_tokens,
-            .total_tokens = lim->total_tokens,
-            .budget_usd = lim->budget_usd,
-            .prompt_tokens = prompt,
-            .worst_tokens = prompt + (ask->max_output_tokens > 0 ? ask->max_output_tokens : 0),
-            .input_price = ask->input_price,
-            .output_price = ask->output_price,
-            .seed = {seen.day_tokens, seen.month_tokens, seen.total_tokens, seen.total_usd},
-        };
-        g->quota_key = ar_pool_printf(g->http->pool, "airouter:key:{%lld}", (long long)conf->id);
-        if (ar_redis_quota_reserve(c, g->quota_key, &a, g->quota_member, on_quota_verdict, g) ==
-            0) {
-            ar_http_ref(g->http);
-            return true;
-        }
-    }
-    g->quota_member[0] = '\0';
-    return !quota_fallback(g);
+    if (ar_redis_conn_ready(g->gw->redis))
+        return ar_gw_lease_take(g);
+    return !ar_gw_key_quota_fallback(g);
 }
 
 void ar_gw_billed_tokens(const ar_gw_req_t *g, int64_t *prompt, int64_t *completion)
@@ -361,12 +305,7 @@ void ar_gw_key_settle(ar_gw_req_t *g, double cost_usd)
             ar_redis_window_release(g->gw->redis, &g->key_rpm_key, 1, g->key_member);
         ar_gw_key_settle_shared(g, used);
     }
-    if (g->quota_member[0]) {
-        int64_t wall = ar_wall_ms();
-        ar_redis_quota_settle(g->gw->redis, g->quota_key, g->quota_member, ar_quota_day_of(wall),
-                              ar_quota_month_of(wall), used, cost_usd);
-        g->quota_member[0] = '\0';
-    }
+    ar_gw_lease_settle(g, used, cost_usd);
     g->key_member[0] = '\0';
     g->key_charged_ms = 0;
 }

@@ -77,8 +77,7 @@ typedef struct ar_redis_cmd entry_t;
 const ar_redis_script_t ar_redis_scripts[AR_REDIS_SCRIPTS] = {
     [AR_REDIS_WINDOW] = {"window", ar_redis_window_lua},
     [AR_REDIS_WINDOW_SETTLE] = {"window settle", ar_redis_window_settle_lua},
-    [AR_REDIS_QUOTA] = {"quota", ar_redis_quota_lua},
-    [AR_REDIS_QUOTA_SETTLE] = {"quota settle", ar_redis_quota_settle_lua},
+    [AR_REDIS_QUOTA] = {"quota lease", ar_redis_quota_lua},
     [AR_REDIS_BUCKET] = {"bucket", ar_redis_bucket_lua},
 };
 

@@ -110,44 +110,57 @@ void ar_redis_window_settle(ar_redis_conn_t *c, const char *const *keys, size_t 
 
 /* ---- key quotas and budgets (redis_quota.c) ---- */
 
-/** A key's usage across the fleet in the current periods (tokens; USD all time). */
+/** An amount of a quota: tokens, and money in nano-USD. */
+typedef struct ar_redis_amount {
+    int64_t tokens, nano;
+} ar_redis_amount_t;
+
+/** A key's usage across the fleet in the current periods (tokens; nano-USD all time). */
 typedef struct ar_redis_quota_used {
-    int64_t day_tokens, month_tokens, total_tokens;
-    double total_usd;
+    int64_t day_tokens, month_tokens, total_tokens, total_nano;
 } ar_redis_quota_used_t;
 
-/** A reservation asked of the shared counters; limits < 0 are none. */
-typedef struct ar_redis_quota_ask {
+/** What a lease asks of the shared counters; limits < 0 are none. */
+typedef struct ar_redis_lease_ask {
     int64_t day, month; /* the periods now (tenant/quota.h's numbers) */
-    int64_t hold_ms;    /* how long the reservation lives unless settled */
-    int64_t day_tokens, month_tokens, total_tokens;
-    double budget_usd;
-    int64_t prompt_tokens, worst_tokens; /* the estimate, and it plus the maximum output */
-    double input_price, output_price;    /* USD per token */
-    ar_redis_quota_used_t seed;          /* this instance's view, should Redis hold none */
-} ar_redis_quota_ask_t;
+    int64_t hold_ms;    /* how long the lease lives unless renewed */
+    int64_t day_tokens, month_tokens, total_tokens, budget_nano;
+    ar_redis_amount_t usage;     /* settled since the last ask: counted now */
+    ar_redis_amount_t in_flight; /* taken by requests still running: kept reserved */
+    ar_redis_amount_t need_min;  /* the waiting request's prompt (tokens < 0: none waits) */
+    ar_redis_amount_t need_max;  /* its worst case (prompt + maximum output) */
+    ar_redis_amount_t want;      /* the room wanted for the requests to come */
+    int64_t spread;              /* leases that may share what is left (>= 1) */
+    ar_redis_quota_used_t seed;  /* this instance's view, should Redis hold none */
+} ar_redis_lease_ask_t;
+
+/** The answer: verdict 0 (room granted), 1 (a token limit has no room for the waiting
+ *  request's prompt) or 2 (the budget has none); the room granted; the fleet's usage. */
+typedef struct ar_redis_lease_answer {
+    int verdict;
+    int64_t room_tokens, room_nano;
+    ar_redis_quota_used_t used;
+} ar_redis_lease_answer_t;
+
+typedef void (*ar_redis_lease_cb)(void *ud, int rc, const ar_redis_lease_answer_t *a);
+
+/** A name unique to this connection's process across instances, for a lease. */
+void ar_redis_member(const ar_redis_conn_t *c, char out[AR_REDIS_MEMBER_MAX]);
 
 /**
- * The answer to a reservation: rc 0 with verdict 0 (reserved), 1 (a token limit has no
- * room for the prompt) or 2 (the budget has none), and the fleet's usage; or rc AR_EUNAVAIL.
- */
-typedef void (*ar_redis_quota_cb)(void *ud, int rc, int verdict, const ar_redis_quota_used_t *used);
-
-/**
- * Reserves ask's worst case (capped at the room left, as tenant/quota.h) in the shared
- * counters of the key whose Redis prefix is key ("airouter:key:{ID}"), atomically with the
- * check. member_out (AR_REDIS_MEMBER_MAX bytes) receives the reservation's name for
- * ar_redis_quota_settle. cb runs once, later, on c's loop. Loop thread.
+ * Renews the lease member of the key whose Redis prefix is key ("airouter:key:{ID}"),
+ * atomically: counts ask->usage, gives the lease's old reservation back, and reserves
+ * in_flight plus the room granted: nothing when a waiting request's need_min does not fit
+ * (the verdict says which limit), else whole multiples of need_max up to want or 1/spread
+ * of what is left, whichever is less, but at least need_max for a waiting request, and
+ * never more than is left. cb (NULL: fire and forget) runs
+ * once, later, on c's loop; rc AR_EUNAVAIL when Redis gave no answer (the lease may or may
+ * not have been renewed). Loop thread.
  * @return 0, or AR_EUNAVAIL (c is not ready: cb will not run).
  */
-int ar_redis_quota_reserve(ar_redis_conn_t *c, const char *key, const ar_redis_quota_ask_t *ask,
-                           char *member_out, ar_redis_quota_cb cb, void *ud) AR_MUST_CHECK;
-/**
- * Gives member's reservation back and counts the request's tokens and cost in the periods
- * day and month (fire and forget). Without a ready connection the reservation expires.
- */
-void ar_redis_quota_settle(ar_redis_conn_t *c, const char *key, const char *member, int64_t day,
-                           int64_t month, int64_t tokens, double cost_usd);
+int ar_redis_quota_lease(ar_redis_conn_t *c, const char *key, const char *member,
+                         const ar_redis_lease_ask_t *ask, ar_redis_lease_cb cb,
+                         void *ud) AR_MUST_CHECK;
 
 /* ---- token buckets (client rate limiting) ---- */
 

@@ -16,8 +16,7 @@
 typedef enum ar_redis_script_id {
     AR_REDIS_WINDOW,        /* redis_window.c: admit into sliding windows */
     AR_REDIS_WINDOW_SETTLE, /* redis_window.c: correct a token window's estimate */
-    AR_REDIS_QUOTA,         /* redis_quota.c: reserve a key's quota */
-    AR_REDIS_QUOTA_SETTLE,  /* redis_quota.c: count the usage, give the reservation back */
+    AR_REDIS_QUOTA,         /* redis_quota.c: renew a lease of a key's quotas */
     AR_REDIS_BUCKET,        /* redis_bucket.c: take a token from GCRA buckets */
     AR_REDIS_SCRIPTS
 } ar_redis_script_id_t;
@@ -30,7 +29,7 @@ typedef struct ar_redis_script {
 /* Indexed by ar_redis_script_id_t (redis.c); each file defines its own scripts' texts. */
 extern const ar_redis_script_t ar_redis_scripts[AR_REDIS_SCRIPTS];
 extern const char ar_redis_window_lua[], ar_redis_window_settle_lua[];
-extern const char ar_redis_quota_lua[], ar_redis_quota_settle_lua[];
+extern const char ar_redis_quota_lua[];
 extern const char ar_redis_bucket_lua[];
 
 #define AR_REDIS_ANSWER_MAX 8

@@ -1,11 +1,15 @@
 /*
- * redis_quota.c: a virtual key's token quotas and budget shared by every instance: the
- * same reservation arithmetic as tenant/quota.c, run atomically in Redis over the fleet's
- * counters. One hash per key (KEY:quota: the day and month periods, their tokens, the
- * total tokens and USD, and what is reserved), and its reservations: a sorted set of
- * members by expiry (KEY:resv) with each one's amounts (KEY:resa). A reservation whose
- * instance died before settling expires and is given back; a hash Redis lost, or one idle
- * for a day, is seeded again from the asking instance's own view of the usage.
+ * redis_quota.c: a virtual key's token quotas and budget shared by every instance, as
+ * leases. One hash per key (KEY:quota: the day and month periods, their tokens, the total
+ * tokens, the total spend and what is reserved, money in nano-USD so that no float drifts)
+ * and its leases: a sorted set of members by expiry (KEY:resv) with each one's reserved
+ * tokens and nano-USD (KEY:resa). A lease is one worker's reservation for a key: what its
+ * requests in flight took plus room for the next ones, renewed with the usage they settled.
+ * One script does it all atomically: it counts the usage, gives the old reservation back,
+ * checks the room for the request waiting (if any) as tenant/quota.h does, and reserves
+ * what is in flight plus the room granted. A lease whose instance died expires and is
+ * given back; a hash Redis lost, or one idle for a day, is seeded again from the asking
+ * instance's own view of the usage.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,184 +18,162 @@
 
 #define IDLE_MS 86400000LL
 
-/* What both scripts share: the keys, Redis's clock, the period numbers of the asking
- * instance (a period only moves forward), and giving reservations back. */
-#define QUOTA_LUA_COMMON                                                                           \
-    "local q, rz, ra = KEYS[1], KEYS[2], KEYS[3]\n"                                                \
-    "local t = redis.call('TIME')\n"                                                               \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
-    "local day, month = tonumber(ARGV[2]), tonumber(ARGV[3])\n"                                    \
-    "local function give_back(m)\n"                                                                \
-    "  local a = redis.call('HGET', ra, m)\n"                                                      \
-    "  if a then\n"                                                                                \
-    "    local tk, us = string.match(a, '^(%S+) (%S+)$')\n"                                        \
-    "    redis.call('HINCRBY', q, 'rt', string.format('%d', -tonumber(tk)))\n"                     \
-    "    redis.call('HINCRBYFLOAT', q, 'ru', string.format('%.17g', -tonumber(us)))\n"             \
-    "    redis.call('HDEL', ra, m)\n"                                                              \
-    "  end\n"                                                                                      \
-    "  redis.call('ZREM', rz, m)\n"                                                                \
-    "end\n"                                                                                        \
-    "local function expire_and_roll()\n"                                                           \
-    "  for _, m in ipairs(redis.call('ZRANGEBYSCORE', rz, '-inf', now)) do give_back(m) end\n"     \
-    "  if redis.call('ZCARD', rz) == 0 then redis.call('HSET', q, 'rt', 0, 'ru', 0) end\n"         \
-    "  local h = redis.call('HMGET', q, 'day', 'month')\n"                                         \
-    "  if day > tonumber(h[1]) then redis.call('HSET', q, 'day', day, 'dt', 0) end\n"              \
-    "  if month > tonumber(h[2]) then redis.call('HSET', q, 'month', month, 'mt', 0) end\n"        \
-    "end\n"                                                                                        \
-    "local function keep(idle)\n"                                                                  \
-    "  for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, idle) end\n"                           \
-    "end\n"
-
 /*
- * ARGV: 1 member, 2 day, 3 month, 4 the reservation's lifetime (ms), 5 the idle expiry,
- * 6..8 the day, month and total token limits, 9 the budget (USD; < 0: none of them), 10 the
- * prompt estimate, 11 the worst case (prompt + maximum output), 12..13 the input and output
- * prices, 14..17 the seeds (day, month and total tokens, total USD). Returns {admitted,
- * verdict (0, 1 tokens, 2 budget), day, month and total tokens, total nano-USD}.
+ * KEYS: KEY:quota, KEY:resv, KEY:resa. ARGV: 1 member, 2 day, 3 month, 4 the lease's
+ * lifetime (ms), 5 the idle expiry, 6..8 the day, month and total token limits, 9 the
+ * budget (nano-USD; < 0: none of them), 10..11 the usage to count (tokens, nano-USD),
+ * 12..13 what is in flight, 14..15 what the waiting request needs at least (its prompt;
+ * tokens < 0: no request waits, nothing to refuse), 16..17 what it needs at most (its worst
+ * case; the unit of the room granted), 18..19 the room wanted, 20 how many leases may share
+ * what is left (the room granted is at most 1/spread of it, unless the request needs
+ * more), 21..24 the seeds (day,
+ * month and total tokens, nano-USD). Returns {admitted, verdict (0, 1 tokens, 2 budget),
+ * room granted (tokens, nano-USD), day, month and total tokens, nano-USD}.
  */
-const char ar_redis_quota_lua[] = QUOTA_LUA_COMMON
-    "if redis.call('EXISTS', q) == 0 then\n"
-    "  redis.call('DEL', rz, ra)\n"
-    "  redis.call('HSET', q, 'day', day, 'month', month, 'dt', ARGV[14], 'mt', ARGV[15],\n"
-    "             'tt', ARGV[16], 'usd', ARGV[17], 'rt', 0, 'ru', 0)\n"
-    "end\n"
-    "expire_and_roll()\n"
-    "local h = redis.call('HMGET', q, 'dt', 'mt', 'tt', 'usd', 'rt', 'ru')\n"
-    "local used = {tonumber(h[1]), tonumber(h[2]), tonumber(h[3])}\n"
-    "local usd, rt, ru = tonumber(h[4]), tonumber(h[5]), tonumber(h[6])\n"
-    "local prompt, worst = tonumber(ARGV[10]), tonumber(ARGV[11])\n"
-    "local inp, outp = tonumber(ARGV[12]), tonumber(ARGV[13])\n"
-    "local left = -1\n"
-    "for i = 1, 3 do\n"
-    "  local lim = tonumber(ARGV[5 + i])\n"
-    "  if lim >= 0 then\n"
-    "    local r = lim - used[i] - rt\n"
-    "    if r < 0 then r = 0 end\n"
-    "    if left < 0 or r < left then left = r end\n"
+const char ar_redis_quota_lua[] =
+    /* a line of its own keeps clang-format from packing the script */
+    ""
+    "local q, rz, ra = KEYS[1], KEYS[2], KEYS[3]\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local A = {}\n"
+    "for i = 2, 24 do A[i] = tonumber(ARGV[i]) end\n"
+    "local h = redis.call('HMGET', q, 'day', 'month', 'dt', 'mt', 'tt', 'usd', 'rt', 'ru')\n"
+    "if not h[1] then h = {A[2], A[3], A[21], A[22], A[23], A[24], 0, 0} end\n"
+    "for i = 1, 8 do h[i] = tonumber(h[i]) end\n"
+    "local day, month, dt, mt, tt, usd, rt, ru = unpack(h)\n"
+    /* a period only moves forward: an instance whose clock lags cannot roll it back */
+    "if A[2] > day then day = A[2]; dt = 0 end\n"
+    "if A[3] > month then month = A[3]; mt = 0 end\n"
+    "local function drop(m)\n"
+    "  local a = redis.call('HGET', ra, m)\n"
+    "  if a then\n"
+    "    local x, y = string.match(a, '^(%-?%d+) (%-?%d+)$')\n"
+    "    rt = rt - tonumber(x)\n"
+    "    ru = ru - tonumber(y)\n"
+    "    redis.call('HDEL', ra, m)\n"
     "  end\n"
+    "  redis.call('ZREM', rz, m)\n"
     "end\n"
-    "local budget = tonumber(ARGV[9])\n"
-    "local uleft = -1\n"
-    "if budget >= 0 then\n"
-    "  uleft = budget - usd - ru\n"
-    "  if uleft < 0 then uleft = 0 end\n"
+    "for _, m in ipairs(redis.call('ZRANGEBYSCORE', rz, '-inf', now)) do drop(m) end\n"
+    "drop(ARGV[1])\n"
+    "if rt < 0 then rt = 0 end\n"
+    "if ru < 0 then ru = 0 end\n"
+    "dt = dt + A[10]; mt = mt + A[10]; tt = tt + A[10]; usd = usd + A[11]\n"
+    "local tl = A[6] >= 0 or A[7] >= 0 or A[8] >= 0\n"
+    "local bl = A[9] >= 0\n"
+    "local at, au = 0, 0\n"
+    "if tl then\n"
+    "  at = -1\n"
+    "  local used = {dt, mt, tt}\n"
+    "  for i = 1, 3 do\n"
+    "    if A[5 + i] >= 0 then\n"
+    "      local r = A[5 + i] - used[i] - rt\n"
+    "      if at < 0 or r < at then at = r end\n"
+    "    end\n"
+    "  end\n"
+    "  at = at - A[12]\n"
     "end\n"
+    "if bl then au = A[9] - usd - ru - A[13] end\n"
     "local verdict = 0\n"
-    "if left >= 0 and left < prompt then\n"
-    "  verdict = 1\n"
-    "elseif uleft >= 0 and (uleft <= 0 or uleft < prompt * inp) then\n"
-    "  verdict = 2\n"
-    "else\n"
-    "  local tk, us = 0, 0\n"
-    "  if left >= 0 then tk = math.min(worst, left) end\n"
-    "  if uleft >= 0 then us = math.min(prompt * inp + (worst - prompt) * outp, uleft) end\n"
-    "  redis.call('HINCRBY', q, 'rt', string.format('%d', tk))\n"
-    "  redis.call('HINCRBYFLOAT', q, 'ru', string.format('%.17g', us))\n"
-    "  redis.call('ZADD', rz, now + tonumber(ARGV[4]), ARGV[1])\n"
-    "  redis.call('HSET', ra, ARGV[1], string.format('%d %.17g', tk, us))\n"
+    "if A[14] >= 0 then\n"
+    "  if tl and at < A[14] then verdict = 1\n"
+    "  elseif bl and (au <= 0 or au < A[15]) then verdict = 2 end\n"
     "end\n"
-    "keep(tonumber(ARGV[5]))\n"
+    /* whole worst cases only (room for a part of one request would sit unused), at
+     * least one for a waiting request, never more than is left */
+    "local function grant(avail, unit, want)\n"
+    "  if avail <= 0 then return 0 end\n"
+    "  local g = math.floor(avail / A[20])\n"
+    "  if want < g then g = want end\n"
+    "  if unit > 0 then g = math.floor(g / unit) * unit end\n"
+    "  if A[14] >= 0 and unit > g then g = unit end\n"
+    "  if avail < g then g = avail end\n"
+    "  return g\n"
+    "end\n"
+    "local gt, gu = 0, 0\n"
+    "if verdict == 0 then\n"
+    "  if tl then gt = grant(at, A[16], A[18]) end\n"
+    "  if bl then gu = grant(au, A[17], A[19]) end\n"
+    "end\n"
+    "local kt, ku = A[12] + gt, A[13] + gu\n"
+    "rt = rt + kt; ru = ru + ku\n"
+    "local f = '%d'\n"
+    "redis.call('HSET', q, 'day', string.format(f, day), 'month', string.format(f, month),\n"
+    "           'dt', string.format(f, dt), 'mt', string.format(f, mt),\n"
+    "           'tt', string.format(f, tt), 'usd', string.format(f, usd),\n"
+    "           'rt', string.format(f, rt), 'ru', string.format(f, ru))\n"
+    "if kt > 0 or ku > 0 then\n"
+    "  redis.call('ZADD', rz, now + A[4], ARGV[1])\n"
+    "  redis.call('HSET', ra, ARGV[1], string.format('%d %d', kt, ku))\n"
+    "end\n"
+    "for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, A[5]) end\n"
     "local ok = 0\n"
     "if verdict == 0 then ok = 1 end\n"
-    "return {ok, verdict, used[1], used[2], used[3], math.floor(usd * 1e9)}\n";
-
-/*
- * ARGV: 1 member, 2 day, 3 month, 4 the tokens used, 5 the cost (USD), 6 the idle expiry.
- * Gives the member's reservation back and counts the usage; a hash Redis lost is left
- * alone (the next reservation seeds it from a view that holds this usage). Returns {done}.
- */
-const char ar_redis_quota_settle_lua[] = QUOTA_LUA_COMMON
-    "if redis.call('EXISTS', q) == 0 then return {0} end\n"
-    "give_back(ARGV[1])\n"
-    "expire_and_roll()\n"
-    "local n = tonumber(ARGV[4])\n"
-    "if n > 0 then\n"
-    "  redis.call('HINCRBY', q, 'dt', ARGV[4])\n"
-    "  redis.call('HINCRBY', q, 'mt', ARGV[4])\n"
-    "  redis.call('HINCRBY', q, 'tt', ARGV[4])\n"
-    "end\n"
-    "if tonumber(ARGV[5]) > 0 then redis.call('HINCRBYFLOAT', q, 'usd', ARGV[5]) end\n"
-    "keep(tonumber(ARGV[6]))\n"
-    "return {1}\n";
+    "return {ok, verdict, gt, gu, dt, mt, tt, usd}\n";
 
 /* in the command's scratch */
-typedef struct quota_wait {
-    ar_redis_quota_cb cb;
+typedef struct lease_wait {
+    ar_redis_lease_cb cb;
     void *ud;
-} quota_wait_t;
-_Static_assert(sizeof(quota_wait_t) <= 4 * sizeof(void *), "the scratch holds the callback");
+} lease_wait_t;
+_Static_assert(sizeof(lease_wait_t) <= 4 * sizeof(void *), "the scratch holds the callback");
 
-static void on_quota(void *ud, int rc, const int64_t *v, size_t n)
+static void on_lease(void *ud, int rc, const int64_t *v, size_t n)
 {
-    quota_wait_t w = *(quota_wait_t *)ud;
-    ar_redis_quota_used_t used = {0};
-    int verdict = 0;
-    if (rc == 0 && n != 6)
+    lease_wait_t w = *(lease_wait_t *)ud;
+    ar_redis_lease_answer_t a = {0};
+    if (rc == 0 && n != 8)
         rc = AR_EUNAVAIL;
-    if (rc == 0) {
-        verdict = (int)v[1];
-        used = (ar_redis_quota_used_t){v[2], v[3], v[4], (double)v[5] / 1e9};
-    }
-    w.cb(w.ud, rc, verdict, &used);
+    if (rc == 0)
+        a = (ar_redis_lease_answer_t){(int)v[1], v[2], v[3], {v[4], v[5], v[6], v[7]}};
+    w.cb(w.ud, rc, &a);
 }
 
-/* Adds the three keys of the key whose prefix is key ("airouter:key:{ID}"). */
-static ar_redis_cmd_t *quota_cmd(ar_redis_conn_t *c, ar_redis_script_id_t script, const char *key)
+void ar_redis_member(const ar_redis_conn_t *c, char out[AR_REDIS_MEMBER_MAX])
 {
-    ar_redis_cmd_t *cmd = ar_redis_cmd_new(c, script, 3);
+    ar_redis_cmd_member(c, out);
+}
+
+int ar_redis_quota_lease(ar_redis_conn_t *c, const char *key, const char *member,
+                         const ar_redis_lease_ask_t *ask, ar_redis_lease_cb cb, void *ud)
+{
+    ar_redis_cmd_t *cmd = ar_redis_cmd_new(c, AR_REDIS_QUOTA, 3);
     if (!cmd)
-        return NULL;
+        return AR_EUNAVAIL;
     static const char *const tails[3] = {":quota", ":resv", ":resa"};
     char name[256];
     for (size_t i = 0; i < 3; i++) {
         snprintf(name, sizeof(name), "%s%s", key, tails[i]);
         ar_redis_cmd_str(cmd, name);
     }
-    return cmd;
-}
-
-int ar_redis_quota_reserve(ar_redis_conn_t *c, const char *key, const ar_redis_quota_ask_t *ask,
-                           char *member_out, ar_redis_quota_cb cb, void *ud)
-{
-    ar_redis_cmd_t *cmd = quota_cmd(c, AR_REDIS_QUOTA, key);
-    if (!cmd)
-        return AR_EUNAVAIL;
-    ar_redis_cmd_member(c, member_out);
-    ar_redis_cmd_str(cmd, member_out);
-    ar_redis_cmd_int(cmd, ask->day);
-    ar_redis_cmd_int(cmd, ask->month);
-    ar_redis_cmd_int(cmd, ask->hold_ms > 0 ? ask->hold_ms : 1);
-    ar_redis_cmd_int(cmd, IDLE_MS);
-    ar_redis_cmd_int(cmd, ask->day_tokens);
-    ar_redis_cmd_int(cmd, ask->month_tokens);
-    ar_redis_cmd_int(cmd, ask->total_tokens);
-    ar_redis_cmd_real(cmd, ask->budget_usd);
-    ar_redis_cmd_int(cmd, ask->prompt_tokens);
-    ar_redis_cmd_int(cmd, ask->worst_tokens);
-    ar_redis_cmd_real(cmd, ask->input_price);
-    ar_redis_cmd_real(cmd, ask->output_price);
-    ar_redis_cmd_int(cmd, ask->seed.day_tokens);
-    ar_redis_cmd_int(cmd, ask->seed.month_tokens);
-    ar_redis_cmd_int(cmd, ask->seed.total_tokens);
-    ar_redis_cmd_real(cmd, ask->seed.total_usd);
-    quota_wait_t *w = ar_redis_cmd_scratch(cmd);
-    *w = (quota_wait_t){cb, ud};
-    return ar_redis_cmd_send(cmd, on_quota, w);
-}
-
-void ar_redis_quota_settle(ar_redis_conn_t *c, const char *key, const char *member, int64_t day,
-                           int64_t month, int64_t tokens, double cost_usd)
-{
-    if (!member || !member[0])
-        return;
-    ar_redis_cmd_t *cmd = quota_cmd(c, AR_REDIS_QUOTA_SETTLE, key);
-    if (!cmd)
-        return; /* the reservation expires; the usage is in this instance's view */
     ar_redis_cmd_str(cmd, member);
-    ar_redis_cmd_int(cmd, day);
-    ar_redis_cmd_int(cmd, month);
-    ar_redis_cmd_int(cmd, tokens > 0 ? tokens : 0);
-    ar_redis_cmd_real(cmd, cost_usd > 0 ? cost_usd : 0);
-    ar_redis_cmd_int(cmd, IDLE_MS);
-    (void)ar_redis_cmd_send(cmd, NULL, NULL);
+    const int64_t args[] = {ask->day,
+                            ask->month,
+                            ask->hold_ms > 0 ? ask->hold_ms : 1,
+                            IDLE_MS,
+                            ask->day_tokens,
+                            ask->month_tokens,
+                            ask->total_tokens,
+                            ask->budget_nano,
+                            ask->usage.tokens,
+                            ask->usage.nano,
+                            ask->in_flight.tokens,
+                            ask->in_flight.nano,
+                            ask->need_min.tokens,
+                            ask->need_min.nano,
+                            ask->need_max.tokens,
+                            ask->need_max.nano,
+                            ask->want.tokens,
+                            ask->want.nano,
+                            ask->spread > 0 ? ask->spread : 1,
+                            ask->seed.day_tokens,
+                            ask->seed.month_tokens,
+                            ask->seed.total_tokens,
+                            ask->seed.total_nano};
+    for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++)
+        ar_redis_cmd_int(cmd, args[i]);
+    lease_wait_t *w = ar_redis_cmd_scratch(cmd);
+    *w = (lease_wait_t){cb, ud};
+    return ar_redis_cmd_send(cmd, cb ? on_lease : NULL, cb ? w : NULL);
 }

@@ -274,8 +274,9 @@ test('three instances share a virtual key\'s budget through Redis: zero overshoo
   console.log(`virtual key budget of 8 answers over 3 instances: ${ok} served, spent ${spent(res)} of ${8 * each} USD (overshoot ${spent(res) - 8 * each})`);
   assert.equal(ok, 8);
   assert.equal(spent(res), 8 * each);
-  const hash = execFileSync('redis-cli', ['-p', String(redisPort), 'HGET', `airouter:key:{${shared.id}}:quota`, 'usd'], { encoding: 'utf8' }).trim();
-  assert.equal(Number(hash), 8 * each, 'the fleet\'s counter holds what was spent');
+  // the usage reaches the fleet's counter (nano-USD) with each lease's next renewal
+  const usd = () => Number(execFileSync('redis-cli', ['-p', String(redisPort), 'HGET', `airouter:key:{${shared.id}}:quota`, 'usd'], { encoding: 'utf8' }).trim());
+  await waitFor(() => usd() === 8 * each * 1e9, { what: 'the fleet\'s counter holds what was spent' });
 
   await stopRedis();
   try {
@@ -295,5 +296,42 @@ test('three instances share a virtual key\'s budget through Redis: zero overshoo
   }
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// Far from its limits a key's quota costs no Redis round trip per request: each worker
+// leases room (16 worst cases at a time here) and renews it with the usage settled since,
+// so the fleet's counters catch up within a moment, and an idle lease gives its room back.
+test('a key\'s budget far from its limit: leased room, few Redis calls, exact counters, room given back when idle', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-lease-'));
+  const db = path.join(dir, 'keys.db');
+  const cliCfg = path.join(dir, 'cli.yaml');
+  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const made = await runCli(['key', 'create', '--name', 'rich', '--budget', '1000', '--json', '-config', cliCfg]);
+  assert.equal(made.code, 0, made.err);
+  const { key, id } = JSON.parse(made.out);
+  const k = keyMaker();
+  const router = await startRouter(baseConfig({
+    credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
+    models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
+    extra: `storage:\n  database_url: sqlite://${db}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n`,
+  }));
+  await waitFor(async () => (await health(router)).redis.up, { what: 'redis up' });
+  const words = Array.from({ length: 14 }, (_, i) => `w${i}`).join(' ');
+  const hget = (field) => Number(execFileSync('redis-cli', ['-p', String(redisPort), 'HGET', `airouter:key:{${id}}:quota`, field], { encoding: 'utf8' }).trim());
+  const spentBefore = hget('usd') || 0; // each test's store numbers its keys from 1
+  const before = (await health(router)).redis.checks;
+  for (let i = 0; i < 48; i++) {
+    const r = await chat(router, 'p', `${words} q${i}`, { key, extra: { max_tokens: 16 } });
+    assert.equal(r.status, 200, r.text);
+  }
+  const calls = (await health(router)).redis.checks - before;
+  console.log(`48 requests of a key with a budget: ${calls} Redis calls`);
+  assert.ok(calls < 24, `${calls} Redis calls for 48 requests`);
+  // every answer cost 1/64 USD: the fleet's counter holds all 48 soon after
+  await waitFor(() => hget('usd') - spentBefore === 48 * 1e9 / 64, { what: 'usage counted in Redis' });
+  // and nothing stays reserved once the lease is idle
+  await waitFor(() => hget('ru') === 0, { what: 'room given back', timeoutMs: 10000 * slow });
+  await router.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });

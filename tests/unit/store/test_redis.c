@@ -2,8 +2,9 @@
  * test_redis.c: the shared-window client against a real redis-server, started by the test
  * on 127.0.0.1 on a free port (no persistence): the Lua window's limits, all-or-nothing
  * charging and sliding, token windows and their correction, giving back, the verdict
- * deadline, losing the server and reconnecting, a flushed script cache, URL parsing, and a
- * key's shared quotas (reservation, budget, settling, periods, expiry, seeding).
+ * deadline, losing the server and reconnecting, a flushed script cache, URL parsing, and
+ * the leases of a key's shared quotas (room granted, refusals, usage, periods, expiry,
+ * seeding).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -432,67 +433,94 @@ static void test_lost_and_back(void **state)
     assert_true(check(f, &w, 1, 60000).allowed);
 }
 
-/* ---- shared quotas ---- */
+/* ---- quota leases ---- */
 
-typedef struct quota_answer {
+typedef struct lease_answer {
     bool done;
-    int rc, verdict;
-    ar_redis_quota_used_t used;
-} quota_answer_t;
+    int rc;
+    ar_redis_lease_answer_t a;
+} lease_answer_t;
 
-static void on_quota(void *ud, int rc, int verdict, const ar_redis_quota_used_t *used)
+static void on_lease(void *ud, int rc, const ar_redis_lease_answer_t *a)
 {
-    quota_answer_t *a = ud;
-    assert_false(a->done);
-    *a = (quota_answer_t){true, rc, verdict, *used};
+    lease_answer_t *la = ud;
+    assert_false(la->done);
+    *la = (lease_answer_t){true, rc, *a};
 }
 
-static quota_answer_t reserve(fixture_t *f, const ar_redis_quota_ask_t *ask, char *member)
+static ar_redis_lease_answer_t lease(fixture_t *f, const char *member, ar_redis_lease_ask_t ask)
 {
-    quota_answer_t a = {0};
-    char m[AR_REDIS_MEMBER_MAX];
-    assert_int_equal(
-        ar_redis_quota_reserve(f->c, "airouter:key:{9}", ask, member ? member : m, on_quota, &a),
-        0);
-    assert_false(a.done);
-    assert_true(run_until(f, &a.done, 2000));
-    assert_int_equal(a.rc, 0);
-    return a;
+    lease_answer_t la = {0};
+    assert_int_equal(ar_redis_quota_lease(f->c, "airouter:key:{9}", member, &ask, on_lease, &la),
+                     0);
+    assert_false(la.done);
+    assert_true(run_until(f, &la.done, 2000));
+    assert_int_equal(la.rc, 0);
+    return la.a;
 }
 
-static const ar_redis_quota_ask_t tokens_ask = {.day = 100,
-                                                .month = 40,
-                                                .hold_ms = 60000,
-                                                .day_tokens = -1,
-                                                .month_tokens = -1,
-                                                .total_tokens = 100,
-                                                .budget_usd = -1,
-                                                .prompt_tokens = 30,
-                                                .worst_tokens = 60};
+/* A total of 100 tokens; requests of prompt 30, worst case 60. */
+static ar_redis_lease_ask_t tokens_ask(void)
+{
+    return (ar_redis_lease_ask_t){.day = 100,
+                                  .month = 40,
+                                  .hold_ms = 60000,
+                                  .day_tokens = -1,
+                                  .month_tokens = -1,
+                                  .total_tokens = 100,
+                                  .budget_nano = -1,
+                                  .need_min = {30, 0},
+                                  .need_max = {60, 0},
+                                  .want = {960, 0},
+                                  .spread = 1};
+}
 
-/* The room covers the prompt or nothing is reserved; the worst case is capped at the room;
- * settling gives the reservation back and counts the usage. */
-static void test_quota_tokens(void **state)
+/* Room is granted in whole worst cases, at least the waiting request's (capped at what is
+ * left), refused when not even its prompt fits; a renewal counts the usage and gives the
+ * room back; what is in flight stays reserved. */
+static void test_lease_tokens(void **state)
 {
     fixture_t *f = *state;
-    char m1[AR_REDIS_MEMBER_MAX];
-    quota_answer_t a = reserve(f, &tokens_ask, m1);
+    ar_redis_lease_ask_t ask = tokens_ask();
+    ar_redis_lease_answer_t a = lease(f, "A", ask);
     assert_int_equal(a.verdict, 0);
+    assert_int_equal(a.room_tokens, 60); /* 100 in whole worst cases */
     assert_int_equal(a.used.total_tokens, 0);
-    assert_int_equal(reserve(f, &tokens_ask, NULL).verdict, 0); /* 40 left: 40 reserved */
-    assert_int_equal(reserve(f, &tokens_ask, NULL).verdict, 1);
-    ar_redis_quota_settle(f->c, "airouter:key:{9}", m1, 100, 40, 20, 0);
-    a = reserve(f, &tokens_ask, NULL); /* 100 - 20 used - 40 reserved */
+    a = lease(f, "B", ask);
     assert_int_equal(a.verdict, 0);
+    assert_int_equal(a.room_tokens, 40); /* less than a worst case was left */
+    a = lease(f, "C", ask);
+    assert_int_equal(a.verdict, 1);
+    assert_int_equal(a.room_tokens, 0);
+    /* A: its request used 20 and is done, nothing waits, no room wanted */
+    ar_redis_lease_ask_t done = tokens_ask();
+    done.usage = (ar_redis_amount_t){20, 0};
+    done.need_min = (ar_redis_amount_t){-1, -1};
+    done.want = (ar_redis_amount_t){0, 0};
+    a = lease(f, "A", done);
+    assert_int_equal(a.room_tokens, 0);
     assert_int_equal(a.used.total_tokens, 20);
-    assert_int_equal(a.used.day_tokens, 20);
-    assert_int_equal(reserve(f, &tokens_ask, NULL).verdict, 1);
-    /* a new day starts the day's count at zero; the total stays */
-    ar_redis_quota_ask_t next = tokens_ask;
+    a = lease(f, "C", ask); /* 100 - 20 used - 40 of B */
+    assert_int_equal(a.verdict, 0);
+    assert_int_equal(a.room_tokens, 40);
+    /* B renews with 30 in flight: kept, even with nothing left beyond */
+    ar_redis_lease_ask_t keep = done;
+    keep.usage = (ar_redis_amount_t){0, 0};
+    keep.in_flight = (ar_redis_amount_t){30, 0};
+    keep.want = (ar_redis_amount_t){60, 0};
+    a = lease(f, "B", keep);
+    assert_int_equal(a.room_tokens, 0); /* 100 - 20 - 40 of C - 30 in flight: 10, no whole unit */
+    ask.need_min = (ar_redis_amount_t){11, 0};
+    assert_int_equal(lease(f, "D", ask).verdict, 1);
+    ask.need_min = (ar_redis_amount_t){10, 0};
+    a = lease(f, "D", ask);
+    assert_int_equal(a.verdict, 0);
+    assert_int_equal(a.room_tokens, 10);
+    /* a new day: the day's count starts at zero, the total stays */
+    ar_redis_lease_ask_t next = done;
     next.day = 101;
-    next.total_tokens = -1;
-    next.day_tokens = 1000;
-    a = reserve(f, &next, NULL);
+    next.usage = (ar_redis_amount_t){0, 0};
+    a = lease(f, "E", next);
     assert_int_equal(a.used.day_tokens, 0);
     assert_int_equal(a.used.total_tokens, 20);
     ar_redis_stats_t st;
@@ -500,55 +528,60 @@ static void test_quota_tokens(void **state)
     assert_int_equal(st.denied, 2);
 }
 
-/* A budget: the seed says what was spent (only when Redis holds nothing), an empty budget
- * refuses, the reservation is capped at what is left. */
-static void test_quota_budget(void **state)
+/* A budget in nano-USD: the seed says what was spent (only when Redis holds nothing), an
+ * empty budget refuses, spread shares what is left. */
+static void test_lease_budget(void **state)
 {
     fixture_t *f = *state;
-    ar_redis_quota_ask_t ask = {.day = 1,
+    ar_redis_lease_ask_t ask = {.day = 1,
                                 .month = 1,
                                 .hold_ms = 60000,
                                 .day_tokens = -1,
                                 .month_tokens = -1,
                                 .total_tokens = -1,
-                                .budget_usd = 1.0,
-                                .prompt_tokens = 5,
-                                .worst_tokens = 15,
-                                .input_price = 0.01,
-                                .output_price = 0.02};
-    ask.seed = (ar_redis_quota_used_t){7, 7, 7, 0.9};
-    char m1[AR_REDIS_MEMBER_MAX];
-    quota_answer_t a = reserve(f, &ask, m1);
+                                .budget_nano = 1000000000,
+                                .need_min = {5, 10000000},
+                                .need_max = {15, 20000000},
+                                .want = {240, 320000000},
+                                .spread = 2,
+                                .seed = {7, 7, 7, 600000000}};
+    ar_redis_lease_answer_t a = lease(f, "A", ask);
     assert_int_equal(a.verdict, 0);
-    assert_int_equal(a.used.total_tokens, 7);
-    assert_true(a.used.total_usd > 0.8999 && a.used.total_usd < 0.9001);
+    assert_int_equal(a.room_nano, 200000000); /* 400000000 left, half of it */
+    assert_int_equal(a.room_tokens, 0);       /* no token limit */
+    assert_int_equal(a.used.total_nano, 600000000);
     ask.seed = (ar_redis_quota_used_t){0}; /* Redis holds the counters: a seed is ignored */
-    assert_int_equal(reserve(f, &ask, NULL).verdict, 2);
-    /* it cost 0.04: 0.06 left, room for a prompt of 0.05 */
-    ar_redis_quota_settle(f->c, "airouter:key:{9}", m1, 1, 1, 4, 0.04);
-    a = reserve(f, &ask, NULL);
-    assert_int_equal(a.verdict, 0);
-    assert_true(a.used.total_usd > 0.9399 && a.used.total_usd < 0.9401);
-    assert_int_equal(a.used.total_tokens, 11);
-    assert_int_equal(reserve(f, &ask, NULL).verdict, 2);
+    a = lease(f, "B", ask);
+    assert_int_equal(a.room_nano, 100000000); /* half of the 200000000 left */
+    a = lease(f, "C", ask);                   /* half of 100000000, in whole worst cases */
+    assert_int_equal(a.room_nano, 40000000);
+    ask.spread = 1;
+    a = lease(f, "D", ask); /* all that is left */
+    assert_int_equal(a.room_nano, 60000000);
+    a = lease(f, "E", ask);
+    assert_int_equal(a.verdict, 2);
+    assert_int_equal(a.room_nano, 0);
+    /* A spent 50000000 of its room and gives the rest back */
+    ask.usage = (ar_redis_amount_t){3, 50000000};
+    ask.need_min = (ar_redis_amount_t){-1, -1};
+    ask.want = (ar_redis_amount_t){0, 0};
+    a = lease(f, "A", ask);
+    assert_int_equal(a.used.total_nano, 650000000);
+    assert_int_equal(a.used.total_tokens, 10);
 }
 
-/* A reservation nobody settles (its instance died) is given back when it expires. */
-static void test_quota_expiry(void **state)
+/* A lease nobody renews (its instance died) is given back when it expires. */
+static void test_lease_expiry(void **state)
 {
     fixture_t *f = *state;
-    ar_redis_quota_ask_t ask = tokens_ask;
+    ar_redis_lease_ask_t ask = tokens_ask();
     ask.hold_ms = 100;
     ask.total_tokens = 60;
-    assert_int_equal(reserve(f, &ask, NULL).verdict, 0);
-    assert_int_equal(reserve(f, &ask, NULL).verdict, 1);
+    assert_int_equal(lease(f, "A", ask).verdict, 0);
+    assert_int_equal(lease(f, "B", ask).verdict, 1);
     usleep(150000);
-    assert_int_equal(reserve(f, &ask, NULL).verdict, 0);
-    assert_int_equal(reserve(f, &ask, NULL).verdict, 1);
-    /* a settle for an unknown member counts its usage and gives nothing back */
-    ar_redis_quota_settle(f->c, "airouter:key:{9}", "nobody", 100, 40, 5, 0);
-    quota_answer_t a = reserve(f, &tokens_ask, NULL);
-    assert_int_equal(a.used.total_tokens, 5);
+    assert_int_equal(lease(f, "B", ask).verdict, 0);
+    assert_int_equal(lease(f, "C", ask).verdict, 1);
 }
 
 static void test_urls(void **state)
@@ -589,9 +622,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_noscript, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_and_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_quota_tokens, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_quota_budget, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_quota_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
         cmocka_unit_test(test_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
