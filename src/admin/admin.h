@@ -50,6 +50,9 @@ typedef struct ar_admin_limiter {
 typedef struct ar_admin_litellm {
     bool configured; /* litellm_db.enabled */
     bool up;         /* the last contact with the database succeeded */
+    int conns;       /* connections open */
+    int threads;     /* threads started (the writer and the lookup threads) */
+    int max_conns;   /* litellm_db.max_conns */
     long keys_cached;
     uint64_t lookups, lookup_errors;
     long queued;         /* spend rows waiting */

@@ -184,12 +184,14 @@ int ar_admin_health_json(const ar_admin_view_t *v, ar_buf_t *out)
     if (ll->configured)
         /* down is not degraded: cached keys keep working, rows wait in the queue */
         ar_admin__putf(&w,
-                       ",\"litellm_db\":{\"up\":%s,\"keys_cached\":%ld,\"lookups\":%" PRIu64
+                       ",\"litellm_db\":{\"up\":%s,\"connections\":%d,\"threads\":%d,"
+                       "\"max_conns\":%d,\"keys_cached\":%ld,\"lookups\":%" PRIu64
                        ",\"lookup_errors\":%" PRIu64 ",\"spend_logs\":{\"queued\":%ld,"
                        "\"queue_size\":%" PRId64 ",\"written\":%" PRIu64 ",\"failed\":%" PRIu64
                        ",\"dropped\":%" PRIu64 "}}",
-                       ll->up ? "true" : "false", ll->keys_cached, ll->lookups, ll->lookup_errors,
-                       ll->queued, ll->queue_size, ll->logged, ll->log_errors, ll->dropped);
+                       ll->up ? "true" : "false", ll->conns, ll->threads, ll->max_conns,
+                       ll->keys_cached, ll->lookups, ll->lookup_errors, ll->queued, ll->queue_size,
+                       ll->logged, ll->log_errors, ll->dropped);
     const ar_redis_stats_t *rs = &v->redis;
     if (!v->redis_configured)
         ar_admin__puts(&w, ",\"redis\":{\"configured\":false}}");

@@ -335,12 +335,11 @@ static int check_whole_seconds(ar_config_ctx_t *ctx, const char *path, yaml_node
 
 /* ---- server ---- */
 
-/* Why these keys are refused or not used yet; each message ends up after "PATH: ". */
+/* Why these keys are refused; each message ends up after "PATH: ". */
 #define NO_PER_HOST_POOL                                                                           \
     "libcurl keeps one pool of idle upstream connections per worker with no per-host limit "       \
     "(CURLMOPT_MAX_HOST_CONNECTIONS would cap concurrent requests to a host and queue the "        \
     "rest, which is not the same); size the pool with server.max_idle_conns"
-#define LITELLM_ONE_CONN "one connection serves the LiteLLM data plane in this version"
 
 #define SRV(f) offsetof(ar_server_conf_t, f)
 /* clang-format off */
@@ -713,13 +712,18 @@ static const ar_config_section_t storage_section = {
 static void litellm_finish(ar_config_ctx_t *ctx, const char *path, int line, yaml_node_t *node,
                            void *base)
 {
-    const ar_litellm_conf_t *l = base;
+    ar_litellm_conf_t *l = base;
     if (l->enabled && !l->database_url)
         ar_config__err(ctx, line, "%s.database_url is required when enabled", path);
     if (l->min_conns > l->max_conns) {
         yaml_node_t *n = ar_config__child(ctx, node, "min_conns");
-        ar_config__err(ctx, n ? ar_config__line(n) : line,
-                       "%s.min_conns: must not exceed max_conns (%" PRId64 ")", path, l->max_conns);
+        /* a max_conns below the default min_conns is not an error: min_conns follows it */
+        if (!n)
+            l->min_conns = l->max_conns;
+        else
+            ar_config__err(ctx, ar_config__line(n),
+                           "%s.min_conns: must not exceed max_conns (%" PRId64 ")", path,
+                           l->max_conns);
     }
     if (l->log_batch_size > l->log_queue_size) {
         yaml_node_t *n = ar_config__child(ctx, node, "log_batch_size");
@@ -737,9 +741,9 @@ static const ar_config_cmd_t litellm_cmds[] = {
     {.name = "database_url", .type = AR_CONFIG_STR, .off = LL(database_url),
      .flags = AR_CONFIG_F_EMPTY_NULL, .check = check_pg_url},
     {.name = "max_conns", .type = AR_CONFIG_I64, .off = LL(max_conns), .min = 1, .max = 10000,
-     .def = {.i = 25}, .flags = AR_CONFIG_F_NOT_USED, .note = LITELLM_ONE_CONN},
+     .def = {.i = 25}},
     {.name = "min_conns", .type = AR_CONFIG_I64, .off = LL(min_conns), .max = 10000,
-     .def = {.i = 5}, .flags = AR_CONFIG_F_NOT_USED, .note = LITELLM_ONE_CONN},
+     .def = {.i = 5}},
     {.name = "health_check_interval", .type = AR_CONFIG_DURATION,
      .off = LL(health_check_interval_ms), .min = 1, .def = {.i = 10000}},
     {.name = "connect_timeout", .type = AR_CONFIG_DURATION, .off = LL(connect_timeout_ms),

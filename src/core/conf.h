@@ -127,8 +127,8 @@ typedef struct ar_litellm_conf {
     bool enabled;
     bool is_required;
     char *database_url;
-    int64_t max_conns;                /* 25 */
-    int64_t min_conns;                /* 5 */
+    int64_t max_conns;                /* 25: connections (threads) at most */
+    int64_t min_conns;                /* 5: opened at start (0: 1) */
     int64_t health_check_interval_ms; /* 10000 */
     int64_t connect_timeout_ms;       /* 5000 */
     int64_t auth_cache_ttl_ms;        /* 20000 */

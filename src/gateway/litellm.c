@@ -44,17 +44,34 @@ typedef struct lookup {
     char token[65];
 } lookup_t;
 
+/* One connection and the thread that owns it. conns[0] is the writer: the only one that
+ * writes spend batches (two batches at once would update the same token rows in two
+ * transactions, which serialize or deadlock), and the health check; it takes lookups too
+ * while it has no batch to write. The others take lookups only. */
+typedef struct conn {
+    ar_gw_litellm_t *ll;
+    ar_ll_db_t *db; /* NULL: not connected; opened again when next needed */
+    pthread_t thread;
+    int index;
+} conn_t;
+
 struct ar_gw_litellm {
     ar_litellm_conf_t conf; /* as at start; database_url owned */
-    pthread_t thread;
-    bool thread_started;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* the thread's wake-up: lookups, a full batch, stop */
+    pthread_cond_t cv;  /* the writer's wake-up: lookups, a full batch, stop */
+    pthread_cond_t lcv; /* the lookup threads' wake-up: lookups, stop */
     bool stop;
-    ar_ll_db_t *db; /* the thread's */
+    conn_t *conns;    /* [max] */
+    int max;          /* litellm_db.max_conns */
+    int threads;      /* conns[0..threads) have a thread (under mu) */
+    int connecting;   /* lookup threads still opening their connection (under mu) */
+    int idle;         /* lookup threads waiting for a lookup (under mu) */
+    bool writer_idle; /* the writer waits for work (under mu) */
     _Atomic bool up;
+    _Atomic int open; /* connections open, for /health */
     /* under mu */
-    lookup_t *lookups;
+    lookup_t *lookups, *lookups_tail; /* first come, first served */
+    size_t lookups_waiting;
     entry_t **buckets;
     size_t nbuckets, cached;
     ar_ll_spend_t *queue; /* a ring of conf.log_queue_size rows */
@@ -152,25 +169,43 @@ static void store_answer(ar_gw_litellm_t *ll, const char *token, ar_ll_token_t *
     e->fetched_ms = now_ms();
 }
 
-/* ---- the thread ---- */
+/* ---- the threads ---- */
 
-static void connect_db(ar_gw_litellm_t *ll)
+/* Opens c's connection. With report, the data plane's state follows (up, a log line on a
+ * change): the writer's and the lookups' attempts say whether the database answers. */
+static int connect_db(conn_t *c, char *why, size_t whylen)
 {
+    ar_gw_litellm_t *ll = c->ll;
     char err[256];
-    if (ar_ll_db_open(ll->conf.database_url, ll->conf.connect_timeout_ms, &ll->db, err,
-                      sizeof(err)) == 0) {
+    if (!why) {
+        why = err;
+        whylen = sizeof(err);
+    }
+    if (ar_ll_db_open(ll->conf.database_url, ll->conf.connect_timeout_ms, &c->db, why, whylen) ==
+        0) {
+        atomic_fetch_add(&ll->open, 1);
         if (!atomic_exchange(&ll->up, true))
             AR_LOG(AR_LOG_INFO, NULL, "litellm_db: connected");
-    } else if (atomic_exchange(&ll->up, false)) {
-        AR_LOG(AR_LOG_WARN, NULL, "%s", err);
+        return 0;
     }
+    if (atomic_exchange(&ll->up, false) && why == err)
+        AR_LOG(AR_LOG_WARN, NULL, "%s", err);
+    return AR_EIO;
 }
 
-static void lost_db(ar_gw_litellm_t *ll)
+static void close_db(conn_t *c)
 {
-    ar_ll_db_close(ll->db);
-    ll->db = NULL;
-    if (atomic_exchange(&ll->up, false))
+    if (!c->db)
+        return;
+    ar_ll_db_close(c->db);
+    c->db = NULL;
+    atomic_fetch_sub(&c->ll->open, 1);
+}
+
+static void lost_db(conn_t *c)
+{
+    close_db(c);
+    if (atomic_exchange(&c->ll->up, false))
         AR_LOG(AR_LOG_WARN, NULL,
                "litellm_db: the database stopped answering; cached keys "
                "keep working, spend rows wait in the queue");
@@ -187,35 +222,45 @@ static void lookup_answered(ar_worker_t *w, void *arg)
     atomic_fetch_sub(&ll->outstanding, 1);
 }
 
-static void run_lookups(ar_gw_litellm_t *ll, lookup_t *list)
+/* Under mu: the oldest lookup waiting, unlinked, or NULL. */
+static lookup_t *take_lookup(ar_gw_litellm_t *ll)
 {
-    while (list) {
-        lookup_t *l = list;
-        list = l->next;
-        if (!ll->db)
-            connect_db(ll);
-        int rc = AR_EIO;
-        ar_ll_token_t row;
-        if (ll->db) {
-            rc = ar_ll_token_get(ll->db, l->token, &row);
-            if (rc == AR_EIO)
-                lost_db(ll);
-        }
-        pthread_mutex_lock(&ll->mu);
-        ll->lookups_done++;
-        if (rc == 0)
-            store_answer(ll, l->token, &row);
-        else if (rc == AR_ENOTFOUND)
-            store_answer(ll, l->token, NULL);
-        else
-            ll->lookup_errors++;
-        pthread_mutex_unlock(&ll->mu);
-        ar_worker_post(l->req->worker, lookup_answered, l);
-    }
+    lookup_t *l = ll->lookups;
+    if (!l)
+        return NULL;
+    ll->lookups = l->next;
+    if (!ll->lookups)
+        ll->lookups_tail = NULL;
+    ll->lookups_waiting--;
+    return l;
 }
 
-/* Waits on the condition until deadline (monotonic ms) or a wake-up; under mu. */
-static void wait_until(ar_gw_litellm_t *ll, uint64_t deadline)
+static void run_lookup(conn_t *c, lookup_t *l)
+{
+    ar_gw_litellm_t *ll = c->ll;
+    if (!c->db)
+        connect_db(c, NULL, 0);
+    int rc = AR_EIO;
+    ar_ll_token_t row;
+    if (c->db) {
+        rc = ar_ll_token_get(c->db, l->token, &row);
+        if (rc == AR_EIO)
+            lost_db(c);
+    }
+    pthread_mutex_lock(&ll->mu);
+    ll->lookups_done++;
+    if (rc == 0)
+        store_answer(ll, l->token, &row);
+    else if (rc == AR_ENOTFOUND)
+        store_answer(ll, l->token, NULL);
+    else
+        ll->lookup_errors++;
+    pthread_mutex_unlock(&ll->mu);
+    ar_worker_post(l->req->worker, lookup_answered, l);
+}
+
+/* Waits on cv until deadline (monotonic ms) or a wake-up; under mu. */
+static void wait_until(ar_gw_litellm_t *ll, pthread_cond_t *cv, uint64_t deadline)
 {
     uint64_t now = now_ms();
     if (deadline <= now)
@@ -225,13 +270,14 @@ static void wait_until(ar_gw_litellm_t *ll, uint64_t deadline)
     uint64_t ns = (uint64_t)ts.tv_nsec + (deadline - now) * 1000000ull;
     ts.tv_sec += (time_t)(ns / 1000000000ull);
     ts.tv_nsec = (long)(ns % 1000000000ull);
-    pthread_cond_timedwait(&ll->cv, &ll->mu, &ts);
+    pthread_cond_timedwait(cv, &ll->mu, &ts);
 }
 
-/* Writes up to one batch from the head of the queue; the rows leave the queue once
- * written, or after the last retry fails (counted in log_errors). */
-static int flush_batch(ar_gw_litellm_t *ll, bool final)
+/* Writes up to one batch from the head of the queue, on the writer's connection; the rows
+ * leave the queue once written, or after the last retry fails (counted in log_errors). */
+static int flush_batch(conn_t *c, bool final)
 {
+    ar_gw_litellm_t *ll = c->ll;
     size_t cap = (size_t)ll->conf.log_queue_size;
     pthread_mutex_lock(&ll->mu);
     size_t n =
@@ -248,16 +294,16 @@ static int flush_batch(ar_gw_litellm_t *ll, bool final)
     for (int64_t a = 0; a < attempts && rc != 0; a++) {
         if (a > 0) {
             pthread_mutex_lock(&ll->mu);
-            wait_until(ll, now_ms() + (uint64_t)ll->conf.log_retry_delay_ms);
+            wait_until(ll, &ll->cv, now_ms() + (uint64_t)ll->conf.log_retry_delay_ms);
             pthread_mutex_unlock(&ll->mu);
         }
-        if (!ll->db)
-            connect_db(ll);
-        if (!ll->db)
+        if (!c->db)
+            connect_db(c, NULL, 0);
+        if (!c->db)
             continue;
-        rc = ar_ll_spend_write(ll->db, rows, n);
-        if (rc != 0 && ar_ll_db_ping(ll->db) != 0)
-            lost_db(ll);
+        rc = ar_ll_spend_write(c->db, rows, n);
+        if (rc != 0 && ar_ll_db_ping(c->db) != 0)
+            lost_db(c);
     }
     pthread_mutex_lock(&ll->mu);
     ll->q_head = (ll->q_head + n) % cap;
@@ -274,26 +320,34 @@ static int flush_batch(ar_gw_litellm_t *ll, bool final)
     return rc;
 }
 
-static void *thread_main(void *arg)
+/* conns[0]: spend batches, the health check, and lookups while it has nothing else. */
+static void *writer_main(void *arg)
 {
-    ar_gw_litellm_t *ll = arg;
+    conn_t *c = arg;
+    ar_gw_litellm_t *ll = c->ll;
+    pthread_setname_np(pthread_self(), "ar-litellm");
     uint64_t next_flush = now_ms() + (uint64_t)ll->conf.log_flush_interval_ms;
     uint64_t next_check = now_ms() + (uint64_t)ll->conf.health_check_interval_ms;
     pthread_mutex_lock(&ll->mu);
     for (;;) {
         bool full = ll->q_cnt >= (size_t)ll->conf.log_batch_size;
-        if (!ll->stop && !ll->lookups && !full)
-            wait_until(ll, next_flush < next_check ? next_flush : next_check);
-        lookup_t *list = ll->lookups;
-        ll->lookups = NULL;
+        if (!ll->stop && !ll->lookups && !full) {
+            ll->writer_idle = true;
+            wait_until(ll, &ll->cv, next_flush < next_check ? next_flush : next_check);
+            ll->writer_idle = false;
+        }
+        /* one lookup at a time: a batch that came due meanwhile is not held up by a queue of
+         * them (the lookup threads take the rest) */
+        lookup_t *l = take_lookup(ll);
         bool stop = ll->stop;
         uint64_t now = now_ms();
         bool flush = ll->q_cnt &&
                      (ll->q_cnt >= (size_t)ll->conf.log_batch_size || now >= next_flush || stop);
         pthread_mutex_unlock(&ll->mu);
-        run_lookups(ll, list);
+        if (l)
+            run_lookup(c, l);
         if (flush) {
-            if (flush_batch(ll, stop) != 0 && stop) {
+            if (flush_batch(c, stop) != 0 && stop) {
                 /* the database is gone at shutdown: the other rows would fail alike */
                 pthread_mutex_lock(&ll->mu);
                 size_t left = ll->q_cnt;
@@ -308,10 +362,10 @@ static void *thread_main(void *arg)
             next_flush = now + (uint64_t)ll->conf.log_flush_interval_ms;
         }
         if (now >= next_check) {
-            if (!ll->db)
-                connect_db(ll);
-            else if (ar_ll_db_ping(ll->db) != 0)
-                lost_db(ll);
+            if (!c->db)
+                connect_db(c, NULL, 0);
+            else if (ar_ll_db_ping(c->db) != 0)
+                lost_db(c);
             next_check = now_ms() + (uint64_t)ll->conf.health_check_interval_ms;
         }
         pthread_mutex_lock(&ll->mu);
@@ -320,6 +374,62 @@ static void *thread_main(void *arg)
     }
     pthread_mutex_unlock(&ll->mu);
     return NULL;
+}
+
+/* conns[1..]: lookups only. An idle connection is checked every health_check_interval and
+ * closed when it no longer answers (quietly: the writer's check reports the database); a
+ * thread without one connects again for its next lookup. */
+static void *lookup_main(void *arg)
+{
+    conn_t *c = arg;
+    ar_gw_litellm_t *ll = c->ll;
+    char name[32];
+    snprintf(name, sizeof(name), "ar-litellm-%d", c->index + 1);
+    name[15] = '\0'; /* the kernel's limit */
+    pthread_setname_np(pthread_self(), name);
+    if (!c->db)
+        connect_db(c, NULL, 0);
+    uint64_t next_check = now_ms() + (uint64_t)ll->conf.health_check_interval_ms;
+    pthread_mutex_lock(&ll->mu);
+    ll->connecting--;
+    for (;;) {
+        lookup_t *l = take_lookup(ll);
+        if (l) {
+            pthread_mutex_unlock(&ll->mu);
+            run_lookup(c, l);
+            pthread_mutex_lock(&ll->mu);
+            continue;
+        }
+        if (ll->stop)
+            break;
+        ll->idle++;
+        wait_until(ll, &ll->lcv, next_check);
+        ll->idle--;
+        if (now_ms() >= next_check && !ll->lookups) {
+            pthread_mutex_unlock(&ll->mu);
+            if (c->db && ar_ll_db_ping(c->db) != 0)
+                close_db(c);
+            next_check = now_ms() + (uint64_t)ll->conf.health_check_interval_ms;
+            pthread_mutex_lock(&ll->mu);
+        }
+    }
+    pthread_mutex_unlock(&ll->mu);
+    return NULL;
+}
+
+/* Under mu: starts the thread of conns[threads] (its connection opened already, or by the
+ * thread itself). @return 0 or AR_ENOMEM. */
+static int spawn(ar_gw_litellm_t *ll)
+{
+    conn_t *c = &ll->conns[ll->threads];
+    c->ll = ll;
+    c->index = ll->threads;
+    if (pthread_create(&c->thread, NULL, c->index == 0 ? writer_main : lookup_main, c) != 0)
+        return AR_ENOMEM;
+    if (c->index > 0)
+        ll->connecting++;
+    ll->threads++;
+    return 0;
 }
 
 /* ---- start and stop ---- */
@@ -335,33 +445,44 @@ int ar_gw_litellm_start(ar_gateway_t *gw, const ar_config_t *cfg, char *err, siz
     ll->nbuckets = 1024;
     ll->buckets = ar_xcalloc(ll->nbuckets, sizeof(entry_t *));
     ll->queue = ar_xcalloc((size_t)c->log_queue_size, sizeof(ar_ll_spend_t));
+    ll->max = c->max_conns < 1 ? 1 : (int)c->max_conns;
+    /* the writer's connection opens at start whatever min_conns says: is_required needs it */
+    int min = c->min_conns < 1 ? 1 : (int)c->min_conns;
+    if (min > ll->max)
+        min = ll->max;
+    ll->conns = ar_xcalloc((size_t)ll->max, sizeof(conn_t));
+    for (int i = 0; i < ll->max; i++)
+        ll->conns[i].ll = ll;
     pthread_mutex_init(&ll->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&ll->cv, &ca);
+    pthread_cond_init(&ll->lcv, &ca);
     pthread_condattr_destroy(&ca);
+    gw->litellm = ll;
     char why[256] = "";
-    if (ar_ll_db_open(ll->conf.database_url, c->connect_timeout_ms, &ll->db, why, sizeof(why)) ==
-        0) {
-        atomic_store(&ll->up, true);
-    } else if (c->is_required) {
+    int rc = 0;
+    for (int i = 0; i < min && rc == 0; i++)
+        rc = connect_db(&ll->conns[i], why, sizeof(why));
+    if (rc != 0 && c->is_required) {
         snprintf(err, errlen, "%s (litellm_db.is_required is true)", why);
-        gw->litellm = ll;
         ar_gw_litellm_stop(gw);
         return AR_EIO;
-    } else {
+    }
+    if (rc != 0)
         AR_LOG(AR_LOG_WARN, NULL, "%s; retrying every %lld ms (litellm_db.is_required is false)",
                why, (long long)c->health_check_interval_ms);
-    }
-    if (pthread_create(&ll->thread, NULL, thread_main, ll) != 0) {
-        snprintf(err, errlen, "litellm_db: cannot start its thread");
-        gw->litellm = ll;
+    /* the connections that did not open are tried again by their threads */
+    pthread_mutex_lock(&ll->mu);
+    for (int i = 0; i < min && rc != AR_ENOMEM; i++)
+        rc = spawn(ll);
+    pthread_mutex_unlock(&ll->mu);
+    if (rc == AR_ENOMEM) {
+        snprintf(err, errlen, "litellm_db: cannot start its threads");
         ar_gw_litellm_stop(gw);
         return AR_ENOMEM;
     }
-    ll->thread_started = true;
-    gw->litellm = ll;
     return 0;
 }
 
@@ -371,14 +492,16 @@ void ar_gw_litellm_stop(ar_gateway_t *gw)
     if (!ll)
         return;
     gw->litellm = NULL;
-    if (ll->thread_started) {
-        pthread_mutex_lock(&ll->mu);
-        ll->stop = true;
-        pthread_cond_signal(&ll->cv);
-        pthread_mutex_unlock(&ll->mu);
-        pthread_join(ll->thread, NULL);
-    }
-    ar_ll_db_close(ll->db);
+    pthread_mutex_lock(&ll->mu);
+    ll->stop = true; /* no thread starts after this */
+    pthread_cond_broadcast(&ll->cv);
+    pthread_cond_broadcast(&ll->lcv);
+    int threads = ll->threads;
+    pthread_mutex_unlock(&ll->mu);
+    for (int i = 0; i < threads; i++)
+        pthread_join(ll->conns[i].thread, NULL);
+    for (int i = 0; i < ll->max; i++)
+        close_db(&ll->conns[i]);
     for (size_t b = 0; b < ll->nbuckets; b++) {
         while (ll->buckets[b]) {
             entry_t *e = ll->buckets[b];
@@ -388,8 +511,10 @@ void ar_gw_litellm_stop(ar_gateway_t *gw)
     }
     ar_free(ll->buckets);
     ar_free(ll->queue);
+    ar_free(ll->conns);
     ar_free(ll->conf.database_url);
     pthread_cond_destroy(&ll->cv);
+    pthread_cond_destroy(&ll->lcv);
     pthread_mutex_destroy(&ll->mu);
     ar_free(ll);
 }
@@ -486,9 +611,22 @@ int ar_gw_litellm_auth(ar_http_request_t *req, const char *token, ar_gw_auth_lev
     memcpy(l->token, token, sizeof(l->token));
     ar_http_ref(req);
     atomic_fetch_add(&ll->outstanding, 1);
-    l->next = ll->lookups;
-    ll->lookups = l;
-    pthread_cond_signal(&ll->cv);
+    if (ll->lookups_tail)
+        ll->lookups_tail->next = l;
+    else
+        ll->lookups = l;
+    ll->lookups_tail = l;
+    ll->lookups_waiting++;
+    /* every thread that takes lookups busy (a batch being written, a slow query): one more
+     * thread, which opens its connection itself (a worker never waits for one) */
+    size_t takers = (size_t)(ll->idle + ll->connecting) + (ll->writer_idle ? 1 : 0);
+    if (ll->lookups_waiting > takers && ll->threads < ll->max && spawn(ll) != 0)
+        AR_LOG(AR_LOG_WARN, NULL, "litellm_db: cannot start another lookup thread");
+    /* the lookup threads first: the writer had better stay free for its batches */
+    if (ll->idle)
+        pthread_cond_signal(&ll->lcv);
+    if (ll->lookups_waiting > (size_t)ll->idle)
+        pthread_cond_signal(&ll->cv);
     pthread_mutex_unlock(&ll->mu);
     return AR_EAGAIN;
 }
@@ -598,7 +736,10 @@ void ar_gw_litellm_view(const ar_gateway_t *gw, ar_admin_litellm_t *out)
         return;
     out->configured = true;
     out->up = atomic_load(&ll->up);
+    out->conns = atomic_load(&ll->open);
     pthread_mutex_lock(&ll->mu);
+    out->threads = ll->threads;
+    out->max_conns = ll->max;
     out->keys_cached = (long)ll->cached;
     out->lookups = ll->lookups_done;
     out->lookup_errors = ll->lookup_errors;

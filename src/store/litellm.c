@@ -4,7 +4,7 @@
  * time zone holding UTC, so they are converted AT TIME ZONE 'UTC' both ways.
  *
  * libpq runs in non-blocking mode (pg_wait.h): the connection gives up at connect_timeout
- * and each query at QUERY_TIMEOUT_MS, so a paused database costs the LiteLLM thread a
+ * and each query at QUERY_TIMEOUT_MS, so a paused database costs a LiteLLM thread a
  * bounded wait, then AR_EIO; a connection whose query timed out answers nothing more (the
  * gateway opens a new one, as for any AR_EIO).
  */
@@ -43,8 +43,10 @@ static PGresult *run(ar_ll_db_t *db, const char *sql, int n, const char *const *
 int ar_ll_db_open(const char *url, int64_t connect_timeout_ms, ar_ll_db_t **out, char *err,
                   size_t errlen)
 {
-    const char *const keys[] = {"options", "dbname", NULL};
-    const char *const vals[] = {"-c client_min_messages=warning", url, NULL};
+    /* a name the operator can find in pg_stat_activity, unless the URL gives its own */
+    const char *const keys[] = {"options", "fallback_application_name", "dbname", NULL};
+    const char *const vals[] = {"-c client_min_messages=warning", AR_LL_APPLICATION_NAME, url,
+                                NULL};
     bool timed_out = false;
     PGconn *c = ar_pgw_connect(keys, vals, connect_timeout_ms, &timed_out);
     if (!c) {

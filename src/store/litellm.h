@@ -4,8 +4,9 @@
  * client key, "LiteLLM_SpendLogs" receives one row per request made with such a key and
  * the token's spend grows by the same amount. The tables belong to LiteLLM (its prisma
  * schema creates them); nothing here creates or migrates anything. libpq stays inside
- * litellm.c. Calls are synchronous: one thread owns a handle (the gateway's LiteLLM thread),
- * and none waits past its deadline (a paused database costs seconds, not the thread).
+ * litellm.c. Calls are synchronous: one thread owns a handle (each of the gateway's LiteLLM
+ * threads has its own), and none waits past its deadline (a paused database costs seconds,
+ * not the thread).
  */
 #ifndef AR_STORE_LITELLM_H
 #define AR_STORE_LITELLM_H
@@ -15,6 +16,9 @@
 #include <stdint.h>
 
 typedef struct ar_ll_db ar_ll_db_t;
+
+/** The application_name of the connections (pg_stat_activity) when the URL sets none. */
+#define AR_LL_APPLICATION_NAME "airouter-litellm"
 
 /** One row of "LiteLLM_VerificationToken", as far as airouter enforces it. */
 typedef struct ar_ll_token {

@@ -260,6 +260,7 @@ credentials:
   assert.match(check.err, /size the pool with server\.max_idle_conns/);
 });
 
+// litellm_db's pool sizes are read (no warning); a mock credential's api_key is not
 const notUsedYet = `server:
   master_key: sk-test-0123456789abcdef
 storage:
@@ -270,27 +271,30 @@ litellm_db:
 credentials:
   - name: local
     type: mock
+    api_key: sk-unused-0123
 `;
 
-test('config check: keys nothing reads yet are warnings with FILE:LINE, not failures', async () => {
+test('config check: keys nothing reads are warnings with FILE:LINE, not failures', async () => {
   const f = writeConfig(notUsedYet);
   const r = await runCli(['config', 'check', '-config', f]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /configuration OK \(1 credentials, 0 models, 1 warning\)/);
   const lines = r.err.trim().split('\n');
   assert.equal(lines.length, 1, r.err);
-  assert.ok(lines[0].startsWith(`warning: ${f}:7: litellm_db.max_conns: not used yet (`), r.err);
+  assert.equal(lines[0], `warning: ${f}:11: credentials[0].api_key: not used by type mock`, r.err);
   // redis_url "" is the same as not set: no warning
   assert.ok(!r.err.includes('redis_url'), r.err);
+  assert.ok(!r.err.includes('litellm_db.max_conns'), r.err);
 });
 
-test('serve: keys nothing reads yet are logged once each at start, and the server serves', async () => {
+test('serve: keys nothing reads are logged once each at start, and the server serves', async () => {
   const router = await startRouter(notUsedYet.replace('  master_key: sk-test-0123456789abcdef',
     `  host: 127.0.0.1\n  port: \${PORT}\n  workers: 1\n  master_key: "\${MASTER_KEY}"`));
   await waitFor(() => router.out.includes('airouter listening'), { what: 'start line' });
-  const n = router.out.split(': litellm_db.max_conns: not used yet (').length - 1;
-  assert.equal(n, 1, `litellm_db.max_conns logged ${n} times:\n${router.out}`);
-  assert.ok(router.out.includes(`${router.configFile}:10: litellm_db.max_conns`), router.out);
+  const n = router.out.split(': credentials[0].api_key: not used by type mock').length - 1;
+  assert.equal(n, 1, `credentials[0].api_key logged ${n} times:\n${router.out}`);
+  assert.ok(router.out.includes(`${router.configFile}:14: credentials[0].api_key`), router.out);
+  assert.ok(!router.out.includes('litellm_db.max_conns'), router.out);
   const r = await fetch(`${router.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${MASTER_KEY}`, 'content-type': 'application/json' },

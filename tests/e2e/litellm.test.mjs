@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { startRouter, repo, waitFor, MASTER_KEY } from './lib/harness.mjs';
 
 const pgScript = path.join(repo, 'tests', 'pg.sh');
@@ -154,6 +154,92 @@ function chat(router, key, model = 'm', id = undefined) {
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
   });
 }
+
+// A separate session holding the row lock of a token (SELECT ... FOR UPDATE in an open
+// transaction): a spend batch that adds to that token waits for it.
+function holdRowLock(url, token) {
+  const p = spawn('psql', [url, '-XAtq', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { out += d; });
+  const exited = new Promise((resolve) => p.on('exit', resolve));
+  p.stdin.write(`BEGIN;\nSELECT 1 FROM "LiteLLM_VerificationToken" WHERE token = '${token}' FOR UPDATE;\n\\echo locked\n`);
+  return {
+    locked: () => waitFor(() => out.includes('locked'), { what: `the row lock (${out})` }),
+    release: () => { p.stdin.end('COMMIT;\n'); return exited; },
+  };
+}
+
+// min_conns/max_conns: a pool of connections. One writer writes the spend batches (one at a
+// time: two would update the same token rows in two transactions); the other connections
+// answer key lookups, so a batch stuck on a row lock does not hold up a key being checked.
+// With min_conns 2 both connections are open from the start; with min_conns 1 the second
+// one opens when a lookup finds every connection busy. Never more than max_conns.
+test('LiteLLM data plane: a lookup is answered while the spend batch waits on a row lock', async (t) => {
+  if (skipWhy) return t.skip(skipWhy);
+  for (const min of [2, 1]) {
+    const db = `litellm_pool${min}`;
+    psql(baseUrl, `CREATE DATABASE ${db}`);
+    const url = baseUrl.replace(/\/[^/]*$/, `/${db}`);
+    psql(url, DDL);
+    const a = insertKey(url, 'a');
+    const b = insertKey(url, 'b');
+    const c = insertKey(url, 'c');
+    const conns = (extra = '') => psql(url, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = '${db}'
+        AND application_name = 'airouter-litellm' ${extra}`);
+    const waiting = () => conns("AND wait_event_type = 'Lock'");
+    const health = async (router) => (await (await fetch(`${router.url}/health`)).json()).litellm_db;
+
+    const router = await startRouter(config(url, `  max_conns: 2\n  min_conns: ${min}`));
+    assert.equal(conns(), String(min), `min_conns ${min}: connections open at start`);
+    let h = await health(router);
+    assert.equal(h.connections, min, JSON.stringify(h));
+    assert.equal(h.max_conns, 2, JSON.stringify(h));
+
+    let r = await chat(router, a, 'm', `pool${min}-a-0`); // a is looked up and cached
+    assert.equal(r.status, 200, await r.text());
+    const rowsOf = (k) => psql(url, `SELECT COUNT(*) FROM "LiteLLM_SpendLogs" WHERE api_key = '${sha(k)}'`);
+    await waitFor(() => rowsOf(a) === '1', { what: 'the first row of a' });
+
+    const lock = holdRowLock(url, sha(a));
+    await lock.locked();
+    for (let i = 1; i <= 4; i++) {
+      r = await chat(router, a, 'm', `pool${min}-a-${i}`); // cached: no lookup
+      assert.equal(r.status, 200, await r.text());
+    }
+    await waitFor(() => waiting() === '1', { what: 'the spend batch waiting on the row lock' });
+
+    // b and c were never seen: each needs a lookup, which another connection answers
+    for (const k of [b, c]) {
+      const t0 = Date.now();
+      r = await chat(router, k);
+      assert.equal(r.status, 200, await r.text());
+      assert.ok(Date.now() - t0 < 5000, `min_conns ${min}: the lookup took ${Date.now() - t0} ms`);
+    }
+    assert.equal(waiting(), '1', 'the batch was still waiting when the lookups were answered');
+    assert.equal(conns(), '2', 'max_conns 2: two connections, no more');
+    h = await health(router);
+    assert.equal(h.connections, 2, JSON.stringify(h));
+    assert.equal(h.threads, 2, JSON.stringify(h));
+
+    // released: every row lands once, and each token's spend is the sum of its rows
+    await lock.release();
+    await waitFor(() => rowsOf(a) === '5' && rowsOf(b) === '1' && rowsOf(c) === '1',
+      { what: 'all seven spend rows' });
+    for (const k of [a, b, c]) {
+      await waitFor(() => psql(url, `SELECT abs(spend - (SELECT SUM(spend) FROM "LiteLLM_SpendLogs"
+          WHERE api_key = '${sha(k)}')) < 1e-9 AND spend > 0 FROM "LiteLLM_VerificationToken"
+          WHERE token = '${sha(k)}'`) === 't', { what: 'a token spend equal to its rows' });
+    }
+    h = await health(router);
+    assert.equal(h.spend_logs.written, 7, JSON.stringify(h));
+    assert.equal(h.spend_logs.failed, 0, JSON.stringify(h));
+    assert.equal(h.spend_logs.dropped, 0, JSON.stringify(h));
+    router.signal('SIGTERM');
+    assert.equal((await router.exited).code, 0, router.out);
+    assert.equal(conns(), '0', 'every connection closed at exit');
+  }
+});
 
 test('LiteLLM data plane: keys from LiteLLM_VerificationToken, rows in LiteLLM_SpendLogs', async (t) => {
   if (skipWhy) return t.skip(skipWhy);

@@ -23,8 +23,6 @@
 
 #define BASE "server:\n  master_key: k\n"
 
-/* The reasons given for keys that are accepted but not used yet. */
-#define NOTE_LITELLM "one connection serves the LiteLLM data plane in this version"
 static int load(const char *yaml, ar_config_t **cfg, ar_strlist_t *errs)
 {
     return ar_config_load_string("t.yaml", yaml, strlen(yaml), cfg, errs);
@@ -426,11 +424,9 @@ static void test_spec_example(void **state)
     assert_true(fabs(m->output_cost_per_token - 0.00001) < 1e-15);
     assert_int_equal(m->line, 122);
 
-    /* Keys that nothing reads yet load, with one warning each: litellm_db's pool sizes
-     * (redis_url "" is not set; json_response is read by the request filter). */
-    assert_int_equal(cfg->warnings.cnt, 2);
-    assert_string_equal(cfg->warnings.items[0],
-                        "t.yaml:73: litellm_db.max_conns: not used yet (" NOTE_LITELLM ")");
+    /* every key of the example is read (litellm_db's pool sizes too; redis_url "" is not
+     * set; json_response is read by the request filter): no warning */
+    assert_int_equal(cfg->warnings.cnt, 0);
 
     ar_config_unref(cfg);
 }
@@ -932,6 +928,31 @@ static void test_ranges(void **state)
                  "t.yaml:4: models[0].max_concurrent: must be >= 1 (or -1 for no limit), got 0");
     expect_error(BASE "litellm_db:\n  max_conns: 2\n  min_conns: 3\n",
                  "t.yaml:5: litellm_db.min_conns: must not exceed max_conns (2)");
+    expect_error(BASE "litellm_db:\n  min_conns: 26\n",
+                 "t.yaml:4: litellm_db.min_conns: must not exceed max_conns (25)");
+}
+
+/* litellm_db's pool sizes are read (no "not used yet" warning); a max_conns below the
+ * default min_conns (5) takes min_conns down with it, one set explicitly is kept. */
+static void test_litellm_pool_sizes(void **state)
+{
+    (void)state;
+    ar_config_t *cfg = load_ok(BASE "litellm_db:\n  max_conns: 2\n");
+    assert_int_equal(cfg->litellm_db.max_conns, 2);
+    assert_int_equal(cfg->litellm_db.min_conns, 2);
+    assert_int_equal(cfg->warnings.cnt, 0);
+    ar_config_unref(cfg);
+    cfg = load_ok(BASE "litellm_db:\n  max_conns: 3\n  min_conns: 0\n");
+    assert_int_equal(cfg->litellm_db.max_conns, 3);
+    assert_int_equal(cfg->litellm_db.min_conns, 0);
+    assert_int_equal(cfg->warnings.cnt, 0);
+    ar_config_unref(cfg);
+    cfg = load_ok(BASE "litellm_db:\n  enabled: false\n");
+    assert_int_equal(cfg->litellm_db.max_conns, 25);
+    assert_int_equal(cfg->litellm_db.min_conns, 5);
+    ar_config_unref(cfg);
+    expect_error(BASE "litellm_db:\n  max_conns: 0\n",
+                 "t.yaml:4: litellm_db.max_conns: must be between 1 and 10000, got 0");
 }
 
 static void test_missing_master_key(void **state)
@@ -1320,7 +1341,6 @@ static void test_not_used_warnings(void **state)
                                     "    credential: m\n"
                                     "    json_response: false\n");
     expect_warnings(cfg, (const char *const[]){
-                             "t.yaml:9: litellm_db.max_conns: not used yet (" NOTE_LITELLM ")",
                              "t.yaml:13: credentials[0].api_key: not used by type mock",
                              "t.yaml:14: credentials[0].headers: not used by type mock", NULL});
     ar_config_unref(cfg);
@@ -1410,6 +1430,7 @@ int main(void)
         cmocka_unit_test(test_vertex),
         cmocka_unit_test(test_fallback),
         cmocka_unit_test(test_litellm_enabled),
+        cmocka_unit_test(test_litellm_pool_sizes),
         cmocka_unit_test(test_yaml_syntax_error),
         cmocka_unit_test(test_empty_and_non_mapping),
         cmocka_unit_test(test_many_errors_in_file_order),

@@ -73,13 +73,11 @@ static void test_full_version(void **state)
     assert_int_equal(cfg->models_cnt, 3);
     assert_string_equal(cfg->models[1].credential, "vertex_ai");
     assert_int_equal(cfg->fail2ban.rules_cnt, 1);
-    /* max_idle_conns_per_host is ignored with its reason; litellm_db's pool sizes are not
-     * used yet (one connection serves it) */
-    assert_int_equal(cfg->warnings.cnt, 3);
+    /* max_idle_conns_per_host is ignored with its reason; litellm_db's pool sizes are read */
+    assert_int_equal(cfg->warnings.cnt, 1);
     assert_non_null(strstr(cfg->warnings.items[0], "auto_ai_router_full.yaml:13: "
                                                    "server.max_idle_conns_per_host: ignored ("));
-    for (size_t i = 1; i < cfg->warnings.cnt; i++)
-        assert_non_null(strstr(cfg->warnings.items[i], ": litellm_db."));
+    assert_int_equal(cfg->litellm_db.min_conns, 5);
     assert_int_equal(cfg->server.max_idle_conns, 200);
     ar_config_unref(cfg);
 }

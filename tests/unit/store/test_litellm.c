@@ -77,6 +77,30 @@ static void query1(const char *sql, char *out, size_t len)
     PQfinish(c);
 }
 
+/* The connections carry an application_name (pg_stat_activity tells them apart); one the
+ * URL sets wins. */
+static void test_application_name(void **state)
+{
+    (void)state;
+    if (!ar_test_pg_url())
+        skip();
+    char n[32];
+    query1("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+           " AND application_name = '" AR_LL_APPLICATION_NAME "'",
+           n, sizeof(n));
+    assert_string_equal(n, "1");
+    char own[260];
+    snprintf(own, sizeof(own), "%s%capplication_name=mine", url, strchr(url, '?') ? '&' : '?');
+    ar_ll_db_t *db2 = NULL;
+    char err[256];
+    assert_int_equal(ar_ll_db_open(own, 5000, &db2, err, sizeof(err)), 0);
+    query1("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+           " AND application_name = 'mine'",
+           n, sizeof(n));
+    assert_string_equal(n, "1");
+    ar_ll_db_close(db2);
+}
+
 static void test_open_error_hides_password(void **state)
 {
     (void)state;
@@ -224,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spend_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_table_is_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_application_name, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
