@@ -209,6 +209,11 @@ start_nginx() {
 }
 
 # rss_kb PID: VmRSS of PID plus its direct children (nginx workers), in kB.
+# cpu_ticks PID: user + system CPU of the process so far, in clock ticks (all its threads).
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 rss_kb() {
     local root=$1 total=0 pid kb
     for pid in $root $(pgrep -P "$root" 2>/dev/null); do

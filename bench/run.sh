@@ -112,8 +112,9 @@ preflight() {
 
 # run_wrk KIND TARGET LABEL CONNS THREADS SECONDS: one wrk run; sets W_* from its output.
 run_wrk() {
-    local kind=$1 t=$2 label=$3 c=$4 th=$5 d=$6 f
+    local kind=$1 t=$2 label=$3 c=$4 th=$5 d=$6 f cpu0
     f=$RAW/$(slug "$kind-$t-$label").txt
+    cpu0=$(cpu_ticks "${T_PID[$t]}")
     wrk_run "$f" "${T_URL[$t]}${K_PATH[$kind]}" "${K_LUA[$kind]}" "${K_BODY[$kind]}" \
         "${K_HEADERS[$kind]}" "${T_KEY[$t]}" -t"$th" -c"$c" -d"${d}s" --timeout 10s
     W_REQ=$(wrk_field "$f" requests)
@@ -121,6 +122,10 @@ run_wrk() {
     R[$t|answered]=$((${R[$t|answered]:-0} + W_REQ))
     W_DUR=$(wrk_field "$f" duration_us)
     W_RPS=$(awk -v n="$W_REQ" -v d="$W_DUR" 'BEGIN { printf "%.1f", (d > 0 ? n / (d / 1e6) : 0) }')
+    # the target process's own CPU per request: what the gateway host pays, whatever else
+    # (Redis, PostgreSQL, the load generator) shares this machine's cores
+    W_CPU_US=$(awk -v a="$cpu0" -v b="$(cpu_ticks "${T_PID[$t]}")" -v n="$W_REQ" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')
     W_P50=$(wrk_field "$f" p50_us)
     W_P99=$(wrk_field "$f" p99_us)
     W_NON2XX=$(wrk_field "$f" err_status)
@@ -157,6 +162,7 @@ measure_kind() {
                 R[$kind|$t|rps]=$W_RPS
                 R[$kind|$t|p50]=$W_P50
                 R[$kind|$t|p99]=$W_P99
+                R[$kind|$t|cpu_us]=$W_CPU_US
             fi
             if [ -z "${R[$kind|$t|rss]:-}" ] || [ "$rss" -gt "${R[$kind|$t|rss]}" ]; then
                 R[$kind|$t|rss]=$rss
@@ -356,6 +362,9 @@ for kind in "${KINDS[@]}"; do
     rr=$(ratio "${R[$kind|airouter(shared)|rps]:-}" "${R[$kind|airouter(vkey)|rps]:-}")
     printf '  %-10s shared state (Redis RPM, PostgreSQL ledger) / local (SQLite) req/s = %s   (cost target <= 15%%: ratio >= 0.85: %s)%s\n' "" \
         "$(us "$rr")" "$(verdict "$rr" 0.85)" "${SHARED_NOTE:+ ($SHARED_NOTE)}"
+    rr=$(ratio "${R[$kind|airouter(vkey)|cpu_us]:-}" "${R[$kind|airouter(shared)|cpu_us]:-}")
+    printf '  %-10s the gateway'"'"'s own CPU per request, local / shared = %s (%s vs %s us: the cost on the gateway host, Redis and PostgreSQL elsewhere; target >= 0.85: %s)\n' "" \
+        "$(us "$rr")" "$(us "${R[$kind|airouter(vkey)|cpu_us]:-}")" "$(us "${R[$kind|airouter(shared)|cpu_us]:-}")" "$(verdict "$rr" 0.85)"
     printf '  %-10s three shared instances behind nginx / one req/s = %s (this machine'"'"'s cores are shared by all of them and the load generator)\n' "" \
         "$(us "$(ratio "${R[$kind|airouter(3x)|rps]:-}" "${R[$kind|airouter(shared)|rps]:-}")")"
     rr=$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")
@@ -453,6 +462,8 @@ fi
             "$(jnum "$(ratio "${R[$kind|airouter(vkey)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         printf '"rps_shared_over_local": %s, ' \
             "$(jnum "$(ratio "${R[$kind|airouter(shared)|rps]:-}" "${R[$kind|airouter(vkey)|rps]:-}")")"
+        printf '"cpu_per_request_local_over_shared": %s, ' \
+            "$(jnum "$(ratio "${R[$kind|airouter(vkey)|cpu_us]:-}" "${R[$kind|airouter(shared)|cpu_us]:-}")")"
         printf '"rps_routing_over_passthrough": %s, ' \
             "$(jnum "$(ratio "${R[$kind|airouter(routing)|rps]:-}" "${R[$kind|airouter(openai)|rps]:-}")")"
         case $kind in
