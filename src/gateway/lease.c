@@ -52,6 +52,7 @@ typedef struct ar_gw_lease {
     ar_gw_req_t *asked_for;         /* the waiter it was sized for (NULL: none) */
     ar_list_t waiters;              /* requests that did not fit, in arrival order */
     uint64_t used_ms, renewed_ms;   /* last take or settle; last answer from Redis */
+    uint64_t epoch;                 /* of the connection that answered last */
 } ar_gw_lease_t;
 
 typedef struct ar_gw_leases {
@@ -248,6 +249,7 @@ static void on_answer(void *ud, int rc, const ar_redis_lease_answer_t *a)
     l->room.nano = a->room_nano + (l->room.nano - l->room_at_send.nano);
     l->sent = (ar_redis_amount_t){0, 0};
     l->renewed_ms = ar_now_ms();
+    l->epoch = ar_redis_conn_epoch(l->set->w->redis);
     ar_quota_shared_t fleet = {a->used.day_tokens, a->used.month_tokens, a->used.total_tokens,
                                (double)a->used.total_nano / 1e9};
     ar_quota_sync(&l->state->quota, &fleet, ar_wall_ms());
@@ -274,8 +276,10 @@ bool ar_gw_lease_take(ar_gw_req_t *g)
     l->hold_ms = ar_gw_key_quota_hold_ms(g);
     uint64_t now = ar_now_ms();
     l->used_ms = now;
-    /* a lease not renewed for half its life may have expired in Redis */
-    bool fresh = l->renewed_ms && now - l->renewed_ms < (uint64_t)l->hold_ms / 2;
+    /* a lease not renewed for half its life may have expired in Redis, and one granted
+     * before the connection was lost may be gone with a Redis that restarted */
+    bool fresh = l->renewed_ms && now - l->renewed_ms < (uint64_t)l->hold_ms / 2 &&
+                 l->epoch == ar_redis_conn_epoch(w->redis);
     if (!l->asking && ar_list_empty(&l->waiters) && fresh && fits(l, g->lease_max)) {
         take(l, g, g->lease_max);
         return false;

@@ -54,6 +54,7 @@ struct ar_redis_conn {
     uv_timer_t retry;    /* reconnect */
     int64_t backoff_ms;
     int handles_open;
+    uint64_t epoch; /* connections made ready so far */
 };
 
 /* A command: EVALSHA, its script's SHA1, the number of keys, the keys, the arguments. */
@@ -415,6 +416,7 @@ static void on_script_loaded(redisAsyncContext *ac, void *rep, void *priv)
             return; /* loads in order: the last one's answer makes it ready */
     }
     c->backoff_ms = BACKOFF_MIN_MS;
+    c->epoch++;
     set_ready(c, true);
     c->announced = true;
     AR_LOG(AR_LOG_INFO, NULL, "redis %s:%d up: limits are shared", c->r->host, c->r->port);
@@ -522,6 +524,11 @@ void ar_redis_conn_close(ar_redis_conn_t *c)
     atomic_fetch_sub(&c->r->conns, 1);
     uv_close((uv_handle_t *)&c->deadline, on_handle_closed);
     uv_close((uv_handle_t *)&c->retry, on_handle_closed);
+}
+
+uint64_t ar_redis_conn_epoch(const ar_redis_conn_t *c)
+{
+    return c ? c->epoch : 0;
 }
 
 bool ar_redis_conn_ready(const ar_redis_conn_t *c)

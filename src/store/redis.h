@@ -62,6 +62,9 @@ ar_redis_conn_t *ar_redis_conn_open(ar_redis_t *r, uv_loop_t *loop);
 void ar_redis_conn_close(ar_redis_conn_t *c);
 /** True when c is connected with the script loaded: a check may be sent. */
 bool ar_redis_conn_ready(const ar_redis_conn_t *c);
+/** How many times c became ready: what was learned on an earlier connection (a Redis
+ *  that restarted may have lost it) can be told apart. */
+uint64_t ar_redis_conn_epoch(const ar_redis_conn_t *c);
 
 /**
  * One window of a check: its key and its limit (>= 0); cost 0 for a window that counts

@@ -335,3 +335,39 @@ test('a key\'s budget far from its limit: leased room, few Redis calls, exact co
   await router.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+// Room leased on a connection that was lost is not used again before Redis confirms it: a
+// Redis that restarted has lost the lease (here another instance then spent the budget).
+test('a key\'s lease does not outlive a lost Redis connection', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-epoch-'));
+  const db = path.join(dir, 'keys.db');
+  const cliCfg = path.join(dir, 'cli.yaml');
+  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const made = await runCli(['key', 'create', '--name', 'four', '--budget', String(4 / 64), '--json', '-config', cliCfg]);
+  assert.equal(made.code, 0, made.err);
+  const { key, id } = JSON.parse(made.out);
+  const k = keyMaker();
+  const router = await startRouter(baseConfig({
+    credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
+    models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
+    extra: `storage:\n  database_url: sqlite://${db}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n`,
+  }).replace('workers: 2', 'workers: 1')); // one worker: one lease
+  await waitFor(async () => (await health(router)).redis.up, { what: 'redis up' });
+  const words = Array.from({ length: 14 }, (_, i) => `w${i}`).join(' ');
+  const ask = (i) => chat(router, 'p', `${words} e${i}`, { key, extra: { max_tokens: 16 } });
+  assert.equal((await ask(0)).status, 200); // the lease now holds room for 3 more
+  await stopRedis();
+  redis = startRedis();
+  await waitFor(async () => (await health(router)).redis.connections_ready === 1, { what: 'reconnected', timeoutMs: 10000 * slow });
+  // meanwhile another instance spent the whole budget
+  const now = new Date();
+  const day = Math.floor(now.getTime() / 86400000);
+  const month = now.getUTCFullYear() * 12 + now.getUTCMonth();
+  execFileSync('redis-cli', ['-p', String(redisPort), 'HSET', `airouter:key:{${id}}:quota`, 'day', String(day),
+    'month', String(month), 'dt', '64', 'mt', '64', 'tt', '64', 'usd', String(4 * 1e9 / 64), 'rt', '0', 'ru', '0']);
+  const r = await ask(1);
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.body.error.limit_type, 'quota');
+  await router.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
