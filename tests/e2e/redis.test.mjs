@@ -246,6 +246,8 @@ test('three instances share a virtual key\'s budget through Redis: zero overshoo
     assert.equal(made.code, 0, made.err);
     return JSON.parse(made.out);
   };
+  // each test's store numbers its keys from 1: another test's counters must not be this key's
+  execFileSync('redis-cli', ['-p', String(redisPort), 'FLUSHALL']);
   const shared = await mk('budget8', 8 * each);
   const split = await mk('budget12', 12 * each);
   const k = keyMaker();
@@ -343,6 +345,8 @@ test('a key\'s lease does not outlive a lost Redis connection', async () => {
   const db = path.join(dir, 'keys.db');
   const cliCfg = path.join(dir, 'cli.yaml');
   fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  // each test's store numbers its keys from 1: another test's counters must not be this key's
+  execFileSync('redis-cli', ['-p', String(redisPort), 'FLUSHALL']);
   const made = await runCli(['key', 'create', '--name', 'four', '--budget', String(4 / 64), '--json', '-config', cliCfg]);
   assert.equal(made.code, 0, made.err);
   const { key, id } = JSON.parse(made.out);
