@@ -9,42 +9,23 @@
 // most one request's estimate error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startMock, startRouter, baseConfig, waitFor, freePort, slow, runCli } from './lib/harness.mjs';
+import { startMock, startRouter, baseConfig, waitFor, slow, runCli } from './lib/harness.mjs';
+import { TestRedis, health } from './lib/redis.mjs';
 import { keyMaker, credYaml, chat, countWith } from './lib/routing.mjs';
 
 let mock;
-let redisPort;
-let redis = null;
-
-function startRedis() {
-  const p = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' });
-  p.exitedP = new Promise((resolve) => p.on('exit', resolve));
-  return p;
-}
-
-async function stopRedis() {
-  if (!redis) return;
-  redis.kill('SIGKILL');
-  await redis.exitedP;
-  redis = null;
-}
-
-async function health(r) {
-  return (await fetch(`${r.url}/health`)).json();
-}
+let redis;
 
 before(async () => {
   mock = await startMock();
-  redisPort = await freePort();
-  redis = startRedis();
+  redis = await new TestRedis().init();
 });
 
-after(async () => { await stopRedis(); });
+after(async () => { await redis.stop(); });
 
 const LIMIT = 100;
 test('three instances share a 100 RPM credential limit through Redis, then fall back without it', async () => {
@@ -52,7 +33,7 @@ test('three instances share a 100 RPM credential limit through Redis, then fall 
   const yaml = baseConfig({
     credentials: credYaml({ name: 'shared', key: k('s'), base: mock.url, rpm: LIMIT }),
     models: '  - name: m\n    credential: shared\n',
-    extra: `storage:\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+    extra: `storage:\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
   });
   const routers = await Promise.all([0, 1, 2].map(() => startRouter(yaml)));
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
@@ -74,7 +55,7 @@ test('three instances share a 100 RPM credential limit through Redis, then fall 
 
   // Redis gone mid-load: no failure other than the local fallback's 429s
   const wave = Array.from({ length: 60 }, (_, i) => chat(routers[i % 3], 'm', `w${i}`));
-  await stopRedis();
+  await redis.stop();
   const res2 = [...await Promise.all(wave),
     ...await Promise.all(Array.from({ length: 30 }, (_, i) => chat(routers[i % 3], 'm', `x${i}`)))];
   const bad = res2.filter((r) => r.status !== 200 && r.status !== 429);
@@ -91,7 +72,7 @@ test('three instances share a 100 RPM credential limit through Redis, then fall 
   console.log(`credential rpm ${LIMIT} over 3 instances: ${ok} served of ${3 * LIMIT} (overshoot ${ok - LIMIT}); served in all after Redis went: ${served} (cap ${cap})`);
 
   // back: every instance reconnects
-  redis = startRedis();
+  redis.start();
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
 });
@@ -113,7 +94,7 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
       credentials: credYaml({ name: 'open', key: k('o'), base: mock.url })
         + credYaml({ name: 'closed', key: k('c'), base: mock.url, rpm: 0 }),
       models: '  - name: m\n    credential: open\n  - name: shut\n    credential: closed\n',
-      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
     }));
   }));
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
@@ -138,7 +119,7 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
   // at least what that instance admitted through Redis (which instance got how many of the
   // 12 is up to the race): never more than the share, and refused, never failed
   const servedBy = [0, 1, 2].map((i) => res.filter((r, j) => j % 3 === i && r.status === 200).length);
-  await stopRedis();
+  await redis.stop();
   try {
     for (const r of routers) await waitFor(async () => (await health(r)).redis.up === false, { what: 'redis down' });
     const res3 = await Promise.all(Array.from({ length: 9 }, (_, i) => chat(routers[i % 3], 'm', `d${i}`, { key: vkey })));
@@ -155,7 +136,7 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
     }
     assert.equal(await countWith(mock, k('o')), 12 + extra);
   } finally {
-    redis = startRedis();
+    redis.start();
   }
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
@@ -164,7 +145,7 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
 
 // The integer Redis holds at key (0: none).
 function redisInt(key) {
-  return Number(execFileSync('redis-cli', ['-p', String(redisPort), 'GET', key], { encoding: 'utf8' }).trim() || 0);
+  return Number(execFileSync('redis-cli', ['-p', String(redis.port), 'GET', key], { encoding: 'utf8' }).trim() || 0);
 }
 
 // Requests one after another, round-robin over three instances, until the shared TPM
@@ -210,7 +191,7 @@ test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: ove
       credentials: credYaml({ name: 'tok', key: k('t'), base: mock.url, tpm: 1000 })
         + credYaml({ name: 'free', key: k('f'), base: mock.url }),
       models: '  - name: t\n    credential: tok\n  - name: f\n    credential: free\n',
-      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
     }));
   }));
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
@@ -247,7 +228,7 @@ test('three instances share a virtual key\'s budget through Redis: zero overshoo
     return JSON.parse(made.out);
   };
   // each test's store numbers its keys from 1: another test's counters must not be this key's
-  execFileSync('redis-cli', ['-p', String(redisPort), 'FLUSHALL']);
+  execFileSync('redis-cli', ['-p', String(redis.port), 'FLUSHALL']);
   const shared = await mk('budget8', 8 * each);
   const split = await mk('budget12', 12 * each);
   const k = keyMaker();
@@ -256,7 +237,7 @@ test('three instances share a virtual key\'s budget through Redis: zero overshoo
     return startRouter(baseConfig({
       credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
       models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
-      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`,
+      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
     }));
   }));
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
@@ -277,10 +258,10 @@ test('three instances share a virtual key\'s budget through Redis: zero overshoo
   assert.equal(ok, 8);
   assert.equal(spent(res), 8 * each);
   // the usage reaches the fleet's counter (nano-USD) with each lease's next renewal
-  const usd = () => Number(execFileSync('redis-cli', ['-p', String(redisPort), 'HGET', `airouter:key:{${shared.id}}:quota`, 'usd'], { encoding: 'utf8' }).trim());
+  const usd = () => Number(execFileSync('redis-cli', ['-p', String(redis.port), 'HGET', `airouter:key:{${shared.id}}:quota`, 'usd'], { encoding: 'utf8' }).trim());
   await waitFor(() => usd() === 8 * each * 1e9, { what: 'the fleet\'s counter holds what was spent' });
 
-  await stopRedis();
+  await redis.stop();
   try {
     for (const r of routers) await waitFor(async () => (await health(r)).redis.up === false, { what: 'redis down' });
     const res2 = await Promise.all(Array.from({ length: 30 }, (_, i) => ask(routers[i % 3], 100 + i, split.key)));
@@ -294,7 +275,7 @@ test('three instances share a virtual key\'s budget through Redis: zero overshoo
     }
     assert.equal(spent(res2), 12 * each);
   } finally {
-    redis = startRedis();
+    redis.start();
   }
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
@@ -316,11 +297,11 @@ test('a key\'s budget far from its limit: leased room, few Redis calls, exact co
   const router = await startRouter(baseConfig({
     credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
     models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
-    extra: `storage:\n  database_url: sqlite://${db}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n`,
+    extra: `storage:\n  database_url: sqlite://${db}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n`,
   }));
   await waitFor(async () => (await health(router)).redis.up, { what: 'redis up' });
   const words = Array.from({ length: 14 }, (_, i) => `w${i}`).join(' ');
-  const hget = (field) => Number(execFileSync('redis-cli', ['-p', String(redisPort), 'HGET', `airouter:key:{${id}}:quota`, field], { encoding: 'utf8' }).trim());
+  const hget = (field) => Number(execFileSync('redis-cli', ['-p', String(redis.port), 'HGET', `airouter:key:{${id}}:quota`, field], { encoding: 'utf8' }).trim());
   const spentBefore = hget('usd') || 0; // each test's store numbers its keys from 1
   const before = (await health(router)).redis.checks;
   for (let i = 0; i < 48; i++) {
@@ -346,7 +327,7 @@ test('a key\'s lease does not outlive a lost Redis connection', async () => {
   const cliCfg = path.join(dir, 'cli.yaml');
   fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
   // each test's store numbers its keys from 1: another test's counters must not be this key's
-  execFileSync('redis-cli', ['-p', String(redisPort), 'FLUSHALL']);
+  execFileSync('redis-cli', ['-p', String(redis.port), 'FLUSHALL']);
   const made = await runCli(['key', 'create', '--name', 'four', '--budget', String(4 / 64), '--json', '-config', cliCfg]);
   assert.equal(made.code, 0, made.err);
   const { key, id } = JSON.parse(made.out);
@@ -354,20 +335,20 @@ test('a key\'s lease does not outlive a lost Redis connection', async () => {
   const router = await startRouter(baseConfig({
     credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
     models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
-    extra: `storage:\n  database_url: sqlite://${db}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n`,
+    extra: `storage:\n  database_url: sqlite://${db}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n`,
   }).replace('workers: 2', 'workers: 1')); // one worker: one lease
   await waitFor(async () => (await health(router)).redis.up, { what: 'redis up' });
   const words = Array.from({ length: 14 }, (_, i) => `w${i}`).join(' ');
   const ask = (i) => chat(router, 'p', `${words} e${i}`, { key, extra: { max_tokens: 16 } });
   assert.equal((await ask(0)).status, 200); // the lease now holds room for 3 more
-  await stopRedis();
-  redis = startRedis();
+  await redis.stop();
+  redis.start();
   await waitFor(async () => (await health(router)).redis.connections_ready === 1, { what: 'reconnected', timeoutMs: 10000 * slow });
   // meanwhile another instance spent the whole budget
   const now = new Date();
   const day = Math.floor(now.getTime() / 86400000);
   const month = now.getUTCFullYear() * 12 + now.getUTCMonth();
-  execFileSync('redis-cli', ['-p', String(redisPort), 'HSET', `airouter:key:{${id}}:quota`, 'day', String(day),
+  execFileSync('redis-cli', ['-p', String(redis.port), 'HSET', `airouter:key:{${id}}:quota`, 'day', String(day),
     'month', String(month), 'dt', '64', 'mt', '64', 'tt', '64', 'usd', String(4 * 1e9 / 64), 'rt', '0', 'ru', '0']);
   const r = await ask(1);
   assert.equal(r.status, 429, r.text);

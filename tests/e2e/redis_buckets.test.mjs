@@ -7,34 +7,16 @@
 // nothing refills while a test runs and the counts are exact.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startMock, startRouter, baseConfig, waitFor, freePort, slow, MASTER_KEY, runCli } from './lib/harness.mjs';
+import { startMock, startRouter, baseConfig, waitFor, slow, MASTER_KEY, runCli } from './lib/harness.mjs';
+import { TestRedis, health } from './lib/redis.mjs';
 import { keyMaker, credYaml, countWith } from './lib/routing.mjs';
 
 let mock;
-let redisPort;
-let redis = null;
-
-function startRedis() {
-  const p = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' });
-  p.exitedP = new Promise((resolve) => p.on('exit', resolve));
-  return p;
-}
-
-async function stopRedis() {
-  if (!redis) return;
-  redis.kill('SIGKILL');
-  await redis.exitedP;
-  redis = null;
-}
-
-async function health(r) {
-  return (await fetch(`${r.url}/health`)).json();
-}
+let redis;
 
 // Every worker's connection is ready (/health's up means one is).
 async function allUp(r) {
@@ -89,7 +71,7 @@ async function sharedWave(routers, id, n) {
 }
 
 function redisKeys(pattern) {
-  return execFileSync('redis-cli', ['-p', String(redisPort), '--scan', '--pattern', pattern], { encoding: 'utf8' })
+  return execFileSync('redis-cli', ['-p', String(redis.port), '--scan', '--pattern', pattern], { encoding: 'utf8' })
     .split('\n').filter(Boolean);
 }
 
@@ -111,18 +93,17 @@ const ok = (res) => res.filter((r) => r.status === 200).length;
 
 before(async () => {
   mock = await startMock();
-  redisPort = await freePort();
-  redis = startRedis();
+  redis = await new TestRedis().init();
 });
 
-after(async () => { await stopRedis(); });
+after(async () => { await redis.stop(); });
 
 test('three instances share a client bucket of 12 through Redis, then fall back to their share without it', async () => {
   const k = keyMaker();
   const yaml = baseConfig({
     credentials: credYaml({ name: 'c', key: k('c'), base: mock.url }),
     models: '  - name: m\n    credential: c\n',
-    extra: `storage:\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`
+    extra: `storage:\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`
       + 'rate_limiting:\n  enabled: true\n  per_client: { requests_per_minute: 1, burst_size: 12 }\n',
   });
   const routers = await Promise.all([0, 1, 2].map(() => startRouter(yaml)));
@@ -144,20 +125,20 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
 
   // Redis stuck (no answer within 50 ms): the takes already sent fall back to the share
   // too, as do the ones after them; nothing fails
-  redis.kill('SIGSTOP');
+  redis.signal('SIGSTOP');
   try {
     const frank = await wave(routers, 'frank', 36);
     checkRefusals(frank, ['client'], { client: 4 });
     for (let i = 0; i < 3; i++) assert.equal(ok(frank.filter((_, j) => j % 3 === i)), 4, `instance ${i}`);
     console.log(`Redis stuck: a new client got ${ok(frank)} (4 per instance)`);
   } finally {
-    redis.kill('SIGCONT');
+    redis.signal('SIGCONT');
   }
   for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up after the stall', timeoutMs: 10000 * slow });
 
   // Redis gone: each instance's share (12 / 3) decides, in its own buckets
   const servedBy = [0, 1, 2].map((i) => res.filter((r, j) => j % 3 === i && r.status === 200).length);
-  await stopRedis();
+  await redis.stop();
   try {
     for (const r of routers) await waitFor(async () => (await health(r)).redis.up === false, { what: 'redis down' });
     for (const r of routers) assert.equal((await health(r)).status, 'ok', 'Redis down is not degraded');
@@ -175,7 +156,7 @@ test('three instances share a client bucket of 12 through Redis, then fall back 
     }
     console.log(`Redis down: a new client got ${ok(dave)} (4 per instance), alice ${ok(more)} more`);
   } finally {
-    redis = startRedis();
+    redis.start();
   }
   for (const r of routers) await waitFor(async () => allUp(r), { what: 'redis up again', timeoutMs: 10000 * slow });
   const [erin] = await sharedWave(routers, 'erin', 36);
@@ -189,7 +170,7 @@ test('three instances share a global bucket of 30 and client buckets of 12 exact
   const yaml = baseConfig({
     credentials: credYaml({ name: 'g', key: k('g'), base: mock.url }),
     models: '  - name: m\n    credential: g\n',
-    extra: `storage:\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 3\n`
+    extra: `storage:\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`
       + 'rate_limiting:\n  enabled: true\n  global: { requests_per_minute: 1, burst_size: 30 }\n'
       + '  per_client: { requests_per_minute: 1, burst_size: 12 }\n',
   });
@@ -199,7 +180,7 @@ test('three instances share a global bucket of 30 and client buckets of 12 exact
   // the three waves together, again (from empty buckets) if a fallback came in their way
   let a; let b; let c;
   for (let attempt = 1; attempt <= 2; attempt++) {
-    execFileSync('redis-cli', ['-p', String(redisPort), 'FLUSHALL']);
+    execFileSync('redis-cli', ['-p', String(redis.port), 'FLUSHALL']);
     await mock.clear();
     const before = await fallbacks(routers);
     a = await wave(routers, `g${attempt}-alice`, 36);
@@ -241,7 +222,7 @@ test('a client bucket refused in Redis gives back the virtual key\'s RPM', async
       credentials: credYaml({ name: 'up', key: k('u'), base: mock.url }),
       models: '  - name: m\n    credential: up\n',
       extra: `rate_limiting:\n  enabled: true\n  per_client:\n    requests_per_minute: 1\n    burst_size: 1\n`
-        + `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redisPort}/0\n  redis_instances: 2\n`,
+        + `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 2\n`,
     }));
   }));
   for (const r of routers) await waitFor(() => allUp(r), { what: 'redis up' });
