@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "alloc_mt.h"
+
 #include "core/clock.h"
 #include "store/thread.h"
 #include "testutil.h"
