@@ -143,79 +143,73 @@ test('PostgreSQL store: CLI key, requests, every spend record in PostgreSQL acro
   fs.rmSync(cfgDir, { recursive: true, force: true });
 });
 
-test('PostgreSQL stopped mid-load: no request fails, no spend record is lost once it is back', async (t) => {
-  if (skipWhy) return t.skip(skipWhy);
-  const url = newDatabase('e2e_outage');
-  const cfgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-pg-outage-'));
+// A virtual key in a fresh database and a router on it, for the outage tests: wave(tag, n)
+// sends n concurrent requests that must all be answered 200; settled() waits until each
+// answered request is a spend row and usage_daily counts them all.
+async function outageRig(name, storageExtra = '') {
+  const url = newDatabase(`e2e_${name}`);
+  const cfgDir = fs.mkdtempSync(path.join(os.tmpdir(), `airouter-pg-${name}-`));
   const cliCfg = path.join(cfgDir, 'cli.yaml');
   fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: ${url}\n`);
-  const made = await runCli(['key', 'create', '--name', 'outage', '--json', '-config', cliCfg]);
+  const made = await runCli(['key', 'create', '--name', name, '--json', '-config', cliCfg]);
   assert.equal(made.code, 0, made.err);
   const k = JSON.parse(made.out);
-  const router = await startRouter(config(url));
+  const router = await startRouter(config(url, storageExtra));
   let answered = 0;
-  const wave = async (tag, n) => {
-    const rs = await Promise.all(Array.from({ length: n }, (_, i) => chat(router, k.key, `${tag}-${i}`)));
-    for (const r of rs) assert.equal(r.status, 200, await r.text());
-    answered += n;
+  return {
+    router,
+    async wave(tag, n) {
+      const rs = await Promise.all(Array.from({ length: n }, (_, i) => chat(router, k.key, `${tag}-${i}`)));
+      for (const r of rs) assert.equal(r.status, 200, await r.text());
+      answered += n;
+    },
+    async settled() {
+      await waitFor(() => psql(url, `SELECT COUNT(*) FROM spend WHERE key_id = ${k.id} AND status = 200`) === String(answered),
+        { what: `${answered} spend rows`, timeoutMs: 30000 });
+      assert.equal(psql(url, `SELECT SUM(requests) FROM usage_daily WHERE key_id = ${k.id}`), String(answered));
+      await router.stop();
+      fs.rmSync(cfgDir, { recursive: true, force: true });
+    },
   };
-  await wave('before', 10); // the key is in the cache now
-  const paused = spawnSync(pgScript, ['pause', pgDir], { encoding: 'utf8' });
-  assert.equal(paused.status, 0, paused.stderr);
+}
+
+function pg(what) {
+  const done = spawnSync(pgScript, [what, pgDir], { encoding: 'utf8' });
+  assert.equal(done.status, 0, done.stderr);
+}
+
+test('PostgreSQL stopped mid-load: no request fails, no spend record is lost once it is back', async (t) => {
+  if (skipWhy) return t.skip(skipWhy);
+  const rig = await outageRig('outage');
+  await rig.wave('before', 10); // the key is in the cache now
+  pg('pause');
   try {
-    await wave('during', 20);
-    await wave('during2', 20);
+    await rig.wave('during', 20);
+    await rig.wave('during2', 20);
   } finally {
-    const resumed = spawnSync(pgScript, ['resume', pgDir], { encoding: 'utf8' });
-    assert.equal(resumed.status, 0, resumed.stderr);
+    pg('resume');
   }
-  await wave('after', 10);
-  await waitFor(() => psql(url, `SELECT COUNT(*) FROM spend WHERE key_id = ${k.id} AND status = 200`) === String(answered),
-    { what: `${answered} spend rows`, timeoutMs: 30000 });
-  assert.equal(psql(url, `SELECT SUM(requests) FROM usage_daily WHERE key_id = ${k.id}`), String(answered));
-  await router.stop();
-  fs.rmSync(cfgDir, { recursive: true, force: true });
+  await rig.wave('after', 10);
+  await rig.settled();
 });
 
 test('PostgreSQL frozen mid-load (SIGSTOP): cached keys keep working, no spend record is lost', async (t) => {
   if (skipWhy) return t.skip(skipWhy);
-  const url = newDatabase('e2e_frozen');
-  const cfgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-pg-frozen-'));
-  const cliCfg = path.join(cfgDir, 'cli.yaml');
-  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: ${url}\n`);
-  const made = await runCli(['key', 'create', '--name', 'frozen', '--json', '-config', cliCfg]);
-  assert.equal(made.code, 0, made.err);
-  const k = JSON.parse(made.out);
-  const router = await startRouter(config(url,
-    '  connect_timeout: 1s\n  query_timeout: 1s\n  max_conns: 3\n'));
-  let answered = 0;
-  const wave = async (tag, n) => {
-    const rs = await Promise.all(Array.from({ length: n }, (_, i) => chat(router, k.key, `${tag}-${i}`)));
-    for (const r of rs) assert.equal(r.status, 200, await r.text());
-    answered += n;
-  };
-  await wave('before', 10); // the key is in the cache now
-  const frozen = spawnSync(pgScript, ['freeze', pgDir], { encoding: 'utf8' });
-  assert.equal(frozen.status, 0, frozen.stderr);
+  const rig = await outageRig('frozen', '  connect_timeout: 1s\n  query_timeout: 1s\n  max_conns: 3\n');
+  await rig.wave('before', 10); // the key is in the cache now
+  pg('freeze');
   try {
-    await wave('during', 20);
-    // long enough for the poller and the ledger to run into the query timeout
-    await new Promise((resolve) => setTimeout(resolve, 2500));
-    await wave('during2', 20);
-    const h = await fetch(`${router.url}/health`);
+    await rig.wave('during', 20);
+    // the ledger's apply gives up at the query timeout (the records stay in the journal)
+    await waitFor(() => /timed out after 1000 ms/.test(rig.router.out), { what: 'a timed-out apply' });
+    await rig.wave('during2', 20);
+    const h = await fetch(`${rig.router.url}/health`);
     assert.equal(h.status, 200);
-    // the ledger's apply gave up at the query timeout (the records stay in the journal)
-    await waitFor(() => /timed out after 1000 ms/.test(router.out), { what: 'a timed-out apply' });
   } finally {
-    const thawed = spawnSync(pgScript, ['thaw', pgDir], { encoding: 'utf8' });
-    assert.equal(thawed.status, 0, thawed.stderr);
+    pg('thaw');
   }
-  await wave('after', 10);
-  await waitFor(() => psql(url, `SELECT COUNT(*) FROM spend WHERE key_id = ${k.id} AND status = 200`) === String(answered),
-    { what: `${answered} spend rows`, timeoutMs: 30000 });
-  assert.equal(psql(url, `SELECT SUM(requests) FROM usage_daily WHERE key_id = ${k.id}`), String(answered));
-  await router.stop();
-  fs.rmSync(cfgDir, { recursive: true, force: true });
+  await rig.wave('after', 10);
+  await rig.settled();
 });
 
 test('PostgreSQL store: an unreachable server is a clear start-up error, the password not shown', async (t) => {
