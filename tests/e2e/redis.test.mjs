@@ -10,11 +10,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startMock, startRouter, baseConfig, waitFor, slow, runCli } from './lib/harness.mjs';
-import { TestRedis, health } from './lib/redis.mjs';
+import { startMock, startRouter, baseConfig, waitFor, slow } from './lib/harness.mjs';
+import { TestRedis, KeyStore, health } from './lib/redis.mjs';
 import { keyMaker, credYaml, chat, countWith } from './lib/routing.mjs';
 
 let mock;
@@ -78,23 +75,15 @@ test('three instances share a 100 RPM credential limit through Redis, then fall 
 });
 
 test('three instances share a virtual key\'s 12 RPM through Redis; unused admissions are given back', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-keys-'));
-  const db = path.join(dir, 'keys.db');
-  const cliCfg = path.join(dir, 'cli.yaml');
-  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
-  const made = await runCli(['key', 'create', '--name', 'shared', '--rpm', '12', '--json', '-config', cliCfg]);
-  assert.equal(made.code, 0, made.err);
-  const vkey = JSON.parse(made.out).key;
+  const store = new KeyStore('redis-keys');
+  const vkey = (await store.key('shared', '--rpm', '12')).key;
   const k = keyMaker();
-  // one SQLite file cannot serve three instances (each holds its spend journal next to it,
-  // locked): each gets a copy, so the same key, same id, as a shared Postgres would give
   const routers = await Promise.all([0, 1, 2].map((i) => {
-    fs.copyFileSync(db, `${db}.${i}`);
     return startRouter(baseConfig({
       credentials: credYaml({ name: 'open', key: k('o'), base: mock.url })
         + credYaml({ name: 'closed', key: k('c'), base: mock.url, rpm: 0 }),
       models: '  - name: m\n    credential: open\n  - name: shut\n    credential: closed\n',
-      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
+      extra: `storage:\n  database_url: ${store.url(i)}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
     }));
   }));
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
@@ -140,7 +129,7 @@ test('three instances share a virtual key\'s 12 RPM through Redis; unused admiss
   }
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
-  fs.rmSync(dir, { recursive: true, force: true });
+  store.remove();
 });
 
 // The integer Redis holds at key (0: none).
@@ -177,21 +166,15 @@ async function fillTpm(routers, model, upstreamKey, sumKey, key) {
 }
 
 test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: overshoot at most one request\'s estimate error', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-tpm-'));
-  const db = path.join(dir, 'keys.db');
-  const cliCfg = path.join(dir, 'cli.yaml');
-  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
-  const made = await runCli(['key', 'create', '--name', 'tok', '--tpm', '1000', '--json', '-config', cliCfg]);
-  assert.equal(made.code, 0, made.err);
-  const { key: vkey, id: vid } = JSON.parse(made.out);
+  const store = new KeyStore('redis-tpm');
+  const { key: vkey, id: vid } = await store.key('tok', '--tpm', '1000');
   const k = keyMaker();
   const routers = await Promise.all([0, 1, 2].map((i) => {
-    fs.copyFileSync(db, `${db}.${i}`);
     return startRouter(baseConfig({
       credentials: credYaml({ name: 'tok', key: k('t'), base: mock.url, tpm: 1000 })
         + credYaml({ name: 'free', key: k('f'), base: mock.url }),
       models: '  - name: t\n    credential: tok\n  - name: f\n    credential: free\n',
-      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
+      extra: `storage:\n  database_url: ${store.url(i)}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
     }));
   }));
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
@@ -208,7 +191,7 @@ test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: ove
   assert.ok(v.served + v.est > 1000, JSON.stringify(v));
   assert.equal(v.refused.body.error.limit_type, 'key', v.refused.text);
   await Promise.all(routers.map((r) => r.stop()));
-  fs.rmSync(dir, { recursive: true, force: true });
+  store.remove();
 });
 
 // A virtual key's budget shared by three instances: every answer costs exactly 1/64 USD (16
@@ -217,27 +200,19 @@ test('three instances share a credential\'s 1000 TPM, then a virtual key\'s: ove
 // exactly 8 through of 30 concurrent requests spread over the three. Then Redis is gone:
 // another key's budget of 12 answers is split, each instance spending its third (4).
 test('three instances share a virtual key\'s budget through Redis: zero overshoot; without Redis each spends its third', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-budget-'));
-  const db = path.join(dir, 'keys.db');
-  const cliCfg = path.join(dir, 'cli.yaml');
-  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const store = new KeyStore('redis-budget');
   const each = 1 / 64;
-  const mk = async (name, budget) => {
-    const made = await runCli(['key', 'create', '--name', name, '--budget', String(budget), '--json', '-config', cliCfg]);
-    assert.equal(made.code, 0, made.err);
-    return JSON.parse(made.out);
-  };
+  const mk = (name, budget) => store.key(name, '--budget', String(budget));
   // each test's store numbers its keys from 1: another test's counters must not be this key's
   execFileSync('redis-cli', ['-p', String(redis.port), 'FLUSHALL']);
   const shared = await mk('budget8', 8 * each);
   const split = await mk('budget12', 12 * each);
   const k = keyMaker();
   const routers = await Promise.all([0, 1, 2].map((i) => {
-    fs.copyFileSync(db, `${db}.${i}`);
     return startRouter(baseConfig({
       credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
       models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
-      extra: `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
+      extra: `storage:\n  database_url: ${store.url(i)}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 3\n`,
     }));
   }));
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
@@ -279,25 +254,20 @@ test('three instances share a virtual key\'s budget through Redis: zero overshoo
   }
   for (const r of routers) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up again', timeoutMs: 10000 * slow });
   await Promise.all(routers.map((r) => r.stop()));
-  fs.rmSync(dir, { recursive: true, force: true });
+  store.remove();
 });
 
 // Far from its limits a key's quota costs no Redis round trip per request: each worker
 // leases room (16 worst cases at a time here) and renews it with the usage settled since,
 // so the fleet's counters catch up within a moment, and an idle lease gives its room back.
 test('a key\'s budget far from its limit: leased room, few Redis calls, exact counters, room given back when idle', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-lease-'));
-  const db = path.join(dir, 'keys.db');
-  const cliCfg = path.join(dir, 'cli.yaml');
-  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
-  const made = await runCli(['key', 'create', '--name', 'rich', '--budget', '1000', '--json', '-config', cliCfg]);
-  assert.equal(made.code, 0, made.err);
-  const { key, id } = JSON.parse(made.out);
+  const store = new KeyStore('redis-lease');
+  const { key, id } = await store.key('rich', '--budget', '1000');
   const k = keyMaker();
   const router = await startRouter(baseConfig({
     credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
     models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
-    extra: `storage:\n  database_url: sqlite://${db}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n`,
+    extra: `storage:\n  database_url: ${store.url()}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n`,
   }));
   await waitFor(async () => (await health(router)).redis.up, { what: 'redis up' });
   const words = Array.from({ length: 14 }, (_, i) => `w${i}`).join(' ');
@@ -316,26 +286,21 @@ test('a key\'s budget far from its limit: leased room, few Redis calls, exact co
   // and nothing stays reserved once the lease is idle
   await waitFor(() => hget('ru') === 0, { what: 'room given back', timeoutMs: 10000 * slow });
   await router.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  store.remove();
 });
 
 // Room leased on a connection that was lost is not used again before Redis confirms it: a
 // Redis that restarted has lost the lease (here another instance then spent the budget).
 test('a key\'s lease does not outlive a lost Redis connection', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-epoch-'));
-  const db = path.join(dir, 'keys.db');
-  const cliCfg = path.join(dir, 'cli.yaml');
-  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
+  const store = new KeyStore('redis-epoch');
   // each test's store numbers its keys from 1: another test's counters must not be this key's
   execFileSync('redis-cli', ['-p', String(redis.port), 'FLUSHALL']);
-  const made = await runCli(['key', 'create', '--name', 'four', '--budget', String(4 / 64), '--json', '-config', cliCfg]);
-  assert.equal(made.code, 0, made.err);
-  const { key, id } = JSON.parse(made.out);
+  const { key, id } = (await store.key('four', '--budget', String(4 / 64)));
   const k = keyMaker();
   const router = await startRouter(baseConfig({
     credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
     models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
-    extra: `storage:\n  database_url: sqlite://${db}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n`,
+    extra: `storage:\n  database_url: ${store.url()}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n`,
   }).replace('workers: 2', 'workers: 1')); // one worker: one lease
   await waitFor(async () => (await health(router)).redis.up, { what: 'redis up' });
   const words = Array.from({ length: 14 }, (_, i) => `w${i}`).join(' ');
@@ -354,5 +319,5 @@ test('a key\'s lease does not outlive a lost Redis connection', async () => {
   assert.equal(r.status, 429, r.text);
   assert.equal(r.body.error.limit_type, 'quota');
   await router.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  store.remove();
 });

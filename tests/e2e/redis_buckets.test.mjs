@@ -8,11 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startMock, startRouter, baseConfig, waitFor, slow, MASTER_KEY, runCli } from './lib/harness.mjs';
-import { TestRedis, health } from './lib/redis.mjs';
+import { startMock, startRouter, baseConfig, waitFor, slow, MASTER_KEY } from './lib/harness.mjs';
+import { TestRedis, KeyStore, health } from './lib/redis.mjs';
 import { keyMaker, credYaml, countWith } from './lib/routing.mjs';
 
 let mock;
@@ -204,25 +201,16 @@ test('three instances share a global bucket of 30 and client buckets of 12 exact
 // A shared bucket's refusal comes after the key's own checks: what they charged (its RPM
 // here) is given back, so the key is not short of a request it never made.
 test('a client bucket refused in Redis gives back the virtual key\'s RPM', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airouter-redis-giveback-'));
-  const db = path.join(dir, 'keys.db');
-  const cliCfg = path.join(dir, 'cli.yaml');
-  fs.writeFileSync(cliCfg, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${db}\n`);
-  const mk = async (name, extra) => {
-    const made = await runCli(['key', 'create', '--name', name, ...extra, '--json', '-config', cliCfg]);
-    assert.equal(made.code, 0, made.err);
-    return JSON.parse(made.out).key;
-  };
-  const free = await mk('free', []);
-  const one = await mk('one', ['--rpm', '1']);
+  const store = new KeyStore('redis-giveback');
+  const free = (await store.key('free')).key;
+  const one = (await store.key('one', '--rpm', '1')).key;
   const k = keyMaker();
   const routers = await Promise.all([0, 1].map((i) => {
-    fs.copyFileSync(db, `${db}.${i}`);
     return startRouter(baseConfig({
       credentials: credYaml({ name: 'up', key: k('u'), base: mock.url }),
       models: '  - name: m\n    credential: up\n',
       extra: `rate_limiting:\n  enabled: true\n  per_client:\n    requests_per_minute: 1\n    burst_size: 1\n`
-        + `storage:\n  database_url: sqlite://${db}.${i}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 2\n`,
+        + `storage:\n  database_url: ${store.url(i)}\n  redis_url: redis://127.0.0.1:${redis.port}/0\n  redis_instances: 2\n`,
     }));
   }));
   for (const r of routers) await waitFor(() => allUp(r), { what: 'redis up' });
@@ -242,5 +230,5 @@ test('a client bucket refused in Redis gives back the virtual key\'s RPM', async
   const next = await as(routers[1], one, 'other');
   assert.equal(next.status, 200, JSON.stringify(next.body));
   await Promise.all(routers.map((r) => r.stop()));
-  fs.rmSync(dir, { recursive: true, force: true });
+  store.remove();
 });

@@ -1,7 +1,12 @@
 // A redis-server of a test file's own on a free port of 127.0.0.1 (no persistence), which
-// its tests stop (SIGKILL) and start again, and the /health a router reports.
+// its tests stop (SIGKILL) and start again, the /health a router reports, and a store of
+// virtual keys that several instances can share.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { freePort } from './harness.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, runCli } from './harness.mjs';
 
 export class TestRedis {
   async init() {
@@ -31,4 +36,35 @@ export class TestRedis {
 
 export async function health(router) {
   return (await fetch(`${router.url}/health`)).json();
+}
+
+// A temporary SQLite store for a test's virtual keys, made with the CLI. Each instance gets
+// its own copy (url(i)): one SQLite file cannot serve several instances (each keeps its
+// spend journal beside it, locked), and a copy holds the same keys, same ids, as one shared
+// PostgreSQL would.
+export class KeyStore {
+  constructor(tag) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `airouter-${tag}-`));
+    this.db = path.join(this.dir, 'keys.db');
+    this.cli = path.join(this.dir, 'cli.yaml');
+    fs.writeFileSync(this.cli, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${this.db}\n`);
+  }
+
+  // airouter key create --name NAME FLAGS...: {key, id, ...}
+  async key(name, ...flags) {
+    const made = await runCli(['key', 'create', '--name', name, ...flags, '--json', '-config', this.cli]);
+    assert.equal(made.code, 0, made.err);
+    return JSON.parse(made.out);
+  }
+
+  // The store's URL, or instance i's copy of it.
+  url(i) {
+    if (i === undefined) return `sqlite://${this.db}`;
+    fs.copyFileSync(this.db, `${this.db}.${i}`);
+    return `sqlite://${this.db}.${i}`;
+  }
+
+  remove() {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
 }
