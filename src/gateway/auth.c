@@ -120,6 +120,12 @@ int ar_gw_authenticate(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_aut
         }
     }
     /* neither the master key nor an airouter key: perhaps one of LiteLLM's */
+    if (!gw->litellm && ctx->auth_store_failed) {
+        /* the key may well be valid: a 401 would tell its client to give up on it */
+        ar_gw_error(req, 503, "service_unavailable_error", "key_store_unavailable",
+                    "The key store did not answer; try again");
+        return AR_EAUTH;
+    }
     if (!gw->litellm)
         return refuse(req, "invalid_api_key", "Invalid API key");
     int rc = ar_gw_litellm_auth(req, hash, level, ll_looked_up);

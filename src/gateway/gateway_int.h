@@ -169,9 +169,10 @@ typedef struct ar_gw_ctx {
     ar_span_t route_path; /* the path without its /api or /openai prefix */
     /* auth.c: the caller's virtual key (NULL: the master key, or none checked yet) */
     ar_tkey_t *key;
-    bool auth_pending;   /* a store lookup of the key is in flight */
-    bool auth_waiting;   /* ...and the whole request waits on it */
-    bool auth_looked_up; /* the lookup answered: key set, or the key exists nowhere */
+    bool auth_pending;      /* a store lookup of the key is in flight */
+    bool auth_waiting;      /* ...and the whole request waits on it */
+    bool auth_looked_up;    /* the lookup answered: key set, or the key exists nowhere */
+    bool auth_store_failed; /* or the store could not say (a database that did not answer) */
     /* litellm.c: the caller's LiteLLM key (NULL: none), and its lookup answered */
     struct ar_gw_llkey *ll;
     bool ll_looked_up;

@@ -109,6 +109,7 @@ typedef struct lookup {
     ar_http_request_t *req;
     void (*cb)(ar_http_request_t *req);
     char hash[AR_KEY_HASH_LEN + 1];
+    int rc; /* the store's answer */
 } lookup_t;
 
 /* The plan of id from the store, or NULL (caller frees with ar_store_plan_list_free). */
@@ -222,7 +223,7 @@ static void lookup_work(ar_store_t *s, void *arg)
 {
     lookup_t *l = arg;
     ar_vkey_t k;
-    int rc = ar_store_key_get(s, 0, l->hash, &k);
+    int rc = l->rc = ar_store_key_get(s, 0, l->hash, &k);
     if (rc == 0) {
         cache_key(l->hdr.t, s, &k);
         ar_vkey_free(&k);
@@ -237,6 +238,8 @@ static void lookup_work(ar_store_t *s, void *arg)
 static void lookup_done(void *arg)
 {
     lookup_t *l = arg;
+    if (l->rc != 0 && l->rc != AR_ENOTFOUND)
+        ((ar_gw_ctx_t *)l->req->data)->auth_store_failed = true;
     l->cb(l->req);
     ar_http_unref(l->req);
     ar_free(l);

@@ -154,10 +154,13 @@ async function outageRig(name, storageExtra = '') {
   const made = await runCli(['key', 'create', '--name', name, '--json', '-config', cliCfg]);
   assert.equal(made.code, 0, made.err);
   const k = JSON.parse(made.out);
+  const other = await runCli(['key', 'create', '--name', `${name}-unseen`, '--json', '-config', cliCfg]);
+  assert.equal(other.code, 0, other.err);
   const router = await startRouter(config(url, storageExtra));
   let answered = 0;
   return {
     router,
+    unseen: JSON.parse(other.out).key, // a valid key this router has not cached
     async wave(tag, n) {
       const rs = await Promise.all(Array.from({ length: n }, (_, i) => chat(router, k.key, `${tag}-${i}`)));
       for (const r of rs) assert.equal(r.status, 200, await r.text());
@@ -202,6 +205,11 @@ test('PostgreSQL frozen mid-load (SIGSTOP): cached keys keep working, no spend r
     await rig.wave('during', 20);
     // the ledger's apply gives up at the query timeout (the records stay in the journal)
     await waitFor(() => /timed out after 1000 ms/.test(rig.router.out), { what: 'a timed-out apply' });
+    // a key it never saw cannot be checked now: 503, not a 401 that would condemn the key
+    const r = await chat(rig.router, rig.unseen, 'unseen');
+    const text = await r.text();
+    assert.equal(r.status, 503, text);
+    assert.equal(JSON.parse(text).error.code, 'key_store_unavailable');
     await rig.wave('during2', 20);
     const h = await fetch(`${rig.router.url}/health`);
     assert.equal(h.status, 200);
