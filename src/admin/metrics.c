@@ -268,7 +268,7 @@ int ar_admin_metrics(const ar_admin_view_t *v, ar_buf_t *out)
     if (v->redis_configured) {
         const ar_redis_stats_t *rs = &v->redis;
         family(&w, "airouter_redis_up", "gauge",
-               "1 while Redis holds the shared RPM windows (a worker's connection is ready).");
+               "1 while Redis holds the shared limits (a worker's connection is ready).");
         ar_admin__putf(&w, "airouter_redis_up %d\n", rs->up ? 1 : 0);
         family(&w, "airouter_redis_checks_total", "counter",
                "Shared window checks: answered by Redis (allowed, denied), or fallen back to "
@@ -282,6 +282,32 @@ int ar_admin_metrics(const ar_admin_view_t *v, ar_buf_t *out)
         family(&w, "airouter_redis_disconnects_total", "counter",
                "Redis connections lost or dropped (no answer within 50 ms).");
         ar_admin__putf(&w, "airouter_redis_disconnects_total %" PRIu64 "\n", rs->disconnects);
+    }
+    if (v->litellm.configured) {
+        const ar_admin_litellm_t *ll = &v->litellm;
+        family(&w, "airouter_litellm_db_up", "gauge",
+               "1 while LiteLLM's database answered the last contact (litellm_db).");
+        ar_admin__putf(&w, "airouter_litellm_db_up %d\n", ll->up ? 1 : 0);
+        family(&w, "airouter_litellm_db_connections", "gauge",
+               "Connections open to LiteLLM's database.");
+        ar_admin__putf(&w, "airouter_litellm_db_connections %d\n", ll->conns);
+        family(&w, "airouter_litellm_key_lookups_total", "counter",
+               "LiteLLM keys looked up in LiteLLM_VerificationToken (ok, error: no answer).");
+        ar_admin__putf(&w, "airouter_litellm_key_lookups_total{result=\"ok\"} %" PRIu64 "\n",
+                       ll->lookups - ll->lookup_errors);
+        ar_admin__putf(&w, "airouter_litellm_key_lookups_total{result=\"error\"} %" PRIu64 "\n",
+                       ll->lookup_errors);
+        family(&w, "airouter_litellm_spend_rows_total", "counter",
+               "LiteLLM_SpendLogs rows: written, failed (given up after the retries), dropped "
+               "(the queue was full).");
+        ar_admin__putf(&w, "airouter_litellm_spend_rows_total{result=\"written\"} %" PRIu64 "\n",
+                       ll->logged);
+        ar_admin__putf(&w, "airouter_litellm_spend_rows_total{result=\"failed\"} %" PRIu64 "\n",
+                       ll->log_errors);
+        ar_admin__putf(&w, "airouter_litellm_spend_rows_total{result=\"dropped\"} %" PRIu64 "\n",
+                       ll->dropped);
+        family(&w, "airouter_litellm_spend_queue", "gauge", "LiteLLM spend rows waiting.");
+        ar_admin__putf(&w, "airouter_litellm_spend_queue %ld\n", ll->queued);
     }
     ar_admin__deps_dispose(&deps);
     return w.rc;

@@ -304,6 +304,11 @@ test('LiteLLM data plane: keys from LiteLLM_VerificationToken, rows in LiteLLM_S
   let health = await (await fetch(`${router.url}/health`)).json();
   assert.equal(health.litellm_db.up, true, JSON.stringify(health));
   assert.equal(health.litellm_db.spend_logs.dropped, 0);
+  let metrics = await (await fetch(`${router.url}/metrics`)).text();
+  assert.match(metrics, /^airouter_litellm_db_up 1$/m);
+  assert.match(metrics, /^airouter_litellm_spend_rows_total\{result="written"\} 6$/m);
+  assert.match(metrics, /^airouter_litellm_spend_rows_total\{result="dropped"\} 0$/m);
+  assert.match(metrics, /^airouter_litellm_key_lookups_total\{result="ok"\} [1-9]\d*$/m);
 
   // the database gone: a cached key still works, a key never seen cannot be checked (503)
   spawnSync(pgScript, ['stop', pgDir]);
@@ -316,6 +321,8 @@ test('LiteLLM data plane: keys from LiteLLM_VerificationToken, rows in LiteLLM_S
     health = await (await fetch(`${router.url}/health`)).json();
     return health.litellm_db.up === false;
   }, { what: '/health saying the database is down' });
+  metrics = await (await fetch(`${router.url}/metrics`)).text();
+  assert.match(metrics, /^airouter_litellm_db_up 0$/m);
   router.signal('SIGTERM'); // the rows still queued are tried once, then a clean exit
   assert.equal((await router.exited).code, 0, router.out);
 });
