@@ -244,6 +244,9 @@ bool ar_admin__degraded(const ar_admin_view_t *v, const ar_admin_deps_t *deps)
 {
     if (v->draining)
         return true;
+    /* the fleet's limits are this instance's share of them until Redis is back */
+    if (v->redis_configured && !v->redis.up)
+        return true;
     for (size_t i = 0; i < v->cfg->credentials_cnt; i++) {
         if (ar_ban_active(&ar_router_cred_state(v->router, i)->ban, v->now_ms))
             return true;

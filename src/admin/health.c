@@ -196,7 +196,7 @@ int ar_admin_health_json(const ar_admin_view_t *v, ar_buf_t *out)
     if (!v->redis_configured)
         ar_admin__puts(&w, ",\"redis\":{\"configured\":false}}");
     else
-        /* down is not degraded: limits fall back to this instance's share */
+        /* down is degraded (ar_admin__degraded): limits fall back to this instance's share */
         ar_admin__putf(&w,
                        ",\"redis\":{\"configured\":true,\"up\":%s,\"connections\":%ld,"
                        "\"connections_ready\":%ld,\"checks\":%" PRIu64 ",\"denied\":%" PRIu64
