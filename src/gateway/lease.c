@@ -271,6 +271,9 @@ bool ar_gw_lease_take(ar_gw_req_t *g)
     g->lease_min = (ar_redis_amount_t){prompt, nano_of((double)prompt * ask->input_price)};
     g->lease_max = (ar_redis_amount_t){
         prompt + out, nano_of((double)prompt * ask->input_price + (double)out * ask->output_price)};
+    /* room granted under other limits (the key's were just changed: a budget lowered)
+     * is not used before Redis weighs it against the new ones */
+    bool same_limits = memcmp(&l->lim, &g->quota_lim, sizeof(l->lim)) == 0;
     l->lim = g->quota_lim;
     l->unit = g->lease_max;
     l->hold_ms = ar_gw_key_quota_hold_ms(g);
@@ -278,7 +281,7 @@ bool ar_gw_lease_take(ar_gw_req_t *g)
     l->used_ms = now;
     /* a lease not renewed for half its life may have expired in Redis, and one granted
      * before the connection was lost may be gone with a Redis that restarted */
-    bool fresh = l->renewed_ms && now - l->renewed_ms < (uint64_t)l->hold_ms / 2 &&
+    bool fresh = same_limits && l->renewed_ms && now - l->renewed_ms < (uint64_t)l->hold_ms / 2 &&
                  l->epoch == ar_redis_conn_epoch(w->redis);
     if (!l->asking && ar_list_empty(&l->waiters) && fresh && fits(l, g->lease_max)) {
         take(l, g, g->lease_max);

@@ -10,7 +10,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { startMock, startRouter, baseConfig, waitFor, slow } from './lib/harness.mjs';
+import fs from 'node:fs';
+import { startMock, startRouter, baseConfig, waitFor, slow, runCli } from './lib/harness.mjs';
 import { TestRedis, KeyStore, health } from './lib/redis.mjs';
 import { keyMaker, credYaml, chat, countWith } from './lib/routing.mjs';
 
@@ -319,5 +320,41 @@ test('a key\'s lease does not outlive a lost Redis connection', async () => {
   assert.equal(r.status, 429, r.text);
   assert.equal(r.body.error.limit_type, 'quota');
   await router.stop();
+  store.remove();
+});
+
+// A budget lowered while a worker holds leased room: the room was granted under the old
+// budget and is not used before Redis weighs it against the new one. Instance B leases,
+// instance A spends what the new budget allows (B last heard of the fleet before that, so
+// its own checks still see room), then the budget comes down to what was spent.
+test('a key\'s lease is weighed again when its limits change', async () => {
+  execFileSync('redis-cli', ['-p', String(redis.port), 'FLUSHALL']);
+  const store = new KeyStore('redis-relimit');
+  const { key, id } = await store.key('rich', '--budget', '1000');
+  const k = keyMaker();
+  const [a, b] = await Promise.all([0, 1].map((i) => startRouter(baseConfig({
+    credentials: credYaml({ name: 'paid', key: k('p'), base: mock.url }),
+    models: '  - name: p\n    credential: paid\n    input_cost_per_token: 0\n    output_cost_per_token: 0.0009765625\n',
+    extra: `storage:\n  database_url: ${store.url(i)}\n  key_cache_ttl: 200ms\n  redis_url: redis://127.0.0.1:${redis.port}/0\n`,
+  }).replace('workers: 2', 'workers: 1')))); // one worker each: one lease each
+  for (const r of [a, b]) await waitFor(async () => (await health(r)).redis.up, { what: 'redis up' });
+  const words = Array.from({ length: 14 }, (_, i) => `w${i}`).join(' ');
+  const ask = (r, i) => chat(r, 'p', `${words} l${i}`, { key, extra: { max_tokens: 16 } });
+  const usd = () => Number(execFileSync('redis-cli', ['-p', String(redis.port), 'HGET', `airouter:key:{${id}}:quota`, 'usd'], { encoding: 'utf8' }).trim());
+  assert.equal((await ask(b, 0)).status, 200); // B's lease: room for 15 more
+  await waitFor(() => usd() === 1e9 / 64, { what: 'B\'s usage counted' });
+  for (let i = 1; i <= 3; i++) assert.equal((await ask(a, i)).status, 200);
+  await waitFor(() => usd() === 4 * 1e9 / 64, { what: 'A\'s usage counted' });
+  // B's own copy of the store is where its poller looks (one shared PostgreSQL in real life)
+  const bCli = `${store.cli}.b`;
+  fs.writeFileSync(bCli, `server:\n  master_key: x\nstorage:\n  database_url: sqlite://${store.db}.1\n`);
+  const set = await runCli(['key', 'set-limit', '--key', String(id), '--budget', String(4 / 64), '-config', bCli]);
+  assert.equal(set.code, 0, set.err);
+  const limits = async () => (await (await fetch(`${b.url}/limits`, { headers: { authorization: `Bearer ${key}` } })).json()).limits.max_budget_usd;
+  await waitFor(async () => (await limits()) === 4 / 64, { what: 'the new budget in B\'s cache' });
+  const r = await ask(b, 9);
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.body.error.limit_type, 'quota');
+  await Promise.all([a, b].map((x) => x.stop()));
   store.remove();
 });

@@ -2,16 +2,23 @@
 // its tests stop (SIGKILL) and start again, the /health a router reports, and a store of
 // virtual keys that several instances can share.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, runCli } from './harness.mjs';
+import { freePort, runCli, waitFor } from './harness.mjs';
 
 export class TestRedis {
   async init() {
     this.port = await freePort();
     this.start();
+    await waitFor(() => {
+      try {
+        return execFileSync('redis-cli', ['-p', String(this.port), 'PING'], { encoding: 'utf8', stdio: 'pipe' }).trim() === 'PONG';
+      } catch {
+        return false;
+      }
+    }, { what: 'redis-server up' });
     return this;
   }
 
