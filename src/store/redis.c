@@ -24,6 +24,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "store/redis_int.h"
 
 #define CONNECT_TIMEOUT_MS 500
@@ -577,9 +578,12 @@ void ar_redis_cmd_str(ar_redis_cmd_t *e, const char *s)
 
 void ar_redis_cmd_int(ar_redis_cmd_t *e, int64_t v)
 {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-    add_arg(e, tmp, (size_t)n);
+    char tmp[24];
+    size_t n = 0;
+    if (v < 0)
+        tmp[n++] = '-';
+    n += ar_u64_dec(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, tmp + n);
+    add_arg(e, tmp, n);
 }
 
 void ar_redis_cmd_real(ar_redis_cmd_t *e, double v)
