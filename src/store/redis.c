@@ -12,6 +12,7 @@
  */
 #include <netdb.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 #include "store/redis_int.h"
 
 #define CONNECT_TIMEOUT_MS 500
+#define INLINE_ARGS 40
+#define INLINE_BYTES 512
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
@@ -69,9 +72,14 @@ struct ar_redis_cmd {
     ar_redis_script_id_t script;
     uint64_t deadline_ms;
     int argc, cap;
-    char **argv;
+    char **argv; /* argv_inl until more are needed */
     size_t *argvlen;
     void *scratch[4];
+    /* one allocation per command: the arguments live here while they fit */
+    char *argv_inl[INLINE_ARGS];
+    size_t len_inl[INLINE_ARGS];
+    size_t bytes_used;
+    char bytes[INLINE_BYTES];
 };
 typedef struct ar_redis_cmd entry_t;
 
@@ -233,12 +241,21 @@ static void give(entry_t *e, int rc, const int64_t *v, size_t n)
     e->cb(e->ud, rc, v, n);
 }
 
+static bool inline_arg(const entry_t *e, const char *p)
+{
+    return p >= e->bytes && p < e->bytes + sizeof(e->bytes);
+}
+
 static void entry_free(entry_t *e)
 {
-    for (int i = 0; i < e->argc; i++)
-        ar_free(e->argv[i]);
-    ar_free(e->argv);
-    ar_free(e->argvlen);
+    for (int i = 0; i < e->argc; i++) {
+        if (!inline_arg(e, e->argv[i]))
+            ar_free(e->argv[i]);
+    }
+    if (e->argv != e->argv_inl) {
+        ar_free(e->argv);
+        ar_free(e->argvlen);
+    }
     ar_free(e);
 }
 
@@ -280,8 +297,10 @@ static void on_reply(redisAsyncContext *ac, void *rep, void *priv)
         /* the script cache was flushed (or a failover): send the script itself, which
          * loads it again */
         e->retried = true;
-        ar_free(e->argv[0]);
-        ar_free(e->argv[1]);
+        for (int i = 0; i < 2; i++) {
+            if (!inline_arg(e, e->argv[i]))
+                ar_free(e->argv[i]);
+        }
         e->argv[0] = ar_xstrdup("EVAL");
         e->argvlen[0] = 4;
         e->argv[1] = ar_xstrdup(ar_redis_scripts[e->script].text);
@@ -542,11 +561,23 @@ bool ar_redis_conn_ready(const ar_redis_conn_t *c)
 static void add_arg(entry_t *e, const char *s, size_t len)
 {
     if (e->argc == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 16;
-        e->argv = ar_xrealloc(e->argv, (size_t)e->cap * sizeof(*e->argv));
-        e->argvlen = ar_xrealloc(e->argvlen, (size_t)e->cap * sizeof(*e->argvlen));
+        e->cap *= 2;
+        if (e->argv == e->argv_inl) {
+            e->argv = ar_xmalloc((size_t)e->cap * sizeof(*e->argv));
+            e->argvlen = ar_xmalloc((size_t)e->cap * sizeof(*e->argvlen));
+            memcpy(e->argv, e->argv_inl, sizeof(e->argv_inl));
+            memcpy(e->argvlen, e->len_inl, sizeof(e->len_inl));
+        } else {
+            e->argv = ar_xrealloc(e->argv, (size_t)e->cap * sizeof(*e->argv));
+            e->argvlen = ar_xrealloc(e->argvlen, (size_t)e->cap * sizeof(*e->argvlen));
+        }
     }
-    e->argv[e->argc] = ar_xmalloc(len + 1);
+    if (e->bytes_used + len + 1 <= sizeof(e->bytes)) {
+        e->argv[e->argc] = e->bytes + e->bytes_used;
+        e->bytes_used += len + 1;
+    } else {
+        e->argv[e->argc] = ar_xmalloc(len + 1);
+    }
     memcpy(e->argv[e->argc], s, len);
     e->argv[e->argc][len] = '\0';
     e->argvlen[e->argc] = len;
@@ -557,9 +588,14 @@ ar_redis_cmd_t *ar_redis_cmd_new(ar_redis_conn_t *c, ar_redis_script_id_t script
 {
     if (!ar_redis_conn_ready(c) || script >= AR_REDIS_SCRIPTS)
         return NULL;
-    entry_t *e = ar_xcalloc(1, sizeof(*e));
+    entry_t *e = ar_xmalloc(sizeof(*e));
+    /* the inline arrays and bytes are written before they are read: not zeroed */
+    memset(e, 0, offsetof(entry_t, argv_inl));
     e->c = c;
     e->script = script;
+    e->argv = e->argv_inl;
+    e->argvlen = e->len_inl;
+    e->cap = INLINE_ARGS;
     add_arg(e, "EVALSHA", 7);
     add_arg(e, c->sha[script], 40);
     ar_redis_cmd_int(e, (int64_t)nkeys);

@@ -454,6 +454,26 @@ static void test_lease_expiry(void **state)
     assert_int_equal(lease(f, "C", ask).verdict, 1);
 }
 
+/* A check whose arguments outgrow the command's inline room (8 windows with long names)
+ * is sent whole all the same. */
+static void test_long_command(void **state)
+{
+    fixture_t *f = *state;
+    char names[8][200];
+    ar_redis_window_t w[8];
+    for (int i = 0; i < 8; i++) {
+        snprintf(names[i], sizeof(names[i]), "airouter:{long}:%0140d:%d", 0, i);
+        w[i] = (ar_redis_window_t){names[i], i % 2 ? 50 : 5, i % 2 ? 10 : 0};
+    }
+    verdict_t v = check(f, w, 8, 60000);
+    assert_int_equal(v.rc, 0);
+    assert_true(v.allowed);
+    assert_int_equal(zcard(names[0]), 1);
+    char sum[240];
+    snprintf(sum, sizeof(sum), "%s:sum", names[1]);
+    assert_int_equal(get_int(sum), 10);
+}
+
 static void test_urls(void **state)
 {
     (void)state;
@@ -495,6 +515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_command, setup, teardown),
         cmocka_unit_test(test_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
