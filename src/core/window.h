@@ -36,4 +36,18 @@ bool ar_window_try_add(ar_window_t *w, uint64_t now_ms, int64_t n, int64_t limit
 /** Subtracts n from the slot of charged_ms if that slot is still current (an undo). */
 void ar_window_sub_at(ar_window_t *w, uint64_t charged_ms, int64_t n);
 
+/**
+ * One of `share` instances' part of a limit that they enforce together while the state
+ * they share (Redis) cannot be reached: limit / share, but never 0 where the limit is not
+ * (a share of 0 would shut what the fleet may still use); a negative (no) limit or a share
+ * of 1 or less is the limit itself. For windows and token buckets alike.
+ */
+static inline int64_t ar_limit_share(int64_t limit, int64_t share)
+{
+    if (limit < 0 || share <= 1)
+        return limit;
+    int64_t v = limit / share;
+    return v > 0 || limit == 0 ? v : 1;
+}
+
 #endif

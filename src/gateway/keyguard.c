@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/mem.h"
+#include "core/window.h"
 #include "gateway/gateway_int.h"
 
 static int forbid_model(ar_gw_req_t *g, ar_span_t name)
@@ -34,20 +35,6 @@ static int forbid_model(ar_gw_req_t *g, ar_span_t name)
 static ar_redis_conn_t *key_conn(const ar_gw_req_t *g, int64_t rpm, int64_t tpm)
 {
     return (rpm >= 0 || tpm >= 0) && ar_redis_conn_ready(g->gw->redis) ? g->gw->redis : NULL;
-}
-
-/* One instance's share of a limit; never 0 where the limit is not (as the router's). */
-static int64_t share_of(int64_t limit, int64_t share)
-{
-    if (limit < 0 || share <= 1)
-        return limit;
-    int64_t v = limit / share;
-    return v < 1 && limit > 0 ? 1 : v;
-}
-
-static bool has_quota(const ar_quota_limits_t *l)
-{
-    return l->day_tokens >= 0 || l->month_tokens >= 0 || l->total_tokens >= 0 || l->budget_usd >= 0;
 }
 
 /* Answers 429 "quota" for the limit that refused. */
@@ -88,11 +75,12 @@ int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
     g->key_rpm_limit = conf->rpm;
     g->key_tpm_limit = conf->tpm;
     int64_t share = key_conn(g, conf->rpm, conf->tpm) ? 1 : g->rt->cfg->storage.redis_instances;
-    if (!ar_window_try_add(&st->rpm, now, 1, share_of(conf->rpm, share), &retry_ms)) {
+    if (!ar_window_try_add(&st->rpm, now, 1, ar_limit_share(conf->rpm, share), &retry_ms)) {
         ar_gw_refuse_limit(g->http, g->rt, "key", retry_ms, "Rate limit exceeded for this key");
         return AR_ELIMIT;
     }
-    if (!ar_window_try_add(&st->tpm, now, g->est_tokens, share_of(conf->tpm, share), &retry_ms)) {
+    if (!ar_window_try_add(&st->tpm, now, g->est_tokens, ar_limit_share(conf->tpm, share),
+                           &retry_ms)) {
         ar_window_sub_at(&st->rpm, now, 1);
         ar_gw_refuse_limit(g->http, g->rt, "key", retry_ms,
                            "Token rate limit exceeded for this key");
@@ -111,7 +99,7 @@ int ar_gw_key_admit(ar_gw_req_t *g, const ar_span_t *names, size_t names_cnt)
     g->quota_lim = ar_tkey_limits(conf);
     int64_t wall = ar_wall_ms();
     ar_quota_limits_t lim = g->quota_lim;
-    if (has_quota(&lim) && g->gw->redis) {
+    if (ar_quota_limits_any(&lim) && g->gw->redis) {
         g->quota_ask_redis = ar_redis_conn_ready(g->gw->redis);
         if (!g->quota_ask_redis)
             lim =
@@ -146,8 +134,10 @@ static bool key_fallback(ar_gw_req_t *g)
     uint64_t now = ar_now_ms();
     ar_window_sub_at(&st->rpm, g->key_charged_ms, 1);
     ar_window_sub_at(&st->tpm, g->key_charged_ms, n);
-    bool ok = ar_window_try_add(&st->rpm, now, 1, share_of(g->key_rpm_limit, share), &retry_ms);
-    if (ok && !ar_window_try_add(&st->tpm, now, n, share_of(g->key_tpm_limit, share), &retry_ms)) {
+    bool ok =
+        ar_window_try_add(&st->rpm, now, 1, ar_limit_share(g->key_rpm_limit, share), &retry_ms);
+    if (ok &&
+        !ar_window_try_add(&st->tpm, now, n, ar_limit_share(g->key_tpm_limit, share), &retry_ms)) {
         ar_window_sub_at(&st->rpm, now, 1);
         ok = false;
     }

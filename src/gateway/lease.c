@@ -64,11 +64,6 @@ typedef struct ar_gw_leases {
     int64_t spread;
 } ar_gw_leases_t;
 
-static bool token_limited(const ar_quota_limits_t *l)
-{
-    return l->day_tokens >= 0 || l->month_tokens >= 0 || l->total_tokens >= 0;
-}
-
 static int64_t nano_of(double usd)
 {
     return usd > 0 ? (int64_t)ceil(usd * 1e9) : 0;
@@ -108,14 +103,14 @@ static ar_gw_lease_t *lease_of(ar_gw_leases_t *set, const ar_gw_req_t *g, int64_
 /* Whether amount a fits in the room of every limited kind. */
 static bool fits(const ar_gw_lease_t *l, ar_redis_amount_t a)
 {
-    return (!token_limited(&l->lim) || l->room.tokens >= a.tokens) &&
+    return (!ar_quota_limits_tokens(&l->lim) || l->room.tokens >= a.tokens) &&
            (l->lim.budget_usd < 0 || l->room.nano >= a.nano);
 }
 
 /* g takes a from the room (a is at most the room in every limited kind). */
 static void take(ar_gw_lease_t *l, ar_gw_req_t *g, ar_redis_amount_t a)
 {
-    if (!token_limited(&l->lim))
+    if (!ar_quota_limits_tokens(&l->lim))
         a.tokens = 0;
     if (l->lim.budget_usd < 0)
         a.nano = 0;
@@ -317,7 +312,7 @@ void ar_gw_lease_settle(ar_gw_req_t *g, int64_t tokens, double cost_usd)
     ar_redis_amount_t took = g->lease_took, used = {tokens > 0 ? tokens : 0, nano_of(cost_usd)};
     l->in_flight.tokens -= took.tokens;
     l->in_flight.nano -= took.nano;
-    if (token_limited(&l->lim))
+    if (ar_quota_limits_tokens(&l->lim))
         l->room.tokens += took.tokens - used.tokens;
     if (l->lim.budget_usd >= 0)
         l->room.nano += took.nano - used.nano;

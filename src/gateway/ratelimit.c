@@ -18,6 +18,7 @@
 #include "core/crypto.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "core/window.h"
 #include "gateway/gateway_int.h"
 #include "router/bucket.h"
 
@@ -108,23 +109,15 @@ static const ar_bucket_conf_t *row_of(const ar_ratelimit_conf_t *conf, size_t i)
     return i == 0 ? &conf->global : i == 1 ? &conf->per_client : &conf->per_model;
 }
 
-/* One instance's share of a rate or burst; never 0 where the limit is not (as windows). */
-static int64_t share_of(int64_t limit, int64_t share)
-{
-    if (limit < 1 || share <= 1)
-        return limit;
-    int64_t v = limit / share;
-    return v < 1 ? 1 : v;
-}
-
 /* The limits of bucket i at share; false when it is off or unlimited. */
 static bool limit_of(const ar_ratelimit_conf_t *conf, size_t i, int64_t share,
                      ar_bucket_limit_t *lim)
 {
     const ar_bucket_conf_t *row = row_of(conf, i);
     /* -1 limits are unlimited: such a bucket is neither charged nor reported */
-    return row->enabled && ar_bucket_limit_init(lim, share_of(row->requests_per_minute, share),
-                                                share_of(row->burst_size, share));
+    return row->enabled &&
+           ar_bucket_limit_init(lim, ar_limit_share(row->requests_per_minute, share),
+                                ar_limit_share(row->burst_size, share));
 }
 
 /* The X-RateLimit-* values of r, in the pool; Reset is when the bucket is full again. */
@@ -190,6 +183,14 @@ static void give_back(ar_gw_rl_charge_t *ch)
     }
 }
 
+/* The request is not served: its tokens go back and ch is left empty (nothing more to give
+ * back when it finishes). */
+static void drop_charge(ar_gw_rl_charge_t *ch)
+{
+    give_back(ch);
+    memset(ch->bucket, 0, sizeof(ch->bucket));
+}
+
 /*
  * Takes a token from every bucket of ch, in order, at its limits. The first without one
  * refuses (429 with its headers): the earlier ones are given back and ch is left empty.
@@ -206,8 +207,7 @@ static bool take_all(ar_http_request_t *req, const ar_runtime_t *rt, ar_gw_rl_ch
         if (!ar_bucket_take(ch->bucket[i], &ch->lim[i], now_ms, &res)) {
             /* the request is not served: it must not count against earlier buckets */
             ch->bucket[i] = NULL;
-            give_back(ch);
-            memset(ch->bucket, 0, sizeof(ch->bucket));
+            drop_charge(ch);
             record_headers(req, &res);
             ar_gw_refuse_limit(req, rt, types[i], res.retry_ms, "Rate limit exceeded");
             return false;
@@ -303,8 +303,7 @@ static void on_shared_verdict(void *ud, int rc, const ar_redis_bucket_verdict_t 
         } else {
             /* not served: the local buckets must not count it (they would then refuse
              * what the fleet still has room for) */
-            give_back(ch);
-            memset(ch->bucket, 0, sizeof(ch->bucket));
+            drop_charge(ch);
             ar_gw_key_give_back(g);
             ar_gw_refuse_limit(http, g->rt, types[i], v->retry_ms, "Rate limit exceeded");
             ar_gw_req_finish(g);

@@ -8,6 +8,7 @@
 
 #include "core/mem.h"
 #include "core/str.h"
+#include "core/window.h"
 #include "router/router_int.h"
 
 /* config/ is not ours to include: find the credential by name here. */
@@ -209,16 +210,6 @@ ar_skip_t ar_router_admit(ar_router_t *r, const ar_deployment_t *d, uint64_t now
     return ar_router_admit_share(r, d, now_ms, est_tokens, 1, adm);
 }
 
-/* One instance's share of an RPM or TPM limit; never 0 where the limit is not (a share of 0 would
- * close a deployment that the whole fleet may use). */
-static int64_t share_of(int64_t limit, int64_t share)
-{
-    if (limit < 0 || share <= 1)
-        return limit;
-    int64_t v = limit / share;
-    return v > 0 || limit == 0 ? v : 1;
-}
-
 ar_skip_t ar_router_admit_share(ar_router_t *r, const ar_deployment_t *d, uint64_t now_ms,
                                 int64_t est_tokens, int64_t share, ar_admission_t *adm)
 {
@@ -248,10 +239,10 @@ ar_skip_t ar_router_admit_share(ar_router_t *r, const ar_deployment_t *d, uint64
     const ar_cred_conf_t *c = d->cred;
     int64_t n = adm->tokens;
     /* credential level, then deployment level; each refusal takes back what was charged */
-    dep_rpm = share_of(dep_rpm, share);
-    dep_tpm = share_of(dep_tpm, share);
-    bool ok = charge(&cs->rpm, now_ms, 1, share_of(c->rpm, share), adm);
-    if (ok && !charge(&cs->tpm, now_ms, n, share_of(c->tpm, share), adm)) {
+    dep_rpm = ar_limit_share(dep_rpm, share);
+    dep_tpm = ar_limit_share(dep_tpm, share);
+    bool ok = charge(&cs->rpm, now_ms, 1, ar_limit_share(c->rpm, share), adm);
+    if (ok && !charge(&cs->tpm, now_ms, n, ar_limit_share(c->tpm, share), adm)) {
         ar_window_sub_at(&cs->rpm, now_ms, 1);
         ok = false;
     }

@@ -541,6 +541,17 @@ static void bind_key(pg_params_t *a, const ar_vkey_t *k)
     ar_pg_text(a, k->models ? k->models : "");
 }
 
+/* Runs a key's INSERT or UPDATE (a) and disposes a; a constraint broken says which. */
+static int write_key(void *impl, const char *sql, pg_params_t *a, PGresult **r, const char *what,
+                     char *err, size_t errlen)
+{
+    int rc = ar_pg_run(impl, sql, a, r, what, err, errlen);
+    ar_pg_params_dispose(a);
+    if (rc == AR_EINVAL)
+        snprintf(err, errlen, "that key exists already, or its plan does not");
+    return rc;
+}
+
 static int pg_key_create(void *impl, const ar_vkey_t *k, int64_t *id, char *err, size_t errlen)
 {
     pg_params_t a;
@@ -548,13 +559,10 @@ static int pg_key_create(void *impl, const ar_vkey_t *k, int64_t *id, char *err,
     bind_key(&a, k);
     ar_pg_int(&a, k->created_ms ? k->created_ms : ar_wall_ms());
     PGresult *r;
-    int rc = ar_pg_run(impl,
+    int rc = write_key(impl,
                        "INSERT INTO keys (" KEY_WRITE_COLUMNS ", created_ms, updated_ms) VALUES "
                        "(" KEY_WRITE_VALUES ", $13::bigint, $13::bigint) RETURNING id",
                        &a, &r, "creating a key", err, errlen);
-    ar_pg_params_dispose(&a);
-    if (rc == AR_EINVAL)
-        snprintf(err, errlen, "that key exists already, or its plan does not");
     if (rc)
         return rc;
     *id = ar_pg_i64(r, 0, 0);
@@ -644,13 +652,10 @@ static int pg_key_update(void *impl, const ar_vkey_t *k, char *err, size_t errle
     ar_pg_int(&a, k->id);
     ar_pg_int(&a, ar_wall_ms());
     PGresult *r;
-    int rc = ar_pg_run(impl,
+    int rc = write_key(impl,
                        "UPDATE keys SET (" KEY_WRITE_COLUMNS ", revoked, updated_ms) = "
                        "(" KEY_WRITE_VALUES ", $13::integer, $15::bigint) WHERE id = $14::bigint",
                        &a, &r, "updating a key", err, errlen);
-    ar_pg_params_dispose(&a);
-    if (rc == AR_EINVAL)
-        snprintf(err, errlen, "that key exists already, or its plan does not");
     if (rc)
         return rc;
     rc = strcmp(PQcmdTuples(r), "0") == 0 ? AR_ENOTFOUND : 0;

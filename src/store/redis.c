@@ -647,7 +647,7 @@ int ar_redis_cmd_send(ar_redis_cmd_t *e, ar_redis_answer_cb cb, void *ud)
     return 0;
 }
 
-void ar_redis_cmd_member(const ar_redis_conn_t *c, char out[AR_REDIS_MEMBER_MAX])
+void ar_redis_member(const ar_redis_conn_t *c, char out[AR_REDIS_MEMBER_MAX])
 {
     snprintf(out, AR_REDIS_MEMBER_MAX, "%016llx:%llu", (unsigned long long)c->r->instance,
              (unsigned long long)atomic_fetch_add(&c->r->seq, 1));

@@ -147,7 +147,7 @@ typedef struct ar_redis_lease_answer {
 
 typedef void (*ar_redis_lease_cb)(void *ud, int rc, const ar_redis_lease_answer_t *a);
 
-/** A name unique to this connection's process across instances, for a lease. */
+/** A name unique to one event or lease across instances (a sorted-set member). */
 void ar_redis_member(const ar_redis_conn_t *c, char out[AR_REDIS_MEMBER_MAX]);
 
 /**

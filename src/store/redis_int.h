@@ -58,8 +58,6 @@ void ar_redis_cmd_real(ar_redis_cmd_t *cmd, double v);
  * call); without, the answer is dropped. @return 0, or AR_EUNAVAIL (cb will not run).
  */
 int ar_redis_cmd_send(ar_redis_cmd_t *cmd, ar_redis_answer_cb cb, void *ud);
-/** A name unique to one event across instances (for sorted-set members). */
-void ar_redis_cmd_member(const ar_redis_conn_t *c, char out[AR_REDIS_MEMBER_MAX]);
 /** Sends a plain command of up to 8 words, answer dropped (nothing when c is not ready). */
 void ar_redis_cmd_plain(ar_redis_conn_t *c, const char *const *argv, size_t argc);
 

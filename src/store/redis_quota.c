@@ -130,11 +130,6 @@ static void on_lease(void *ud, int rc, const int64_t *v, size_t n)
     w.cb(w.ud, rc, &a);
 }
 
-void ar_redis_member(const ar_redis_conn_t *c, char out[AR_REDIS_MEMBER_MAX])
-{
-    ar_redis_cmd_member(c, out);
-}
-
 int ar_redis_quota_lease(ar_redis_conn_t *c, const char *key, const char *member,
                          const ar_redis_lease_ask_t *ask, ar_redis_lease_cb cb, void *ud)
 {

@@ -135,7 +135,7 @@ int ar_redis_window_admit(ar_redis_conn_t *c, const ar_redis_window_t *w, size_t
         ar_redis_cmd_str(cmd, w[i].key);
     ar_redis_cmd_int(cmd, window_ms);
     char member[AR_REDIS_MEMBER_MAX];
-    ar_redis_cmd_member(c, member);
+    ar_redis_member(c, member);
     ar_redis_cmd_str(cmd, member);
     if (member_out)
         memcpy(member_out, member, strlen(member) + 1);

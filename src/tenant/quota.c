@@ -111,8 +111,7 @@ ar_quota_verdict_t ar_quota_reserve(ar_quota_t *q, const ar_quota_limits_t *lim,
 {
     memset(r, 0, sizeof(*r));
     /* nothing to check or reserve (the master key, most keys): settling counts the usage */
-    if (lim->day_tokens < 0 && lim->month_tokens < 0 && lim->total_tokens < 0 &&
-        lim->budget_usd < 0)
+    if (!ar_quota_limits_any(lim))
         return AR_QUOTA_OK;
     int64_t prompt = ask->prompt_tokens > 0 ? ask->prompt_tokens : 1;
     int64_t worst = prompt + (ask->max_output_tokens > 0 ? ask->max_output_tokens : 0);

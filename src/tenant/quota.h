@@ -69,6 +69,16 @@ typedef enum ar_quota_verdict {
     AR_QUOTA_BUDGET, /* the budget has no room for the prompt's cost */
 } ar_quota_verdict_t;
 
+/** Whether lim limits tokens (a day, month or total limit), anything at all (or a budget). */
+static inline bool ar_quota_limits_tokens(const ar_quota_limits_t *lim)
+{
+    return lim->day_tokens >= 0 || lim->month_tokens >= 0 || lim->total_tokens >= 0;
+}
+static inline bool ar_quota_limits_any(const ar_quota_limits_t *lim)
+{
+    return ar_quota_limits_tokens(lim) || lim->budget_usd >= 0;
+}
+
 /** Starts a quota with the usage the ledger holds (any may be NULL: zero). */
 void ar_quota_init(ar_quota_t *q, const ar_usage_totals_t *day, const ar_usage_totals_t *month,
                    const ar_usage_totals_t *total, int64_t now_ms);
